@@ -1,0 +1,194 @@
+#pragma once
+
+/// The message protocol of ProcessPype's actors, in one place.
+///
+/// Every node runs one Supervisor; it is the node's public endpoint (local
+/// callers, the REST layer and other nodes all talk to it with the same
+/// messages). A command for a service is routed by the Supervisor to the
+/// service's actor, which answers the caller directly. Failures are
+/// `caf::error`s of the `processpype` category (make_error / to_error) that
+/// carry an ErrorCode and the detail text clients see.
+///
+/// Supervisor interface (request → response):
+///
+/// | request                                        | response                     |
+/// | ---------------------------------------------- | ---------------------------- |
+/// | (register_atom, RegisterRequest)               | Registration                 |
+/// | (deregister_atom, name)                        | Deregistration               |
+/// | (configure_atom, name, nlohmann::json)         | () once configured           |
+/// | (start_atom, name)                             | () once running              |
+/// | (stop_atom, name)                              | () once stopped              |
+/// | (status_atom, name)                            | ServiceStatus                |
+/// | (list_atom)                                    | std::vector<NamedStatus>     |
+/// | (route_atom, RouteCall)                        | RouteResponse                |
+/// | (lookup_atom, name)                            | caf::actor (the service)     |
+///
+/// configure/start/stop/route are forwarded (delegated) to the service actor,
+/// which implements SPEC 2.1 with a ServiceLifecycle. Status and list are
+/// answered from the Supervisor's snapshot, which every service actor keeps
+/// current with (status_changed_atom, name, ServiceStatus) before it replies
+/// to a command: a read that follows a reply sees the new state.
+///
+/// Service actor interface: the same configure/start/stop/route messages
+/// without the name, plus (shutdown_atom) → std::string: stop if needed,
+/// answer the stop error ("" if none); used by deregistration.
+///
+/// Manager calls: the service actor asks the node's ManagerExecutor with
+/// (run_hook_atom, ManagerCall) → std::string failure ("" if none), under
+/// the start/stop timeout; the executor runs Service::start/stop on its own
+/// threads, never on CAF's scheduler.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "processpype/runtime/errors.hpp"
+#include "processpype/runtime/routes.hpp"
+#include "processpype/runtime/service_status.hpp"
+
+namespace processpype {
+
+class ServiceLifecycle;
+
+// -- atoms (CAF 0.17: at most 10 characters) ---------------------------------
+
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using deregister_atom = caf::atom_constant<caf::atom("deregister")>;
+using configure_atom = caf::atom_constant<caf::atom("configure")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using route_atom = caf::atom_constant<caf::atom("route")>;
+using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
+using status_changed_atom = caf::atom_constant<caf::atom("changed")>;
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+using run_hook_atom = caf::atom_constant<caf::atom("run_hook")>;
+using hook_done_atom = caf::atom_constant<caf::atom("hook_done")>;
+using add_timer_atom = caf::atom_constant<caf::atom("add_timer")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+
+/// The error category of ProcessPype errors inside caf::error.
+constexpr caf::atom_value error_category = caf::atom("processpyp");
+
+// -- messages ----------------------------------------------------------------
+
+/// Register an instance of the class `class_key`. With `auto_name` the
+/// Supervisor picks the name (SPEC 2.2) and `instance_name` is ignored.
+struct RegisterRequest {
+  std::string class_key;
+  std::string instance_name;
+  bool auto_name = true;
+};
+
+struct Registration {
+  std::string name;
+  std::string type;  ///< C++ class name without namespace
+};
+
+struct Deregistration {
+  std::string name;
+  std::string stop_error;  ///< the error of the final stop, "" if none
+};
+
+struct NamedStatus {
+  std::string name;
+  ServiceStatus status;
+};
+
+/// A request to a custom route of service `service`.
+struct RouteCall {
+  std::string service;
+  RouteRequest request;
+};
+
+/// A blocking lifecycle hook to run for a service actor. Local only.
+struct ManagerCall {
+  std::shared_ptr<ServiceLifecycle> lifecycle;
+  bool start = true;
+};
+
+// -- errors ------------------------------------------------------------------
+
+/// A caf::error carrying `code` and the client-facing `detail`.
+caf::error make_error(ErrorCode code, std::string detail);
+caf::error make_error(const Error& error);
+
+/// Any caf::error as a processpype::Error: ours keep code and detail; CAF's
+/// request timeout becomes `timeout`, a dead receiver `node_unavailable`.
+Error to_error(const caf::error& error);
+
+// -- setup -------------------------------------------------------------------
+
+/// Registers every protocol type and the error category with `config`. Call
+/// it before the actor_system is created (Runtime::configure does).
+void add_protocol_types(caf::actor_system_config& config);
+
+// -- inspection (lets the types cross nodes) ----------------------------------
+
+// ServiceState, an enum, is inspected by CAF itself.
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ServiceStatus& x) {
+  return f(caf::meta::type_name("ServiceStatus"), x.state, x.error, x.metadata, x.is_configured);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, RegisterRequest& x) {
+  return f(caf::meta::type_name("RegisterRequest"), x.class_key, x.instance_name, x.auto_name);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Registration& x) {
+  return f(caf::meta::type_name("Registration"), x.name, x.type);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Deregistration& x) {
+  return f(caf::meta::type_name("Deregistration"), x.name, x.stop_error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NamedStatus& x) {
+  return f(caf::meta::type_name("NamedStatus"), x.name, x.status);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, RouteRequest& x) {
+  return f(caf::meta::type_name("RouteRequest"), x.method, x.path, x.body, x.path_parameters,
+           x.query_parameters);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, RouteCall& x) {
+  return f(caf::meta::type_name("RouteCall"), x.service, x.request);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, RouteResponse& x) {
+  return f(caf::meta::type_name("RouteResponse"), x.status, x.body, x.allow);
+}
+
+}  // namespace processpype
+
+namespace nlohmann {
+
+/// JSON crosses nodes as its text.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, json& x) {
+  std::string text;
+  if constexpr (Inspector::reads_state) text = x.dump();
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x = json::parse(text, nullptr, false);
+    return caf::none;
+  });
+  return f(caf::meta::type_name("json"), text, load);
+}
+
+}  // namespace nlohmann
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(processpype::ManagerCall)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::function<void()>)

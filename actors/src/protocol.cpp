@@ -1,0 +1,45 @@
+#include "processpype/actors/protocol.hpp"
+
+namespace processpype {
+
+caf::error make_error(ErrorCode code, std::string detail) {
+  return caf::error(static_cast<std::uint8_t>(code), error_category,
+                    caf::make_message(std::move(detail)));
+}
+
+caf::error make_error(const Error& error) { return make_error(error.code(), error.what()); }
+
+Error to_error(const caf::error& error) {
+  if (error.category() == error_category) {
+    auto code = static_cast<ErrorCode>(error.code());
+    const auto& context = error.context();
+    if (context.match_elements<std::string>()) return Error(code, context.get_as<std::string>(0));
+    return Error(code, std::string{to_string(code)});
+  }
+  if (error == caf::sec::request_timeout)
+    return Error(ErrorCode::timeout, "No answer within the request timeout");
+  if (error == caf::sec::request_receiver_down)
+    return Error(ErrorCode::node_unavailable, "The receiver of the request is down");
+  return Error(ErrorCode::service_failure, caf::to_string(error));
+}
+
+void add_protocol_types(caf::actor_system_config& config) {
+  config.add_message_type<nlohmann::json>("processpype::json")
+      .add_message_type<ServiceStatus>("processpype::ServiceStatus")
+      .add_message_type<RegisterRequest>("processpype::RegisterRequest")
+      .add_message_type<Registration>("processpype::Registration")
+      .add_message_type<Deregistration>("processpype::Deregistration")
+      .add_message_type<NamedStatus>("processpype::NamedStatus")
+      .add_message_type<std::vector<NamedStatus>>("processpype::NamedStatusList")
+      .add_message_type<RouteRequest>("processpype::RouteRequest")
+      .add_message_type<RouteCall>("processpype::RouteCall")
+      .add_message_type<RouteResponse>("processpype::RouteResponse");
+  config.add_error_category(error_category, [](std::uint8_t code, caf::atom_value,
+                                               const caf::message& context) {
+    auto text = std::string{"processpype::"} + std::string{to_string(static_cast<ErrorCode>(code))};
+    if (context.match_elements<std::string>()) text += ": " + context.get_as<std::string>(0);
+    return text;
+  });
+}
+
+}  // namespace processpype

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <spdlog/common.h>
+#include <spdlog/logger.h>
+
+namespace processpype {
+
+enum class LogFormat { text, json };
+
+std::optional<LogFormat> log_format_from_string(std::string_view text) noexcept;
+
+/// Sets the level and line format of every ProcessPype logger, existing and
+/// future. Logs go to stderr; JSON lines carry time, level, logger, message.
+void configure_logging(spdlog::level::level_enum level, LogFormat format);
+
+/// A logger named `name` writing to the shared stderr sink.
+std::shared_ptr<spdlog::logger> make_logger(std::string name);
+
+}  // namespace processpype

@@ -1,0 +1,34 @@
+#include "processpype/runtime/service.hpp"
+
+#include "processpype/runtime/logging.hpp"
+
+namespace processpype {
+
+Service::Service(std::string name) : name_(std::move(name)) {}
+
+Service::~Service() = default;
+
+const std::shared_ptr<spdlog::logger>& Service::logger() {
+  if (!logger_) logger_ = make_logger("processpype.services." + name_);
+  return logger_;
+}
+
+std::unique_ptr<ServiceConfiguration> Service::create_configuration() const {
+  return std::make_unique<ServiceConfiguration>();
+}
+
+void Service::start() { manager().start(); }
+
+void Service::stop() { manager().stop(); }
+
+ServiceManager& Service::manager() {
+  if (!manager_) manager_ = create_manager();
+  return *manager_;
+}
+
+void Service::every(std::chrono::nanoseconds interval, std::function<void()> tick) {
+  if (context_ == nullptr) throw std::logic_error("Service::every needs a running service actor");
+  context_->every(interval, std::move(tick));
+}
+
+}  // namespace processpype
