@@ -7,7 +7,9 @@ caf::error make_error(ErrorCode code, std::string detail) {
                     caf::make_message(std::move(detail)));
 }
 
-caf::error make_error(const Error& error) { return make_error(error.code(), error.what()); }
+caf::error make_error(const Error& error) {
+  return make_error(error.code(), error.what());
+}
 
 Error to_error(const caf::error& error) {
   if (error.category() == error_category) {

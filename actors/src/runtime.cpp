@@ -8,17 +8,21 @@
 
 namespace processpype {
 
-void Runtime::add_types(caf::actor_system_config& config) { add_protocol_types(config); }
+void Runtime::add_types(caf::actor_system_config& config) {
+  add_protocol_types(config);
+}
 
 Runtime::Runtime(caf::actor_system& system, std::chrono::milliseconds timeout)
     : system_(system), timeout_(timeout), supervisor_(spawn_supervisor(system)) {}
 
-Runtime::~Runtime() { caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown); }
+Runtime::~Runtime() {
+  caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
+}
 
 std::string Runtime::demangle(const char* mangled) {
   int status = 0;
-  std::unique_ptr<char, void (*)(void*)> name{abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
-                                              std::free};
+  std::unique_ptr<char, void (*)(void*)> name{
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free};
   return status == 0 && name ? std::string{name.get()} : std::string{mangled};
 }
 
@@ -51,9 +55,13 @@ void Runtime::configure(const std::string& name, const nlohmann::json& configura
   call<void>(timeout_, configure_atom::value, name, configuration);
 }
 
-void Runtime::start(const std::string& name) { call<void>(caf::infinite, start_atom::value, name); }
+void Runtime::start(const std::string& name) {
+  call<void>(caf::infinite, start_atom::value, name);
+}
 
-void Runtime::stop(const std::string& name) { call<void>(caf::infinite, stop_atom::value, name); }
+void Runtime::stop(const std::string& name) {
+  call<void>(caf::infinite, stop_atom::value, name);
+}
 
 ServiceStatus Runtime::status(const std::string& name) {
   return call<ServiceStatus>(timeout_, status_atom::value, name);
@@ -69,6 +77,11 @@ Deregistration Runtime::deregister(const std::string& name) {
 
 RouteResponse Runtime::call_route(const std::string& name, RouteRequest request) {
   return call<RouteResponse>(timeout_, route_atom::value, RouteCall{name, std::move(request)});
+}
+
+std::vector<std::string> Runtime::stop_all(std::chrono::milliseconds timeout) {
+  return call<std::vector<std::string>>(caf::infinite, stop_all_atom::value,
+                                        caf::timespan{timeout});
 }
 
 }  // namespace processpype

@@ -271,10 +271,11 @@ class ServiceActor final : public caf::event_based_actor {
 
 }  // namespace
 
-caf::actor spawn_service_actor(caf::actor_system& system, std::shared_ptr<ServiceLifecycle> lifecycle,
-                               caf::actor supervisor, caf::actor executor) {
+caf::actor spawn_service_actor(caf::actor_system& system,
+                               std::shared_ptr<ServiceLifecycle> lifecycle, caf::actor supervisor,
+                               caf::actor executor) {
   return system.spawn<ServiceActor, caf::lazy_init>(std::move(lifecycle), std::move(supervisor),
-                                                     std::move(executor));
+                                                    std::move(executor));
 }
 
 }  // namespace processpype

@@ -1,5 +1,6 @@
 #include "processpype/actors/supervisor.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -20,6 +21,16 @@ struct Entry {
   caf::actor actor;
   ServiceStatus status;
   bool removing = false;
+  std::uint64_t running_since = 0;  ///< order of reaching running (0: never)
+};
+
+/// A stop_all in progress: the services left to stop and what failed.
+struct StopAll {
+  std::vector<std::string> order;
+  std::size_t next = 0;
+  std::vector<std::string> not_stopped;
+  caf::response_promise promise;
+  caf::actor_clock::time_point deadline;
 };
 
 caf::error service_not_found(std::string_view name) {
@@ -62,10 +73,10 @@ class Supervisor final : public caf::event_based_actor {
           return service_not_found(name);
         },
         [this](status_changed_atom, const std::string& name, ServiceStatus& status) {
-          auto* entry = instances_.find(name);
-          // Ignore a late report from an actor that was replaced.
-          if (entry != nullptr && entry->actor.address() == current_sender())
-            entry->status = std::move(status);
+          update_status(name, std::move(status));
+        },
+        [this](stop_all_atom, caf::timespan timeout) -> caf::result<std::vector<std::string>> {
+          return stop_all(timeout);
         },
     };
   }
@@ -76,8 +87,8 @@ class Supervisor final : public caf::event_based_actor {
     if (!service_class)
       return make_error(ErrorCode::not_found,
                         fmt::format("Unknown service class: {}", request.class_key));
-    std::string name = request.auto_name ? instances_.auto_name(service_class->key)
-                                         : request.instance_name;
+    std::string name =
+        request.auto_name ? instances_.auto_name(service_class->key) : request.instance_name;
     if (!is_valid_instance_name(name))
       return make_error(ErrorCode::bad_request,
                         fmt::format("Invalid instance name '{}': use 1-64 characters of "
@@ -92,7 +103,7 @@ class Supervisor final : public caf::event_based_actor {
       return make_error(ErrorCode::service_failure,
                         fmt::format("Failed to create service {}: {}", name, error.what()));
     }
-    auto& entry = instances_.insert(Entry{name, service_class, {}, {}, false});
+    auto& entry = instances_.insert(Entry{name, service_class, {}, {}, false, 0});
     entry.actor = spawn_instance(name, std::move(lifecycle));
     return Registration{name, service_class->type_name};
   }
@@ -116,6 +127,50 @@ class Supervisor final : public caf::event_based_actor {
               promise.deliver(Deregistration{name, to_error(error).what()});
             });
     return promise;
+  }
+
+  void update_status(const std::string& name, ServiceStatus status) {
+    auto* entry = instances_.find(name);
+    // Ignore a late report from an actor that was replaced.
+    if (entry == nullptr || entry->actor.address() != current_sender()) return;
+    if (status.state == ServiceState::running && entry->status.state != ServiceState::running)
+      entry->running_since = ++running_sequence_;
+    entry->status = std::move(status);
+  }
+
+  caf::result<std::vector<std::string>> stop_all(caf::timespan timeout) {
+    auto job = std::make_shared<StopAll>();
+    std::vector<const Entry*> active;
+    for (const auto& entry : instances_)
+      if (is_active(entry.status.state)) active.push_back(&entry);
+    std::sort(active.begin(), active.end(),
+              [](auto* a, auto* b) { return a->running_since > b->running_since; });
+    for (auto* entry : active) job->order.push_back(entry->name);
+    job->promise = make_response_promise();
+    job->deadline = clock().now() + timeout;
+    stop_next(job);
+    return job->promise;
+  }
+
+  void stop_next(const std::shared_ptr<StopAll>& job) {
+    if (job->next == job->order.size()) {
+      job->promise.deliver(std::move(job->not_stopped));
+      return;
+    }
+    const auto& name = job->order[job->next++];
+    auto* entry = instances_.find(name);
+    auto remaining = job->deadline - clock().now();
+    if (entry == nullptr) return stop_next(job);
+    if (remaining <= caf::timespan::zero()) {
+      job->not_stopped.push_back(name);
+      return stop_next(job);
+    }
+    request(entry->actor, remaining, stop_atom::value)
+        .then([this, job] { stop_next(job); },
+              [this, job, name](caf::error&) {
+                job->not_stopped.push_back(name);
+                stop_next(job);
+              });
   }
 
   std::vector<NamedStatus> list() const {
@@ -158,8 +213,8 @@ class Supervisor final : public caf::event_based_actor {
     auto* entry = instances_.find(found->second);
     by_actor_.erase(found);
     if (entry == nullptr || entry->removing) return;
-    auto reason = fmt::format("Service actor of {} failed: {}", entry->name,
-                              to_string(message.reason));
+    auto reason =
+        fmt::format("Service actor of {} failed: {}", entry->name, to_string(message.reason));
     try {
       entry->actor = spawn_instance(entry->name, revive(*entry, reason));
     } catch (const std::exception& error) {
@@ -191,12 +246,15 @@ class Supervisor final : public caf::event_based_actor {
   }
 
   InstanceRegistry<Entry> instances_;
+  std::uint64_t running_sequence_ = 0;
   std::unordered_map<caf::actor_addr, std::string> by_actor_;
   caf::actor executor_;
 };
 
 }  // namespace
 
-caf::actor spawn_supervisor(caf::actor_system& system) { return system.spawn<Supervisor>(); }
+caf::actor spawn_supervisor(caf::actor_system& system) {
+  return system.spawn<Supervisor>();
+}
 
 }  // namespace processpype

@@ -18,12 +18,15 @@ ServiceLifecycle::ServiceLifecycle(std::unique_ptr<Service> service)
   service_->configuration_ = service_->create_configuration();
 }
 
-void ServiceLifecycle::ensure_manager() { service_->manager(); }
+void ServiceLifecycle::ensure_manager() {
+  service_->manager();
+}
 
 bool ServiceLifecycle::configure(const nlohmann::json& configuration) {
   if (is_active(state()))
     throw Error(ErrorCode::conflict, fmt::format("Cannot configure service {} while it is {}",
                                                  name(), to_string(state())));
+  check_no_hook_in_flight();  // the manager's configure hook never overlaps start/stop
   auto candidate = service_->create_configuration();
   candidate->load(configuration);  // throws; nothing changed yet
   ensure_manager();
@@ -90,8 +93,8 @@ Error ServiceLifecycle::time_out() {
   bool starting = state() == ServiceState::starting;
   auto seconds = starting ? service_->configuration_->start_timeout_seconds
                           : service_->configuration_->stop_timeout_seconds;
-  fail(fmt::format("Timed out {} {} service after {} s", starting ? "starting" : "stopping",
-                   name(), seconds));
+  fail(fmt::format("Timed out {} {} service after {} s", starting ? "starting" : "stopping", name(),
+                   seconds));
   return Error(ErrorCode::service_failure, mutable_status().error);
 }
 
@@ -116,13 +119,15 @@ const ServiceRoutes& ServiceLifecycle::routes() {
   return *routes_;
 }
 
-void ServiceLifecycle::attach(ServiceContext* context) noexcept { service_->context_ = context; }
+void ServiceLifecycle::attach(ServiceContext* context) noexcept {
+  service_->context_ = context;
+}
 
 void ServiceLifecycle::check_no_hook_in_flight() const {
   if (hook_in_flight_.load(std::memory_order_acquire))
-    throw Error(ErrorCode::conflict,
-                fmt::format("Service {} is still running an earlier start or stop that timed out",
-                            name()));
+    throw Error(
+        ErrorCode::conflict,
+        fmt::format("Service {} is still running an earlier start or stop that timed out", name()));
 }
 
 std::optional<std::string> ServiceLifecycle::run_hook(bool start) noexcept {

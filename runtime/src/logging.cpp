@@ -4,9 +4,9 @@
 #include <mutex>
 
 #include <fmt/chrono.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <nlohmann/json.hpp>
 
 namespace processpype {
 
@@ -19,8 +19,9 @@ class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& message, spdlog::memory_buf_t& destination) override {
     nlohmann::json line = {
-        {"time", fmt::format("{:%Y-%m-%dT%H:%M:%S}Z",
-                             std::chrono::time_point_cast<std::chrono::milliseconds>(message.time))},
+        {"time",
+         fmt::format("{:%Y-%m-%dT%H:%M:%S}Z",
+                     std::chrono::time_point_cast<std::chrono::milliseconds>(message.time))},
         {"level", spdlog::level::to_string_view(message.level)},
         {"logger", std::string_view{message.logger_name.data(), message.logger_name.size()}},
         {"message", std::string_view{message.payload.data(), message.payload.size()}},

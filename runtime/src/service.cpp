@@ -17,9 +17,13 @@ std::unique_ptr<ServiceConfiguration> Service::create_configuration() const {
   return std::make_unique<ServiceConfiguration>();
 }
 
-void Service::start() { manager().start(); }
+void Service::start() {
+  manager().start();
+}
 
-void Service::stop() { manager().stop(); }
+void Service::stop() {
+  manager().stop();
+}
 
 ServiceManager& Service::manager() {
   if (!manager_) manager_ = create_manager();

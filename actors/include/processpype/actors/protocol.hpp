@@ -22,6 +22,11 @@
 /// | (list_atom)                                    | std::vector<NamedStatus>     |
 /// | (route_atom, RouteCall)                        | RouteResponse                |
 /// | (lookup_atom, name)                            | caf::actor (the service)     |
+/// | (stop_all_atom, caf::timespan timeout)         | std::vector<std::string>     |
+///
+/// stop_all stops every running (or starting) service one after the other,
+/// in reverse order of reaching `running`, all within `timeout`; it answers
+/// the names that did not stop cleanly in time (empty: all stopped).
 ///
 /// configure/start/stop/route are forwarded (delegated) to the service actor,
 /// which implements SPEC 2.1 with a ServiceLifecycle. Status and list are
@@ -64,6 +69,7 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using route_atom = caf::atom_constant<caf::atom("route")>;
 using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
+using stop_all_atom = caf::atom_constant<caf::atom("stop_all")>;
 using status_changed_atom = caf::atom_constant<caf::atom("changed")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using run_hook_atom = caf::atom_constant<caf::atom("run_hook")>;

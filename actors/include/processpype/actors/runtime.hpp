@@ -72,6 +72,10 @@ class Runtime {
   Deregistration deregister(const std::string& name);
   RouteResponse call_route(const std::string& name, RouteRequest request);
 
+  /// Stops every running service in reverse start order within `timeout`;
+  /// returns the names that did not stop cleanly in time.
+  std::vector<std::string> stop_all(std::chrono::milliseconds timeout);
+
  private:
   static std::string demangle(const char* mangled);
 

@@ -123,10 +123,10 @@ class ServiceConfiguration {
 
 /// Declares the JSON fields of a configuration, once: name and member are the
 /// same token.
-#define PROCESSPYPE_FIELDS(...)                                                             \
- protected:                                                                                 \
-  void fields(::processpype::FieldVisitor& processpype_visitor) override {                  \
+#define PROCESSPYPE_FIELDS(...)                                                            \
+ protected:                                                                                \
+  void fields(::processpype::FieldVisitor& processpype_visitor) override {                 \
     NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(PROCESSPYPE_DETAIL_VISIT_FIELD, __VA_ARGS__)) \
-  }                                                                                         \
-                                                                                            \
+  }                                                                                        \
+                                                                                           \
  public:

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "processpype/runtime/path_pattern.hpp"
+
 namespace processpype {
 
 /// A request to a custom service route, already parsed: the JSON body
@@ -42,14 +44,22 @@ struct RouteResponse {
 using RouteHandler = std::function<RouteResponse(const RouteRequest&)>;
 
 /// The custom routes of one service, relative to `/services/{name}`.
-/// Patterns are `/`-separated segments; `{key}` matches any one segment.
+/// Patterns are PathPatterns: `{key}` matches any one segment.
 class ServiceRoutes {
  public:
   ServiceRoutes& add(std::string method, std::string_view pattern, RouteHandler handler);
-  ServiceRoutes& get(std::string_view pattern, RouteHandler h) { return add("GET", pattern, std::move(h)); }
-  ServiceRoutes& post(std::string_view pattern, RouteHandler h) { return add("POST", pattern, std::move(h)); }
-  ServiceRoutes& put(std::string_view pattern, RouteHandler h) { return add("PUT", pattern, std::move(h)); }
-  ServiceRoutes& del(std::string_view pattern, RouteHandler h) { return add("DELETE", pattern, std::move(h)); }
+  ServiceRoutes& get(std::string_view pattern, RouteHandler h) {
+    return add("GET", pattern, std::move(h));
+  }
+  ServiceRoutes& post(std::string_view pattern, RouteHandler h) {
+    return add("POST", pattern, std::move(h));
+  }
+  ServiceRoutes& put(std::string_view pattern, RouteHandler h) {
+    return add("PUT", pattern, std::move(h));
+  }
+  ServiceRoutes& del(std::string_view pattern, RouteHandler h) {
+    return add("DELETE", pattern, std::move(h));
+  }
 
   /// Finds the route for `request.method` and `request.path`, fills the path
   /// parameters and runs it. 404 when no pattern matches the path, 405 (with
@@ -62,7 +72,7 @@ class ServiceRoutes {
  private:
   struct Route {
     std::string method;
-    std::vector<std::string> segments;
+    PathPattern pattern;
     RouteHandler handler;
   };
   std::vector<Route> routes_;

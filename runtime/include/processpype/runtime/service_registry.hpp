@@ -57,6 +57,6 @@ class ServiceClassRegistry {
 }  // namespace processpype
 
 /// Adds `Type` to the global class registry under its key (EchoService → "echo").
-#define PROCESSPYPE_REGISTER_SERVICE(Type)                                               \
-  [[maybe_unused]] static const bool processpype_registered_##Type =                    \
+#define PROCESSPYPE_REGISTER_SERVICE(Type)                           \
+  [[maybe_unused]] static const bool processpype_registered_##Type = \
       ::processpype::ServiceClassRegistry::global().add<Type>(#Type)

@@ -1,0 +1,78 @@
+#include "processpype/actors/async_caller.hpp"
+
+#include <caf/actor_companion.hpp>
+
+namespace processpype {
+
+namespace {
+
+using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
+
+caf::actor_companion* as_companion(const caf::strong_actor_ptr& pointer) {
+  return static_cast<caf::actor_companion*>(caf::actor_cast<caf::abstract_actor*>(pointer));
+}
+
+}  // namespace
+
+AsyncCaller::AsyncCaller(caf::actor_system& system)
+    : system_(system),
+      companion_(caf::actor_cast<caf::strong_actor_ptr>(system.spawn<caf::actor_companion>())) {
+  as_companion(companion_)->on_enqueue([this](caf::mailbox_element_ptr element) {
+    on_enqueue(std::move(element));
+  });
+}
+
+AsyncCaller::~AsyncCaller() {
+  // From here on replies are dropped; none reaches `this`. (The companion's
+  // enqueue holds its lock while calling the handler, so none is running.)
+  as_companion(companion_)->on_enqueue([](caf::mailbox_element_ptr) {});
+}
+
+void AsyncCaller::send(const caf::actor& destination, caf::message message, Callback callback,
+                       std::optional<caf::timespan> timeout) {
+  auto id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock{mutex_};
+    pending_.emplace(id, std::move(callback));
+  }
+  if (timeout) {
+    system_.clock().schedule_message(
+        system_.clock().now() + *timeout, companion_,
+        caf::make_mailbox_element(nullptr, caf::make_message_id(), {}, timeout_atom::value, id));
+  }
+  if (!destination) {
+    auto reply = caf::make_message(caf::make_error(caf::sec::invalid_argument));
+    finish(id, reply);
+    return;
+  }
+  destination->enqueue(
+      caf::make_mailbox_element(companion_, caf::make_message_id(id), {}, std::move(message)),
+      nullptr);
+}
+
+void AsyncCaller::on_enqueue(caf::mailbox_element_ptr element) {
+  if (element->mid.is_response()) {
+    auto reply = element->move_content_to_message();
+    finish(element->mid.request_id().integer_value(), reply);
+    return;
+  }
+  auto& content = element->content();
+  if (content.match_elements<timeout_atom, std::uint64_t>()) {
+    auto reply = caf::make_message(caf::make_error(caf::sec::request_timeout));
+    finish(content.get_as<std::uint64_t>(1), reply);
+  }
+}
+
+void AsyncCaller::finish(std::uint64_t id, caf::message& reply) {
+  Callback callback;
+  {
+    std::lock_guard lock{mutex_};
+    auto found = pending_.find(id);
+    if (found == pending_.end()) return;  // answered already (reply vs timeout)
+    callback = std::move(found->second);
+    pending_.erase(found);
+  }
+  callback(reply);
+}
+
+}  // namespace processpype

@@ -1,0 +1,103 @@
+// `store` (SPEC 6): an in-memory key/value store of at most `capacity` items
+// (required: no default). PUT/GET/DELETE /items/{key}, GET /items lists the
+// keys in insertion order (overwriting keeps a key's place). The routes work
+// in any state; storing needs a configuration. Items survive a reconfigure.
+#include <cstdint>
+#include <iterator>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "processpype/runtime/service.hpp"
+#include "processpype/runtime/service_registry.hpp"
+
+namespace processpype::examples {
+namespace {
+
+struct StoreConfiguration : ServiceConfiguration {
+  Required<std::int64_t> capacity;
+  PROCESSPYPE_FIELDS(capacity)
+  void validate() const override { require(*capacity > 0, "capacity", "must be greater than 0"); }
+};
+
+class StoreManager : public ServiceManager {
+ public:
+  using ServiceManager::ServiceManager;
+  void start() override { logger().info("Store service started"); }
+  void stop() override { logger().info("Store service stopped"); }
+};
+
+class StoreService : public ConfiguredService<StoreConfiguration> {
+ public:
+  using ConfiguredService::ConfiguredService;
+  std::unique_ptr<ServiceManager> create_manager() override {
+    return std::make_unique<StoreManager>(logger());
+  }
+
+  void add_routes(ServiceRoutes& routes) override {
+    routes.get("/items", [this](const RouteRequest&) { return keys(); });
+    routes.put("/items/{key}",
+               [this](const RouteRequest& r) { return put(r.parameter("key"), r.body); });
+    routes.get("/items/{key}", [this](const RouteRequest& r) { return get(r.parameter("key")); });
+    routes.del("/items/{key}",
+               [this](const RouteRequest& r) { return remove(r.parameter("key")); });
+  }
+
+ private:
+  struct Item {
+    nlohmann::json value;
+    std::list<std::string>::iterator position;  // in order_
+  };
+
+  RouteResponse keys() const {
+    auto keys = nlohmann::json::array();
+    for (const auto& key : order_) keys.push_back(key);
+    return RouteResponse::ok({{"keys", std::move(keys)}});
+  }
+
+  RouteResponse put(const std::string& key, const nlohmann::json& value) {
+    auto found = items_.find(key);
+    if (found == items_.end()) {
+      if (!config().capacity.has_value())
+        throw Error(ErrorCode::conflict,
+                    "Service " + name() + " must be configured before storing items");
+      auto capacity = static_cast<std::uint64_t>(*config().capacity);
+      if (items_.size() >= capacity)
+        throw Error(ErrorCode::conflict, "Store " + name() + " is full (capacity " +
+                                             std::to_string(capacity) + "): cannot add key '" +
+                                             key + "'");
+      order_.push_back(key);
+      found = items_.emplace(key, Item{nullptr, std::prev(order_.end())}).first;
+    }
+    found->second.value = value;
+    return RouteResponse::ok({{"key", key}, {"value", value}});
+  }
+
+  RouteResponse get(const std::string& key) const {
+    auto found = items_.find(key);
+    if (found == items_.end()) return not_found(key);
+    return RouteResponse::ok({{"key", key}, {"value", found->second.value}});
+  }
+
+  RouteResponse remove(const std::string& key) {
+    auto found = items_.find(key);
+    if (found == items_.end()) return not_found(key);
+    order_.erase(found->second.position);
+    items_.erase(found);
+    return RouteResponse::ok({{"key", key}, {"deleted", true}});
+  }
+
+  RouteResponse not_found(const std::string& key) const {
+    return RouteResponse::error(404, "Item '" + key + "' not found in store " + name());
+  }
+
+  // Touched only by routes, in the service's actor: no locks.
+  std::unordered_map<std::string, Item> items_;
+  std::list<std::string> order_;
+};
+
+PROCESSPYPE_REGISTER_SERVICE(StoreService);  // registry key "store"
+
+}  // namespace
+}  // namespace processpype::examples

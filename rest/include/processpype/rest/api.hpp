@@ -1,0 +1,83 @@
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "processpype/actors/async_caller.hpp"
+#include "processpype/rest/http_exchange.hpp"
+#include "processpype/runtime/path_pattern.hpp"
+#include "processpype/runtime/service_state.hpp"
+
+namespace processpype::rest {
+
+struct ApiOptions {
+  /// Normalized with normalize_prefix: "" or "/x" (no trailing slash).
+  std::string api_prefix;
+  /// The `version` of GET /.
+  std::string version;
+};
+
+/// `api/` → `/api`, `/` → ``: one leading slash, no trailing one.
+std::string normalize_prefix(std::string_view prefix);
+
+/// The REST API of SPEC 5 on top of the actor protocol: one routing table,
+/// one mapping from errors to HTTP. Each handler sends one message to the
+/// node's Supervisor and answers when the reply comes; no thread waits.
+class Api {
+ public:
+  Api(caf::actor_system& system, caf::actor supervisor, ApiOptions options);
+
+  /// Routes `exchange` and eventually responds to it exactly once.
+  void handle(const ExchangePtr& exchange);
+
+  /// The `state` of the application in GET / (default: running).
+  void set_application_state(ServiceState state) noexcept { state_.store(state); }
+
+ private:
+  /// One routed request: who asked, the path parameters, whom to ask.
+  struct Call {
+    ExchangePtr exchange;
+    std::unordered_map<std::string, std::string> parameters;
+    caf::actor target;
+
+    const std::string& name() const { return parameters.at("name"); }
+  };
+  using Handler = void (Api::*)(Call&);
+  struct Route {
+    std::string method;  ///< "*" for any method
+    PathPattern pattern;
+    Handler handler;
+  };
+
+  void dispatch(Call& call, const std::vector<std::string>& segments);
+
+  void application_status(Call& call);
+  void list_services(Call& call);
+  void register_service(Call& call);
+  void service_status(Call& call);
+  void deregister_service(Call& call);
+  void start_service(Call& call);
+  void stop_service(Call& call);
+  void configure_service(Call& call);
+  void configure_and_start_service(Call& call);
+  void custom_route(Call& call);
+
+  /// Sends `message` to the call's target; on success runs
+  /// `on_reply(exchange, Result&)` (or `on_reply(exchange)` for void), on
+  /// failure answers with the error's status and detail.
+  template <class Result, class OnReply, class... Ts>
+  void ask(const Call& call, OnReply on_reply, Ts&&... message);
+
+  AsyncCaller caller_;
+  caf::actor supervisor_;
+  ApiOptions options_;
+  std::atomic<ServiceState> state_{ServiceState::running};
+  std::vector<Route> routes_;
+};
+
+}  // namespace processpype::rest

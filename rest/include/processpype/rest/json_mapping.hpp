@@ -1,0 +1,34 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "processpype/actors/protocol.hpp"
+
+namespace processpype::rest {
+
+/// `{"detail": detail}`, the body of every refused request.
+nlohmann::json error_body(std::string_view detail);
+
+/// GET /services: `{"services": [{"name","state","is_configured","error"}]}`.
+nlohmann::json service_list(const std::vector<NamedStatus>& services);
+
+/// GET /: `{"version","state","services": {name: status}}`.
+nlohmann::json application_status(std::string_view version, ServiceState state,
+                                  const std::vector<NamedStatus>& services);
+
+/// `{"status": status, "service": name}`, the reply of every command.
+nlohmann::json command_reply(std::string_view status, std::string_view service);
+
+/// POST /services/register body → request. Throws Error(bad_request).
+RegisterRequest parse_register_request(const nlohmann::json& body);
+
+/// Parses a request body: empty means `{}`; malformed JSON throws
+/// Error(bad_request) saying where.
+nlohmann::json parse_body(std::string_view body);
+
+}  // namespace processpype::rest

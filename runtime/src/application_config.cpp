@@ -1,0 +1,247 @@
+#include "processpype/runtime/application_config.hpp"
+
+#include <cstdlib>
+#include <regex>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+namespace processpype {
+
+namespace {
+
+using nlohmann::json;
+
+/// Where a value came from, for error messages: "app.yaml: server.port".
+struct Location {
+  const std::string& file;
+  std::string key;
+
+  Location child(std::string_view name) const {
+    return {file, key.empty() ? std::string{name} : key + "." + std::string{name}};
+  }
+  [[noreturn]] void fail(std::string_view reason) const {
+    throw ApplicationConfigError(
+        fmt::format("{}: {}: {}", file, key.empty() ? "(top)" : key, reason));
+  }
+};
+
+/// A scalar after substitution, typed like YAML's core schema unless quoted.
+json scalar_to_json(const YAML::Node& node, const Location& where) {
+  std::string text;
+  try {
+    text = substitute_environment(node.Scalar());
+  } catch (const ApplicationConfigError& error) {
+    where.fail(error.what());
+  }
+  if (node.Tag() == "!") return text;  // quoted: always a string
+  static const std::regex integer{R"([-+]?[0-9]+)"};
+  static const std::regex floating{R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)"};
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL")
+    return nullptr;
+  if (std::regex_match(text, integer)) {
+    try {
+      return std::stoll(text);
+    } catch (const std::out_of_range&) {
+      return text;
+    }
+  }
+  if (std::regex_match(text, floating)) return std::stod(text);
+  return text;
+}
+
+json to_json(const YAML::Node& node, const Location& where) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return nullptr;
+    case YAML::NodeType::Scalar:
+      return scalar_to_json(node, where);
+    case YAML::NodeType::Sequence: {
+      auto array = json::array();
+      for (std::size_t i = 0; i < node.size(); ++i)
+        array.push_back(to_json(node[i], where.child(std::to_string(i))));
+      return array;
+    }
+    case YAML::NodeType::Map: {
+      auto object = json::object();
+      for (const auto& item : node) {
+        auto key = item.first.as<std::string>();
+        object[key] = to_json(item.second, where.child(key));
+      }
+      return object;
+    }
+  }
+  return nullptr;
+}
+
+const json* member(const json& object, const char* key) {
+  auto found = object.find(key);
+  return found == object.end() || found->is_null() ? nullptr : &*found;
+}
+
+std::string read_string(const json& object, const char* key, const Location& where,
+                        std::string fallback) {
+  auto* value = member(object, key);
+  if (value == nullptr) return fallback;
+  if (value->is_string()) return value->get<std::string>();
+  if (value->is_number() || value->is_boolean()) return value->dump();
+  where.child(key).fail("must be a string");
+}
+
+bool read_bool(const json& object, const char* key, const Location& where, bool fallback) {
+  auto* value = member(object, key);
+  if (value == nullptr) return fallback;
+  if (!value->is_boolean()) where.child(key).fail("must be true or false");
+  return value->get<bool>();
+}
+
+double read_number(const json& object, const char* key, const Location& where, double fallback) {
+  auto* value = member(object, key);
+  if (value == nullptr) return fallback;
+  if (!value->is_number()) where.child(key).fail("must be a number");
+  return value->get<double>();
+}
+
+std::uint16_t read_port(const json& object, const char* key, const Location& where,
+                        std::uint16_t fallback) {
+  auto* value = member(object, key);
+  if (value == nullptr) return fallback;
+  if (!value->is_number_integer() || value->get<std::int64_t>() < 0 ||
+      value->get<std::int64_t>() > 65535)
+    where.child(key).fail("must be a port number (0-65535)");
+  return static_cast<std::uint16_t>(value->get<std::int64_t>());
+}
+
+const json& section(const json& root, const char* key, const Location& where) {
+  static const json empty = json::object();
+  auto* value = member(root, key);
+  if (value == nullptr) return empty;
+  if (!value->is_object()) where.child(key).fail("must be a mapping");
+  return *value;
+}
+
+void read_app(ApplicationConfig& config, const json& app, const Location& where) {
+  config.title = read_string(app, "title", where, config.title);
+  config.version = read_string(app, "version", where, config.version);
+  config.environment = read_string(app, "environment", where, config.environment);
+  config.debug = read_bool(app, "debug", where, config.debug);
+}
+
+void read_server(ApplicationConfig& config, const json& server, const Location& where) {
+  config.host = read_string(server, "host", where, config.host);
+  config.port = read_port(server, "port", where, config.port);
+  config.api_prefix = read_string(server, "api_prefix", where, config.api_prefix);
+  config.closing_timeout_seconds =
+      read_number(server, "closing_timeout_seconds", where, config.closing_timeout_seconds);
+  if (config.closing_timeout_seconds <= 0)
+    where.child("closing_timeout_seconds").fail("must be greater than 0");
+}
+
+void read_logging(ApplicationConfig& config, const json& logging, const Location& where) {
+  config.log_level = read_string(logging, "level", where, config.log_level);
+  if (!log_level_from_string(config.log_level))
+    where.child("level").fail("must be one of trace, debug, info, warning, error, critical");
+  auto format = log_format_from_string(read_string(logging, "format", where, "text"));
+  if (!format) where.child("format").fail("must be text or json");
+  config.log_format = *format;
+}
+
+void read_node(ApplicationConfig& config, const json& node, const Location& where) {
+  if (member(node, "port") != nullptr) config.node_port = read_port(node, "port", where, 0);
+  config.node_host = read_string(node, "host", where, config.node_host);
+  config.node_id = read_string(node, "id", where, config.node_id);
+  if (auto* join = member(node, "join")) {
+    if (!join->is_array()) where.child("join").fail("must be a list of HOST:PORT");
+    for (const auto& peer : *join) {
+      if (!peer.is_string()) where.child("join").fail("must be a list of HOST:PORT");
+      config.join.push_back(peer.get<std::string>());
+    }
+  }
+}
+
+void read_services(ApplicationConfig& config, const json& services, const Location& where) {
+  for (const auto& [name, body] : services.items()) {
+    auto here = where.child(name);
+    ServiceInstanceConfig instance{name, name, json::object()};
+    if (!body.is_null()) {
+      if (!body.is_object()) here.fail("must be a mapping of configuration fields");
+      instance.configuration = body;
+      if (auto type = instance.configuration.find("type"); type != instance.configuration.end()) {
+        if (!type->is_string()) here.child("type").fail("must be a service class key");
+        instance.type = type->get<std::string>();
+        instance.configuration.erase(type);
+      }
+    }
+    config.services.push_back(std::move(instance));
+  }
+}
+
+}  // namespace
+
+std::string substitute_environment(std::string_view text) {
+  std::string result;
+  std::size_t position = 0;
+  while (true) {
+    auto start = text.find("${", position);
+    if (start == std::string_view::npos) break;
+    auto end = text.find('}', start);
+    if (end == std::string_view::npos) break;
+    result.append(text.substr(position, start - position));
+    auto expression = text.substr(start + 2, end - start - 2);
+    auto separator = expression.find(":-");
+    auto name = std::string{expression.substr(0, separator)};
+    const char* value = std::getenv(name.c_str());
+    if (separator != std::string_view::npos) {
+      result += (value != nullptr && *value != '\0') ? std::string_view{value}
+                                                     : expression.substr(separator + 2);
+    } else if (value != nullptr) {
+      result += value;
+    } else {
+      throw ApplicationConfigError(
+          fmt::format("environment variable {} is not set and has no default", name));
+    }
+    position = end + 1;
+  }
+  result.append(text.substr(position));
+  return result;
+}
+
+std::optional<spdlog::level::level_enum> log_level_from_string(std::string_view text) noexcept {
+  std::string lower;
+  for (char c : text)
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  if (lower == "warning") lower = "warn";
+  if (lower == "critical") return spdlog::level::critical;
+  auto level = spdlog::level::from_str(lower);
+  if (level == spdlog::level::off && lower != "off") return std::nullopt;
+  return level;
+}
+
+ApplicationConfig load_application_config(const std::string& path) {
+  YAML::Node document;
+  try {
+    document = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw ApplicationConfigError(fmt::format("{}: cannot read the file", path));
+  } catch (const YAML::Exception& error) {
+    throw ApplicationConfigError(fmt::format("{}: invalid YAML at line {}, column {}: {}", path,
+                                             error.mark.line + 1, error.mark.column + 1,
+                                             error.msg));
+  }
+  Location root{path, ""};
+  auto tree = to_json(document, root);
+  if (tree.is_null()) tree = json::object();
+  if (!tree.is_object()) root.fail("the file must be a mapping");
+  ApplicationConfig config;
+  read_app(config, section(tree, "app", root), root.child("app"));
+  read_server(config, section(tree, "server", root), root.child("server"));
+  read_logging(config, section(tree, "logging", root), root.child("logging"));
+  read_node(config, section(tree, "node", root), root.child("node"));
+  read_services(config, section(tree, "services", root), root.child("services"));
+  return config;
+}
+
+}  // namespace processpype

@@ -1,0 +1,85 @@
+// processpype: the ProcessPype server (SPEC 3 and 4).
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "application.hpp"
+#include "processpype/version.hpp"
+
+namespace {
+
+/// SIGINT/SIGTERM are taken with sigwait by the main thread: block them
+/// before any other thread exists so that every thread inherits the mask.
+void block_termination_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"ProcessPype: an actor-model runtime for long-running services", "processpype"};
+  std::optional<std::string> config_file, host, api_prefix, log_level, log_format, node_host,
+      node_id;
+  std::optional<std::uint16_t> port, node_port;
+  std::vector<std::string> join;
+  bool show_version = false;
+  cli.add_option("--config", config_file, "YAML configuration file");
+  cli.add_option("--host", host, "HTTP address (default 127.0.0.1)");
+  cli.add_option("--port", port, "HTTP port (default 8000)");
+  cli.add_option("--api-prefix", api_prefix, "Prefix of every REST path");
+  cli.add_option("--log-level", log_level, "trace, debug, info, warning, error, critical");
+  cli.add_option("--log-format", log_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  cli.add_option("--node-port", node_port, "Publish this node for other nodes on this port");
+  cli.add_option("--node-host", node_host, "Address of the node port (default 127.0.0.1)");
+  cli.add_option("--node-id", node_id, "Node id (default <hostname>:<node-port>)");
+  cli.add_option("--join", join, "HOST:PORT of a node to join (repeatable)");
+  cli.add_flag("--version", show_version, "Print the version and exit");
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return cli.exit(error) == 0 ? 0 : 2;
+  }
+  if (show_version) {
+    std::cout << "processpype " << PROCESSPYPE_VERSION << "\n";
+    return 0;
+  }
+
+  processpype::ApplicationConfig config;
+  config.version = PROCESSPYPE_VERSION;
+  std::vector<std::string> enabled_services;
+  try {
+    if (config_file) {
+      config = processpype::load_application_config(*config_file);
+      if (config.version.empty()) config.version = PROCESSPYPE_VERSION;
+    }
+    if (host) config.host = *host;
+    if (port) config.port = *port;
+    if (api_prefix) config.api_prefix = *api_prefix;
+    if (log_level) config.log_level = *log_level;
+    if (log_format) config.log_format = *processpype::log_format_from_string(*log_format);
+    if (node_port) config.node_port = *node_port;
+    if (node_host) config.node_host = *node_host;
+    if (node_id) config.node_id = *node_id;
+    config.join.insert(config.join.end(), join.begin(), join.end());
+    auto level = processpype::log_level_from_string(config.log_level);
+    if (!level)
+      throw processpype::ApplicationConfigError("--log-level: unknown level '" + config.log_level +
+                                                "'");
+    processpype::configure_logging(*level, config.log_format);
+    enabled_services = processpype::parse_enabled_services(std::getenv("ENABLED_SERVICES"));
+    processpype::Application{config, enabled_services}.validate();
+  } catch (const processpype::ApplicationConfigError& error) {
+    std::cerr << "processpype: " << error.what() << "\n";
+    return 2;
+  }
+
+  block_termination_signals();
+  return processpype::Application{std::move(config), std::move(enabled_services)}.run();
+}
