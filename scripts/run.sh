@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds the server and runs it with the demo
+# configuration (examples/demo.yaml) on http://127.0.0.1:8000.
+# Extra arguments go to the server, e.g. `scripts/run.sh --port 9000`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-dependencies.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROCESSPYPE_BUILD_TESTS=OFF \
+  -DPROCESSPYPE_BUILD_BENCHMARKS=OFF >/dev/null
+cmake --build build --target processpype_server -j "$(nproc)"
+exec build/server/processpype --config examples/demo.yaml "$@"
