@@ -72,7 +72,12 @@ void AsyncCaller::finish(std::uint64_t id, caf::message& reply) {
     callback = std::move(found->second);
     pending_.erase(found);
   }
-  callback(reply);
+  // The callback runs on the replying actor's thread: whatever it throws
+  // must not take that actor (a Supervisor, a service) down with it.
+  try {
+    callback(reply);
+  } catch (...) {
+  }
 }
 
 }  // namespace processpype

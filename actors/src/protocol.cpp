@@ -8,7 +8,7 @@ caf::error make_error(ErrorCode code, std::string detail) {
 }
 
 caf::error make_error(const Error& error) {
-  return make_error(error.code(), error.what());
+  return make_error(error.code(), error.detail());
 }
 
 Error to_error(const caf::error& error) {
@@ -35,7 +35,11 @@ void add_protocol_types(caf::actor_system_config& config) {
       .add_message_type<std::vector<NamedStatus>>("processpype::NamedStatusList")
       .add_message_type<RouteRequest>("processpype::RouteRequest")
       .add_message_type<RouteCall>("processpype::RouteCall")
-      .add_message_type<RouteResponse>("processpype::RouteResponse");
+      .add_message_type<RouteResponse>("processpype::RouteResponse")
+      .add_message_type<NodeInfo>("processpype::NodeInfo")
+      .add_message_type<Welcome>("processpype::Welcome")
+      .add_message_type<NodeStatus>("processpype::NodeStatus")
+      .add_message_type<std::vector<NodeStatus>>("processpype::NodeStatusList");
   config.add_error_category(error_category, [](std::uint8_t code, caf::atom_value,
                                                const caf::message& context) {
     auto text = std::string{"processpype::"} + std::string{to_string(static_cast<ErrorCode>(code))};

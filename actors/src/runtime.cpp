@@ -1,21 +1,41 @@
 #include "processpype/actors/runtime.hpp"
 
 #include <cxxabi.h>
+#include <unistd.h>
 
-#include <memory>
+#include <caf/io/middleman.hpp>
 
+#include "node_actor.hpp"
 #include "processpype/actors/supervisor.hpp"
 
 namespace processpype {
+
+namespace {
+
+std::string host_name() {
+  char buffer[256] = {};
+  if (gethostname(buffer, sizeof(buffer) - 1) != 0) return "localhost";
+  return buffer;
+}
+
+/// Calls to other nodes wait at most this long for a transition.
+constexpr auto remote_lifecycle_timeout = std::chrono::minutes(10);
+
+}  // namespace
 
 void Runtime::add_types(caf::actor_system_config& config) {
   add_protocol_types(config);
 }
 
-Runtime::Runtime(caf::actor_system& system, std::chrono::milliseconds timeout)
-    : system_(system), timeout_(timeout), supervisor_(spawn_supervisor(system)) {}
+Runtime::Runtime(caf::actor_system& system, RuntimeOptions options)
+    : ServiceClient(system, spawn_supervisor(system), options.timeout, std::nullopt),
+      options_(std::move(options)),
+      node_id_(options_.node_id.empty() ? host_name() : options_.node_id),
+      directory_(std::make_shared<NodeDirectory>()),
+      node_(spawn_node_actor(system, node_id_, supervisor_, directory_)) {}
 
 Runtime::~Runtime() {
+  caf::anon_send_exit(node_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
 }
 
@@ -26,62 +46,52 @@ std::string Runtime::demangle(const char* mangled) {
   return status == 0 && name ? std::string{name.get()} : std::string{mangled};
 }
 
-template <class Result, class... Ts>
-Result Runtime::call(caf::duration timeout, Ts&&... message) {
+std::uint16_t Runtime::publish(std::uint16_t port, const std::string& host) {
+  if (!system_.has_middleman())
+    throw Error(ErrorCode::bad_request, "Publishing a node needs the CAF middleman loaded");
+  auto published = system_.middleman().publish(node_, port, host.c_str(), true);
+  if (!published)
+    throw Error(ErrorCode::bad_request, "Cannot publish the node on " + host + ":" +
+                                            std::to_string(port) + ": " +
+                                            system_.render(published.error()));
+  auto address = host + ":" + std::to_string(*published);
+  if (options_.node_id.empty()) node_id_ = host_name() + ":" + std::to_string(*published);
   caf::scoped_actor self{system_};
+  self->request(node_, timeout_, identity_atom::value, node_id_, address)
+      .receive([] {}, [](caf::error&) {});
+  return *published;
+}
+
+NodeInfo Runtime::join(const std::string& host, std::uint16_t port) {
+  if (!system_.has_middleman())
+    throw Error(ErrorCode::bad_request, "Joining a node needs the CAF middleman loaded");
+  caf::scoped_actor self{system_};
+  std::optional<NodeInfo> peer;
   std::optional<Error> failure;
-  if constexpr (std::is_void_v<Result>) {
-    self->request(supervisor_, timeout, std::forward<Ts>(message)...)
-        .receive([] {}, [&](caf::error& error) { failure = to_error(error); });
-    if (failure) throw *failure;
-  } else {
-    std::optional<Result> result;
-    self->request(supervisor_, timeout, std::forward<Ts>(message)...)
-        .receive([&](Result& value) { result = std::move(value); },
-                 [&](caf::error& error) { failure = to_error(error); });
-    if (failure) throw *failure;
-    return std::move(*result);
-  }
+  self->request(node_, caf::infinite, join_atom::value, host, port)
+      .receive([&](NodeInfo& info) { peer = std::move(info); },
+               [&](caf::error& error) { failure = to_error(error); });
+  if (failure) throw *failure;
+  return std::move(*peer);
 }
 
-Registration Runtime::register_service(std::string_view class_key,
-                                       std::optional<std::string> instance_name) {
-  RegisterRequest request{std::string{class_key}, instance_name.value_or(""),
-                          !instance_name.has_value()};
-  return call<Registration>(timeout_, register_atom::value, std::move(request));
+std::vector<NodeStatus> Runtime::nodes() {
+  caf::scoped_actor self{system_};
+  std::vector<NodeStatus> result;
+  std::optional<Error> failure;
+  self->request(node_, caf::infinite, nodes_atom::value)
+      .receive([&](std::vector<NodeStatus>& nodes) { result = std::move(nodes); },
+               [&](caf::error& error) { failure = to_error(error); });
+  if (failure) throw *failure;
+  return result;
 }
 
-void Runtime::configure(const std::string& name, const nlohmann::json& configuration) {
-  call<void>(timeout_, configure_atom::value, name, configuration);
-}
-
-void Runtime::start(const std::string& name) {
-  call<void>(caf::infinite, start_atom::value, name);
-}
-
-void Runtime::stop(const std::string& name) {
-  call<void>(caf::infinite, stop_atom::value, name);
-}
-
-ServiceStatus Runtime::status(const std::string& name) {
-  return call<ServiceStatus>(timeout_, status_atom::value, name);
-}
-
-std::vector<NamedStatus> Runtime::list() {
-  return call<std::vector<NamedStatus>>(timeout_, list_atom::value);
-}
-
-Deregistration Runtime::deregister(const std::string& name) {
-  return call<Deregistration>(caf::infinite, deregister_atom::value, name);
-}
-
-RouteResponse Runtime::call_route(const std::string& name, RouteRequest request) {
-  return call<RouteResponse>(timeout_, route_atom::value, RouteCall{name, std::move(request)});
-}
-
-std::vector<std::string> Runtime::stop_all(std::chrono::milliseconds timeout) {
-  return call<std::vector<std::string>>(caf::infinite, stop_all_atom::value,
-                                        caf::timespan{timeout});
+ServiceClient Runtime::at(const std::string& id) {
+  auto node = directory_->find(id);
+  if (!node) throw Error(ErrorCode::not_found, "Node " + id + " not found");
+  if (!node->up) throw Error(ErrorCode::node_unavailable, "Node " + id + " is down");
+  if (node->local) return *this;
+  return ServiceClient(system_, node->supervisor, options_.timeout, remote_lifecycle_timeout);
 }
 
 }  // namespace processpype

@@ -51,7 +51,12 @@ class ServiceActor final : public caf::event_based_actor {
       : caf::event_based_actor(config),
         lifecycle_(std::move(lifecycle)),
         supervisor_(std::move(supervisor)),
-        executor_(std::move(executor)) {}
+        executor_(std::move(executor)) {
+    set_default_handler(caf::drop);  // a stray message must not end the service
+    // CAF ends an actor on an error message nobody asked for (e.g. bounced
+    // from a peer); ours drop it.
+    set_error_handler([](caf::error&) {});
+  }
 
   const char* name() const override { return "processpype.service"; }
 
@@ -79,10 +84,12 @@ class ServiceActor final : public caf::event_based_actor {
   // -- commands ---------------------------------------------------------------
 
   caf::result<void> configure(const nlohmann::json& configuration) {
+    if (closing_) return being_deregistered();
     try {
       bool autostart = lifecycle_->configure(configuration);
       publish();
-      if (autostart) send(this, start_atom::value);  // the reply to configure goes first
+      // Anonymous: nobody waits for this start's reply. It runs after this reply.
+      if (autostart) caf::anon_send(caf::actor_cast<caf::actor>(this), start_atom::value);
       return caf::unit;
     } catch (const Error& error) {
       return make_error(error);
@@ -92,6 +99,7 @@ class ServiceActor final : public caf::event_based_actor {
   }
 
   caf::result<void> start() {
+    if (closing_) return being_deregistered();
     try {
       lifecycle_->begin_start();
     } catch (const Error& error) {
@@ -110,6 +118,7 @@ class ServiceActor final : public caf::event_based_actor {
   /// Deregistration: stop what runs or is about to, then answer the stop
   /// error as text. A service in error is not running: nothing to stop.
   caf::result<std::string> shut_down() {
+    closing_ = true;  // nothing starts it again: it is about to be removed
     if (lifecycle_->state() == ServiceState::error) return std::string{};
     return request_stop(true);
   }
@@ -150,6 +159,23 @@ class ServiceActor final : public caf::event_based_actor {
     return lifecycle_->routes().dispatch(request);
   }
 
+  caf::error being_deregistered() const {
+    return make_error(ErrorCode::conflict,
+                      "Service " + lifecycle_->name() + " is being deregistered");
+  }
+
+  /// An actor that ends (killed, or removed) answers everyone still waiting
+  /// instead of leaving them hanging.
+  void on_exit() override {
+    if (!waiting_) return;
+    auto gone =
+        make_error(ErrorCode::service_failure, "Service actor of " + lifecycle_->name() + " ended");
+    for (auto& promise : waiting_->start) promise.deliver(gone);
+    for (auto& waiter : waiting_->stop) waiter.promise.deliver(gone);
+    for (auto& [request, promise] : waiting_->routes) promise.deliver(gone);
+    waiting_.reset();
+  }
+
   // -- manager calls ------------------------------------------------------------
 
   void run_hook(bool starting, caf::timespan timeout) {
@@ -160,7 +186,7 @@ class ServiceActor final : public caf::event_based_actor {
             },
             [this, starting](caf::error& error) {
               bool timed_out = error == caf::sec::request_timeout;
-              finish(starting, std::string{to_error(error).what()}, timed_out);
+              finish(starting, to_error(error).detail(), timed_out);
             });
   }
 
@@ -214,7 +240,7 @@ class ServiceActor final : public caf::event_based_actor {
 
   static void deliver_stop(StopWaiter waiter, const std::optional<Error>& error) {
     if (waiter.error_as_text)
-      waiter.promise.deliver(error ? std::string{error->detail()} : std::string{});
+      waiter.promise.deliver(error ? error->detail() : std::string{});
     else if (error)
       waiter.promise.deliver(make_error(*error));
     else
@@ -267,6 +293,7 @@ class ServiceActor final : public caf::event_based_actor {
   std::unique_ptr<Waiting> waiting_;
   std::vector<Timer> timers_;
   std::uint64_t timer_generation_ = 0;
+  bool closing_ = false;
 };
 
 }  // namespace

@@ -42,6 +42,10 @@ class Supervisor final : public caf::event_based_actor {
   explicit Supervisor(caf::actor_config& config) : caf::event_based_actor(config) {
     set_down_handler([this](caf::down_msg& message) { on_service_down(message); });
     set_exit_handler([this](caf::exit_msg& message) { shut_down(message.reason); });
+    set_default_handler(caf::drop);  // a stray (or remote) message must not end the node
+    // CAF ends an actor on an error message nobody asked for (e.g. bounced
+    // from a peer); ours drop it.
+    set_error_handler([](caf::error&) {});
   }
 
   const char* name() const override { return "processpype.supervisor"; }
@@ -68,6 +72,7 @@ class Supervisor final : public caf::event_based_actor {
           return service_not_found(name);
         },
         [this](list_atom) { return list(); },
+        [this](count_atom) { return static_cast<std::uint64_t>(instances_.size()); },
         [this](lookup_atom, const std::string& name) -> caf::result<caf::actor> {
           if (auto* entry = instances_.find(name)) return entry->actor;
           return service_not_found(name);
@@ -124,7 +129,7 @@ class Supervisor final : public caf::event_based_actor {
             },
             [this, promise, name](caf::error& error) mutable {
               remove(name);  // the actor is gone already: nothing left to stop
-              promise.deliver(Deregistration{name, to_error(error).what()});
+              promise.deliver(Deregistration{name, to_error(error).detail()});
             });
     return promise;
   }

@@ -12,11 +12,15 @@ namespace {
 using nlohmann::json;
 
 void respond_error(HttpExchange& exchange, const Error& error) {
-  exchange.respond(http_status(error.code()), error_body(error.what()).dump());
+  exchange.respond(http_status(error.code()), dump(error_body(error.detail())));
+}
+
+std::string dump_error(std::string_view detail) {
+  return dump(error_body(detail));
 }
 
 void respond_json(HttpExchange& exchange, const json& body) {
-  exchange.respond(200, body.dump());
+  exchange.respond(200, dump(body));
 }
 
 int hex_value(char c) {
@@ -94,7 +98,7 @@ void Api::handle(const ExchangePtr& exchange) {
   const auto& prefix = options_.api_prefix;
   if (!prefix.empty()) {
     if (!path.starts_with(prefix) || (path.size() > prefix.size() && path[prefix.size()] != '/')) {
-      exchange->respond(404, error_body("Not found: " + std::string{path}).dump());
+      exchange->respond(404, dump_error("Not found: " + std::string{path}));
       return;
     }
     path.remove_prefix(prefix.size());
@@ -103,7 +107,7 @@ void Api::handle(const ExchangePtr& exchange) {
   for (auto& raw : split_path(path)) {
     auto decoded = percent_decode(raw);
     if (!decoded) {
-      exchange->respond(400, error_body("Malformed percent-encoding in path").dump());
+      exchange->respond(400, dump_error("Malformed percent-encoding in path"));
       return;
     }
     segments.push_back(std::move(*decoded));
@@ -127,10 +131,10 @@ void Api::dispatch(Call& call, const std::vector<std::string>& segments) {
   }
   auto path = std::string{call.exchange->path()};
   if (allow.empty())
-    call.exchange->respond(404, error_body("Not found: " + path).dump());
+    call.exchange->respond(404, dump_error("Not found: " + path));
   else
     call.exchange->respond(
-        405, error_body("Method " + std::string{method} + " not allowed on " + path).dump(), allow);
+        405, dump_error("Method " + std::string{method} + " not allowed on " + path), allow);
 }
 
 template <class Result, class OnReply, class... Ts>
@@ -273,7 +277,7 @@ void Api::custom_route(Call& call) {
   ask<RouteResponse>(
       call,
       [](HttpExchange& exchange, RouteResponse& response) {
-        exchange.respond(response.status, response.body.dump(), response.allow);
+        exchange.respond(response.status, dump(response.body), response.allow);
       },
       route_atom::value, RouteCall{call.name(), std::move(request)});
 }

@@ -4,6 +4,10 @@ namespace processpype::rest {
 
 using nlohmann::json;
 
+std::string dump(const json& body) {
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 json error_body(std::string_view detail) {
   return {{"detail", detail}};
 }

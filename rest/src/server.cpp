@@ -175,7 +175,7 @@ struct Server::Impl {
   restinio::request_handling_status_t handle(restinio::request_handle_t request) {
     if (request->header().has_field(body_too_large_field)) {
       RestinioExchange{std::move(request)}.respond(
-          413, error_body("Request body exceeds 1 MiB").dump(), {});
+          413, dump(error_body("Request body exceeds 1 MiB")), {});
     } else {
       api.handle(std::make_shared<RestinioExchange>(std::move(request)));
     }

@@ -37,7 +37,7 @@ RouteResponse ServiceRoutes::dispatch(RouteRequest& request) const {
   try {
     return route->handler(request);
   } catch (const Error& error) {
-    return RouteResponse::error(http_status(error.code()), error.what());
+    return RouteResponse::error(http_status(error.code()), error.detail());
   } catch (const std::exception& error) {
     return RouteResponse::error(500, std::string{"Route handler failed: "} + error.what());
   }

@@ -521,16 +521,18 @@ TEST_CASE("faulty: a stop that outlasts its timeout leaves error", "[examples][f
   CHECK(error_of([&] { node.runtime.stop(faulty); }, &detail) == ErrorCode::service_failure);
   CHECK(detail == "Timed out stopping stuck service after 0.2 s");
   CHECK(node.state(faulty) == ServiceState::error);
-  // Wait for the abandoned stop before the node goes away.
-  node.runtime.configure(faulty, json::object());
+  // While the abandoned stop still runs, the manager is not touched again:
+  // configure is refused until it returns.
+  CHECK(error_of([&] { node.runtime.configure(faulty, json::object()); }) == ErrorCode::conflict);
   REQUIRE(eventually([&] {
     try {
-      node.runtime.start(faulty);
+      node.runtime.configure(faulty, json::object());
       return true;
     } catch (const Error&) {
       return false;
     }
   }));
+  node.runtime.start(faulty);
   node.runtime.stop(faulty);
   CHECK(node.state(faulty) == ServiceState::stopped);
 }

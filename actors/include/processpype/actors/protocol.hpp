@@ -38,6 +38,21 @@
 /// without the name, plus (shutdown_atom) → std::string: stop if needed,
 /// answer the stop error ("" if none); used by deregistration.
 ///
+/// Node interface (one Node actor per process; the one other nodes talk to):
+///
+/// | request                                        | response                         |
+/// | ---------------------------------------------- | -------------------------------- |
+/// | (join_atom, host, port)                        | NodeInfo of the peer (local use) |
+/// | (hello_atom, NodeInfo joiner)                  | Welcome: responder + members     |
+/// | (member_atom, std::string address)             | (none) a member to connect to    |
+/// | (nodes_atom)                                   | std::vector<NodeStatus>          |
+///
+/// A node that joins one member connects to every member it learns of (the
+/// membership is a full mesh of direct CAF connections); each node monitors
+/// the others' Node actors, so a dead peer is `down` as soon as CAF notices
+/// the connection is gone. The Supervisor answers (count_atom) → std::uint64_t
+/// with its number of instances, for /nodes.
+///
 /// Manager calls: the service actor asks the node's ManagerExecutor with
 /// (run_hook_atom, ManagerCall) → std::string failure ("" if none), under
 /// the start/stop timeout; the executor runs Service::start/stop on its own
@@ -70,6 +85,12 @@ using list_atom = caf::atom_constant<caf::atom("list")>;
 using route_atom = caf::atom_constant<caf::atom("route")>;
 using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
 using stop_all_atom = caf::atom_constant<caf::atom("stop_all")>;
+using count_atom = caf::atom_constant<caf::atom("count")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
+using member_atom = caf::atom_constant<caf::atom("member")>;
+using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
+using identity_atom = caf::atom_constant<caf::atom("identity")>;
 using status_changed_atom = caf::atom_constant<caf::atom("changed")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using run_hook_atom = caf::atom_constant<caf::atom("run_hook")>;
@@ -109,6 +130,28 @@ struct NamedStatus {
 struct RouteCall {
   std::string service;
   RouteRequest request;
+};
+
+/// A node as its peers know it.
+struct NodeInfo {
+  std::string id;
+  std::string address;  ///< host:port of its node port ("" if not published)
+  caf::actor node;
+  caf::actor supervisor;
+};
+
+/// The reply to a hello: who answered and the addresses of all members it knows.
+struct Welcome {
+  NodeInfo responder;
+  std::vector<std::string> member_addresses;
+};
+
+/// One entry of GET /nodes.
+struct NodeStatus {
+  std::string id;
+  std::string address;
+  bool up = true;
+  std::uint64_t services = 0;
 };
 
 /// A blocking lifecycle hook to run for a service actor. Local only.
@@ -176,6 +219,21 @@ typename Inspector::result_type inspect(Inspector& f, RouteCall& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, RouteResponse& x) {
   return f(caf::meta::type_name("RouteResponse"), x.status, x.body, x.allow);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NodeInfo& x) {
+  return f(caf::meta::type_name("NodeInfo"), x.id, x.address, x.node, x.supervisor);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Welcome& x) {
+  return f(caf::meta::type_name("Welcome"), x.responder, x.member_addresses);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NodeStatus& x) {
+  return f(caf::meta::type_name("NodeStatus"), x.id, x.address, x.up, x.services);
 }
 
 }  // namespace processpype

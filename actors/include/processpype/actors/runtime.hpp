@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -8,17 +9,26 @@
 #include <vector>
 
 #include <caf/all.hpp>
-#include <nlohmann/json.hpp>
 
-#include "processpype/actors/protocol.hpp"
+#include "processpype/actors/node_directory.hpp"
+#include "processpype/actors/service_client.hpp"
 #include "processpype/runtime/service_registry.hpp"
 
 namespace processpype {
 
+struct RuntimeOptions {
+  /// Bounds configure, status, list and route calls (and every call to
+  /// another node); start/stop on this node wait for the transition, which
+  /// the service bounds with its own timeouts.
+  std::chrono::milliseconds timeout = std::chrono::seconds(5);
+  /// The node id; default `<hostname>:<node-port>` once published, else
+  /// `<hostname>`.
+  std::string node_id;
+};
+
 /// ProcessPype embedded in a program that owns its caf::actor_system
-/// (SPEC 8). It spawns the node's Supervisor on that system and offers
-/// blocking calls that throw processpype::Error with the same codes and
-/// texts REST clients see:
+/// (SPEC 8). It spawns the node's Supervisor and Node actor on that system;
+/// the blocking calls of ServiceClient act on this node, `at(id)` on another.
 ///
 ///     caf::actor_system_config config;
 ///     processpype::Runtime::add_types(config);
@@ -28,32 +38,27 @@ namespace processpype {
 ///     runtime.start(echo.name);
 ///
 /// Callers that are actors themselves send the messages of protocol.hpp to
-/// supervisor() instead; the blocking calls are thin wrappers over them.
-class Runtime {
+/// supervisor() (and node()) instead; the blocking calls wrap exactly those.
+class Runtime : public ServiceClient {
  public:
   /// Registers ProcessPype's message types and error category. Call it on
-  /// the configuration before the actor_system is created.
+  /// the configuration before the actor_system is created. For distribution
+  /// also `config.load<caf::io::middleman>()`.
   static void add_types(caf::actor_system_config& config);
 
-  /// `timeout` bounds configure, status, list and route calls; start, stop
-  /// and deregister wait for the transition, which the service bounds with
-  /// its own start/stop timeouts.
-  explicit Runtime(caf::actor_system& system,
-                   std::chrono::milliseconds timeout = std::chrono::seconds(5));
-  /// Ends the Supervisor and every service actor (managers are not stopped:
-  /// call stop first for a graceful end).
+  explicit Runtime(caf::actor_system& system, RuntimeOptions options = {});
+  /// Ends the Supervisor, the Node actor and every service actor (managers
+  /// are not stopped: call stop_all first for a graceful end).
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
   caf::actor_system& system() const noexcept { return system_; }
-  const caf::actor& supervisor() const noexcept { return supervisor_; }
+  const caf::actor& node() const noexcept { return node_; }
+  const std::string& node_id() const noexcept { return node_id_; }
+  const std::shared_ptr<NodeDirectory>& directory() const noexcept { return directory_; }
 
-  /// Registers an instance of the class with registry key `class_key`,
-  /// named by the auto-naming rule (SPEC 2.2) or `instance_name`.
-  Registration register_service(std::string_view class_key,
-                                std::optional<std::string> instance_name = std::nullopt);
-
+  using ServiceClient::register_service;
   /// Registers `ServiceType` in the class registry if needed, then an instance of it.
   template <class ServiceType>
   Registration register_service(std::optional<std::string> instance_name = std::nullopt) {
@@ -64,27 +69,27 @@ class Runtime {
     return register_service(key, std::move(instance_name));
   }
 
-  void configure(const std::string& name, const nlohmann::json& configuration);
-  void start(const std::string& name);
-  void stop(const std::string& name);
-  ServiceStatus status(const std::string& name);
-  std::vector<NamedStatus> list();
-  Deregistration deregister(const std::string& name);
-  RouteResponse call_route(const std::string& name, RouteRequest request);
+  // -- distribution (SPEC 7) ------------------------------------------------------
 
-  /// Stops every running service in reverse start order within `timeout`;
-  /// returns the names that did not stop cleanly in time.
-  std::vector<std::string> stop_all(std::chrono::milliseconds timeout);
+  /// Makes this node reachable on host:port (port 0: any free port) with
+  /// CAF's middleman, reusing the address so a restarted node can take its
+  /// port again. Returns the port. Needs the middleman loaded.
+  std::uint16_t publish(std::uint16_t port, const std::string& host = "127.0.0.1");
+  /// Joins the node listening at host:port and, through it, every member.
+  NodeInfo join(const std::string& host, std::uint16_t port);
+  /// Every known node, this one first, with state and instance count.
+  std::vector<NodeStatus> nodes();
+  /// The same blocking calls, acting on node `id`. Throws not_found for an
+  /// unknown id and node_unavailable for a node that is down.
+  ServiceClient at(const std::string& id);
 
  private:
   static std::string demangle(const char* mangled);
 
-  template <class Result, class... Ts>
-  Result call(caf::duration timeout, Ts&&... message);
-
-  caf::actor_system& system_;
-  caf::duration timeout_;
-  caf::actor supervisor_;
+  RuntimeOptions options_;
+  std::string node_id_;
+  std::shared_ptr<NodeDirectory> directory_;
+  caf::actor node_;
 };
 
 }  // namespace processpype

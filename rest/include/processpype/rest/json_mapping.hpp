@@ -11,6 +11,10 @@
 
 namespace processpype::rest {
 
+/// Serializes a reply body. Strings that are not valid UTF-8 (a name taken
+/// from a percent-encoded path, say) are written with U+FFFD, never thrown.
+std::string dump(const nlohmann::json& body);
+
 /// `{"detail": detail}`, the body of every refused request.
 nlohmann::json error_body(std::string_view detail);
 

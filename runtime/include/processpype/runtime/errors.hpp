@@ -30,13 +30,16 @@ int http_status(ErrorCode code) noexcept;
 /// REST clients see in `{"detail": ...}`.
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, const std::string& detail) : std::runtime_error(detail), code_(code) {}
+  Error(ErrorCode code, const std::string& detail)
+      : std::runtime_error(detail), code_(code), detail_(detail) {}
 
   ErrorCode code() const noexcept { return code_; }
-  std::string_view detail() const noexcept { return what(); }
+  /// The whole text, even with embedded NULs (what() stops at the first).
+  const std::string& detail() const noexcept { return detail_; }
 
  private:
   ErrorCode code_;
+  std::string detail_;
 };
 
 }  // namespace processpype

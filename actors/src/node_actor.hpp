@@ -1,0 +1,21 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/all.hpp>
+
+#include "processpype/actors/node_directory.hpp"
+
+namespace processpype {
+
+/// Spawns the process's Node actor (protocol.hpp: the node interface): the
+/// one other nodes talk to when they join, which keeps the membership and
+/// `directory` current and monitors every peer.
+caf::actor spawn_node_actor(caf::actor_system& system, std::string id, caf::actor supervisor,
+                            std::shared_ptr<NodeDirectory> directory);
+
+/// "host:port" → host and port; nullopt when malformed.
+std::optional<std::pair<std::string, std::uint16_t>> parse_node_address(std::string_view address);
+
+}  // namespace processpype
