@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <caf/io/all.hpp>
 
+#include "processpype/actors/node_directory.hpp"
 #include "processpype/actors/runtime.hpp"
 #include "processpype/rest/server.hpp"
 #include "processpype/runtime/logging.hpp"
@@ -79,6 +80,29 @@ void Application::validate() const {
   for (const auto& key : enabled_services_)
     if (!registry.find(key))
       throw ApplicationConfigError(fmt::format("ENABLED_SERVICES: unknown service type '{}'", key));
+  for (const auto& peer : config_.join)
+    if (!parse_node_address(peer))
+      throw ApplicationConfigError(
+          fmt::format("--join: '{}' is not a node address (HOST:PORT)", peer));
+}
+
+bool Application::join_cluster(Runtime& runtime, spdlog::logger& logger) const {
+  try {
+    if (config_.node_port) {
+      auto port = runtime.publish(*config_.node_port, config_.node_host);
+      logger.info("Node {} listening for nodes on {}:{} (CAF BASP, unauthenticated)",
+                  runtime.node_id(), config_.node_host, port);
+    }
+    for (const auto& peer : config_.join) {
+      auto [host, port] = *parse_node_address(peer);
+      auto joined = runtime.join(host, port);
+      logger.info("Joined node {} at {}", joined.id, peer);
+    }
+  } catch (const Error& error) {
+    logger.critical("{}", error.detail());
+    return false;
+  }
+  return true;
 }
 
 int Application::run() {
@@ -88,8 +112,12 @@ int Application::run() {
   actor_config.set("scheduler.max-threads",
                    std::max<std::size_t>(2, std::thread::hardware_concurrency()));
   actor_config.load<caf::io::middleman>();
+  // Peers that stop answering (not only closed connections) are noticed.
+  actor_config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
   caf::actor_system system{actor_config};
-  Runtime runtime{system};
+  Runtime runtime{system, RuntimeOptions{std::chrono::seconds(5), config_.node_id}};
+
+  if (!join_cluster(runtime, *logger)) return 2;
 
   // Register and configure every listed instance, then start the enabled
   // ones (an autostarting one starts by itself once configured).
@@ -119,7 +147,7 @@ int Application::run() {
   }
 
   rest::Server server{
-      system, runtime.supervisor(),
+      system, rest::ApiTargets{runtime.supervisor(), runtime.node(), runtime.directory()},
       rest::ServerOptions{config_.host, config_.port, config_.api_prefix, config_.version, 1}};
   try {
     server.start();

@@ -3,9 +3,13 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/logger.h>
+
 #include "processpype/runtime/application_config.hpp"
 
 namespace processpype {
+
+class Runtime;
 
 /// The `processpype` process (SPEC 3): registers and configures the
 /// instances of its configuration, starts the enabled ones, serves HTTP
@@ -28,6 +32,10 @@ class Application {
   int run();
 
  private:
+  /// Publishes the node and joins the configured peers; false (logged) if
+  /// either fails.
+  bool join_cluster(Runtime& runtime, spdlog::logger& logger) const;
+
   ApplicationConfig config_;
   std::vector<std::string> enabled_services_;
 };

@@ -33,7 +33,7 @@ void AsyncCaller::send(const caf::actor& destination, caf::message message, Call
   auto id = next_id_.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard lock{mutex_};
-    pending_.emplace(id, std::move(callback));
+    pending_.emplace(id, Pending{std::move(callback), destination.address()});
   }
   if (timeout) {
     system_.clock().schedule_message(
@@ -63,13 +63,26 @@ void AsyncCaller::on_enqueue(caf::mailbox_element_ptr element) {
   }
 }
 
+void AsyncCaller::fail_requests_to(const caf::actor_addr& destination, const caf::error& error) {
+  std::vector<std::uint64_t> ids;
+  {
+    std::lock_guard lock{mutex_};
+    for (const auto& [id, pending] : pending_)
+      if (pending.destination == destination) ids.push_back(id);
+  }
+  for (auto id : ids) {
+    auto reply = caf::make_message(error);
+    finish(id, reply);
+  }
+}
+
 void AsyncCaller::finish(std::uint64_t id, caf::message& reply) {
   Callback callback;
   {
     std::lock_guard lock{mutex_};
     auto found = pending_.find(id);
     if (found == pending_.end()) return;  // answered already (reply vs timeout)
-    callback = std::move(found->second);
+    callback = std::move(found->second.callback);
     pending_.erase(found);
   }
   // The callback runs on the replying actor's thread: whatever it throws

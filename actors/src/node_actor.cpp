@@ -1,6 +1,5 @@
 #include "node_actor.hpp"
 
-#include <charconv>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -202,18 +201,6 @@ class NodeActor final : public caf::event_based_actor {
 };
 
 }  // namespace
-
-std::optional<std::pair<std::string, std::uint16_t>> parse_node_address(std::string_view address) {
-  auto colon = address.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == address.size())
-    return std::nullopt;
-  auto digits = address.substr(colon + 1);
-  std::uint16_t port = 0;
-  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-  if (error != std::errc{} || end != digits.data() + digits.size() || port == 0)
-    return std::nullopt;
-  return std::pair{std::string{address.substr(0, colon)}, port};
-}
 
 caf::actor spawn_node_actor(caf::actor_system& system, std::string id, caf::actor supervisor,
                             std::shared_ptr<NodeDirectory> directory) {

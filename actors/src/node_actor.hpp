@@ -15,7 +15,4 @@ namespace processpype {
 caf::actor spawn_node_actor(caf::actor_system& system, std::string id, caf::actor supervisor,
                             std::shared_ptr<NodeDirectory> directory);
 
-/// "host:port" → host and port; nullopt when malformed.
-std::optional<std::pair<std::string, std::uint16_t>> parse_node_address(std::string_view address);
-
 }  // namespace processpype

@@ -1,6 +1,20 @@
 #include "processpype/actors/node_directory.hpp"
 
+#include <charconv>
+
 namespace processpype {
+
+std::optional<std::pair<std::string, std::uint16_t>> parse_node_address(std::string_view address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == address.size())
+    return std::nullopt;
+  auto digits = address.substr(colon + 1);
+  std::uint16_t port = 0;
+  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (error != std::errc{} || end != digits.data() + digits.size() || port == 0)
+    return std::nullopt;
+  return std::pair{std::string{address.substr(0, colon)}, port};
+}
 
 std::optional<NodeDirectory::Node> NodeDirectory::find(std::string_view id) const {
   std::lock_guard lock{mutex_};

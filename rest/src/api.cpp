@@ -73,13 +73,20 @@ std::string normalize_prefix(std::string_view prefix) {
   return prefix.empty() ? std::string{} : "/" + std::string{prefix};
 }
 
-Api::Api(caf::actor_system& system, caf::actor supervisor, ApiOptions options)
-    : caller_(system), supervisor_(std::move(supervisor)), options_(std::move(options)) {
+Api::Api(caf::actor_system& system, ApiTargets targets, ApiOptions options)
+    : caller_(system), targets_(std::move(targets)), options_(std::move(options)) {
   options_.api_prefix = normalize_prefix(options_.api_prefix);
+  // A node that goes down will not answer: fail what is in flight to it now.
+  if (targets_.directory)
+    targets_.directory->on_down([this](const caf::actor_addr& supervisor) {
+      caller_.fail_requests_to(supervisor, make_error(ErrorCode::node_unavailable,
+                                                      "The node went down before it answered"));
+    });
   // The routing table of SPEC 5. Literal routes come before placeholders;
   // the "*" route takes what no other route's path matched.
   routes_ = {
       {"GET", PathPattern{""}, &Api::application_status},
+      {"GET", PathPattern{"nodes"}, &Api::list_nodes},
       {"GET", PathPattern{"services"}, &Api::list_services},
       {"POST", PathPattern{"services/register"}, &Api::register_service},
       {"GET", PathPattern{"services/{name}"}, &Api::service_status},
@@ -112,8 +119,28 @@ void Api::handle(const ExchangePtr& exchange) {
     }
     segments.push_back(std::move(*decoded));
   }
-  Call call{exchange, {}, supervisor_};
+  Call call{exchange, {}, targets_.supervisor, {}, false};
+  if (segments.size() >= 2 && segments[0] == "nodes") {
+    if (!address_node(call, segments[1])) return;
+    segments.erase(segments.begin(), segments.begin() + 2);
+  }
   dispatch(call, segments);
+}
+
+bool Api::address_node(Call& call, const std::string& id) {
+  auto node = targets_.directory ? targets_.directory->find(id) : std::nullopt;
+  if (!node) {
+    call.exchange->respond(404, dump_error("Node " + id + " not found"));
+    return false;
+  }
+  if (!node->up) {
+    call.exchange->respond(503, dump_error("Node " + id + " is down"));
+    return false;
+  }
+  call.target = node->supervisor;
+  call.node_id = id;
+  call.remote = !node->local;
+  return true;
 }
 
 void Api::dispatch(Call& call, const std::vector<std::string>& segments) {
@@ -151,7 +178,11 @@ void Api::ask(const Call& call, OnReply on_reply, Ts&&... message) {
       respond_error(*exchange, Error(ErrorCode::service_failure, "Unexpected reply from the node"));
     }
   };
-  caller_.request(call.target, std::move(callback), std::forward<Ts>(message)...);
+  if (call.remote)
+    caller_.request_within(options_.request_timeout, call.target, std::move(callback),
+                           std::forward<Ts>(message)...);
+  else
+    caller_.request(call.target, std::move(callback), std::forward<Ts>(message)...);
 }
 
 // -- handlers: one message each ------------------------------------------------
@@ -165,6 +196,17 @@ void Api::application_status(Call& call) {
       list_atom::value);
 }
 
+void Api::list_nodes(Call& call) {
+  call.target = targets_.node;
+  call.remote = false;
+  ask<std::vector<NodeStatus>>(
+      call,
+      [](HttpExchange& exchange, std::vector<NodeStatus>& nodes) {
+        respond_json(exchange, node_list(nodes));
+      },
+      nodes_atom::value);
+}
+
 void Api::list_services(Call& call) {
   ask<std::vector<NamedStatus>>(
       call,
@@ -176,11 +218,20 @@ void Api::list_services(Call& call) {
 
 void Api::register_service(Call& call) {
   RegisterRequest request;
+  std::optional<std::string> node;
   try {
-    request = parse_register_request(parse_body(call.exchange->body()));
+    auto body = parse_body(call.exchange->body());
+    request = parse_register_request(body);
+    node = register_node(body);
   } catch (const Error& error) {
     return respond_error(*call.exchange, error);
   }
+  if (node && !call.node_id.empty() && *node != call.node_id)
+    return respond_error(*call.exchange,
+                         Error(ErrorCode::bad_request, "Field 'node' (" + *node +
+                                                           ") disagrees with the path's node (" +
+                                                           call.node_id + ")"));
+  if (node && call.node_id.empty() && !address_node(call, *node)) return;
   ask<Registration>(
       call,
       [](HttpExchange& exchange, Registration& registration) {

@@ -49,6 +49,23 @@ RegisterRequest parse_register_request(const json& body) {
   return request;
 }
 
+std::optional<std::string> register_node(const json& body) {
+  auto node = body.find("node");
+  if (node == body.end() || node->is_null()) return std::nullopt;
+  if (!node->is_string()) throw Error(ErrorCode::bad_request, "Field 'node' must be a string");
+  return node->get<std::string>();
+}
+
+json node_list(const std::vector<NodeStatus>& nodes) {
+  auto list = json::array();
+  for (const auto& node : nodes)
+    list.push_back({{"id", node.id},
+                    {"address", node.address},
+                    {"state", node.up ? "up" : "down"},
+                    {"services", node.services}});
+  return {{"nodes", std::move(list)}};
+}
+
 json parse_body(std::string_view body) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return json::object();
   try {

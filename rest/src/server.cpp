@@ -156,9 +156,9 @@ class RestinioExchange final : public HttpExchange {
 }  // namespace
 
 struct Server::Impl {
-  Impl(caf::actor_system& system, caf::actor supervisor, ServerOptions server_options)
+  Impl(caf::actor_system& system, ApiTargets targets, ServerOptions server_options)
       : options(std::move(server_options)),
-        api(system, std::move(supervisor), ApiOptions{options.api_prefix, options.version}),
+        api(system, std::move(targets), ApiOptions{options.api_prefix, options.version}),
         http(restinio::own_io_context(),
              [this](auto& settings) {
                settings.address(options.host)
@@ -189,8 +189,8 @@ struct Server::Impl {
   bool running = false;
 };
 
-Server::Server(caf::actor_system& system, caf::actor supervisor, ServerOptions options)
-    : impl_(std::make_unique<Impl>(system, std::move(supervisor), std::move(options))) {}
+Server::Server(caf::actor_system& system, ApiTargets targets, ServerOptions options)
+    : impl_(std::make_unique<Impl>(system, std::move(targets), std::move(options))) {}
 
 Server::~Server() {
   stop();

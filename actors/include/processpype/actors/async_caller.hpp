@@ -38,6 +38,10 @@ class AsyncCaller {
          std::nullopt);
   }
 
+  /// Answers `error` to every request in flight to `destination` (a node
+  /// that went down will never reply).
+  void fail_requests_to(const caf::actor_addr& destination, const caf::error& error);
+
   /// As request, but answers sec::request_timeout after `timeout` if no
   /// reply came (for peers that may vanish without a word).
   template <class... Ts>
@@ -57,7 +61,11 @@ class AsyncCaller {
   caf::strong_actor_ptr companion_;
   std::atomic<std::uint64_t> next_id_{1};
   std::mutex mutex_;
-  std::unordered_map<std::uint64_t, Callback> pending_;
+  struct Pending {
+    Callback callback;
+    caf::actor_addr destination;
+  };
+  std::unordered_map<std::uint64_t, Pending> pending_;
 };
 
 }  // namespace processpype

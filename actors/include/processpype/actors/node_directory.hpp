@@ -6,11 +6,15 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <caf/all.hpp>
 
 namespace processpype {
+
+/// "host:port" → host and port; nullopt when malformed (or port 0).
+std::optional<std::pair<std::string, std::uint16_t>> parse_node_address(std::string_view address);
 
 /// The nodes this process knows, readable from any thread without asking an
 /// actor: the REST layer resolves `/nodes/{id}` here with one hash lookup.

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -9,6 +11,7 @@
 #include <caf/all.hpp>
 
 #include "processpype/actors/async_caller.hpp"
+#include "processpype/actors/node_directory.hpp"
 #include "processpype/rest/http_exchange.hpp"
 #include "processpype/runtime/path_pattern.hpp"
 #include "processpype/runtime/service_state.hpp"
@@ -20,17 +23,28 @@ struct ApiOptions {
   std::string api_prefix;
   /// The `version` of GET /.
   std::string version;
+  /// How long a request to another node may take before it answers 504.
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(5);
+};
+
+/// What the Api acts on: this node's Supervisor and Node actor, and the
+/// directory of all nodes (for `/nodes/{id}/...`).
+struct ApiTargets {
+  caf::actor supervisor;
+  caf::actor node;
+  std::shared_ptr<NodeDirectory> directory;
 };
 
 /// `api/` → `/api`, `/` → ``: one leading slash, no trailing one.
 std::string normalize_prefix(std::string_view prefix);
 
-/// The REST API of SPEC 5 on top of the actor protocol: one routing table,
-/// one mapping from errors to HTTP. Each handler sends one message to the
-/// node's Supervisor and answers when the reply comes; no thread waits.
+/// The REST API of SPEC 5 and 7 on top of the actor protocol: one routing
+/// table, one mapping from errors to HTTP. Each handler sends one message to
+/// a Supervisor (this node's, or another's for `/nodes/{id}/...`) and
+/// answers when the reply comes; no thread waits.
 class Api {
  public:
-  Api(caf::actor_system& system, caf::actor supervisor, ApiOptions options);
+  Api(caf::actor_system& system, ApiTargets targets, ApiOptions options);
 
   /// Routes `exchange` and eventually responds to it exactly once.
   void handle(const ExchangePtr& exchange);
@@ -44,6 +58,8 @@ class Api {
     ExchangePtr exchange;
     std::unordered_map<std::string, std::string> parameters;
     caf::actor target;
+    std::string node_id;  ///< set under /nodes/{id}
+    bool remote = false;  ///< the target is another node: bounded wait
 
     const std::string& name() const { return parameters.at("name"); }
   };
@@ -55,7 +71,10 @@ class Api {
   };
 
   void dispatch(Call& call, const std::vector<std::string>& segments);
+  /// Points `call` at node `id`; answers 404/503 and returns false if it cannot.
+  bool address_node(Call& call, const std::string& id);
 
+  void list_nodes(Call& call);
   void application_status(Call& call);
   void list_services(Call& call);
   void register_service(Call& call);
@@ -74,7 +93,7 @@ class Api {
   void ask(const Call& call, OnReply on_reply, Ts&&... message);
 
   AsyncCaller caller_;
-  caf::actor supervisor_;
+  ApiTargets targets_;
   ApiOptions options_;
   std::atomic<ServiceState> state_{ServiceState::running};
   std::vector<Route> routes_;

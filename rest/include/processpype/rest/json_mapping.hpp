@@ -31,6 +31,12 @@ nlohmann::json command_reply(std::string_view status, std::string_view service);
 /// POST /services/register body → request. Throws Error(bad_request).
 RegisterRequest parse_register_request(const nlohmann::json& body);
 
+/// The optional `"node"` of a register body. Throws Error(bad_request).
+std::optional<std::string> register_node(const nlohmann::json& body);
+
+/// GET /nodes: `{"nodes": [{"id","address","state","services"}]}`.
+nlohmann::json node_list(const std::vector<NodeStatus>& nodes);
+
 /// Parses a request body: empty means `{}`; malformed JSON throws
 /// Error(bad_request) saying where.
 nlohmann::json parse_body(std::string_view body);

@@ -27,7 +27,7 @@ class Server {
  public:
   static constexpr std::size_t max_body_bytes = 1024 * 1024;
 
-  Server(caf::actor_system& system, caf::actor supervisor, ServerOptions options);
+  Server(caf::actor_system& system, ApiTargets targets, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
