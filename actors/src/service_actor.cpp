@@ -61,8 +61,8 @@ class ServiceActor final : public caf::event_based_actor {
   const char* name() const override { return "processpype.service"; }
 
   caf::behavior make_behavior() override {
-    context_ = std::make_unique<ActorServiceContext>(caf::actor_cast<caf::weak_actor_ptr>(ctrl()));
-    lifecycle_->attach(context_.get());
+    lifecycle_->attach(
+        std::make_shared<ActorServiceContext>(caf::actor_cast<caf::weak_actor_ptr>(ctrl())));
     return {
         [this](configure_atom, const nlohmann::json& configuration) -> caf::result<void> {
           return configure(configuration);
@@ -289,7 +289,6 @@ class ServiceActor final : public caf::event_based_actor {
   std::shared_ptr<ServiceLifecycle> lifecycle_;
   caf::actor supervisor_;
   caf::actor executor_;
-  std::unique_ptr<ActorServiceContext> context_;
   std::unique_ptr<Waiting> waiting_;
   std::vector<Timer> timers_;
   std::uint64_t timer_generation_ = 0;

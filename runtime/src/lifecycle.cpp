@@ -119,8 +119,8 @@ const ServiceRoutes& ServiceLifecycle::routes() {
   return *routes_;
 }
 
-void ServiceLifecycle::attach(ServiceContext* context) noexcept {
-  service_->context_ = context;
+void ServiceLifecycle::attach(std::shared_ptr<ServiceContext> context) noexcept {
+  service_->context_ = std::move(context);
 }
 
 void ServiceLifecycle::check_no_hook_in_flight() const {

@@ -40,6 +40,8 @@ RouteResponse ServiceRoutes::dispatch(RouteRequest& request) const {
     return RouteResponse::error(http_status(error.code()), error.detail());
   } catch (const std::exception& error) {
     return RouteResponse::error(500, std::string{"Route handler failed: "} + error.what());
+  } catch (...) {
+    return RouteResponse::error(500, "Route handler failed with an unknown exception");
   }
 }
 

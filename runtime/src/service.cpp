@@ -31,7 +31,7 @@ ServiceManager& Service::manager() {
 }
 
 void Service::every(std::chrono::nanoseconds interval, std::function<void()> tick) {
-  if (context_ == nullptr) throw std::logic_error("Service::every needs a running service actor");
+  if (!context_) throw std::logic_error("Service::every needs a running service actor");
   context_->every(interval, std::move(tick));
 }
 

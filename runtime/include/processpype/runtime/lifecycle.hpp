@@ -59,7 +59,7 @@ class ServiceLifecycle {
   std::chrono::nanoseconds stop_timeout() const;
 
   /// Lets the service reach the actor running it (Service::every).
-  void attach(ServiceContext* context) noexcept;
+  void attach(std::shared_ptr<ServiceContext> context) noexcept;
 
   /// Creates the custom routes on first use.
   const ServiceRoutes& routes();

@@ -99,7 +99,8 @@ class Service {
   std::unique_ptr<ServiceManager> manager_;
   std::unique_ptr<ServiceConfiguration> configuration_;
   ServiceStatus status_;
-  ServiceContext* context_ = nullptr;
+  /// Shared: a hook still running after its actor ended may call every().
+  std::shared_ptr<ServiceContext> context_;
 };
 
 /// A service whose configuration is `Configuration`; `config()` is typed.
