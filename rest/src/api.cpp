@@ -262,66 +262,54 @@ void Api::deregister_service(Call& call) {
       deregister_atom::value, call.name());
 }
 
-void Api::start_service(Call& call) {
+template <class... Ts>
+void Api::command(const Call& call, std::string_view done, Ts&&... message) {
   ask<void>(
       call,
-      [name = call.name()](HttpExchange& exchange) {
-        respond_json(exchange, command_reply("started", name));
+      [name = call.name(), done](HttpExchange& exchange) {
+        respond_json(exchange, command_reply(done, name));
       },
-      start_atom::value, call.name());
+      std::forward<Ts>(message)...);
+}
+
+std::optional<nlohmann::json> Api::body_of(const Call& call) {
+  try {
+    return parse_body(call.exchange->body());
+  } catch (const Error& error) {
+    respond_error(*call.exchange, error);
+    return std::nullopt;
+  }
+}
+
+void Api::start_service(Call& call) {
+  command(call, "started", start_atom::value, call.name());
 }
 
 void Api::stop_service(Call& call) {
-  ask<void>(
-      call,
-      [name = call.name()](HttpExchange& exchange) {
-        respond_json(exchange, command_reply("stopped", name));
-      },
-      stop_atom::value, call.name());
+  command(call, "stopped", stop_atom::value, call.name());
 }
 
 void Api::configure_service(Call& call) {
-  json configuration;
-  try {
-    configuration = parse_body(call.exchange->body());
-  } catch (const Error& error) {
-    return respond_error(*call.exchange, error);
-  }
-  ask<void>(
-      call,
-      [name = call.name()](HttpExchange& exchange) {
-        respond_json(exchange, command_reply("configured", name));
-      },
-      configure_atom::value, call.name(), std::move(configuration));
+  if (auto configuration = body_of(call))
+    command(call, "configured", configure_atom::value, call.name(), std::move(*configuration));
 }
 
 void Api::configure_and_start_service(Call& call) {
-  json configuration;
-  try {
-    configuration = parse_body(call.exchange->body());
-  } catch (const Error& error) {
-    return respond_error(*call.exchange, error);
-  }
+  auto configuration = body_of(call);
+  if (!configuration) return;
   ask<void>(
       call,
-      [this, call](HttpExchange&) mutable {
-        ask<void>(
-            call,
-            [name = call.name()](HttpExchange& exchange) {
-              respond_json(exchange, command_reply("configured and started", name));
-            },
-            start_atom::value, call.name());
+      [this, call](HttpExchange&) {
+        command(call, "configured and started", start_atom::value, call.name());
       },
-      configure_atom::value, call.name(), std::move(configuration));
+      configure_atom::value, call.name(), std::move(*configuration));
 }
 
 void Api::custom_route(Call& call) {
+  auto body = body_of(call);
+  if (!body) return;
   RouteRequest request;
-  try {
-    request.body = parse_body(call.exchange->body());
-  } catch (const Error& error) {
-    return respond_error(*call.exchange, error);
-  }
+  request.body = std::move(*body);
   request.method = std::string{call.exchange->method()};
   request.path = "/" + call.parameters.at("path");
   request.query_parameters = parse_query(call.exchange->query());

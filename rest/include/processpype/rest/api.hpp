@@ -3,12 +3,14 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include <caf/all.hpp>
+#include <nlohmann/json.hpp>
 
 #include "processpype/actors/async_caller.hpp"
 #include "processpype/actors/node_directory.hpp"
@@ -91,6 +93,13 @@ class Api {
   /// failure answers with the error's status and detail.
   template <class Result, class OnReply, class... Ts>
   void ask(const Call& call, OnReply on_reply, Ts&&... message);
+
+  /// ask<void>, answering `{"status": done, "service": name}`.
+  template <class... Ts>
+  void command(const Call& call, std::string_view done, Ts&&... message);
+
+  /// The request body as JSON; answers 400 (and returns nullopt) if malformed.
+  static std::optional<nlohmann::json> body_of(const Call& call);
 
   AsyncCaller caller_;
   ApiTargets targets_;

@@ -1,0 +1,360 @@
+// lifecycle_benchmark: how fast the embedded runtime moves services through
+// their lifecycle, how fast it registers instances and what an idle instance
+// costs, each against a bare CAF request/response baseline measured in the
+// same run.
+//
+//   lifecycle_benchmark [--quick] [--only=transitions|registration]
+//
+// --quick runs a tenth of the work; --only skips the other phase (for
+// profiling one phase; the baseline always runs).
+//
+// Everything goes through the actor-message API (protocol.hpp): a driver
+// actor keeps many requests in flight to the Supervisor, so the figures are
+// the runtime's throughput, not one blocking caller's latency. The baseline
+// uses the same driver, the same messages (an atom and the service name) and
+// the same number of requests in flight, against an actor that answers at
+// once; a ratio of 1.0 would mean the runtime costs nothing over CAF.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "processpype/actors/protocol.hpp"
+#include "processpype/actors/runtime.hpp"
+#include "processpype/runtime/logging.hpp"
+#include "processpype/runtime/service.hpp"
+#include "processpype/runtime/service_registry.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using processpype::register_atom;
+using processpype::RegisterRequest;
+using processpype::Registration;
+using processpype::start_atom;
+using processpype::stop_atom;
+
+// -- a trivial service ----------------------------------------------------------------
+
+class BenchManager : public processpype::ServiceManager {
+ public:
+  using ServiceManager::ServiceManager;
+  void start() override {}
+  void stop() override {}
+};
+
+class BenchService : public processpype::Service {
+ public:
+  using Service::Service;
+  std::unique_ptr<processpype::ServiceManager> create_manager() override {
+    return std::make_unique<BenchManager>(logger());
+  }
+  bool requires_configuration() const override { return false; }
+};
+
+}  // namespace
+
+PROCESSPYPE_REGISTER_SERVICE(BenchService);  // key "bench"
+
+namespace {
+
+// -- the driver -------------------------------------------------------------------------
+
+struct Run {
+  double seconds = 0;
+  std::size_t replies = 0;
+  std::size_t failures = 0;
+  std::string first_failure;
+
+  double rate() const { return seconds > 0 ? double(replies - failures) / seconds : 0; }
+};
+
+/// Keeps one request in flight per slot until `total` requests were
+/// answered. `make(slot)` builds the next request of a slot; a slot's next
+/// request is sent only when its previous one was answered, so a slot can be
+/// one service that alternates start and stop without ever conflicting.
+template <class Response>
+class Driver final : public caf::event_based_actor {
+ public:
+  Driver(caf::actor_config& config, caf::actor target, std::size_t slots, std::size_t total,
+         std::function<caf::message(std::size_t)> make, std::promise<Run>* done)
+      : caf::event_based_actor(config),
+        target_(std::move(target)),
+        slots_(slots),
+        total_(total),
+        make_(std::move(make)),
+        done_(done) {}
+
+  caf::behavior make_behavior() override {
+    begin_ = Clock::now();
+    for (std::size_t slot = 0; slot < std::min(slots_, total_); ++slot) issue(slot);
+    return {[](caf::atom_value) {}};
+  }
+
+ private:
+  void issue(std::size_t slot) {
+    ++sent_;
+    auto handle = request(target_, caf::infinite, make_(slot));
+    auto failed = [this, slot](caf::error& error) {
+      if (run_.failures++ == 0) run_.first_failure = processpype::to_error(error).what();
+      answered(slot);
+    };
+    if constexpr (std::is_void_v<Response>)
+      handle.then([this, slot] { answered(slot); }, failed);
+    else
+      handle.then([this, slot](Response&) { answered(slot); }, failed);
+  }
+
+  void answered(std::size_t slot) {
+    ++run_.replies;
+    if (sent_ < total_) {
+      issue(slot);
+    } else if (run_.replies == total_) {
+      run_.seconds = std::chrono::duration<double>(Clock::now() - begin_).count();
+      done_->set_value(run_);
+      quit();
+    }
+  }
+
+  caf::actor target_;
+  std::size_t slots_;
+  std::size_t total_;
+  std::function<caf::message(std::size_t)> make_;
+  std::promise<Run>* done_;
+  std::size_t sent_ = 0;
+  Clock::time_point begin_;
+  Run run_;
+};
+
+/// One driver's share of the work.
+struct Lane {
+  std::size_t slots;
+  std::size_t total;
+  std::function<caf::message(std::size_t)> make;
+};
+
+/// Runs one driver per lane at once against `target`; the wall time is
+/// from spawning the first driver to the last reply.
+template <class Response>
+Run drive(caf::actor_system& system, const caf::actor& target, std::vector<Lane> lanes) {
+  std::vector<std::promise<Run>> done(lanes.size());
+  auto begin = Clock::now();
+  for (std::size_t i = 0; i < lanes.size(); ++i)
+    system.spawn<Driver<Response>>(target, lanes[i].slots, lanes[i].total, std::move(lanes[i].make),
+                                   &done[i]);
+  Run total;
+  for (auto& lane : done) {
+    auto run = lane.get_future().get();
+    total.replies += run.replies;
+    if (total.failures == 0) total.first_failure = run.first_failure;
+    total.failures += run.failures;
+  }
+  total.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+  return total;
+}
+
+/// Slot k is service names[k]; it alternates start and stop.
+std::function<caf::message(std::size_t)> alternate_start_stop(std::vector<std::string> names) {
+  auto running = std::make_shared<std::vector<bool>>(names.size(), false);
+  return [names = std::move(names), running](std::size_t slot) {
+    bool was_running = (*running)[slot];
+    (*running)[slot] = !was_running;
+    return was_running ? caf::make_message(stop_atom::value, names[slot])
+                       : caf::make_message(start_atom::value, names[slot]);
+  };
+}
+
+/// `total` start/stop commands over `names`, one command in flight per name,
+/// the names split over `drivers` driver actors.
+std::vector<Lane> start_stop_lanes(const std::vector<std::string>& names, std::size_t total,
+                                   std::size_t drivers) {
+  std::vector<Lane> lanes;
+  drivers = std::min(drivers, names.size());
+  for (std::size_t d = 0; d < drivers; ++d) {
+    std::vector<std::string> share;
+    for (std::size_t k = d; k < names.size(); k += drivers) share.push_back(names[k]);
+    auto slots = share.size();
+    lanes.push_back({slots, total / drivers, alternate_start_stop(std::move(share))});
+  }
+  return lanes;
+}
+
+/// One registration per name, `in_flight` at once, over `drivers` drivers.
+std::vector<Lane> registration_lanes(const std::vector<std::string>& names, std::size_t in_flight,
+                                     std::size_t drivers) {
+  std::vector<Lane> lanes;
+  for (std::size_t d = 0; d < drivers; ++d) {
+    auto share = std::make_shared<std::vector<std::string>>();
+    for (std::size_t k = d; k < names.size(); k += drivers) share->push_back(names[k]);
+    auto count = share->size();
+    lanes.push_back({std::max<std::size_t>(1, in_flight / drivers), count,
+                     [share, next = std::size_t{0}](std::size_t) mutable {
+                       return caf::make_message(register_atom::value,
+                                                RegisterRequest{"bench", (*share)[next++], false});
+                     }});
+  }
+  return lanes;
+}
+
+/// The baseline's peer: answers the same messages at once.
+caf::behavior echo_peer() {
+  return {
+      [](start_atom, const std::string&) {},
+      [](stop_atom, const std::string&) {},
+  };
+}
+
+// -- helpers -----------------------------------------------------------------------------
+
+std::size_t resident_bytes() {
+  std::ifstream status{"/proc/self/status"};
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
+std::vector<std::string> numbered(const std::string& prefix, std::size_t count) {
+  std::vector<std::string> names;
+  names.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) names.push_back(prefix + std::to_string(i));
+  return names;
+}
+
+Run register_all(caf::actor_system& system, processpype::Runtime& runtime,
+                 const std::vector<std::string>& names, std::size_t in_flight,
+                 std::size_t drivers) {
+  auto run = drive<Registration>(system, runtime.supervisor(),
+                                 registration_lanes(names, in_flight, drivers));
+  if (run.failures > 0)
+    std::fprintf(stderr, "registration: %zu failures, first: %s\n", run.failures,
+                 run.first_failure.c_str());
+  return run;
+}
+
+void check(const Run& run, const char* what) {
+  if (run.failures > 0)
+    std::printf("  !! %s: %zu of %zu requests failed, first: %s\n", what, run.failures, run.replies,
+                run.first_failure.c_str());
+}
+
+const char* verdict(bool met) {
+  return met ? "met" : "MISSED";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  std::string only;
+  long workers = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else if (std::strncmp(argv[i], "--only=", 7) == 0) {
+      only = argv[i] + 7;
+    } else if (std::strncmp(argv[i], "--workers=", 10) == 0) {
+      workers = std::strtol(argv[i] + 10, nullptr, 10);
+    } else {
+      std::fprintf(stderr, "usage: %s [--quick] [--only=transitions|registration] [--workers=N]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  processpype::configure_logging(spdlog::level::off, processpype::LogFormat::text);
+
+  caf::actor_system_config config;
+  processpype::Runtime::add_types(config);
+  if (workers > 0) config.set("scheduler.max-threads", static_cast<std::size_t>(workers));
+  caf::actor_system system{config};
+
+  const std::size_t services = 1000;
+  const std::size_t in_flight = services;  // requests in flight for the pipelined figures
+  const std::size_t drivers = 10;          // driver actors sharing them (100 each)
+  const std::size_t registrations = quick ? 10'000 : 100'000;
+  const std::size_t single_total = quick ? 2'000 : 20'000;
+  const std::size_t many_total = quick ? 20'000 : 200'000;
+  const std::size_t baseline_single_total = quick ? 20'000 : 200'000;
+  const std::size_t baseline_total = quick ? 100'000 : 1'000'000;
+
+  std::printf(
+      "lifecycle_benchmark: %u hardware threads, CAF scheduler %zu workers; pipelined figures "
+      "keep %zu requests in flight from %zu driver actors\n",
+      std::thread::hardware_concurrency(), system.scheduler().num_workers(), in_flight, drivers);
+
+  // 1. baseline: bare request/response, same drivers, same messages, an
+  // actor that answers at once.
+  auto peer = system.spawn(echo_peer);
+  auto baseline_names = numbered("svc", services);
+  auto base_single = drive<void>(
+      system, peer, start_stop_lanes({baseline_names.front()}, baseline_single_total, 1));
+  auto base_many =
+      drive<void>(system, peer, start_stop_lanes(baseline_names, baseline_total, drivers));
+  caf::anon_send_exit(peer, caf::exit_reason::user_shutdown);
+  std::printf("\n1. baseline: bare CAF request/response round trips\n");
+  std::printf("   1 in flight:        %10.0f requests/s\n", base_single.rate());
+  std::printf("   %zu in flight:     %10.0f requests/s\n", in_flight, base_many.rate());
+
+  // 2. start/stop transitions of a trivial service.
+  if (only.empty() || only == "transitions") {
+    processpype::Runtime runtime{system};
+    auto names = numbered("svc", services);
+    register_all(system, runtime, names, in_flight, drivers);
+
+    auto single = drive<void>(system, runtime.supervisor(),
+                              start_stop_lanes({names.front()}, single_total, 1));
+    check(single, "one service");
+    auto many =
+        drive<void>(system, runtime.supervisor(), start_stop_lanes(names, many_total, drivers));
+    check(many, "1,000 services");
+    // Leave every service stopped (some may have been left running).
+    for (const auto& name : names) runtime.stop(name);
+    std::printf(
+        "\n2. start/stop transitions (trivial manager, one command in flight per service)\n");
+    std::printf(
+        "   one service:        %10.0f transitions/s   ratio to baseline (1 in flight): %.4f\n",
+        single.rate(), single.rate() / base_single.rate());
+    std::printf(
+        "   1,000 services:     %10.0f transitions/s   ratio to baseline (%zu in flight): %.4f   "
+        "aim >= 100,000/s: %s\n",
+        many.rate(), in_flight, many.rate() / base_many.rate(), verdict(many.rate() >= 100'000));
+  }
+
+  // 3 + 4. registration of many instances, and what an idle one costs.
+  if (only.empty() || only == "registration") {
+    processpype::Runtime runtime{system};
+    auto names = numbered("idle", registrations);
+    // Warm up the allocator and CAF with a few instances first.
+    register_all(system, runtime, numbered("warm", 1000), in_flight, drivers);
+    auto before = resident_bytes();
+    auto run = register_all(system, runtime, names, in_flight, drivers);
+    auto after = resident_bytes();
+    auto listed = runtime.list().size();
+
+    double per_instance = double(after - before) / double(registrations);
+    std::printf("\n3. registration of %zu instances (%zu in flight)\n", registrations, in_flight);
+    std::printf(
+        "   total %.3f s = %10.0f registrations/s   ratio to baseline (%zu in flight): %.4f   "
+        "aim < 1 s: %s\n",
+        run.seconds, run.rate(), in_flight, run.rate() / base_many.rate(),
+        verdict(run.seconds < 1.0));
+    check(run, "registration");
+    std::printf("\n4. resident memory per idle registered instance (VmRSS, %zu instances)\n",
+                registrations);
+    std::printf("   %.0f bytes/instance (RSS %.1f -> %.1f MiB, %zu listed)   aim <= 4096: %s\n",
+                per_instance, before / 1048576.0, after / 1048576.0, listed,
+                verdict(per_instance <= 4096));
+    std::printf("   ratio to the 4 KiB aim: %.2f\n", per_instance / 4096.0);
+  }
+  return 0;
+}
