@@ -37,6 +37,13 @@ class NodeActor final : public caf::event_based_actor {
 
   const char* name() const override { return "processpype.node"; }
 
+  /// me_ holds a handle to this actor (for hellos); drop it so the actor,
+  /// and the Supervisor it references, can be freed.
+  void on_exit() override {
+    me_ = NodeInfo{};
+    members_.clear();
+  }
+
   caf::behavior make_behavior() override {
     me_.node = caf::actor_cast<caf::actor>(this);
     publish_self();

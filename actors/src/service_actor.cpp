@@ -47,11 +47,11 @@ struct Waiting {
 class ServiceActor final : public caf::event_based_actor {
  public:
   ServiceActor(caf::actor_config& config, std::shared_ptr<ServiceLifecycle> lifecycle,
-               caf::actor supervisor, caf::actor executor)
+               caf::actor supervisor, std::shared_ptr<ManagerThreads> threads)
       : caf::event_based_actor(config),
         lifecycle_(std::move(lifecycle)),
         supervisor_(std::move(supervisor)),
-        executor_(std::move(executor)) {
+        threads_(std::move(threads)) {
     set_default_handler(caf::drop);  // a stray message must not end the service
     // CAF ends an actor on an error message nobody asked for (e.g. bounced
     // from a peer); ours drop it.
@@ -77,6 +77,13 @@ class ServiceActor final : public caf::event_based_actor {
           add_timer(interval, std::move(tick));
         },
         [this](tick_atom, std::uint64_t generation, std::size_t index) { tick(generation, index); },
+        [this](hook_done_atom, std::uint64_t call, std::string& failure) {
+          if (!take_call(call)) return;
+          finish(failure.empty() ? std::nullopt : std::optional{std::move(failure)}, false);
+        },
+        [this](hook_timeout_atom, std::uint64_t call) {
+          if (take_call(call)) finish(std::nullopt, true);
+        },
     };
   }
 
@@ -87,7 +94,7 @@ class ServiceActor final : public caf::event_based_actor {
     if (closing_) return being_deregistered();
     try {
       bool autostart = lifecycle_->configure(configuration);
-      publish();
+      publish(true);
       // Anonymous: nobody waits for this start's reply. It runs after this reply.
       if (autostart) caf::anon_send(caf::actor_cast<caf::actor>(this), start_atom::value);
       return caf::unit;
@@ -179,18 +186,20 @@ class ServiceActor final : public caf::event_based_actor {
   // -- manager calls ------------------------------------------------------------
 
   void run_hook(bool starting, caf::timespan timeout) {
-    request(executor_, timeout, run_hook_atom::value, ManagerCall{lifecycle_, starting})
-        .then(
-            [this, starting](std::string& failure) {
-              finish(starting, failure.empty() ? std::nullopt : std::optional{failure}, false);
-            },
-            [this, starting](caf::error& error) {
-              bool timed_out = error == caf::sec::request_timeout;
-              finish(starting, to_error(error).detail(), timed_out);
-            });
+    awaited_call_ = ++last_call_;
+    threads_->run(ManagerCall{lifecycle_, starting}, timeout, caf::actor_cast<caf::actor>(this),
+                  awaited_call_);
   }
 
-  void finish(bool started, std::optional<std::string> failure, bool timed_out) {
+  /// Whether `call` is the one awaited: its first answer (done or late) wins.
+  bool take_call(std::uint64_t call) {
+    if (call != awaited_call_ || call == 0) return false;
+    awaited_call_ = 0;
+    return true;
+  }
+
+  void finish(std::optional<std::string> failure, bool timed_out) {
+    bool started = lifecycle_->state() == ServiceState::starting;
     std::optional<Error> error;
     if (timed_out)
       error = lifecycle_->time_out();
@@ -271,14 +280,19 @@ class ServiceActor final : public caf::event_based_actor {
 
   // -- status ---------------------------------------------------------------------
 
-  /// Sends the new status to the supervisor before any reply goes out.
-  void publish() {
+  /// Sends the new status to the supervisor before any reply goes out: the
+  /// whole status only when the configuration changed, else state and error.
+  void publish(bool configuration_changed = false) {
     auto state = lifecycle_->state();
     if (state != ServiceState::starting && state != ServiceState::running && !timers_.empty()) {
       timers_.clear();  // timers end when the service leaves running
       ++timer_generation_;
     }
-    send(supervisor_, status_changed_atom::value, lifecycle_->name(), lifecycle_->status());
+    const auto& status = lifecycle_->status();
+    if (configuration_changed)
+      send(supervisor_, status_changed_atom::value, status);
+    else
+      send(supervisor_, state_changed_atom::value, status.state, status.error);
   }
 
   Waiting& waiting() {
@@ -288,7 +302,9 @@ class ServiceActor final : public caf::event_based_actor {
 
   std::shared_ptr<ServiceLifecycle> lifecycle_;
   caf::actor supervisor_;
-  caf::actor executor_;
+  std::shared_ptr<ManagerThreads> threads_;
+  std::uint64_t last_call_ = 0;
+  std::uint64_t awaited_call_ = 0;  ///< 0: no manager call awaited
   std::unique_ptr<Waiting> waiting_;
   std::vector<Timer> timers_;
   std::uint64_t timer_generation_ = 0;
@@ -299,9 +315,9 @@ class ServiceActor final : public caf::event_based_actor {
 
 caf::actor spawn_service_actor(caf::actor_system& system,
                                std::shared_ptr<ServiceLifecycle> lifecycle, caf::actor supervisor,
-                               caf::actor executor) {
-  return system.spawn<ServiceActor, caf::lazy_init>(std::move(lifecycle), std::move(supervisor),
-                                                    std::move(executor));
+                               std::shared_ptr<ManagerThreads> threads) {
+  return system.spawn<ServiceActor>(std::move(lifecycle), std::move(supervisor),
+                                    std::move(threads));
 }
 
 }  // namespace processpype

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "manager_executor.hpp"
+#include "manager_threads.hpp"
 #include "processpype/actors/protocol.hpp"
 #include "processpype/runtime/instance_registry.hpp"
 #include "processpype/runtime/service_registry.hpp"
@@ -18,7 +18,10 @@ namespace {
 struct Entry {
   std::string name;
   std::shared_ptr<const ServiceClass> service_class;
+  /// Spawned on the first command: until then the instance is just `idle`,
+  /// which keeps an idle instance small and a registration cheap.
   caf::actor actor;
+  std::shared_ptr<ServiceLifecycle> idle;
   ServiceStatus status;
   bool removing = false;
   std::uint64_t running_since = 0;  ///< order of reaching running (0: never)
@@ -51,7 +54,6 @@ class Supervisor final : public caf::event_based_actor {
   const char* name() const override { return "processpype.supervisor"; }
 
   caf::behavior make_behavior() override {
-    executor_ = spawn_manager_executor(system());
     return {
         [this](register_atom, RegisterRequest& request) -> caf::result<Registration> {
           return register_instance(request);
@@ -74,11 +76,19 @@ class Supervisor final : public caf::event_based_actor {
         [this](list_atom) { return list(); },
         [this](count_atom) { return static_cast<std::uint64_t>(instances_.size()); },
         [this](lookup_atom, const std::string& name) -> caf::result<caf::actor> {
-          if (auto* entry = instances_.find(name)) return entry->actor;
+          if (auto* entry = instances_.find(name)) return actor_of(*entry);
           return service_not_found(name);
         },
-        [this](status_changed_atom, const std::string& name, ServiceStatus& status) {
-          update_status(name, std::move(status));
+        [this](status_changed_atom, ServiceStatus& status) {
+          if (auto* entry = reporting_entry()) update_status(*entry, std::move(status));
+        },
+        [this](state_changed_atom, ServiceState state, std::string& error) {
+          auto* entry = reporting_entry();
+          if (entry == nullptr) return;
+          auto status = std::move(entry->status);
+          status.state = state;
+          status.error = std::move(error);
+          update_status(*entry, std::move(status));
         },
         [this](stop_all_atom, caf::timespan timeout) -> caf::result<std::vector<std::string>> {
           return stop_all(timeout);
@@ -108,8 +118,7 @@ class Supervisor final : public caf::event_based_actor {
       return make_error(ErrorCode::service_failure,
                         fmt::format("Failed to create service {}: {}", name, error.what()));
     }
-    auto& entry = instances_.insert(Entry{name, service_class, {}, {}, false, 0});
-    entry.actor = spawn_instance(name, std::move(lifecycle));
+    instances_.insert(Entry{name, service_class, {}, std::move(lifecycle), {}, false, 0});
     return Registration{name, service_class->type_name};
   }
 
@@ -119,6 +128,10 @@ class Supervisor final : public caf::event_based_actor {
     if (entry->removing)
       return make_error(ErrorCode::conflict,
                         fmt::format("Service {} is already being deregistered", name));
+    if (!entry->actor) {  // never commanded: nothing runs
+      remove(name);
+      return Deregistration{name, {}};
+    }
     entry->removing = true;
     auto promise = make_response_promise();
     request(entry->actor, caf::infinite, shutdown_atom::value)
@@ -134,13 +147,17 @@ class Supervisor final : public caf::event_based_actor {
     return promise;
   }
 
-  void update_status(const std::string& name, ServiceStatus status) {
-    auto* entry = instances_.find(name);
-    // Ignore a late report from an actor that was replaced.
-    if (entry == nullptr || entry->actor.address() != current_sender()) return;
-    if (status.state == ServiceState::running && entry->status.state != ServiceState::running)
-      entry->running_since = ++running_sequence_;
-    entry->status = std::move(status);
+  /// The instance whose actor sent the current message; null for a late
+  /// report from an actor that was replaced or removed.
+  Entry* reporting_entry() {
+    auto found = by_actor_.find(caf::actor_cast<caf::actor_addr>(current_sender()));
+    return found == by_actor_.end() ? nullptr : instances_.find(found->second);
+  }
+
+  void update_status(Entry& entry, ServiceStatus status) {
+    if (status.state == ServiceState::running && entry.status.state != ServiceState::running)
+      entry.running_since = ++running_sequence_;
+    entry.status = std::move(status);
   }
 
   caf::result<std::vector<std::string>> stop_all(caf::timespan timeout) {
@@ -192,12 +209,17 @@ class Supervisor final : public caf::event_based_actor {
       make_response_promise().deliver(service_not_found(name));
       return;
     }
-    delegate(entry->actor, std::forward<Ts>(message)...);
+    delegate(actor_of(*entry), std::forward<Ts>(message)...);
+  }
+
+  const caf::actor& actor_of(Entry& entry) {
+    if (!entry.actor) entry.actor = spawn_instance(entry.name, std::move(entry.idle));
+    return entry.actor;
   }
 
   caf::actor spawn_instance(const std::string& name, std::shared_ptr<ServiceLifecycle> lifecycle) {
     auto actor = spawn_service_actor(system(), std::move(lifecycle),
-                                     caf::actor_cast<caf::actor>(this), executor_);
+                                     caf::actor_cast<caf::actor>(this), threads_);
     monitor(actor);
     by_actor_.emplace(actor.address(), name);
     return actor;
@@ -206,9 +228,11 @@ class Supervisor final : public caf::event_based_actor {
   void remove(const std::string& name) {
     auto* entry = instances_.find(name);
     if (entry == nullptr) return;
-    demonitor(entry->actor);
-    by_actor_.erase(entry->actor.address());
-    send_exit(entry->actor, caf::exit_reason::user_shutdown);
+    if (entry->actor) {
+      demonitor(entry->actor);
+      by_actor_.erase(entry->actor.address());
+      send_exit(entry->actor, caf::exit_reason::user_shutdown);
+    }
     instances_.erase(name);
   }
 
@@ -245,15 +269,15 @@ class Supervisor final : public caf::event_based_actor {
   }
 
   void shut_down(const caf::error& reason) {
-    for (auto& entry : instances_) send_exit(entry.actor, reason);
-    send_exit(executor_, reason);
+    for (auto& entry : instances_)
+      if (entry.actor) send_exit(entry.actor, reason);
     quit(reason);
   }
 
   InstanceRegistry<Entry> instances_;
   std::uint64_t running_sequence_ = 0;
   std::unordered_map<caf::actor_addr, std::string> by_actor_;
-  caf::actor executor_;
+  std::shared_ptr<ManagerThreads> threads_ = std::make_shared<ManagerThreads>();
 };
 
 }  // namespace

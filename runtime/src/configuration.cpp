@@ -105,7 +105,7 @@ void ServiceConfiguration::load(const nlohmann::json& object) {
   FieldReader reader{object};
   base_fields(reader);
   fields(reader);
-  extra_fields_ = nlohmann::json::object();
+  extra_fields_ = nullptr;
   for (const auto& [key, value] : object.items())
     if (!reader.consumed(key)) extra_fields_[key] = value;
   validate_base();
@@ -113,7 +113,7 @@ void ServiceConfiguration::load(const nlohmann::json& object) {
 }
 
 nlohmann::json ServiceConfiguration::to_json() const {
-  nlohmann::json object = extra_fields_;
+  nlohmann::json object = extra_fields_.is_null() ? nlohmann::json::object() : extra_fields_;
   FieldWriter writer{object};
   // Visiting needs non-const references; writing only reads through them.
   auto& self = const_cast<ServiceConfiguration&>(*this);

@@ -31,8 +31,10 @@
 /// configure/start/stop/route are forwarded (delegated) to the service actor,
 /// which implements SPEC 2.1 with a ServiceLifecycle. Status and list are
 /// answered from the Supervisor's snapshot, which every service actor keeps
-/// current with (status_changed_atom, name, ServiceStatus) before it replies
-/// to a command: a read that follows a reply sees the new state.
+/// current before it replies to a command (a read that follows a reply sees
+/// the new state): (status_changed_atom, ServiceStatus) after a configure,
+/// (state_changed_atom, ServiceState, error text) after any other change.
+/// The Supervisor knows the instance by the sender.
 ///
 /// Service actor interface: the same configure/start/stop/route messages
 /// without the name, plus (shutdown_atom) → std::string: stop if needed,
@@ -53,10 +55,10 @@
 /// the connection is gone. The Supervisor answers (count_atom) → std::uint64_t
 /// with its number of instances, for /nodes.
 ///
-/// Manager calls: the service actor asks the node's ManagerExecutor with
-/// (run_hook_atom, ManagerCall) → std::string failure ("" if none), under
-/// the start/stop timeout; the executor runs Service::start/stop on its own
-/// threads, never on CAF's scheduler.
+/// Manager calls: the service actor hands Service::start/stop to the node's
+/// ManagerThreads (never CAF's scheduler), which answers it with
+/// (hook_done_atom, call id, failure text or "") or, first, if the start/stop
+/// timeout passes, (hook_timeout_atom, call id).
 
 #include <memory>
 #include <string>
@@ -92,9 +94,10 @@ using member_atom = caf::atom_constant<caf::atom("member")>;
 using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 using identity_atom = caf::atom_constant<caf::atom("identity")>;
 using status_changed_atom = caf::atom_constant<caf::atom("changed")>;
+using state_changed_atom = caf::atom_constant<caf::atom("state")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
-using run_hook_atom = caf::atom_constant<caf::atom("run_hook")>;
 using hook_done_atom = caf::atom_constant<caf::atom("hook_done")>;
+using hook_timeout_atom = caf::atom_constant<caf::atom("hook_late")>;
 using add_timer_atom = caf::atom_constant<caf::atom("add_timer")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 

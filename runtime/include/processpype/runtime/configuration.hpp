@@ -114,7 +114,7 @@ class ServiceConfiguration {
   void base_fields(FieldVisitor& visitor);
   void validate_base() const;
 
-  nlohmann::json extra_fields_ = nlohmann::json::object();
+  nlohmann::json extra_fields_;  ///< null until there are some (no allocation)
 };
 
 }  // namespace processpype
