@@ -162,8 +162,12 @@ void read_node(ApplicationConfig& config, const json& node, const Location& wher
   }
 }
 
-void read_services(ApplicationConfig& config, const json& services, const Location& where) {
-  for (const auto& [name, body] : services.items()) {
+/// `services` in file order: `order` lists the instance names as the YAML
+/// mapping has them (a JSON object sorts its keys).
+void read_services(ApplicationConfig& config, const json& services,
+                   const std::vector<std::string>& order, const Location& where) {
+  for (const auto& name : order) {
+    const auto& body = services.at(name);
     auto here = where.child(name);
     ServiceInstanceConfig instance{name, name, json::object()};
     if (!body.is_null()) {
@@ -240,7 +244,10 @@ ApplicationConfig load_application_config(const std::string& path) {
   read_server(config, section(tree, "server", root), root.child("server"));
   read_logging(config, section(tree, "logging", root), root.child("logging"));
   read_node(config, section(tree, "node", root), root.child("node"));
-  read_services(config, section(tree, "services", root), root.child("services"));
+  std::vector<std::string> order;
+  if (auto services = document["services"]; services.IsMap())
+    for (const auto& item : services) order.push_back(item.first.as<std::string>());
+  read_services(config, section(tree, "services", root), order, root.child("services"));
   return config;
 }
 

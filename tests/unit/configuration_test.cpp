@@ -36,9 +36,9 @@ std::string refused_field(processpype::ServiceConfiguration& configuration, cons
 
 TEST_CASE("service states have lowercase wire names and parse back") {
   using processpype::ServiceState;
-  for (auto state : {ServiceState::initialized, ServiceState::configured, ServiceState::starting,
-                     ServiceState::running, ServiceState::stopping, ServiceState::stopped,
-                     ServiceState::error})
+  for (auto state :
+       {ServiceState::initialized, ServiceState::configured, ServiceState::starting,
+        ServiceState::running, ServiceState::stopping, ServiceState::stopped, ServiceState::error})
     CHECK(processpype::service_state_from_string(processpype::to_string(state)) == state);
   CHECK(processpype::to_string(ServiceState::running) == "running");
   CHECK_FALSE(processpype::service_state_from_string("Running"));
@@ -47,7 +47,9 @@ TEST_CASE("service states have lowercase wire names and parse back") {
 TEST_CASE("a status renders the four fields, error null when empty") {
   processpype::ServiceStatus status;
   auto rendered = processpype::to_json(status);
-  CHECK(rendered == json{{"state", "initialized"}, {"error", nullptr}, {"metadata", json::object()},
+  CHECK(rendered == json{{"state", "initialized"},
+                         {"error", nullptr},
+                         {"metadata", json::object()},
                          {"is_configured", false}});
   status.error = "boom";
   CHECK(processpype::to_json(status)["error"] == "boom");

@@ -43,7 +43,9 @@ struct ProbeConfiguration : processpype::ServiceConfiguration {
 class ProbeService : public processpype::ConfiguredService<ProbeConfiguration> {
  public:
   ProbeService(std::string name, Calls& calls, bool needs_configuration)
-      : ConfiguredService(std::move(name)), calls_(calls), needs_configuration_(needs_configuration) {}
+      : ConfiguredService(std::move(name)),
+        calls_(calls),
+        needs_configuration_(needs_configuration) {}
   std::unique_ptr<processpype::ServiceManager> create_manager() override {
     return std::make_unique<ProbeManager>(logger(), calls_);
   }
@@ -71,13 +73,28 @@ struct Fixture {
   }
   void bring_to(ServiceState state) {
     switch (state) {
-      case ServiceState::initialized: return;
-      case ServiceState::configured: lifecycle.configure(json::object()); return;
-      case ServiceState::starting: lifecycle.begin_start(); return;
-      case ServiceState::running: start(); return;
-      case ServiceState::stopping: start(); lifecycle.begin_stop(); return;
-      case ServiceState::stopped: start(); stop(); return;
-      case ServiceState::error: lifecycle.fail("broken"); return;
+      case ServiceState::initialized:
+        return;
+      case ServiceState::configured:
+        lifecycle.configure(json::object());
+        return;
+      case ServiceState::starting:
+        lifecycle.begin_start();
+        return;
+      case ServiceState::running:
+        start();
+        return;
+      case ServiceState::stopping:
+        start();
+        lifecycle.begin_stop();
+        return;
+      case ServiceState::stopped:
+        start();
+        stop();
+        return;
+      case ServiceState::error:
+        lifecycle.fail("broken");
+        return;
     }
   }
 };
@@ -116,10 +133,12 @@ TEST_CASE("configure is refused with conflict while starting, running or stoppin
 TEST_CASE("an invalid configuration keeps the state and the previous configuration") {
   Fixture fixture;
   fixture.lifecycle.configure({{"step", 5}});
-  CHECK(refusal([&] { fixture.lifecycle.configure({{"step", 0}}); }) ==
-        ErrorCode::invalid_configuration);
-  CHECK(refusal([&] { fixture.lifecycle.configure({{"step", "x"}}); }) ==
-        ErrorCode::invalid_configuration);
+  CHECK(refusal([&] {
+          fixture.lifecycle.configure({{"step", 0}});
+        }) == ErrorCode::invalid_configuration);
+  CHECK(refusal([&] {
+          fixture.lifecycle.configure({{"step", "x"}});
+        }) == ErrorCode::invalid_configuration);
   CHECK(fixture.lifecycle.state() == ServiceState::configured);
   CHECK(fixture.lifecycle.status().metadata["step"] == 5);
   CHECK(fixture.lifecycle.service().configuration<ProbeConfiguration>().step == 5);
