@@ -25,7 +25,11 @@ AsyncCaller::AsyncCaller(caf::actor_system& system)
 AsyncCaller::~AsyncCaller() {
   // From here on replies are dropped; none reaches `this`. (The companion's
   // enqueue holds its lock while calling the handler, so none is running.)
-  as_companion(companion_)->on_enqueue([](caf::mailbox_element_ptr) {});
+  auto* companion = as_companion(companion_);
+  companion->on_enqueue([](caf::mailbox_element_ptr) {});
+  // End it: once its handle crossed to another node, CAF's registry keeps it
+  // alive, and the actor system would wait for it forever at shutdown.
+  companion->cleanup(caf::exit_reason::user_shutdown, nullptr);
 }
 
 void AsyncCaller::send(const caf::actor& destination, caf::message message, Callback callback,

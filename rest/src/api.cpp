@@ -179,8 +179,9 @@ void Api::ask(const Call& call, OnReply on_reply, Ts&&... message) {
     }
   };
   if (call.remote)
-    caller_.request_within(options_.request_timeout, call.target, std::move(callback),
-                           std::forward<Ts>(message)...);
+    caller_.request_within(
+        call.waits_for_transition ? options_.transition_timeout : options_.request_timeout,
+        call.target, std::move(callback), std::forward<Ts>(message)...);
   else
     caller_.request(call.target, std::move(callback), std::forward<Ts>(message)...);
 }
@@ -252,6 +253,7 @@ void Api::service_status(Call& call) {
 }
 
 void Api::deregister_service(Call& call) {
+  call.waits_for_transition = true;
   ask<Deregistration>(
       call,
       [](HttpExchange& exchange, Deregistration& result) {
@@ -282,10 +284,12 @@ std::optional<nlohmann::json> Api::body_of(const Call& call) {
 }
 
 void Api::start_service(Call& call) {
+  call.waits_for_transition = true;
   command(call, "started", start_atom::value, call.name());
 }
 
 void Api::stop_service(Call& call) {
+  call.waits_for_transition = true;
   command(call, "stopped", stop_atom::value, call.name());
 }
 
@@ -299,7 +303,8 @@ void Api::configure_and_start_service(Call& call) {
   if (!configuration) return;
   ask<void>(
       call,
-      [this, call](HttpExchange&) {
+      [this, call](HttpExchange&) mutable {
+        call.waits_for_transition = true;
         command(call, "configured and started", start_atom::value, call.name());
       },
       configure_atom::value, call.name(), std::move(*configuration));

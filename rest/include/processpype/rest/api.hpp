@@ -27,6 +27,10 @@ struct ApiOptions {
   std::string version;
   /// How long a request to another node may take before it answers 504.
   std::chrono::milliseconds request_timeout = std::chrono::seconds(5);
+  /// The same for start, stop and deregistration on another node, which
+  /// answer when the transition ends (the service bounds it with its own
+  /// timeouts; a peer that dies is noticed, and answered 503, long before).
+  std::chrono::milliseconds transition_timeout = std::chrono::minutes(10);
 };
 
 /// What the Api acts on: this node's Supervisor and Node actor, and the
@@ -60,8 +64,9 @@ class Api {
     ExchangePtr exchange;
     std::unordered_map<std::string, std::string> parameters;
     caf::actor target;
-    std::string node_id;  ///< set under /nodes/{id}
-    bool remote = false;  ///< the target is another node: bounded wait
+    std::string node_id;                ///< set under /nodes/{id}
+    bool remote = false;                ///< the target is another node: bounded wait
+    bool waits_for_transition = false;  ///< start/stop/deregister: answered when done
 
     const std::string& name() const { return parameters.at("name"); }
   };
