@@ -2,128 +2,12 @@
 
 #include <future>
 
-#include <restinio/all.hpp>
-
 #include "processpype/rest/json_mapping.hpp"
-
-namespace processpype::rest {
-
-/// Same methods as RESTinio's default; a distinct type so that the parser
-/// callbacks below can be specialized for ProcessPype's server only.
-struct BodyLimitedHttpMethods : restinio::default_http_methods_t {};
-
-namespace {
-
-/// Marks a request whose body passed Server::max_body_bytes. Set by the
-/// parser callbacks below (a client sending it is overridden), read by the
-/// handler to answer 413.
-constexpr const char* body_too_large_field = "X-ProcessPype-Body-Too-Large";
-
-restinio::impl::http_parser_ctx_t& context_of(http_parser* parser) {
-  return *reinterpret_cast<restinio::impl::http_parser_ctx_t*>(parser->data);
-}
-
-bool body_too_large(restinio::impl::http_parser_ctx_t& context) {
-  return context.m_header.has_field(body_too_large_field);
-}
-
-void mark_body_too_large(restinio::impl::http_parser_ctx_t& context) {
-  if (!body_too_large(context)) context.m_header.set_field(body_too_large_field, "true");
-  context.m_body.clear();
-  context.m_body.shrink_to_fit();
-}
-
-/// RESTinio's own limit closes the connection without a response. These
-/// callbacks instead keep parsing but stop buffering past the limit, so the
-/// handler can answer 413 and the connection stays usable.
-int limited_headers_complete(http_parser* parser) {
-  auto& context = context_of(parser);
-  context.m_header.remove_field(body_too_large_field);
-  auto length = parser->content_length;
-  bool declared_too_large = length != ULLONG_MAX && length > Server::max_body_bytes;
-  if (declared_too_large) parser->content_length = 0;  // RESTinio would reserve it
-  int result = restinio::impl::restinio_headers_complete_cb(parser);
-  if (declared_too_large) {
-    parser->content_length = length;
-    mark_body_too_large(context);
-  }
-  return result;
-}
-
-int limited_body(http_parser* parser, const char* at, std::size_t length) {
-  auto& context = context_of(parser);
-  if (body_too_large(context)) return 0;
-  if (context.m_body.size() + length > Server::max_body_bytes) {
-    mark_body_too_large(context);
-    return 0;
-  }
-  return restinio::impl::restinio_body_cb(parser, at, length);
-}
-
-int limited_chunk_header(http_parser* parser) {
-  if (body_too_large(context_of(parser))) return 0;
-  return restinio::impl::restinio_chunk_header_cb(parser);
-}
-
-int limited_chunk_complete(http_parser* parser) {
-  if (body_too_large(context_of(parser))) return 0;
-  return restinio::impl::restinio_chunk_complete_cb(parser);
-}
-
-}  // namespace
-}  // namespace processpype::rest
-
-template <>
-inline http_parser_settings
-restinio::impl::create_parser_settings<processpype::rest::BodyLimitedHttpMethods>() noexcept {
-  auto settings = create_parser_settings<restinio::default_http_methods_t>();
-  settings.on_headers_complete = &processpype::rest::limited_headers_complete;
-  settings.on_body = &processpype::rest::limited_body;
-  settings.on_chunk_header = &processpype::rest::limited_chunk_header;
-  settings.on_chunk_complete = &processpype::rest::limited_chunk_complete;
-  return settings;
-}
+#include "restinio_settings.hpp"
 
 namespace processpype::rest {
 
 namespace {
-
-struct ServerTraits : restinio::default_traits_t {
-  using http_methods_mapper_t = BodyLimitedHttpMethods;
-};
-
-using HttpServer = restinio::http_server_t<ServerTraits>;
-
-restinio::http_status_line_t status_line(int status) {
-  auto reason = [status]() -> const char* {
-    switch (status) {
-      case 200:
-        return "OK";
-      case 400:
-        return "Bad Request";
-      case 404:
-        return "Not Found";
-      case 405:
-        return "Method Not Allowed";
-      case 409:
-        return "Conflict";
-      case 413:
-        return "Payload Too Large";
-      case 422:
-        return "Unprocessable Entity";
-      case 500:
-        return "Internal Server Error";
-      case 503:
-        return "Service Unavailable";
-      case 504:
-        return "Gateway Timeout";
-      default:
-        return status < 400 ? "OK" : "Error";
-    }
-  }();
-  return restinio::http_status_line_t{
-      restinio::http_status_code_t{static_cast<std::uint16_t>(status)}, reason};
-}
 
 /// An HttpExchange over a RESTinio request; respond() may run on any thread.
 class RestinioExchange final : public HttpExchange {
@@ -161,11 +45,9 @@ struct Server::Impl {
         api(system, std::move(targets), ApiOptions{options.api_prefix, options.version}),
         http(restinio::own_io_context(),
              [this](auto& settings) {
-               settings.address(options.host)
+               apply_server_settings(settings)
+                   .address(options.host)
                    .port(options.port)
-                   // A start or stop answers when the transition ends, which
-                   // the service bounds with its own timeouts.
-                   .handle_request_timeout(std::chrono::hours(24))
                    .request_handler([this](restinio::request_handle_t request) {
                      return handle(std::move(request));
                    });
@@ -173,7 +55,7 @@ struct Server::Impl {
         runner(options.threads, http) {}
 
   restinio::request_handling_status_t handle(restinio::request_handle_t request) {
-    if (request->header().has_field(body_too_large_field)) {
+    if (body_too_large(*request)) {
       RestinioExchange{std::move(request)}.respond(
           413, dump(error_body("Request body exceeds 1 MiB")), {});
     } else {

@@ -25,8 +25,6 @@ struct ServerOptions {
 /// limit; keep-alive is on.
 class Server {
  public:
-  static constexpr std::size_t max_body_bytes = 1024 * 1024;
-
   Server(caf::actor_system& system, ApiTargets targets, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;
