@@ -1,7 +1,8 @@
 #include "processpype/runtime/application_config.hpp"
 
+#include <charconv>
+#include <cmath>
 #include <cstdlib>
-#include <regex>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -26,6 +27,21 @@ struct Location {
   }
 };
 
+/// `text` as a T when all of it is one (an optional leading '+' allowed);
+/// an integer out of int64's range is not an integer.
+template <class T>
+std::optional<T> parse_whole(std::string_view text) {
+  bool plus = text.starts_with('+');  // from_chars takes '-' only
+  if (plus) text.remove_prefix(1);
+  if (plus && text.starts_with('-')) return std::nullopt;
+  T value{};
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  if constexpr (std::is_floating_point_v<T>)
+    if (!std::isfinite(value)) return std::nullopt;  // "inf", "nan" stay strings
+  return value;
+}
+
 /// A scalar after substitution, typed like YAML's core schema unless quoted.
 json scalar_to_json(const YAML::Node& node, const Location& where) {
   std::string text;
@@ -35,20 +51,12 @@ json scalar_to_json(const YAML::Node& node, const Location& where) {
     where.fail(error.what());
   }
   if (node.Tag() == "!") return text;  // quoted: always a string
-  static const std::regex integer{R"([-+]?[0-9]+)"};
-  static const std::regex floating{R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)"};
   if (text == "true" || text == "True" || text == "TRUE") return true;
   if (text == "false" || text == "False" || text == "FALSE") return false;
   if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL")
     return nullptr;
-  if (std::regex_match(text, integer)) {
-    try {
-      return std::stoll(text);
-    } catch (const std::out_of_range&) {
-      return text;
-    }
-  }
-  if (std::regex_match(text, floating)) return std::stod(text);
+  if (auto integer = parse_whole<std::int64_t>(text)) return *integer;
+  if (auto number = parse_whole<double>(text)) return *number;
   return text;
 }
 
