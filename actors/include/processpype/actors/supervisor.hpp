@@ -8,8 +8,9 @@ namespace processpype {
 ///
 /// It keeps the registry of instances (name → actor, class, status snapshot,
 /// registration order), creates and monitors one service actor per instance
-/// and answers status reads from its snapshot, so a busy service never slows
-/// a read. When a service actor dies, the instance stays registered: it is
+/// (on the instance's first command: an idle instance is only its service
+/// object) and answers status reads from its snapshot, so a busy service
+/// never slows a read. When a service actor dies, the instance stays registered: it is
 /// marked `error` with the reason and gets a fresh actor (its last valid
 /// configuration re-applied), so later commands work.
 ///
