@@ -56,34 +56,18 @@ std::uint16_t Runtime::publish(std::uint16_t port, const std::string& host) {
                                             system_.render(published.error()));
   auto address = host + ":" + std::to_string(*published);
   if (options_.node_id.empty()) node_id_ = host_name() + ":" + std::to_string(*published);
-  caf::scoped_actor self{system_};
-  self->request(node_, timeout_, identity_atom::value, node_id_, address)
-      .receive([] {}, [](caf::error&) {});
+  ask<void>(node_, timeout_, identity_atom::value, node_id_, address);
   return *published;
 }
 
 NodeInfo Runtime::join(const std::string& host, std::uint16_t port) {
   if (!system_.has_middleman())
     throw Error(ErrorCode::bad_request, "Joining a node needs the CAF middleman loaded");
-  caf::scoped_actor self{system_};
-  std::optional<NodeInfo> peer;
-  std::optional<Error> failure;
-  self->request(node_, caf::infinite, join_atom::value, host, port)
-      .receive([&](NodeInfo& info) { peer = std::move(info); },
-               [&](caf::error& error) { failure = to_error(error); });
-  if (failure) throw *failure;
-  return std::move(*peer);
+  return ask<NodeInfo>(node_, caf::infinite, join_atom::value, host, port);
 }
 
 std::vector<NodeStatus> Runtime::nodes() {
-  caf::scoped_actor self{system_};
-  std::vector<NodeStatus> result;
-  std::optional<Error> failure;
-  self->request(node_, caf::infinite, nodes_atom::value)
-      .receive([&](std::vector<NodeStatus>& nodes) { result = std::move(nodes); },
-               [&](caf::error& error) { failure = to_error(error); });
-  if (failure) throw *failure;
-  return result;
+  return ask<std::vector<NodeStatus>>(node_, caf::infinite, nodes_atom::value);
 }
 
 ServiceClient Runtime::at(const std::string& id) {

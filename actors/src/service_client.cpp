@@ -18,24 +18,6 @@ ServiceClient::ServiceClient(caf::actor_system& system, caf::actor supervisor,
       timeout_(timeout),
       lifecycle_timeout_(to_duration(lifecycle_timeout)) {}
 
-template <class Result, class... Ts>
-Result ServiceClient::call(caf::duration timeout, Ts&&... message) {
-  caf::scoped_actor self{system_};
-  std::optional<Error> failure;
-  if constexpr (std::is_void_v<Result>) {
-    self->request(supervisor_, timeout, std::forward<Ts>(message)...)
-        .receive([] {}, [&](caf::error& error) { failure = to_error(error); });
-    if (failure) throw *failure;
-  } else {
-    std::optional<Result> result;
-    self->request(supervisor_, timeout, std::forward<Ts>(message)...)
-        .receive([&](Result& value) { result = std::move(value); },
-                 [&](caf::error& error) { failure = to_error(error); });
-    if (failure) throw *failure;
-    return std::move(*result);
-  }
-}
-
 Registration ServiceClient::register_service(std::string_view class_key,
                                              std::optional<std::string> instance_name) {
   RegisterRequest request{std::string{class_key}, instance_name.value_or(""),

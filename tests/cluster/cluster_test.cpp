@@ -21,7 +21,7 @@
 
 #include <unistd.h>
 
-#include "e2e_support.hpp"
+#include "e2e_checks.hpp"
 
 using namespace e2e;
 
@@ -151,13 +151,6 @@ void require_all_up(std::vector<Node*> nodes) {
     INFO("GET /nodes on " << node->id << ": " << api.get("/nodes").describe());
     REQUIRE(settled);
   }
-}
-
-void check_detail(const HttpResponse& response) {
-  INFO(response.describe());
-  REQUIRE(response.is_json());
-  REQUIRE(response.field("detail").is_string());
-  CHECK_FALSE(response.detail().empty());
 }
 
 bool contains(const std::vector<std::string>& names, const std::string& name) {

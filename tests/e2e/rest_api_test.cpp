@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "e2e_support.hpp"
+#include "e2e_checks.hpp"
 
 using namespace e2e;
 
@@ -30,19 +30,6 @@ void check_status_shape(const json& status) {
   CHECK(status["metadata"].is_object());
   CHECK(status["is_configured"].is_boolean());
   CHECK((status["error"].is_null() || status["error"].is_string()));
-}
-
-void register_ok(HttpClient& api, const std::string& service_name,
-                 const std::optional<std::string>& instance_name = std::nullopt) {
-  E2E_REQUIRE_STATUS(register_service(api, service_name, instance_name), 200);
-}
-
-/// The error detail of a failed command is a non-empty string.
-void check_detail(const HttpResponse& response) {
-  INFO(response.describe());
-  REQUIRE(response.is_json());
-  REQUIRE(response.field("detail").is_string());
-  CHECK_FALSE(response.detail().empty());
 }
 
 const std::regex kTimedOutStarting(R"(Timed out starting faulty service after 1(\.0+)? s)");

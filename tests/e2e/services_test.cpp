@@ -12,23 +12,11 @@
 #include <thread>
 #include <vector>
 
-#include "e2e_support.hpp"
+#include "e2e_checks.hpp"
 
 using namespace e2e;
 
 namespace {
-
-void register_ok(HttpClient& api, const std::string& service_name,
-                 const std::optional<std::string>& instance_name = std::nullopt) {
-  E2E_REQUIRE_STATUS(register_service(api, service_name, instance_name), 200);
-}
-
-void check_detail(const HttpResponse& response) {
-  INFO(response.describe());
-  REQUIRE(response.is_json());
-  REQUIRE(response.field("detail").is_string());
-  CHECK_FALSE(response.detail().empty());
-}
 
 /// GET /services/{name}/ticks as a number (-1 when it cannot be read).
 std::int64_t ticks_of(HttpClient& api, const std::string& name) {

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -42,8 +43,31 @@ class ServiceClient {
   std::vector<std::string> stop_all(std::chrono::milliseconds timeout);
 
  protected:
+  /// Sends `message` to the Supervisor and waits for the reply.
   template <class Result, class... Ts>
-  Result call(caf::duration timeout, Ts&&... message);
+  Result call(caf::duration timeout, Ts&&... message) {
+    return ask<Result>(supervisor_, timeout, std::forward<Ts>(message)...);
+  }
+
+  /// Sends `message` to `destination` and waits up to `timeout` for the
+  /// reply; a failure is thrown as processpype::Error.
+  template <class Result, class... Ts>
+  Result ask(const caf::actor& destination, caf::duration timeout, Ts&&... message) {
+    caf::scoped_actor self{system_};
+    std::optional<Error> failure;
+    if constexpr (std::is_void_v<Result>) {
+      self->request(destination, timeout, std::forward<Ts>(message)...)
+          .receive([] {}, [&](caf::error& error) { failure = to_error(error); });
+      if (failure) throw *failure;
+    } else {
+      std::optional<Result> result;
+      self->request(destination, timeout, std::forward<Ts>(message)...)
+          .receive([&](Result& value) { result = std::move(value); },
+                   [&](caf::error& error) { failure = to_error(error); });
+      if (failure) throw *failure;
+      return std::move(*result);
+    }
+  }
 
   caf::actor_system& system_;
   caf::actor supervisor_;
