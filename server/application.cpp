@@ -1,14 +1,23 @@
 #include "application.hpp"
 
-#include <csignal>
-#include <set>
+#include <arpa/inet.h>
+#include <netdb.h>
 
-#include <fmt/format.h>
+#include <csignal>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <fmt/format.h>
 
 #include "processpype/actors/node_directory.hpp"
 #include "processpype/actors/runtime.hpp"
 #include "processpype/rest/server.hpp"
+#include "processpype/runtime/configuration.hpp"
+#include "processpype/runtime/dependencies.hpp"
 #include "processpype/runtime/logging.hpp"
 #include "processpype/runtime/service_registry.hpp"
 
@@ -20,24 +29,45 @@ std::chrono::milliseconds to_milliseconds(double seconds) {
   return std::chrono::milliseconds{static_cast<std::int64_t>(seconds * 1000.0)};
 }
 
-bool is_enabled(const ServiceInstanceConfig& instance) {
-  auto enabled = instance.configuration.find("enabled");
-  return enabled == instance.configuration.end() || *enabled != false;
-}
-
-bool starts_by_itself(const ServiceInstanceConfig& instance) {
-  auto autostart = instance.configuration.find("autostart");
-  return is_enabled(instance) && autostart != instance.configuration.end() && *autostart == true;
-}
-
-void wait_for_termination_signal() {
+sigset_t application_signals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  int received = 0;
-  sigwait(&signals, &received);
+  sigaddset(&signals, SIGHUP);
+  return signals;
 }
+
+/// Whether `host` only reaches this machine: a loopback address or a name
+/// that resolves to loopback addresses only.
+bool is_loopback(const std::string& host) {
+  if (host == "localhost") return true;
+  addrinfo hints{};
+  hints.ai_flags = AI_NUMERICHOST;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return false;
+  bool loopback = true;
+  for (auto* entry = found; entry != nullptr; entry = entry->ai_next) {
+    if (entry->ai_family == AF_INET) {
+      auto address = ntohl(reinterpret_cast<sockaddr_in*>(entry->ai_addr)->sin_addr.s_addr);
+      loopback = loopback && (address >> 24) == 127;
+    } else if (entry->ai_family == AF_INET6) {
+      const auto& address = reinterpret_cast<sockaddr_in6*>(entry->ai_addr)->sin6_addr;
+      loopback = loopback && IN6_IS_ADDR_LOOPBACK(&address);
+    } else {
+      loopback = false;
+    }
+  }
+  freeaddrinfo(found);
+  return loopback;
+}
+
+/// The configuration of each instance as its class reads it (for
+/// `depends_on` and `enabled`); throws ApplicationConfigError naming it.
+struct PlannedInstance {
+  std::vector<std::string> depends_on;
+  bool enabled = true;
+};
 
 }  // namespace
 
@@ -57,41 +87,109 @@ std::vector<std::string> parse_enabled_services(const char* value) {
   return keys;
 }
 
+std::string read_token_file(const std::string& path, const std::string& what) {
+  std::ifstream file{path};
+  if (!file) throw ApplicationConfigError(fmt::format("{} {}: cannot read the file", what, path));
+  std::stringstream content;
+  content << file.rdbuf();
+  auto token = content.str();
+  auto first = token.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos)
+    throw ApplicationConfigError(fmt::format("{} {}: the file is empty", what, path));
+  return token.substr(first, token.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+void block_application_signals() {
+  auto signals = application_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
 Application::Application(ApplicationConfig config, std::vector<std::string> enabled_services)
     : config_(std::move(config)), enabled_services_(std::move(enabled_services)) {}
 
-void Application::validate() const {
+void Application::validate() {
   auto& registry = ServiceClassRegistry::global();
+  std::unordered_map<std::string, PlannedInstance> planned;
   for (const auto& instance : config_.services) {
     auto where = fmt::format("services.{}", instance.name);
     if (!is_valid_instance_name(instance.name))
       throw ApplicationConfigError(
           fmt::format("{}: invalid instance name: use 1-64 characters of [A-Za-z0-9_.-]", where));
+    if (planned.count(instance.name) != 0)
+      throw ApplicationConfigError(fmt::format("{}: listed twice", where));
     auto service_class = registry.find(instance.type);
     if (!service_class)
       throw ApplicationConfigError(
           fmt::format("{}.type: unknown service type '{}'", where, instance.type));
+    auto configuration = service_class->create(instance.name)->create_configuration();
     try {
-      service_class->create(instance.name)->create_configuration()->load(instance.configuration);
+      configuration->load(instance.configuration);
     } catch (const Error& error) {
       throw ApplicationConfigError(fmt::format("{}: {}", where, error.what()));
     }
+    planned[instance.name] = {configuration->depends_on, configuration->enabled};
   }
-  for (const auto& key : enabled_services_)
+  for (const auto& key : enabled_services_) {
     if (!registry.find(key))
       throw ApplicationConfigError(fmt::format("ENABLED_SERVICES: unknown service type '{}'", key));
+    planned.try_emplace(key, PlannedInstance{});
+  }
+  auto order = order_along(start_order(), [&](const std::string& name) {
+    auto found = planned.find(name);
+    return found == planned.end() ? nullptr : &found->second.depends_on;
+  });
+  if (order.cycle)
+    throw ApplicationConfigError(
+        fmt::format("services: dependency cycle {}", describe_cycle(*order.cycle)));
+  if (!order.unknown.empty())
+    throw ApplicationConfigError(fmt::format("services: depends_on names unknown instance '{}'",
+                                             order.unknown.front()));
   for (const auto& peer : config_.join)
     if (!parse_node_address(peer))
       throw ApplicationConfigError(
           fmt::format("--join: '{}' is not a node address (HOST:PORT)", peer));
+
+  auto& auth = config_.auth;
+  if (!auth.admin_token_file.empty())
+    auth.admin_token = read_token_file(auth.admin_token_file, "--admin-token-file");
+  if (!auth.read_token_file.empty())
+    auth.read_token = read_token_file(auth.read_token_file, "--read-token-file");
+  if (auth.read_token && !auth.admin_token)
+    throw ApplicationConfigError(
+        "server.auth.read_token: a read token needs an admin token (server.auth.admin_token)");
+  if (!auth.admin_token && !auth.allow_anonymous && !is_loopback(config_.host))
+    throw ApplicationConfigError(fmt::format(
+        "refusing to serve {} without server.auth.admin_token; set "
+        "server.auth.allow_anonymous: true to override",
+        config_.host));
+  if (config_.tls.enabled()) {
+    try {
+      rest::check_tls_files(config_.tls);
+    } catch (const rest::TlsError& error) {
+      throw ApplicationConfigError(fmt::format("server.tls: {}", error.what()));
+    }
+  }
+}
+
+std::vector<std::string> Application::start_order() const {
+  // Every enabled instance of the file, then ENABLED_SERVICES, in order;
+  // dependencies first (order_along puts each after what it depends on).
+  std::vector<std::string> roots;
+  for (const auto& instance : config_.services) {
+    auto enabled = instance.configuration.find("enabled");
+    if (enabled == instance.configuration.end() || *enabled != false) roots.push_back(instance.name);
+  }
+  for (const auto& key : enabled_services_)
+    if (std::find(roots.begin(), roots.end(), key) == roots.end()) roots.push_back(key);
+  return roots;
 }
 
 bool Application::join_cluster(Runtime& runtime, spdlog::logger& logger) const {
   try {
     if (config_.node_port) {
       auto port = runtime.publish(*config_.node_port, config_.node_host);
-      logger.info("Node {} listening for nodes on {}:{} (CAF BASP, unauthenticated)",
-                  runtime.node_id(), config_.node_host, port);
+      logger.info("Node {} listening for nodes on {}:{}", runtime.node_id(), config_.node_host,
+                  port);
     }
     for (const auto& peer : config_.join) {
       auto [host, port] = *parse_node_address(peer);
@@ -105,6 +203,62 @@ bool Application::join_cluster(Runtime& runtime, spdlog::logger& logger) const {
   return true;
 }
 
+void Application::start_services(Runtime& runtime, spdlog::logger& logger) const {
+  // Register and configure every listed instance, then start the enabled
+  // ones, dependencies first (an autostarting one starts by itself once
+  // configured, and is not started twice).
+  std::set<std::string> started;
+  for (const auto& instance : config_.services) {
+    runtime.register_service(instance.type, instance.name);
+    if (!instance.configuration.empty())
+      runtime.configure(instance.name, instance.configuration, EventCause::startup);
+    if (auto record = runtime.table().find(instance.name);
+        record && is_active(record->state()))
+      started.insert(instance.name);  // autostart
+  }
+  for (const auto& key : enabled_services_)
+    if (!runtime.table().find(key)) runtime.register_service(key, key);
+  std::unordered_map<std::string, std::vector<std::string>> dependencies;
+  for (const auto& name : start_order())
+    if (auto record = runtime.table().find(name))
+      dependencies[name] = record->view()->configuration->depends_on;
+  auto order = order_along(start_order(), [&](const std::string& name) {
+    auto found = dependencies.find(name);
+    return found == dependencies.end() ? nullptr : &found->second;
+  });
+  for (const auto& name : order.order) {
+    if (!started.insert(name).second) continue;
+    try {
+      runtime.start(name, EventCause::startup);
+      logger.info("Started service {}", name);
+    } catch (const Error& error) {
+      logger.error("Could not start service {}: {}", name, error.what());
+    }
+  }
+}
+
+void Application::reload(rest::Server& server, spdlog::logger& logger) {
+  logger.info("SIGHUP: re-reading the token and TLS files");
+  try {
+    auto tokens = rest::Tokens{config_.auth.admin_token.value_or(""),
+                               config_.auth.read_token.value_or("")};
+    if (!config_.auth.admin_token_file.empty())
+      tokens.admin = read_token_file(config_.auth.admin_token_file, "--admin-token-file");
+    if (!config_.auth.read_token_file.empty())
+      tokens.read = read_token_file(config_.auth.read_token_file, "--read-token-file");
+    server.api().set_tokens(std::move(tokens));
+  } catch (const ApplicationConfigError& error) {
+    logger.error("Keeping the old tokens: {}", error.what());
+  }
+  if (config_.tls.enabled()) {
+    try {
+      server.reload_tls(config_.tls);
+    } catch (const rest::TlsError& error) {
+      logger.error("Keeping the old TLS files: {}", error.what());
+    }
+  }
+}
+
 int Application::run() {
   auto logger = make_logger("processpype.app");
   caf::actor_system_config actor_config;
@@ -115,40 +269,27 @@ int Application::run() {
   // Peers that stop answering (not only closed connections) are noticed.
   actor_config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
   caf::actor_system system{actor_config};
-  Runtime runtime{system, RuntimeOptions{std::chrono::seconds(5), config_.node_id}};
+  RuntimeOptions runtime_options;
+  runtime_options.node_id = config_.node_id;
+  runtime_options.application = {config_.title, config_.version};
+  runtime_options.max_instances = config_.limits.max_instances;
+  Runtime runtime{system, runtime_options};
+
+  rest::ServerOptions server_options;
+  server_options.host = config_.host;
+  server_options.port = config_.port;
+  server_options.limits = config_.limits;
+  server_options.tls = config_.tls;
+  server_options.api.api_prefix = config_.api_prefix;
+  server_options.api.tokens = {config_.auth.admin_token.value_or(""),
+                               config_.auth.read_token.value_or("")};
+  server_options.api.access_log = config_.access_log;
+  rest::Server server{runtime, server_options};  // before joining: peers learn its gateway
+  server.api().set_application_state(ServiceState::starting);
 
   if (!join_cluster(runtime, *logger)) return 2;
+  start_services(runtime, *logger);
 
-  // Register and configure every listed instance, then start the enabled
-  // ones (an autostarting one starts by itself once configured).
-  std::set<std::string> started;
-  for (const auto& instance : config_.services) {
-    runtime.register_service(instance.type, instance.name);
-    if (!instance.configuration.empty()) runtime.configure(instance.name, instance.configuration);
-  }
-  auto start = [&](const std::string& name) {
-    if (!started.insert(name).second) return;
-    try {
-      runtime.start(name);
-      logger->info("Started service {}", name);
-    } catch (const Error& error) {
-      logger->error("Could not start service {}: {}", name, error.what());
-    }
-  };
-  for (const auto& instance : config_.services) {
-    if (starts_by_itself(instance)) started.insert(instance.name);
-    if (is_enabled(instance)) start(instance.name);
-  }
-  for (const auto& key : enabled_services_) {
-    auto listed = std::any_of(config_.services.begin(), config_.services.end(),
-                              [&](const auto& instance) { return instance.name == key; });
-    if (!listed) runtime.register_service(key, key);
-    start(key);
-  }
-
-  rest::Server server{
-      system, rest::ApiTargets{runtime.supervisor(), runtime.node(), runtime.directory()},
-      rest::ServerOptions{config_.host, config_.port, config_.api_prefix, config_.version, 1}};
   try {
     server.start();
   } catch (const std::exception& error) {
@@ -156,10 +297,15 @@ int Application::run() {
     runtime.stop_all(to_milliseconds(config_.closing_timeout_seconds));
     return 1;
   }
-  logger->info("{} {} serving on http://{}:{}{}", config_.title, config_.version, config_.host,
-               config_.port, rest::normalize_prefix(config_.api_prefix));
+  server.api().set_application_state(ServiceState::running);
+  logger->info("{} {} serving on {}://{}:{}{}", config_.title, config_.version,
+               config_.tls.enabled() ? "https" : "http", config_.host, config_.port,
+               rest::normalize_prefix(config_.api_prefix));
 
-  wait_for_termination_signal();
+  auto signals = application_signals();
+  for (int received = 0; sigwait(&signals, &received) == 0 && received == SIGHUP;)
+    reload(server, *logger);
+
   logger->info("Shutting down: stopping services (up to {} s)", config_.closing_timeout_seconds);
   server.api().set_application_state(ServiceState::stopping);
   auto not_stopped = runtime.stop_all(to_milliseconds(config_.closing_timeout_seconds));

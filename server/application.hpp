@@ -11,10 +11,15 @@ namespace processpype {
 
 class Runtime;
 
-/// The `processpype` process (SPEC 3): registers and configures the
-/// instances of its configuration, starts the enabled ones, serves HTTP
-/// until SIGINT/SIGTERM, then stops every running service in reverse start
-/// order within `closing_timeout_seconds`.
+namespace rest {
+class Server;
+}
+
+/// The `processpype` process (docs/configuration.md): registers and
+/// configures the instances of its configuration, starts the enabled ones in
+/// dependency order, serves HTTP until SIGINT/SIGTERM (SIGHUP re-reads the
+/// token and TLS files), then stops every running service, dependents
+/// first, within `closing_timeout_seconds`.
 class Application {
  public:
   /// `enabled_services`: class keys from ENABLED_SERVICES, to register (if
@@ -22,19 +27,27 @@ class Application {
   Application(ApplicationConfig config, std::vector<std::string> enabled_services);
 
   /// Checks everything that can be checked before anything starts: service
-  /// types, instance names, configurations, ENABLED_SERVICES keys. Throws
-  /// ApplicationConfigError with one line naming the key.
-  void validate() const;
+  /// types, instance names, configurations, dependencies, ENABLED_SERVICES
+  /// keys, tokens, TLS files, and the refusal to serve a non-loopback host
+  /// without a token. Reads the token files into the configuration. Throws
+  /// ApplicationConfigError with one line naming the key or file.
+  void validate();
 
   /// Runs until SIGINT/SIGTERM (which the caller has blocked in every
-  /// thread). Returns the exit code: 0 when every service stopped in time,
-  /// 1 when some did not or the server could not start.
+  /// thread, with SIGHUP). Returns the exit code: 0 when every service
+  /// stopped in time, 1 when some did not or the server could not start, 2
+  /// when the node could not publish or join.
   int run();
 
  private:
   /// Publishes the node and joins the configured peers; false (logged) if
   /// either fails.
   bool join_cluster(Runtime& runtime, spdlog::logger& logger) const;
+  /// The instances to start, dependencies first.
+  std::vector<std::string> start_order() const;
+  void start_services(Runtime& runtime, spdlog::logger& logger) const;
+  /// SIGHUP: new token and TLS files, or the old ones if the new are bad.
+  void reload(rest::Server& server, spdlog::logger& logger);
 
   ApplicationConfig config_;
   std::vector<std::string> enabled_services_;
@@ -42,5 +55,13 @@ class Application {
 
 /// ENABLED_SERVICES=" a, b,," → {"a", "b"}: trimmed, empty entries dropped.
 std::vector<std::string> parse_enabled_services(const char* value);
+
+/// The content of a token file, trimmed; throws ApplicationConfigError when
+/// the file is missing or empty.
+std::string read_token_file(const std::string& path, const std::string& what);
+
+/// The signals the main thread waits for (SIGINT, SIGTERM, SIGHUP); block
+/// them before any other thread exists, so every thread inherits the mask.
+void block_application_signals();
 
 }  // namespace processpype

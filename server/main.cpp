@@ -1,5 +1,5 @@
-// processpype: the ProcessPype server (SPEC 3 and 4).
-#include <csignal>
+// processpype: the ProcessPype server (docs/configuration.md lists its
+// flags, keys and environment variables).
 #include <cstdlib>
 #include <iostream>
 
@@ -8,24 +8,10 @@
 #include "application.hpp"
 #include "processpype/version.hpp"
 
-namespace {
-
-/// SIGINT/SIGTERM are taken with sigwait by the main thread: block them
-/// before any other thread exists so that every thread inherits the mask.
-void block_termination_signals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   CLI::App cli{"ProcessPype: an actor-model runtime for long-running services", "processpype"};
   std::optional<std::string> config_file, host, api_prefix, log_level, log_format, node_host,
-      node_id;
+      node_id, admin_token_file, read_token_file;
   std::optional<std::uint16_t> port, node_port;
   std::vector<std::string> join;
   bool show_version = false;
@@ -40,6 +26,10 @@ int main(int argc, char** argv) {
   cli.add_option("--node-host", node_host, "Address of the node port (default 127.0.0.1)");
   cli.add_option("--node-id", node_id, "Node id (default <hostname>:<node-port>)");
   cli.add_option("--join", join, "HOST:PORT of a node to join (repeatable)");
+  cli.add_option("--admin-token-file", admin_token_file,
+                 "File holding the admin token (server.auth.admin_token)");
+  cli.add_option("--read-token-file", read_token_file,
+                 "File holding the read token (server.auth.read_token)");
   cli.add_flag("--version", show_version, "Print the version and exit");
   try {
     cli.parse(argc, argv);
@@ -68,18 +58,29 @@ int main(int argc, char** argv) {
     if (node_host) config.node_host = *node_host;
     if (node_id) config.node_id = *node_id;
     config.join.insert(config.join.end(), join.begin(), join.end());
+    if (admin_token_file) config.auth.admin_token_file = *admin_token_file;
+    if (read_token_file) config.auth.read_token_file = *read_token_file;
     auto level = processpype::log_level_from_string(config.log_level);
     if (!level)
       throw processpype::ApplicationConfigError("--log-level: unknown level '" + config.log_level +
                                                 "'");
-    processpype::configure_logging(*level, config.log_format);
+    std::vector<processpype::LoggerLevel> logger_levels;
+    for (const auto& [name, logger_level] : config.loggers)
+      logger_levels.emplace_back(name, *processpype::log_level_from_string(logger_level));
+    processpype::configure_logging(*level, config.log_format, std::move(logger_levels));
     enabled_services = processpype::parse_enabled_services(std::getenv("ENABLED_SERVICES"));
-    processpype::Application{config, enabled_services}.validate();
   } catch (const processpype::ApplicationConfigError& error) {
     std::cerr << "processpype: " << error.what() << "\n";
     return 2;
   }
 
-  block_termination_signals();
-  return processpype::Application{std::move(config), std::move(enabled_services)}.run();
+  processpype::Application application{std::move(config), std::move(enabled_services)};
+  try {
+    application.validate();
+  } catch (const processpype::ApplicationConfigError& error) {
+    std::cerr << "processpype: " << error.what() << "\n";
+    return 2;
+  }
+  processpype::block_application_signals();
+  return application.run();
 }

@@ -1,6 +1,7 @@
 #include "processpype/actors/async_caller.hpp"
 
 #include <caf/actor_companion.hpp>
+#include <caf/all.hpp>
 
 namespace processpype {
 
@@ -32,12 +33,12 @@ AsyncCaller::~AsyncCaller() {
   companion->cleanup(caf::exit_reason::user_shutdown, nullptr);
 }
 
-void AsyncCaller::send(const caf::actor& destination, caf::message message, Callback callback,
-                       std::optional<caf::timespan> timeout) {
+void AsyncCaller::send(const caf::strong_actor_ptr& destination, caf::message message,
+                       Callback callback, std::optional<caf::timespan> timeout) {
   auto id = next_id_.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard lock{mutex_};
-    pending_.emplace(id, Pending{std::move(callback), destination.address()});
+    pending_.emplace(id, Pending{std::move(callback), caf::actor_cast<caf::actor_addr>(destination)});
   }
   if (timeout) {
     system_.clock().schedule_message(

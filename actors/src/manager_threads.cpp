@@ -1,13 +1,14 @@
 #include "manager_threads.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
-
-#include "processpype/runtime/lifecycle.hpp"
+#include <utility>
 
 namespace processpype {
 
@@ -30,9 +31,7 @@ class ManagerThreads::Pool : public std::enable_shared_from_this<Pool> {
   using DeadlineKey = std::pair<Clock::time_point, std::uint64_t>;
 
   struct Task {
-    ManagerCall call;
-    caf::actor reply_to;
-    std::uint64_t id;
+    std::function<void()> call;
     DeadlineKey deadline;
     Clock::time_point queued;
   };
@@ -41,10 +40,10 @@ class ManagerThreads::Pool : public std::enable_shared_from_this<Pool> {
     std::thread{[pool = shared_from_this()] { pool->watch(); }}.detach();
   }
 
-  void post(Task task) {
+  void post(Task task, std::function<void()> on_late) {
     std::unique_lock lock{mutex_};
     bool earliest = deadlines_.empty() || task.deadline < deadlines_.begin()->first;
-    deadlines_.emplace(task.deadline, Expiry{task.reply_to, task.id});
+    deadlines_.emplace(task.deadline, std::move(on_late));
     tasks_.push_back(std::move(task));
     bool spawn = idle_ == 0 && threads_ < eager_threads();
     bool queued_behind_busy_threads = idle_ == 0 && !spawn;
@@ -69,11 +68,6 @@ class ManagerThreads::Pool : public std::enable_shared_from_this<Pool> {
   std::uint64_t next_sequence() { return sequence_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
-  struct Expiry {
-    caf::actor reply_to;
-    std::uint64_t id;
-  };
-
   void spawn_thread() {
     std::thread{[pool = shared_from_this()] { pool->work(); }}.detach();
   }
@@ -85,7 +79,7 @@ class ManagerThreads::Pool : public std::enable_shared_from_this<Pool> {
         auto task = std::move(tasks_.front());
         tasks_.pop_front();
         lock.unlock();
-        run(task);
+        task.call();
         lock.lock();
         deadlines_.erase(task.deadline);
         continue;
@@ -98,11 +92,6 @@ class ManagerThreads::Pool : public std::enable_shared_from_this<Pool> {
       if (!woken && threads_ > kept_idle_threads) break;
     }
     --threads_;
-  }
-
-  static void run(Task& task) {
-    auto failure = task.call.lifecycle->run_hook(task.call.start);
-    caf::anon_send(task.reply_to, hook_done_atom::value, task.id, failure.value_or(std::string{}));
   }
 
   /// Sleeps until the earliest deadline (or until the oldest queued call
@@ -133,10 +122,10 @@ class ManagerThreads::Pool : public std::enable_shared_from_this<Pool> {
         continue;
       }
       auto first = deadlines_.begin();
-      auto expiry = std::move(first->second);
+      auto on_late = std::move(first->second);
       deadlines_.erase(first);
       lock.unlock();
-      caf::anon_send(expiry.reply_to, hook_timeout_atom::value, expiry.id);
+      on_late();
       lock.lock();
     }
   }
@@ -145,7 +134,7 @@ class ManagerThreads::Pool : public std::enable_shared_from_this<Pool> {
   std::condition_variable work_wakeup_;
   std::condition_variable watchdog_wakeup_;
   std::deque<Task> tasks_;
-  std::map<DeadlineKey, Expiry> deadlines_;
+  std::map<DeadlineKey, std::function<void()>> deadlines_;
   std::atomic<std::uint64_t> sequence_{0};
   std::size_t threads_ = 0;
   std::size_t idle_ = 0;
@@ -160,14 +149,12 @@ ManagerThreads::~ManagerThreads() {
   pool_->shut_down();
 }
 
-void ManagerThreads::run(ManagerCall call, caf::timespan timeout, caf::actor reply_to,
-                         std::uint64_t id) {
-  auto deadline = Pool::Clock::now() + std::chrono::duration_cast<Pool::Clock::duration>(timeout);
-  pool_->post(Pool::Task{std::move(call),
-                         std::move(reply_to),
-                         id,
-                         {deadline, pool_->next_sequence()},
-                         Pool::Clock::now()});
+void ManagerThreads::run(std::function<void()> call, std::chrono::nanoseconds timeout,
+                         std::function<void()> on_late) {
+  auto now = Pool::Clock::now();
+  auto deadline = now + std::chrono::duration_cast<Pool::Clock::duration>(timeout);
+  pool_->post(Pool::Task{std::move(call), {deadline, pool_->next_sequence()}, now},
+              std::move(on_late));
 }
 
 }  // namespace processpype

@@ -1,16 +1,13 @@
 #pragma once
 
-#include <cstdint>
+#include <chrono>
+#include <functional>
 #include <memory>
-
-#include <caf/all.hpp>
-
-#include "processpype/actors/protocol.hpp"
 
 namespace processpype {
 
-/// Runs lifecycle hooks (ServiceManager::start/stop) for one node, off CAF's
-/// scheduler.
+/// Runs the blocking calls of managers (ServiceManager::start, stop,
+/// check_health) for one node, off CAF's scheduler.
 ///
 /// Why threads of its own: a manager may block for seconds (or forever). On
 /// CAF's scheduler that would stall every actor sharing the worker; here a
@@ -18,11 +15,10 @@ namespace processpype {
 /// (idle threads beyond a few exit after a while). A call that never returns
 /// keeps its thread, nothing else.
 ///
-/// Replies go straight to the service actor: (hook_done_atom, id, failure)
-/// when the hook returns ("" if it did not throw), or (hook_timeout_atom, id)
-/// first if its deadline passes. Deadlines are kept by one watchdog thread
-/// that sleeps until the earliest one, so a call costs no timer in CAF's
-/// clock and nothing stays scheduled after it returns.
+/// `on_late` runs (on the watchdog thread) if the call has not returned when
+/// its timeout passes; the call itself goes on until it returns. Deadlines
+/// are kept by one watchdog thread that sleeps until the earliest one, so a
+/// call costs no timer in CAF's clock. Both callbacks must not block.
 class ManagerThreads {
  public:
   ManagerThreads();
@@ -31,7 +27,8 @@ class ManagerThreads {
   ManagerThreads(const ManagerThreads&) = delete;
   ManagerThreads& operator=(const ManagerThreads&) = delete;
 
-  void run(ManagerCall call, caf::timespan timeout, caf::actor reply_to, std::uint64_t id);
+  void run(std::function<void()> call, std::chrono::nanoseconds timeout,
+           std::function<void()> on_late);
 
  private:
   class Pool;

@@ -3,8 +3,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include <fmt/format.h>
+#include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
+#include <fmt/format.h>
 
 #include "processpype/actors/protocol.hpp"
 
@@ -18,16 +19,13 @@ constexpr auto peer_timeout = std::chrono::seconds(5);
 struct NodeCensus {
   std::vector<NodeStatus> nodes;
   std::size_t waiting = 0;
-  caf::response_promise promise;
+  caf::typed_response_promise<std::vector<NodeStatus>> promise;
 };
 
-class NodeActor final : public caf::event_based_actor {
+class NodeActorImpl final : public NodeActor::base {
  public:
-  NodeActor(caf::actor_config& config, std::string id, caf::actor supervisor,
-            std::shared_ptr<NodeDirectory> directory)
-      : caf::event_based_actor(config), directory_(std::move(directory)) {
-    me_.id = std::move(id);
-    me_.supervisor = std::move(supervisor);
+  NodeActorImpl(caf::actor_config& config, NodeInfo me, std::shared_ptr<NodeDirectory> directory)
+      : NodeActor::base(config), me_(std::move(me)), directory_(std::move(directory)) {
     set_down_handler([this](caf::down_msg& message) { on_peer_down(message.source); });
     set_default_handler(caf::drop);  // a stray (or remote) message must not end the node
     // CAF ends an actor on an error message nobody asked for (e.g. bounced
@@ -44,8 +42,8 @@ class NodeActor final : public caf::event_based_actor {
     members_.clear();
   }
 
-  caf::behavior make_behavior() override {
-    me_.node = caf::actor_cast<caf::actor>(this);
+  behavior_type make_behavior() override {
+    me_.node = caf::actor_cast<NodeActor>(this);
     publish_self();
     return {
         [this](identity_atom, std::string& id, std::string& address) {
@@ -53,9 +51,15 @@ class NodeActor final : public caf::event_based_actor {
           me_.id = std::move(id);
           me_.address = std::move(address);
           publish_self();
+          return true;
+        },
+        [this](gateway_atom, HttpGatewayActor& gateway) {
+          me_.gateway = std::move(gateway);
+          publish_self();
+          return true;
         },
         [this](join_atom, std::string& host, std::uint16_t port) -> caf::result<NodeInfo> {
-          auto promise = make_response_promise();
+          auto promise = make_response_promise<NodeInfo>();
           connect(host, port, promise);
           return promise;
         },
@@ -66,14 +70,19 @@ class NodeActor final : public caf::event_based_actor {
   }
 
  private:
-  void publish_self() { directory_->put({me_.id, me_.address, me_.supervisor, true, true}); }
+  void publish_self() {
+    directory_->put({me_.id, me_.address, me_.application, me_.supervisor, me_.events,
+                     me_.gateway, true, true});
+  }
 
   // -- joining ---------------------------------------------------------------
 
   /// Connects to the node port at host:port, says hello and connects to
   /// every member the peer knows.
+  using JoinPromise = caf::typed_response_promise<NodeInfo>;
+
   void connect(const std::string& host, std::uint16_t port,
-               std::optional<caf::response_promise> promise = std::nullopt) {
+               std::optional<JoinPromise> promise = std::nullopt) {
     auto address = fmt::format("{}:{}", host, port);
     auto fail = [promise, address](const caf::error& error) mutable {
       if (promise)
@@ -90,7 +99,7 @@ class NodeActor final : public caf::event_based_actor {
                 connecting_.erase(address);
                 return fail(make_error(ErrorCode::node_unavailable, "no actor published there"));
               }
-              say_hello(caf::actor_cast<caf::actor>(peer), address, promise);
+              say_hello(caf::actor_cast<NodeActor>(peer), address, promise);
             },
             [this, address, fail](caf::error& error) mutable {
               connecting_.erase(address);
@@ -98,8 +107,8 @@ class NodeActor final : public caf::event_based_actor {
             });
   }
 
-  void say_hello(const caf::actor& peer, const std::string& address,
-                 std::optional<caf::response_promise> promise) {
+  void say_hello(const NodeActor& peer, const std::string& address,
+                 std::optional<JoinPromise> promise) {
     request(peer, peer_timeout, hello_atom::value, me_)
         .then(
             [this, promise, address](Welcome& welcome) mutable {
@@ -149,14 +158,15 @@ class NodeActor final : public caf::event_based_actor {
     if (info.id == me_.id) return;
     auto& member = members_[info.id];
     if (member.info.node && member.info.node != info.node) {
-      demonitor(member.info.node);
+      demonitor(member.info.node.address());
       by_node_actor_.erase(member.info.node.address());
     }
     member.info = info;
     member.up = true;
     monitor(info.node);
     by_node_actor_[info.node.address()] = info.id;
-    directory_->put({info.id, info.address, info.supervisor, true, false});
+    directory_->put({info.id, info.address, info.application, info.supervisor, info.events,
+                     info.gateway, true, false});
   }
 
   void on_peer_down(const caf::actor_addr& source) {
@@ -172,11 +182,12 @@ class NodeActor final : public caf::event_based_actor {
 
   caf::result<std::vector<NodeStatus>> census() {
     auto job = std::make_shared<NodeCensus>();
-    job->promise = make_response_promise();
-    job->nodes.push_back({me_.id, me_.address, true, 0});
+    job->promise = make_response_promise<std::vector<NodeStatus>>();
+    job->nodes.push_back({me_.id, me_.address, true, 0, me_.application});
     ask_count(job, 0, me_.supervisor);
     for (auto& [id, member] : members_) {
-      job->nodes.push_back({id, member.info.address, member.up, member.services});
+      job->nodes.push_back(
+          {id, member.info.address, member.up, member.services, member.info.application});
       if (member.up) ask_count(job, job->nodes.size() - 1, member.info.supervisor);
     }
     if (job->waiting == 0) job->promise.deliver(std::move(job->nodes));
@@ -184,7 +195,7 @@ class NodeActor final : public caf::event_based_actor {
   }
 
   void ask_count(const std::shared_ptr<NodeCensus>& job, std::size_t index,
-                 const caf::actor& supervisor) {
+                 const SupervisorActor& supervisor) {
     ++job->waiting;
     auto done = [job] {
       if (--job->waiting == 0) job->promise.deliver(std::move(job->nodes));
@@ -209,9 +220,9 @@ class NodeActor final : public caf::event_based_actor {
 
 }  // namespace
 
-caf::actor spawn_node_actor(caf::actor_system& system, std::string id, caf::actor supervisor,
-                            std::shared_ptr<NodeDirectory> directory) {
-  return system.spawn<NodeActor>(std::move(id), std::move(supervisor), std::move(directory));
+NodeActor spawn_node_actor(caf::actor_system& system, NodeInfo me,
+                           std::shared_ptr<NodeDirectory> directory) {
+  return system.spawn<NodeActorImpl>(std::move(me), std::move(directory));
 }
 
 }  // namespace processpype

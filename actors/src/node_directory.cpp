@@ -1,6 +1,9 @@
 #include "processpype/actors/node_directory.hpp"
 
+#include <algorithm>
 #include <charconv>
+
+#include <caf/actor_addr.hpp>
 
 namespace processpype {
 
@@ -24,39 +27,42 @@ std::optional<NodeDirectory::Node> NodeDirectory::find(std::string_view id) cons
 }
 
 std::vector<NodeDirectory::Node> NodeDirectory::nodes() const {
-  std::lock_guard lock{mutex_};
   std::vector<Node> result;
-  result.reserve(order_.size());
-  for (const auto& id : order_) result.push_back(nodes_.at(id));
+  {
+    std::lock_guard lock{mutex_};
+    result.reserve(nodes_.size());
+    for (const auto& [id, node] : nodes_) result.push_back(node);
+  }
+  std::sort(result.begin(), result.end(), [](const Node& a, const Node& b) { return a.id < b.id; });
   return result;
 }
 
 void NodeDirectory::put(Node node) {
   std::lock_guard lock{mutex_};
-  auto [position, inserted] = nodes_.insert_or_assign(node.id, node);
-  if (inserted) order_.push_back(position->first);
+  auto id = node.id;
+  nodes_.insert_or_assign(std::move(id), std::move(node));
 }
 
 void NodeDirectory::erase(const std::string& id) {
   std::lock_guard lock{mutex_};
-  if (nodes_.erase(id) != 0) std::erase(order_, id);
+  nodes_.erase(id);
 }
 
 void NodeDirectory::mark_down(const std::string& id) {
-  caf::actor_addr supervisor;
-  std::vector<std::function<void(const caf::actor_addr&)>> listeners;
+  Node node;
+  std::vector<std::function<void(const Node&)>> listeners;
   {
     std::lock_guard lock{mutex_};
     auto found = nodes_.find(id);
     if (found == nodes_.end() || !found->second.up) return;
     found->second.up = false;
-    supervisor = found->second.supervisor.address();
+    node = found->second;
     listeners = down_listeners_;
   }
-  for (auto& listener : listeners) listener(supervisor);
+  for (auto& listener : listeners) listener(node);
 }
 
-void NodeDirectory::on_down(std::function<void(const caf::actor_addr&)> listener) {
+void NodeDirectory::on_down(std::function<void(const Node&)> listener) {
   std::lock_guard lock{mutex_};
   down_listeners_.push_back(std::move(listener));
 }

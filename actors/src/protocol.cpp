@@ -1,5 +1,7 @@
 #include "processpype/actors/protocol.hpp"
 
+#include <caf/all.hpp>
+
 namespace processpype {
 
 caf::error make_error(ErrorCode code, std::string detail) {
@@ -27,6 +29,9 @@ Error to_error(const caf::error& error) {
 
 void add_protocol_types(caf::actor_system_config& config) {
   config.add_message_type<nlohmann::json>("processpype::json")
+      .add_message_type<ServiceState>("processpype::ServiceState")
+      .add_message_type<EventCause>("processpype::EventCause")
+      .add_message_type<HealthReport>("processpype::HealthReport")
       .add_message_type<ServiceStatus>("processpype::ServiceStatus")
       .add_message_type<RegisterRequest>("processpype::RegisterRequest")
       .add_message_type<Registration>("processpype::Registration")
@@ -39,7 +44,17 @@ void add_protocol_types(caf::actor_system_config& config) {
       .add_message_type<NodeInfo>("processpype::NodeInfo")
       .add_message_type<Welcome>("processpype::Welcome")
       .add_message_type<NodeStatus>("processpype::NodeStatus")
-      .add_message_type<std::vector<NodeStatus>>("processpype::NodeStatusList");
+      .add_message_type<std::vector<NodeStatus>>("processpype::NodeStatusList")
+      .add_message_type<ApplicationInfo>("processpype::ApplicationInfo")
+      .add_message_type<Event>("processpype::Event")
+      .add_message_type<EventBatch>("processpype::EventBatch")
+      .add_message_type<SupervisorActor>("processpype::SupervisorActor")
+      .add_message_type<NodeActor>("processpype::NodeActor")
+      .add_message_type<EventFeedActor>("processpype::EventFeedActor")
+      .add_message_type<EventSubscriberActor>("processpype::EventSubscriberActor")
+      .add_message_type<HttpGatewayActor>("processpype::HttpGatewayActor")
+      .add_message_type<ForwardedRequest>("processpype::ForwardedRequest")
+      .add_message_type<ForwardedResponse>("processpype::ForwardedResponse");
   config.add_error_category(error_category, [](std::uint8_t code, caf::atom_value,
                                                const caf::message& context) {
     auto text = std::string{"processpype::"} + std::string{to_string(static_cast<ErrorCode>(code))};

@@ -1,19 +1,36 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 
-#include <caf/all.hpp>
+#include <caf/fwd.hpp>
 
+#include "internal_protocol.hpp"
 #include "manager_threads.hpp"
+#include "processpype/actors/instance_table.hpp"
+#include "processpype/runtime/events.hpp"
 #include "processpype/runtime/lifecycle.hpp"
 
 namespace processpype {
 
-/// Spawns the actor that runs one service instance (protocol.hpp: the
-/// service actor interface). It reports every status change to
-/// `supervisor` and runs manager calls on `threads`.
-caf::actor spawn_service_actor(caf::actor_system& system,
-                               std::shared_ptr<ServiceLifecycle> lifecycle, caf::actor supervisor,
-                               std::shared_ptr<ManagerThreads> threads);
+/// Everything a service actor works with.
+struct ServiceActorSetup {
+  std::shared_ptr<ServiceLifecycle> lifecycle;
+  RecordPtr record;
+  std::shared_ptr<RestartState> restarts;
+  std::shared_ptr<const InstanceTable> table;  ///< to see its dependencies' states
+  std::shared_ptr<EventLog> events;
+  InternalSupervisorActor supervisor;
+  std::shared_ptr<ManagerThreads> threads;
+  /// Set when the actor replaces one that died: the failure it inherits
+  /// (the lifecycle is in `error` already); it is supervised like any.
+  std::optional<std::string> inherited_failure;
+};
+
+/// Spawns the actor that runs one service instance (internal_protocol.hpp
+/// has its interface). It publishes every change of its instance to the
+/// record, the event log and the Supervisor before it replies.
+ServiceActor spawn_service_actor(caf::actor_system& system, ServiceActorSetup setup);
 
 }  // namespace processpype

@@ -1,5 +1,7 @@
 #include "processpype/actors/service_client.hpp"
 
+#include "blocking_request.hpp"
+
 namespace processpype {
 
 namespace {
@@ -10,7 +12,7 @@ caf::duration to_duration(std::optional<std::chrono::milliseconds> timeout) {
 
 }  // namespace
 
-ServiceClient::ServiceClient(caf::actor_system& system, caf::actor supervisor,
+ServiceClient::ServiceClient(caf::actor_system& system, SupervisorActor supervisor,
                              std::chrono::milliseconds timeout,
                              std::optional<std::chrono::milliseconds> lifecycle_timeout)
     : system_(system),
@@ -22,40 +24,46 @@ Registration ServiceClient::register_service(std::string_view class_key,
                                              std::optional<std::string> instance_name) {
   RegisterRequest request{std::string{class_key}, instance_name.value_or(""),
                           !instance_name.has_value()};
-  return call<Registration>(timeout_, register_atom::value, std::move(request));
+  return blocking_request<Registration>(system_, supervisor_, timeout_, register_atom::value, std::move(request));
 }
 
-void ServiceClient::configure(const std::string& name, const nlohmann::json& configuration) {
-  call<void>(timeout_, configure_atom::value, name, configuration);
+void ServiceClient::configure(const std::string& name, const nlohmann::json& configuration,
+                              EventCause cause) {
+  blocking_request<ServiceState>(system_, supervisor_, timeout_, configure_atom::value, name, configuration, cause);
 }
 
-void ServiceClient::start(const std::string& name) {
-  call<void>(lifecycle_timeout_, start_atom::value, name);
+void ServiceClient::start(const std::string& name, EventCause cause) {
+  blocking_request<ServiceState>(system_, supervisor_, lifecycle_timeout_, start_atom::value, name, cause);
 }
 
-void ServiceClient::stop(const std::string& name) {
-  call<void>(lifecycle_timeout_, stop_atom::value, name);
+void ServiceClient::stop(const std::string& name, EventCause cause) {
+  blocking_request<ServiceState>(system_, supervisor_, lifecycle_timeout_, stop_atom::value, name, cause);
 }
 
 ServiceStatus ServiceClient::status(const std::string& name) {
-  return call<ServiceStatus>(timeout_, status_atom::value, name);
+  return blocking_request<ServiceStatus>(system_, supervisor_, timeout_, status_atom::value, name);
 }
 
 std::vector<NamedStatus> ServiceClient::list() {
-  return call<std::vector<NamedStatus>>(timeout_, list_atom::value);
+  return blocking_request<std::vector<NamedStatus>>(system_, supervisor_, timeout_, list_atom::value);
 }
 
 Deregistration ServiceClient::deregister(const std::string& name) {
-  return call<Deregistration>(lifecycle_timeout_, deregister_atom::value, name);
+  return blocking_request<Deregistration>(system_, supervisor_, lifecycle_timeout_, deregister_atom::value, name);
 }
 
 RouteResponse ServiceClient::call_route(const std::string& name, RouteRequest request) {
-  return call<RouteResponse>(timeout_, route_atom::value, RouteCall{name, std::move(request)});
+  return blocking_request<RouteResponse>(system_, supervisor_, timeout_, route_atom::value,
+                            RouteCall{name, std::move(request)});
+}
+
+ApplicationInfo ServiceClient::info() {
+  return blocking_request<ApplicationInfo>(system_, supervisor_, timeout_, info_atom::value);
 }
 
 std::vector<std::string> ServiceClient::stop_all(std::chrono::milliseconds timeout) {
-  return call<std::vector<std::string>>(lifecycle_timeout_, stop_all_atom::value,
-                                        caf::timespan{timeout});
+  return blocking_request<std::vector<std::string>>(system_, supervisor_, lifecycle_timeout_, stop_all_atom::value,
+                                       caf::timespan{timeout});
 }
 
 }  // namespace processpype

@@ -3,46 +3,58 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include <caf/all.hpp>
 #include <fmt/format.h>
 
+#include "internal_protocol.hpp"
 #include "manager_threads.hpp"
-#include "processpype/actors/protocol.hpp"
+#include "processpype/runtime/dependencies.hpp"
 #include "processpype/runtime/instance_registry.hpp"
-#include "processpype/runtime/service_registry.hpp"
 #include "service_actor.hpp"
 
 namespace processpype {
 
 namespace {
 
+using StatePromise = caf::typed_response_promise<ServiceState>;
+
 struct Entry {
   std::string name;
-  std::shared_ptr<const ServiceClass> service_class;
+  RecordPtr record;
   /// Spawned on the first command: until then the instance is just `idle`,
   /// which keeps an idle instance small and a registration cheap.
-  caf::actor actor;
+  ServiceActor actor;
   std::shared_ptr<ServiceLifecycle> idle;
-  ServiceStatus status;
+  std::shared_ptr<RestartState> restarts = std::make_shared<RestartState>();
+  std::vector<std::string> depends_on;  ///< as last configured
   bool removing = false;
   std::uint64_t running_since = 0;  ///< order of reaching running (0: never)
+  bool stopped_by_dependency = false;  ///< a dependency's failure stopped it
+  bool waits_for_dependency = false;   ///< its restart waits for a dependency
 };
 
-/// A stop_all in progress: the services left to stop and what failed.
-struct StopAll {
+/// Stops, one after the other, then answers: a cascaded stop, stop_all.
+struct StopChain {
   std::vector<std::string> order;
   std::size_t next = 0;
-  std::vector<std::string> not_stopped;
-  caf::response_promise promise;
-  caf::actor_clock::time_point deadline;
+  EventCause cause = EventCause::request;
+  std::optional<caf::actor_clock::time_point> deadline;
+  std::function<void(const std::string& name, const caf::error&)> on_failure;
+  std::function<void()> on_done;
 };
 
 caf::error service_not_found(std::string_view name) {
   return make_error(ErrorCode::not_found, fmt::format("Service {} not found", name));
 }
 
-class Supervisor final : public caf::event_based_actor {
+std::string join(const std::vector<std::string>& names) {
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+class Supervisor final : public InternalSupervisorActor::base {
  public:
-  explicit Supervisor(caf::actor_config& config) : caf::event_based_actor(config) {
+  Supervisor(caf::actor_config& config, SupervisorSetup setup)
+      : InternalSupervisorActor::base(config), setup_(std::move(setup)) {
     set_down_handler([this](caf::down_msg& message) { on_service_down(message); });
     set_exit_handler([this](caf::exit_msg& message) { shut_down(message.reason); });
     set_default_handler(caf::drop);  // a stray (or remote) message must not end the node
@@ -53,7 +65,7 @@ class Supervisor final : public caf::event_based_actor {
 
   const char* name() const override { return "processpype.supervisor"; }
 
-  caf::behavior make_behavior() override {
+  behavior_type make_behavior() override {
     return {
         [this](register_atom, RegisterRequest& request) -> caf::result<Registration> {
           return register_instance(request);
@@ -61,42 +73,50 @@ class Supervisor final : public caf::event_based_actor {
         [this](deregister_atom, const std::string& name) -> caf::result<Deregistration> {
           return deregister(name);
         },
-        [this](configure_atom, const std::string& name, nlohmann::json& configuration) {
-          forward(name, configure_atom::value, std::move(configuration));
+        [this](configure_atom, const std::string& name, nlohmann::json& configuration,
+               EventCause cause) -> caf::result<ServiceState> {
+          auto* entry = instances_.find(name);
+          if (entry == nullptr) return service_not_found(name);
+          return delegate(actor_of(*entry), configure_atom::value, std::move(configuration),
+                          cause);
         },
-        [this](start_atom, const std::string& name) { forward(name, start_atom::value); },
-        [this](stop_atom, const std::string& name) { forward(name, stop_atom::value); },
-        [this](route_atom, RouteCall& call) {
-          forward(call.service, route_atom::value, std::move(call.request));
+        [this](start_atom, const std::string& name,
+               EventCause cause) -> caf::result<ServiceState> { return start(name, cause); },
+        [this](stop_atom, const std::string& name, EventCause cause) -> caf::result<ServiceState> {
+          return stop(name, cause);
+        },
+        [this](route_atom, RouteCall& call) -> caf::result<RouteResponse> {
+          auto* entry = instances_.find(call.service);
+          if (entry == nullptr) return service_not_found(call.service);
+          return delegate(actor_of(*entry), route_atom::value, std::move(call.request));
         },
         [this](status_atom, const std::string& name) -> caf::result<ServiceStatus> {
-          if (auto* entry = instances_.find(name)) return entry->status;
+          if (auto record = setup_.table->find(name)) return record->status();
           return service_not_found(name);
         },
         [this](list_atom) { return list(); },
-        [this](count_atom) { return static_cast<std::uint64_t>(instances_.size()); },
+        [this](count_atom) { return static_cast<std::uint64_t>(setup_.table->size()); },
+        [this](info_atom) { return setup_.application; },
         [this](lookup_atom, const std::string& name) -> caf::result<caf::actor> {
-          if (auto* entry = instances_.find(name)) return actor_of(*entry);
+          if (auto* entry = instances_.find(name))
+            return caf::actor_cast<caf::actor>(actor_of(*entry));
           return service_not_found(name);
-        },
-        [this](status_changed_atom, ServiceStatus& status) {
-          if (auto* entry = reporting_entry()) update_status(*entry, std::move(status));
-        },
-        [this](state_changed_atom, ServiceState state, std::string& error) {
-          auto* entry = reporting_entry();
-          if (entry == nullptr) return;
-          auto status = std::move(entry->status);
-          status.state = state;
-          status.error = std::move(error);
-          update_status(*entry, std::move(status));
         },
         [this](stop_all_atom, caf::timespan timeout) -> caf::result<std::vector<std::string>> {
           return stop_all(timeout);
+        },
+        [this](changed_atom, ServiceState state, EventCause, bool failure) {
+          if (auto* entry = reporting_entry()) on_changed(*entry, state, failure);
+        },
+        [this](waiting_atom) {
+          if (auto* entry = reporting_entry()) entry->waits_for_dependency = true;
         },
     };
   }
 
  private:
+  // -- registration ----------------------------------------------------------
+
   caf::result<Registration> register_instance(const RegisterRequest& request) {
     auto service_class = ServiceClassRegistry::global().find(request.class_key);
     if (!service_class)
@@ -111,6 +131,9 @@ class Supervisor final : public caf::event_based_actor {
                                     name));
     if (instances_.contains(name))
       return make_error(ErrorCode::conflict, fmt::format("Service {} already exists", name));
+    if (instances_.size() >= setup_.max_instances)
+      return make_error(ErrorCode::conflict,
+                        fmt::format("Instance limit of {} reached", setup_.max_instances));
     std::shared_ptr<ServiceLifecycle> lifecycle;
     try {
       lifecycle = std::make_shared<ServiceLifecycle>(service_class->create(name));
@@ -118,7 +141,14 @@ class Supervisor final : public caf::event_based_actor {
       return make_error(ErrorCode::service_failure,
                         fmt::format("Failed to create service {}: {}", name, error.what()));
     }
-    instances_.insert(Entry{name, service_class, {}, std::move(lifecycle), {}, false, 0});
+    auto record = setup_.table->make_record(name, service_class);
+    Entry entry;
+    entry.name = name;
+    entry.record = record;
+    entry.idle = std::move(lifecycle);
+    instances_.insert(std::move(entry));
+    setup_.table->insert(std::move(record));
+    setup_.events->append(name, "registered", {}, EventCause::request);
     return Registration{name, service_class->type_name};
   }
 
@@ -128,12 +158,16 @@ class Supervisor final : public caf::event_based_actor {
     if (entry->removing)
       return make_error(ErrorCode::conflict,
                         fmt::format("Service {} is already being deregistered", name));
+    if (auto dependents = registered_dependents(name); !dependents.empty())
+      return make_error(ErrorCode::conflict,
+                        fmt::format("Cannot deregister {}: {} depend{} on it", name,
+                                    join(dependents), dependents.size() == 1 ? "s" : ""));
     if (!entry->actor) {  // never commanded: nothing runs
       remove(name);
       return Deregistration{name, {}};
     }
     entry->removing = true;
-    auto promise = make_response_promise();
+    auto promise = make_response_promise<Deregistration>();
     request(entry->actor, caf::infinite, shutdown_atom::value)
         .then(
             [this, promise, name](std::string& stop_error) mutable {
@@ -147,6 +181,184 @@ class Supervisor final : public caf::event_based_actor {
     return promise;
   }
 
+  void remove(const std::string& name) {
+    auto* entry = instances_.find(name);
+    if (entry == nullptr) return;
+    if (entry->actor) {
+      demonitor(entry->actor.address());
+      by_actor_.erase(entry->actor.address());
+      send_exit(entry->actor, caf::exit_reason::user_shutdown);
+    }
+    set_dependencies(*entry, {});
+    instances_.erase(name);
+    setup_.table->erase(name);
+    setup_.events->append(name, "deregistered", {}, EventCause::request);
+  }
+
+  // -- dependencies (docs/supervision.md, "Dependencies") ----------------------------
+
+  /// The published dependencies of `name`; null when it is not registered.
+  const std::vector<std::string>* dependencies_of(const std::string& name) {
+    auto* entry = instances_.find(name);
+    return entry == nullptr ? nullptr : &entry->depends_on;
+  }
+
+  const std::vector<std::string>* dependents_of(const std::string& name) {
+    static const std::vector<std::string> none;
+    auto found = dependents_.find(name);
+    return found == dependents_.end() ? &none : &found->second;
+  }
+
+  std::vector<std::string> registered_dependents(const std::string& name) {
+    std::vector<std::string> result;
+    for (const auto& dependent : *dependents_of(name))
+      if (auto* entry = instances_.find(dependent); entry != nullptr && !entry->removing)
+        result.push_back(dependent);
+    return result;
+  }
+
+  void set_dependencies(Entry& entry, std::vector<std::string> depends_on) {
+    for (const auto& dependency : entry.depends_on) {
+      auto& list = dependents_[dependency];
+      std::erase(list, entry.name);
+      if (list.empty()) dependents_.erase(dependency);
+    }
+    entry.depends_on = std::move(depends_on);
+    for (const auto& dependency : entry.depends_on) dependents_[dependency].push_back(entry.name);
+  }
+
+  /// Why `name` may not start now, if it may not.
+  std::optional<caf::error> start_refusal(const std::string& name) {
+    auto order = order_along({name}, [this](const std::string& n) { return dependencies_of(n); });
+    if (order.cycle)
+      return make_error(ErrorCode::conflict, fmt::format("Cannot start {}: dependency cycle {}",
+                                                         name, describe_cycle(*order.cycle)));
+    for (const auto& dependency : *dependencies_of(name)) {
+      auto record = setup_.table->find(dependency);
+      if (!record || record->state() != ServiceState::running)
+        return make_error(ErrorCode::conflict,
+                          fmt::format("Cannot start {}: dependency {} is not running", name,
+                                      dependency));
+    }
+    return std::nullopt;
+  }
+
+  /// The active instances that depend on `name` (directly or not), each
+  /// before what it depends on; `name` itself is not included.
+  std::vector<std::string> active_dependents(const std::string& name) {
+    auto order = order_along({name}, [this](const std::string& n) { return dependents_of(n); });
+    std::vector<std::string> active;
+    for (const auto& dependent : order.order) {
+      if (dependent == name) continue;
+      auto* entry = instances_.find(dependent);
+      if (entry != nullptr && is_active(entry->record->state())) active.push_back(dependent);
+    }
+    return active;
+  }
+
+  // -- commands -----------------------------------------------------------------
+
+  caf::result<ServiceState> start(const std::string& name, EventCause cause) {
+    auto* entry = instances_.find(name);
+    if (entry == nullptr) return service_not_found(name);
+    if (auto refusal = start_refusal(name)) return *refusal;
+    entry->stopped_by_dependency = false;
+    entry->waits_for_dependency = false;
+    return delegate(actor_of(*entry), start_atom::value, cause);
+  }
+
+  /// Stops the dependents that run first (dependents before what they
+  /// depend on), then `name`; answers with `name`'s state.
+  caf::result<ServiceState> stop(const std::string& name, EventCause cause) {
+    auto* entry = instances_.find(name);
+    if (entry == nullptr) return service_not_found(name);
+    entry->stopped_by_dependency = false;
+    entry->waits_for_dependency = false;
+    auto dependents = active_dependents(name);
+    if (dependents.empty()) return delegate(actor_of(*entry), stop_atom::value, cause);
+    auto promise = make_response_promise<ServiceState>();
+    auto chain = std::make_shared<StopChain>();
+    chain->order = std::move(dependents);
+    chain->cause = EventCause::dependency;
+    chain->on_done = [this, name, cause, promise]() mutable {
+      auto* target = instances_.find(name);
+      if (target == nullptr) return promise.deliver(service_not_found(name)), void();
+      request(actor_of(*target), caf::infinite, stop_atom::value, cause)
+          .then([promise](ServiceState state) mutable { promise.deliver(state); },
+                [promise](caf::error& error) mutable { promise.deliver(error); });
+    };
+    run(chain);
+    return promise;
+  }
+
+  caf::result<std::vector<std::string>> stop_all(caf::timespan timeout) {
+    shutting_down_ = true;
+    std::vector<const Entry*> active;
+    for (const auto& entry : instances_)
+      if (is_active(entry.record->state())) active.push_back(&entry);
+    std::sort(active.begin(), active.end(),
+              [](auto* a, auto* b) { return a->running_since > b->running_since; });
+    std::vector<std::string> roots;
+    for (auto* entry : active) roots.push_back(entry->name);
+    auto order = order_along(roots, [this](const std::string& n) { return dependents_of(n); });
+    auto chain = std::make_shared<StopChain>();
+    for (auto& name : order.order)
+      if (auto* entry = instances_.find(name); entry && is_active(entry->record->state()))
+        chain->order.push_back(std::move(name));
+    chain->cause = EventCause::shutdown;
+    chain->deadline = clock().now() + timeout;
+    auto promise = make_response_promise<std::vector<std::string>>();
+    auto not_stopped = std::make_shared<std::vector<std::string>>();
+    chain->on_failure = [not_stopped](const std::string& name, const caf::error&) {
+      not_stopped->push_back(name);
+    };
+    chain->on_done = [this, promise, not_stopped]() mutable {
+      shutting_down_ = false;
+      promise.deliver(*not_stopped);
+    };
+    run(chain);
+    return promise;
+  }
+
+  void run(const std::shared_ptr<StopChain>& chain) {
+    if (chain->next == chain->order.size()) {
+      if (chain->on_done) chain->on_done();
+      return;
+    }
+    const auto name = chain->order[chain->next++];
+    auto* entry = instances_.find(name);
+    if (entry == nullptr) return run(chain);
+    caf::duration timeout = caf::infinite;
+    if (chain->deadline) {
+      auto remaining = *chain->deadline - clock().now();
+      if (remaining <= caf::timespan::zero()) {
+        if (chain->on_failure)
+          chain->on_failure(name, make_error(ErrorCode::timeout, "no time left"));
+        return run(chain);
+      }
+      timeout = caf::duration{remaining};
+    }
+    request(actor_of(*entry), timeout, stop_atom::value, chain->cause)
+        .then([this, chain](ServiceState) { run(chain); },
+              [this, chain, name](caf::error& error) {
+                if (chain->on_failure) chain->on_failure(name, error);
+                run(chain);
+              });
+  }
+
+  std::vector<NamedStatus> list() const {
+    std::vector<NamedStatus> result;
+    result.reserve(setup_.table->size());
+    auto now = std::chrono::steady_clock::now();
+    setup_.table->listing().for_each([&](const InstanceRecord& record) {
+      result.push_back({record.name(), record.status(now)});
+      return true;
+    });
+    return result;
+  }
+
+  // -- what service actors report ----------------------------------------------------
+
   /// The instance whose actor sent the current message; null for a late
   /// report from an actor that was replaced or removed.
   Entry* reporting_entry() {
@@ -154,86 +366,76 @@ class Supervisor final : public caf::event_based_actor {
     return found == by_actor_.end() ? nullptr : instances_.find(found->second);
   }
 
-  void update_status(Entry& entry, ServiceStatus status) {
-    if (status.state == ServiceState::running && entry.status.state != ServiceState::running)
-      entry.running_since = ++running_sequence_;
-    entry.status = std::move(status);
-  }
-
-  caf::result<std::vector<std::string>> stop_all(caf::timespan timeout) {
-    auto job = std::make_shared<StopAll>();
-    std::vector<const Entry*> active;
-    for (const auto& entry : instances_)
-      if (is_active(entry.status.state)) active.push_back(&entry);
-    std::sort(active.begin(), active.end(),
-              [](auto* a, auto* b) { return a->running_since > b->running_since; });
-    for (auto* entry : active) job->order.push_back(entry->name);
-    job->promise = make_response_promise();
-    job->deadline = clock().now() + timeout;
-    stop_next(job);
-    return job->promise;
-  }
-
-  void stop_next(const std::shared_ptr<StopAll>& job) {
-    if (job->next == job->order.size()) {
-      job->promise.deliver(std::move(job->not_stopped));
-      return;
+  void on_changed(Entry& entry, ServiceState state, bool failure) {
+    switch (state) {
+      case ServiceState::configured:
+        set_dependencies(entry, entry.record->view()->configuration->depends_on);
+        break;
+      case ServiceState::running:
+        entry.running_since = ++running_sequence_;
+        entry.stopped_by_dependency = false;
+        entry.waits_for_dependency = false;
+        resume_dependents(entry.name);
+        break;
+      case ServiceState::error:
+        if (failure) stop_dependents_of_failed(entry.name);
+        break;
+      default:
+        break;
     }
-    const auto& name = job->order[job->next++];
-    auto* entry = instances_.find(name);
-    auto remaining = job->deadline - clock().now();
-    if (entry == nullptr) return stop_next(job);
-    if (remaining <= caf::timespan::zero()) {
-      job->not_stopped.push_back(name);
-      return stop_next(job);
+  }
+
+  /// `name` failed: its active dependents stop (cause dependency) and start
+  /// again once it runs.
+  void stop_dependents_of_failed(const std::string& name) {
+    auto dependents = active_dependents(name);
+    if (dependents.empty() || shutting_down_) return;
+    for (const auto& dependent : dependents)
+      if (auto* entry = instances_.find(dependent)) entry->stopped_by_dependency = true;
+    auto chain = std::make_shared<StopChain>();
+    chain->order = std::move(dependents);
+    chain->cause = EventCause::dependency;
+    run(chain);
+  }
+
+  /// `name` runs (again): start the dependents that a failure stopped, and
+  /// wake restarts that waited for it, once all their dependencies run.
+  void resume_dependents(const std::string& name) {
+    if (shutting_down_) return;
+    for (const auto& dependent : *dependents_of(name)) {
+      auto* entry = instances_.find(dependent);
+      if (entry == nullptr || entry->removing) continue;
+      if (entry->waits_for_dependency) {
+        send(actor_of(*entry), resume_atom::value);
+      } else if (entry->stopped_by_dependency && !start_refusal(dependent)) {
+        entry->stopped_by_dependency = false;
+        request(actor_of(*entry), caf::infinite, start_atom::value, EventCause::dependency)
+            .then([](ServiceState) {}, [](caf::error&) {});
+      }
     }
-    request(entry->actor, remaining, stop_atom::value)
-        .then([this, job] { stop_next(job); },
-              [this, job, name](caf::error&) {
-                job->not_stopped.push_back(name);
-                stop_next(job);
-              });
   }
 
-  std::vector<NamedStatus> list() const {
-    std::vector<NamedStatus> result;
-    result.reserve(instances_.size());
-    for (const auto& entry : instances_) result.push_back({entry.name, entry.status});
-    return result;
-  }
+  // -- service actors --------------------------------------------------------------------
 
-  template <class... Ts>
-  void forward(const std::string& name, Ts&&... message) {
-    auto* entry = instances_.find(name);
-    if (entry == nullptr) {
-      make_response_promise().deliver(service_not_found(name));
-      return;
-    }
-    delegate(actor_of(*entry), std::forward<Ts>(message)...);
-  }
-
-  const caf::actor& actor_of(Entry& entry) {
-    if (!entry.actor) entry.actor = spawn_instance(entry.name, std::move(entry.idle));
+  const ServiceActor& actor_of(Entry& entry) {
+    if (!entry.actor) entry.actor = spawn_instance(entry, std::move(entry.idle), std::nullopt);
     return entry.actor;
   }
 
-  caf::actor spawn_instance(const std::string& name, std::shared_ptr<ServiceLifecycle> lifecycle) {
-    auto actor = spawn_service_actor(system(), std::move(lifecycle),
-                                     caf::actor_cast<caf::actor>(this), threads_);
+  ServiceActor spawn_instance(Entry& entry, std::shared_ptr<ServiceLifecycle> lifecycle,
+                              std::optional<std::string> inherited_failure) {
+    ServiceActorSetup actor_setup{std::move(lifecycle),
+                                  entry.record,
+                                  entry.restarts,
+                                  setup_.table,
+                                  setup_.events,
+                                  caf::actor_cast<InternalSupervisorActor>(this),
+                                  threads_,
+                                  std::move(inherited_failure)};
+    auto actor = spawn_service_actor(system(), std::move(actor_setup));
     monitor(actor);
-    by_actor_.emplace(actor.address(), name);
+    by_actor_.emplace(actor.address(), entry.name);
     return actor;
-  }
-
-  void remove(const std::string& name) {
-    auto* entry = instances_.find(name);
-    if (entry == nullptr) return;
-    if (entry->actor) {
-      demonitor(entry->actor);
-      by_actor_.erase(entry->actor.address());
-      send_exit(entry->actor, caf::exit_reason::user_shutdown);
-    }
-    instances_.erase(name);
   }
 
   void on_service_down(const caf::down_msg& message) {
@@ -245,23 +447,24 @@ class Supervisor final : public caf::event_based_actor {
     auto reason =
         fmt::format("Service actor of {} failed: {}", entry->name, to_string(message.reason));
     try {
-      entry->actor = spawn_instance(entry->name, revive(*entry, reason));
+      entry->actor = spawn_instance(*entry, revive(*entry, reason), reason);
     } catch (const std::exception& error) {
-      reason += fmt::format(" (and it could not be recreated: {})", error.what());
+      entry->actor = nullptr;
+      entry->idle = nullptr;
     }
-    entry->status = ServiceStatus{ServiceState::error, reason, entry->status.metadata,
-                                  entry->status.is_configured};
   }
 
   /// A fresh service object for `entry` in state error, with its last valid
   /// configuration (which was accepted once, so it is accepted again).
   std::shared_ptr<ServiceLifecycle> revive(const Entry& entry, const std::string& reason) {
-    auto lifecycle = std::make_shared<ServiceLifecycle>(entry.service_class->create(entry.name));
-    if (entry.status.is_configured) {
+    auto lifecycle =
+        std::make_shared<ServiceLifecycle>(entry.record->service_class().create(entry.name));
+    auto view = entry.record->view();
+    if (view->configuration->is_configured) {
       try {
-        lifecycle->configure(entry.status.metadata);
+        lifecycle->configure(view->configuration->metadata);
       } catch (const std::exception&) {
-        // Keep the defaults; the error below says what happened.
+        // Keep the defaults; the error says what happened.
       }
     }
     lifecycle->fail(reason);
@@ -274,16 +477,19 @@ class Supervisor final : public caf::event_based_actor {
     quit(reason);
   }
 
+  SupervisorSetup setup_;
   InstanceRegistry<Entry> instances_;
+  std::unordered_map<std::string, std::vector<std::string>> dependents_;
   std::uint64_t running_sequence_ = 0;
+  bool shutting_down_ = false;
   std::unordered_map<caf::actor_addr, std::string> by_actor_;
   std::shared_ptr<ManagerThreads> threads_ = std::make_shared<ManagerThreads>();
 };
 
 }  // namespace
 
-caf::actor spawn_supervisor(caf::actor_system& system) {
-  return system.spawn<Supervisor>();
+SupervisorActor spawn_supervisor(caf::actor_system& system, SupervisorSetup setup) {
+  return system.spawn<Supervisor>(std::move(setup));
 }
 
 }  // namespace processpype

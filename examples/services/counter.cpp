@@ -1,9 +1,8 @@
-// `counter` (SPEC 6): GET /value, POST /increment and POST /reset, in any
-// state. The value lives in the manager and restarts at `initial_value` with
-// every accepted configure.
+// `counter` (docs/rest-api.md, "Example services"): GET /value, POST
+// /increment and POST /reset, in any state. The value lives in the manager
+// and restarts at `initial_value` with every accepted configure.
 #include <cstdint>
 #include <limits>
-#include <memory>
 #include <string>
 
 #include "processpype/runtime/service.hpp"
@@ -15,22 +14,25 @@ namespace {
 struct CounterConfiguration : ServiceConfiguration {
   std::int64_t initial_value = 0;
   std::int64_t step = 1;
-  PROCESSPYPE_FIELDS(initial_value, step)
-  void validate() const override { require(step > 0, "step", "must be greater than 0"); }
+
+  void fields(Fields& fields) override {
+    fields("initial_value", initial_value, "The value after each configure");
+    fields("step", step, "What one increment adds").greater_than(0);
+  }
 };
 
 /// Value and step are touched only by routes and configure, which all run in
-/// the service's actor: no locks.
-class CounterManager : public ServiceManager {
+/// the service's actor: no locks. Nothing here blocks.
+class CounterManager : public ConfiguredManager<CounterConfiguration> {
  public:
   CounterManager(std::shared_ptr<spdlog::logger> logger, const CounterConfiguration& config)
-      : ServiceManager(std::move(logger)), value_(config.initial_value), step_(config.step) {}
+      : ConfiguredManager(std::move(logger)), value_(config.initial_value), step_(config.step) {}
 
   void start() override { logger().info("Counter service started"); }
   void stop() override { logger().info("Counter service stopped"); }
+  bool may_block() const override { return false; }
 
-  void configure(const ServiceConfiguration& configuration) override {
-    const auto& config = static_cast<const CounterConfiguration&>(configuration);
+  void configure(const CounterConfiguration& config) override {
     value_ = config.initial_value;
     step_ = config.step;
   }
@@ -50,29 +52,31 @@ class CounterManager : public ServiceManager {
   std::int64_t step_;
 };
 
-class CounterService : public ConfiguredService<CounterConfiguration> {
+class CounterService : public ConfiguredService<CounterConfiguration, CounterManager> {
  public:
   using ConfiguredService::ConfiguredService;
-  std::unique_ptr<ServiceManager> create_manager() override {
-    return std::make_unique<CounterManager>(logger(), config());
-  }
   bool requires_configuration() const override { return false; }
 
   void add_routes(ServiceRoutes& routes) override {
-    routes.get("/value", [this](const RouteRequest&) { return value(); });
-    routes.post("/increment", [this](const RouteRequest&) {
-      counter().increment();
-      return value();
-    });
-    routes.post("/reset", [this](const RouteRequest&) {
-      counter().reset();
-      return value();
-    });
+    routes.get("/value", [this](const RouteRequest&) { return value(); }, "The current value");
+    routes.post(
+        "/increment",
+        [this](const RouteRequest&) {
+          manager().increment();
+          return value();
+        },
+        "Add the step");
+    routes.post(
+        "/reset",
+        [this](const RouteRequest&) {
+          manager().reset();
+          return value();
+        },
+        "Set the value to 0");
   }
 
  private:
-  CounterManager& counter() { return static_cast<CounterManager&>(manager()); }
-  RouteResponse value() { return RouteResponse::ok({{"value", counter().value()}}); }
+  RouteResponse value() { return RouteResponse::ok({{"value", manager().value()}}); }
 };
 
 PROCESSPYPE_REGISTER_SERVICE(CounterService);  // registry key "counter"

@@ -1,7 +1,7 @@
-// `echo` (SPEC 2 and 6): the minimal service of SPEC 2, plus a small
-// configuration and one route, POST /echo, that answers while it runs.
+// `echo` (docs/rest-api.md, "Example services"): a small configuration and
+// one route, POST /echo, that answers while the service runs. It has
+// nothing to manage, so it needs no manager class.
 #include <cstdint>
-#include <memory>
 #include <string>
 
 #include "processpype/runtime/service.hpp"
@@ -13,9 +13,10 @@ namespace {
 struct EchoConfiguration : ServiceConfiguration {
   std::string prefix = "Echo";
   std::int64_t max_length = 1000;
-  PROCESSPYPE_FIELDS(prefix, max_length)
-  void validate() const override {
-    require(max_length > 0, "max_length", "must be greater than 0");
+
+  void fields(Fields& fields) override {
+    fields("prefix", prefix, "Put before each message, with \": \"");
+    fields("max_length", max_length, "Longest reply, in Unicode code points").greater_than(0);
   }
 };
 
@@ -33,23 +34,15 @@ std::string cut_to_code_points(std::string text, std::int64_t limit) {
   return text;
 }
 
-class EchoManager : public ServiceManager {
- public:
-  using ServiceManager::ServiceManager;
-  void start() override { logger().info("Echo service ready"); }
-  void stop() override { logger().info("Echo service stopped"); }
-};
-
 class EchoService : public ConfiguredService<EchoConfiguration> {
  public:
   using ConfiguredService::ConfiguredService;
-  std::unique_ptr<ServiceManager> create_manager() override {
-    return std::make_unique<EchoManager>(logger());
-  }
   bool requires_configuration() const override { return false; }
 
   void add_routes(ServiceRoutes& routes) override {
-    routes.post("/echo", [this](const RouteRequest& request) { return echo(request); });
+    routes.post(
+        "/echo", [this](const RouteRequest& request) { return echo(request); },
+        "Echo a message with the prefix");
   }
 
  private:
@@ -58,11 +51,11 @@ class EchoService : public ConfiguredService<EchoConfiguration> {
   RouteResponse echo(const RouteRequest& request) const {
     const auto& body = request.body;
     if (!body.is_object() || !body.contains("message"))
-      return RouteResponse::error(422, "Field 'message' is required");
+      throw Error(ErrorCode::invalid_value, "Field 'message' is required");
     if (!body["message"].is_string())
-      return RouteResponse::error(422, "Field 'message' must be a string");
+      throw Error(ErrorCode::invalid_value, "Field 'message' must be a string");
     if (status().state != ServiceState::running)
-      return RouteResponse::error(409, "Service " + name() + " is not running (state: " +
+      throw Error(ErrorCode::conflict, "Service " + name() + " is not running (state: " +
                                            std::string{to_string(status().state)} + ")");
     auto text = config().prefix + ": " + body["message"].get<std::string>();
     return RouteResponse::ok(

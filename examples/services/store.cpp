@@ -1,11 +1,10 @@
-// `store` (SPEC 6): an in-memory key/value store of at most `capacity` items
+// `store` (docs/rest-api.md, "Example services"): an in-memory key/value store of at most `capacity` items
 // (required: no default). PUT/GET/DELETE /items/{key}, GET /items lists the
 // keys in insertion order (overwriting keeps a key's place). The routes work
 // in any state; storing needs a configuration. Items survive a reconfigure.
 #include <cstdint>
 #include <iterator>
 #include <list>
-#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -17,31 +16,27 @@ namespace {
 
 struct StoreConfiguration : ServiceConfiguration {
   Required<std::int64_t> capacity;
-  PROCESSPYPE_FIELDS(capacity)
-  void validate() const override { require(*capacity > 0, "capacity", "must be greater than 0"); }
-};
 
-class StoreManager : public ServiceManager {
- public:
-  using ServiceManager::ServiceManager;
-  void start() override { logger().info("Store service started"); }
-  void stop() override { logger().info("Store service stopped"); }
+  void fields(Fields& fields) override {
+    fields("capacity", capacity, "How many items it holds at most").greater_than(0);
+  }
 };
 
 class StoreService : public ConfiguredService<StoreConfiguration> {
  public:
   using ConfiguredService::ConfiguredService;
-  std::unique_ptr<ServiceManager> create_manager() override {
-    return std::make_unique<StoreManager>(logger());
-  }
 
   void add_routes(ServiceRoutes& routes) override {
-    routes.get("/items", [this](const RouteRequest&) { return keys(); });
-    routes.put("/items/{key}",
-               [this](const RouteRequest& r) { return put(r.parameter("key"), r.body); });
-    routes.get("/items/{key}", [this](const RouteRequest& r) { return get(r.parameter("key")); });
-    routes.del("/items/{key}",
-               [this](const RouteRequest& r) { return remove(r.parameter("key")); });
+    routes.get("/items", [this](const RouteRequest&) { return keys(); }, "Keys in insertion order");
+    routes.put(
+        "/items/{key}", [this](const RouteRequest& r) { return put(r.parameter("key"), r.body); },
+        "Store any JSON under a key");
+    routes.get(
+        "/items/{key}", [this](const RouteRequest& r) { return get(r.parameter("key")); },
+        "The value of a key");
+    routes.del(
+        "/items/{key}", [this](const RouteRequest& r) { return remove(r.parameter("key")); },
+        "Remove a key");
   }
 
  private:
@@ -76,20 +71,20 @@ class StoreService : public ConfiguredService<StoreConfiguration> {
 
   RouteResponse get(const std::string& key) const {
     auto found = items_.find(key);
-    if (found == items_.end()) return not_found(key);
+    if (found == items_.end()) throw not_found(key);
     return RouteResponse::ok({{"key", key}, {"value", found->second.value}});
   }
 
   RouteResponse remove(const std::string& key) {
     auto found = items_.find(key);
-    if (found == items_.end()) return not_found(key);
+    if (found == items_.end()) throw not_found(key);
     order_.erase(found->second.position);
     items_.erase(found);
     return RouteResponse::ok({{"key", key}, {"deleted", true}});
   }
 
-  RouteResponse not_found(const std::string& key) const {
-    return RouteResponse::error(404, "Item '" + key + "' not found in store " + name());
+  Error not_found(const std::string& key) const {
+    return Error(ErrorCode::not_found, "Item '" + key + "' not found in store " + name());
   }
 
   // Touched only by routes, in the service's actor: no locks.

@@ -1,9 +1,9 @@
-// `ticker` (SPEC 6): counts ticks of a CAF timer (Service::every) while it
-// runs; no thread sleeps. GET /ticks answers in any state; the count is the
-// instance's total and is kept across restarts.
+// `ticker` (docs/rest-api.md, "Example services"): counts ticks of a CAF
+// timer (Service::every) while it runs; no thread sleeps. GET /ticks
+// answers in any state; the count is the instance's total and is kept
+// across restarts.
 #include <chrono>
 #include <cstdint>
-#include <memory>
 
 #include "processpype/runtime/service.hpp"
 #include "processpype/runtime/service_registry.hpp"
@@ -13,26 +13,15 @@ namespace {
 
 struct TickerConfiguration : ServiceConfiguration {
   double interval_seconds = 1.0;
-  PROCESSPYPE_FIELDS(interval_seconds)
-  void validate() const override {
-    require(interval_seconds >= 0.001 && interval_seconds <= 86400.0, "interval_seconds",
-            "must be between 0.001 and 86400");
-  }
-};
 
-class TickerManager : public ServiceManager {
- public:
-  using ServiceManager::ServiceManager;
-  void start() override { logger().info("Ticker service started"); }
-  void stop() override { logger().info("Ticker service stopped"); }
+  void fields(Fields& fields) override {
+    fields("interval_seconds", interval_seconds, "Seconds between ticks").between(0.001, 86400);
+  }
 };
 
 class TickerService : public ConfiguredService<TickerConfiguration> {
  public:
   using ConfiguredService::ConfiguredService;
-  std::unique_ptr<ServiceManager> create_manager() override {
-    return std::make_unique<TickerManager>(logger());
-  }
   bool requires_configuration() const override { return false; }
 
   /// Lifecycle hook: the timer starts with the service and ends by itself
@@ -45,9 +34,9 @@ class TickerService : public ConfiguredService<TickerConfiguration> {
   }
 
   void add_routes(ServiceRoutes& routes) override {
-    routes.get("/ticks", [this](const RouteRequest&) {
-      return RouteResponse::ok({{"ticks", ticks_}});
-    });
+    routes.get(
+        "/ticks", [this](const RouteRequest&) { return RouteResponse::ok({{"ticks", ticks_}}); },
+        "Ticks counted so far");
   }
 
  private:

@@ -1,9 +1,24 @@
 #include "processpype/rest/api.hpp"
 
-#include <optional>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 
-#include "processpype/actors/protocol.hpp"
+#include <caf/all.hpp>
+#include <fmt/format.h>
+
+#include "authorizer.hpp"
+#include "event_streams.hpp"
+#include "metrics.hpp"
+#include "openapi.hpp"
+#include "pages.hpp"
+#include "processpype/actors/async_caller.hpp"
+#include "processpype/actors/runtime.hpp"
 #include "processpype/rest/json_mapping.hpp"
+#include "processpype/runtime/json_input.hpp"
+#include "processpype/runtime/logging.hpp"
 
 namespace processpype::rest {
 
@@ -11,59 +26,63 @@ namespace {
 
 using nlohmann::json;
 
-void respond_error(HttpExchange& exchange, const Error& error) {
-  exchange.respond(http_status(error.code()), dump(error_body(error.detail())));
+/// Lists longer than this are written on a thread of their own, so that
+/// copying them never delays other requests of the node.
+constexpr std::size_t inline_list_limit = 2000;
+/// How long GET /health/live waits for the Supervisor.
+constexpr auto liveness_timeout = std::chrono::seconds(2);
+
+HttpResponse json_response(int status, std::string body) {
+  return HttpResponse{status, "application/json", {}, std::move(body)};
 }
 
-std::string dump_error(std::string_view detail) {
-  return dump(error_body(detail));
+HttpResponse error_response(const Error& error) {
+  auto response = json_response(http_status(error.code()), error_body(error.detail()));
+  if (error.code() == ErrorCode::unauthorized)
+    response.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return response;
 }
 
-void respond_json(HttpExchange& exchange, const json& body) {
-  exchange.respond(200, dump(body));
-}
+/// Runs slow work (long lists) off the HTTP threads, one job at a time.
+class BackgroundWorker {
+ public:
+  BackgroundWorker() : thread_([this] { work(); }) {}
+  ~BackgroundWorker() {
+    {
+      std::lock_guard lock{mutex_};
+      stopping_ = true;
+    }
+    wakeup_.notify_one();
+    thread_.join();
+  }
+  void post(std::function<void()> job) {
+    {
+      std::lock_guard lock{mutex_};
+      jobs_.push_back(std::move(job));
+    }
+    wakeup_.notify_one();
+  }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/// Percent-decodes `text` (and '+' as space in queries); nullopt when an
-/// escape is broken.
-std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space = false) {
-  std::string decoded;
-  decoded.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      int high = hex_value(text[i + 1]), low = hex_value(text[i + 2]);
-      if (high < 0 || low < 0) return std::nullopt;
-      decoded.push_back(static_cast<char>(high * 16 + low));
-      i += 2;
-    } else {
-      decoded.push_back(plus_is_space && text[i] == '+' ? ' ' : text[i]);
+ private:
+  void work() {
+    std::unique_lock lock{mutex_};
+    while (true) {
+      wakeup_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (stopping_) return;
+      auto job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      job();
+      lock.lock();
     }
   }
-  return decoded;
-}
 
-std::unordered_map<std::string, std::string> parse_query(std::string_view query) {
-  std::unordered_map<std::string, std::string> parameters;
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto pair = query.substr(0, amp);
-    auto equals = pair.find('=');
-    auto key = percent_decode(pair.substr(0, equals), true);
-    auto value = equals == std::string_view::npos ? std::optional<std::string>{""}
-                                                  : percent_decode(pair.substr(equals + 1), true);
-    if (key && value && !key->empty()) parameters[*key] = *value;
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return parameters;
-}
+  std::mutex mutex_;
+  std::condition_variable wakeup_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -73,169 +92,402 @@ std::string normalize_prefix(std::string_view prefix) {
   return prefix.empty() ? std::string{} : "/" + std::string{prefix};
 }
 
-Api::Api(caf::actor_system& system, ApiTargets targets, ApiOptions options)
-    : caller_(system), targets_(std::move(targets)), options_(std::move(options)) {
-  options_.api_prefix = normalize_prefix(options_.api_prefix);
-  // A node that goes down will not answer: fail what is in flight to it now.
-  if (targets_.directory)
-    targets_.directory->on_down([this](const caf::actor_addr& supervisor) {
-      caller_.fail_requests_to(supervisor, make_error(ErrorCode::node_unavailable,
-                                                      "The node went down before it answered"));
-    });
-  // The routing table of SPEC 5. Literal routes come before placeholders;
-  // the "*" route takes what no other route's path matched.
-  routes_ = {
-      {"GET", PathPattern{""}, &Api::application_status},
-      {"GET", PathPattern{"nodes"}, &Api::list_nodes},
-      {"GET", PathPattern{"services"}, &Api::list_services},
-      {"POST", PathPattern{"services/register"}, &Api::register_service},
-      {"GET", PathPattern{"services/{name}"}, &Api::service_status},
-      {"DELETE", PathPattern{"services/{name}"}, &Api::deregister_service},
-      {"POST", PathPattern{"services/{name}/start"}, &Api::start_service},
-      {"POST", PathPattern{"services/{name}/stop"}, &Api::stop_service},
-      {"POST", PathPattern{"services/{name}/configure"}, &Api::configure_service},
-      {"POST", PathPattern{"services/{name}/configure_and_start"},
-       &Api::configure_and_start_service},
-      {"*", PathPattern{"services/{name}/{path...}"}, &Api::custom_route},
+// -- the implementation ---------------------------------------------------------------
+
+struct Api::Impl {
+  /// One routed request.
+  struct Call {
+    ExchangePtr exchange;
+    PathParameters parameters;
+    std::string node_id;  ///< set under /nodes/{id} (this node's id included)
+    bool forwarded = false;
+
+    const std::string& name() const { return parameters.at("name"); }
   };
+
+  struct Endpoint {
+    void (Impl::*handle)(Call&);
+    /// Needs no token (the local health probes, the pages' static files).
+    bool open = false;
+    /// Served for this node only, never under /nodes/{id}.
+    bool local_only = false;
+    /// Answers when a transition ends: the longer remote timeout.
+    bool waits = false;
+  };
+
+  Impl(Runtime& runtime, ApiOptions options);
+  ~Impl();
+
+  // -- routing ---------------------------------------------------------------------
+
+  void handle(const ExchangePtr& exchange, bool forwarded);
+  void dispatch(Call& call, const std::vector<std::string>& segments, std::string_view raw_rest);
+  /// The route template of a custom route (`/services/{name}/{path...}`).
+  const RouteTable<Endpoint>::Route& custom_route() const { return custom_routes_.routes()[0]; }
+
+  void respond(const ExchangePtr& exchange, HttpResponse response);
+  void respond_error(const ExchangePtr& exchange, const Error& error) {
+    respond(exchange, error_response(error));
+  }
+  void respond_json(const ExchangePtr& exchange, const json& body) {
+    respond(exchange, json_response(200, dump(body)));
+  }
+
+  /// Sends `message` to `target` and answers with `on_reply(Reply&)` once
+  /// the reply comes, or with the error. The reply's type comes from the
+  /// target's interface (a mismatch does not compile).
+  template <class Handle, class OnReply, class... Ts>
+  void ask(const Call& call, const Handle& target, OnReply on_reply, Ts&&... message);
+  /// ask, answering `{"status": done, "service": name}`.
+  template <class... Ts>
+  void command(const Call& call, std::string_view done, Ts&&... message);
+
+  /// The body as JSON; answers 400 (and returns nullopt) if it is not.
+  std::optional<json> body_of(const Call& call);
+
+  // -- another node -----------------------------------------------------------------
+
+  void forward(const Call& call, const NodeDirectory::Node& node, std::string path,
+               bool waits);
+
+  // -- handlers ---------------------------------------------------------------------
+
+  void application_status(Call& call);
+  void list_nodes(Call& call);
+  void list_services(Call& call);
+  void register_service(Call& call);
+  void service_status(Call& call);
+  void deregister_service(Call& call);
+  void start_service(Call& call);
+  void stop_service(Call& call);
+  void configure_service(Call& call);
+  void configure_and_start_service(Call& call);
+  void custom_route_call(Call& call);
+  void liveness(Call& call);
+  void readiness(Call& call);
+  void metrics(Call& call);
+  void openapi(Call& call);
+  void events(Call& call);
+  void page(Call& call);
+  void asset(Call& call);
+
+  /// Runs `render` now, or on the background worker when the table is long.
+  void answer_list(const Call& call, std::function<std::string()> render);
+
+  Runtime& runtime;
+  ApiOptions options;
+  std::atomic<ServiceState> state{ServiceState::running};
+  Authorizer authorizer;
+  HttpMetrics http_metrics;
+  std::shared_ptr<spdlog::logger> access_log;
+  RouteTable<Endpoint> routes_;
+  RouteTable<Endpoint> custom_routes_;
+  EventStreams streams;
+  BackgroundWorker background;
+  AsyncCaller caller;  // last: its callbacks use the members above
+  HttpGatewayActor gateway;
+};
+
+Api::Impl::Impl(Runtime& runtime_, ApiOptions options_)
+    : runtime(runtime_),
+      options(std::move(options_)),
+      authorizer(options.tokens),
+      access_log(options.access_log ? make_logger("processpype.access") : nullptr),
+      streams(runtime.system(), runtime.directory(), options.max_event_streams),
+      caller(runtime.system()) {
+  options.api_prefix = normalize_prefix(options.api_prefix);
+  // The routing table (docs/rest-api.md). Literal routes come before
+  // placeholders.
+  routes_.add("GET", "", {&Impl::application_status}, "The application and every instance")
+      .add("GET", "health/live", {&Impl::liveness, true}, "Liveness probe")
+      .add("GET", "health/ready", {&Impl::readiness, true}, "Readiness probe")
+      .add("GET", "metrics", {&Impl::metrics}, "Prometheus metrics")
+      .add("GET", "openapi.json", {&Impl::openapi}, "This document")
+      .add("GET", "events", {&Impl::events}, "Events, as JSON or a Server-Sent Events stream")
+      .add("GET", "ui", {&Impl::page, true, true}, "The dashboard")
+      .add("GET", "ui/{file}", {&Impl::asset, true, true}, "A file of the dashboard")
+      .add("GET", "docs", {&Impl::page, true, true}, "This API, with a form per operation")
+      .add("GET", "docs/{file}", {&Impl::asset, true, true}, "A file of the docs page")
+      .add("GET", "nodes", {&Impl::list_nodes}, "The nodes of the cluster")
+      .add("GET", "services", {&Impl::list_services}, "Instances, filtered and paged")
+      .add("POST", "services/register", {&Impl::register_service}, "Register an instance")
+      .add("GET", "services/{name}", {&Impl::service_status}, "An instance's status")
+      .add("DELETE", "services/{name}", {&Impl::deregister_service, false, false, true},
+           "Deregister an instance")
+      .add("POST", "services/{name}/start", {&Impl::start_service, false, false, true},
+           "Start an instance")
+      .add("POST", "services/{name}/stop", {&Impl::stop_service, false, false, true},
+           "Stop an instance (and what depends on it)")
+      .add("POST", "services/{name}/configure", {&Impl::configure_service},
+           "Configure an instance")
+      .add("POST", "services/{name}/configure_and_start",
+           {&Impl::configure_and_start_service, false, false, true},
+           "Configure, then start an instance");
+  custom_routes_.add("*", "services/{name}/{path...}", {&Impl::custom_route_call},
+                     "A custom route of the instance's service");
+  // A node that goes down will not answer: fail what is in flight to it now.
+  runtime.directory()->on_down([this](const NodeDirectory::Node& node) {
+    auto gone = make_error(ErrorCode::node_unavailable,
+                           "Node " + node.id + " went down before it answered");
+    caller.fail_requests_to(node.gateway.address(), gone);
+    caller.fail_requests_to(node.supervisor.address(), gone);
+  });
+  gateway = runtime.system().spawn([this](HttpGatewayActor::pointer self)
+                                       -> HttpGatewayActor::behavior_type {
+    return {[this, self](http_atom, ForwardedRequest& request) -> caf::result<ForwardedResponse> {
+      auto promise = self->make_response_promise<ForwardedResponse>();
+      RecordedExchange::Request recorded{request.method, request.path, request.query,
+                                         request.body, {}, "another node"};
+      auto exchange = std::make_shared<RecordedExchange>(
+          std::move(recorded), [promise](const HttpResponse& response) mutable {
+            promise.deliver(ForwardedResponse{response.status, response.content_type,
+                                              response.headers, response.body});
+          });
+      handle(exchange, true);
+      return promise;
+    }};
+  });
 }
 
-void Api::handle(const ExchangePtr& exchange) {
+Api::Impl::~Impl() {
+  caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+  streams.close_all();
+}
+
+void Api::Impl::respond(const ExchangePtr& exchange, HttpResponse response) {
+  auto elapsed = HttpExchange::Clock::now() - exchange->received_at();
+  if (options.collect_metrics)
+    http_metrics.observe(exchange->method(), exchange->route(), response.status, elapsed);
+  if (access_log)
+    access_log->info("{} {} {} {:.3f} ms {}", exchange->method(), exchange->route(),
+                     response.status,
+                     std::chrono::duration<double, std::milli>(elapsed).count(), exchange->peer());
+  exchange->respond(std::move(response));
+}
+
+void Api::Impl::handle(const ExchangePtr& exchange, bool forwarded) {
   std::string_view path = exchange->path();
-  const auto& prefix = options_.api_prefix;
-  if (!prefix.empty()) {
-    if (!path.starts_with(prefix) || (path.size() > prefix.size() && path[prefix.size()] != '/')) {
-      exchange->respond(404, dump_error("Not found: " + std::string{path}));
-      return;
-    }
+  const auto& prefix = options.api_prefix;
+  if (!forwarded && !prefix.empty()) {
+    if (!path.starts_with(prefix) || (path.size() > prefix.size() && path[prefix.size()] != '/'))
+      return respond_error(exchange,
+                           Error(ErrorCode::not_found, "Not found: " + std::string{path}));
     path.remove_prefix(prefix.size());
   }
   std::vector<std::string> segments;
   for (auto& raw : split_path(path)) {
     auto decoded = percent_decode(raw);
-    if (!decoded) {
-      exchange->respond(400, dump_error("Malformed percent-encoding in path"));
-      return;
-    }
+    if (!decoded)
+      return respond_error(exchange,
+                           Error(ErrorCode::bad_request, "Malformed percent-encoding in path"));
     segments.push_back(std::move(*decoded));
   }
-  Call call{exchange, {}, targets_.supervisor, {}, false};
+  Call call{exchange, {}, {}, forwarded};
+  std::string_view raw_rest = path;
   if (segments.size() >= 2 && segments[0] == "nodes") {
-    if (!address_node(call, segments[1])) return;
+    call.node_id = segments[1];
     segments.erase(segments.begin(), segments.begin() + 2);
-  }
-  dispatch(call, segments);
-}
-
-bool Api::address_node(Call& call, const std::string& id) {
-  auto node = targets_.directory ? targets_.directory->find(id) : std::nullopt;
-  if (!node) {
-    call.exchange->respond(404, dump_error("Node " + id + " not found"));
-    return false;
-  }
-  if (!node->up) {
-    call.exchange->respond(503, dump_error("Node " + id + " is down"));
-    return false;
-  }
-  call.target = node->supervisor;
-  call.node_id = id;
-  call.remote = !node->local;
-  return true;
-}
-
-void Api::dispatch(Call& call, const std::vector<std::string>& segments) {
-  const auto method = call.exchange->method();
-  std::string allow;
-  for (const auto& route : routes_) {
-    bool any_method = route.method == "*";
-    if (any_method && !allow.empty()) break;  // a core path with another method: 405
-    if (!route.pattern.match(segments, &call.parameters)) continue;
-    if (any_method || route.method == method) {
-      (this->*route.handler)(call);
-      return;
+    // The raw path after `/nodes/<id>`, to forward as it came.
+    for (int skipped = 0; skipped < 2 && !raw_rest.empty(); ++skipped) {
+      raw_rest.remove_prefix(raw_rest.find_first_not_of('/'));
+      auto slash = raw_rest.find('/');
+      raw_rest = slash == std::string_view::npos ? std::string_view{} : raw_rest.substr(slash);
     }
-    allow += allow.empty() ? route.method : ", " + route.method;
   }
-  auto path = std::string{call.exchange->path()};
-  if (allow.empty())
-    call.exchange->respond(404, dump_error("Not found: " + path));
-  else
-    call.exchange->respond(
-        405, dump_error("Method " + std::string{method} + " not allowed on " + path), allow);
+  dispatch(call, segments, raw_rest);
 }
 
-template <class Result, class OnReply, class... Ts>
-void Api::ask(const Call& call, OnReply on_reply, Ts&&... message) {
-  auto callback = [exchange = call.exchange,
-                   on_reply = std::move(on_reply)](caf::message& reply) mutable {
-    if (reply.match_elements<caf::error>()) {
-      respond_error(*exchange, to_error(reply.get_as<caf::error>(0)));
-    } else if constexpr (std::is_void_v<Result>) {
-      on_reply(*exchange);
-    } else if (reply.match_elements<Result>()) {
-      on_reply(*exchange, reply.get_mutable_as<Result>(0));
-    } else {
-      respond_error(*exchange, Error(ErrorCode::service_failure, "Unexpected reply from the node"));
+void Api::Impl::dispatch(Call& call, const std::vector<std::string>& segments,
+                         std::string_view raw_rest) {
+  const auto& exchange = call.exchange;
+  auto method = exchange->method();
+  auto match = routes_.resolve(method, segments);
+  const Endpoint* endpoint = match.found() ? &match.route->handler : nullptr;
+  const RouteTable<Endpoint>::Route* route = match.route;
+  if (!endpoint && !match.method_not_allowed() && custom_route().pattern.match(segments)) {
+    route = &custom_route();
+    endpoint = &route->handler;
+    route->pattern.match(segments, &match.parameters);
+  }
+  bool under_node = !call.node_id.empty();
+  if (endpoint && under_node && endpoint->local_only) endpoint = nullptr, route = nullptr;
+  if (route) exchange->set_route((under_node ? "/nodes/{id}" : "") + route->info.pattern);
+
+  bool open = endpoint && endpoint->open && !under_node;
+  if (!call.forwarded && !open)
+    if (auto refusal = authorizer.check(method, exchange->header("Authorization"),
+                                        exchange->peer()))
+      return respond_error(exchange, *refusal);
+
+  if (!endpoint) {
+    auto path = std::string{exchange->path()};
+    if (match.method_not_allowed()) {
+      auto response = error_response(
+          Error(ErrorCode::method_not_allowed,
+                fmt::format("Method {} not allowed on {}", method, path)));
+      response.headers.emplace_back("Allow", match.allow);
+      return respond(exchange, std::move(response));
+    }
+    return respond_error(exchange, Error(ErrorCode::not_found, "Not found: " + path));
+  }
+  call.parameters = std::move(match.parameters);
+
+  if (under_node && call.node_id != runtime.node_id()) {
+    auto node = runtime.directory()->find(call.node_id);
+    if (!node)
+      return respond_error(exchange,
+                           Error(ErrorCode::not_found, "Node " + call.node_id + " not found"));
+    if (!node->up)
+      return respond_error(exchange, Error(ErrorCode::node_unavailable,
+                                           "Node " + call.node_id + " is down"));
+    if (endpoint->handle == &Impl::events) return events(call);  // followed through CAF
+    return forward(call, *node, std::string{raw_rest.empty() ? "/" : raw_rest}, endpoint->waits);
+  }
+  (this->*endpoint->handle)(call);
+}
+
+template <class Handle, class OnReply, class... Ts>
+void Api::Impl::ask(const Call& call, const Handle& target, OnReply on_reply, Ts&&... message) {
+  using Reply = typename caf::detail::tl_head<AsyncCaller::Reply<Handle, Ts...>>::type;
+  caller.request(
+      target, std::nullopt,
+      [this, exchange = call.exchange, on_reply = std::move(on_reply)](caf::message& reply) mutable {
+        if (reply.match_elements<caf::error>())
+          return respond_error(exchange, to_error(reply.get_as<caf::error>(0)));
+        if (!reply.match_elements<Reply>())
+          return respond_error(exchange,
+                               Error(ErrorCode::service_failure, "Unexpected reply from the node"));
+        on_reply(reply.get_mutable_as<Reply>(0));
+      },
+      std::forward<Ts>(message)...);
+}
+
+template <class... Ts>
+void Api::Impl::command(const Call& call, std::string_view done, Ts&&... message) {
+  ask(
+      call, runtime.supervisor(),
+      [this, exchange = call.exchange, name = call.name(), done](ServiceState) {
+        respond_json(exchange, command_reply(done, name));
+      },
+      std::forward<Ts>(message)...);
+}
+
+std::optional<json> Api::Impl::body_of(const Call& call) {
+  try {
+    return parse_json(call.exchange->body());
+  } catch (const Error& error) {
+    respond_error(call.exchange, error);
+    return std::nullopt;
+  }
+}
+
+void Api::Impl::forward(const Call& call, const NodeDirectory::Node& node, std::string path,
+                        bool waits) {
+  if (!node.gateway)
+    return respond_error(call.exchange, Error(ErrorCode::node_unavailable,
+                                              "Node " + node.id + " serves no REST API"));
+  ForwardedRequest request{std::string{call.exchange->method()}, std::move(path),
+                           std::string{call.exchange->query()},
+                           std::string{call.exchange->body()}};
+  auto timeout = waits ? options.transition_timeout : options.request_timeout;
+  caller.request(
+      node.gateway, caf::timespan{timeout},
+      [this, exchange = call.exchange](caf::message& reply) {
+        if (reply.match_elements<caf::error>())
+          return respond_error(exchange, to_error(reply.get_as<caf::error>(0)));
+        if (!reply.match_elements<ForwardedResponse>())
+          return respond_error(exchange,
+                               Error(ErrorCode::service_failure, "Unexpected reply from the node"));
+        auto& forwarded = reply.get_mutable_as<ForwardedResponse>(0);
+        respond(exchange, HttpResponse{forwarded.status, std::move(forwarded.content_type),
+                                       std::move(forwarded.headers), std::move(forwarded.body)});
+      },
+      http_atom::value, std::move(request));
+}
+
+// -- reads -------------------------------------------------------------------------------
+
+void Api::Impl::answer_list(const Call& call, std::function<std::string()> render) {
+  auto run = [this, exchange = call.exchange, render = std::move(render)] {
+    try {
+      respond(exchange, json_response(200, render()));
+    } catch (const Error& error) {
+      respond_error(exchange, error);
     }
   };
-  if (call.remote)
-    caller_.request_within(
-        call.waits_for_transition ? options_.transition_timeout : options_.request_timeout,
-        call.target, std::move(callback), std::forward<Ts>(message)...);
+  if (runtime.table().size() > inline_list_limit)
+    background.post(std::move(run));
   else
-    caller_.request(call.target, std::move(callback), std::forward<Ts>(message)...);
+    run();
 }
 
-// -- handlers: one message each ------------------------------------------------
-
-void Api::application_status(Call& call) {
-  ask<std::vector<NamedStatus>>(
-      call,
-      [this](HttpExchange& exchange, std::vector<NamedStatus>& services) {
-        respond_json(exchange, rest::application_status(options_.version, state_.load(), services));
-      },
-      list_atom::value);
+void Api::Impl::application_status(Call& call) {
+  auto listing = runtime.table().listing();
+  answer_list(call, [this, listing] {
+    return rest::application_status(runtime.application().version, state.load(), listing);
+  });
 }
 
-void Api::list_nodes(Call& call) {
-  call.target = targets_.node;
-  call.remote = false;
-  ask<std::vector<NodeStatus>>(
-      call,
-      [](HttpExchange& exchange, std::vector<NodeStatus>& nodes) {
+void Api::Impl::list_services(Call& call) {
+  ListQuery query;
+  try {
+    query = parse_list_query(call.exchange->query());
+  } catch (const Error& error) {
+    return respond_error(call.exchange, error);
+  }
+  auto listing = runtime.table().listing();
+  answer_list(call, [this, listing, query] {
+    return service_list(runtime.table(), listing, query);
+  });
+}
+
+void Api::Impl::service_status(Call& call) {
+  auto record = runtime.table().find(call.name());
+  if (!record)
+    return respond_error(call.exchange,
+                         Error(ErrorCode::not_found, "Service " + call.name() + " not found"));
+  respond(call.exchange, json_response(200, dump(record->status_json())));
+}
+
+void Api::Impl::list_nodes(Call& call) {
+  ask(
+      call, runtime.node(),
+      [this, exchange = call.exchange](std::vector<NodeStatus>& nodes) {
         respond_json(exchange, node_list(nodes));
       },
       nodes_atom::value);
 }
 
-void Api::list_services(Call& call) {
-  ask<std::vector<NamedStatus>>(
-      call,
-      [](HttpExchange& exchange, std::vector<NamedStatus>& services) {
-        respond_json(exchange, service_list(services));
-      },
-      list_atom::value);
-}
+// -- commands ----------------------------------------------------------------------------
 
-void Api::register_service(Call& call) {
+void Api::Impl::register_service(Call& call) {
+  auto body = body_of(call);
+  if (!body) return;
   RegisterRequest request;
   std::optional<std::string> node;
   try {
-    auto body = parse_body(call.exchange->body());
-    request = parse_register_request(body);
-    node = register_node(body);
+    request = parse_register_request(*body);
+    node = register_node(*body);
   } catch (const Error& error) {
-    return respond_error(*call.exchange, error);
+    return respond_error(call.exchange, error);
   }
   if (node && !call.node_id.empty() && *node != call.node_id)
-    return respond_error(*call.exchange,
-                         Error(ErrorCode::bad_request, "Field 'node' (" + *node +
-                                                           ") disagrees with the path's node (" +
-                                                           call.node_id + ")"));
-  if (node && call.node_id.empty() && !address_node(call, *node)) return;
-  ask<Registration>(
-      call,
-      [](HttpExchange& exchange, Registration& registration) {
+    return respond_error(call.exchange,
+                         Error(ErrorCode::bad_request,
+                               fmt::format("Field 'node' ({}) disagrees with the path's node ({})",
+                                           *node, call.node_id)));
+  if (node && *node != runtime.node_id()) {
+    auto target = runtime.directory()->find(*node);
+    if (!target)
+      return respond_error(call.exchange, Error(ErrorCode::not_found, "Node " + *node + " not found"));
+    if (!target->up)
+      return respond_error(call.exchange,
+                           Error(ErrorCode::node_unavailable, "Node " + *node + " is down"));
+    return forward(call, *target, "/services/register", false);
+  }
+  ask(
+      call, runtime.supervisor(),
+      [this, exchange = call.exchange](Registration& registration) {
         respond_json(exchange, {{"status", "registered"},
                                 {"service", registration.name},
                                 {"type", registration.type}});
@@ -243,20 +495,10 @@ void Api::register_service(Call& call) {
       register_atom::value, std::move(request));
 }
 
-void Api::service_status(Call& call) {
-  ask<ServiceStatus>(
-      call,
-      [](HttpExchange& exchange, ServiceStatus& status) {
-        respond_json(exchange, to_json(status));
-      },
-      status_atom::value, call.name());
-}
-
-void Api::deregister_service(Call& call) {
-  call.waits_for_transition = true;
-  ask<Deregistration>(
-      call,
-      [](HttpExchange& exchange, Deregistration& result) {
+void Api::Impl::deregister_service(Call& call) {
+  ask(
+      call, runtime.supervisor(),
+      [this, exchange = call.exchange](Deregistration& result) {
         auto body = command_reply("deregistered", result.name);
         if (!result.stop_error.empty()) body["error"] = result.stop_error;
         respond_json(exchange, body);
@@ -264,53 +506,33 @@ void Api::deregister_service(Call& call) {
       deregister_atom::value, call.name());
 }
 
-template <class... Ts>
-void Api::command(const Call& call, std::string_view done, Ts&&... message) {
-  ask<void>(
-      call,
-      [name = call.name(), done](HttpExchange& exchange) {
-        respond_json(exchange, command_reply(done, name));
-      },
-      std::forward<Ts>(message)...);
+void Api::Impl::start_service(Call& call) {
+  command(call, "started", start_atom::value, call.name(), EventCause::request);
 }
 
-std::optional<nlohmann::json> Api::body_of(const Call& call) {
-  try {
-    return parse_body(call.exchange->body());
-  } catch (const Error& error) {
-    respond_error(*call.exchange, error);
-    return std::nullopt;
-  }
+void Api::Impl::stop_service(Call& call) {
+  command(call, "stopped", stop_atom::value, call.name(), EventCause::request);
 }
 
-void Api::start_service(Call& call) {
-  call.waits_for_transition = true;
-  command(call, "started", start_atom::value, call.name());
-}
-
-void Api::stop_service(Call& call) {
-  call.waits_for_transition = true;
-  command(call, "stopped", stop_atom::value, call.name());
-}
-
-void Api::configure_service(Call& call) {
+void Api::Impl::configure_service(Call& call) {
   if (auto configuration = body_of(call))
-    command(call, "configured", configure_atom::value, call.name(), std::move(*configuration));
+    command(call, "configured", configure_atom::value, call.name(), std::move(*configuration),
+            EventCause::request);
 }
 
-void Api::configure_and_start_service(Call& call) {
+void Api::Impl::configure_and_start_service(Call& call) {
   auto configuration = body_of(call);
   if (!configuration) return;
-  ask<void>(
-      call,
-      [this, call](HttpExchange&) mutable {
-        call.waits_for_transition = true;
-        command(call, "configured and started", start_atom::value, call.name());
+  ask(
+      call, runtime.supervisor(),
+      [this, call](ServiceState) mutable {
+        command(call, "configured and started", start_atom::value, call.name(),
+                EventCause::request);
       },
-      configure_atom::value, call.name(), std::move(*configuration));
+      configure_atom::value, call.name(), std::move(*configuration), EventCause::request);
 }
 
-void Api::custom_route(Call& call) {
+void Api::Impl::custom_route_call(Call& call) {
   auto body = body_of(call);
   if (!body) return;
   RouteRequest request;
@@ -318,12 +540,169 @@ void Api::custom_route(Call& call) {
   request.method = std::string{call.exchange->method()};
   request.path = "/" + call.parameters.at("path");
   request.query_parameters = parse_query(call.exchange->query());
-  ask<RouteResponse>(
-      call,
-      [](HttpExchange& exchange, RouteResponse& response) {
-        exchange.respond(response.status, dump(response.body), response.allow);
+  ask(
+      call, runtime.supervisor(),
+      [this, exchange = call.exchange, node = !call.node_id.empty()](RouteResponse& response) {
+        if (!response.route.empty())
+          exchange->set_route((node ? "/nodes/{id}" : "") + std::string{"/services/{name}"} +
+                              response.route);
+        HttpResponse http = json_response(response.status, dump(response.body));
+        if (!response.allow.empty()) http.headers.emplace_back("Allow", response.allow);
+        respond(exchange, std::move(http));
       },
       route_atom::value, RouteCall{call.name(), std::move(request)});
+}
+
+// -- operations (docs/operations.md) ---------------------------------------------------
+
+void Api::Impl::liveness(Call& call) {
+  caller.request(
+      runtime.supervisor(), caf::timespan{liveness_timeout},
+      [this, exchange = call.exchange](caf::message& reply) {
+        bool alive = reply.match_elements<std::uint64_t>();
+        respond(exchange, json_response(alive ? 200 : 503,
+                                        dump({{"status", alive ? "ok" : "unresponsive"}})));
+      },
+      count_atom::value);
+}
+
+void Api::Impl::readiness(Call& call) {
+  auto current = state.load();
+  if (current == ServiceState::stopping)
+    return respond(call.exchange, json_response(503, dump({{"status", "shutting down"}})));
+  if (current == ServiceState::running &&
+      runtime.table().counts().enabled_not_ready.load(std::memory_order_relaxed) == 0)
+    return respond(call.exchange, json_response(200, dump({{"status", "ready"}})));
+  auto services = json::object();
+  runtime.table().listing().for_each([&](const InstanceRecord& record) {
+    auto view = record.view();
+    auto state_now = view->state;
+    if (view->configuration->enabled &&
+        (state_now == ServiceState::starting || state_now == ServiceState::stopping ||
+         state_now == ServiceState::error))
+      services[record.name()] = to_string(state_now);
+    return true;
+  });
+  respond(call.exchange,
+          json_response(503, dump({{"status", "not ready"}, {"services", std::move(services)}})));
+}
+
+void Api::Impl::metrics(Call& call) {
+  auto render = [this, exchange = call.exchange] {
+    respond(exchange,
+            HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", {},
+                         render_metrics(runtime.table(), *runtime.directory(),
+                                        options.collect_metrics ? &http_metrics : nullptr)});
+  };
+  if (runtime.table().size() > inline_list_limit)
+    background.post(std::move(render));
+  else
+    render();
+}
+
+void Api::Impl::openapi(Call& call) {
+  std::vector<RouteInfo> core;
+  for (const auto& route : routes_.routes()) core.push_back(route.info);
+  respond_json(call.exchange,
+               openapi_document(runtime.application(), options.api_prefix, core));
+}
+
+void Api::Impl::events(Call& call) {
+  const auto& exchange = call.exchange;
+  auto parameters = parse_query(exchange->query());
+  std::uint64_t since = 0;
+  std::string boot;
+  if (auto found = parameters.find("since"); found != parameters.end()) {
+    const auto& text = found->second;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), since);
+    if (error != std::errc{} || end != text.data() + text.size())
+      return respond_error(exchange, Error(ErrorCode::bad_request,
+                                           "Query parameter 'since' must be a sequence number"));
+  }
+  bool cluster = false;
+  if (auto found = parameters.find("scope"); found != parameters.end()) {
+    if (found->second != "node" && found->second != "cluster")
+      return respond_error(exchange, Error(ErrorCode::bad_request,
+                                           "Query parameter 'scope' must be node or cluster"));
+    cluster = found->second == "cluster";
+  }
+  auto accept = exchange->header("Accept");
+  bool stream = accept && accept->find("text/event-stream") != std::string_view::npos;
+  if (!stream) {
+    if (!call.node_id.empty() && call.node_id != runtime.node_id())
+      return respond_error(exchange, Error(ErrorCode::bad_request, "unreachable"));
+    auto slice = runtime.event_log().since(since);
+    auto list = json::array();
+    for (const auto& event : slice.events) list.push_back(to_json(event));
+    return respond_json(exchange, {{"events", std::move(list)}});
+  }
+  if (auto last_event_id = exchange->header("Last-Event-ID")) {
+    // `<boot>:<seq>`, as the stream wrote it.
+    auto colon = last_event_id->rfind(':');
+    if (colon != std::string_view::npos) {
+      boot = std::string{last_event_id->substr(0, colon)};
+      auto digits = last_event_id->substr(colon + 1);
+      std::from_chars(digits.data(), digits.data() + digits.size(), since);
+    }
+  }
+  std::optional<StreamSource> source;
+  if (!cluster) {
+    auto node = call.node_id.empty() ? runtime.node_id() : call.node_id;
+    auto found = runtime.directory()->find(node);
+    if (!found || !found->events)
+      return respond_error(exchange, Error(ErrorCode::not_found, "Node " + node + " not found"));
+    source = StreamSource{found->id, found->events};
+  }
+  if (!streams.open(exchange, source, since, boot))
+    respond_error(exchange,
+                  Error(ErrorCode::node_unavailable,
+                        fmt::format("Too many event streams (at most {})", options.max_event_streams)));
+}
+
+void Api::Impl::page(Call& call) {
+  auto path = call.exchange->route();
+  auto name = path.ends_with("/ui") ? "ui/index.html" : "docs/index.html";
+  const auto* asset = find_asset(name);
+  if (!asset) return respond_error(call.exchange, Error(ErrorCode::not_found, "No page"));
+  respond(call.exchange, HttpResponse{200, std::string{asset->content_type},
+                                      {{"Cache-Control", "no-cache"}}, std::string{asset->body}});
+}
+
+void Api::Impl::asset(Call& call) {
+  auto folder = call.exchange->route().starts_with("/ui") ? "ui/" : "docs/";
+  const auto* asset = find_asset(folder + call.parameters.at("file"));
+  if (!asset)
+    return respond_error(call.exchange,
+                         Error(ErrorCode::not_found, "Not found: " + std::string{call.exchange->path()}));
+  respond(call.exchange, HttpResponse{200, std::string{asset->content_type},
+                                      {{"Cache-Control", "no-cache"}}, std::string{asset->body}});
+}
+
+// -- Api ------------------------------------------------------------------------------------
+
+Api::Api(Runtime& runtime, ApiOptions options)
+    : impl_(std::make_unique<Impl>(runtime, std::move(options))) {}
+
+Api::~Api() = default;
+
+void Api::handle(const ExchangePtr& exchange) {
+  impl_->handle(exchange, false);
+}
+
+void Api::set_application_state(ServiceState state) noexcept {
+  impl_->state.store(state);
+}
+
+void Api::set_tokens(Tokens tokens) {
+  impl_->authorizer.set_tokens(std::move(tokens));
+}
+
+const HttpGatewayActor& Api::gateway() const noexcept {
+  return impl_->gateway;
+}
+
+std::size_t Api::open_event_streams() const noexcept {
+  return impl_->streams.open_streams();
 }
 
 }  // namespace processpype::rest

@@ -1,5 +1,9 @@
 #include "processpype/rest/json_mapping.hpp"
 
+#include <charconv>
+
+#include <fmt/format.h>
+
 namespace processpype::rest {
 
 using nlohmann::json;
@@ -8,29 +12,137 @@ std::string dump(const json& body) {
   return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-json error_body(std::string_view detail) {
-  return {{"detail", detail}};
-}
-
-json service_list(const std::vector<NamedStatus>& services) {
-  auto list = json::array();
-  for (const auto& [name, status] : services)
-    list.push_back({{"name", name},
-                    {"state", to_string(status.state)},
-                    {"is_configured", status.is_configured},
-                    {"error", status.error.empty() ? json(nullptr) : json(status.error)}});
-  return {{"services", std::move(list)}};
-}
-
-json application_status(std::string_view version, ServiceState state,
-                        const std::vector<NamedStatus>& services) {
-  auto statuses = json::object();
-  for (const auto& [name, status] : services) statuses[name] = to_json(status);
-  return {{"version", version}, {"state", to_string(state)}, {"services", std::move(statuses)}};
+std::string error_body(std::string_view detail) {
+  return dump({{"detail", detail}});
 }
 
 json command_reply(std::string_view status, std::string_view service) {
   return {{"status", status}, {"service", service}};
+}
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+json list_entry(const InstanceRecord& record) {
+  auto view = record.view();
+  return {{"name", record.name()},
+          {"state", to_string(view->state)},
+          {"is_configured", view->configuration->is_configured},
+          {"error", view->error.empty() ? json(nullptr) : json(view->error)}};
+}
+
+bool matches(const InstanceRecord& record, const ListQuery& query) {
+  if (query.state && record.state() != *query.state) return false;
+  if (query.type && record.service_class().key != *query.type) return false;
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+  std::string decoded;
+  decoded.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      int high = hex_value(text[i + 1]), low = hex_value(text[i + 2]);
+      if (high < 0 || low < 0) return std::nullopt;
+      decoded.push_back(static_cast<char>(high * 16 + low));
+      i += 2;
+    } else {
+      decoded.push_back(plus_is_space && text[i] == '+' ? ' ' : text[i]);
+    }
+  }
+  return decoded;
+}
+
+std::unordered_map<std::string, std::string> parse_query(std::string_view query) {
+  std::unordered_map<std::string, std::string> parameters;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    auto equals = pair.find('=');
+    auto key = percent_decode(pair.substr(0, equals), true);
+    auto value = equals == std::string_view::npos ? std::optional<std::string>{""}
+                                                  : percent_decode(pair.substr(equals + 1), true);
+    if (key && value && !key->empty()) parameters[*key] = *value;
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return parameters;
+}
+
+ListQuery parse_list_query(std::string_view text) {
+  auto parameters = parse_query(text);
+  ListQuery query;
+  if (auto found = parameters.find("state"); found != parameters.end()) {
+    query.state = service_state_from_string(found->second);
+    if (!query.state)
+      throw Error(ErrorCode::bad_request,
+                  fmt::format("Query parameter 'state' must be a service state, not '{}'",
+                              found->second));
+  }
+  if (auto found = parameters.find("type"); found != parameters.end()) query.type = found->second;
+  if (auto found = parameters.find("limit"); found != parameters.end()) {
+    std::size_t limit = 0;
+    const auto& text_limit = found->second;
+    auto [end, error] =
+        std::from_chars(text_limit.data(), text_limit.data() + text_limit.size(), limit);
+    if (error != std::errc{} || end != text_limit.data() + text_limit.size() || limit < 1 ||
+        limit > 10000)
+      throw Error(ErrorCode::bad_request,
+                  "Query parameter 'limit' must be an integer from 1 to 10000");
+    query.limit = limit;
+  }
+  if (auto found = parameters.find("after"); found != parameters.end()) query.after = found->second;
+  return query;
+}
+
+std::string service_list(const InstanceTable& table, const InstanceListing& listing,
+                         const ListQuery& query) {
+  std::uint64_t after = 0;
+  if (query.after) {
+    auto record = table.find(*query.after);
+    if (!record)
+      throw Error(ErrorCode::bad_request,
+                  fmt::format("Query parameter 'after' names no instance: {}", *query.after));
+    after = record->order();
+  }
+  auto list = json::array();
+  std::optional<std::string> next;
+  std::size_t limit = query.limit.value_or(std::numeric_limits<std::size_t>::max());
+  listing.for_each(
+      [&](const InstanceRecord& record) {
+        if (!matches(record, query)) return true;
+        if (list.size() == limit) {
+          next = list.back()["name"].get<std::string>();
+          return false;
+        }
+        list.push_back(list_entry(record));
+        return true;
+      },
+      after);
+  json body = {{"services", std::move(list)}};
+  if (query.limit) body["next"] = next ? json(*next) : json(nullptr);
+  return dump(body);
+}
+
+std::string application_status(std::string_view version, ServiceState state,
+                               const InstanceListing& listing) {
+  auto statuses = json::object();
+  auto now = std::chrono::steady_clock::now();
+  listing.for_each([&](const InstanceRecord& record) {
+    statuses[record.name()] = record.status_json(now);
+    return true;
+  });
+  return dump(
+      {{"version", version}, {"state", to_string(state)}, {"services", std::move(statuses)}});
 }
 
 RegisterRequest parse_register_request(const json& body) {
@@ -50,6 +162,7 @@ RegisterRequest parse_register_request(const json& body) {
 }
 
 std::optional<std::string> register_node(const json& body) {
+  if (!body.is_object()) return std::nullopt;
   auto node = body.find("node");
   if (node == body.end() || node->is_null()) return std::nullopt;
   if (!node->is_string()) throw Error(ErrorCode::bad_request, "Field 'node' must be a string");
@@ -62,17 +175,10 @@ json node_list(const std::vector<NodeStatus>& nodes) {
     list.push_back({{"id", node.id},
                     {"address", node.address},
                     {"state", node.up ? "up" : "down"},
-                    {"services", node.services}});
+                    {"services", node.services},
+                    {"version", node.application.version},
+                    {"title", node.application.title}});
   return {{"nodes", std::move(list)}};
-}
-
-json parse_body(std::string_view body) {
-  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return json::object();
-  try {
-    return json::parse(body);
-  } catch (const json::parse_error& error) {
-    throw Error(ErrorCode::bad_request, std::string{"Malformed JSON: "} + error.what());
-  }
 }
 
 }  // namespace processpype::rest

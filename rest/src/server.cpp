@@ -1,13 +1,144 @@
 #include "processpype/rest/server.hpp"
 
 #include <future>
+#include <mutex>
 
+#include "http_parsing.hpp"  // before restinio/tls.hpp, which needs restinio/all.hpp
+
+#include <restinio/tls.hpp>
+
+#include "processpype/actors/runtime.hpp"
 #include "processpype/rest/json_mapping.hpp"
-#include "restinio_settings.hpp"
+#include "tls_material.hpp"
+
+namespace processpype::rest {
+
+/// The traits of the HTTPS server: as ServerTraits, over TLS.
+struct TlsServerTraits
+    : restinio::tls_traits_t<restinio::asio_timer_manager_t, restinio::null_logger_t> {
+  using http_methods_mapper_t = LimitedHttpMethods;
+  static constexpr bool use_connection_count_limiter = true;
+};
+
+namespace {
+
+/// How long a TLS handshake may take: RESTinio starts its read timeout only
+/// once the handshake is done, so a client that connects and sends nothing
+/// would hold its connection slot forever.
+std::atomic<std::int64_t> handshake_timeout_ms{10'000};
+
+}  // namespace
+
+}  // namespace processpype::rest
+
+PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::TlsServerTraits)
+
+namespace restinio::impl {
+
+/// The TLS connection's start: the handshake, bounded by the read timeout
+/// (found by ADL; more specialized than RESTinio's own).
+template <typename Start_Read_CB, typename Failed_CB>
+void prepare_connection_and_start_read(
+    tls_socket_t& socket, connection_t<processpype::rest::TlsServerTraits>& connection,
+    Start_Read_CB start_read, Failed_CB failed) {
+  auto timer = std::make_shared<asio_ns::steady_timer>(socket.get_executor());
+  timer->expires_after(std::chrono::milliseconds(processpype::rest::handshake_timeout_ms.load()));
+  timer->async_wait([&socket, keep = connection.shared_from_this()](const asio_ns::error_code& ec) {
+    if (!ec) socket.lowest_layer().close();  // the handshake below fails and ends the connection
+  });
+  socket.async_handshake(asio_ns::ssl::stream_base::server,
+                         [start_read = std::move(start_read), failed = std::move(failed), timer,
+                          keep = connection.shared_from_this()](const asio_ns::error_code& ec) {
+                           timer->cancel();
+                           if (!ec)
+                             start_read();
+                           else
+                             failed(ec);
+                         });
+}
+
+}  // namespace restinio::impl
 
 namespace processpype::rest {
 
 namespace {
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 422:
+      return "Unprocessable Entity";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return status < 400 ? "OK" : "Error";
+  }
+}
+
+restinio::http_status_line_t status_line(int status) {
+  return restinio::http_status_line_t{
+      restinio::http_status_code_t{static_cast<std::uint16_t>(status)}, reason_phrase(status)};
+}
+
+template <class Builder>
+void add_headers(Builder& builder, const HttpResponse& response) {
+  builder.append_header(restinio::http_field::content_type, response.content_type);
+  for (const auto& [name, value] : response.headers) builder.append_header(name, value);
+}
+
+/// A response body written in pieces; RESTinio's builder is not thread-safe,
+/// writers may come from any thread.
+class RestinioStream final : public ResponseStream {
+ public:
+  explicit RestinioStream(restinio::response_builder_t<restinio::chunked_output_t> builder)
+      : builder_(std::move(builder)) {}
+
+  void write(std::string chunk, std::function<void(bool)> on_written) override {
+    std::lock_guard lock{mutex_};
+    if (closed_) {
+      if (on_written) on_written(false);
+      return;
+    }
+    builder_.append_chunk(std::move(chunk));
+    builder_.flush([on_written = std::move(on_written)](const restinio::asio_ns::error_code& ec) {
+      if (on_written) on_written(!ec);
+    });
+  }
+
+  void close() override {
+    std::lock_guard lock{mutex_};
+    if (std::exchange(closed_, true)) return;
+    builder_.done();
+  }
+
+ private:
+  std::mutex mutex_;
+  restinio::response_builder_t<restinio::chunked_output_t> builder_;
+  bool closed_ = false;
+};
 
 /// An HttpExchange over a RESTinio request; respond() may run on any thread.
 class RestinioExchange final : public HttpExchange {
@@ -24,40 +155,121 @@ class RestinioExchange final : public HttpExchange {
     return {query.data(), query.size()};
   }
   std::string_view body() const override { return request_->body(); }
+  std::optional<std::string_view> header(std::string_view name) const override {
+    auto value = request_->header().opt_value_of(restinio::string_view_t{name.data(), name.size()});
+    if (!value) return std::nullopt;
+    return std::string_view{value->data(), value->size()};
+  }
+  std::string peer() const override {
+    const auto& endpoint = request_->remote_endpoint();
+    return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  }
 
-  void respond(int status, std::string json_body, std::string_view allow) override {
-    auto response = request_->create_response(status_line(status));
-    response.append_header(restinio::http_field::content_type, "application/json");
-    if (!allow.empty()) response.append_header(restinio::http_field::allow, std::string{allow});
-    response.set_body(std::move(json_body));
-    response.done();
+  void respond(HttpResponse response) override {
+    auto builder = request_->create_response(status_line(response.status));
+    add_headers(builder, response);
+    builder.set_body(std::move(response.body));
+    builder.done();
+  }
+
+  std::shared_ptr<ResponseStream> stream(HttpResponse head) override {
+    auto builder = request_->create_response<restinio::chunked_output_t>(status_line(head.status));
+    add_headers(builder, head);
+    builder.flush();
+    return std::make_shared<RestinioStream>(std::move(builder));
   }
 
  private:
   restinio::request_handle_t request_;
 };
 
+/// One RESTinio server, plain or TLS.
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+};
+
+template <class Traits>
+class RestinioListener final : public Listener {
+ public:
+  template <class Configure>
+  RestinioListener(std::size_t threads, Configure configure)
+      : http_(restinio::own_io_context(), configure), runner_(threads, http_) {}
+
+  void start() override {
+    std::promise<void> started;
+    auto result = started.get_future();
+    runner_.start(
+        [&started]() noexcept { started.set_value(); },
+        [&started](std::exception_ptr error) noexcept { started.set_exception(std::move(error)); });
+    result.get();
+  }
+  void stop() override {
+    runner_.stop();
+    runner_.wait();
+  }
+
+ private:
+  restinio::http_server_t<Traits> http_;
+  restinio::on_pool_runner_t<restinio::http_server_t<Traits>> runner_;
+};
+
 }  // namespace
 
+void check_tls_files(const TlsFiles& files) {
+  TlsMaterial{files};
+}
+
 struct Server::Impl {
-  Impl(caf::actor_system& system, ApiTargets targets, ServerOptions server_options)
+  Impl(Runtime& runtime, ServerOptions server_options)
       : options(std::move(server_options)),
-        api(system, std::move(targets), ApiOptions{options.api_prefix, options.version}),
-        http(restinio::own_io_context(),
-             [this](auto& settings) {
-               apply_server_settings(settings)
-                   .address(options.host)
-                   .port(options.port)
-                   .request_handler([this](restinio::request_handle_t request) {
-                     return handle(std::move(request));
-                   });
-             }),
-        runner(options.threads, http) {}
+        limits(parsing::message_limits(options.limits.max_body_bytes,
+                                       options.limits.max_header_bytes,
+                                       options.limits.max_url_bytes)),
+        api(runtime, [&] {
+          auto api_options = options.api;
+          api_options.max_event_streams = options.limits.max_event_streams;
+          return api_options;
+        }()) {
+    runtime.set_gateway(api.gateway());
+    if (options.tls.enabled()) {
+      tls = std::make_unique<TlsMaterial>(options.tls);
+      handshake_timeout_ms = static_cast<std::int64_t>(options.limits.read_timeout_seconds * 1000);
+      auto context = std::make_shared<restinio::asio_ns::ssl::context>(
+          restinio::asio_ns::ssl::context::tls_server);
+      tls->install(context->native_handle());
+      listener = std::make_unique<RestinioListener<TlsServerTraits>>(
+          options.threads, [&](auto& settings) { configure(settings).tls_context(context); });
+    } else {
+      listener = std::make_unique<RestinioListener<ServerTraits>>(
+          options.threads, [&](auto& settings) { configure(settings); });
+    }
+  }
+
+  template <class Settings>
+  Settings& configure(Settings& settings) {
+    auto read_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(options.limits.read_timeout_seconds));
+    return settings.address(options.host)
+        .port(options.port)
+        .incoming_http_msg_limits(limits)
+        .max_parallel_connections(options.limits.max_connections)
+        .read_next_http_message_timelimit(read_timeout)
+        // A start or stop answers when the transition ends, which the
+        // service bounds with its own timeouts; streams last long.
+        .handle_request_timeout(std::chrono::hours(24 * 365))
+        .request_handler([this](restinio::request_handle_t request) {
+          return handle(std::move(request));
+        });
+  }
 
   restinio::request_handling_status_t handle(restinio::request_handle_t request) {
-    if (body_too_large(*request)) {
+    auto& header = const_cast<restinio::http_request_header_t&>(request->header());
+    if (auto refusal = parsing::take_refusal(header, limits)) {
       RestinioExchange{std::move(request)}.respond(
-          413, dump(error_body("Request body exceeds 1 MiB")), {});
+          HttpResponse{refusal->status, "application/json", {}, error_body(refusal->detail)});
     } else {
       api.handle(std::make_shared<RestinioExchange>(std::move(request)));
     }
@@ -65,27 +277,23 @@ struct Server::Impl {
   }
 
   ServerOptions options;
+  restinio::incoming_http_msg_limits_t limits;
+  std::unique_ptr<TlsMaterial> tls;
   Api api;
-  HttpServer http;
-  restinio::on_pool_runner_t<HttpServer> runner;
+  std::unique_ptr<Listener> listener;
   bool running = false;
 };
 
-Server::Server(caf::actor_system& system, ApiTargets targets, ServerOptions options)
-    : impl_(std::make_unique<Impl>(system, std::move(targets), std::move(options))) {}
+Server::Server(Runtime& runtime, ServerOptions options)
+    : impl_(std::make_unique<Impl>(runtime, std::move(options))) {}
 
 Server::~Server() {
   stop();
 }
 
 void Server::start() {
-  std::promise<void> started;
-  auto result = started.get_future();
-  impl_->runner.start(
-      [&started]() noexcept { started.set_value(); },
-      [&started](std::exception_ptr error) noexcept { started.set_exception(std::move(error)); });
   try {
-    result.get();
+    impl_->listener->start();
   } catch (const std::exception& error) {
     throw std::runtime_error("Cannot serve HTTP on " + impl_->options.host + ":" +
                              std::to_string(impl_->options.port) + ": " + error.what());
@@ -95,8 +303,11 @@ void Server::start() {
 
 void Server::stop() {
   if (!std::exchange(impl_->running, false)) return;
-  impl_->runner.stop();
-  impl_->runner.wait();
+  impl_->listener->stop();
+}
+
+void Server::reload_tls(const TlsFiles& files) {
+  if (impl_->tls) impl_->tls->reload(files);
 }
 
 Api& Server::api() noexcept {

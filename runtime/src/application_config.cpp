@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "processpype/runtime/json_input.hpp"
+
 namespace processpype {
 
 namespace {
@@ -123,6 +125,44 @@ std::uint16_t read_port(const json& object, const char* key, const Location& whe
   return static_cast<std::uint16_t>(value->get<std::int64_t>());
 }
 
+std::size_t read_size(const json& object, const char* key, const Location& where,
+                      std::size_t fallback) {
+  auto* value = member(object, key);
+  if (value == nullptr) return fallback;
+  if (!value->is_number_integer() || value->get<std::int64_t>() < 1)
+    where.child(key).fail("must be a positive integer");
+  return static_cast<std::size_t>(value->get<std::int64_t>());
+}
+
+double read_positive(const json& object, const char* key, const Location& where,
+                     double fallback) {
+  auto seconds = read_number(object, key, where, fallback);
+  if (!(seconds > 0)) where.child(key).fail("must be greater than 0");
+  return seconds;
+}
+
+/// A token given in the file: present means set, and set means not empty.
+std::optional<std::string> read_token(const json& object, const char* key,
+                                      const Location& where) {
+  auto* value = member(object, key);
+  if (value == nullptr) return std::nullopt;
+  if (!value->is_string()) where.child(key).fail("must be a string");
+  auto token = value->get<std::string>();
+  if (token.find_first_not_of(" \t\r\n") == std::string::npos)
+    where.child(key).fail("is empty (an unset or empty variable?)");
+  return token;
+}
+
+TlsFiles read_tls(const json& tls, const char* ca_key, const Location& where) {
+  TlsFiles files;
+  files.certificate = read_string(tls, "certificate", where, "");
+  files.key = read_string(tls, "key", where, "");
+  files.ca = read_string(tls, ca_key, where, "");
+  if (files.certificate.empty() != files.key.empty())
+    where.fail("needs both certificate and key");
+  return files;
+}
+
 const json& section(const json& root, const char* key, const Location& where) {
   static const json empty = json::object();
   auto* value = member(root, key);
@@ -138,14 +178,33 @@ void read_app(ApplicationConfig& config, const json& app, const Location& where)
   config.debug = read_bool(app, "debug", where, config.debug);
 }
 
+void read_limits(ServerLimits& limits, const json& object, const Location& where) {
+  limits.max_body_bytes = read_size(object, "max_body_bytes", where, limits.max_body_bytes);
+  limits.max_header_bytes = read_size(object, "max_header_bytes", where, limits.max_header_bytes);
+  limits.max_url_bytes = read_size(object, "max_url_bytes", where, limits.max_url_bytes);
+  limits.max_connections = read_size(object, "max_connections", where, limits.max_connections);
+  limits.max_instances = read_size(object, "max_instances", where, limits.max_instances);
+  limits.read_timeout_seconds =
+      read_positive(object, "read_timeout_seconds", where, limits.read_timeout_seconds);
+  limits.max_event_streams =
+      read_size(object, "max_event_streams", where, limits.max_event_streams);
+}
+
+void read_auth(AuthSettings& auth, const json& object, const Location& where) {
+  auth.admin_token = read_token(object, "admin_token", where);
+  auth.read_token = read_token(object, "read_token", where);
+  auth.allow_anonymous = read_bool(object, "allow_anonymous", where, auth.allow_anonymous);
+}
+
 void read_server(ApplicationConfig& config, const json& server, const Location& where) {
   config.host = read_string(server, "host", where, config.host);
   config.port = read_port(server, "port", where, config.port);
   config.api_prefix = read_string(server, "api_prefix", where, config.api_prefix);
   config.closing_timeout_seconds =
-      read_number(server, "closing_timeout_seconds", where, config.closing_timeout_seconds);
-  if (config.closing_timeout_seconds <= 0)
-    where.child("closing_timeout_seconds").fail("must be greater than 0");
+      read_positive(server, "closing_timeout_seconds", where, config.closing_timeout_seconds);
+  read_limits(config.limits, section(server, "limits", where), where.child("limits"));
+  read_auth(config.auth, section(server, "auth", where), where.child("auth"));
+  config.tls = read_tls(section(server, "tls", where), "client_ca", where.child("tls"));
 }
 
 void read_logging(ApplicationConfig& config, const json& logging, const Location& where) {
@@ -155,6 +214,14 @@ void read_logging(ApplicationConfig& config, const json& logging, const Location
   auto format = log_format_from_string(read_string(logging, "format", where, "text"));
   if (!format) where.child("format").fail("must be text or json");
   config.log_format = *format;
+  auto loggers = section(logging, "loggers", where);
+  for (const auto& [name, level] : loggers.items()) {
+    if (!level.is_string() || !log_level_from_string(level.get<std::string>()))
+      where.child("loggers").child(name).fail(
+          "must be one of trace, debug, info, warning, error, critical");
+    config.loggers.emplace_back(name, level.get<std::string>());
+  }
+  config.access_log = read_bool(logging, "access_log", where, config.access_log);
 }
 
 void read_node(ApplicationConfig& config, const json& node, const Location& where) {
@@ -168,6 +235,15 @@ void read_node(ApplicationConfig& config, const json& node, const Location& wher
       config.join.push_back(peer.get<std::string>());
     }
   }
+  config.node_tls = read_tls(section(node, "tls", where), "ca", where.child("tls"));
+  config.node_allow_insecure =
+      read_bool(node, "allow_insecure", where, config.node_allow_insecure);
+  config.heartbeat_seconds =
+      read_positive(node, "heartbeat_seconds", where, config.heartbeat_seconds);
+  config.down_after_seconds =
+      read_positive(node, "down_after_seconds", where, config.down_after_seconds);
+  config.forget_after_seconds =
+      read_positive(node, "forget_after_seconds", where, config.forget_after_seconds);
 }
 
 /// `services` in file order: `order` lists the instance names as the YAML
@@ -221,31 +297,14 @@ std::string substitute_environment(std::string_view text) {
   return result;
 }
 
-std::optional<spdlog::level::level_enum> log_level_from_string(std::string_view text) noexcept {
-  std::string lower;
-  for (char c : text)
-    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  if (lower == "warning") lower = "warn";
-  if (lower == "critical") return spdlog::level::critical;
-  auto level = spdlog::level::from_str(lower);
-  if (level == spdlog::level::off && lower != "off") return std::nullopt;
-  return level;
-}
+namespace {
 
-ApplicationConfig load_application_config(const std::string& path) {
-  YAML::Node document;
-  try {
-    document = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw ApplicationConfigError(fmt::format("{}: cannot read the file", path));
-  } catch (const YAML::Exception& error) {
-    throw ApplicationConfigError(fmt::format("{}: invalid YAML at line {}, column {}: {}", path,
-                                             error.mark.line + 1, error.mark.column + 1,
-                                             error.msg));
-  }
-  Location root{path, ""};
+ApplicationConfig read_document(const YAML::Node& document, const std::string& name) {
+  Location root{name, ""};
   auto tree = to_json(document, root);
   if (tree.is_null()) tree = json::object();
+  if (!json_depth_within(tree))
+    root.fail(fmt::format("nested deeper than {} levels", max_json_depth));
   if (!tree.is_object()) root.fail("the file must be a mapping");
   ApplicationConfig config;
   read_app(config, section(tree, "app", root), root.child("app"));
@@ -257,6 +316,30 @@ ApplicationConfig load_application_config(const std::string& path) {
     for (const auto& item : services) order.push_back(item.first.as<std::string>());
   read_services(config, section(tree, "services", root), order, root.child("services"));
   return config;
+}
+
+/// Runs `read` and turns every YAML exception into one line naming `name`.
+template <class Read>
+ApplicationConfig translating_yaml_errors(const std::string& name, Read read) {
+  try {
+    return read();
+  } catch (const YAML::BadFile&) {
+    throw ApplicationConfigError(fmt::format("{}: cannot read the file", name));
+  } catch (const YAML::Exception& error) {
+    throw ApplicationConfigError(fmt::format("{}: invalid YAML at line {}, column {}: {}", name,
+                                             error.mark.line + 1, error.mark.column + 1,
+                                             error.msg));
+  }
+}
+
+}  // namespace
+
+ApplicationConfig load_application_config(const std::string& path) {
+  return translating_yaml_errors(path, [&] { return read_document(YAML::LoadFile(path), path); });
+}
+
+ApplicationConfig parse_application_config(const std::string& text, const std::string& name) {
+  return translating_yaml_errors(name, [&] { return read_document(YAML::Load(text), name); });
 }
 
 }  // namespace processpype

@@ -1,13 +1,19 @@
 #include "processpype/runtime/configuration.hpp"
 
+#include <cmath>
 #include <limits>
 #include <unordered_set>
 
+#include <fmt/format.h>
+
+#include "processpype/runtime/json_input.hpp"
+
 namespace processpype {
 
+using nlohmann::json;
+
 ConfigurationError::ConfigurationError(std::string field, const std::string& reason)
-    : Error(ErrorCode::invalid_configuration,
-            "Invalid configuration: field '" + field + "' " + reason),
+    : Error(ErrorCode::invalid_value, "Invalid configuration: field '" + field + "' " + reason),
       field_(std::move(field)) {}
 
 void ServiceConfiguration::require(bool condition, std::string_view field,
@@ -15,111 +21,239 @@ void ServiceConfiguration::require(bool condition, std::string_view field,
   if (!condition) throw ConfigurationError(std::string{field}, std::string{reason});
 }
 
+// -- one field -------------------------------------------------------------------
+
 namespace {
 
-/// Reads each declared field from a JSON object with strict types and
-/// remembers which keys it consumed.
-class FieldReader final : public FieldVisitor {
- public:
-  explicit FieldReader(const nlohmann::json& object) : object_(object) {}
+/// 1.0 → "1", 0.001 → "0.001": bounds as a person writes them.
+std::string format_bound(double value) {
+  return fmt::format("{}", value);
+}
 
-  bool consumed(const std::string& key) const { return consumed_.count(key) != 0; }
+void assign(const std::string& key, const json& value, bool& target) {
+  if (!value.is_boolean()) throw ConfigurationError(key, "must be a boolean");
+  target = value.get<bool>();
+}
 
- protected:
-  void visit(std::string_view name, FieldRef field, bool* is_set) override {
-    auto key = std::string{name};
-    auto found = object_.find(key);
-    if (found == object_.end() || (is_set != nullptr && found->is_null())) {
-      if (is_set != nullptr) throw ConfigurationError(key, "is required");
-      return;
-    }
-    consumed_.insert(key);
-    std::visit([&](auto* target) { assign(key, *found, *target); }, field);
-    if (is_set != nullptr) *is_set = true;
-  }
+void assign(const std::string& key, const json& value, std::int64_t& target) {
+  // Unsigned JSON integers above int64's range are refused, not wrapped.
+  if (value.is_number_unsigned() &&
+      value.get<std::uint64_t>() > std::uint64_t(std::numeric_limits<std::int64_t>::max()))
+    throw ConfigurationError(key, "is out of the 64-bit integer range");
+  if (!value.is_number_integer()) throw ConfigurationError(key, "must be an integer");
+  target = value.get<std::int64_t>();
+}
 
- private:
-  static void assign(const std::string& key, const nlohmann::json& value, bool& target) {
-    if (!value.is_boolean()) throw ConfigurationError(key, "must be a boolean");
-    target = value.get<bool>();
-  }
-  static void assign(const std::string& key, const nlohmann::json& value, std::int64_t& target) {
-    // Unsigned JSON integers above int64's range are refused, not wrapped.
-    if (value.is_number_unsigned() &&
-        value.get<std::uint64_t>() > std::uint64_t(std::numeric_limits<std::int64_t>::max()))
-      throw ConfigurationError(key, "is out of the 64-bit integer range");
-    if (!value.is_number_integer()) throw ConfigurationError(key, "must be an integer");
-    target = value.get<std::int64_t>();
-  }
-  static void assign(const std::string& key, const nlohmann::json& value, double& target) {
-    if (!value.is_number()) throw ConfigurationError(key, "must be a number");
-    target = value.get<double>();
-  }
-  static void assign(const std::string& key, const nlohmann::json& value, std::string& target) {
-    if (!value.is_string()) throw ConfigurationError(key, "must be a string");
-    target = value.get<std::string>();
-  }
-  static void assign(const std::string&, const nlohmann::json& value, nlohmann::json& target) {
-    target = value;
-  }
+void assign(const std::string& key, const json& value, double& target) {
+  if (!value.is_number()) throw ConfigurationError(key, "must be a number");
+  target = value.get<double>();
+  if (!std::isfinite(target)) throw ConfigurationError(key, "must be a finite number");
+}
 
-  const nlohmann::json& object_;
-  std::unordered_set<std::string> consumed_;
-};
+void assign(const std::string& key, const json& value, std::string& target) {
+  if (!value.is_string()) throw ConfigurationError(key, "must be a string");
+  target = value.get<std::string>();
+}
 
-class FieldWriter final : public FieldVisitor {
- public:
-  explicit FieldWriter(nlohmann::json& object) : object_(object) {}
-
- protected:
-  void visit(std::string_view name, FieldRef field, bool* is_set) override {
-    auto& slot = object_[std::string{name}];
-    if (is_set != nullptr && !*is_set) {
-      slot = nullptr;
-      return;
-    }
-    std::visit([&](auto* source) { slot = *source; }, field);
+void assign(const std::string& key, const json& value, std::vector<std::string>& target) {
+  if (!value.is_array()) throw ConfigurationError(key, "must be a list of strings");
+  std::vector<std::string> items;
+  items.reserve(value.size());
+  for (const auto& item : value) {
+    if (!item.is_string()) throw ConfigurationError(key, "must be a list of strings");
+    items.push_back(item.get<std::string>());
   }
+  target = std::move(items);
+}
 
- private:
-  nlohmann::json& object_;
-};
+void assign(const std::string& key, const json& value, json& target) {
+  if (!json_depth_within(value))
+    throw ConfigurationError(key, fmt::format("is nested deeper than {} levels", max_json_depth));
+  target = value;
+}
+
+const char* json_type(const FieldRef& target) {
+  struct {
+    const char* operator()(bool*) const { return "boolean"; }
+    const char* operator()(std::int64_t*) const { return "integer"; }
+    const char* operator()(double*) const { return "number"; }
+    const char* operator()(std::string*) const { return "string"; }
+    const char* operator()(std::vector<std::string>*) const { return "array"; }
+    const char* operator()(json*) const { return nullptr; }
+  } visitor;
+  return std::visit(visitor, target);
+}
+
+std::optional<double> numeric_value(const FieldRef& target) {
+  if (auto* integer = std::get_if<std::int64_t*>(&target)) return static_cast<double>(**integer);
+  if (auto* number = std::get_if<double*>(&target)) return **number;
+  return std::nullopt;
+}
 
 }  // namespace
 
-void ServiceConfiguration::base_fields(FieldVisitor& visitor) {
-  visitor("enabled", enabled);
-  visitor("autostart", autostart);
-  visitor("start_timeout_seconds", start_timeout_seconds);
-  visitor("stop_timeout_seconds", stop_timeout_seconds);
+FieldDeclaration::FieldDeclaration(std::string_view name, FieldRef target, bool* is_set,
+                                   std::string_view description)
+    : name_(name), target_(target), is_set_(is_set), description_(description) {}
+
+FieldDeclaration& FieldDeclaration::at_least(double minimum) {
+  minimum_ = minimum;
+  return *this;
 }
 
-void ServiceConfiguration::validate_base() const {
-  require(start_timeout_seconds > 0, "start_timeout_seconds", "must be greater than 0");
-  require(stop_timeout_seconds > 0, "stop_timeout_seconds", "must be greater than 0");
+FieldDeclaration& FieldDeclaration::at_most(double maximum) {
+  maximum_ = maximum;
+  return *this;
 }
 
-void ServiceConfiguration::load(const nlohmann::json& object) {
+FieldDeclaration& FieldDeclaration::greater_than(double bound) {
+  exclusive_minimum_ = bound;
+  return *this;
+}
+
+FieldDeclaration& FieldDeclaration::one_of(std::initializer_list<std::string_view> values) {
+  allowed_.assign(values.begin(), values.end());
+  return *this;
+}
+
+void FieldDeclaration::read(const json& value) const {
+  std::visit([&](auto* target) { assign(name_, value, *target); }, target_);
+  if (is_set_ != nullptr) *is_set_ = true;
+  check_constraints();
+}
+
+void FieldDeclaration::check_constraints() const {
+  if (auto number = numeric_value(target_)) {
+    if (minimum_ && maximum_ && (*number < *minimum_ || *number > *maximum_))
+      throw ConfigurationError(name_, fmt::format("must be between {} and {}",
+                                                  format_bound(*minimum_), format_bound(*maximum_)));
+    if (minimum_ && *number < *minimum_)
+      throw ConfigurationError(
+          name_, fmt::format("must be greater than or equal to {}", format_bound(*minimum_)));
+    if (maximum_ && *number > *maximum_)
+      throw ConfigurationError(
+          name_, fmt::format("must be less than or equal to {}", format_bound(*maximum_)));
+    if (exclusive_minimum_ && *number <= *exclusive_minimum_)
+      throw ConfigurationError(
+          name_, fmt::format("must be greater than {}", format_bound(*exclusive_minimum_)));
+  }
+  if (auto* text = std::get_if<std::string*>(&target_); text && !allowed_.empty()) {
+    for (const auto& allowed : allowed_)
+      if (**text == allowed) return;
+    std::string listed;
+    for (const auto& allowed : allowed_)
+      listed += fmt::format("{}\"{}\"", listed.empty() ? "" : ", ", allowed);
+    throw ConfigurationError(name_, "must be one of " + listed);
+  }
+}
+
+json FieldDeclaration::value() const {
+  if (is_set_ != nullptr && !*is_set_) return nullptr;
+  return std::visit([](auto* source) { return json(*source); }, target_);
+}
+
+json FieldDeclaration::schema() const {
+  auto schema = json::object();
+  if (const char* type = json_type(target_)) schema["type"] = type;
+  if (std::holds_alternative<std::vector<std::string>*>(target_))
+    schema["items"] = {{"type", "string"}};
+  if (!description_.empty()) schema["description"] = description_;
+  if (is_set_ == nullptr) schema["default"] = value();
+  if (minimum_) schema["minimum"] = *minimum_;
+  if (maximum_) schema["maximum"] = *maximum_;
+  if (exclusive_minimum_) schema["exclusiveMinimum"] = *exclusive_minimum_;
+  if (!allowed_.empty()) schema["enum"] = allowed_;
+  return schema;
+}
+
+// -- the whole configuration ----------------------------------------------------------
+
+void ServiceConfiguration::base_fields(Fields& fields) {
+  fields("enabled", enabled, "Started when the application starts its enabled services");
+  fields("autostart", autostart, "Start by itself right after each configure");
+  fields("start_timeout_seconds", start_timeout_seconds,
+         "How long the manager's start may take before the service is in error")
+      .greater_than(0);
+  fields("stop_timeout_seconds", stop_timeout_seconds,
+         "How long the manager's stop may take before the service is in error")
+      .greater_than(0);
+  fields("restart", restart, "Whether the supervisor restarts the service after a failure")
+      .one_of({"never", "on-failure"});
+  fields("restart_delay_seconds", restart_delay_seconds,
+         "Delay before the first restart; doubles after each consecutive restart")
+      .at_least(0);
+  fields("restart_max_delay_seconds", restart_max_delay_seconds, "Cap of the restart delay")
+      .at_least(0);
+  fields("max_restarts", max_restarts, "Restarts allowed within restart_window_seconds")
+      .at_least(0);
+  fields("restart_window_seconds", restart_window_seconds,
+         "The sliding window of max_restarts, and how long a service must run for the delay to "
+         "reset")
+      .greater_than(0);
+  fields("health_interval_seconds", health_interval_seconds,
+         "Seconds between health checks while running (0: no checks)")
+      .at_least(0);
+  fields("health_timeout_seconds", health_timeout_seconds,
+         "How long a health check may take before it counts as not ok")
+      .greater_than(0);
+  fields("health_failures", health_failures,
+         "Consecutive not-ok health checks that make a failure")
+      .at_least(1);
+  fields("depends_on", depends_on,
+         "Instances on this node that must be running before this one starts");
+}
+
+Fields ServiceConfiguration::declare() {
+  Fields declared;
+  base_fields(declared);
+  fields(declared);
+  return declared;
+}
+
+void ServiceConfiguration::load(const json& object) {
   if (!object.is_object())
-    throw Error(ErrorCode::invalid_configuration, "Configuration must be a JSON object");
-  FieldReader reader{object};
-  base_fields(reader);
-  fields(reader);
+    throw Error(ErrorCode::invalid_value, "Configuration must be a JSON object");
+  auto declared = declare();
+  std::unordered_set<std::string_view> consumed;
+  for (const auto& field : declared.declarations()) {
+    auto found = object.find(field.name());
+    bool absent = found == object.end() || (field.required() && found->is_null());
+    if (absent) {
+      if (field.required()) throw ConfigurationError(field.name(), "is required");
+      continue;
+    }
+    consumed.insert(field.name());
+    field.read(*found);
+  }
   extra_fields_ = nullptr;
-  for (const auto& [key, value] : object.items())
-    if (!reader.consumed(key)) extra_fields_[key] = value;
-  validate_base();
+  for (const auto& [key, value] : object.items()) {
+    if (consumed.count(key) != 0) continue;
+    if (!json_depth_within(value))
+      throw ConfigurationError(key, fmt::format("is nested deeper than {} levels", max_json_depth));
+    extra_fields_[key] = value;
+  }
   validate();
 }
 
-nlohmann::json ServiceConfiguration::to_json() const {
-  nlohmann::json object = extra_fields_.is_null() ? nlohmann::json::object() : extra_fields_;
-  FieldWriter writer{object};
-  // Visiting needs non-const references; writing only reads through them.
-  auto& self = const_cast<ServiceConfiguration&>(*this);
-  self.base_fields(writer);
-  self.fields(writer);
+json ServiceConfiguration::to_json() const {
+  json object = extra_fields_.is_null() ? json::object() : extra_fields_;
+  auto declared = declare();
+  for (const auto& field : declared.declarations()) object[field.name()] = field.value();
   return object;
+}
+
+json ServiceConfiguration::schema() const {
+  auto properties = json::object();
+  auto required = json::array();
+  auto declared = declare();
+  for (const auto& field : declared.declarations()) {
+    properties[field.name()] = field.schema();
+    if (field.required()) required.push_back(field.name());
+  }
+  json schema = {{"type", "object"}, {"properties", std::move(properties)},
+                 {"additionalProperties", true}};
+  if (!required.empty()) schema["required"] = std::move(required);
+  return schema;
 }
 
 }  // namespace processpype

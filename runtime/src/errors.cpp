@@ -2,48 +2,53 @@
 
 namespace processpype {
 
-std::string_view to_string(ErrorCode code) noexcept {
+namespace {
+
+struct CodeInfo {
+  std::string_view name;
+  int status;
+};
+
+constexpr CodeInfo info(ErrorCode code) noexcept {
   switch (code) {
     case ErrorCode::bad_request:
-      return "bad_request";
+      return {"bad_request", 400};
+    case ErrorCode::unauthorized:
+      return {"unauthorized", 401};
+    case ErrorCode::forbidden:
+      return {"forbidden", 403};
     case ErrorCode::not_found:
-      return "not_found";
+      return {"not_found", 404};
     case ErrorCode::method_not_allowed:
-      return "method_not_allowed";
+      return {"method_not_allowed", 405};
     case ErrorCode::conflict:
-      return "conflict";
-    case ErrorCode::invalid_configuration:
-      return "invalid_configuration";
+      return {"conflict", 409};
+    case ErrorCode::payload_too_large:
+      return {"payload_too_large", 413};
+    case ErrorCode::uri_too_long:
+      return {"uri_too_long", 414};
+    case ErrorCode::invalid_value:
+      return {"invalid_value", 422};
+    case ErrorCode::headers_too_large:
+      return {"headers_too_large", 431};
     case ErrorCode::service_failure:
-      return "service_failure";
+      return {"service_failure", 500};
     case ErrorCode::node_unavailable:
-      return "node_unavailable";
+      return {"node_unavailable", 503};
     case ErrorCode::timeout:
-      return "timeout";
+      return {"timeout", 504};
   }
-  return "unknown";
+  return {"unknown", 500};
+}
+
+}  // namespace
+
+std::string_view to_string(ErrorCode code) noexcept {
+  return info(code).name;
 }
 
 int http_status(ErrorCode code) noexcept {
-  switch (code) {
-    case ErrorCode::bad_request:
-      return 400;
-    case ErrorCode::not_found:
-      return 404;
-    case ErrorCode::method_not_allowed:
-      return 405;
-    case ErrorCode::conflict:
-      return 409;
-    case ErrorCode::invalid_configuration:
-      return 422;
-    case ErrorCode::service_failure:
-      return 500;
-    case ErrorCode::node_unavailable:
-      return 503;
-    case ErrorCode::timeout:
-      return 504;
-  }
-  return 500;
+  return info(code).status;
 }
 
 }  // namespace processpype

@@ -1,5 +1,7 @@
 #include "processpype/runtime/lifecycle.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace processpype {
@@ -22,13 +24,20 @@ void ServiceLifecycle::ensure_manager() {
   service_->manager();
 }
 
+void ServiceLifecycle::check_dependencies(const ServiceConfiguration& candidate) const {
+  const auto& depends_on = candidate.depends_on;
+  if (std::find(depends_on.begin(), depends_on.end(), name()) != depends_on.end())
+    throw ConfigurationError("depends_on",
+                             fmt::format("must not name the instance itself ({})", name()));
+}
+
 bool ServiceLifecycle::configure(const nlohmann::json& configuration) {
   if (is_active(state()))
     throw Error(ErrorCode::conflict, fmt::format("Cannot configure service {} while it is {}",
                                                  name(), to_string(state())));
-  check_no_hook_in_flight();  // the manager's configure hook never overlaps start/stop
   auto candidate = service_->create_configuration();
   candidate->load(configuration);  // throws; nothing changed yet
+  check_dependencies(*candidate);
   ensure_manager();
   service_->manager_->configure(*candidate);
   service_->configuration_ = std::move(candidate);
@@ -47,15 +56,13 @@ void ServiceLifecycle::begin_start() {
     fail(fmt::format("Service {} must be configured before starting", name()));
     throw Error(ErrorCode::conflict, mutable_status().error);
   }
-  check_no_hook_in_flight();
   ensure_manager();
-  hook_in_flight_.store(true, std::memory_order_relaxed);
   mutable_status().state = ServiceState::starting;
 }
 
-std::optional<Error> ServiceLifecycle::finish_start(const std::optional<std::string>& failure) {
-  if (failure) {
-    fail(fmt::format("Failed to start {} service: {}", name(), *failure));
+std::optional<Error> ServiceLifecycle::finish_start(const std::string& failure) {
+  if (!failure.empty()) {
+    fail(fmt::format("Failed to start {} service: {}", name(), failure));
     return Error(ErrorCode::service_failure, mutable_status().error);
   }
   mutable_status().state = ServiceState::running;
@@ -70,9 +77,7 @@ ServiceLifecycle::StopPlan ServiceLifecycle::begin_stop() {
       return StopPlan::wait_for_transition;
     case ServiceState::running:
     case ServiceState::error:
-      check_no_hook_in_flight();
       ensure_manager();
-      hook_in_flight_.store(true, std::memory_order_relaxed);
       mutable_status().state = ServiceState::stopping;
       return StopPlan::run;
     default:
@@ -80,9 +85,10 @@ ServiceLifecycle::StopPlan ServiceLifecycle::begin_stop() {
   }
 }
 
-std::optional<Error> ServiceLifecycle::finish_stop(const std::optional<std::string>& failure) {
-  if (failure) {
-    fail(fmt::format("Failed to stop {} service: {}", name(), *failure));
+std::optional<Error> ServiceLifecycle::finish_stop(const std::string& failure) {
+  clear_health();
+  if (!failure.empty()) {
+    fail(fmt::format("Failed to stop {} service: {}", name(), failure));
     return Error(ErrorCode::service_failure, mutable_status().error);
   }
   mutable_status().state = ServiceState::stopped;
@@ -91,8 +97,8 @@ std::optional<Error> ServiceLifecycle::finish_stop(const std::optional<std::stri
 
 Error ServiceLifecycle::time_out() {
   bool starting = state() == ServiceState::starting;
-  auto seconds = starting ? service_->configuration_->start_timeout_seconds
-                          : service_->configuration_->stop_timeout_seconds;
+  auto seconds = starting ? configuration().start_timeout_seconds
+                          : configuration().stop_timeout_seconds;
   fail(fmt::format("Timed out {} {} service after {} s", starting ? "starting" : "stopping", name(),
                    seconds));
   return Error(ErrorCode::service_failure, mutable_status().error);
@@ -103,12 +109,33 @@ void ServiceLifecycle::fail(std::string reason) {
   mutable_status().error = std::move(reason);
 }
 
+void ServiceLifecycle::record_health(const Health& health) {
+  mutable_status().health =
+      HealthReport{health.ok, health.detail, std::chrono::system_clock::now()};
+}
+
+void ServiceLifecycle::clear_health() {
+  mutable_status().health.reset();
+}
+
 std::chrono::nanoseconds ServiceLifecycle::start_timeout() const {
-  return to_duration(service_->configuration_->start_timeout_seconds);
+  return to_duration(configuration().start_timeout_seconds);
 }
 
 std::chrono::nanoseconds ServiceLifecycle::stop_timeout() const {
-  return to_duration(service_->configuration_->stop_timeout_seconds);
+  return to_duration(configuration().stop_timeout_seconds);
+}
+
+std::chrono::nanoseconds ServiceLifecycle::health_interval() const {
+  return to_duration(configuration().health_interval_seconds);
+}
+
+std::chrono::nanoseconds ServiceLifecycle::health_timeout() const {
+  return to_duration(configuration().health_timeout_seconds);
+}
+
+bool ServiceLifecycle::calls_may_block() {
+  return service_->may_block();
 }
 
 const ServiceRoutes& ServiceLifecycle::routes() {
@@ -120,31 +147,35 @@ const ServiceRoutes& ServiceLifecycle::routes() {
 }
 
 void ServiceLifecycle::attach(std::shared_ptr<ServiceContext> context) noexcept {
-  service_->context_ = std::move(context);
+  service_->context_ = context;
+  if (service_->manager_) service_->manager_->context_ = std::move(context);
 }
 
-void ServiceLifecycle::check_no_hook_in_flight() const {
-  if (hook_in_flight_.load(std::memory_order_acquire))
-    throw Error(
-        ErrorCode::conflict,
-        fmt::format("Service {} is still running an earlier start or stop that timed out", name()));
-}
-
-std::optional<std::string> ServiceLifecycle::run_hook(bool start) noexcept {
+ServiceLifecycle::Outcome ServiceLifecycle::run(Call call) noexcept {
   struct ClearFlag {
     std::atomic<bool>& flag;
     ~ClearFlag() { flag.store(false, std::memory_order_release); }
-  } clear{hook_in_flight_};
+  } clear{call_in_flight_};
   try {
-    if (start)
-      service_->start();
-    else
-      service_->stop();
-    return std::nullopt;
+    switch (call) {
+      case Call::start:
+        service_->start();
+        break;
+      case Call::stop:
+      case Call::cleanup:
+        service_->stop();
+        break;
+      case Call::health:
+        return service_->check_health();
+    }
+    return std::string{};
   } catch (const std::exception& error) {
     std::string what = error.what();
-    return what.empty() ? std::string{"unknown error"} : what;
+    if (what.empty()) what = "unknown error";
+    if (call == Call::health) return Health{false, what};
+    return what;
   } catch (...) {
+    if (call == Call::health) return Health{false, "unknown exception"};
     return std::string{"unknown exception"};
   }
 }

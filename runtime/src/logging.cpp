@@ -1,12 +1,15 @@
 #include "processpype/runtime/logging.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <mutex>
 
-#include <fmt/chrono.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <nlohmann/json.hpp>
+
+#include "processpype/runtime/service_status.hpp"
 
 namespace processpype {
 
@@ -19,9 +22,7 @@ class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& message, spdlog::memory_buf_t& destination) override {
     nlohmann::json line = {
-        {"time",
-         fmt::format("{:%Y-%m-%dT%H:%M:%S}Z",
-                     std::chrono::time_point_cast<std::chrono::milliseconds>(message.time))},
+        {"time", format_utc(message.time)},
         {"level", spdlog::level::to_string_view(message.level)},
         {"logger", std::string_view{message.logger_name.data(), message.logger_name.size()}},
         {"message", std::string_view{message.payload.data(), message.payload.size()}},
@@ -35,16 +36,32 @@ class JsonFormatter final : public spdlog::formatter {
   }
 };
 
-std::shared_ptr<spdlog::sinks::sink> make_default_sink() {
-  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(text_pattern));
-  sink->set_level(spdlog::level::info);
-  return sink;
-}
-
+/// The shared sink writes everything it gets; each logger filters by its
+/// own level, so that levels can differ per logger.
 struct LoggingSettings {
   std::mutex mutex;
-  std::shared_ptr<spdlog::sinks::sink> sink = make_default_sink();
+  std::shared_ptr<spdlog::sinks::sink> sink = [] {
+    auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(text_pattern));
+    return sink;
+  }();
+  spdlog::level::level_enum level = spdlog::level::info;
+  std::vector<LoggerLevel> overrides;
+  std::vector<std::weak_ptr<spdlog::logger>> loggers;
+
+  spdlog::level::level_enum level_of(std::string_view name) const {
+    auto level_found = level;
+    std::size_t longest = 0;
+    for (const auto& [prefix, override_level] : overrides) {
+      bool applies = name == prefix || (name.starts_with(prefix) && name.size() > prefix.size() &&
+                                        name[prefix.size()] == '.');
+      if (applies && prefix.size() >= longest) {
+        longest = prefix.size();
+        level_found = override_level;
+      }
+    }
+    return level_found;
+  }
 };
 
 LoggingSettings& settings() {
@@ -60,23 +77,41 @@ std::optional<LogFormat> log_format_from_string(std::string_view text) noexcept 
   return std::nullopt;
 }
 
-void configure_logging(spdlog::level::level_enum level, LogFormat format) {
+std::optional<spdlog::level::level_enum> log_level_from_string(std::string_view text) noexcept {
+  std::string lower;
+  for (char c : text)
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  if (lower == "warning") lower = "warn";
+  if (lower == "critical") return spdlog::level::critical;
+  auto level = spdlog::level::from_str(lower);
+  if (level == spdlog::level::off && lower != "off") return std::nullopt;
+  return level;
+}
+
+void configure_logging(spdlog::level::level_enum level, LogFormat format,
+                       std::vector<LoggerLevel> logger_levels) {
   auto& current = settings();
   std::lock_guard lock{current.mutex};
   if (format == LogFormat::json)
     current.sink->set_formatter(std::make_unique<JsonFormatter>());
   else
     current.sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(text_pattern));
-  // Loggers are not in spdlog's registry: the shared sink does the
-  // filtering, so one call reaches every logger already made.
-  current.sink->set_level(level);
+  current.level = level;
+  current.overrides = std::move(logger_levels);
+  for (const auto& weak : current.loggers)
+    if (auto logger = weak.lock()) logger->set_level(current.level_of(logger->name()));
 }
 
 std::shared_ptr<spdlog::logger> make_logger(std::string name) {
   auto& current = settings();
   std::lock_guard lock{current.mutex};
   auto logger = std::make_shared<spdlog::logger>(std::move(name), current.sink);
-  logger->set_level(spdlog::level::trace);
+  logger->set_level(current.level_of(logger->name()));
+  // Forget loggers that are gone now and then, so the list follows the
+  // number of live ones.
+  if (current.loggers.size() >= 64 && current.loggers.size() == current.loggers.capacity())
+    std::erase_if(current.loggers, [](const auto& weak) { return weak.expired(); });
+  current.loggers.push_back(logger);
   return logger;
 }
 

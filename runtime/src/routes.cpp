@@ -4,44 +4,34 @@
 
 namespace processpype {
 
-RouteResponse RouteResponse::error(int status, std::string_view detail) {
-  return {status, {{"detail", detail}}, {}};
+namespace {
+
+RouteResponse refusal(int status, std::string_view detail, std::string route = {}) {
+  return {status, {{"detail", detail}}, {}, std::move(route)};
 }
 
-ServiceRoutes& ServiceRoutes::add(std::string method, std::string_view pattern,
-                                  RouteHandler handler) {
-  routes_.push_back({std::move(method), PathPattern{pattern}, std::move(handler)});
-  return *this;
-}
+}  // namespace
 
 RouteResponse ServiceRoutes::dispatch(RouteRequest& request) const {
-  auto path = split_path(request.path);
-  const Route* route = nullptr;
-  std::string allow;
-  for (const auto& candidate : routes_) {
-    if (!candidate.pattern.match(path)) continue;
-    if (candidate.method == request.method) {
-      route = &candidate;
-      break;
-    }
-    allow += allow.empty() ? candidate.method : ", " + candidate.method;
-  }
-  if (route == nullptr) {
-    if (allow.empty()) return RouteResponse::error(404, "Route not found: " + request.path);
-    auto response =
-        RouteResponse::error(405, "Method " + request.method + " not allowed on " + request.path);
-    response.allow = std::move(allow);
+  auto match = table_.resolve(request.method, split_path(request.path));
+  if (match.method_not_allowed()) {
+    auto response = refusal(405, "Method " + request.method + " not allowed on " + request.path);
+    response.allow = std::move(match.allow);
     return response;
   }
-  route->pattern.match(path, &request.path_parameters);
+  if (!match.found()) return refusal(404, "Route not found: " + request.path);
+  request.path_parameters = std::move(match.parameters);
+  const auto& pattern = match.route->info.pattern;
   try {
-    return route->handler(request);
+    auto response = match.route->handler(request);
+    response.route = pattern;
+    return response;
   } catch (const Error& error) {
-    return RouteResponse::error(http_status(error.code()), error.detail());
+    return refusal(http_status(error.code()), error.detail(), pattern);
   } catch (const std::exception& error) {
-    return RouteResponse::error(500, std::string{"Route handler failed: "} + error.what());
+    return refusal(500, std::string{"Route handler failed: "} + error.what(), pattern);
   } catch (...) {
-    return RouteResponse::error(500, "Route handler failed with an unknown exception");
+    return refusal(500, "Route handler failed with an unknown exception", pattern);
   }
 }
 

@@ -4,6 +4,10 @@
 
 namespace processpype {
 
+void ServiceManager::fail(std::string reason) const {
+  if (context_) context_->fail(std::move(reason));
+}
+
 Service::Service(std::string name) : name_(std::move(name)) {}
 
 Service::~Service() = default;
@@ -11,6 +15,10 @@ Service::~Service() = default;
 const std::shared_ptr<spdlog::logger>& Service::logger() {
   if (!logger_) logger_ = make_logger("processpype.services." + name_);
   return logger_;
+}
+
+std::unique_ptr<ServiceManager> Service::create_manager() {
+  return std::make_unique<detail::LoggingManager>(logger());
 }
 
 std::unique_ptr<ServiceConfiguration> Service::create_configuration() const {
@@ -25,8 +33,23 @@ void Service::stop() {
   manager().stop();
 }
 
+Health Service::check_health() {
+  return manager().check_health();
+}
+
+bool Service::may_block() {
+  return manager().may_block();
+}
+
+void Service::fail(std::string reason) {
+  if (context_) context_->fail(std::move(reason));
+}
+
 ServiceManager& Service::manager() {
-  if (!manager_) manager_ = create_manager();
+  if (!manager_) {
+    manager_ = create_manager();
+    manager_->context_ = context_;
+  }
   return *manager_;
 }
 

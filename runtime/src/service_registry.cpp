@@ -45,6 +45,27 @@ std::shared_ptr<const ServiceClass> ServiceClassRegistry::find(std::string_view 
   return found == classes_.end() ? nullptr : found->second;
 }
 
+std::vector<std::shared_ptr<const ServiceClass>> ServiceClassRegistry::classes() const {
+  std::vector<std::shared_ptr<const ServiceClass>> result;
+  {
+    std::shared_lock lock{mutex_};
+    for (const auto& [key, service_class] : classes_) result.push_back(service_class);
+  }
+  std::sort(result.begin(), result.end(), [](const auto& a, const auto& b) { return a->key < b->key; });
+  return result;
+}
+
+ServiceClassDescription describe(const ServiceClass& service_class) {
+  auto instance = service_class.create(service_class.key);
+  ServiceRoutes routes;
+  instance->add_routes(routes);
+  ServiceClassDescription description;
+  description.configuration_schema = instance->create_configuration()->schema();
+  description.requires_configuration = instance->requires_configuration();
+  for (const auto& route : routes.table().routes()) description.routes.push_back(route.info);
+  return description;
+}
+
 std::vector<std::string> ServiceClassRegistry::keys() const {
   std::shared_lock lock{mutex_};
   std::vector<std::string> result;

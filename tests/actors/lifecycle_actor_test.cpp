@@ -149,7 +149,7 @@ TEST_CASE("configure: invalid configuration is 422, state and previous config ke
   SECTION("from initialized") {
     auto error = error_of([&] { node->configure("val", {{"start_delay_ms", "soon"}}); });
     REQUIRE(error);
-    CHECK(error->code() == ErrorCode::invalid_configuration);
+    CHECK(error->code() == ErrorCode::invalid_value);
     auto status = node->status("val");
     CHECK(status.state == ServiceState::initialized);
     CHECK(status.metadata == json::object());
@@ -162,7 +162,7 @@ TEST_CASE("configure: invalid configuration is 422, state and previous config ke
       REQUIRE(before.state == state);
       auto error = error_of([&] { node->configure("val", {{"label", 42}}); });
       REQUIRE(error);
-      CHECK(error->code() == ErrorCode::invalid_configuration);
+      CHECK(error->code() == ErrorCode::invalid_value);
       CHECK(node->status("val") == before);
     };
     check_kept(ServiceState::configured);
@@ -201,7 +201,7 @@ TEST_CASE("validation through the actor names the field", "[validation]") {
     INFO("body " << c.body.dump());
     auto error = error_of([&] { node->configure("typed", c.body); });
     REQUIRE(error);
-    CHECK(error->code() == ErrorCode::invalid_configuration);
+    CHECK(error->code() == ErrorCode::invalid_value);
     CHECK(std::string{error->what()}.find("'" + c.field + "'") != std::string::npos);
     CHECK(node->status("typed") == previous);
   }
@@ -213,7 +213,7 @@ TEST_CASE("validation through the actor names the field", "[validation]") {
   SECTION("a configuration that is not an object is 422") {
     auto error = error_of([&] { node->configure("typed", json::array({1, 2})); });
     REQUIRE(error);
-    CHECK(error->code() == ErrorCode::invalid_configuration);
+    CHECK(error->code() == ErrorCode::invalid_value);
     CHECK(node->status("typed") == previous);
   }
   SECTION("a required field that is missing is 422 naming it") {
@@ -221,7 +221,7 @@ TEST_CASE("validation through the actor names the field", "[validation]") {
     node->register_service("strict", std::string{"needs"});
     auto error = error_of([&] { node->configure("needs", json::object()); });
     REQUIRE(error);
-    CHECK(error->code() == ErrorCode::invalid_configuration);
+    CHECK(error->code() == ErrorCode::invalid_value);
     CHECK(std::string{error->what()}.find("'capacity'") != std::string::npos);
     error = error_of([&] { node->configure("needs", {{"capacity", 0}}); });
     REQUIRE(error);

@@ -385,7 +385,8 @@ TEST_CASE("a service actor that dies during a start answers the waiting start", 
   p->hold(true, false);
   caf::scoped_actor self{*node.system};
   auto pending = self->request(node->supervisor(), std::chrono::seconds(3),
-                               processpype::start_atom::value, std::string{"midstart"});
+                               processpype::start_atom::value, std::string{"midstart"},
+                               processpype::EventCause::request);
   REQUIRE(eventually([&] { return p->starts == 1; }));
   auto actor = lookup(node, "midstart");
   caf::anon_send_exit(actor, caf::exit_reason::kill);
@@ -393,7 +394,7 @@ TEST_CASE("a service actor that dies during a start answers the waiting start", 
   // The start's caller gets an answer (an error), not silence until its timeout.
   std::optional<processpype::Error> answer;
   bool replied_ok = false;
-  pending.receive([&] { replied_ok = true; },
+  pending.receive([&](ServiceState) { replied_ok = true; },
                   [&](caf::error& error) { answer = processpype::to_error(error); });
   CHECK_FALSE(replied_ok);
   REQUIRE(answer);
@@ -423,8 +424,8 @@ TEST_CASE("starts racing a deregistration are answered and leave no manager runn
       int silent = 0;
       while (!removed && silent == 0) {
         self->request(node->supervisor(), std::chrono::seconds(2), processpype::start_atom::value,
-                      name)
-            .receive([] {},
+                      name, processpype::EventCause::request)
+            .receive([](ServiceState) {},
                      [&](caf::error& error) {
                        if (processpype::to_error(error).code() == ErrorCode::timeout) ++silent;
                      });
@@ -494,7 +495,7 @@ TEST_CASE("8 threads of conflicting commands end in a consistent state", "[concu
             expect("bad configure", error_of([&] {
                      node->configure("contended", {{"start_delay_ms", "x"}});
                    }),
-                   {ErrorCode::conflict, ErrorCode::invalid_configuration});
+                   {ErrorCode::conflict, ErrorCode::invalid_value});
             break;
           default:
             expect("status", error_of([&] { node->status("contended"); }), {});
@@ -506,17 +507,22 @@ TEST_CASE("8 threads of conflicting commands end in a consistent state", "[concu
   // And one caller of the actor-message API with many requests in flight.
   workers.push_back(std::async(std::launch::async, [&] {
     caf::scoped_actor self{*node.system};
-    std::vector<caf::response_handle<caf::blocking_actor, caf::message, true>> pending;
+    std::vector<decltype(self->request(node->supervisor(), caf::infinite,
+                                       processpype::start_atom::value, std::string{},
+                                       processpype::EventCause::request))>
+        pending;
     for (int i = 0; i < 100; ++i) {
       if (i % 2 == 0)
         pending.push_back(self->request(node->supervisor(), caf::infinite,
-                                        processpype::start_atom::value, std::string{"contended"}));
+                                        processpype::start_atom::value, std::string{"contended"},
+                                        processpype::EventCause::request));
       else
         pending.push_back(self->request(node->supervisor(), caf::infinite,
-                                        processpype::stop_atom::value, std::string{"contended"}));
+                                        processpype::stop_atom::value, std::string{"contended"},
+                                        processpype::EventCause::request));
     }
     for (std::size_t i = 0; i < pending.size(); ++i) {
-      pending[i].receive([] {},
+      pending[i].receive([](ServiceState) {},
                          [&](caf::error& error) {
                            auto converted = processpype::to_error(error);
                            bool start = i % 2 == 0;
@@ -640,11 +646,11 @@ TEST_CASE("the actor-message API speaks the protocol of protocol.hpp", "[protoco
                 processpype::RegisterRequest{"probe", "wire", false})
       .receive([](processpype::Registration& r) { CHECK(r.name == "wire"); }, fail);
   self->request(supervisor, std::chrono::seconds(5), processpype::configure_atom::value,
-                std::string{"wire"}, json{{"label", "w"}})
-      .receive([] {}, fail);
+                std::string{"wire"}, json{{"label", "w"}}, processpype::EventCause::request)
+      .receive([](ServiceState) {}, fail);
   self->request(supervisor, std::chrono::seconds(5), processpype::start_atom::value,
-                std::string{"wire"})
-      .receive([] {}, fail);
+                std::string{"wire"}, processpype::EventCause::request)
+      .receive([](ServiceState) {}, fail);
   // A read that follows a reply sees the new state.
   self->request(supervisor, std::chrono::seconds(5), processpype::status_atom::value,
                 std::string{"wire"})
@@ -655,8 +661,8 @@ TEST_CASE("the actor-message API speaks the protocol of protocol.hpp", "[protoco
           },
           fail);
   self->request(supervisor, std::chrono::seconds(5), processpype::start_atom::value,
-                std::string{"wire"})
-      .receive([] { FAIL("a second start must be refused"); },
+                std::string{"wire"}, processpype::EventCause::request)
+      .receive([](ServiceState) { FAIL("a second start must be refused"); },
                [](caf::error& error) {
                  CHECK(processpype::to_error(error).code() == ErrorCode::conflict);
                });

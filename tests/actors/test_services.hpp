@@ -127,7 +127,12 @@ struct ProbeConfiguration : processpype::ServiceConfiguration {
   std::int64_t start_delay_ms = 0;
   std::int64_t stop_delay_ms = 0;
   std::string label = "probe";
-  PROCESSPYPE_FIELDS(fail_on, start_delay_ms, stop_delay_ms, label)
+  void fields(processpype::Fields& fields) override {
+    fields("fail_on", fail_on, "");
+    fields("start_delay_ms", start_delay_ms, "");
+    fields("stop_delay_ms", stop_delay_ms, "");
+    fields("label", label, "");
+  }
 
   void validate() const override {
     require(fail_on == "none" || fail_on == "start" || fail_on == "stop", "fail_on",
@@ -226,7 +231,7 @@ class ProbeService : public processpype::ConfiguredService<ProbeConfiguration> {
 
 struct StrictConfiguration : processpype::ServiceConfiguration {
   processpype::Required<std::int64_t> capacity;
-  PROCESSPYPE_FIELDS(capacity)
+  void fields(processpype::Fields& fields) override { fields("capacity", capacity, ""); }
   void validate() const override { require(*capacity > 0, "capacity", "must be greater than 0"); }
 };
 

@@ -72,7 +72,7 @@ void require_invalid(Node& node, const std::string& name, const json& configurat
   std::string detail;
   INFO("configuration " << configuration.dump());
   CHECK(error_of([&] { node.runtime.configure(name, configuration); }, &detail) ==
-        ErrorCode::invalid_configuration);
+        ErrorCode::invalid_value);
   CHECK_THAT(detail, Catch::Contains(field));
 }
 
@@ -279,7 +279,7 @@ TEST_CASE("counter: value, increment and reset in any state", "[examples][counte
   CHECK(node.call(counter, "POST", "/increment").body == json{{"value", 5}});
   CHECK(error_of([&] {
           node.runtime.configure(counter, {{"step", 0}});
-        }) == ErrorCode::invalid_configuration);
+        }) == ErrorCode::invalid_value);
   CHECK(value() == 5);
   CHECK(node.call(counter, "POST", "/increment").body == json{{"value", 10}});
   node.runtime.configure(counter, {{"initial_value", 3}});

@@ -13,14 +13,20 @@ struct CounterConfiguration : processpype::ServiceConfiguration {
   std::int64_t step = 1;
   double ratio = 0.5;
   std::string label = "counter";
-  PROCESSPYPE_FIELDS(initial_value, step, ratio, label)
 
+  void fields(processpype::Fields& fields) override {
+    fields("initial_value", initial_value, "");
+    fields("step", step, "");
+    fields("ratio", ratio, "");
+    fields("label", label, "");
+  }
   void validate() const override { require(step > 0, "step", "must be greater than 0"); }
 };
 
 struct StoreConfiguration : processpype::ServiceConfiguration {
   processpype::Required<std::int64_t> capacity;
-  PROCESSPYPE_FIELDS(capacity)
+
+  void fields(processpype::Fields& fields) override { fields("capacity", capacity, ""); }
 };
 
 std::string refused_field(processpype::ServiceConfiguration& configuration, const json& input) {
@@ -44,13 +50,16 @@ TEST_CASE("service states have lowercase wire names and parse back") {
   CHECK_FALSE(processpype::service_state_from_string("Running"));
 }
 
-TEST_CASE("a status renders the four fields, error null when empty") {
+TEST_CASE("a status renders every field, error null when empty") {
   processpype::ServiceStatus status;
   auto rendered = processpype::to_json(status);
   CHECK(rendered == json{{"state", "initialized"},
                          {"error", nullptr},
                          {"metadata", json::object()},
-                         {"is_configured", false}});
+                         {"is_configured", false},
+                         {"restarts", 0},
+                         {"next_restart_in_seconds", nullptr},
+                         {"health", nullptr}});
   status.error = "boom";
   CHECK(processpype::to_json(status)["error"] == "boom");
 }
@@ -90,7 +99,7 @@ TEST_CASE("a service validator refuses with the field's name") {
   } catch (const ConfigurationError& error) {
     CHECK(error.field() == "step");
     CHECK(std::string{error.what()}.find("step") != std::string::npos);
-    CHECK(error.code() == processpype::ErrorCode::invalid_configuration);
+    CHECK(error.code() == processpype::ErrorCode::invalid_value);
   }
   CHECK(refused_field(configuration, {{"start_timeout_seconds", 0}}) == "start_timeout_seconds");
 }

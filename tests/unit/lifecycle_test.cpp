@@ -1,4 +1,5 @@
-// The SPEC 2.1 state machine, without actors: every command in every state.
+// The lifecycle state machine (docs/architecture.md), without actors: every
+// command in every state.
 #include <catch2/catch.hpp>
 
 #include "processpype/runtime/lifecycle.hpp"
@@ -36,8 +37,9 @@ class ProbeManager : public processpype::ServiceManager {
 
 struct ProbeConfiguration : processpype::ServiceConfiguration {
   std::int64_t step = 1;
-  PROCESSPYPE_FIELDS(step)
-  void validate() const override { require(step > 0, "step", "must be greater than 0"); }
+  void fields(processpype::Fields& fields) override {
+    fields("step", step, "").greater_than(0);
+  }
 };
 
 class ProbeService : public processpype::ConfiguredService<ProbeConfiguration> {
@@ -63,13 +65,18 @@ struct Fixture {
   explicit Fixture(bool needs_configuration = false)
       : lifecycle(std::make_unique<ProbeService>("probe", calls, needs_configuration)) {}
 
+  /// Runs a manager call as the service actor would.
+  std::string run(ServiceLifecycle::Call call) {
+    lifecycle.hand_out();
+    return std::get<std::string>(lifecycle.run(call));
+  }
   std::optional<processpype::Error> start() {
     lifecycle.begin_start();
-    return lifecycle.finish_start(lifecycle.run_hook(true));
+    return lifecycle.finish_start(run(ServiceLifecycle::Call::start));
   }
   std::optional<processpype::Error> stop() {
     if (lifecycle.begin_stop() != ServiceLifecycle::StopPlan::run) return std::nullopt;
-    return lifecycle.finish_stop(lifecycle.run_hook(false));
+    return lifecycle.finish_stop(run(ServiceLifecycle::Call::stop));
   }
   void bring_to(ServiceState state) {
     switch (state) {
@@ -135,13 +142,13 @@ TEST_CASE("an invalid configuration keeps the state and the previous configurati
   fixture.lifecycle.configure({{"step", 5}});
   CHECK(refusal([&] {
           fixture.lifecycle.configure({{"step", 0}});
-        }) == ErrorCode::invalid_configuration);
+        }) == ErrorCode::invalid_value);
   CHECK(refusal([&] {
           fixture.lifecycle.configure({{"step", "x"}});
-        }) == ErrorCode::invalid_configuration);
+        }) == ErrorCode::invalid_value);
   CHECK(fixture.lifecycle.state() == ServiceState::configured);
   CHECK(fixture.lifecycle.status().metadata["step"] == 5);
-  CHECK(fixture.lifecycle.service().configuration<ProbeConfiguration>().step == 5);
+  CHECK(static_cast<const ProbeConfiguration&>(fixture.lifecycle.configuration()).step == 5);
 }
 
 TEST_CASE("a configure replaces the whole previous configuration") {
@@ -160,7 +167,7 @@ TEST_CASE("start from initialized, configured, stopped and error ends running") 
   fixture.bring_to(state);
   fixture.lifecycle.begin_start();
   CHECK(fixture.lifecycle.state() == ServiceState::starting);
-  CHECK_FALSE(fixture.lifecycle.finish_start(fixture.lifecycle.run_hook(true)));
+  CHECK_FALSE(fixture.lifecycle.finish_start(fixture.run(ServiceLifecycle::Call::start)));
   CHECK(fixture.lifecycle.state() == ServiceState::running);
   CHECK(fixture.lifecycle.status().error.empty());
 }
@@ -225,7 +232,7 @@ TEST_CASE("stop runs from running and error, waits while transitioning, else doe
   CHECK(fixture.lifecycle.begin_stop() == plan);
   if (plan == Plan::run) {
     CHECK(fixture.lifecycle.state() == ServiceState::stopping);
-    CHECK_FALSE(fixture.lifecycle.finish_stop(fixture.lifecycle.run_hook(false)));
+    CHECK_FALSE(fixture.lifecycle.finish_stop(fixture.run(ServiceLifecycle::Call::stop)));
     CHECK(fixture.lifecycle.state() == ServiceState::stopped);
     CHECK(fixture.calls.stops == stops + 1);
   } else {
@@ -238,12 +245,13 @@ TEST_CASE("a timeout leaves error with the timeout text") {
   Fixture fixture;
   fixture.lifecycle.configure({{"start_timeout_seconds", 0.5}});
   fixture.lifecycle.begin_start();
+  fixture.lifecycle.hand_out();
   auto error = fixture.lifecycle.time_out();
   CHECK(fixture.lifecycle.state() == ServiceState::error);
   CHECK(fixture.lifecycle.status().error == "Timed out starting probe service after 0.5 s");
   CHECK(std::string{error.what()} == fixture.lifecycle.status().error);
-  // The abandoned hook never ran here, so it still counts as in flight.
-  CHECK(refusal([&] { fixture.lifecycle.begin_start(); }) == ErrorCode::conflict);
+  // The abandoned call never returned here: the manager still counts as busy.
+  CHECK(fixture.lifecycle.manager_busy());
 }
 
 TEST_CASE("autostart is reported by configure, never for a disabled instance") {

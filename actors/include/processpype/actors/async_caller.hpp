@@ -7,7 +7,12 @@
 #include <optional>
 #include <unordered_map>
 
-#include <caf/all.hpp>
+#include <caf/actor_addr.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/fwd.hpp>
+#include <caf/message.hpp>
+#include <caf/response_type.hpp>
+#include <caf/timespan.hpp>
 
 namespace processpype {
 
@@ -16,7 +21,7 @@ namespace processpype {
 /// thread, when it arrives. Nobody blocks and no actor of its own sits on
 /// the path: the request is enqueued straight into the receiver's mailbox
 /// and the reply is taken from a caf::actor_companion's enqueue hook. That
-/// one-hop path is what keeps a status read close to a bare handler.
+/// one-hop path is what keeps a command close to a bare handler.
 ///
 /// The callback gets the reply's content: the values, or a caf::error (a
 /// dead receiver answers sec::request_receiver_down; a request with a
@@ -25,34 +30,36 @@ class AsyncCaller {
  public:
   using Callback = std::function<void(caf::message& reply)>;
 
+  /// The reply a typed `Handle` gives to `Ts...` (a caf::detail::type_list).
+  template <class Handle, class... Ts>
+  using Reply = caf::response_type_t<typename Handle::signatures, std::decay_t<Ts>...>;
+
   explicit AsyncCaller(caf::actor_system& system);
   /// Drops the callbacks of requests still in flight, without calling them.
   ~AsyncCaller();
   AsyncCaller(const AsyncCaller&) = delete;
   AsyncCaller& operator=(const AsyncCaller&) = delete;
 
-  /// Sends `message` to `destination` as a request; `callback` runs once.
-  template <class... Ts>
-  void request(const caf::actor& destination, Callback callback, Ts&&... message) {
-    send(destination, caf::make_message(std::forward<Ts>(message)...), std::move(callback),
-         std::nullopt);
+  /// Sends `message` to the typed actor `destination` (which must accept it:
+  /// checked at compile time); `callback` runs once. With a `timeout`, it
+  /// gets sec::request_timeout if no reply came in time (for peers that may
+  /// vanish without a word).
+  template <class Handle, class... Ts>
+  void request(const Handle& destination, std::optional<caf::timespan> timeout, Callback callback,
+               Ts&&... message) {
+    static_assert(
+        caf::response_type<typename Handle::signatures, std::decay_t<Ts>...>::valid,
+        "the destination's interface has no handler for this message");
+    send(caf::actor_cast<caf::strong_actor_ptr>(destination),
+         caf::make_message(std::forward<Ts>(message)...), std::move(callback), timeout);
   }
 
   /// Answers `error` to every request in flight to `destination` (a node
   /// that went down will never reply).
   void fail_requests_to(const caf::actor_addr& destination, const caf::error& error);
 
-  /// As request, but answers sec::request_timeout after `timeout` if no
-  /// reply came (for peers that may vanish without a word).
-  template <class... Ts>
-  void request_within(caf::timespan timeout, const caf::actor& destination, Callback callback,
-                      Ts&&... message) {
-    send(destination, caf::make_message(std::forward<Ts>(message)...), std::move(callback),
-         timeout);
-  }
-
  private:
-  void send(const caf::actor& destination, caf::message message, Callback callback,
+  void send(const caf::strong_actor_ptr& destination, caf::message message, Callback callback,
             std::optional<caf::timespan> timeout);
   void on_enqueue(caf::mailbox_element_ptr element);
   void finish(std::uint64_t id, caf::message& reply);

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include <caf/all.hpp>
+#include "processpype/actors/protocol.hpp"
 
 namespace processpype {
 
@@ -24,28 +24,31 @@ class NodeDirectory {
   struct Node {
     std::string id;
     std::string address;
-    caf::actor supervisor;
+    ApplicationInfo application;
+    SupervisorActor supervisor;
+    EventFeedActor events;
+    HttpGatewayActor gateway;
     bool up = true;
     bool local = false;
   };
 
   std::optional<Node> find(std::string_view id) const;
+  /// Every node, sorted by id.
   std::vector<Node> nodes() const;
 
   void put(Node node);
   void erase(const std::string& id);
-  /// Marks `id` down and tells every down listener about its supervisor.
+  /// Marks `id` down and tells every down listener about it.
   void mark_down(const std::string& id);
 
-  /// Called (on the Node actor's thread) with the supervisor address of a
-  /// node that went down: lets callers fail requests in flight to it.
-  void on_down(std::function<void(const caf::actor_addr&)> listener);
+  /// Called (on the Node actor's thread) with a node that went down: lets
+  /// callers fail requests in flight to it.
+  void on_down(std::function<void(const Node&)> listener);
 
  private:
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Node> nodes_;
-  std::vector<std::string> order_;
-  std::vector<std::function<void(const caf::actor_addr&)>> down_listeners_;
+  std::vector<std::function<void(const Node&)>> down_listeners_;
 };
 
 }  // namespace processpype

@@ -1,81 +1,97 @@
 #pragma once
 
-/// The message protocol of ProcessPype's actors, in one place.
+/// The message protocol of ProcessPype's actors, in one place
+/// (docs/architecture.md draws the flows).
 ///
-/// Every node runs one Supervisor; it is the node's public endpoint (local
-/// callers, the REST layer and other nodes all talk to it with the same
-/// messages). A command for a service is routed by the Supervisor to the
-/// service's actor, which answers the caller directly. Failures are
-/// `caf::error`s of the `processpype` category (make_error / to_error) that
-/// carry an ErrorCode and the detail text clients see.
+/// Every node runs one Supervisor, one Node actor and one EventFeed; their
+/// interfaces below are `caf::typed_actor`s, so a message nobody handles or
+/// a reply of the wrong type does not compile. Failures are `caf::error`s
+/// of the `processpype` category (make_error / to_error) that carry an
+/// ErrorCode and the detail text clients see. CAF 0.17 atoms hold at most
+/// 10 characters; each alias is named after its string (`start_atom` is
+/// `"start"`).
 ///
-/// Supervisor interface (request → response):
+/// SupervisorActor: the node's services (local callers, REST, other nodes).
 ///
-/// | request                                        | response                     |
-/// | ---------------------------------------------- | ---------------------------- |
-/// | (register_atom, RegisterRequest)               | Registration                 |
-/// | (deregister_atom, name)                        | Deregistration               |
-/// | (configure_atom, name, nlohmann::json)         | () once configured           |
-/// | (start_atom, name)                             | () once running              |
-/// | (stop_atom, name)                              | () once stopped              |
-/// | (status_atom, name)                            | ServiceStatus                |
-/// | (list_atom)                                    | std::vector<NamedStatus>     |
-/// | (route_atom, RouteCall)                        | RouteResponse                |
-/// | (lookup_atom, name)                            | caf::actor (the service)     |
-/// | (stop_all_atom, caf::timespan timeout)         | std::vector<std::string>     |
+/// | request                                         | response                 |
+/// | ----------------------------------------------- | ------------------------ |
+/// | (register_atom, RegisterRequest)                | Registration             |
+/// | (deregister_atom, name)                         | Deregistration           |
+/// | (configure_atom, name, nlohmann::json, cause)   | ServiceState (configured)|
+/// | (start_atom, name, cause)                       | ServiceState once running|
+/// | (stop_atom, name, cause)                        | ServiceState once stopped|
+/// | (route_atom, RouteCall)                         | RouteResponse            |
+/// | (status_atom, name)                             | ServiceStatus            |
+/// | (list_atom)                                     | std::vector<NamedStatus> |
+/// | (count_atom)                                    | std::uint64_t instances  |
+/// | (info_atom)                                     | ApplicationInfo          |
+/// | (lookup_atom, name)                             | caf::actor (its actor)   |
+/// | (stop_all_atom, caf::timespan timeout)          | std::vector<std::string> |
 ///
-/// stop_all stops every running (or starting) service one after the other,
-/// in reverse order of reaching `running`, all within `timeout`; it answers
-/// the names that did not stop cleanly in time (empty: all stopped).
+/// Commands are carried out by the instance's service actor, which answers
+/// the caller directly (the Supervisor delegates). Status and list are
+/// answered from the node's InstanceTable, which the service actor updates
+/// before it replies, so a read that follows a reply sees the change.
+/// stop_all stops every running (or starting) service, dependents before
+/// their dependencies, otherwise in reverse order of reaching `running`,
+/// all within `timeout`; it answers the names that did not stop cleanly.
+/// The Supervisor's own messages (from service actors, and its timers) are
+/// in actors/src/supervisor_actor.hpp; the service actor's interface is in
+/// actors/src/service_actor.hpp.
 ///
-/// configure/start/stop/route are forwarded (delegated) to the service actor,
-/// which implements SPEC 2.1 with a ServiceLifecycle. Status and list are
-/// answered from the Supervisor's snapshot, which every service actor keeps
-/// current before it replies to a command (a read that follows a reply sees
-/// the new state): (status_changed_atom, ServiceStatus) after a configure,
-/// (state_changed_atom, ServiceState, error text) after any other change.
-/// The Supervisor knows the instance by the sender.
+/// NodeActor: membership (docs/membership.md).
 ///
-/// Service actor interface: the same configure/start/stop/route messages
-/// without the name, plus (shutdown_atom) → std::string: stop if needed,
-/// answer the stop error ("" if none); used by deregistration.
+/// | request                                         | response                 |
+/// | ----------------------------------------------- | ------------------------ |
+/// | (identity_atom, id, address)                    | bool (local use)         |
+/// | (gateway_atom, HttpGatewayActor)                | bool (local use)         |
+/// | (join_atom, host, port)                         | NodeInfo of the peer     |
+/// | (hello_atom, NodeInfo joiner)                   | Welcome                  |
+/// | (member_atom, address)                          | (none) connect to it     |
+/// | (nodes_atom)                                    | std::vector<NodeStatus>  |
 ///
-/// Node interface (one Node actor per process; the one other nodes talk to):
+/// EventFeedActor: the node's events (docs/supervision.md, "Events").
 ///
-/// | request                                        | response                         |
-/// | ---------------------------------------------- | -------------------------------- |
-/// | (join_atom, host, port)                        | NodeInfo of the peer (local use) |
-/// | (hello_atom, NodeInfo joiner)                  | Welcome: responder + members     |
-/// | (member_atom, std::string address)             | (none) a member to connect to    |
-/// | (nodes_atom)                                   | std::vector<NodeStatus>          |
+/// | request                                         | response                 |
+/// | ----------------------------------------------- | ------------------------ |
+/// | (subscribe_atom, after seq, boot, subscriber)   | EventBatch: the replay   |
+/// | (cancel_atom, subscriber)                       | (none)                   |
+/// | (publish_atom)                                  | (none) new events logged |
 ///
-/// A node that joins one member connects to every member it learns of (the
-/// membership is a full mesh of direct CAF connections); each node monitors
-/// the others' Node actors, so a dead peer is `down` as soon as CAF notices
-/// the connection is gone. The Supervisor answers (count_atom) → std::uint64_t
-/// with its number of instances, for /nodes.
+/// after which the feed pushes (events_atom, EventBatch) to the subscriber
+/// (an EventSubscriberActor) as events happen, until it cancels or ends.
 ///
-/// Manager calls: the service actor hands Service::start/stop to the node's
-/// ManagerThreads (never CAF's scheduler), which answers it with
-/// (hook_done_atom, call id, failure text or "") or, first, if the start/stop
-/// timeout passes, (hook_timeout_atom, call id).
+/// HttpGatewayActor: a node's REST API for requests other nodes forward.
+///
+/// | request                                         | response                 |
+/// | ----------------------------------------------- | ------------------------ |
+/// | (http_atom, ForwardedRequest)                   | ForwardedResponse        |
 
-#include <memory>
+#include <cstdint>
 #include <string>
 #include <vector>
 
-#include <caf/all.hpp>
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+#include <caf/meta/load_callback.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
 #include <nlohmann/json.hpp>
 
 #include "processpype/runtime/errors.hpp"
+#include "processpype/runtime/events.hpp"
+#include "processpype/runtime/json_input.hpp"
 #include "processpype/runtime/routes.hpp"
 #include "processpype/runtime/service_status.hpp"
 
+namespace caf {
+class actor_system_config;
+}
+
 namespace processpype {
 
-class ServiceLifecycle;
-
-// -- atoms (CAF 0.17: at most 10 characters) ---------------------------------
+// -- atoms ---------------------------------------------------------------------
 
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using deregister_atom = caf::atom_constant<caf::atom("deregister")>;
@@ -88,18 +104,18 @@ using route_atom = caf::atom_constant<caf::atom("route")>;
 using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
 using stop_all_atom = caf::atom_constant<caf::atom("stop_all")>;
 using count_atom = caf::atom_constant<caf::atom("count")>;
+using info_atom = caf::atom_constant<caf::atom("info")>;
 using join_atom = caf::atom_constant<caf::atom("join")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using member_atom = caf::atom_constant<caf::atom("member")>;
 using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 using identity_atom = caf::atom_constant<caf::atom("identity")>;
-using status_changed_atom = caf::atom_constant<caf::atom("changed")>;
-using state_changed_atom = caf::atom_constant<caf::atom("state")>;
-using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
-using hook_done_atom = caf::atom_constant<caf::atom("hook_done")>;
-using hook_timeout_atom = caf::atom_constant<caf::atom("hook_late")>;
-using add_timer_atom = caf::atom_constant<caf::atom("add_timer")>;
-using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
+using events_atom = caf::atom_constant<caf::atom("events")>;
+using http_atom = caf::atom_constant<caf::atom("http")>;
+using gateway_atom = caf::atom_constant<caf::atom("gateway")>;
 
 /// The error category of ProcessPype errors inside caf::error.
 constexpr caf::atom_value error_category = caf::atom("processpyp");
@@ -107,7 +123,8 @@ constexpr caf::atom_value error_category = caf::atom("processpyp");
 // -- messages ----------------------------------------------------------------
 
 /// Register an instance of the class `class_key`. With `auto_name` the
-/// Supervisor picks the name (SPEC 2.2) and `instance_name` is ignored.
+/// Supervisor picks the name (docs/rest-api.md) and `instance_name` is
+/// ignored.
 struct RegisterRequest {
   std::string class_key;
   std::string instance_name;
@@ -135,12 +152,87 @@ struct RouteCall {
   RouteRequest request;
 };
 
+/// Who a node's application is (GET /, /nodes).
+struct ApplicationInfo {
+  std::string title;
+  std::string version;
+};
+
+/// A batch of one node's events: what a subscription replays, then what the
+/// feed pushes as events happen. `gap`: events were lost before these (see
+/// EventSlice).
+struct EventBatch {
+  std::string node;
+  std::string boot;
+  bool gap = false;
+  std::uint64_t oldest_seq = 0;
+  std::vector<Event> events;
+};
+
+/// An HTTP request forwarded to another node's REST API (`/nodes/{id}/...`):
+/// the path is relative to the API prefix; the receiving node authorized it.
+struct ForwardedRequest {
+  std::string method;
+  std::string path;
+  std::string query;
+  std::string body;
+};
+
+struct ForwardedResponse {
+  int status = 200;
+  std::string content_type;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// -- actor interfaces -----------------------------------------------------------
+
+using SupervisorActor = caf::typed_actor<
+    caf::replies_to<register_atom, RegisterRequest>::with<Registration>,
+    caf::replies_to<deregister_atom, std::string>::with<Deregistration>,
+    caf::replies_to<configure_atom, std::string, nlohmann::json, EventCause>::with<ServiceState>,
+    caf::replies_to<start_atom, std::string, EventCause>::with<ServiceState>,
+    caf::replies_to<stop_atom, std::string, EventCause>::with<ServiceState>,
+    caf::replies_to<route_atom, RouteCall>::with<RouteResponse>,
+    caf::replies_to<status_atom, std::string>::with<ServiceStatus>,
+    caf::replies_to<list_atom>::with<std::vector<NamedStatus>>,
+    caf::replies_to<count_atom>::with<std::uint64_t>,
+    caf::replies_to<info_atom>::with<ApplicationInfo>,
+    caf::replies_to<lookup_atom, std::string>::with<caf::actor>,
+    caf::replies_to<stop_all_atom, caf::timespan>::with<std::vector<std::string>>>;
+
+using EventSubscriberActor = caf::typed_actor<caf::reacts_to<events_atom, EventBatch>>;
+
+using EventFeedActor = caf::typed_actor<
+    caf::replies_to<subscribe_atom, std::uint64_t, std::string, EventSubscriberActor>::with<
+        EventBatch>,
+    caf::reacts_to<cancel_atom, EventSubscriberActor>, caf::reacts_to<publish_atom>>;
+
+/// A node's REST API, for requests that other nodes forward to it.
+using HttpGatewayActor =
+    caf::typed_actor<caf::replies_to<http_atom, ForwardedRequest>::with<ForwardedResponse>>;
+
+struct NodeInfo;
+struct Welcome;
+struct NodeStatus;
+
+using NodeActor =
+    caf::typed_actor<caf::replies_to<identity_atom, std::string, std::string>::with<bool>,
+                     caf::replies_to<gateway_atom, HttpGatewayActor>::with<bool>,
+                     caf::replies_to<join_atom, std::string, std::uint16_t>::with<NodeInfo>,
+                     caf::replies_to<hello_atom, NodeInfo>::with<Welcome>,
+                     caf::reacts_to<member_atom, std::string>,
+                     caf::replies_to<nodes_atom>::with<std::vector<NodeStatus>>>;
+
 /// A node as its peers know it.
 struct NodeInfo {
   std::string id;
   std::string address;  ///< host:port of its node port ("" if not published)
-  caf::actor node;
-  caf::actor supervisor;
+  ApplicationInfo application;
+  NodeActor node;
+  SupervisorActor supervisor;
+  EventFeedActor events;
+  HttpGatewayActor gateway;  ///< null when the node serves no REST API
 };
 
 /// The reply to a hello: who answered and the addresses of all members it knows.
@@ -155,12 +247,7 @@ struct NodeStatus {
   std::string address;
   bool up = true;
   std::uint64_t services = 0;
-};
-
-/// A blocking lifecycle hook to run for a service actor. Local only.
-struct ManagerCall {
-  std::shared_ptr<ServiceLifecycle> lifecycle;
-  bool start = true;
+  ApplicationInfo application;
 };
 
 // -- errors ------------------------------------------------------------------
@@ -176,16 +263,33 @@ Error to_error(const caf::error& error);
 // -- setup -------------------------------------------------------------------
 
 /// Registers every protocol type and the error category with `config`. Call
-/// it before the actor_system is created (Runtime::configure does).
+/// it before the actor_system is created (Runtime::add_types does).
 void add_protocol_types(caf::actor_system_config& config);
 
 // -- inspection (lets the types cross nodes) ----------------------------------
 
-// ServiceState, an enum, is inspected by CAF itself.
+// Enums (ServiceState, EventCause) are inspected by CAF itself.
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, HealthReport& x) {
+  return f(caf::meta::type_name("HealthReport"), x.ok, x.detail, x.checked_at);
+}
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ServiceStatus& x) {
-  return f(caf::meta::type_name("ServiceStatus"), x.state, x.error, x.metadata, x.is_configured);
+  // CAF 0.17 has no std::optional: each crosses as a flag and a value.
+  bool has_next_restart = x.next_restart_in_seconds.has_value();
+  double next_restart = x.next_restart_in_seconds.value_or(0.0);
+  bool has_health = x.health.has_value();
+  HealthReport health = x.health.value_or(HealthReport{});
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x.next_restart_in_seconds =
+        has_next_restart ? std::optional<double>{next_restart} : std::nullopt;
+    x.health = has_health ? std::optional<HealthReport>{std::move(health)} : std::nullopt;
+    return caf::none;
+  });
+  return f(caf::meta::type_name("ServiceStatus"), x.state, x.error, x.metadata, x.is_configured,
+           x.restarts, has_next_restart, next_restart, has_health, health, load);
 }
 
 template <class Inspector>
@@ -208,10 +312,10 @@ typename Inspector::result_type inspect(Inspector& f, NamedStatus& x) {
   return f(caf::meta::type_name("NamedStatus"), x.name, x.status);
 }
 
+/// The path parameters are filled where the route is matched: they do not cross.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, RouteRequest& x) {
-  return f(caf::meta::type_name("RouteRequest"), x.method, x.path, x.body, x.path_parameters,
-           x.query_parameters);
+  return f(caf::meta::type_name("RouteRequest"), x.method, x.path, x.body, x.query_parameters);
 }
 
 template <class Inspector>
@@ -221,12 +325,40 @@ typename Inspector::result_type inspect(Inspector& f, RouteCall& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, RouteResponse& x) {
-  return f(caf::meta::type_name("RouteResponse"), x.status, x.body, x.allow);
+  return f(caf::meta::type_name("RouteResponse"), x.status, x.body, x.allow, x.route);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ApplicationInfo& x) {
+  return f(caf::meta::type_name("ApplicationInfo"), x.title, x.version);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Event& x) {
+  return f(caf::meta::type_name("Event"), x.seq, x.boot, x.time, x.node, x.service, x.state,
+           x.error, x.cause);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, EventBatch& x) {
+  return f(caf::meta::type_name("EventBatch"), x.node, x.boot, x.gap, x.oldest_seq, x.events);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ForwardedRequest& x) {
+  return f(caf::meta::type_name("ForwardedRequest"), x.method, x.path, x.query, x.body);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ForwardedResponse& x) {
+  return f(caf::meta::type_name("ForwardedResponse"), x.status, x.content_type, x.headers,
+           x.body);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, NodeInfo& x) {
-  return f(caf::meta::type_name("NodeInfo"), x.id, x.address, x.node, x.supervisor);
+  return f(caf::meta::type_name("NodeInfo"), x.id, x.address, x.application, x.node,
+           x.supervisor, x.events, x.gateway);
 }
 
 template <class Inspector>
@@ -236,26 +368,30 @@ typename Inspector::result_type inspect(Inspector& f, Welcome& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, NodeStatus& x) {
-  return f(caf::meta::type_name("NodeStatus"), x.id, x.address, x.up, x.services);
+  return f(caf::meta::type_name("NodeStatus"), x.id, x.address, x.up, x.services,
+           x.application);
 }
 
 }  // namespace processpype
 
 namespace nlohmann {
 
-/// JSON crosses nodes as its text.
+/// JSON crosses nodes as its text, parsed back with the same limits as any
+/// input (a peer cannot send a tree deeper than max_json_depth).
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, json& x) {
   std::string text;
-  if constexpr (Inspector::reads_state) text = x.dump();
+  // Invalid UTF-8 (a key taken from a percent-encoded path) becomes U+FFFD.
+  if constexpr (Inspector::reads_state) text = x.dump(-1, ' ', false, json::error_handler_t::replace);
   auto load = caf::meta::load_callback([&]() -> caf::error {
-    x = json::parse(text, nullptr, false);
+    try {
+      x = processpype::parse_json(text);
+    } catch (const processpype::Error&) {
+      return caf::make_error(caf::sec::invalid_argument, "malformed JSON from another node");
+    }
     return caf::none;
   });
   return f(caf::meta::type_name("json"), text, load);
 }
 
 }  // namespace nlohmann
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(processpype::ManagerCall)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::function<void()>)

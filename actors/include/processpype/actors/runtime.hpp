@@ -1,6 +1,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -8,10 +10,12 @@
 #include <typeinfo>
 #include <vector>
 
-#include <caf/all.hpp>
+#include <caf/fwd.hpp>
 
+#include "processpype/actors/instance_table.hpp"
 #include "processpype/actors/node_directory.hpp"
 #include "processpype/actors/service_client.hpp"
+#include "processpype/runtime/events.hpp"
 #include "processpype/runtime/service_registry.hpp"
 
 namespace processpype {
@@ -24,11 +28,29 @@ struct RuntimeOptions {
   /// The node id; default `<hostname>:<node-port>` once published, else
   /// `<hostname>`.
   std::string node_id;
+  /// Title and version of the application, for GET / and /nodes.
+  ApplicationInfo application{"ProcessPype", ""};
+  /// Registrations beyond this many instances are refused.
+  std::size_t max_instances = 100000;
+};
+
+/// An event subscription of the embedding API; ends when destroyed.
+class EventSubscription {
+ public:
+  EventSubscription() = default;
+  explicit EventSubscription(caf::actor subscriber);
+  EventSubscription(EventSubscription&&) noexcept = default;
+  EventSubscription& operator=(EventSubscription&&) noexcept;
+  ~EventSubscription();
+
+ private:
+  std::unique_ptr<caf::actor> subscriber_;
 };
 
 /// ProcessPype embedded in a program that owns its caf::actor_system
-/// (SPEC 8). It spawns the node's Supervisor and Node actor on that system;
-/// the blocking calls of ServiceClient act on this node, `at(id)` on another.
+/// (docs/embedding.md). It spawns the node's Supervisor, Node actor and
+/// EventFeed on that system; the blocking calls of ServiceClient act on this
+/// node, `at(id)` on another.
 ///
 ///     caf::actor_system_config config;
 ///     processpype::Runtime::add_types(config);
@@ -38,7 +60,8 @@ struct RuntimeOptions {
 ///     runtime.start(echo.name);
 ///
 /// Callers that are actors themselves send the messages of protocol.hpp to
-/// supervisor() (and node()) instead; the blocking calls wrap exactly those.
+/// supervisor() (and node(), events()) instead; the blocking calls wrap
+/// exactly those.
 class Runtime : public ServiceClient {
  public:
   /// Registers ProcessPype's message types and error category. Call it on
@@ -47,16 +70,22 @@ class Runtime : public ServiceClient {
   static void add_types(caf::actor_system_config& config);
 
   explicit Runtime(caf::actor_system& system, RuntimeOptions options = {});
-  /// Ends the Supervisor, the Node actor and every service actor (managers
-  /// are not stopped: call stop_all first for a graceful end).
+  /// Ends the Supervisor, the Node actor, the EventFeed and every service
+  /// actor (managers are not stopped: call stop_all first for a graceful end).
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
   caf::actor_system& system() const noexcept { return system_; }
-  const caf::actor& node() const noexcept { return node_; }
+  const NodeActor& node() const noexcept { return node_; }
+  const EventFeedActor& events() const noexcept { return events_; }
   const std::string& node_id() const noexcept { return node_id_; }
+  const ApplicationInfo& application() const noexcept { return options_.application; }
   const std::shared_ptr<NodeDirectory>& directory() const noexcept { return directory_; }
+  /// The instances of this node, readable from any thread.
+  const InstanceTable& table() const noexcept { return *table_; }
+  /// The events of this node.
+  EventLog& event_log() const noexcept { return *event_log_; }
 
   using ServiceClient::register_service;
   /// Registers `ServiceType` in the class registry if needed, then an instance of it.
@@ -69,7 +98,17 @@ class Runtime : public ServiceClient {
     return register_service(key, std::move(instance_name));
   }
 
-  // -- distribution (SPEC 7) ------------------------------------------------------
+  /// Calls `on_events` with this node's events after seq `after` (0: all
+  /// that are kept), then with every new batch as it happens, in order, on
+  /// a CAF worker thread (it must not block), until the subscription ends.
+  EventSubscription subscribe(std::function<void(const EventBatch&)> on_events,
+                              std::uint64_t after = 0);
+
+  /// Lets other nodes reach this node's REST API (rest::Server sets it);
+  /// call before joining, so that peers learn it when they meet this node.
+  void set_gateway(HttpGatewayActor gateway);
+
+  // -- distribution (docs/configuration.md, "Cluster") -------------------------------
 
   /// Makes this node reachable on host:port (port 0: any free port) with
   /// CAF's middleman, reusing the address so a restarted node can take its
@@ -77,7 +116,7 @@ class Runtime : public ServiceClient {
   std::uint16_t publish(std::uint16_t port, const std::string& host = "127.0.0.1");
   /// Joins the node listening at host:port and, through it, every member.
   NodeInfo join(const std::string& host, std::uint16_t port);
-  /// Every known node, this one first, with state and instance count.
+  /// Every known node, sorted by id, with state and instance count.
   std::vector<NodeStatus> nodes();
   /// The same blocking calls, acting on node `id`. Throws not_found for an
   /// unknown id and node_unavailable for a node that is down.
@@ -88,8 +127,11 @@ class Runtime : public ServiceClient {
 
   RuntimeOptions options_;
   std::string node_id_;
+  std::shared_ptr<InstanceTable> table_;
+  std::shared_ptr<EventLog> event_log_;
   std::shared_ptr<NodeDirectory> directory_;
-  caf::actor node_;
+  EventFeedActor events_;
+  NodeActor node_;
 };
 
 }  // namespace processpype

@@ -1,12 +1,15 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "processpype/actors/instance_table.hpp"
 #include "processpype/actors/protocol.hpp"
 
 namespace processpype::rest {
@@ -16,17 +19,32 @@ namespace processpype::rest {
 std::string dump(const nlohmann::json& body);
 
 /// `{"detail": detail}`, the body of every refused request.
-nlohmann::json error_body(std::string_view detail);
-
-/// GET /services: `{"services": [{"name","state","is_configured","error"}]}`.
-nlohmann::json service_list(const std::vector<NamedStatus>& services);
-
-/// GET /: `{"version","state","services": {name: status}}`.
-nlohmann::json application_status(std::string_view version, ServiceState state,
-                                  const std::vector<NamedStatus>& services);
+std::string error_body(std::string_view detail);
 
 /// `{"status": status, "service": name}`, the reply of every command.
 nlohmann::json command_reply(std::string_view status, std::string_view service);
+
+/// The query of GET /services (docs/rest-api.md): filters and a page.
+struct ListQuery {
+  std::optional<ServiceState> state;
+  std::optional<std::string> type;  ///< a class key
+  std::optional<std::size_t> limit;
+  std::optional<std::string> after;
+};
+
+/// Parses `state`, `type`, `limit` (1-10000) and `after`; other parameters
+/// are ignored. Throws Error(bad_request) naming the parameter.
+ListQuery parse_list_query(std::string_view query);
+
+/// GET /services: `{"services": [{"name","state","is_configured","error"}]}`
+/// in registration order, filtered and paged by `query` (with `limit`, also
+/// `"next"`). Throws Error(bad_request) when `after` names no instance.
+std::string service_list(const InstanceTable& table, const InstanceListing& listing,
+                         const ListQuery& query);
+
+/// GET /: `{"version","state","services": {name: status}}`.
+std::string application_status(std::string_view version, ServiceState state,
+                               const InstanceListing& listing);
 
 /// POST /services/register body → request. Throws Error(bad_request).
 RegisterRequest parse_register_request(const nlohmann::json& body);
@@ -34,11 +52,15 @@ RegisterRequest parse_register_request(const nlohmann::json& body);
 /// The optional `"node"` of a register body. Throws Error(bad_request).
 std::optional<std::string> register_node(const nlohmann::json& body);
 
-/// GET /nodes: `{"nodes": [{"id","address","state","services"}]}`.
+/// GET /nodes: `{"nodes": [{"id","address","state","services","version","title"}]}`.
 nlohmann::json node_list(const std::vector<NodeStatus>& nodes);
 
-/// Parses a request body: empty means `{}`; malformed JSON throws
-/// Error(bad_request) saying where.
-nlohmann::json parse_body(std::string_view body);
+/// Query parameters: `a=1&b=%20` → {a: "1", b: " "}; broken escapes are
+/// dropped.
+std::unordered_map<std::string, std::string> parse_query(std::string_view query);
+
+/// Percent-decodes `text` ('+' as space when `plus_is_space`); nullopt when
+/// an escape is broken.
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space = false);
 
 }  // namespace processpype::rest

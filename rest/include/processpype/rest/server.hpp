@@ -5,27 +5,45 @@
 #include <memory>
 #include <string>
 
-#include <caf/all.hpp>
-
 #include "processpype/rest/api.hpp"
+#include "processpype/runtime/application_config.hpp"
+
+namespace processpype {
+class Runtime;
+}
 
 namespace processpype::rest {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8000;
-  std::string api_prefix;
-  std::string version;
-  /// RESTinio's own I/O threads; they only parse and route, never wait.
-  std::size_t threads = 1;
+  /// RESTinio's own I/O threads; they parse, route and answer reads, and
+  /// never wait.
+  std::size_t threads = 2;
+  ApiOptions api;
+  ServerLimits limits;
+  /// HTTPS when a certificate is set; `ca` requires client certificates.
+  TlsFiles tls;
 };
 
-/// The HTTP server (RESTinio) serving the Api of one node. Bodies over
-/// 1 MiB, plain or chunked, are answered 413 and never buffered past the
-/// limit; keep-alive is on.
+/// Thrown when a TLS file cannot be used; what() names the file.
+class TlsError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The HTTP server (RESTinio) serving the Api of one node
+/// (docs/architecture.md), with the limits of docs/configuration.md: bodies,
+/// headers and URLs over their limits are answered 413, 431 and 414 and
+/// never buffered past them; malformed HTTP is answered 400; at most
+/// `max_connections` connections are served at once (more wait to be
+/// accepted); a client that has not sent a whole request (or finished its
+/// TLS handshake) within `read_timeout_seconds` is disconnected.
 class Server {
  public:
-  Server(caf::actor_system& system, ApiTargets targets, ServerOptions options);
+  /// Lets other nodes reach this node's API (Runtime::set_gateway). Throws
+  /// TlsError when the TLS files cannot be loaded.
+  Server(Runtime& runtime, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -36,11 +54,19 @@ class Server {
   /// Stops accepting and closes connections; idempotent.
   void stop();
 
+  /// Loads new TLS files for new connections (SIGHUP); the old ones stay
+  /// in force when the new ones cannot be used (TlsError).
+  void reload_tls(const TlsFiles& files);
+
   Api& api() noexcept;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// Checks that `files` can serve TLS (certificate, key, CA); throws
+/// TlsError naming the file that cannot be used.
+void check_tls_files(const TlsFiles& files);
 
 }  // namespace processpype::rest

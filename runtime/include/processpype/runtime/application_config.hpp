@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -28,7 +29,39 @@ struct ServiceInstanceConfig {
   nlohmann::json configuration = nlohmann::json::object();
 };
 
-/// The application file of SPEC 3 (ProcessPype's keys), defaults filled in.
+/// The limits of the HTTP server (docs/configuration.md, `server.limits`).
+struct ServerLimits {
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::size_t max_header_bytes = 64 * 1024;
+  std::size_t max_url_bytes = 8192;
+  std::size_t max_connections = 1024;
+  std::size_t max_instances = 100000;
+  double read_timeout_seconds = 10.0;
+  std::size_t max_event_streams = 64;
+};
+
+/// Bearer tokens of the REST API (`server.auth`); off while admin_token is
+/// empty. A token comes from the file (`--admin-token-file`) when set.
+struct AuthSettings {
+  std::optional<std::string> admin_token;
+  std::optional<std::string> read_token;
+  std::string admin_token_file;
+  std::string read_token_file;
+  bool allow_anonymous = false;
+};
+
+/// PEM files for TLS. For REST, `ca` is `client_ca` (client certificates
+/// are required when set); between nodes, it is the cluster CA.
+struct TlsFiles {
+  std::string certificate;
+  std::string key;
+  std::string ca;
+
+  bool enabled() const noexcept { return !certificate.empty() || !key.empty(); }
+};
+
+/// The application file (docs/configuration.md; ProcessPype's keys), with
+/// defaults filled in.
 struct ApplicationConfig {
   std::string title = "ProcessPype";
   std::string version;
@@ -39,15 +72,26 @@ struct ApplicationConfig {
   std::uint16_t port = 8000;
   std::string api_prefix;
   double closing_timeout_seconds = 60.0;
+  ServerLimits limits;
+  AuthSettings auth;
+  TlsFiles tls;
 
   std::string log_level = "info";
   LogFormat log_format = LogFormat::text;
+  /// `logging.loggers`: a level per logger name.
+  std::vector<std::pair<std::string, std::string>> loggers;
+  bool access_log = false;
 
-  /// Distribution (SPEC 7): publish on node_port when set; join peers.
+  /// Distribution: publish on node_port when set; join peers.
   std::optional<std::uint16_t> node_port;
   std::string node_host = "127.0.0.1";
   std::string node_id;
   std::vector<std::string> join;
+  TlsFiles node_tls;
+  bool node_allow_insecure = false;
+  double heartbeat_seconds = 1.0;
+  double down_after_seconds = 5.0;
+  double forget_after_seconds = 3600.0;
 
   /// In file order.
   std::vector<ServiceInstanceConfig> services;
@@ -60,11 +104,12 @@ struct ApplicationConfig {
 /// stay strings. Throws ApplicationConfigError.
 ApplicationConfig load_application_config(const std::string& path);
 
+/// As load_application_config, from the text of a file; `name` names it in
+/// errors.
+ApplicationConfig parse_application_config(const std::string& text, const std::string& name);
+
 /// Replaces `${VAR}` and `${VAR:-default}` in `text`. Throws
 /// ApplicationConfigError naming the variable when it is unset.
 std::string substitute_environment(std::string_view text);
-
-/// "debug" → spdlog level; nullopt when unknown.
-std::optional<spdlog::level::level_enum> log_level_from_string(std::string_view text) noexcept;
 
 }  // namespace processpype

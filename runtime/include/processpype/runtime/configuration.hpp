@@ -1,10 +1,13 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -37,44 +40,97 @@ class Required {
   operator const T&() const { return value(); }  // NOLINT: reads like the plain field
 
  private:
-  friend class FieldVisitor;
+  friend class Fields;
   T value_{};
   bool has_value_ = false;
 };
 
-/// The supported field types; every field is one of these (by address).
-using FieldRef = std::variant<bool*, std::int64_t*, double*, std::string*, nlohmann::json*>;
+/// The types a field may have: JSON integer, number, boolean, string, a list
+/// of strings, or any JSON value.
+using FieldRef = std::variant<bool*, std::int64_t*, double*, std::string*,
+                              std::vector<std::string>*, nlohmann::json*>;
 
-/// Walks the declared fields of a configuration, once to read them from JSON
-/// and once to write them back. Configurations never implement it; they only
-/// list their fields (PROCESSPYPE_FIELDS).
-class FieldVisitor {
+/// One declared field: where it lives, what it means and what it accepts.
+/// Constraints are checked when a configuration is loaded and appear in the
+/// class's JSON Schema, so the schema and the checks come from this one
+/// declaration.
+class FieldDeclaration {
  public:
-  virtual ~FieldVisitor() = default;
+  FieldDeclaration(std::string_view name, FieldRef target, bool* is_set,
+                   std::string_view description);
 
-  template <class T>
-  void operator()(std::string_view name, T& value) {
-    visit(name, FieldRef{&value}, nullptr);
+  /// Numbers: inclusive bounds, and an exclusive lower bound.
+  FieldDeclaration& at_least(double minimum);
+  FieldDeclaration& at_most(double maximum);
+  FieldDeclaration& greater_than(double bound);
+  FieldDeclaration& between(double minimum, double maximum) {
+    return at_least(minimum).at_most(maximum);
   }
-  template <class T>
-  void operator()(std::string_view name, Required<T>& value) {
-    visit(name, FieldRef{&value.value_}, &value.has_value_);
-  }
+  /// Strings: the accepted values.
+  FieldDeclaration& one_of(std::initializer_list<std::string_view> values);
 
- protected:
-  /// `is_set` is null for fields with a default, else the Required flag.
-  virtual void visit(std::string_view name, FieldRef field, bool* is_set) = 0;
+  const std::string& name() const noexcept { return name_; }
+  const std::string& description() const noexcept { return description_; }
+  bool required() const noexcept { return is_set_ != nullptr; }
+
+  /// Reads `value` into the field with strict types, then checks the
+  /// constraints. Throws ConfigurationError naming the field.
+  void read(const nlohmann::json& value) const;
+  /// The field's current value (null for a required field not set yet).
+  nlohmann::json value() const;
+  /// The JSON Schema of the field, `default` from its current value.
+  nlohmann::json schema() const;
+
+ private:
+  void check_constraints() const;
+
+  std::string name_;
+  FieldRef target_;
+  bool* is_set_;  ///< the Required flag; null for fields with a default
+  std::string description_;
+  std::optional<double> minimum_;
+  std::optional<double> maximum_;
+  std::optional<double> exclusive_minimum_;
+  std::vector<std::string> allowed_;
 };
 
-/// The base configuration of every service (SPEC 2.1). Custom configurations
-/// derive from it, give their fields defaults, list them once with
-/// PROCESSPYPE_FIELDS and may override validate():
+/// What a configuration's `fields` receives: declare each field once, with
+/// its description and constraints.
+///
+///     void fields(processpype::Fields& fields) override {
+///       fields("step", step, "What one increment adds").greater_than(0);
+///     }
+class Fields {
+ public:
+  template <class T>
+  FieldDeclaration& operator()(std::string_view name, T& member, std::string_view description) {
+    return declarations_.emplace_back(name, FieldRef{&member}, nullptr, description);
+  }
+  template <class T>
+  FieldDeclaration& operator()(std::string_view name, Required<T>& member,
+                               std::string_view description) {
+    return declarations_.emplace_back(name, FieldRef{&member.value_}, &member.has_value_,
+                                      description);
+  }
+
+  const std::vector<FieldDeclaration>& declarations() const noexcept { return declarations_; }
+
+ private:
+  std::vector<FieldDeclaration> declarations_;
+};
+
+/// The base configuration of every service (docs/configuration.md lists the
+/// fields). Custom configurations derive from it, give their fields
+/// defaults, declare them once in `fields` and may add cross-field checks in
+/// `validate`:
 ///
 ///     struct CounterConfiguration : processpype::ServiceConfiguration {
 ///       std::int64_t initial_value = 0;
 ///       std::int64_t step = 1;
-///       PROCESSPYPE_FIELDS(initial_value, step)
-///       void validate() const override { require(step > 0, "step", "must be greater than 0"); }
+///       void fields(processpype::Fields& fields) override {
+///         fields("initial_value", initial_value, "The value after a configure");
+///         fields("step", step, "What one increment adds").greater_than(0);
+///       }
 ///     };
 class ServiceConfiguration {
  public:
@@ -83,50 +139,57 @@ class ServiceConfiguration {
   double start_timeout_seconds = 60.0;
   double stop_timeout_seconds = 60.0;
 
+  // Supervision (docs/supervision.md).
+  std::string restart = "never";
+  double restart_delay_seconds = 1.0;
+  double restart_max_delay_seconds = 30.0;
+  std::int64_t max_restarts = 5;
+  double restart_window_seconds = 60.0;
+  double health_interval_seconds = 0.0;
+  double health_timeout_seconds = 5.0;
+  std::int64_t health_failures = 3;
+  std::vector<std::string> depends_on;
+
   ServiceConfiguration() = default;
   virtual ~ServiceConfiguration() = default;
   ServiceConfiguration(const ServiceConfiguration&) = delete;
   ServiceConfiguration& operator=(const ServiceConfiguration&) = delete;
 
-  /// Replaces every field from `object` (absent ones keep their defaults) and
-  /// keeps unknown keys; then validates. Throws ConfigurationError.
+  /// Replaces every field from `object` (absent ones keep their defaults),
+  /// keeps unknown keys, then validates. Throws ConfigurationError.
   void load(const nlohmann::json& object);
 
   /// Every field (base, declared, unknown extras) as one JSON object.
   nlohmann::json to_json() const;
 
+  /// The JSON Schema (2020-12) of this configuration type: every declared
+  /// field with type, default, description and constraints; required fields;
+  /// other properties allowed (they are kept).
+  nlohmann::json schema() const;
+
   /// Whether the application should start this instance by itself:
   /// `autostart` and `enabled` (a disabled instance never starts by itself).
   bool starts_by_itself() const noexcept { return enabled && autostart; }
+  bool restarts_on_failure() const noexcept { return restart == "on-failure"; }
 
  protected:
-  /// Lists the fields of a derived configuration; PROCESSPYPE_FIELDS writes it.
-  virtual void fields(FieldVisitor& /*visitor*/) {}
+  /// Declares the fields of a derived configuration.
+  virtual void fields(Fields& /*fields*/) {}
 
-  /// Service-defined checks, called after the fields were read. Throw
-  /// ConfigurationError (or use require) to refuse.
+  /// Checks that involve several fields, called after every field was read
+  /// and checked. Throw ConfigurationError (or use require) to refuse.
   virtual void validate() const {}
 
   /// Throws ConfigurationError(field, reason) unless `condition` holds.
   static void require(bool condition, std::string_view field, std::string_view reason);
 
  private:
-  void base_fields(FieldVisitor& visitor);
-  void validate_base() const;
+  /// Every field, base ones first. Not const: declarations point into *this.
+  Fields declare();
+  Fields declare() const { return const_cast<ServiceConfiguration*>(this)->declare(); }
+  void base_fields(Fields& fields);
 
   nlohmann::json extra_fields_;  ///< null until there are some (no allocation)
 };
 
 }  // namespace processpype
-
-#define PROCESSPYPE_DETAIL_VISIT_FIELD(field) processpype_visitor(#field, field);
-
-/// Declares the JSON fields of a configuration, once: name and member are the
-/// same token.
-#define PROCESSPYPE_FIELDS(...)                                                            \
- protected:                                                                                \
-  void fields(::processpype::FieldVisitor& processpype_visitor) override {                 \
-    NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(PROCESSPYPE_DETAIL_VISIT_FIELD, __VA_ARGS__)) \
-  }                                                                                        \
-                                                                                           \
- public:

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -12,18 +13,32 @@
 
 namespace processpype {
 
-/// The state machine of SPEC 2.1 for one service, free of threads and actors:
-/// the service actor asks it what a command means, runs the blocking part
-/// elsewhere and reports back. Every refusal is thrown as processpype::Error
-/// with the text clients see.
+/// The lifecycle of one service (docs/architecture.md, "Lifecycle"), free
+/// of threads and actors: the service actor asks it what a command means,
+/// runs the manager's part where it may run and reports back. Every refusal
+/// is thrown as processpype::Error with the text clients see.
+///
+///   command    accepted in                               leads to
+///   ---------  ----------------------------------------  ---------------------------
+///   configure  initialized, configured, stopped, error   configured
+///   start      initialized, configured, stopped, error   starting → running | error
+///   stop       running, error (starting: after it)       stopping → stopped | error
+///   failure    any (a throw, a timeout, a report, ...)   error
 class ServiceLifecycle {
  public:
   /// What a stop command means in the current state.
   enum class StopPlan {
     nothing_to_do,        ///< initialized/configured/stopped: 200, nothing called
-    run,                  ///< now stopping: run Service::stop
+    run,                  ///< now stopping: run the stop hook
     wait_for_transition,  ///< starting/stopping: answer when the transition ends
   };
+
+  /// The manager calls, each run where Service::may_block says.
+  enum class Call { start, stop, cleanup, health };
+
+  /// What a manager call returned: a failure text for start/stop/cleanup
+  /// (empty: none), or a health answer.
+  using Outcome = std::variant<std::string, Health>;
 
   explicit ServiceLifecycle(std::unique_ptr<Service> service);
 
@@ -31,10 +46,11 @@ class ServiceLifecycle {
   const std::string& name() const noexcept { return service_->name(); }
   const ServiceStatus& status() const noexcept { return service_->status_; }
   ServiceState state() const noexcept { return service_->status_.state; }
+  const ServiceConfiguration& configuration() const { return service_->configuration(); }
 
   /// Validates and applies a whole configuration (no merge). Refused with
-  /// conflict while active, invalid_configuration (previous config kept).
-  /// Returns whether a start should follow by itself (autostart).
+  /// conflict while active, invalid_value (previous config kept). Returns
+  /// whether a start should follow by itself (autostart).
   bool configure(const nlohmann::json& configuration);
 
   /// Enters `starting`, or throws conflict. When the service requires
@@ -42,45 +58,57 @@ class ServiceLifecycle {
   void begin_start();
   /// Leaves `starting`: `running` (error cleared) or `error` with
   /// "Failed to start <name> service: <failure>". Returns the error, if any.
-  std::optional<Error> finish_start(const std::optional<std::string>& failure);
+  std::optional<Error> finish_start(const std::string& failure);
 
   StopPlan begin_stop();
   /// Leaves `stopping`: `stopped` or `error` ("Failed to stop ...").
-  std::optional<Error> finish_stop(const std::optional<std::string>& failure);
+  std::optional<Error> finish_stop(const std::string& failure);
 
   /// The transition in flight outlasted its timeout: `error`, with
   /// "Timed out starting|stopping <name> service after <N> s".
   Error time_out();
 
-  /// Any state to `error` with `reason` (e.g. the actor running it failed).
+  /// Any state to `error` with `reason`.
   void fail(std::string reason);
+
+  /// Records a health check's answer (it does not change the state).
+  void record_health(const Health& health);
+  /// Forgets the last health check (the service left running).
+  void clear_health();
 
   std::chrono::nanoseconds start_timeout() const;
   std::chrono::nanoseconds stop_timeout() const;
+  std::chrono::nanoseconds health_interval() const;
+  std::chrono::nanoseconds health_timeout() const;
 
-  /// Lets the service reach the actor running it (Service::every).
+  /// Whether manager calls may block (and so run on manager threads).
+  bool calls_may_block();
+
+  /// Lets the service reach the actor running it (Service::every, fail).
   void attach(std::shared_ptr<ServiceContext> context) noexcept;
 
   /// Creates the custom routes on first use.
   const ServiceRoutes& routes();
 
-  /// Runs a lifecycle hook (Service::start or stop) and turns an exception
-  /// into its text. Called on a manager thread, after begin_start/begin_stop.
-  std::optional<std::string> run_hook(bool start) noexcept;
+  /// Marks a manager call as handed out; `manager_busy()` stays true until
+  /// run() returns, even past the call's timeout.
+  void hand_out() noexcept { call_in_flight_.store(true, std::memory_order_release); }
+  bool manager_busy() const noexcept { return call_in_flight_.load(std::memory_order_acquire); }
+
+  /// Runs a handed-out manager call and turns an exception into its text.
+  /// Called on a manager thread, or in the actor when calls do not block.
+  Outcome run(Call call) noexcept;
 
  private:
   ServiceStatus& mutable_status() noexcept { return service_->status_; }
   void ensure_manager();
-
-  /// Refuses a transition while an earlier hook, abandoned after its
-  /// timeout, still runs: a manager never sees start and stop overlap.
-  void check_no_hook_in_flight() const;
+  void check_dependencies(const ServiceConfiguration& candidate) const;
 
   std::unique_ptr<Service> service_;
   std::unique_ptr<ServiceRoutes> routes_;
-  /// Set when a hook is handed out, cleared by the manager thread when it
+  /// Set when a call is handed out, cleared by whoever ran it when it
   /// returns; outlives a timeout.
-  std::atomic<bool> hook_in_flight_{false};
+  std::atomic<bool> call_in_flight_{false};
 };
 
 }  // namespace processpype

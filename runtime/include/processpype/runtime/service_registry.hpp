@@ -19,6 +19,17 @@ struct ServiceClass {
   std::function<std::unique_ptr<Service>(std::string instance_name)> create;
 };
 
+/// What a class offers, for documents (the OpenAPI document, the dashboard):
+/// its configuration's JSON Schema and its custom routes. Made from a
+/// throwaway instance, so a service's constructor must stay cheap.
+struct ServiceClassDescription {
+  nlohmann::json configuration_schema;
+  std::vector<RouteInfo> routes;
+  bool requires_configuration = true;
+};
+
+ServiceClassDescription describe(const ServiceClass& service_class);
+
 /// `EchoService` → `echo`: lowercased, a trailing `service` removed, any
 /// namespace qualification dropped.
 std::string service_class_key(std::string_view class_name);
@@ -29,7 +40,7 @@ std::string_view unqualified_type_name(std::string_view class_name) noexcept;
 /// Instance names are 1-64 characters of [A-Za-z0-9_.-], not "." or "..".
 bool is_valid_instance_name(std::string_view name) noexcept;
 
-/// The process-wide registry of service classes (SPEC 2.2). Thread-safe.
+/// The process-wide registry of service classes (docs/embedding.md). Thread-safe.
 class ServiceClassRegistry {
  public:
   static ServiceClassRegistry& global();
@@ -46,6 +57,8 @@ class ServiceClassRegistry {
   }
 
   std::shared_ptr<const ServiceClass> find(std::string_view key) const;
+  /// Every class, sorted by key.
+  std::vector<std::shared_ptr<const ServiceClass>> classes() const;
   /// Registered keys, sorted.
   std::vector<std::string> keys() const;
 

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -7,6 +10,15 @@
 #include "processpype/runtime/service_state.hpp"
 
 namespace processpype {
+
+/// The last health check of a service.
+struct HealthReport {
+  bool ok = true;
+  std::string detail;
+  std::chrono::system_clock::time_point checked_at;
+
+  friend bool operator==(const HealthReport&, const HealthReport&) = default;
+};
 
 /// What a client sees of one service instance (GET /services/{name}).
 struct ServiceStatus {
@@ -16,11 +28,21 @@ struct ServiceStatus {
   /// The full configuration as JSON; `{}` before the first configure.
   nlohmann::json metadata = nlohmann::json::object();
   bool is_configured = false;
+  /// Automatic restarts since registration.
+  std::uint64_t restarts = 0;
+  /// Seconds until a pending restart, if one is pending.
+  std::optional<double> next_restart_in_seconds;
+  /// The last health check; none while checks are off or have not run.
+  std::optional<HealthReport> health;
 
   friend bool operator==(const ServiceStatus&, const ServiceStatus&) = default;
 };
 
-/// `{"state", "error", "metadata", "is_configured"}`.
+/// `{"state", "error", "metadata", "is_configured", "restarts",
+/// "next_restart_in_seconds", "health"}`.
 nlohmann::json to_json(const ServiceStatus& status);
+
+/// ISO 8601 in UTC with milliseconds: `2026-11-27T03:09:45.123Z`.
+std::string format_utc(std::chrono::system_clock::time_point time);
 
 }  // namespace processpype

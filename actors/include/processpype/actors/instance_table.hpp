@@ -1,0 +1,188 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "processpype/runtime/service_registry.hpp"
+#include "processpype/runtime/service_status.hpp"
+
+namespace processpype {
+
+/// The configuration part of a view: shared by the views of one instance
+/// until the next configure.
+struct ConfigurationView {
+  nlohmann::json metadata = nlohmann::json::object();
+  bool is_configured = false;
+  std::vector<std::string> depends_on;
+  bool enabled = true;
+};
+
+/// What the actor running an instance publishes of it: immutable once
+/// published; a change publishes a new one.
+struct ServiceView {
+  ServiceState state = ServiceState::initialized;
+  std::string error;
+  std::shared_ptr<const ConfigurationView> configuration;
+  std::optional<HealthReport> health;
+  std::uint64_t restarts = 0;
+  std::optional<std::chrono::steady_clock::time_point> next_restart_at;
+};
+
+/// Counters of one instance, for the metrics (monotonic, any thread).
+struct ServiceCounters {
+  std::array<std::atomic<std::uint64_t>, 7> transitions{};  ///< entries into each state
+  std::atomic<std::uint64_t> failures{0};
+};
+
+/// How many instances of a node are in each state, kept as views are
+/// published: readiness and metrics read them without walking the table.
+struct InstanceCounts {
+  std::array<std::atomic<std::int64_t>, 7> by_state{};
+  /// Enabled instances in starting, stopping or error (not ready).
+  std::atomic<std::int64_t> enabled_not_ready{0};
+
+  void add(const ServiceView& view, std::int64_t delta);
+};
+
+/// One registered instance as every thread may read it. Its view has one
+/// writer at a time: the actor running the instance (or the Supervisor
+/// while none runs). Readers never wait for it (docs/architecture.md, "The
+/// read path").
+class InstanceRecord {
+ public:
+  InstanceRecord(std::string name, std::shared_ptr<const ServiceClass> service_class,
+                 std::uint64_t order, std::shared_ptr<InstanceCounts> counts);
+
+  const std::string& name() const noexcept { return name_; }
+  const ServiceClass& service_class() const noexcept { return *service_class_; }
+  /// Registration order: larger is later.
+  std::uint64_t order() const noexcept { return order_; }
+
+  std::shared_ptr<const ServiceView> view() const { return view_.load(std::memory_order_acquire); }
+  /// The status clients see, `now` giving next_restart_in_seconds.
+  ServiceStatus status(std::chrono::steady_clock::time_point now =
+                           std::chrono::steady_clock::now()) const;
+  /// The same, as the JSON of GET /services/{name}.
+  nlohmann::json status_json(std::chrono::steady_clock::time_point now =
+                                 std::chrono::steady_clock::now()) const;
+  ServiceState state() const { return view()->state; }
+
+  void publish(std::shared_ptr<const ServiceView> view);
+
+  ServiceCounters& counters() noexcept { return counters_; }
+  const ServiceCounters& counters() const noexcept { return counters_; }
+
+  bool removed() const noexcept { return removed_.load(std::memory_order_acquire); }
+
+ private:
+  friend class InstanceTable;
+
+  const std::string name_;
+  const std::shared_ptr<const ServiceClass> service_class_;
+  const std::uint64_t order_;
+  std::atomic<std::shared_ptr<const ServiceView>> view_;
+  ServiceCounters counters_;
+  std::shared_ptr<InstanceCounts> counts_;
+  std::atomic<bool> removed_{false};
+};
+
+using RecordPtr = std::shared_ptr<InstanceRecord>;
+
+/// A snapshot of the registered instances in registration order, taken by
+/// copying one pointer. Instances removed after the snapshot was taken are
+/// skipped as it is read.
+class InstanceListing {
+ public:
+  InstanceListing() = default;
+
+  /// Calls `visit(const InstanceRecord&)` for each live instance registered
+  /// after the one with order `after` (0: from the first), until `visit`
+  /// returns false.
+  template <class Visit>
+  void for_each(Visit&& visit, std::uint64_t after = 0) const {
+    if (!storage_) return;
+    auto begin = first_after(after);
+    for (auto i = begin; i < count_; ++i) {
+      const auto& record = *storage_->slots[i];
+      if (record.removed()) continue;
+      if (!visit(record)) return;
+    }
+  }
+
+ private:
+  friend class InstanceTable;
+  /// Fixed-capacity slots: the writer fills slot `count` while readers of
+  /// older snapshots read below it.
+  struct Storage {
+    explicit Storage(std::size_t capacity)
+        : slots(std::make_unique<RecordPtr[]>(capacity)), capacity(capacity) {}
+    std::unique_ptr<RecordPtr[]> slots;
+    std::size_t capacity;
+  };
+  std::size_t first_after(std::uint64_t after) const;
+
+  std::shared_ptr<const Storage> storage_;
+  std::size_t count_ = 0;
+};
+
+/// The registered instances of one node, readable from any thread: the
+/// REST layer answers status reads and lists from here with no actor on the
+/// path. A lookup by name is one hash lookup under a short lock of one of
+/// several shards; a listing is a pointer copy. The Supervisor is the only
+/// writer, and publishes each change before it replies to the command.
+class InstanceTable {
+ public:
+  InstanceTable();
+  InstanceTable(const InstanceTable&) = delete;
+  InstanceTable& operator=(const InstanceTable&) = delete;
+
+  RecordPtr find(std::string_view name) const;
+  InstanceListing listing() const;
+  /// Instances registered now.
+  std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
+  const InstanceCounts& counts() const noexcept { return *counts_; }
+
+  // -- the Supervisor only --------------------------------------------------------
+
+  /// A new record for `name` (not registered yet) in state initialized.
+  RecordPtr make_record(std::string name, std::shared_ptr<const ServiceClass> service_class);
+  void insert(RecordPtr record);
+  void erase(const std::string& name);
+
+ private:
+  static constexpr std::size_t shard_count = 16;
+  struct Shard {
+    mutable std::mutex mutex;
+    std::unordered_map<std::string_view, RecordPtr> records;
+  };
+  Shard& shard_of(std::string_view name) const;
+  void publish_listing();
+  void compact();
+
+  mutable std::array<Shard, shard_count> shards_;
+  std::shared_ptr<InstanceCounts> counts_ = std::make_shared<InstanceCounts>();
+  std::atomic<std::size_t> size_{0};
+  std::uint64_t next_order_ = 1;
+
+  // The listing: append-only storage shared with the snapshots; a slot is
+  // written before the snapshot that counts it is published. Compacted
+  // (copied without removed records) when they outnumber the live ones.
+  std::shared_ptr<InstanceListing::Storage> storage_;
+  std::size_t count_ = 0;
+  std::size_t removed_ = 0;
+  mutable std::mutex listing_mutex_;  ///< guards `listing_` (a pointer copy)
+  InstanceListing listing_;
+};
+
+}  // namespace processpype

@@ -1,0 +1,177 @@
+#include "processpype/actors/instance_table.hpp"
+
+#include <algorithm>
+#include <functional>
+
+namespace processpype {
+
+namespace {
+
+/// Every new instance starts with the same view: sharing it keeps an idle
+/// instance small.
+const std::shared_ptr<const ServiceView>& initial_view() {
+  static const auto view = [] {
+    auto view = std::make_shared<ServiceView>();
+    view->configuration = std::make_shared<const ConfigurationView>();
+    return std::shared_ptr<const ServiceView>{std::move(view)};
+  }();
+  return view;
+}
+
+std::optional<double> seconds_until(
+    const std::optional<std::chrono::steady_clock::time_point>& moment,
+    std::chrono::steady_clock::time_point now) {
+  if (!moment) return std::nullopt;
+  return std::max(0.0, std::chrono::duration<double>(*moment - now).count());
+}
+
+}  // namespace
+
+void InstanceCounts::add(const ServiceView& view, std::int64_t delta) {
+  by_state[static_cast<std::size_t>(view.state)].fetch_add(delta, std::memory_order_relaxed);
+  bool not_ready = view.state == ServiceState::starting || view.state == ServiceState::stopping ||
+                   view.state == ServiceState::error;
+  if (not_ready && view.configuration->enabled)
+    enabled_not_ready.fetch_add(delta, std::memory_order_relaxed);
+}
+
+InstanceRecord::InstanceRecord(std::string name, std::shared_ptr<const ServiceClass> service_class,
+                               std::uint64_t order, std::shared_ptr<InstanceCounts> counts)
+    : name_(std::move(name)),
+      service_class_(std::move(service_class)),
+      order_(order),
+      view_(initial_view()),
+      counts_(std::move(counts)) {}
+
+void InstanceRecord::publish(std::shared_ptr<const ServiceView> view) {
+  const auto& next = *view;
+  auto previous = view_.exchange(std::move(view), std::memory_order_acq_rel);
+  if (removed()) return;  // counted out when it was removed
+  counts_->add(*previous, -1);
+  counts_->add(next, +1);
+}
+
+ServiceStatus InstanceRecord::status(std::chrono::steady_clock::time_point now) const {
+  auto current = view();
+  ServiceStatus status;
+  status.state = current->state;
+  status.error = current->error;
+  status.metadata = current->configuration->metadata;
+  status.is_configured = current->configuration->is_configured;
+  status.restarts = current->restarts;
+  status.next_restart_in_seconds = seconds_until(current->next_restart_at, now);
+  status.health = current->health;
+  return status;
+}
+
+nlohmann::json InstanceRecord::status_json(std::chrono::steady_clock::time_point now) const {
+  using nlohmann::json;
+  auto current = view();
+  auto next_restart = seconds_until(current->next_restart_at, now);
+  json health = nullptr;
+  if (current->health)
+    health = {{"ok", current->health->ok},
+              {"detail", current->health->detail},
+              {"checked_at", format_utc(current->health->checked_at)}};
+  return {
+      {"state", to_string(current->state)},
+      {"error", current->error.empty() ? json(nullptr) : json(current->error)},
+      {"metadata", current->configuration->metadata},
+      {"is_configured", current->configuration->is_configured},
+      {"restarts", current->restarts},
+      {"next_restart_in_seconds", next_restart ? json(*next_restart) : json(nullptr)},
+      {"health", std::move(health)},
+  };
+}
+
+std::size_t InstanceListing::first_after(std::uint64_t after) const {
+  if (after == 0) return 0;
+  const RecordPtr* begin = storage_->slots.get();
+  auto found = std::upper_bound(begin, begin + count_, after,
+                                [](std::uint64_t order, const RecordPtr& record) {
+                                  return order < record->order();
+                                });
+  return static_cast<std::size_t>(found - begin);
+}
+
+InstanceTable::InstanceTable() : storage_(std::make_shared<InstanceListing::Storage>(64)) {
+  publish_listing();
+}
+
+InstanceTable::Shard& InstanceTable::shard_of(std::string_view name) const {
+  return shards_[std::hash<std::string_view>{}(name) % shard_count];
+}
+
+RecordPtr InstanceTable::find(std::string_view name) const {
+  auto& shard = shard_of(name);
+  std::lock_guard lock{shard.mutex};
+  auto found = shard.records.find(name);
+  return found == shard.records.end() ? nullptr : found->second;
+}
+
+InstanceListing InstanceTable::listing() const {
+  std::lock_guard lock{listing_mutex_};
+  return listing_;
+}
+
+RecordPtr InstanceTable::make_record(std::string name,
+                                     std::shared_ptr<const ServiceClass> service_class) {
+  return std::make_shared<InstanceRecord>(std::move(name), std::move(service_class),
+                                          next_order_++, counts_);
+}
+
+void InstanceTable::insert(RecordPtr record) {
+  if (count_ == storage_->capacity) {
+    // Readers keep the old storage; the new one starts as its copy.
+    auto grown = std::make_shared<InstanceListing::Storage>(2 * storage_->capacity);
+    std::copy(storage_->slots.get(), storage_->slots.get() + count_, grown->slots.get());
+    storage_ = std::move(grown);
+  }
+  storage_->slots[count_++] = record;
+  {
+    auto& shard = shard_of(record->name());
+    std::lock_guard lock{shard.mutex};
+    shard.records.emplace(record->name(), record);
+  }
+  size_.fetch_add(1, std::memory_order_relaxed);
+  counts_->add(*record->view(), +1);
+  publish_listing();
+}
+
+void InstanceTable::erase(const std::string& name) {
+  RecordPtr record;
+  {
+    auto& shard = shard_of(name);
+    std::lock_guard lock{shard.mutex};
+    auto found = shard.records.find(name);
+    if (found == shard.records.end()) return;
+    record = std::move(found->second);
+    shard.records.erase(found);
+  }
+  record->removed_.store(true, std::memory_order_release);
+  counts_->add(*record->view(), -1);
+  size_.fetch_sub(1, std::memory_order_relaxed);
+  if (++removed_ > 1024 && removed_ > count_ / 2) compact();
+}
+
+void InstanceTable::compact() {
+  auto live = count_ - removed_;
+  auto compacted = std::make_shared<InstanceListing::Storage>(std::max<std::size_t>(64, 2 * live));
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < count_; ++i)
+    if (!storage_->slots[i]->removed()) compacted->slots[kept++] = storage_->slots[i];
+  storage_ = std::move(compacted);
+  count_ = kept;
+  removed_ = 0;
+  publish_listing();
+}
+
+void InstanceTable::publish_listing() {
+  InstanceListing listing;
+  listing.storage_ = storage_;
+  listing.count_ = count_;
+  std::lock_guard lock{listing_mutex_};
+  listing_ = std::move(listing);
+}
+
+}  // namespace processpype

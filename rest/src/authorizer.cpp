@@ -1,0 +1,79 @@
+#include "authorizer.hpp"
+
+#include <openssl/crypto.h>
+
+#include "processpype/runtime/logging.hpp"
+
+namespace processpype::rest {
+
+namespace {
+
+bool same_token(std::string_view given, const std::string& expected) {
+  if (expected.empty() || given.size() != expected.size()) return false;
+  return CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
+}
+
+spdlog::logger& auth_log() {
+  static auto logger = make_logger("processpype.auth");
+  return *logger;
+}
+
+}  // namespace
+
+Authorizer::Authorizer(Tokens tokens) : tokens_(std::make_shared<const Tokens>(std::move(tokens))) {}
+
+void Authorizer::set_tokens(Tokens tokens) {
+  auto replacement = std::make_shared<const Tokens>(std::move(tokens));
+  std::lock_guard lock{mutex_};
+  tokens_ = std::move(replacement);
+}
+
+bool Authorizer::enabled() const {
+  std::lock_guard lock{mutex_};
+  return !tokens_->admin.empty();
+}
+
+std::optional<Error> Authorizer::check(std::string_view method,
+                                       std::optional<std::string_view> authorization,
+                                       const std::string& peer) {
+  std::shared_ptr<const Tokens> tokens;
+  {
+    std::lock_guard lock{mutex_};
+    tokens = tokens_;
+  }
+  if (tokens->admin.empty()) return std::nullopt;
+  constexpr std::string_view scheme = "Bearer ";
+  if (!authorization || authorization->size() <= scheme.size() ||
+      !authorization->starts_with(scheme)) {
+    log_refusal(peer, "no bearer token");
+    return Error(ErrorCode::unauthorized, "A bearer token is required (Authorization: Bearer ...)");
+  }
+  auto token = authorization->substr(scheme.size());
+  if (same_token(token, tokens->admin)) return std::nullopt;
+  if (same_token(token, tokens->read)) {
+    if (method == "GET") return std::nullopt;
+    log_refusal(peer, "read token used for " + std::string{method});
+    return Error(ErrorCode::forbidden, "The read token may only use GET");
+  }
+  log_refusal(peer, "unknown token");
+  return Error(ErrorCode::unauthorized, "Unknown token");
+}
+
+void Authorizer::log_refusal(const std::string& peer, std::string_view why) {
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::steady_clock::now().time_since_epoch())
+                 .count();
+  auto last = last_log_.load(std::memory_order_relaxed);
+  if (now <= last || !last_log_.compare_exchange_strong(last, now)) {
+    unlogged_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto skipped = unlogged_.exchange(0, std::memory_order_relaxed);
+  if (skipped > 0)
+    auth_log().warn("Refused a request from {}: {} ({} more refused in the last second)", peer,
+                    why, skipped);
+  else
+    auth_log().warn("Refused a request from {}: {}", peer, why);
+}
+
+}  // namespace processpype::rest

@@ -1,0 +1,173 @@
+#include "event_streams.hpp"
+
+#include <mutex>
+#include <set>
+
+#include <caf/all.hpp>
+#include <fmt/format.h>
+
+#include "processpype/rest/json_mapping.hpp"
+
+namespace processpype::rest {
+
+namespace {
+
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using closed_atom = caf::atom_constant<caf::atom("closed")>;
+
+constexpr auto heartbeat_interval = std::chrono::seconds(15);
+/// How often a cluster stream looks for nodes that came up.
+constexpr auto membership_interval = std::chrono::seconds(1);
+
+using StreamActor = EventSubscriberActor::extend<caf::reacts_to<heartbeat_atom>,
+                                                 caf::reacts_to<closed_atom>>;
+
+struct StreamSetup {
+  std::shared_ptr<ResponseStream> out;
+  std::optional<StreamSource> source;  ///< none: the cluster
+  std::uint64_t after = 0;
+  std::string boot;
+  std::shared_ptr<NodeDirectory> directory;
+  std::shared_ptr<std::atomic<std::size_t>> open;
+};
+
+class EventStream final : public StreamActor::base {
+ public:
+  EventStream(caf::actor_config& config, StreamSetup setup)
+      : StreamActor::base(config), setup_(std::move(setup)) {
+    set_default_handler(caf::drop);
+    set_error_handler([](caf::error&) {});
+    set_down_handler([this](caf::down_msg& message) { on_source_down(message.source); });
+  }
+
+  const char* name() const override { return "processpype.event_stream"; }
+
+  behavior_type make_behavior() override {
+    if (setup_.source)
+      follow(*setup_.source, setup_.after, setup_.boot);
+    else
+      follow_cluster();
+    delayed_send(this, heartbeat_interval, heartbeat_atom::value);
+    return {
+        [this](events_atom, const EventBatch& batch) { write_batch(batch); },
+        [this](heartbeat_atom) {
+          write(": keep-alive\n\n", 0);
+          if (!setup_.source) follow_cluster();
+          delayed_send(this, setup_.source ? heartbeat_interval : membership_interval,
+                       heartbeat_atom::value);
+        },
+        [this](closed_atom) { quit(); },
+    };
+  }
+
+  void on_exit() override {
+    for (const auto& [address, source] : following_)
+      send(source.feed, cancel_atom::value, caf::actor_cast<EventSubscriberActor>(this));
+    following_.clear();
+    if (setup_.out) setup_.out->close();
+    setup_.out = nullptr;
+    setup_.open->fetch_sub(1);
+  }
+
+ private:
+  void follow(const StreamSource& source, std::uint64_t after, const std::string& boot) {
+    if (!source.feed) return;
+    monitor(source.feed);
+    following_.emplace(source.feed.address(), source);
+    request(source.feed, caf::infinite, subscribe_atom::value, after, boot,
+            caf::actor_cast<EventSubscriberActor>(this))
+        .then([this](const EventBatch& replay) { write_batch(replay); },
+              [this](const caf::error&) {});
+  }
+
+  /// Subscribes to every node that is up and not followed yet, from its
+  /// next event on (a cluster stream is live only).
+  void follow_cluster() {
+    for (const auto& node : setup_.directory->nodes()) {
+      if (!node.up || !node.events || following_.count(node.events.address()) != 0) continue;
+      follow(StreamSource{node.id, node.events}, std::numeric_limits<std::uint64_t>::max() - 1,
+             {});
+    }
+  }
+
+  void on_source_down(const caf::actor_addr& address) {
+    auto found = following_.find(address);
+    if (found == following_.end()) return;
+    auto node = found->second.node;
+    following_.erase(found);
+    write(fmt::format("event: node_down\ndata: {}\n\n", dump({{"node", node}})), 0);
+    if (setup_.source) quit();  // the stream of one node ends with it
+  }
+
+  void write_batch(const EventBatch& batch) {
+    std::string text;
+    // A cluster stream subscribes from "now": the replay's gap says nothing.
+    if (batch.gap && setup_.source)
+      text += fmt::format("event: gap\ndata: {}\n\n",
+                          dump({{"boot", batch.boot}, {"oldest_seq", batch.oldest_seq}}));
+    for (const auto& event : batch.events) text += format_event(event);
+    if (!text.empty()) write(std::move(text), batch.events.size());
+  }
+
+  /// Hands `text` to the connection, unless the client is too far behind.
+  void write(std::string text, std::uint64_t events) {
+    if (!setup_.out) return;
+    if (behind_->load() + events > EventStreams::max_events_behind) {
+      quit();  // a client that does not read loses its stream, not the node's memory
+      return;
+    }
+    behind_->fetch_add(events);
+    auto self = caf::actor_cast<StreamActor>(this);
+    setup_.out->write(std::move(text), [behind = behind_, events, self](bool written) {
+      behind->fetch_sub(events);
+      if (!written) caf::anon_send(self, closed_atom::value);
+    });
+  }
+
+  StreamSetup setup_;
+  std::unordered_map<caf::actor_addr, StreamSource> following_;
+  std::shared_ptr<std::atomic<std::uint64_t>> behind_ =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
+};
+
+}  // namespace
+
+std::string format_event(const Event& event) {
+  return fmt::format("id: {}:{}\nevent: {}\ndata: {}\n\n", event.boot, event.seq, event.state,
+                     dump(to_json(event)));
+}
+
+EventStreams::EventStreams(caf::actor_system& system, std::shared_ptr<NodeDirectory> directory,
+                           std::size_t limit)
+    : system_(system), directory_(std::move(directory)), limit_(limit) {}
+
+EventStreams::~EventStreams() {
+  close_all();
+}
+
+bool EventStreams::open(const ExchangePtr& exchange, const std::optional<StreamSource>& source,
+                        std::uint64_t after, const std::string& boot) {
+  if (open_->fetch_add(1) >= limit_) {
+    open_->fetch_sub(1);
+    return false;
+  }
+  HttpResponse head;
+  head.content_type = "text/event-stream";
+  head.headers = {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
+  auto out = exchange->stream(std::move(head));
+  auto stream = system_.spawn<EventStream>(StreamSetup{out, source, after, boot, directory_, open_});
+  std::lock_guard lock{mutex_};
+  std::erase_if(streams_, [](const caf::weak_actor_ptr& weak) { return !weak.lock(); });
+  streams_.push_back(caf::actor_cast<caf::weak_actor_ptr>(stream));
+  return true;
+}
+
+void EventStreams::close_all() {
+  std::lock_guard lock{mutex_};
+  for (const auto& weak : streams_)
+    if (auto stream = caf::actor_cast<caf::actor>(weak.lock()))
+      caf::anon_send_exit(stream, caf::exit_reason::user_shutdown);
+  streams_.clear();
+}
+
+}  // namespace processpype::rest
