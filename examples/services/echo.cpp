@@ -1,6 +1,6 @@
-// `echo` (docs/rest-api.md, "Example services"): a small configuration and
-// one route, POST /echo, that answers while the service runs. It has
-// nothing to manage, so it needs no manager class.
+// `echo` (docs/rest-api.md, "Example services"): the minimal service of the
+// README (a manager that logs), plus a small configuration and one route,
+// POST /echo, that answers while the service runs.
 #include <cstdint>
 #include <string>
 
@@ -34,7 +34,16 @@ std::string cut_to_code_points(std::string text, std::int64_t limit) {
   return text;
 }
 
-class EchoService : public ConfiguredService<EchoConfiguration> {
+/// Nothing it does blocks: its calls run inside the service's actor.
+class EchoManager : public ServiceManager {
+ public:
+  using ServiceManager::ServiceManager;
+  void start() override { logger().info("Echo service ready"); }
+  void stop() override { logger().info("Echo service stopped"); }
+  bool may_block() const override { return false; }
+};
+
+class EchoService : public ConfiguredService<EchoConfiguration, EchoManager> {
  public:
   using ConfiguredService::ConfiguredService;
   bool requires_configuration() const override { return false; }

@@ -43,6 +43,11 @@ HttpResponse error_response(const Error& error) {
   return response;
 }
 
+bool wants_event_stream(const HttpExchange& exchange) {
+  auto accept = exchange.header("Accept");
+  return accept && accept->find("text/event-stream") != std::string_view::npos;
+}
+
 /// Runs slow work (long lists) off the HTTP threads, one job at a time.
 class BackgroundWorker {
  public:
@@ -121,7 +126,8 @@ struct Api::Impl {
   // -- routing ---------------------------------------------------------------------
 
   void handle(const ExchangePtr& exchange, bool forwarded);
-  void dispatch(Call& call, const std::vector<std::string>& segments, std::string_view raw_rest);
+  /// `path`: relative to the API prefix, as it came (forwarded as is).
+  void dispatch(Call& call, const std::vector<std::string>& segments, std::string_view path);
   /// The route template of a custom route (`/services/{name}/{path...}`).
   const RouteTable<Endpoint>::Route& custom_route() const { return custom_routes_.routes()[0]; }
 
@@ -283,22 +289,15 @@ void Api::Impl::handle(const ExchangePtr& exchange, bool forwarded) {
     segments.push_back(std::move(*decoded));
   }
   Call call{exchange, {}, {}, forwarded};
-  std::string_view raw_rest = path;
   if (segments.size() >= 2 && segments[0] == "nodes") {
     call.node_id = segments[1];
     segments.erase(segments.begin(), segments.begin() + 2);
-    // The raw path after `/nodes/<id>`, to forward as it came.
-    for (int skipped = 0; skipped < 2 && !raw_rest.empty(); ++skipped) {
-      raw_rest.remove_prefix(raw_rest.find_first_not_of('/'));
-      auto slash = raw_rest.find('/');
-      raw_rest = slash == std::string_view::npos ? std::string_view{} : raw_rest.substr(slash);
-    }
   }
-  dispatch(call, segments, raw_rest);
+  dispatch(call, segments, path);
 }
 
 void Api::Impl::dispatch(Call& call, const std::vector<std::string>& segments,
-                         std::string_view raw_rest) {
+                         std::string_view path) {
   const auto& exchange = call.exchange;
   auto method = exchange->method();
   auto match = routes_.resolve(method, segments);
@@ -320,15 +319,15 @@ void Api::Impl::dispatch(Call& call, const std::vector<std::string>& segments,
       return respond_error(exchange, *refusal);
 
   if (!endpoint) {
-    auto path = std::string{exchange->path()};
+    auto full_path = std::string{exchange->path()};
     if (match.method_not_allowed()) {
       auto response = error_response(
           Error(ErrorCode::method_not_allowed,
-                fmt::format("Method {} not allowed on {}", method, path)));
+                fmt::format("Method {} not allowed on {}", method, full_path)));
       response.headers.emplace_back("Allow", match.allow);
       return respond(exchange, std::move(response));
     }
-    return respond_error(exchange, Error(ErrorCode::not_found, "Not found: " + path));
+    return respond_error(exchange, Error(ErrorCode::not_found, "Not found: " + full_path));
   }
   call.parameters = std::move(match.parameters);
 
@@ -340,8 +339,11 @@ void Api::Impl::dispatch(Call& call, const std::vector<std::string>& segments,
     if (!node->up)
       return respond_error(exchange, Error(ErrorCode::node_unavailable,
                                            "Node " + call.node_id + " is down"));
-    if (endpoint->handle == &Impl::events) return events(call);  // followed through CAF
-    return forward(call, *node, std::string{raw_rest.empty() ? "/" : raw_rest}, endpoint->waits);
+    if (endpoint->handle == &Impl::events && wants_event_stream(*exchange))
+      return events(call);  // followed through CAF
+    // The receiving node sees /nodes/<its id>/..., so it checks what
+    // depends on the path's node (e.g. register's "node") itself.
+    return forward(call, *node, std::string{path}, endpoint->waits);
   }
   (this->*endpoint->handle)(call);
 }
@@ -626,11 +628,7 @@ void Api::Impl::events(Call& call) {
                                            "Query parameter 'scope' must be node or cluster"));
     cluster = found->second == "cluster";
   }
-  auto accept = exchange->header("Accept");
-  bool stream = accept && accept->find("text/event-stream") != std::string_view::npos;
-  if (!stream) {
-    if (!call.node_id.empty() && call.node_id != runtime.node_id())
-      return respond_error(exchange, Error(ErrorCode::bad_request, "unreachable"));
+  if (!wants_event_stream(*exchange)) {
     auto slice = runtime.event_log().since(since);
     auto list = json::array();
     for (const auto& event : slice.events) list.push_back(to_json(event));
