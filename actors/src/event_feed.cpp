@@ -18,6 +18,8 @@ struct WakeUp {
 
 class EventFeed final : public EventFeedActor::base {
  public:
+  static constexpr auto live = live_events_only;
+
   EventFeed(caf::actor_config& config, std::shared_ptr<EventLog> log)
       : EventFeedActor::base(config), log_(std::move(log)), wake_up_(std::make_shared<WakeUp>()) {
     set_default_handler(caf::drop);
@@ -62,13 +64,15 @@ class EventFeed final : public EventFeedActor::base {
   EventBatch subscribe(std::uint64_t after, const std::string& boot,
                        const EventSubscriberActor& subscriber) {
     bool other_boot = !boot.empty() && boot != log_->boot();
-    auto slice = log_->since(other_boot ? 0 : after);
+    bool live_only = after == live;
+    auto slice = live_only ? EventSlice{{}, false, 0, log_->last_seq()}
+                           : log_->since(other_boot ? 0 : after);
     if (subscriber && subscribers_.count(subscriber.address()) == 0) {
       monitor(subscriber);
       subscribers_.emplace(subscriber.address(), Subscriber{subscriber, slice.last_seq});
       wake_up_->subscribers.store(subscribers_.size(), std::memory_order_relaxed);
     }
-    return batch(std::move(slice), other_boot && after != 0);
+    return batch(std::move(slice), other_boot && after != 0 && !live_only);
   }
 
   /// Sends every subscriber what it has not seen yet, one batch each.

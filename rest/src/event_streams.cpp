@@ -85,8 +85,7 @@ class EventStream final : public StreamActor::base {
   void follow_cluster() {
     for (const auto& node : setup_.directory->nodes()) {
       if (!node.up || !node.events || following_.count(node.events.address()) != 0) continue;
-      follow(StreamSource{node.id, node.events}, std::numeric_limits<std::uint64_t>::max() - 1,
-             {});
+      follow(StreamSource{node.id, node.events}, live_events_only, {});
     }
   }
 

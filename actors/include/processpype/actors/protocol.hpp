@@ -58,7 +58,8 @@
 /// | (cancel_atom, subscriber)                       | (none)                   |
 /// | (publish_atom)                                  | (none) new events logged |
 ///
-/// after which the feed pushes (events_atom, EventBatch) to the subscriber
+/// (`after` = live_events_only: no replay), after which the feed pushes
+/// (events_atom, EventBatch) to the subscriber
 /// (an EventSubscriberActor) as events happen, until it cancels or ends.
 ///
 /// HttpGatewayActor: a node's REST API for requests other nodes forward.
@@ -116,6 +117,9 @@ using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using events_atom = caf::atom_constant<caf::atom("events")>;
 using http_atom = caf::atom_constant<caf::atom("http")>;
 using gateway_atom = caf::atom_constant<caf::atom("gateway")>;
+
+/// The `after` of a subscription that wants no replay, only new events.
+inline constexpr std::uint64_t live_events_only = ~std::uint64_t{0};
 
 /// The error category of ProcessPype errors inside caf::error.
 constexpr caf::atom_value error_category = caf::atom("processpyp");
