@@ -225,7 +225,7 @@ class ServiceActorImpl final : public ServiceActor::base {
       promise.deliver(make_error(ErrorCode::service_failure, error.what()));
       return;
     }
-    refresh_configuration_view();
+    dependencies_changed_ = refresh_configuration_view();
     enter_state(cause);
     promise.deliver(ServiceState::configured);
     // Anonymous: nobody waits for this start's reply. It runs after this reply.
@@ -608,14 +608,18 @@ class ServiceActorImpl final : public ServiceActor::base {
 
   // -- publishing -------------------------------------------------------------------------
 
-  void refresh_configuration_view() {
+  /// Returns whether `depends_on` changed.
+  bool refresh_configuration_view() {
     const auto& status = lifecycle_.status();
+    bool dependencies_changed = !configuration_view_ || configuration_view_->depends_on !=
+                                                            lifecycle_.configuration().depends_on;
     auto view = std::make_shared<ConfigurationView>();
     view->metadata = status.metadata;
     view->is_configured = status.is_configured;
     view->depends_on = lifecycle_.configuration().depends_on;
     view->enabled = lifecycle_.configuration().enabled;
     configuration_view_ = std::move(view);
+    return dependencies_changed;
   }
 
   void publish_view() {
@@ -631,23 +635,35 @@ class ServiceActorImpl final : public ServiceActor::base {
   }
 
   /// The instance entered the lifecycle's current state: publish it, log
-  /// the event and tell the Supervisor, all before any reply goes out.
+  /// the event and tell the Supervisor what concerns it, all before any
+  /// reply goes out.
   void enter_state(EventCause cause, bool supervised_failure = false) {
     auto state = lifecycle_.state();
+    auto& record = *setup_.record;
     if (state != ServiceState::running) lifecycle_.clear_health();
+    if (state == ServiceState::running) record.mark_running();
     publish_view();
-    setup_.record->counters().transitions[static_cast<std::size_t>(state)].fetch_add(
+    record.counters().transitions[static_cast<std::size_t>(state)].fetch_add(
         1, std::memory_order_relaxed);
     setup_.events->append(name_of(), to_string(state), lifecycle_.status().error, cause);
-    if (state == ServiceState::configured || state == ServiceState::running ||
-        state == ServiceState::stopped || state == ServiceState::error)
+    if (concerns_supervisor(state, supervised_failure))
       send(setup_.supervisor, changed_atom::value, state, cause, supervised_failure);
+  }
+
+  /// The Supervisor keeps the dependency graph: it hears of new
+  /// dependencies, and of an instance with dependents that runs or fails.
+  bool concerns_supervisor(ServiceState state, bool supervised_failure) {
+    if (state == ServiceState::configured) return std::exchange(dependencies_changed_, false);
+    bool relevant = state == ServiceState::running ||
+                    (state == ServiceState::error && supervised_failure);
+    return relevant && setup_.record->has_dependents();
   }
 
   ServiceActorSetup setup_;
   ServiceLifecycle& lifecycle_;
   std::shared_ptr<const ConfigurationView> configuration_view_;
   std::optional<bool> calls_may_block_;
+  bool dependencies_changed_ = false;
 
   std::uint64_t last_call_ = 0;
   std::optional<CallInFlight> call_;

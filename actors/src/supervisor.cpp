@@ -28,7 +28,6 @@ struct Entry {
   std::shared_ptr<RestartState> restarts = std::make_shared<RestartState>();
   std::vector<std::string> depends_on;  ///< as last configured
   bool removing = false;
-  std::uint64_t running_since = 0;  ///< order of reaching running (0: never)
   bool stopped_by_dependency = false;  ///< a dependency's failure stopped it
   bool waits_for_dependency = false;   ///< its restart waits for a dependency
 };
@@ -146,6 +145,7 @@ class Supervisor final : public InternalSupervisorActor::base {
     entry.name = name;
     entry.record = record;
     entry.idle = std::move(lifecycle);
+    record->set_has_dependents(dependents_.count(name) != 0);
     instances_.insert(std::move(entry));
     setup_.table->insert(std::move(record));
     setup_.events->append(name, "registered", {}, EventCause::request);
@@ -221,10 +221,22 @@ class Supervisor final : public InternalSupervisorActor::base {
     for (const auto& dependency : entry.depends_on) {
       auto& list = dependents_[dependency];
       std::erase(list, entry.name);
-      if (list.empty()) dependents_.erase(dependency);
+      if (list.empty()) {
+        dependents_.erase(dependency);
+        mark_dependents(dependency, false);
+      }
     }
     entry.depends_on = std::move(depends_on);
-    for (const auto& dependency : entry.depends_on) dependents_[dependency].push_back(entry.name);
+    for (const auto& dependency : entry.depends_on) {
+      dependents_[dependency].push_back(entry.name);
+      mark_dependents(dependency, true);
+    }
+  }
+
+  /// Tells `name`'s record whether others depend on it (its actor then
+  /// reports running and failures).
+  void mark_dependents(const std::string& name, bool has_dependents) {
+    if (auto* entry = instances_.find(name)) entry->record->set_has_dependents(has_dependents);
   }
 
   /// Why `name` may not start now, if it may not.
@@ -297,7 +309,9 @@ class Supervisor final : public InternalSupervisorActor::base {
     for (const auto& entry : instances_)
       if (is_active(entry.record->state())) active.push_back(&entry);
     std::sort(active.begin(), active.end(),
-              [](auto* a, auto* b) { return a->running_since > b->running_since; });
+              [](auto* a, auto* b) {
+                return a->record->running_since() > b->record->running_since();
+              });
     std::vector<std::string> roots;
     for (auto* entry : active) roots.push_back(entry->name);
     auto order = order_along(roots, [this](const std::string& n) { return dependents_of(n); });
@@ -372,7 +386,6 @@ class Supervisor final : public InternalSupervisorActor::base {
         set_dependencies(entry, entry.record->view()->configuration->depends_on);
         break;
       case ServiceState::running:
-        entry.running_since = ++running_sequence_;
         entry.stopped_by_dependency = false;
         entry.waits_for_dependency = false;
         resume_dependents(entry.name);
@@ -480,7 +493,6 @@ class Supervisor final : public InternalSupervisorActor::base {
   SupervisorSetup setup_;
   InstanceRegistry<Entry> instances_;
   std::unordered_map<std::string, std::vector<std::string>> dependents_;
-  std::uint64_t running_sequence_ = 0;
   bool shutting_down_ = false;
   std::unordered_map<caf::actor_addr, std::string> by_actor_;
   std::shared_ptr<ManagerThreads> threads_ = std::make_shared<ManagerThreads>();

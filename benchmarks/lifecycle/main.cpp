@@ -51,6 +51,7 @@ class BenchManager : public processpype::ServiceManager {
   using ServiceManager::ServiceManager;
   void start() override {}
   void stop() override {}
+  bool may_block() const override { return false; }
 };
 
 class BenchService : public processpype::Service {
@@ -169,8 +170,9 @@ std::function<caf::message(std::size_t)> alternate_start_stop(std::vector<std::s
   return [names = std::move(names), running](std::size_t slot) {
     bool was_running = (*running)[slot];
     (*running)[slot] = !was_running;
-    return was_running ? caf::make_message(stop_atom::value, names[slot])
-                       : caf::make_message(start_atom::value, names[slot]);
+    auto cause = processpype::EventCause::request;
+    return was_running ? caf::make_message(stop_atom::value, names[slot], cause)
+                       : caf::make_message(start_atom::value, names[slot], cause);
   };
 }
 
@@ -209,8 +211,12 @@ std::vector<Lane> registration_lanes(const std::vector<std::string>& names, std:
 /// The baseline's peer: answers the same messages at once.
 caf::behavior echo_peer() {
   return {
-      [](start_atom, const std::string&) {},
-      [](stop_atom, const std::string&) {},
+      [](start_atom, const std::string&, processpype::EventCause) {
+        return processpype::ServiceState::running;
+      },
+      [](stop_atom, const std::string&, processpype::EventCause) {
+        return processpype::ServiceState::stopped;
+      },
   };
 }
 
@@ -234,7 +240,7 @@ std::vector<std::string> numbered(const std::string& prefix, std::size_t count) 
 Run register_all(caf::actor_system& system, processpype::Runtime& runtime,
                  const std::vector<std::string>& names, std::size_t in_flight,
                  std::size_t drivers) {
-  auto run = drive<Registration>(system, runtime.supervisor(),
+  auto run = drive<Registration>(system, caf::actor_cast<caf::actor>(runtime.supervisor()),
                                  registration_lanes(names, in_flight, drivers));
   if (run.failures > 0)
     std::fprintf(stderr, "registration: %zu failures, first: %s\n", run.failures,
@@ -296,10 +302,11 @@ int main(int argc, char** argv) {
   // actor that answers at once.
   auto peer = system.spawn(echo_peer);
   auto baseline_names = numbered("svc", services);
-  auto base_single = drive<void>(
+  auto base_single = drive<processpype::ServiceState>(
       system, peer, start_stop_lanes({baseline_names.front()}, baseline_single_total, 1));
   auto base_many =
-      drive<void>(system, peer, start_stop_lanes(baseline_names, baseline_total, drivers));
+      drive<processpype::ServiceState>(system, peer,
+                                       start_stop_lanes(baseline_names, baseline_total, drivers));
   caf::anon_send_exit(peer, caf::exit_reason::user_shutdown);
   std::printf("\n1. baseline: bare CAF request/response round trips\n");
   std::printf("   1 in flight:        %10.0f requests/s\n", base_single.rate());
@@ -311,11 +318,12 @@ int main(int argc, char** argv) {
     auto names = numbered("svc", services);
     register_all(system, runtime, names, in_flight, drivers);
 
-    auto single = drive<void>(system, runtime.supervisor(),
-                              start_stop_lanes({names.front()}, single_total, 1));
+    auto supervisor = caf::actor_cast<caf::actor>(runtime.supervisor());
+    auto single = drive<processpype::ServiceState>(
+        system, supervisor, start_stop_lanes({names.front()}, single_total, 1));
     check(single, "one service");
-    auto many =
-        drive<void>(system, runtime.supervisor(), start_stop_lanes(names, many_total, drivers));
+    auto many = drive<processpype::ServiceState>(system, supervisor,
+                                                 start_stop_lanes(names, many_total, drivers));
     check(many, "1,000 services");
     // Leave every service stopped (some may have been left running).
     for (const auto& name : names) runtime.stop(name);
@@ -332,7 +340,9 @@ int main(int argc, char** argv) {
 
   // 3 + 4. registration of many instances, and what an idle one costs.
   if (only.empty() || only == "registration") {
-    processpype::Runtime runtime{system};
+    processpype::RuntimeOptions options;
+    options.max_instances = 2 * registrations;
+    processpype::Runtime runtime{system, options};
     auto names = numbered("idle", registrations);
     // Warm up the allocator and CAF with a few instances first.
     register_all(system, runtime, numbered("warm", 1000), in_flight, drivers);

@@ -51,6 +51,8 @@ struct InstanceCounts {
   std::array<std::atomic<std::int64_t>, 7> by_state{};
   /// Enabled instances in starting, stopping or error (not ready).
   std::atomic<std::int64_t> enabled_not_ready{0};
+  /// Counts entries into `running`, to order instances by when they started.
+  std::atomic<std::uint64_t> running_sequence{0};
 
   void add(const ServiceView& view, std::int64_t delta);
 };
@@ -85,6 +87,22 @@ class InstanceRecord {
 
   bool removed() const noexcept { return removed_.load(std::memory_order_acquire); }
 
+  /// When it last reached `running`, in the order of the node's instances
+  /// (0: never); its actor sets it as it enters running.
+  std::uint64_t running_since() const noexcept {
+    return running_since_.load(std::memory_order_relaxed);
+  }
+  void mark_running() noexcept {
+    running_since_.store(counts_->running_sequence.fetch_add(1) + 1, std::memory_order_relaxed);
+  }
+
+  /// Whether other instances depend on this one (kept by the Supervisor):
+  /// only then does its actor report running and failures to it.
+  bool has_dependents() const noexcept { return has_dependents_.load(std::memory_order_acquire); }
+  void set_has_dependents(bool value) noexcept {
+    has_dependents_.store(value, std::memory_order_release);
+  }
+
  private:
   friend class InstanceTable;
 
@@ -95,6 +113,8 @@ class InstanceRecord {
   ServiceCounters counters_;
   std::shared_ptr<InstanceCounts> counts_;
   std::atomic<bool> removed_{false};
+  std::atomic<std::uint64_t> running_since_{0};
+  std::atomic<bool> has_dependents_{false};
 };
 
 using RecordPtr = std::shared_ptr<InstanceRecord>;
