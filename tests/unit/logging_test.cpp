@@ -1,0 +1,208 @@
+// configure_logging: levels per logger name and the JSON line format.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "processpype/runtime/logging.hpp"
+
+using processpype::configure_logging;
+using processpype::LogFormat;
+using processpype::make_logger;
+namespace level = spdlog::level;
+
+namespace {
+
+/// Puts logging back to its defaults (info, text, no per-logger levels)
+/// when a test ends, however it ends.
+struct DefaultLoggingAfterwards {
+  ~DefaultLoggingAfterwards() { configure_logging(level::info, LogFormat::text); }
+};
+
+/// Points fd 2 at a temporary file while alive; text() reads what was written.
+class CapturedStderr {
+ public:
+  CapturedStderr()
+      : path_(std::filesystem::temp_directory_path() /
+              ("processpype-stderr-" + std::to_string(::getpid()) + ".log")) {
+    std::fflush(stderr);
+    saved_ = ::dup(STDERR_FILENO);
+    std::FILE* file = std::fopen(path_.c_str(), "w");
+    REQUIRE(file != nullptr);
+    ::dup2(::fileno(file), STDERR_FILENO);
+    std::fclose(file);
+  }
+  ~CapturedStderr() {
+    restore();
+    std::filesystem::remove(path_);
+  }
+  CapturedStderr(const CapturedStderr&) = delete;
+  CapturedStderr& operator=(const CapturedStderr&) = delete;
+
+  /// Restores stderr, then returns what was written meanwhile.
+  std::string text() {
+    restore();
+    std::ifstream file{path_};
+    std::stringstream content;
+    content << file.rdbuf();
+    return content.str();
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+    saved_ = -1;
+  }
+
+  std::filesystem::path path_;
+  int saved_ = -1;
+};
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream stream{text};
+  for (std::string line; std::getline(stream, line);)
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("a logger level applies to the name and its dotted children only") {
+  DefaultLoggingAfterwards restore;
+  configure_logging(level::info, LogFormat::text, {{"processpype.services", level::debug}});
+  CHECK(make_logger("processpype.services")->level() == level::debug);
+  CHECK(make_logger("processpype.services.echo")->level() == level::debug);
+  CHECK(make_logger("processpype.servicesX")->level() == level::info);
+  CHECK(make_logger("processpype")->level() == level::info);
+  CHECK(make_logger("other")->level() == level::info);
+}
+
+TEST_CASE("the longest matching logger name wins, whatever the order given") {
+  DefaultLoggingAfterwards restore;
+  configure_logging(level::warn, LogFormat::text,
+                    {{"processpype.services.echo", level::trace},
+                     {"processpype", level::err},
+                     {"processpype.services", level::debug}});
+  CHECK(make_logger("processpype.services.echo")->level() == level::trace);
+  CHECK(make_logger("processpype.services.echo.worker")->level() == level::trace);
+  CHECK(make_logger("processpype.services.counter")->level() == level::debug);
+  CHECK(make_logger("processpype.auth")->level() == level::err);
+  CHECK(make_logger("elsewhere")->level() == level::warn);
+}
+
+TEST_CASE("loggers made before configure_logging take the new levels") {
+  DefaultLoggingAfterwards restore;
+  configure_logging(level::info, LogFormat::text);
+  auto early = make_logger("processpype.services.early");
+  auto other = make_logger("processpype.access");
+  CHECK(early->level() == level::info);
+  configure_logging(level::err, LogFormat::text, {{"processpype.services", level::trace}});
+  CHECK(early->level() == level::trace);
+  CHECK(other->level() == level::err);
+  configure_logging(level::info, LogFormat::text);
+  CHECK(early->level() == level::info);
+}
+
+namespace {
+
+/// What the JSON format writes for `write(logger)`, one parsed object per line.
+template <class Write>
+std::vector<nlohmann::json> json_lines(Write write) {
+  DefaultLoggingAfterwards restore;
+  configure_logging(level::info, LogFormat::json);
+  auto logger = make_logger("processpype.test.json");
+  std::string text;
+  {
+    CapturedStderr captured;
+    write(*logger);
+    text = captured.text();
+  }
+  std::vector<nlohmann::json> lines;
+  for (const auto& line : lines_of(text)) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("JSON lines carry time, logger and message, one object per line") {
+  auto lines = json_lines([](spdlog::logger& logger) {
+    logger.info("hello \"world\"\n");
+    logger.debug("not shown");
+    logger.warn("second");
+  });
+  REQUIRE(lines.size() == 2);
+  const auto& first = lines[0];
+  CHECK(first.size() == 4);
+  CHECK(first.contains("level"));
+  CHECK(first["logger"] == "processpype.test.json");
+  CHECK(first["message"] == "hello \"world\"\n");
+  REQUIRE(first["time"].is_string());
+  CHECK_THAT(first["time"].get<std::string>(),
+             Catch::Matches(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"));
+  CHECK(lines[1]["message"] == "second");
+}
+
+// BUG: JsonFormatter (runtime/src/logging.cpp) puts
+// spdlog::level::to_string_view(level) into the JSON object; with an external
+// fmt that is a fmt::basic_string_view, which nlohmann::json stores as an
+// array of character codes: "level":[105,110,102,111] instead of "info".
+TEST_CASE("JSON lines name the level as a string", "[!shouldfail]") {
+  auto lines = json_lines([](spdlog::logger& logger) {
+    logger.info("first");
+    logger.warn("second");
+  });
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0]["level"] == "info");
+  CHECK(lines[1]["level"] == "warning");
+}
+
+TEST_CASE("text lines name the level and the logger") {
+  DefaultLoggingAfterwards restore;
+  configure_logging(level::info, LogFormat::text);
+  auto logger = make_logger("processpype.test.text");
+  std::string text;
+  {
+    CapturedStderr captured;
+    logger->info("plain line");
+    text = captured.text();
+  }
+  auto lines = lines_of(text);
+  REQUIRE(lines.size() == 1);
+  CHECK_THAT(lines[0],
+             Catch::Contains("info") && Catch::Contains("processpype.test.text: plain line"));
+}
+
+TEST_CASE("log levels parse from their names, warning and critical included") {
+  using processpype::log_level_from_string;
+  CHECK(log_level_from_string("trace") == level::trace);
+  CHECK(log_level_from_string("debug") == level::debug);
+  CHECK(log_level_from_string("info") == level::info);
+  CHECK(log_level_from_string("warning") == level::warn);
+  CHECK(log_level_from_string("warn") == level::warn);
+  CHECK(log_level_from_string("error") == level::err);
+  CHECK(log_level_from_string("critical") == level::critical);
+  CHECK(log_level_from_string("WARNING") == level::warn);
+  CHECK(log_level_from_string("off") == level::off);
+  CHECK_FALSE(log_level_from_string("verbose"));
+  CHECK_FALSE(log_level_from_string(""));
+  CHECK_FALSE(log_level_from_string("fatal"));
+}
+
+TEST_CASE("log formats parse from text and json only") {
+  CHECK(processpype::log_format_from_string("text") == LogFormat::text);
+  CHECK(processpype::log_format_from_string("json") == LogFormat::json);
+  CHECK_FALSE(processpype::log_format_from_string("JSON"));
+  CHECK_FALSE(processpype::log_format_from_string("xml"));
+}

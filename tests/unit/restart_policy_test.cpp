@@ -1,0 +1,154 @@
+// RestartTracker: delay backoff and the restart intensity window, driven
+// with explicit time points (no clock, no sleeping).
+#include <chrono>
+
+#include <catch2/catch.hpp>
+
+#include "processpype/runtime/configuration.hpp"
+#include "processpype/runtime/restart_policy.hpp"
+
+using processpype::RestartTracker;
+using namespace std::chrono_literals;
+
+namespace {
+
+using TimePoint = RestartTracker::Clock::time_point;
+
+/// An arbitrary origin: time points are only compared with each other.
+const TimePoint t0 = TimePoint{} + 1000h;
+
+TimePoint at(double seconds) {
+  return t0 + std::chrono::duration_cast<RestartTracker::Clock::duration>(
+                  std::chrono::duration<double>(seconds));
+}
+
+double seconds_of(RestartTracker::Clock::duration duration) {
+  return std::chrono::duration<double>(duration).count();
+}
+
+struct Policy : processpype::ServiceConfiguration {
+  Policy(double delay, double max_delay, std::int64_t max, double window) {
+    restart = "on-failure";
+    restart_delay_seconds = delay;
+    restart_max_delay_seconds = max_delay;
+    max_restarts = max;
+    restart_window_seconds = window;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the restart delay doubles after each restart, up to the cap") {
+  Policy policy{1.0, 8.0, 100, 60.0};
+  REQUIRE(policy.restarts_on_failure());
+  RestartTracker tracker;
+  double now = 0;
+  std::vector<double> delays;
+  for (int i = 0; i < 6; ++i) {
+    auto decision = tracker.on_failure(policy, at(now));
+    REQUIRE_FALSE(decision.give_up);
+    delays.push_back(seconds_of(decision.delay));
+    now += seconds_of(decision.delay);
+    tracker.on_restart(at(now));
+  }
+  CHECK(delays == std::vector<double>{1, 2, 4, 8, 8, 8});
+}
+
+TEST_CASE("a cap below the first delay does not shorten the first delay") {
+  Policy policy{3.0, 1.0, 100, 60.0};
+  RestartTracker tracker;
+  CHECK(seconds_of(tracker.on_failure(policy, at(0)).delay) == Approx(3.0));
+  tracker.on_restart(at(3));
+  CHECK(seconds_of(tracker.on_failure(policy, at(4)).delay) == Approx(3.0));
+}
+
+TEST_CASE("the tracker gives up once max_restarts restarts happened within the window") {
+  Policy policy{1.0, 30.0, 5, 60.0};
+  RestartTracker tracker;
+  for (int i = 0; i < 5; ++i) {
+    auto decision = tracker.on_failure(policy, at(i));
+    REQUIRE_FALSE(decision.give_up);
+    CHECK(decision.give_up_text.empty());
+    tracker.on_restart(at(i + 0.5));
+  }
+  auto decision = tracker.on_failure(policy, at(10));
+  CHECK(decision.give_up);
+  CHECK(decision.give_up_text == "; gave up after 5 restarts in 60 s");
+  CHECK(tracker.restarts() == 5);
+}
+
+TEST_CASE("the give-up text writes a fractional window as it is") {
+  Policy policy{0.01, 1.0, 2, 0.5};
+  RestartTracker tracker;
+  tracker.on_failure(policy, at(0));
+  tracker.on_restart(at(0.01));
+  tracker.on_failure(policy, at(0.1));
+  tracker.on_restart(at(0.12));
+  auto decision = tracker.on_failure(policy, at(0.2));
+  CHECK(decision.give_up);
+  CHECK(decision.give_up_text == "; gave up after 2 restarts in 0.5 s");
+}
+
+TEST_CASE("max_restarts 0 gives up at the first failure") {
+  Policy policy{1.0, 30.0, 0, 60.0};
+  RestartTracker tracker;
+  auto decision = tracker.on_failure(policy, at(0));
+  CHECK(decision.give_up);
+  CHECK(decision.give_up_text == "; gave up after 0 restarts in 60 s");
+}
+
+TEST_CASE("restarts older than the window no longer count") {
+  Policy policy{1.0, 30.0, 5, 60.0};
+  RestartTracker tracker;
+  for (int i = 0; i < 5; ++i) {
+    tracker.on_failure(policy, at(i));
+    tracker.on_restart(at(i));  // restarts at 0, 1, 2, 3, 4
+  }
+  CHECK(tracker.on_failure(policy, at(59)).give_up);  // all five within 60 s
+  // At 61 s the restarts at 0 and 1 left the window: three remain.
+  auto decision = tracker.on_failure(policy, at(61));
+  CHECK_FALSE(decision.give_up);
+  tracker.on_restart(at(61));
+  CHECK_FALSE(tracker.on_failure(policy, at(61.5)).give_up);
+  tracker.on_restart(at(61.5));  // 2, 3, 4, 61, 61.5: five again
+  CHECK(tracker.on_failure(policy, at(61.9)).give_up);
+}
+
+TEST_CASE("the delay is back to the first after the service ran for the window") {
+  Policy policy{1.0, 30.0, 100, 60.0};
+  RestartTracker tracker;
+  for (int i = 0; i < 3; ++i) {
+    tracker.on_failure(policy, at(i * 10));
+    tracker.on_restart(at(i * 10));
+  }
+  SECTION("running for the whole window resets the delay") {
+    tracker.on_running(at(100));
+    CHECK(seconds_of(tracker.on_failure(policy, at(160)).delay) == Approx(1.0));
+  }
+  SECTION("running for less than the window keeps backing off") {
+    tracker.on_running(at(100));
+    CHECK(seconds_of(tracker.on_failure(policy, at(159)).delay) == Approx(8.0));
+  }
+  SECTION("a user's stop forgets the running time") {
+    tracker.on_running(at(100));
+    tracker.on_stopped();
+    CHECK(seconds_of(tracker.on_failure(policy, at(500)).delay) == Approx(8.0));
+  }
+  SECTION("a failure ends the running time: the next failure needs a new on_running") {
+    tracker.on_running(at(100));
+    CHECK(seconds_of(tracker.on_failure(policy, at(110)).delay) == Approx(8.0));
+    tracker.on_restart(at(118));
+    CHECK(seconds_of(tracker.on_failure(policy, at(300)).delay) == Approx(16.0));
+  }
+}
+
+TEST_CASE("restarts() counts every automatic restart") {
+  Policy policy{1.0, 30.0, 3, 1.0};
+  RestartTracker tracker;
+  CHECK(tracker.restarts() == 0);
+  for (int i = 0; i < 10; ++i) {
+    REQUIRE_FALSE(tracker.on_failure(policy, at(i * 5)).give_up);  // window 1 s: never 3 in it
+    tracker.on_restart(at(i * 5));
+  }
+  CHECK(tracker.restarts() == 10);
+}
