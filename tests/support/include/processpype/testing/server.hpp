@@ -1,0 +1,104 @@
+#pragma once
+
+// The `processpype` binary as a child process: on a free 127.0.0.1 port,
+// ready once `GET <prefix>/` answers 200, killed when destroyed; helpers for
+// its REST API (SPEC 5).
+
+#include <chrono>
+#include <csignal>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "processpype/testing/http.hpp"
+#include "processpype/testing/process.hpp"
+
+namespace processpype::testing {
+
+/// The `processpype` binary of this build.
+std::string server_binary();
+/// The repository's `examples/` directory.
+std::string examples_dir();
+
+struct RunResult {
+  ExitStatus status;
+  std::string out;
+  std::string err;
+};
+
+/// Runs the server binary with `args` until it exits; kills it after
+/// `timeout` (status.timed_out() is then true).
+RunResult run_to_completion(const std::vector<std::string>& args, const Environment& env = {},
+                            std::chrono::milliseconds timeout = 10s);
+
+struct ServerOptions {
+  std::vector<std::string> args;  ///< extra command-line arguments
+  Environment env;
+  /// Adds `--host 127.0.0.1 --port <port>`. When false the server is
+  /// expected on `port` (e.g. from a config file).
+  bool pass_port = true;
+  int port = 0;  ///< 0: a free port is picked
+  /// Where the server answers (for the readiness probe and client()).
+  std::string api_prefix;
+  std::chrono::milliseconds ready_timeout = 10s;
+  /// What failure messages call the server ("node a").
+  std::string name = "processpype";
+  /// Output::inherit: the server's output goes to the caller's (stderr_text()
+  /// is then empty).
+  Output output = Output::capture;
+  /// How many times to start it (each time on a new free port, when `port`
+  /// is 0) before giving up: a port free_port() found may be taken before
+  /// the server binds it. 1 for the tests, where a failed start is a finding.
+  int attempts = 1;
+};
+
+class ServerProcess {
+ public:
+  /// Starts the server and waits until `GET <prefix>/` answers 200. Throws
+  /// std::runtime_error (with the server's stderr) when it does not become
+  /// ready in time or exits.
+  explicit ServerProcess(ServerOptions options = {});
+  /// Shorthand: only extra arguments.
+  explicit ServerProcess(std::vector<std::string> args);
+  ~ServerProcess() = default;
+
+  int port() const { return port_; }
+  const std::string& api_prefix() const { return prefix_; }
+  ChildProcess& process() { return *process_; }
+  bool alive() { return process_->alive(); }
+  std::string stderr_text() const { return process_->stderr_text(); }
+
+  /// A new client for this server (prefix included).
+  HttpClient client() const { return HttpClient(port_, prefix_); }
+
+  /// Sends `signal` and waits up to `timeout` for the exit; kills it when it
+  /// does not exit in time (the status then says timed out).
+  ExitStatus stop(int signal = SIGTERM, std::chrono::milliseconds timeout = 15s);
+
+ private:
+  /// One start on `port_`: "" when ready, else why not.
+  std::string try_start(const ServerOptions& options);
+
+  int port_ = 0;
+  std::string prefix_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+// ---------------------------------------------------------------------------
+// REST helpers (all through a client; none asserts anything by itself)
+
+/// GET /services/{name} -> the status object (null on error).
+json status_of(HttpClient& client, const std::string& name);
+/// The `state` of /services/{name} ("" when it cannot be read).
+std::string state_of(HttpClient& client, const std::string& name);
+/// Polls until /services/{name} has `state` or the timeout passed.
+bool wait_for_state(HttpClient& client, const std::string& name, const std::string& state,
+                    std::chrono::milliseconds timeout = 10s);
+/// POST /services/register.
+HttpResponse register_service(HttpClient& client, const std::string& service_name,
+                              const std::optional<std::string>& instance_name = std::nullopt);
+/// The names listed by GET /services, in order.
+std::vector<std::string> service_names(HttpClient& client);
+
+}  // namespace processpype::testing

@@ -1,0 +1,135 @@
+#include "processpype/testing/server.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+namespace processpype::testing {
+
+std::string server_binary() {
+#ifdef PROCESSPYPE_SERVER_BINARY
+  return PROCESSPYPE_SERVER_BINARY;
+#else
+  throw std::runtime_error(
+      "processpype_testing was configured without the processpype_server "
+      "target: no server binary");
+#endif
+}
+
+std::string examples_dir() {
+  return PROCESSPYPE_EXAMPLES_DIR;
+}
+
+RunResult run_to_completion(const std::vector<std::string>& args, const Environment& env,
+                            std::chrono::milliseconds timeout) {
+  ChildProcess child(server_binary(), args, env);
+  RunResult result;
+  result.status = child.wait(timeout);
+  if (result.status.timed_out()) child.kill();
+  result.out = child.stdout_text();
+  result.err = child.stderr_text();
+  return result;
+}
+
+namespace {
+
+std::vector<std::string> server_arguments(const ServerOptions& options, int port) {
+  std::vector<std::string> args;
+  if (options.pass_port) {
+    args = {"--host", "127.0.0.1", "--port", std::to_string(port)};
+  }
+  args.insert(args.end(), options.args.begin(), options.args.end());
+  return args;
+}
+
+ServerOptions with_args(std::vector<std::string> args) {
+  ServerOptions options;
+  options.args = std::move(args);
+  return options;
+}
+
+}  // namespace
+
+ServerProcess::ServerProcess(std::vector<std::string> args)
+    : ServerProcess(with_args(std::move(args))) {}
+
+ServerProcess::ServerProcess(ServerOptions options) : prefix_(options.api_prefix) {
+  std::string why;
+  for (int attempt = 1; attempt <= std::max(1, options.attempts); ++attempt) {
+    port_ = options.port != 0 ? options.port : free_port();
+    why = try_start(options);
+    if (why.empty()) return;
+  }
+  throw std::runtime_error(why);
+}
+
+std::string ServerProcess::try_start(const ServerOptions& options) {
+  process_ = std::make_unique<ChildProcess>(server_binary(), server_arguments(options, port_),
+                                            options.env, options.output);
+  HttpClient probe(port_, prefix_, 1s);
+  bool exited = false;
+  bool ready = wait_until(
+      [&] {
+        if (!process_->alive()) {
+          exited = true;
+          return true;
+        }
+        return probe.get("/").status == 200;
+      },
+      options.ready_timeout, 25ms);
+  if (!exited && ready) return "";
+  std::string why = exited ? "exited (" + process_->wait(0ms).describe() + ")"
+                           : "did not answer GET " + prefix_ + "/ with 200 in time";
+  auto err = process_->stderr_text();
+  process_->kill();
+  std::string message = options.name + " on port " + std::to_string(port_) + " " + why;
+  if (options.output == Output::capture) message += "; stderr:\n" + err.substr(0, 4000);
+  return message;
+}
+
+ExitStatus ServerProcess::stop(int signal, std::chrono::milliseconds timeout) {
+  process_->signal(signal);
+  auto status = process_->wait(timeout);
+  if (status.timed_out()) process_->kill();
+  return status;
+}
+
+// ---------------------------------------------------------------------------
+// REST helpers
+
+json status_of(HttpClient& client, const std::string& name) {
+  auto response = client.get("/services/" + name);
+  if (response.status != 200 || !response.is_json()) return nullptr;
+  return response.body_json;
+}
+
+std::string state_of(HttpClient& client, const std::string& name) {
+  auto status = status_of(client, name);
+  if (!status.is_object() || !status.contains("state") || !status["state"].is_string()) return "";
+  return status["state"].get<std::string>();
+}
+
+bool wait_for_state(HttpClient& client, const std::string& name, const std::string& state,
+                    std::chrono::milliseconds timeout) {
+  return wait_until([&] { return state_of(client, name) == state; }, timeout);
+}
+
+HttpResponse register_service(HttpClient& client, const std::string& service_name,
+                              const std::optional<std::string>& instance_name) {
+  json body = {{"service_name", service_name}};
+  if (instance_name) body["instance_name"] = *instance_name;
+  return client.post("/services/register", body);
+}
+
+std::vector<std::string> service_names(HttpClient& client) {
+  std::vector<std::string> names;
+  auto response = client.get("/services");
+  auto services = response.field("services");
+  if (!services.is_array()) return names;
+  for (const auto& entry : services)
+    if (entry.is_object() && entry.contains("name") && entry["name"].is_string())
+      names.push_back(entry["name"].get<std::string>());
+  return names;
+}
+
+}  // namespace processpype::testing
