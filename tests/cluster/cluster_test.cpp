@@ -9,7 +9,6 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <csignal>
 #include <filesystem>
 #include <map>
@@ -21,14 +20,12 @@
 
 #include <unistd.h>
 
-#include "e2e_checks.hpp"
+#include <processpype/testing/checks.hpp>
 
-using namespace e2e;
+using namespace processpype::testing;
 
 namespace {
 
-/// How long a process gets to become ready (2 shared cores: generous).
-constexpr auto ready_timeout = 30s;
 /// How long membership gets to settle.
 constexpr auto membership_timeout = 15s;
 /// SPEC 7: a dead peer is `down` within this bound.
@@ -38,81 +35,6 @@ std::string host_name() {
   char buffer[256] = {};
   if (::gethostname(buffer, sizeof(buffer) - 1) != 0) return "localhost";
   return buffer;
-}
-
-std::string node_address(int node_port) {
-  return "127.0.0.1:" + std::to_string(node_port);
-}
-
-/// Percent-encodes every byte outside [A-Za-z0-9_.-~].
-std::string percent_encode(const std::string& text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string encoded;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      encoded.push_back(static_cast<char>(c));
-    } else {
-      encoded.push_back('%');
-      encoded.push_back(hex[c >> 4]);
-      encoded.push_back(hex[c & 15]);
-    }
-  }
-  return encoded;
-}
-
-/// One processpype process with a node port.
-struct Node {
-  std::string id;  ///< as given by --node-id ("" when the default is used)
-  int node_port = 0;
-  std::unique_ptr<ServerProcess> server;
-
-  int http_port() const { return server->port(); }
-  HttpClient client() const { return server->client(); }
-  /// `/nodes/<percent-encoded id>` (prefix of this node's routes elsewhere).
-  std::string path() const { return "/nodes/" + percent_encode(id); }
-};
-
-/// Arguments of a node process.
-std::vector<std::string> node_args(const std::string& id, int node_port,
-                                   const std::vector<int>& join_ports) {
-  std::vector<std::string> args = {"--node-port", std::to_string(node_port)};
-  if (!id.empty()) args.insert(args.end(), {"--node-id", id});
-  for (int port : join_ports) args.insert(args.end(), {"--join", node_address(port)});
-  return args;
-}
-
-/// Starts a node (ready once GET / answers 200, i.e. after its joins).
-Node start_node(const std::string& id, const std::vector<int>& join_ports = {}, int node_port = 0) {
-  Node node;
-  node.id = id;
-  node.node_port = node_port != 0 ? node_port : free_port();
-  ServerOptions options;
-  options.args = node_args(id, node.node_port, join_ports);
-  options.ready_timeout = ready_timeout;
-  node.server = std::make_unique<ServerProcess>(options);
-  return node;
-}
-
-/// GET /nodes as id -> entry (empty when the reply is not the documented shape).
-std::map<std::string, json> nodes_of(HttpClient& api) {
-  std::map<std::string, json> result;
-  auto response = api.get("/nodes");
-  auto nodes = response.field("nodes");
-  if (response.status != 200 || !nodes.is_array()) return result;
-  for (const auto& entry : nodes)
-    if (entry.is_object() && entry.contains("id") && entry["id"].is_string())
-      result[entry["id"].get<std::string>()] = entry;
-  return result;
-}
-
-/// The `state` of node `id` in `api`'s GET /nodes ("" when absent).
-std::string node_state(HttpClient& api, const std::string& id) {
-  auto nodes = nodes_of(api);
-  auto found = nodes.find(id);
-  if (found == nodes.end() || !found->second.contains("state") ||
-      !found->second["state"].is_string())
-    return "";
-  return found->second["state"].get<std::string>();
 }
 
 /// The `services` count of node `id` in `api`'s GET /nodes (-1 when absent).

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "e2e_support.hpp"
+#include <processpype/testing/checks.hpp>
 
-using namespace e2e;
+using namespace processpype::testing;
 
 namespace {
 

@@ -12,9 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "e2e_checks.hpp"
+#include <processpype/testing/checks.hpp>
 
-using namespace e2e;
+using namespace processpype::testing;
 
 namespace {
 
