@@ -29,7 +29,7 @@
 //
 // Every child (wrk, both nodes) is killed when the benchmark ends, also on
 // failure or on a signal (and by the kernel if the benchmark dies: see
-// spawn() in ../support/). Loopback only; every wait is bounded.
+// tests/support/processpype_testing). Loopback only; every wait is bounded.
 
 #include <chrono>
 #include <cstdint>
@@ -43,67 +43,33 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "benchmark_support.hpp"
+#include <processpype/testing/cluster.hpp>
 
-#ifndef PROCESSPYPE_SERVER_BINARY
-#error "PROCESSPYPE_SERVER_BINARY must name the processpype binary"
-#endif
+#include "benchmark_support.hpp"
 
 namespace {
 
 using namespace processpype::benchmark;
-using Clock = std::chrono::steady_clock;
-using namespace std::chrono_literals;
+using namespace processpype::testing;
 
 using Options = WrkOptions;
 
 /// The remote node's id, and the prefix of a's routes that act on it.
-constexpr std::string_view remote_node = "b";
+const std::string remote_node = "b";
 const std::string remote_services = "/nodes/b/services/";
 
-Options parse_options(int argc, char** argv) {
-  Options options;
-  read_wrk_environment(options);
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (parse_wrk_option(argc, argv, i, options))
-      continue;
-    else if (arg == "--help" || arg == "-h")
-      throw std::invalid_argument("");
-    else
-      throw std::invalid_argument("unknown option " + std::string{arg});
-  }
-  check_wrk_options(options);
-  return options;
-}
-
-/// The state of node `id` in GET /nodes ("up", "down"), or "" if absent.
-std::string node_state(HttpClient& api, std::string_view id) {
-  auto reply = api.get("/nodes");
-  if (reply.status != 200) return {};
-  auto body = nlohmann::json::parse(reply.body, nullptr, false);
-  if (!body.is_object() || !body.contains("nodes") || !body["nodes"].is_array()) return {};
-  for (const auto& node : body["nodes"])
-    if (node.is_object() && node.value("id", "") == id) return node.value("state", "");
-  return {};
-}
-
-/// Waits (at most `limit`) until GET /nodes lists node `id` up.
-void wait_until_up(HttpClient& api, std::string_view id, std::chrono::seconds limit) {
-  auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (node_state(api, id) == "up") return;
-    std::this_thread::sleep_for(50ms);
-  }
+/// Waits (at most `limit`) until `api`'s GET /nodes lists node `id` up.
+void wait_until_up(HttpClient& api, const std::string& id, std::chrono::seconds limit) {
+  if (wait_until([&] { return node_state(api, id) == "up"; }, limit, 50ms)) return;
   throw std::runtime_error(fmt::format("node {} not up on a within {} s; GET /nodes: {}", id,
                                        limit.count(), api.get("/nodes").body));
 }
 
 /// POST /services/register of an echo instance, on node `node` if not empty.
-void register_echo(HttpClient& api, const std::string& name, std::string_view node = {}) {
-  nlohmann::json body{{"service_name", "echo"}, {"instance_name", name}};
+void register_echo(HttpClient& api, const std::string& name, const std::string& node = {}) {
+  json body{{"service_name", "echo"}, {"instance_name", name}};
   if (!node.empty()) body["node"] = node;
-  api.expect_ok(api.post("/services/register", body.dump()), "register " + name);
+  expect_ok(api.post("/services/register", body), "register " + name);
 }
 
 /// One operation: its local figure (the baseline) and its remote one.
@@ -136,59 +102,36 @@ std::string signed_latency(double ms) {
 }
 
 int run(const Options& options) {
-  require_executables(options, PROCESSPYPE_SERVER_BINARY);
-  TemporaryDirectory scripts{"cluster_benchmark"};
-  auto echo_lua = scripts.write("echo.lua", echo_script());
+  begin_run("cluster_benchmark", options,
+            "a run on node a's instance next to a run on node b's, both through a's REST");
+  const auto echo_lua = wrk_script("echo.lua");
   const int per_thread = start_stop_instances_per_thread(options);
   const int cycle_instances = per_thread * options.threads;
-  auto local_cycle_lua =
-      scripts.write("local_start_stop.lua", start_stop_script("local-cycle-", per_thread));
-  auto remote_cycle_lua = scripts.write(
-      "remote_start_stop.lua", start_stop_script("remote-cycle-", per_thread, remote_services));
-
-  std::cout << fmt::format(
-                   "cluster_benchmark: wrk -t{} -c{} -d{}s --latency; {} round(s) per figure, "
-                   "each a run on node a's instance next to a run on node b's, both through "
-                   "a's REST\nserver: {}\nmachine: {}\n",
-                   options.threads, options.connections, options.duration_seconds, options.runs,
-                   PROCESSPYPE_SERVER_BINARY, machine_load())
-            << std::flush;
 
   // 1. The nodes. Destroyed in reverse order: b stops first.
-  std::uint16_t node_port_a = 0, node_port_b = 0;
-  ServerProcess node_a{PROCESSPYPE_SERVER_BINARY, "node a"};
-  ServerProcess node_b{PROCESSPYPE_SERVER_BINARY, "node b"};
-  node_a.start([&] {
-    node_port_a = free_port();
-    return std::vector<std::string>{"--node-port", std::to_string(node_port_a), "--node-id", "a"};
-  });
-  node_b.start([&] {
-    node_port_b = free_port();
-    return std::vector<std::string>{"--node-port", std::to_string(node_port_b),
-                                    "--node-id",   "b",
-                                    "--join",      fmt::format("127.0.0.1:{}", node_port_a)};
-  });
-  HttpClient api{node_a.base_url()};
+  auto node_a = start_node("a", {}, 0, server_options("node a"));
+  auto node_b = start_node(remote_node, {node_a.node_port}, 0, server_options("node b"));
+  auto api = node_a.client();
   auto join_begin = Clock::now();
   wait_until_up(api, remote_node, 15s);
   std::cout << fmt::format(
                    "nodes: a (REST {}, node port {}), b (REST {}, node port {}, joined a; up on a "
                    "{:.2f} s after b answered)\n\n",
-                   node_a.base_url(), node_port_a, node_b.base_url(), node_port_b,
+                   api.url(""), node_a.node_port, node_b.client().url(""), node_b.node_port,
                    std::chrono::duration<double>(Clock::now() - join_begin).count())
             << std::flush;
 
   // 2. The instances, all through a's REST.
   register_echo(api, "local");
   register_echo(api, "remote", remote_node);
-  api.expect_ok(api.post("/services/local/start"), "start local");
-  api.expect_ok(api.post(remote_services + "remote/start"), "start remote");
-  api.expect_ok(api.post("/services/local/echo", R"({"message":"hi"})"), "echo local");
-  api.expect_ok(api.post(remote_services + "remote/echo", R"({"message":"hi"})"), "echo remote");
+  expect_ok(api.post("/services/local/start"), "start local");
+  expect_ok(api.post(remote_services + "remote/start"), "start remote");
+  expect_ok(api.post("/services/local/echo", {{"message", "hi"}}), "echo local");
+  expect_ok(api.post(remote_services + "remote/echo", {{"message", "hi"}}), "echo remote");
   {
     // The remote instance really lives on b.
-    HttpClient b_api{node_b.base_url()};
-    b_api.expect_ok(b_api.get("/services/remote"), "GET /services/remote on b's own REST");
+    auto b_api = node_b.client();
+    expect_ok(b_api.get("/services/remote"), "GET /services/remote on b's own REST");
   }
   for (int i = 0; i < cycle_instances; ++i) {
     register_echo(api, "local-cycle-" + std::to_string(i));
@@ -197,12 +140,12 @@ int run(const Options& options) {
   auto stop_cycle_instances = [&](const std::string& services_path, const std::string& prefix) {
     for (int i = 0; i < cycle_instances; ++i) {
       auto path = services_path + prefix + std::to_string(i) + "/stop";
-      api.expect_ok(api.post(path), "POST " + path);
+      expect_ok(api.post(path), "POST " + path);
     }
   };
 
   // 3. Local against remote, alternating.
-  const auto base = node_a.base_url();
+  const auto base = api.url("");
   std::vector<Comparison> comparisons;
   Options one_connection = options;
   one_connection.threads = 1;
@@ -214,12 +157,13 @@ int run(const Options& options) {
   comparisons.push_back(
       compare(options, "status read", {"GET /services/local", base + "/services/local", {}},
               {"GET /nodes/b/services/remote", base + remote_services + "remote", {}}));
-  comparisons.push_back(
-      compare(options, fmt::format("start/stop ({} instances each)", cycle_instances),
-              {"POST /services/{name}/start|stop", base + "/", local_cycle_lua,
-               [&] { stop_cycle_instances("/services/", "local-cycle-"); }},
-              {"POST /nodes/b/services/{name}/start|stop", base + "/", remote_cycle_lua,
-               [&] { stop_cycle_instances(remote_services, "remote-cycle-"); }}));
+  comparisons.push_back(compare(
+      options, fmt::format("start/stop ({} instances each)", cycle_instances),
+      start_stop_target("POST /services/{name}/start|stop", base + "/", "local-cycle-", per_thread,
+                        "/services/", [&] { stop_cycle_instances("/services/", "local-cycle-"); }),
+      start_stop_target("POST /nodes/b/services/{name}/start|stop", base + "/", "remote-cycle-",
+                        per_thread, remote_services,
+                        [&] { stop_cycle_instances(remote_services, "remote-cycle-"); })));
   comparisons.push_back(compare(
       options, "echo custom route",
       {"POST /services/local/echo", base + "/services/local/echo", echo_lua},
@@ -227,8 +171,8 @@ int run(const Options& options) {
 
   auto load_at_end = machine_load();
   auto b_state = node_state(api, remote_node);
-  auto stopped_b = node_b.stop();
-  auto stopped_a = node_a.stop();
+  auto stopped_b = stop_server(*node_b.server);
+  auto stopped_a = stop_server(*node_a.server);
 
   // 4. The table.
   std::cout << "\n"
@@ -285,10 +229,5 @@ int run(const Options& options) {
 
 int main(int argc, char** argv) {
   Options options;
-  return benchmark_main(
-      "cluster_benchmark",
-      "usage: cluster_benchmark [--duration S (3)] [--runs ROUNDS (5)] [--threads N (2)]\n"
-      "                         [--connections N (32)]\n"
-      "(wrk from the PATH, or WRK=/path/to/wrk)\n",
-      [&] { options = parse_options(argc, argv); }, [&] { return run(options); });
+  return benchmark_main(argc, argv, "cluster_benchmark", options, [&] { return run(options); });
 }

@@ -25,7 +25,7 @@
 //
 // Every child (wrk, the server) is killed when the benchmark ends, also on
 // failure or on a signal (and by the kernel if the benchmark dies: see
-// spawn() in ../support/). Loopback only; every wait is bounded.
+// tests/support/processpype_testing). Loopback only; every wait is bounded.
 
 #include <algorithm>
 #include <chrono>
@@ -42,12 +42,10 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <processpype/testing/server.hpp>
+
 #include "benchmark_support.hpp"
 #include "restinio_settings.hpp"  // rest/src: the server's own settings
-
-#ifndef PROCESSPYPE_SERVER_BINARY
-#error "PROCESSPYPE_SERVER_BINARY must name the processpype binary"
-#endif
 
 // -- the baseline: the real server's RESTinio settings, a handler that answers at once
 
@@ -117,110 +115,80 @@ class Server {
 namespace {
 
 using namespace processpype::benchmark;
-using Clock = std::chrono::steady_clock;
+using namespace processpype::testing;
 
 struct Options : WrkOptions {
   int instances = 10000;
 };
 
 /// One figure of the server against the bare baseline (see measure_against).
-Figure measure(const Options& options, std::string name, const std::string& baseline_url,
-               std::vector<Measurement>& baseline_runs, const std::string& url,
-               const std::string& script = {}, const std::function<void()>& prepare = {}) {
-  return measure_against(options, {"(baseline)", baseline_url, {}}, baseline_runs,
-                         {std::move(name), url, script, prepare});
+Figure measure(const Options& options, const std::string& baseline_url,
+               std::vector<Measurement>& baseline_runs, const WrkTarget& figure) {
+  return measure_against(options, {"(baseline)", baseline_url, {}}, baseline_runs, figure);
 }
 
 // -- the benchmark -------------------------------------------------------------
 
-Options parse_options(int argc, char** argv) {
-  Options options;
-  read_wrk_environment(options);
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (parse_wrk_option(argc, argv, i, options))
-      continue;
-    else if (arg == "--instances")
-      options.instances = parse_number(argc, argv, i, 1, 1'000'000);
-    else if (arg == "--help" || arg == "-h")
-      throw std::invalid_argument("");
-    else
-      throw std::invalid_argument("unknown option " + std::string{arg});
-  }
-  check_wrk_options(options);
-  return options;
-}
-
 int run(const Options& options) {
-  require_executables(options, PROCESSPYPE_SERVER_BINARY);
-  TemporaryDirectory scripts{"rest_benchmark"};
-  auto echo_lua = scripts.write("echo.lua", echo_script());
+  begin_run("rest_benchmark", options, "a baseline run next to a run of the figure");
+  std::cout << std::endl;
   const int per_thread = start_stop_instances_per_thread(options);
   const int cycle_instances = per_thread * options.threads;
-  auto cycle_lua = scripts.write("start_stop.lua", start_stop_script("cycle-", per_thread));
-
-  std::cout << fmt::format(
-                   "rest_benchmark: wrk -t{} -c{} -d{}s --latency; {} round(s) per figure, each "
-                   "a baseline run next to a run of the figure\nserver: {}\nmachine: {}\n\n",
-                   options.threads, options.connections, options.duration_seconds, options.runs,
-                   PROCESSPYPE_SERVER_BINARY, machine_load())
-            << std::flush;
 
   // 1. The bare RESTinio server, in this process, for the whole benchmark
   // (idle between its runs).
   auto bare_port = free_port();
-  baseline::Server bare_server{bare_port};
+  baseline::Server bare_server{static_cast<std::uint16_t>(bare_port)};
   bare_server.start();
   auto bare_url = fmt::format("http://127.0.0.1:{}/services/bench", bare_port);
   {
-    HttpClient probe{fmt::format("http://127.0.0.1:{}", bare_port)};
-    probe.expect_ok(probe.get("/services/bench"), "baseline GET");
+    HttpClient probe{bare_port};
+    expect_ok(probe.get("/services/bench"), "baseline GET");
   }
   std::vector<Measurement> bare_runs;
 
   // 2. The processpype binary, one running echo instance.
-  ServerProcess server{PROCESSPYPE_SERVER_BINARY};
-  server.start();
-  auto base = server.base_url();
-  HttpClient api{base};
-  api.expect_ok(
-      api.post("/services/register", R"({"service_name":"echo","instance_name":"bench"})"),
-      "register bench");
-  api.expect_ok(api.post("/services/bench/start"), "start bench");
-  api.expect_ok(api.post("/services/bench/echo", R"({"message":"hi"})"), "echo");
+  ServerProcess server{server_options()};
+  auto api = server.client();
+  auto base = api.url("");
+  expect_ok(api.post("/services/register", {{"service_name", "echo"}, {"instance_name", "bench"}}),
+            "register bench");
+  expect_ok(api.post("/services/bench/start"), "start bench");
+  expect_ok(api.post("/services/bench/echo", {{"message", "hi"}}), "echo");
 
   auto status_one =
-      measure(options, "GET /services/{name}", bare_url, bare_runs, base + "/services/bench");
+      measure(options, bare_url, bare_runs, {"GET /services/{name}", base + "/services/bench"});
   auto list_one =
-      measure(options, "GET /services (1 instance)", bare_url, bare_runs, base + "/services");
+      measure(options, bare_url, bare_runs, {"GET /services (1 instance)", base + "/services"});
 
   for (int i = 0; i < cycle_instances; ++i) {
     auto name = "cycle-" + std::to_string(i);
-    api.expect_ok(
-        api.post("/services/register",
-                 nlohmann::json{{"service_name", "echo"}, {"instance_name", name}}.dump()),
-        "register " + name);
+    expect_ok(api.post("/services/register", {{"service_name", "echo"}, {"instance_name", name}}),
+              "register " + name);
   }
   auto stop_cycle_instances = [&] {
     for (int i = 0; i < cycle_instances; ++i)
-      api.expect_ok(api.post("/services/cycle-" + std::to_string(i) + "/stop"), "stop cycle");
+      expect_ok(api.post("/services/cycle-" + std::to_string(i) + "/stop"), "stop cycle");
   };
-  auto cycle = measure(options, fmt::format("POST start/stop ({} instances)", cycle_instances),
-                       bare_url, bare_runs, base + "/", cycle_lua, stop_cycle_instances);
+  auto cycle = measure(
+      options, bare_url, bare_runs,
+      start_stop_target(fmt::format("POST start/stop ({} instances)", cycle_instances), base + "/",
+                        "cycle-", per_thread, "/services/", stop_cycle_instances));
   cycle.note = "transitions/s";
-  auto echo = measure(options, "POST /services/{name}/echo", bare_url, bare_runs,
-                      base + "/services/bench/echo", echo_lua);
+  auto echo = measure(
+      options, bare_url, bare_runs,
+      {"POST /services/{name}/echo", base + "/services/bench/echo", wrk_script("echo.lua")});
 
   // 3. Many instances, registered one after another on one connection. The
   // same requests to the bare server first give the floor: the client, HTTP
   // and loopback part of a sequential request.
   double floor_seconds = 0;
   {
-    HttpClient bare_client{fmt::format("http://127.0.0.1:{}", bare_port)};
+    HttpClient bare_client{bare_port};
     auto floor_begin = Clock::now();
     for (int i = 0; i < options.instances; ++i) {
       auto body = fmt::format(R"({{"service_name":"echo","instance_name":"inst-{:05d}"}})", i);
-      bare_client.expect_ok(bare_client.post("/services/register", body), "bare POST");
+      expect_ok(bare_client.post_raw("/services/register", body), "bare POST");
     }
     floor_seconds = std::chrono::duration<double>(Clock::now() - floor_begin).count();
   }
@@ -235,7 +203,7 @@ int run(const Options& options) {
     last_name = fmt::format("inst-{:05d}", i);
     auto body = R"({"service_name":"echo","instance_name":")" + last_name + "\"}";
     auto sent = Clock::now();
-    auto reply = api.post("/services/register", body);
+    auto reply = api.post_raw("/services/register", body);
     registration_ms.push_back(
         std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
     if (reply.status != 200)
@@ -258,12 +226,13 @@ int run(const Options& options) {
                    format_latency(registration_percentile(0.99)),
                    format_latency(registration_ms.back()))
             << std::flush;
-  auto status_many = measure(
-      options, fmt::format("GET /services/{{name}} ({} instances, last)", options.instances),
-      bare_url, bare_runs, base + "/services/" + last_name);
+  auto status_many =
+      measure(options, bare_url, bare_runs,
+              {fmt::format("GET /services/{{name}} ({} instances, last)", options.instances),
+               base + "/services/" + last_name});
 
   auto load_at_end = machine_load();
-  auto stopped = server.stop();
+  auto stopped = stop_server(server);
   bare_server.stop();
 
   // 4. The table and the aims.
@@ -341,9 +310,11 @@ int run(const Options& options) {
 int main(int argc, char** argv) {
   Options options;
   return benchmark_main(
-      "rest_benchmark",
-      "usage: rest_benchmark [--duration S (3)] [--runs ROUNDS (5)] [--threads N (2)]\n"
-      "                      [--connections N (32)] [--instances N (10000)]\n"
-      "(wrk from the PATH, or WRK=/path/to/wrk)\n",
-      [&] { options = parse_options(argc, argv); }, [&] { return run(options); });
+      argc, argv, "rest_benchmark", options, [&] { return run(options); },
+      "[--instances N (10000)]",
+      [&](int& i) {
+        if (std::string_view{argv[i]} != "--instances") return false;
+        options.instances = parse_number(argc, argv, i, 1, 1'000'000);
+        return true;
+      });
 }

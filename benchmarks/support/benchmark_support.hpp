@@ -1,23 +1,18 @@
-// What the wrk-based benchmarks (rest/, cluster/) share: child processes
-// (fork/exec with PR_SET_PDEATHSIG, SIGTERM then SIGKILL, killed on a
-// termination signal), free loopback ports, the `processpype` binary as a
-// child, a libcurl client for the setup, wrk runs and their output, the Lua
-// scripts, and rounds that alternate a baseline with a figure (median of the
-// rounds' ratios).
+// What only the wrk-based benchmarks (rest/, cluster/) share: their options,
+// main(), wrk runs and their output, the Lua scripts in benchmarks/scripts/,
+// and rounds that alternate a baseline with a figure (median of the rounds'
+// ratios). Processes, ports, the HTTP client and the server come from the
+// harness processpype_testing (tests/support).
 //
 // Every wait is bounded; everything listens on and talks to 127.0.0.1 only.
 #pragma once
 
-#include <sys/types.h>
-
-#include <cstdint>
-#include <filesystem>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <curl/curl.h>
+#include <processpype/testing/server.hpp>
 
 namespace processpype::benchmark {
 
@@ -25,7 +20,7 @@ namespace processpype::benchmark {
 
 /// How wrk is run, and how many rounds each figure gets.
 struct WrkOptions {
-  std::string wrk = "wrk";  ///< from the PATH, or WRK=/path/to/wrk (see parse_wrk_option)
+  std::string wrk = "wrk";  ///< from the PATH, or WRK=/path/to/wrk (see benchmark_main)
   int threads = 2;
   int connections = 32;
   int duration_seconds = 3;
@@ -36,116 +31,32 @@ struct WrkOptions {
 /// [minimum, maximum]; std::invalid_argument otherwise.
 int parse_number(int argc, char** argv, int& index, int minimum, int maximum);
 
-/// Takes --duration, --threads, --connections or --runs (and its value) at
-/// argv[index]; false when argv[index] is none of them.
-bool parse_wrk_option(int argc, char** argv, int& index, WrkOptions& options);
+/// A benchmark's main(): fills `options` from WRK in the environment and
+/// from the arguments (--duration, --threads, --connections, --runs, and
+/// the options `extra` takes: it gets the index of an argument, moves it past
+/// a value it reads with parse_number, and says whether it took the
+/// argument); on --help, -h or a bad option prints "<name>: <what>" and the
+/// usage (`extra_usage` documents `extra`'s options), exit code 2. Then
+/// installs the termination handlers (SIGINT, SIGTERM, ... kill every child:
+/// see testing::install_termination_handlers) and returns `run`'s exit code,
+/// or 1 after printing an exception.
+int benchmark_main(int argc, char** argv, std::string_view name, WrkOptions& options,
+                   const std::function<int()>& run, std::string_view extra_usage = {},
+                   const std::function<bool(int& index)>& extra = {});
 
-/// WRK from the environment, if set (call before parsing the arguments).
-void read_wrk_environment(WrkOptions& options);
+/// The start of a run: std::runtime_error unless wrk, the server binary and
+/// the Lua scripts are there; then prints "<name>: wrk -t.. -c.. -d..s
+/// --latency; N round(s) per figure, each <rounds>", the server binary and
+/// the machine's load.
+void begin_run(std::string_view name, const WrkOptions& options, std::string_view rounds);
 
-/// std::invalid_argument when the options do not fit together.
-void check_wrk_options(const WrkOptions& options);
+/// ServerOptions for a benchmark's server: --log-level error, its output on
+/// the benchmark's, 15 s to become ready, 3 attempts (a free port may be
+/// taken in between); `name` is used in messages ("node a").
+testing::ServerOptions server_options(std::string name = "the server");
 
-/// What a benchmark's main() does around its work: `parse` (an
-/// std::invalid_argument prints "<name>: <what>" and `usage`, exit code 2),
-/// signal handlers (see install_signal_handlers), no ENABLED_SERVICES for
-/// the servers, libcurl; `run`'s exit code, or 1 after printing an exception.
-int benchmark_main(std::string_view name, std::string_view usage,
-                   const std::function<void()>& parse, const std::function<int()>& run);
-
-// -- child processes -----------------------------------------------------------
-
-/// SIGINT, SIGTERM, SIGHUP and SIGQUIT kill every child spawn() started
-/// (SIGKILL) and remove the temporary files, then exit with 128 + signal;
-/// SIGPIPE is ignored.
-void install_signal_handlers();
-
-/// fork/exec of `args` with stdout and stderr on `output_fd` (-1: inherited).
-/// The child gets SIGKILL if the benchmark dies (PR_SET_PDEATHSIG), and no
-/// other descriptor. It is killed by the signal handlers until
-/// forget_child(pid).
-pid_t spawn(const std::vector<std::string>& args, int output_fd);
-
-/// The child was reaped: the signal handlers leave it alone.
-void forget_child(pid_t pid);
-
-/// "exited with code N" / "killed by signal N".
-std::string describe_wait_status(int status);
-
-/// Whether `program` (a path, or a name looked up in PATH) can be run.
-bool is_executable(const std::string& program);
-
-/// std::runtime_error unless wrk and the server binary can be run.
-void require_executables(const WrkOptions& options, const std::string& server_binary);
-
-/// A port that was free a moment ago on 127.0.0.1.
-std::uint16_t free_port();
-
-// -- HTTP client for the setup (libcurl, one keep-alive connection) -------------
-
-struct Reply {
-  long status = 0;  ///< 0: no HTTP response (see body)
-  std::string body;
-};
-
-class HttpClient {
- public:
-  explicit HttpClient(std::string base_url);
-  ~HttpClient();
-  HttpClient(const HttpClient&) = delete;
-  HttpClient& operator=(const HttpClient&) = delete;
-
-  Reply get(const std::string& path);
-  Reply post(const std::string& path, const std::string& body = {});
-
-  /// A 200 or an exception saying what came instead.
-  Reply expect_ok(Reply reply, std::string_view what);
-
-  /// TCP connections opened so far (1 while keep-alive holds).
-  long connections() const noexcept { return connections_; }
-
- private:
-  static std::size_t write(char* data, std::size_t size, std::size_t count, void* user);
-  Reply perform(const std::string& path);
-
-  std::string base_url_;
-  CURL* curl_ = nullptr;
-  curl_slist* headers_ = nullptr;
-  long connections_ = 0;
-};
-
-// -- the processpype binary ----------------------------------------------------
-
-/// The server binary as a child on 127.0.0.1, a free REST port,
-/// --log-level error; stopped (SIGTERM, then SIGKILL) when destroyed.
-class ServerProcess {
- public:
-  /// `name` is used in messages ("the server", "node a").
-  explicit ServerProcess(std::string binary, std::string name = "the server");
-  ~ServerProcess();
-  ServerProcess(const ServerProcess&) = delete;
-  ServerProcess& operator=(const ServerProcess&) = delete;
-
-  /// Starts the binary on a free port and waits (at most 15 s per attempt,
-  /// 3 attempts: the port may be taken in between) until GET / answers.
-  /// `extra_arguments` (if set) is called for each attempt and its result
-  /// appended to the command line (so it may pick other free ports).
-  void start(const std::function<std::vector<std::string>()>& extra_arguments = {});
-
-  /// SIGTERM, then (after 60 s) SIGKILL; says how it ended.
-  std::string stop();
-
-  std::string base_url() const;
-  std::uint16_t port() const noexcept { return port_; }
-
- private:
-  void kill_now();
-
-  std::string binary_;
-  std::string name_;
-  pid_t pid_ = 0;
-  std::uint16_t port_ = 0;
-};
+/// Stops `server` (SIGTERM, then SIGKILL after 60 s) and says how it ended.
+std::string stop_server(testing::ServerProcess& server);
 
 // -- wrk -----------------------------------------------------------------------
 
@@ -163,8 +74,13 @@ struct Measurement {
 /// or a percentile is missing.
 Measurement parse_wrk_output(const std::string& output);
 
-/// One wrk run (bounded: killed if it outlives its duration by 30 s).
-Measurement run_wrk(const WrkOptions& options, const std::string& url, const std::string& script);
+/// The path of a Lua script in benchmarks/scripts/ ("echo.lua").
+std::string wrk_script(std::string_view name);
+
+/// One wrk run (bounded: killed if it outlives its duration by 30 s);
+/// `script_args` follow the URL after `--` (the script's init(args)).
+Measurement run_wrk(const WrkOptions& options, const std::string& url, const std::string& script,
+                    const std::vector<std::string>& script_args = {});
 
 /// 0.25 → "250us", 12.3 → "12.30ms".
 std::string format_latency(double ms);
@@ -180,10 +96,11 @@ std::string machine_load();
 
 /// What one wrk run measures.
 struct WrkTarget {
-  std::string name;  ///< printed with each run
-  std::string url;
-  std::string script;               ///< a Lua script's path, or empty
-  std::function<void()> prepare{};  ///< if set, runs before each run
+  std::string name{};  ///< printed with each run
+  std::string url{};
+  std::string script{};                    ///< a Lua script's path, or empty
+  std::vector<std::string> script_args{};  ///< the script's arguments
+  std::function<void()> prepare{};         ///< if set, runs before each run
 };
 
 struct Figure {
@@ -208,48 +125,19 @@ void print_run(const std::string& name, const std::string& label, const Measurem
 Figure measure_against(const WrkOptions& options, const WrkTarget& baseline,
                        std::vector<Measurement>& baseline_runs, const WrkTarget& figure);
 
-// -- wrk scripts (written to a temporary directory) ------------------------------
+// -- the start/stop cycle (scripts/start_stop.lua) --------------------------------
 
-/// A directory under the system's temporary directory, removed when
-/// destroyed (or by the signal handlers).
-class TemporaryDirectory {
- public:
-  /// `prefix`: the start of the directory's name ("rest_benchmark").
-  explicit TemporaryDirectory(std::string_view prefix);
-  ~TemporaryDirectory();
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-
-  /// Writes `content` to the file `name` in the directory; its path.
-  std::string write(const std::string& name, const std::string& content) const;
-
- private:
-  std::filesystem::path path_;
-};
-
-/// POST <url> {"message":"hi"} (the echo route): a static request, so wrk
-/// runs no Lua per request.
-std::string echo_script();
-
-/// The start/stop cycle over instances `<prefix>0` .. `<prefix>N-1` (N =
-/// per_thread x wrk threads), each request a POST
-/// `<services_path><instance>/start|stop` ("/services/", or
-/// "/nodes/<id>/services/" for another node). Each wrk thread owns
-/// `per_thread` instances (one more than its connections: wrk calls request()
-/// once, unsent, to check the script) and keeps the idle ones in a FIFO
-/// queue. request() takes the instance at the head and sends its next
-/// transition; response() finds the instance in the reply ("service":name)
-/// and queues it with the other transition. So no two requests are in
-/// flight for one instance, each one is a real transition, and none is
-/// refused; "fallback" counts requests sent without an idle instance
-/// (should stay 0). The instances must all be stopped before a run.
-std::string start_stop_script(const std::string& prefix, int per_thread,
-                              std::string_view services_path = "/services/");
-
-/// The instances per wrk thread that start_stop_script needs: one idle
+/// The instances per wrk thread that start_stop.lua needs: one idle
 /// instance per connection plus one spare.
 inline int start_stop_instances_per_thread(const WrkOptions& options) {
   return options.connections / options.threads + 1;
 }
+
+/// start_stop.lua over instances `<prefix>0` .. `<prefix>N-1` (N =
+/// per_thread x wrk threads) under `services_path` ("/services/", or
+/// "/nodes/<id>/services/" for another node); see the script.
+WrkTarget start_stop_target(std::string name, std::string url, const std::string& prefix,
+                            int per_thread, const std::string& services_path = "/services/",
+                            std::function<void()> prepare = {});
 
 }  // namespace processpype::benchmark
