@@ -3,9 +3,9 @@
 //
 // In one run:
 //  1. baseline: an in-process RESTinio server with the real server's settings
-//     (traits, body-limit parser callbacks, one pool thread, 24 h
-//     handle_request_timeout) whose handler answers a fixed JSON body at once,
-//     on its I/O thread;
+//     (the traits and parser callbacks of rest/src/http_parsing.hpp, the
+//     default limits and I/O threads of rest::ServerOptions, its timeouts)
+//     whose handler answers a fixed JSON body at once, on its I/O thread;
 //  2. the real binary (fork/exec, free port, --log-level error) with a
 //     running `echo` instance: GET /services/{name}, GET /services, a
 //     start/stop cycle, the echo custom route;
@@ -45,34 +45,46 @@
 #include <processpype/testing/server.hpp>
 
 #include "benchmark_support.hpp"
-#include "restinio_settings.hpp"  // rest/src: the server's own settings
+#include "http_parsing.hpp"  // rest/src: how the server reads requests (traits, limits)
+#include "processpype/rest/server.hpp"
 
 // -- the baseline: the real server's RESTinio settings, a handler that answers at once
 
 namespace baseline {
 namespace {
 
-using processpype::rest::HttpServer;
+namespace rest = processpype::rest;
+using HttpServer = restinio::http_server_t<rest::ServerTraits>;
 
 /// The body GET /services/{name} of a running echo instance answers, so that
 /// both servers write the same bytes.
 constexpr std::string_view fixed_body =
     R"({"error":null,"is_configured":false,"metadata":{},"state":"running"})";
 
-/// The real server's settings (own io_context, one pool thread, a 24 h
-/// handle_request_timeout) with a handler that answers at once, on the
-/// RESTinio I/O thread, with the real server's status line and headers.
+/// The real server's settings (see rest::Server: its traits, its default
+/// limits and threads, own io_context, a year-long handle_request_timeout)
+/// with a handler that answers at once, on the RESTinio I/O thread.
 class Server {
  public:
   explicit Server(std::uint16_t port)
-      : http_(restinio::own_io_context(),
-              [port](auto& settings) {
-                processpype::rest::apply_server_settings(settings)
-                    .address("127.0.0.1")
+      : limits_(rest::parsing::message_limits(defaults_.limits.max_body_bytes,
+                                              defaults_.limits.max_header_bytes,
+                                              defaults_.limits.max_url_bytes)),
+        http_(restinio::own_io_context(),
+              [this, port](auto& settings) {
+                settings.address("127.0.0.1")
                     .port(port)
-                    .request_handler(&Server::handle);
+                    .incoming_http_msg_limits(limits_)
+                    .max_parallel_connections(defaults_.limits.max_connections)
+                    .read_next_http_message_timelimit(
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(defaults_.limits.read_timeout_seconds)))
+                    .handle_request_timeout(std::chrono::hours(24 * 365))
+                    .request_handler([this](restinio::request_handle_t request) {
+                      return handle(std::move(request));
+                    });
               }),
-        runner_(1, http_) {}
+        runner_(defaults_.threads, http_) {}
   ~Server() { stop(); }
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -94,16 +106,21 @@ class Server {
   }
 
  private:
-  static restinio::request_handling_status_t handle(restinio::request_handle_t request) {
-    bool too_large = processpype::rest::body_too_large(*request);
-    auto response = request->create_response(processpype::rest::status_line(too_large ? 413 : 200));
+  restinio::request_handling_status_t handle(restinio::request_handle_t request) {
+    auto& header = const_cast<restinio::http_request_header_t&>(request->header());
+    auto refusal = rest::parsing::take_refusal(header, limits_);
+    auto status = static_cast<std::uint16_t>(refusal ? refusal->status : 200);
+    auto response = request->create_response(restinio::http_status_line_t{
+        restinio::http_status_code_t{status}, refusal ? "Error" : "OK"});
     response.append_header(restinio::http_field::content_type, "application/json");
-    response.set_body(too_large ? std::string{R"({"detail":"Request body exceeds 1 MiB"})"}
-                                : std::string{fixed_body});
+    response.set_body(refusal ? nlohmann::json{{"detail", refusal->detail}}.dump()
+                              : std::string{fixed_body});
     response.done();
     return restinio::request_accepted();
   }
 
+  const rest::ServerOptions defaults_{};
+  restinio::incoming_http_msg_limits_t limits_;
   HttpServer http_;
   restinio::on_pool_runner_t<HttpServer> runner_;
   bool running_ = false;
