@@ -1,6 +1,7 @@
 #include "service_actor.hpp"
 
 #include <deque>
+#include <mutex>
 #include <variant>
 #include <vector>
 
@@ -18,7 +19,9 @@ using TextPromise = caf::typed_response_promise<std::string>;
 using RoutePromise = caf::typed_response_promise<RouteResponse>;
 
 /// Lets service code reach its actor from any thread; weak, so the service
-/// does not keep its own actor alive.
+/// does not keep its own actor alive. A reported failure is kept here as
+/// well as sent: the actor applies it right after the route or timer tick
+/// that reported it, so the route's reply already shows it.
 class ActorServiceContext final : public ServiceContext {
  public:
   explicit ActorServiceContext(caf::weak_actor_ptr actor) : actor_(std::move(actor)) {}
@@ -28,12 +31,25 @@ class ActorServiceContext final : public ServiceContext {
       caf::anon_send(actor, timer_atom::value, caf::timespan{interval}, Tick{std::move(tick)});
   }
   void fail(std::string reason) override {
+    {
+      std::lock_guard lock{mutex_};
+      if (reported_) return;  // the first report wins until it is applied
+      reported_ = std::move(reason);
+    }
     if (auto actor = caf::actor_cast<ServiceActor>(actor_.lock()))
-      caf::anon_send(actor, fail_atom::value, std::move(reason), EventCause::failure);
+      caf::anon_send(actor, fail_atom::value, std::string{}, EventCause::failure);
+  }
+
+  /// The failure reported since the last call, if any.
+  std::optional<std::string> take_reported() {
+    std::lock_guard lock{mutex_};
+    return std::exchange(reported_, std::nullopt);
   }
 
  private:
   caf::weak_actor_ptr actor_;
+  std::mutex mutex_;
+  std::optional<std::string> reported_;
 };
 
 /// A caller waiting for a stop: a command wants the state, a
@@ -74,8 +90,8 @@ class ServiceActorImpl final : public ServiceActor::base {
   const char* name() const override { return "processpype.service"; }
 
   behavior_type make_behavior() override {
-    lifecycle_.attach(
-        std::make_shared<ActorServiceContext>(caf::actor_cast<caf::weak_actor_ptr>(ctrl())));
+    context_ = std::make_shared<ActorServiceContext>(caf::actor_cast<caf::weak_actor_ptr>(ctrl()));
+    lifecycle_.attach(context_);
     refresh_configuration_view();
     if (setup_.inherited_failure) {
       supervise_failure();
@@ -109,7 +125,11 @@ class ServiceActorImpl final : public ServiceActor::base {
           return promise;
         },
         [this](route_atom, RouteRequest& request) -> caf::result<RouteResponse> {
-          if (!is_transitioning(lifecycle_.state())) return lifecycle_.routes().dispatch(request);
+          if (!is_transitioning(lifecycle_.state())) {
+            auto response = lifecycle_.routes().dispatch(request);
+            apply_reported_failure();
+            return response;
+          }
           // Routes are serialized with the lifecycle: run after the transition.
           auto promise = make_response_promise<RouteResponse>();
           deferred_routes_.emplace_back(std::move(request), promise);
@@ -117,7 +137,10 @@ class ServiceActorImpl final : public ServiceActor::base {
         },
         [this](resume_atom) { resume(); },
         [this](fail_atom, std::string& reason, EventCause cause) {
-          fail_at_run_time(std::move(reason), cause);
+          if (reason.empty())
+            apply_reported_failure();
+          else
+            fail_at_run_time(std::move(reason), cause);
         },
         [this](restart_atom, std::uint64_t generation) { on_restart_due(generation); },
         [this](timer_atom, caf::timespan interval, Tick& tick) {
@@ -476,6 +499,12 @@ class ServiceActorImpl final : public ServiceActor::base {
       call_manager(Call::cleanup, cause, lifecycle_.stop_timeout());
   }
 
+  /// A failure that service code reported (ServiceContext::fail).
+  void apply_reported_failure() {
+    if (auto reason = context_->take_reported())
+      fail_at_run_time(std::move(*reason), EventCause::failure);
+  }
+
   // -- restarts (docs/supervision.md) ---------------------------------------------
 
   /// Decides, for a failure the lifecycle has just recorded, whether and
@@ -491,7 +520,7 @@ class ServiceActorImpl final : public ServiceActor::base {
       return;
     }
     next_restart_at_ = now + decision.delay;
-    delayed_send(this, decision.delay, restart_atom::value, ++restart_generation_);
+    restart_delay_ = decision.delay;  // armed once the failure is published (enter_state)
   }
 
   void on_restart_due(std::uint64_t generation) {
@@ -593,8 +622,10 @@ class ServiceActorImpl final : public ServiceActor::base {
 
   void on_tick(std::uint64_t generation, std::uint64_t index) {
     if (generation != timer_generation_ || index >= timers_.size()) return;
+    auto interval = timers_[index].interval;
     if (lifecycle_.state() == ServiceState::running) timers_[index].tick();
-    delayed_send(this, timers_[index].interval, tick_atom::value, generation, index);
+    delayed_send(this, interval, tick_atom::value, generation, index);
+    apply_reported_failure();  // may end the timers
   }
 
   /// Timers and health checks end when the service leaves running.
@@ -646,6 +677,9 @@ class ServiceActorImpl final : public ServiceActor::base {
     record.counters().transitions[static_cast<std::size_t>(state)].fetch_add(
         1, std::memory_order_relaxed);
     setup_.events->append(name_of(), to_string(state), lifecycle_.status().error, cause);
+    // The delay runs from the failure's event on, as a reader of events sees it.
+    if (auto delay = std::exchange(restart_delay_, std::nullopt))
+      delayed_send(this, *delay, restart_atom::value, ++restart_generation_);
     if (concerns_supervisor(state, supervised_failure))
       send(setup_.supervisor, changed_atom::value, state, cause, supervised_failure);
   }
@@ -661,6 +695,7 @@ class ServiceActorImpl final : public ServiceActor::base {
 
   ServiceActorSetup setup_;
   ServiceLifecycle& lifecycle_;
+  std::shared_ptr<ActorServiceContext> context_;
   std::shared_ptr<const ConfigurationView> configuration_view_;
   std::optional<bool> calls_may_block_;
   bool dependencies_changed_ = false;
@@ -683,6 +718,7 @@ class ServiceActorImpl final : public ServiceActor::base {
 
   std::uint64_t restart_generation_ = 0;
   std::optional<Clock::time_point> next_restart_at_;
+  std::optional<Clock::duration> restart_delay_;
   bool waiting_for_dependency_ = false;
   bool closing_ = false;
 };
