@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""The dashboard (/ui) in headless Chromium, as a person sees it: a cluster of
+two nodes without auth, then one node with auth (after the token prompt).
+
+    dashboard_test.py --server build/server/processpype --output DIR
+"""
+
+import json
+import sys
+import time
+
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select
+
+from support import (
+    ADMIN_TOKEN,
+    AUTH_CONFIG,
+    Http,
+    Timer,
+    arguments,
+    browser,
+    assert_no_console_errors,
+    free_port,
+    screenshot,
+    servers,
+    text_of,
+    wait_for,
+)
+
+
+def row(node, name):
+    return f'#instances tr[data-node="{node}"][data-name="{name}"]'
+
+
+def cell(driver, node, name, column):
+    return text_of(driver, f"{row(node, name)} td.{column}")
+
+
+def wait_state(driver, node, name, state, timeout=5):
+    wait_for(driver, f"{node}/{name} to show {state}", lambda d: cell(d, node, name, "state").startswith(state), timeout)
+
+
+def click_action(driver, node, name, action):
+    button = driver.find_element(By.CSS_SELECTOR, f'{row(node, name)} button[data-action="{action}"]')
+    wait_for(driver, f"{action} of {node}/{name} to be enabled", lambda d: button.is_enabled())
+    button.click()
+
+
+def wait_live(driver, node_ids):
+    """Until the stream is live and every node shows up."""
+    wait_for(driver, "the event stream to be live", lambda d: text_of(d, "#stream") == "live")
+    for node in node_ids:
+        wait_for(driver, f"node {node} up", lambda d: "up" in text_of(d, f'#nodes li[data-node="{node}"]'))
+
+
+# -- flows (run without and with auth) -------------------------------------------------
+
+
+def appears_live(driver, http, node):
+    """An instance registered from outside shows up within 1 s, no reload."""
+    http.ok("POST", "/services/register", {"service_name": "counter", "instance_name": "c1", "node": node})
+    registered = time.monotonic()
+    wait_for(driver, "c1 to appear", lambda d: d.find_elements(By.CSS_SELECTOR, row(node, "c1")), timeout=1)
+    print(f"  c1 appeared {time.monotonic() - registered:.3f} s after registering")
+    wait_state(driver, node, "c1", "initialized")
+
+
+def start_shows_running(driver, node):
+    click_action(driver, node, "c1", "start")
+    wait_state(driver, node, "c1", "running")
+
+
+def refused_configuration_shows_detail(driver, http, node):
+    """The 422 detail of a refused configure shows in the form; a good one is applied."""
+    click_action(driver, node, "c1", "stop")
+    wait_state(driver, node, "c1", "stopped")
+    click_action(driver, node, "c1", "configure")
+    dialog = driver.find_element(By.ID, "configure")
+    wait_for(driver, "the configure form", lambda d: dialog.is_displayed() and dialog.find_elements(By.NAME, "step"))
+    for typed, detail in [("abc", "field 'step' must be an integer"), ("0", "field 'step' must be greater than 0")]:
+        set_text(dialog.find_element(By.NAME, "step"), typed)
+        dialog.find_element(By.CSS_SELECTOR, 'button[value="configure"]').click()
+        wait_for(driver, f"the 422 detail for step {typed}", lambda d: detail in text_of(d, "#configure .refusal"))
+        assert text_of(driver, "#configure .refusal").startswith("422"), text_of(driver, "#configure .refusal")
+    set_text(dialog.find_element(By.NAME, "step"), "3")
+    dialog.find_element(By.CSS_SELECTOR, 'button[value="configure"]').click()
+    wait_for(driver, "the form to close", lambda d: not dialog.is_displayed())
+    wait_state(driver, node, "c1", "configured")
+    assert http.ok("GET", f"/nodes/{node}/services/c1")["metadata"]["step"] == 3
+
+
+def failure_and_restart_show_live(driver, http, node):
+    """A faulty instance set to restart on failure: after POST /fail the row
+    shows error, then running again with restarts 1, without a reload."""
+    http.ok("POST", "/services/register", {"service_name": "faulty", "instance_name": "f1", "node": node})
+    wait_state(driver, node, "f1", "initialized", timeout=1)
+    click_action(driver, node, "f1", "configure")
+    dialog = driver.find_element(By.ID, "configure")
+    wait_for(driver, "the configure form", lambda d: dialog.is_displayed() and dialog.find_elements(By.NAME, "restart"))
+    Select(dialog.find_element(By.NAME, "restart")).select_by_value("on-failure")
+    set_text(dialog.find_element(By.NAME, "restart_delay_seconds"), "0.2")
+    dialog.find_element(By.CSS_SELECTOR, 'button[value="start"]').click()
+    wait_state(driver, node, "f1", "running")
+    record_row_changes(driver, node, "f1")
+    http.ok("POST", f"/nodes/{node}/services/f1/fail", {"reason": "boom"})
+    wait_for(driver, "f1 running again with 1 restart",
+             lambda d: cell(d, node, "f1", "state") == "running" and cell(d, node, "f1", "restarts") == "1")
+    seen = driver.execute_script("return window.rowChanges")
+    errors = [i for i, (state, error) in enumerate(seen) if state.startswith("error") and error == "boom"]
+    assert errors, f"f1 never showed error/boom: {seen}"
+    assert any(state == "running" for state, _ in seen[errors[0]:]), f"no running after the error: {seen}"
+    logged = text_of(driver, "#events")
+    assert f"{node}/f1" in logged and "boom" in logged, logged
+
+
+def register_and_deregister_from_the_page(driver, node):
+    form = driver.find_element(By.ID, "register")
+    Select(form.find_element(By.NAME, "class")).select_by_value("echo")
+    set_text(form.find_element(By.NAME, "instance"), "e1")
+    Select(form.find_element(By.NAME, "node")).select_by_value(node)
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    wait_state(driver, node, "e1", "initialized")
+    click_action(driver, node, "e1", "deregister")
+    wait_for(driver, "the confirmation", expected_conditions.alert_is_present())
+    driver.switch_to.alert.accept()
+    wait_for(driver, "e1 to go", lambda d: not d.find_elements(By.CSS_SELECTOR, row(node, "e1")))
+
+
+def set_text(element, text):
+    element.clear()
+    element.send_keys(text)
+
+
+def record_row_changes(driver, node, name):
+    """Records every (state, error) the row shows from now on, in the page."""
+    driver.execute_script(
+        """
+        const row = document.querySelector(arguments[0]);
+        const seen = window.rowChanges = [];
+        const note = () => seen.push([row.querySelector("td.state").textContent, row.querySelector("td.error").textContent]);
+        new MutationObserver(note).observe(row, {childList: true, characterData: true, subtree: true});
+        note();
+        """,
+        row(node, name),
+    )
+
+
+def run_flows(driver, http, node, faulty_node, timer):
+    appears_live(driver, http, node)
+    timer.step("registered from outside: appeared")
+    start_shows_running(driver, node)
+    timer.step("start: running")
+    refused_configuration_shows_detail(driver, http, node)
+    timer.step("configure: 422 details, then configured")
+    failure_and_restart_show_live(driver, http, faulty_node)
+    timer.step("failure: error, then running with 1 restart")
+    register_and_deregister_from_the_page(driver, node)
+    timer.step("register and deregister from the page")
+
+
+# -- scenarios -------------------------------------------------------------------------
+
+
+def cluster_without_auth(started, driver, output, timer):
+    seed_port = free_port()
+    a = started.start("a", node_args=["--node-id", "a", "--node-port", str(seed_port)])
+    b = started.start("b", node_args=["--node-id", "b", "--node-port", str(free_port()),
+                                      "--join", f"127.0.0.1:{seed_port}"])
+    http = Http(a.base)
+    wait_for(driver, "node b to join", lambda _: len(http.ok("GET", "/nodes")["nodes"]) == 2)
+    driver.get(a.base + "/ui")
+    wait_live(driver, ["a", "b"])
+    assert_no_console_errors(driver)
+    timer.step("cluster dashboard loaded")
+
+    run_flows(driver, http, "b", "a", timer)
+    # A few more instances, for a screenshot that shows the states.
+    for name, service, node in [("ticker", "ticker", "a"), ("inventory", "store", "a"), ("worker", "faulty", "b")]:
+        http.ok("POST", "/services/register", {"service_name": service, "instance_name": name, "node": node})
+    http.ok("POST", "/services/ticker/start")
+    http.ok("POST", "/nodes/b/services/worker/start")
+    http.ok("POST", "/nodes/b/services/worker/fail", {"reason": "lost the connection to the queue"})
+    wait_state(driver, "a", "ticker", "running")
+    wait_state(driver, "b", "worker", "error")
+    tidy_for_screenshot(driver)
+    screenshot(driver, output, "dashboard.png")
+
+    b.stop()
+    wait_for(driver, "node b down", lambda d: "down" in text_of(d, '#nodes li[data-node="b"]'), timeout=5)
+    assert "stale" in driver.find_element(By.CSS_SELECTOR, row("b", "c1")).get_attribute("class")
+    screenshot(driver, output, "dashboard-node-down.png")
+    # Requests refused on purpose (the 422s) log network errors.
+    assert_no_console_errors(driver, allowed_statuses=(422,))
+    timer.step("node b down: shown")
+
+
+def reconnects_after_restart(driver, node, http):
+    """The stream drops with the node; the page reconnects by itself and
+    shows the new boot's instances."""
+    node.restart()
+    wait_for(driver, "the page to notice", lambda d: "reconnecting" in text_of(d, "#stream") or
+             not d.find_elements(By.CSS_SELECTOR, row("a", "c1")), timeout=5)
+    wait_for(driver, "the stream to be live again", lambda d: text_of(d, "#stream") == "live", timeout=15)
+    wait_for(driver, "the old boot's rows to go", lambda d: not d.find_elements(By.CSS_SELECTOR, row("a", "c1")))
+    http.ok("POST", "/services/register", {"service_name": "echo", "instance_name": "after_restart"})
+    wait_state(driver, "a", "after_restart", "initialized", timeout=1)
+
+
+def event_stream_parser_takes_any_chunks(driver):
+    """The SSE parser of api.js gives the same events however the bytes are cut."""
+    events = driver.execute_async_script(
+        r"""
+        const done = arguments[arguments.length - 1];
+        import(new URL("ui/api.js", location.href).href).then(({ EventStreamParser }) => {
+          const stream = ": keep-alive\r\n\r\nid: b:1\r\nevent: running\r\ndata: {\"a\":\r\ndata: 1}\r\n\r\n" +
+                         "event: node_down\ndata: {}\n\n";
+          const results = [];
+          for (const size of [1, 2, 3, 5, 7, stream.length]) {
+            const seen = [];
+            const parser = new EventStreamParser((event) => seen.push(event));
+            for (let at = 0; at < stream.length; at += size) parser.push(stream.slice(at, at + size));
+            results.push(JSON.stringify(seen));
+          }
+          done(results);
+        });
+        """
+    )
+    expected = [{"event": "running", "data": '{"a":\n1}', "id": "b:1"}, {"event": "node_down", "data": "{}", "id": ""}]
+    for result in events:
+        assert json.loads(result) == expected, result
+
+
+def node_with_auth(started, driver, output, timer):
+    node = started.start("auth", config=AUTH_CONFIG, node_args=["--node-id", "a"])
+    driver.get(node.base + "/ui")
+    enter_token(driver, "not-the-token", expect_reason="needs a bearer token")
+    enter_token(driver, ADMIN_TOKEN, expect_reason="refused the token")
+    wait_live(driver, ["a"])
+    timer.step("auth: signed in after the token prompt")
+    run_flows(driver, Http(node.base, ADMIN_TOKEN), "a", "a", timer)
+    urls = driver.execute_script("return [location.href, ...performance.getEntriesByType('resource').map(e => e.name)]")
+    assert not [url for url in urls if ADMIN_TOKEN in url], urls
+    assert driver.execute_script("return sessionStorage.getItem('processpype.token')") == ADMIN_TOKEN
+    tidy_for_screenshot(driver)
+    screenshot(driver, output, "dashboard-auth.png")
+    event_stream_parser_takes_any_chunks(driver)
+    assert_no_console_errors(driver, allowed_statuses=(401, 422))
+    reconnects_after_restart(driver, node, Http(node.base, ADMIN_TOKEN))
+    timer.step("auth: reconnected after the node restarted")
+
+
+def enter_token(driver, token, expect_reason):
+    wait_for(driver, "the token prompt", lambda d: d.find_elements(By.CSS_SELECTOR, "dialog.token-dialog[open]"))
+    dialog = driver.find_element(By.CSS_SELECTOR, "dialog.token-dialog[open]")
+    assert expect_reason in dialog.text, dialog.text
+    dialog.find_element(By.NAME, "token").send_keys(token)
+    # Closing drops [open] at once, so the next prompt found is a new one.
+    dialog.find_element(By.CSS_SELECTOR, 'button[value="ok"]').click()
+
+
+def tidy_for_screenshot(driver):
+    """Closes the toast and takes the mouse off the buttons."""
+    notices = driver.find_elements(By.CSS_SELECTOR, "#notice:not([hidden])")
+    if notices:
+        notices[0].click()
+    ActionChains(driver).move_to_element(driver.find_element(By.CSS_SELECTOR, ".bar h1")).perform()
+
+
+def leave_page(driver):
+    """Leaves the page before its servers stop, so that the requests they
+    cut do not count as console errors of the next scenario."""
+    driver.get("about:blank")
+    driver.get_log("browser")
+
+
+def main():
+    args = arguments(__doc__)
+    timer = Timer()
+    with servers(args.server, args.output) as started, browser(args.chromium, args.chromedriver) as driver:
+        timer.step("browser started")
+        try:
+            cluster_without_auth(started, driver, args.output, timer)
+            leave_page(driver)
+            started.stop_all()
+            node_with_auth(started, driver, args.output, timer)
+        except Exception:
+            screenshot(driver, args.output, "dashboard-failure.png")
+            raise
+    timer.step("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

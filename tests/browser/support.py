@@ -1,0 +1,255 @@
+"""What the browser tests share: a processpype server on a free port, HTTP
+requests from outside the browser (urllib), headless Chromium through
+Selenium, and waits that give up after a bounded time."""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+ADMIN_TOKEN = "secret-admin-token"
+READ_TOKEN = "reader-token"
+# The node rejects a configuration file without a services section (see the
+# report), so every file written here has one.
+AUTH_CONFIG = f"""server:
+  auth:
+    admin_token: {ADMIN_TOKEN}
+    read_token: {READ_TOKEN}
+services: {{}}
+"""
+
+
+def arguments(description):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--server", required=True, help="the processpype binary")
+    parser.add_argument("--output", required=True, help="where screenshots and logs go")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+    parsed = parser.parse_args()
+    Path(parsed.output).mkdir(parents=True, exist_ok=True)
+    return parsed
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# -- HTTP from outside the browser -----------------------------------------------------
+
+
+class Http:
+    """curl, in Python: JSON requests to one node, with an optional token."""
+
+    def __init__(self, base, token=None):
+        self.base = base
+        self.token = token
+
+    def call(self, method, path, body=None, timeout=10):
+        """(status, parsed JSON body or text) of one request."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, decode(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, decode(error.read())
+
+    def ok(self, method, path, body=None):
+        """The reply of a request that must succeed."""
+        status, reply = self.call(method, path, body)
+        assert 200 <= status < 300, f"{method} {path} answered {status}: {reply}"
+        return reply
+
+
+def decode(raw):
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+# -- servers ---------------------------------------------------------------------------
+
+
+class Server:
+    """One processpype node on 127.0.0.1, started and stopped by the test."""
+
+    def __init__(self, binary, workdir, name, config=None, node_args=(), api_prefix=""):
+        self.name = name
+        self.port = free_port()
+        # Where the API is: the pages are base + "/ui" and base + "/docs".
+        self.base = f"http://127.0.0.1:{self.port}{api_prefix}"
+        self.log_path = Path(workdir) / f"server-{name}.log"
+        command = [binary, "--host", "127.0.0.1", "--port", str(self.port), *node_args]
+        if api_prefix:
+            command += ["--api-prefix", api_prefix]
+        if config is not None:
+            config_path = Path(workdir) / f"server-{name}.yaml"
+            config_path.write_text(config)
+            command += ["--config", str(config_path)]
+        self.command = command
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def restart(self):
+        """Stops the node and starts it again on the same port (a new boot)."""
+        self.stop()
+        self.log = open(self.log_path, "a")
+        self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def wait_ready(self, timeout=10):
+        """Until GET /health/live answers (it needs no token)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server {self.name} exited: {self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(self.base + "/health/live", timeout=1):
+                    return
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.05)
+        raise RuntimeError(f"server {self.name} did not answer within {timeout} s")
+
+    def stop(self, grace=3):
+        """SIGTERM, then SIGKILL if it has not exited within `grace` s.
+        (A node that served an event stream may hang at exit: see
+        README.md here; these tests are about the pages, not about that.)"""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                print(f"  server {self.name} still running {grace} s after SIGTERM: killed", flush=True)
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+class Servers:
+    """Every server a test started, stopped at the end whatever happens."""
+
+    def __init__(self, binary, workdir):
+        self.binary = binary
+        self.workdir = workdir
+        self.started = []
+
+    def start(self, name, config=None, node_args=(), api_prefix=""):
+        server = Server(self.binary, self.workdir, name, config, node_args, api_prefix)
+        self.started.append(server)
+        return server
+
+    def stop_all(self):
+        for server in reversed(self.started):
+            server.stop()
+
+
+@contextmanager
+def servers(binary, workdir):
+    started = Servers(binary, workdir)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+
+
+# -- the browser -----------------------------------------------------------------------
+
+
+@contextmanager
+def browser(chromium, chromedriver):
+    """Headless Chromium with a fresh profile, and nothing that needs the internet."""
+    profile = tempfile.mkdtemp(prefix="processpype-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1360,900",
+        f"--user-data-dir={profile}",
+    ]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait_for(driver, what, condition, timeout=5):
+    """condition(driver) until it is truthy; fails naming `what` after `timeout` s."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+        lambda d: condition(d), message=f"waited {timeout} s for {what}"
+    )
+
+
+def text_of(driver, css):
+    """The text of the first element matching `css`, or "" if there is none."""
+    found = driver.find_elements(By.CSS_SELECTOR, css)
+    return found[0].text if found else ""
+
+
+def console_errors(driver, allowed_statuses=()):
+    """SEVERE console entries since the last call, except failed requests
+    with a status the test provoked on purpose (e.g. 401 before the token,
+    422 from a refused configuration)."""
+    errors = []
+    for entry in driver.get_log("browser"):
+        if entry["level"] != "SEVERE":
+            continue
+        message = entry["message"]
+        if entry.get("source") == "network" and any(f"status of {status}" in message for status in allowed_statuses):
+            continue
+        errors.append(message)
+    return errors
+
+
+def assert_no_console_errors(driver, allowed_statuses=()):
+    errors = console_errors(driver, allowed_statuses)
+    assert not errors, "console errors:\n" + "\n".join(errors)
+
+
+def screenshot(driver, output, name):
+    path = Path(output) / name
+    driver.save_screenshot(str(path))
+    return path
+
+
+class Timer:
+    """Prints how long each step took, so a slow step is easy to find."""
+
+    def __init__(self):
+        self.start = self.last = time.monotonic()
+
+    def step(self, what):
+        now = time.monotonic()
+        print(f"[{now - self.start:6.2f} s] {what} ({now - self.last:.2f} s)", flush=True)
+        self.last = now
