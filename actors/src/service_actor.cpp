@@ -676,7 +676,10 @@ class ServiceActorImpl final : public ServiceActor::base {
     publish_view();
     record.counters().transitions[static_cast<std::size_t>(state)].fetch_add(
         1, std::memory_order_relaxed);
-    setup_.events->append(name_of(), to_string(state), lifecycle_.status().error, cause);
+    // An event's error is the error of that state (a start keeps the old
+    // status.error until it succeeds, but its `starting` has none).
+    setup_.events->append(name_of(), to_string(state),
+                          state == ServiceState::error ? lifecycle_.status().error : "", cause);
     // The delay runs from the failure's event on, as a reader of events sees it.
     if (auto delay = std::exchange(restart_delay_, std::nullopt))
       delayed_send(this, *delay, restart_atom::value, ++restart_generation_);
