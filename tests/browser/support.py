@@ -3,6 +3,7 @@ requests from outside the browser (urllib), headless Chromium through
 Selenium, and waits that give up after a bounded time."""
 
 import argparse
+import ctypes
 import json
 import os
 import shutil
@@ -90,6 +91,13 @@ def decode(raw):
 # -- servers ---------------------------------------------------------------------------
 
 
+def die_with_this_test():
+    """Runs in the child before exec: the node gets SIGKILL when the test
+    process dies, even if CTest's timeout kills it before its cleanup."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 class Server:
     """One processpype node on 127.0.0.1, started and stopped by the test."""
 
@@ -108,18 +116,28 @@ class Server:
             command += ["--config", str(config_path)]
         self.command = command
         self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
+                                        preexec_fn=die_with_this_test)
         self.wait_ready()
+
+    def wait_ready(self, timeout=10):
+        """Until GET /health/live answers (it needs no token); a node that
+        does not is stopped before the error goes up."""
+        try:
+            self.wait_live(timeout)
+        except Exception:
+            self.stop()
+            raise
 
     def restart(self):
         """Stops the node and starts it again on the same port (a new boot)."""
         self.stop()
         self.log = open(self.log_path, "a")
-        self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT,
+                                        preexec_fn=die_with_this_test)
         self.wait_ready()
 
-    def wait_ready(self, timeout=10):
-        """Until GET /health/live answers (it needs no token)."""
+    def wait_live(self, timeout):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
