@@ -108,16 +108,39 @@ json query_parameter(const std::string& name, json schema, const std::string& de
           {"schema", std::move(schema)}};
 }
 
+std::string lowercase(std::string text) {
+  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+/// `/services/{name}/items/{key}` → the parameters of its placeholders.
+json path_parameters(const std::string& pattern) {
+  auto parameters = json::array();
+  for (std::size_t open = pattern.find('{'); open != std::string::npos;
+       open = pattern.find('{', open + 1)) {
+    auto close = pattern.find('}', open);
+    if (close == std::string::npos) break;
+    auto name = pattern.substr(open + 1, close - open - 1);
+    if (name.ends_with("...")) name.resize(name.size() - 3);
+    if (name == "name") {
+      parameters.push_back(name_parameter());
+      continue;
+    }
+    parameters.push_back(
+        {{"name", name}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
+  }
+  return parameters;
+}
+
 /// What each core route takes and answers, by method and pattern.
 json core_operation(const RouteInfo& route, const json& configuration_schemas) {
   json operation = {{"summary", route.summary}, {"responses", json::object()}};
   auto& responses = operation["responses"];
   const auto& pattern = route.pattern;
   bool has_name = pattern.find("{name}") != std::string::npos;
-  if (has_name) {
-    operation["parameters"] = json::array({name_parameter()});
-    responses["404"] = error_response("No such instance");
-  }
+  if (has_name) responses["404"] = error_response("No such instance");
+  auto parameters = path_parameters(pattern);
+  if (!parameters.empty()) operation["parameters"] = std::move(parameters);
   auto command = [&](const std::string& description) {
     responses["200"] = response(description, reference("CommandReply"));
   };
@@ -182,30 +205,19 @@ json core_operation(const RouteInfo& route, const json& configuration_schemas) {
   } else if (pattern == "/ui" || pattern == "/docs") {
     responses["200"] = {{"description", "An HTML page"},
                         {"content", {{"text/html", {{"schema", {{"type", "string"}}}}}}}};
+  } else if (pattern.ends_with("/{file}")) {
+    json text = {{"schema", {{"type", "string"}}}};
+    responses["200"] = {{"description", "A file of the page"},
+                        {"content",
+                         {{"text/javascript", text},
+                          {"text/css", text},
+                          {"text/html", text},
+                          {"image/svg+xml", text}}}};
+    responses["404"] = error_response("No such file");
   } else {
     responses["200"] = response("OK", {{"type", "object"}});
   }
   return operation;
-}
-
-std::string lowercase(std::string text) {
-  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
-/// `/items/{key}` → the parameters of its placeholders.
-json path_parameters(const std::string& pattern) {
-  auto parameters = json::array({name_parameter()});
-  for (std::size_t open = pattern.find('{'); open != std::string::npos;
-       open = pattern.find('{', open + 1)) {
-    auto close = pattern.find('}', open);
-    if (close == std::string::npos) break;
-    auto name = pattern.substr(open + 1, close - open - 1);
-    if (name.ends_with("...")) name.resize(name.size() - 3);
-    parameters.push_back(
-        {{"name", name}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
-  }
-  return parameters;
 }
 
 /// OpenAPI path templates have no `{rest...}`: write it as `{rest}`.
@@ -238,7 +250,7 @@ json openapi_document(const ApplicationInfo& application, const std::string& api
       auto& operation = custom_paths[path][method];
       if (operation.is_null()) {
         operation = {{"summary", service_class->key + ": " + route.summary},
-                     {"parameters", path_parameters(route.pattern)},
+                     {"parameters", path_parameters("/services/{name}" + route.pattern)},
                      {"responses",
                       {{"200", response("Defined by the service", {{"type", "object"}})},
                        {"404", error_response("No such instance or route")}}}};

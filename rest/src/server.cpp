@@ -110,7 +110,8 @@ void add_headers(Builder& builder, const HttpResponse& response) {
 }
 
 /// A response body written in pieces; RESTinio's builder is not thread-safe,
-/// writers may come from any thread.
+/// writers may come from any thread. The server closes every stream before
+/// it stops: a stream must not touch RESTinio once it is gone.
 class RestinioStream final : public ResponseStream {
  public:
   explicit RestinioStream(restinio::response_builder_t<restinio::chunked_output_t> builder)
@@ -140,10 +141,34 @@ class RestinioStream final : public ResponseStream {
   bool closed_ = false;
 };
 
+/// The streams a server has open, so that it can close them before it stops.
+class OpenStreams {
+ public:
+  void add(const std::shared_ptr<RestinioStream>& stream) {
+    std::lock_guard lock{mutex_};
+    std::erase_if(streams_, [](const auto& weak) { return weak.expired(); });
+    streams_.push_back(stream);
+  }
+  void close_all() {
+    std::vector<std::weak_ptr<RestinioStream>> streams;
+    {
+      std::lock_guard lock{mutex_};
+      streams.swap(streams_);
+    }
+    for (const auto& weak : streams)
+      if (auto stream = weak.lock()) stream->close();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::weak_ptr<RestinioStream>> streams_;
+};
+
 /// An HttpExchange over a RESTinio request; respond() may run on any thread.
 class RestinioExchange final : public HttpExchange {
  public:
-  explicit RestinioExchange(restinio::request_handle_t request) : request_(std::move(request)) {}
+  RestinioExchange(restinio::request_handle_t request, OpenStreams* streams = nullptr)
+      : request_(std::move(request)), streams_(streams) {}
 
   std::string_view method() const override { return request_->header().method().c_str(); }
   std::string_view path() const override {
@@ -176,11 +201,14 @@ class RestinioExchange final : public HttpExchange {
     auto builder = request_->create_response<restinio::chunked_output_t>(status_line(head.status));
     add_headers(builder, head);
     builder.flush();
-    return std::make_shared<RestinioStream>(std::move(builder));
+    auto stream = std::make_shared<RestinioStream>(std::move(builder));
+    if (streams_) streams_->add(stream);
+    return stream;
   }
 
  private:
   restinio::request_handle_t request_;
+  OpenStreams* streams_;
 };
 
 /// One RESTinio server, plain or TLS.
@@ -271,12 +299,13 @@ struct Server::Impl {
       RestinioExchange{std::move(request)}.respond(
           HttpResponse{refusal->status, "application/json", {}, error_body(refusal->detail)});
     } else {
-      api.handle(std::make_shared<RestinioExchange>(std::move(request)));
+      api.handle(std::make_shared<RestinioExchange>(std::move(request), &streams));
     }
     return restinio::request_accepted();
   }
 
   ServerOptions options;
+  OpenStreams streams;
   restinio::incoming_http_msg_limits_t limits;
   std::unique_ptr<TlsMaterial> tls;
   Api api;
@@ -303,6 +332,7 @@ void Server::start() {
 
 void Server::stop() {
   if (!std::exchange(impl_->running, false)) return;
+  impl_->streams.close_all();  // while RESTinio still runs
   impl_->listener->stop();
 }
 

@@ -312,7 +312,8 @@ ApplicationConfig read_document(const YAML::Node& document, const std::string& n
   read_logging(config, section(tree, "logging", root), root.child("logging"));
   read_node(config, section(tree, "node", root), root.child("node"));
   std::vector<std::string> order;
-  if (auto services = document["services"]; services.IsMap())
+  // A const node's missing key is an invalid node: ask IsDefined first.
+  if (auto services = document["services"]; services.IsDefined() && services.IsMap())
     for (const auto& item : services) order.push_back(item.first.as<std::string>());
   read_services(config, section(tree, "services", root), order, root.child("services"));
   return config;
