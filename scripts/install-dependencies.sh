@@ -4,10 +4,17 @@
 set -euo pipefail
 
 packages=(
+  # build
   cmake g++ make ccache pkg-config
   libcaf-dev librestinio-dev libasio-dev libhttp-parser-dev libfmt-dev
   nlohmann-json3-dev libspdlog-dev catch2 libyaml-cpp-dev libcli11-dev
+  libssl-dev openssl
+  # tests and benchmarks
   libcurl4-openssl-dev curl wrk
+  clang libfuzzer-14-dev libclang-rt-14-dev        # fuzzing (scripts/fuzz.sh)
+  chromium chromium-driver python3-selenium        # the pages in a real browser
+  prometheus                                       # promtool, and a real scraper
+  python3-jsonschema                               # validates /openapi.json
 )
 
 missing=()
