@@ -83,7 +83,7 @@ TEST_CASE("the admin token may do everything") {
   CHECK(node.del("/services/e1", admin).status == 200);
 }
 
-TEST_CASE("the probes and the pages are open; the metrics are not") {
+TEST_CASE("the probes and the pages are open, the metrics are not") {
   ApiNode node{with_tokens()};
   auto live = node.get("/health/live");
   INFO(live);

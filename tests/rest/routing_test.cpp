@@ -144,7 +144,7 @@ TEST_CASE("an unknown instance is 404 for reads and commands") {
   }
 }
 
-TEST_CASE("/nodes/{own id}/... is served by this node; an unknown node is 404") {
+TEST_CASE("/nodes/{own id}/... is served by this node, an unknown node is 404") {
   ApiNode node;
   node.add("echo", "e1");
   auto own = node.get("/nodes/" + node_id + "/services/e1");

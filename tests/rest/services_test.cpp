@@ -10,7 +10,7 @@ using Names = std::vector<std::string>;
 
 // -- the lifecycle round trip ---------------------------------------------------------------
 
-TEST_CASE("register, configure, start, stop and delete; each read right after shows the effect") {
+TEST_CASE("register, configure, start, stop and delete, each read right after shows the effect") {
   ApiNode node;
   auto registered =
       node.post("/services/register", json{{"service_name", "echo"}, {"instance_name", "e1"}});
@@ -298,7 +298,7 @@ TEST_CASE("GET /services filters by state and by type") {
   CHECK_THAT(bad_state["detail"].get<std::string>(), Catch::Contains("state"));
 }
 
-TEST_CASE("GET /services pages with limit and after; next names the last entry of a full page") {
+TEST_CASE("GET /services pages with limit and after, next names the last entry of a full page") {
   ApiNode node;
   add_five(node);
   auto first = node.get("/services?limit=2");

@@ -52,7 +52,7 @@ TEST_CASE("a diamond lists each name once, after everything it depends on") {
   CHECK_FALSE(result.cycle);
 }
 
-TEST_CASE("several roots share what they reach; each name appears once") {
+TEST_CASE("several roots share what they reach, each name appears once") {
   Graph graph{{{"a", {"shared"}}, {"b", {"shared"}}, {"shared", {}}}};
   auto result = order_along({"a", "b", "a"}, graph.lookup());
   CHECK(result.order == Names{"shared", "a", "b"});

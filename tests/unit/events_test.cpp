@@ -137,7 +137,7 @@ TEST_CASE("set_node names the node in later events only") {
   CHECK(slice.events[1].node == "after");
 }
 
-TEST_CASE("listeners hear each append's seq; removed ones hear nothing more") {
+TEST_CASE("listeners hear each append's seq, removed ones hear nothing more") {
   EventLog log{"node"};
   std::vector<std::uint64_t> first, second;
   auto one = log.add_listener([&](std::uint64_t seq) { first.push_back(seq); });

@@ -129,7 +129,7 @@ TEST_CASE("the base restart field accepts never and on-failure only") {
   }
 }
 
-TEST_CASE("a required field must be present and not null; others may be omitted") {
+TEST_CASE("a required field must be present and not null, others may be omitted") {
   CHECK(refusal_of(json::object()).field() == "target");
   CHECK(refusal_of({{"target", nullptr}}).field() == "target");
   CHECK_THAT(refusal_of(json::object()).detail(), Catch::EndsWith("field 'target' is required"));

@@ -191,7 +191,7 @@ TEST_CASE("start without a required configuration: error state, says so, conflic
   CHECK(fixture.lifecycle.state() == ServiceState::running);
 }
 
-TEST_CASE("a manager that throws in start leaves error with its text; a later start clears it") {
+TEST_CASE("a manager that throws in start leaves error with its text, a later start clears it") {
   Fixture fixture;
   fixture.calls.fail_start = true;
   auto error = fixture.start();

@@ -40,7 +40,7 @@ TEST_CASE("split_path drops empty segments") {
   CHECK(split_path("single") == Segments{"single"});
 }
 
-TEST_CASE("path parameters are found by name; at() throws for a name they lack") {
+TEST_CASE("path parameters are found by name, at() throws for a name they lack") {
   PathParameters parameters;
   CHECK(parameters.empty());
   parameters.set("name", "echo");
