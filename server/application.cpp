@@ -284,6 +284,7 @@ int Application::run() {
   server_options.api.tokens = {config_.auth.admin_token.value_or(""),
                                config_.auth.read_token.value_or("")};
   server_options.api.access_log = config_.access_log;
+  server_options.api.collect_metrics = config_.collect_metrics;
   rest::Server server{runtime, server_options};  // before joining: peers learn its gateway
   server.api().set_application_state(ServiceState::starting);
 

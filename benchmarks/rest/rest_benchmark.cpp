@@ -1,93 +1,81 @@
-// rest_benchmark: the REST API of the `processpype` binary (SPEC 5) measured
-// with wrk, against a bare RESTinio server configured like the real one.
+// rest_benchmark: the REST API of the `processpype` binary measured with wrk,
+// each figure as a ratio to a baseline measured in the same run (these
+// machines are noisy: absolute figures drift, ratios hold better).
 //
-// In one run:
-//  1. baseline: an in-process RESTinio server with the real server's settings
-//     (the traits and parser callbacks of rest/src/http_parsing.hpp, the
-//     default limits and I/O threads of rest::ServerOptions, its timeouts)
-//     whose handler answers a fixed JSON body at once, on its I/O thread;
-//  2. the real binary (fork/exec, free port, --log-level error) with a
-//     running `echo` instance: GET /services/{name}, GET /services, a
-//     start/stop cycle, the echo custom route;
-//  3. 10,000 registrations over one keep-alive connection (and, for scale,
-//     the same POSTs to the bare server), then GET /services/{name} of the
-//     last instance;
-//  4. a table, with the ratio of each figure to the baseline, and the aims.
+// The baseline is a bare RESTinio server in this process (RESTinio's default
+// traits, the same number of I/O threads as the real server) whose handler
+// answers a fixed JSON body at once, on its I/O thread.
 //
-// The machine may be shared, so the baseline is not measured once: every
-// figure is measured in rounds, each a baseline run next to a run of the
-// figure, and its ratio is the median of the rounds' ratios.
+// Figures (docs/performance.md explains the paths they measure):
+//  A. 32 connections, throughput: GET /services/{name}, GET /services, a
+//     start/stop cycle, the echo custom route.
+//  B. one keep-alive connection, latency p50/p99: the same status read,
+//     transition and custom route, against the bare handler's p50.
+//  C. state changes while 10 Server-Sent Events clients follow /events,
+//     against the same with none.
+//  D. status reads with metrics collection on, against a server with it off.
+//  E. 10,000 instances: their registration, the last instance's status read
+//     against the first's, GET /metrics latency.
+//  F. 100,000 instances: status reads while another client lists them all
+//     without pause, against the same reads alone.
 //
 // Usage: rest_benchmark [--duration S (3)] [--runs ROUNDS (5)] [--threads N (2)]
 //                       [--connections N (32)] [--instances N (10000)]
+//                       [--big N (100000)]
 // wrk comes from the PATH, or WRK=/path/to/wrk. Exit code 0 when the run
 // completed (the aims are printed, met or not), 1 on a failure, 2 on usage.
-//
-// Every child (wrk, the server) is killed when the benchmark ends, also on
-// failure or on a signal (and by the kernel if the benchmark dies: see
-// tests/support/processpype_testing). Loopback only; every wait is bounded.
+// Every child is killed when the benchmark ends; loopback only; every wait
+// is bounded.
 
 #include <algorithm>
 #include <chrono>
-#include <climits>
-#include <exception>
-#include <functional>
 #include <future>
 #include <iostream>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
+#include <restinio/all.hpp>
 #include <processpype/testing/server.hpp>
 
 #include "benchmark_support.hpp"
-#include "http_parsing.hpp"  // rest/src: how the server reads requests (traits, limits)
 #include "processpype/rest/server.hpp"
 
-// -- the baseline: the real server's RESTinio settings, a handler that answers at once
-
-namespace baseline {
 namespace {
 
-namespace rest = processpype::rest;
-using HttpServer = restinio::http_server_t<rest::ServerTraits>;
+using namespace processpype::benchmark;
+using namespace processpype::testing;
 
-/// The body GET /services/{name} of a running echo instance answers, so that
-/// both servers write the same bytes.
-constexpr std::string_view fixed_body =
-    R"({"error":null,"is_configured":false,"metadata":{},"state":"running"})";
+// -- the baseline ------------------------------------------------------------------
 
-/// The real server's settings (see rest::Server: its traits, its default
-/// limits and threads, own io_context, a year-long handle_request_timeout)
-/// with a handler that answers at once, on the RESTinio I/O thread.
-class Server {
+/// A bare RESTinio server: the same I/O threads as the real server, a
+/// handler that answers the body of a status read at once.
+class BareServer {
  public:
-  explicit Server(std::uint16_t port)
-      : limits_(rest::parsing::message_limits(defaults_.limits.max_body_bytes,
-                                              defaults_.limits.max_header_bytes,
-                                              defaults_.limits.max_url_bytes)),
-        http_(restinio::own_io_context(),
-              [this, port](auto& settings) {
-                settings.address("127.0.0.1")
-                    .port(port)
-                    .incoming_http_msg_limits(limits_)
-                    .max_parallel_connections(defaults_.limits.max_connections)
-                    .read_next_http_message_timelimit(
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(defaults_.limits.read_timeout_seconds)))
-                    .handle_request_timeout(std::chrono::hours(24 * 365))
-                    .request_handler([this](restinio::request_handle_t request) {
-                      return handle(std::move(request));
+  explicit BareServer(std::uint16_t port)
+      : http_(restinio::own_io_context(),
+              [port](auto& settings) {
+                settings.address("127.0.0.1").port(port).request_handler(
+                    [](restinio::request_handle_t request) {
+                      request->create_response()
+                          .append_header(restinio::http_field::content_type, "application/json")
+                          .set_body(std::string{body})
+                          .done();
+                      return restinio::request_accepted();
                     });
               }),
-        runner_(defaults_.threads, http_) {}
-  ~Server() { stop(); }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
+        runner_(processpype::rest::ServerOptions{}.threads, http_) {}
+  ~BareServer() {
+    runner_.stop();
+    runner_.wait();
+  }
+  BareServer(const BareServer&) = delete;
+  BareServer& operator=(const BareServer&) = delete;
 
   void start() {
     std::promise<void> started;
@@ -96,227 +84,264 @@ class Server {
         [&started]() noexcept { started.set_value(); },
         [&started](std::exception_ptr error) noexcept { started.set_exception(std::move(error)); });
     result.get();
-    running_ = true;
-  }
-
-  void stop() {
-    if (!std::exchange(running_, false)) return;
-    runner_.stop();
-    runner_.wait();
   }
 
  private:
-  restinio::request_handling_status_t handle(restinio::request_handle_t request) {
-    auto& header = const_cast<restinio::http_request_header_t&>(request->header());
-    auto refusal = rest::parsing::take_refusal(header, limits_);
-    auto status = static_cast<std::uint16_t>(refusal ? refusal->status : 200);
-    auto response = request->create_response(restinio::http_status_line_t{
-        restinio::http_status_code_t{status}, refusal ? "Error" : "OK"});
-    response.append_header(restinio::http_field::content_type, "application/json");
-    response.set_body(refusal ? nlohmann::json{{"detail", refusal->detail}}.dump()
-                              : std::string{fixed_body});
-    response.done();
-    return restinio::request_accepted();
-  }
+  /// What GET /services/{name} of a running echo instance answers.
+  static constexpr std::string_view body =
+      R"({"error":null,"health":null,"is_configured":false,"metadata":{},)"
+      R"("next_restart_in_seconds":null,"restarts":0,"state":"running"})";
 
-  const rest::ServerOptions defaults_{};
-  restinio::incoming_http_msg_limits_t limits_;
+  using HttpServer = restinio::http_server_t<restinio::default_traits_t>;
   HttpServer http_;
   restinio::on_pool_runner_t<HttpServer> runner_;
-  bool running_ = false;
 };
 
-}  // namespace
-}  // namespace baseline
-
-namespace {
-
-using namespace processpype::benchmark;
-using namespace processpype::testing;
+// -- options and output --------------------------------------------------------------
 
 struct Options : WrkOptions {
-  int instances = 10000;
+  int instances = 10'000;
+  int big = 100'000;
 };
 
-/// One figure of the server against the bare baseline (see measure_against).
-Figure measure(const Options& options, const std::string& baseline_url,
-               std::vector<Measurement>& baseline_runs, const WrkTarget& figure) {
-  return measure_against(options, {"(baseline)", baseline_url, {}}, baseline_runs, figure);
+WrkOptions one_connection(const WrkOptions& options) {
+  auto one = options;
+  one.threads = 1;
+  one.connections = 1;
+  return one;
 }
 
-// -- the benchmark -------------------------------------------------------------
+struct Aim {
+  std::string text;
+  bool met;
+  std::string value;
+};
 
-int run(const Options& options) {
-  begin_run("rest_benchmark", options, "a baseline run next to a run of the figure");
-  std::cout << std::endl;
-  const int per_thread = start_stop_instances_per_thread(options);
-  const int cycle_instances = per_thread * options.threads;
-
-  // 1. The bare RESTinio server, in this process, for the whole benchmark
-  // (idle between its runs).
-  auto bare_port = free_port();
-  baseline::Server bare_server{static_cast<std::uint16_t>(bare_port)};
-  bare_server.start();
-  auto bare_url = fmt::format("http://127.0.0.1:{}/services/bench", bare_port);
-  {
-    HttpClient probe{bare_port};
-    expect_ok(probe.get("/services/bench"), "baseline GET");
-  }
-  std::vector<Measurement> bare_runs;
-
-  // 2. The processpype binary, one running echo instance.
-  ServerProcess server{server_options()};
-  auto api = server.client();
-  auto base = api.url("");
-  expect_ok(api.post("/services/register", {{"service_name", "echo"}, {"instance_name", "bench"}}),
-            "register bench");
-  expect_ok(api.post("/services/bench/start"), "start bench");
-  expect_ok(api.post("/services/bench/echo", {{"message", "hi"}}), "echo");
-
-  auto status_one =
-      measure(options, bare_url, bare_runs, {"GET /services/{name}", base + "/services/bench"});
-  auto list_one =
-      measure(options, bare_url, bare_runs, {"GET /services (1 instance)", base + "/services"});
-
-  for (int i = 0; i < cycle_instances; ++i) {
-    auto name = "cycle-" + std::to_string(i);
-    expect_ok(api.post("/services/register", {{"service_name", "echo"}, {"instance_name", name}}),
-              "register " + name);
-  }
-  auto stop_cycle_instances = [&] {
-    for (int i = 0; i < cycle_instances; ++i)
-      expect_ok(api.post("/services/cycle-" + std::to_string(i) + "/stop"), "stop cycle");
-  };
-  auto cycle = measure(
-      options, bare_url, bare_runs,
-      start_stop_target(fmt::format("POST start/stop ({} instances)", cycle_instances), base + "/",
-                        "cycle-", per_thread, "/services/", stop_cycle_instances));
-  cycle.note = "transitions/s";
-  auto echo = measure(
-      options, bare_url, bare_runs,
-      {"POST /services/{name}/echo", base + "/services/bench/echo", wrk_script("echo.lua")});
-
-  // 3. Many instances, registered one after another on one connection. The
-  // same requests to the bare server first give the floor: the client, HTTP
-  // and loopback part of a sequential request.
-  double floor_seconds = 0;
-  {
-    HttpClient bare_client{bare_port};
-    auto floor_begin = Clock::now();
-    for (int i = 0; i < options.instances; ++i) {
-      auto body = fmt::format(R"({{"service_name":"echo","instance_name":"inst-{:05d}"}})", i);
-      expect_ok(bare_client.post_raw("/services/register", body), "bare POST");
-    }
-    floor_seconds = std::chrono::duration<double>(Clock::now() - floor_begin).count();
-  }
-  std::cout << fmt::format("  {} sequential POSTs to the bare server in {:.3f} s\n",
-                           options.instances, floor_seconds);
-  auto connections_before = api.connections();
-  std::string last_name;
-  std::vector<double> registration_ms;
-  registration_ms.reserve(static_cast<std::size_t>(options.instances));
-  auto begin = Clock::now();
-  for (int i = 0; i < options.instances; ++i) {
-    last_name = fmt::format("inst-{:05d}", i);
-    auto body = R"({"service_name":"echo","instance_name":")" + last_name + "\"}";
-    auto sent = Clock::now();
-    auto reply = api.post_raw("/services/register", body);
-    registration_ms.push_back(
-        std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
-    if (reply.status != 200)
-      throw std::runtime_error(
-          fmt::format("registration {} ({}): {} {}", i, last_name, reply.status, reply.body));
-  }
-  double registration_seconds = std::chrono::duration<double>(Clock::now() - begin).count();
-  long registration_connections = api.connections() - connections_before;
-  std::sort(registration_ms.begin(), registration_ms.end());
-  auto registration_percentile = [&](double fraction) {
-    auto index =
-        static_cast<std::size_t>(fraction * static_cast<double>(registration_ms.size() - 1));
-    return registration_ms[index];
-  };
-  std::cout << fmt::format(
-                   "  {} registrations in {:.3f} s ({} new connection(s)), per request p50 {} p99 "
-                   "{} max {}\n",
-                   options.instances, registration_seconds, registration_connections,
-                   format_latency(registration_percentile(0.5)),
-                   format_latency(registration_percentile(0.99)),
-                   format_latency(registration_ms.back()))
-            << std::flush;
-  auto status_many =
-      measure(options, bare_url, bare_runs,
-              {fmt::format("GET /services/{{name}} ({} instances, last)", options.instances),
-               base + "/services/" + last_name});
-
-  auto load_at_end = machine_load();
-  auto stopped = stop_server(server);
-  bare_server.stop();
-
-  // 4. The table and the aims.
-  Figure bare{"baseline: bare RESTinio, same settings", median_run(bare_runs), 1.0,
-              fmt::format("median of {} runs", bare_runs.size())};
+void print_figures(const std::vector<const Figure*>& figures) {
   std::cout << "\n"
-            << fmt::format("{:<46} {:>10} {:>9} {:>9} {:>10}  {}\n", "figure", "req/s", "p50",
+            << fmt::format("{:<52} {:>10} {:>9} {:>9} {:>10}  {}\n", "figure", "req/s", "p50",
                            "p99", "/baseline", "notes");
-  for (const Figure* figure : {&bare, &status_one, &list_one, &cycle, &echo, &status_many}) {
+  for (const auto* figure : figures) {
     const auto& m = figure->measurement;
     std::string notes = figure->note;
     auto add = [&notes](const std::string& text) { notes += (notes.empty() ? "" : "; ") + text; };
     if (m.non_2xx > 0) add(fmt::format("{} non-2xx of {}", m.non_2xx, m.requests));
     if (!m.socket_errors.empty()) add(m.socket_errors);
     if (!m.script_line.empty()) add(m.script_line);
-    std::cout << fmt::format("{:<46} {:>10.0f} {:>9} {:>9} {:>9.2f}x  {}\n", figure->name,
+    std::cout << fmt::format("{:<52} {:>10.0f} {:>9} {:>9} {:>9.2f}x  {}\n", figure->name,
                              m.requests_per_second, format_latency(m.p50_ms),
                              format_latency(m.p99_ms), figure->ratio, notes);
   }
-  std::cout << fmt::format(
-      "{:<46} {:>10.0f}   total {:.3f} s, {} new connection(s), p50 {}, p99 {}\n",
-      fmt::format("registration: {} x POST /services/register", options.instances),
-      options.instances / registration_seconds, registration_seconds, registration_connections,
-      format_latency(registration_percentile(0.5)), format_latency(registration_percentile(0.99)));
-  std::cout << fmt::format("{:<46} {:>10.0f}   total {:.3f} s: the floor of the registration\n",
-                           fmt::format("same POSTs, sequential, to the bare server"),
-                           options.instances / floor_seconds, floor_seconds);
+}
 
-  std::cout << fmt::format(
-      "\nreq/s, p50 and p99 are those of the figure's median run; /baseline is the median, over\n"
-      "rounds, of the figure's req/s divided by that of the baseline run next to it. A\n"
-      "request to the server crosses threads (RESTinio -> CAF worker -> RESTinio), the\n"
-      "baseline's does not, so on a busy machine the ratios fall: see the load above.\n"
-      "The start/stop figure: {} echo instances, one idle per wrk connection plus one spare\n"
-      "per wrk thread; the script sends an instance's next transition only after its previous\n"
-      "one was answered (the reply comes when the transition has finished), so every request\n"
-      "is a real start or stop and none is refused (409: see non-2xx). Alternating on ONE\n"
-      "instance from {} connections would mostly measure cheap 409 refusals instead. Its wrk\n"
-      "script runs Lua per request and per response, which the other figures do not.\n",
-      cycle_instances, options.connections);
-
-  struct Aim {
-    std::string text;
-    bool met;
-    std::string value;
-  };
-  const double many_vs_one = status_many.ratio / status_one.ratio;
-  std::vector<Aim> aims{
-      {"GET /services/{name} >= 0.6x the bare baseline", status_one.ratio >= 0.6,
-       fmt::format("{:.2f}x", status_one.ratio)},
-      {"GET /services >= 0.6x the bare baseline", list_one.ratio >= 0.6,
-       fmt::format("{:.2f}x", list_one.ratio)},
-      {fmt::format("GET /services/{{name}} with {} instances >= 0.9x the 1-instance rate",
-                   options.instances),
-       many_vs_one >= 0.9,
-       fmt::format("{:.2f}x (each against its baseline runs; raw req/s ratio {})", many_vs_one,
-                   ratio(status_many.measurement.requests_per_second,
-                         status_one.measurement.requests_per_second))},
-      {fmt::format("{} registrations < 2 s", options.instances), registration_seconds < 2.0,
-       fmt::format("{:.3f} s", registration_seconds)},
-  };
+bool print_aims(const std::vector<Aim>& aims) {
   std::cout << "\nAims:\n";
   bool all_met = true;
   for (const auto& aim : aims) {
     all_met = all_met && aim.met;
     std::cout << fmt::format("  [{}] {}: {}\n", aim.met ? "met   " : "MISSED", aim.text, aim.value);
   }
+  return all_met;
+}
+
+/// Registers `count` echo instances `<prefix><i>` over `clients` parallel
+/// keep-alive connections; returns the seconds it took.
+double register_many(const ServerProcess& server, const std::string& prefix, int count,
+                     int clients) {
+  auto begin = Clock::now();
+  std::vector<std::future<void>> workers;
+  for (int c = 0; c < clients; ++c)
+    workers.push_back(std::async(std::launch::async, [&, c] {
+      auto api = server.client();
+      for (int i = c; i < count; i += clients) {
+        auto body = fmt::format(R"({{"service_name":"echo","instance_name":"{}{}"}})", prefix, i);
+        expect_ok(api.post_raw("/services/register", body), "register");
+      }
+    }));
+  for (auto& worker : workers) worker.get();
+  return std::chrono::duration<double>(Clock::now() - begin).count();
+}
+
+/// A second server with metrics collection off, from a configuration file.
+ServerOptions without_metrics(const TempFile& config) {
+  auto options = server_options("the server without metrics");
+  options.args = {"--config", config.path(), "--log-level", "error"};
+  return options;
+}
+
+// -- the benchmark -----------------------------------------------------------------
+
+int run(const Options& options) {
+  begin_run("rest_benchmark", options, "a baseline run next to a run of the figure");
+  const auto one = one_connection(options);
+  const int per_thread = start_stop_instances_per_thread(options);
+  const int cycle_instances = per_thread * options.threads;
+
+  auto bare_port = free_port();
+  BareServer bare{static_cast<std::uint16_t>(bare_port)};
+  bare.start();
+  auto bare_url = fmt::format("http://127.0.0.1:{}/services/bench", bare_port);
+  WrkTarget baseline{"(baseline: bare RESTinio)", bare_url};
+  std::vector<Measurement> bare_runs, bare_one_runs;
+
+  ServerProcess server{server_options()};
+  auto api = server.client();
+  auto base = api.url("");
+  expect_ok(api.post("/services/register", {{"service_name", "echo"}, {"instance_name", "bench"}}),
+            "register bench");
+  expect_ok(api.post("/services/bench/start"), "start bench");
+  for (int i = 0; i < cycle_instances; ++i)
+    expect_ok(api.post("/services/register",
+                       {{"service_name", "echo"}, {"instance_name", "cycle-" + std::to_string(i)}}),
+              "register cycle");
+  auto all_stopped = [&] {
+    for (int i = 0; i < cycle_instances; ++i)
+      expect_ok(api.post("/services/cycle-" + std::to_string(i) + "/stop"), "stop cycle");
+  };
+  auto cycle = [&](std::string name, int instances_per_thread) {
+    return start_stop_target(std::move(name), base + "/", "cycle-", instances_per_thread,
+                             "/services/", all_stopped);
+  };
+  const WrkTarget status{"GET /services/{name}", base + "/services/bench"};
+  const WrkTarget echo{"POST /services/{name}/echo", base + "/services/bench/echo",
+                       wrk_script("echo.lua")};
+
+  // A. 32 connections.
+  std::cout << "\nA. " << options.connections << " connections\n";
+  auto status32 = measure_against(options, baseline, bare_runs, status);
+  auto list32 =
+      measure_against(options, baseline, bare_runs, {"GET /services (1+ instances)", base + "/services"});
+  auto cycle32 = measure_against(
+      options, baseline, bare_runs,
+      cycle(fmt::format("POST start/stop ({} instances)", cycle_instances), per_thread));
+  cycle32.note = "transitions/s";
+  auto echo32 = measure_against(options, baseline, bare_runs, echo);
+
+  // B. One keep-alive connection: latency.
+  std::cout << "\nB. one connection\n";
+  auto status1 = measure_against(one, baseline, bare_one_runs, status);
+  auto cycle1 = measure_against(
+      one, baseline, bare_one_runs,
+      cycle("POST start/stop, one connection", start_stop_instances_per_thread(one)));
+  auto echo1 = measure_against(one, baseline, bare_one_runs, echo);
+  auto bare_one = median_run(bare_one_runs);
+  for (auto* figure : {&status1, &cycle1, &echo1})
+    figure->note = fmt::format("p50 {:.2f}x the bare p50",
+                               figure->measurement.p50_ms / bare_one.p50_ms);
+
+  // C. State changes while 10 event streams follow them.
+  std::cout << "\nC. state changes followed by 10 event streams\n";
+  std::vector<std::unique_ptr<ChildProcess>> followers;
+  auto follow = [&] {
+    all_stopped();
+    followers.clear();
+    for (int i = 0; i < 10; ++i)
+      followers.push_back(std::make_unique<ChildProcess>(
+          "curl", std::vector<std::string>{"-sN", "-o", "/dev/null", "-H",
+                                           "Accept: text/event-stream", base + "/events"}));
+  };
+  auto unfollowed = cycle("POST start/stop, no event streams", per_thread);
+  auto unfollow = unfollowed.prepare;
+  unfollowed.prepare = [&, unfollow] {
+    followers.clear();
+    unfollow();
+  };
+  auto followed = cycle("POST start/stop, 10 event streams", per_thread);
+  followed.prepare = follow;
+  std::vector<Measurement> unfollowed_runs;
+  auto streams = measure_against(options, unfollowed, unfollowed_runs, followed);
+  followers.clear();
+  streams.note = "ratio to the same with no stream";
+
+  // D. Metrics collection on, against off.
+  std::cout << "\nD. metrics collection\n";
+  TempFile no_metrics_config{"server: {metrics: false}\nservices: {bench: {type: echo}}\n"};
+  ServerProcess quiet{without_metrics(no_metrics_config)};  // starts bench by itself
+  std::vector<Measurement> quiet_runs;
+  auto metrics_on = measure_against(
+      options, {"(GET /services/{name}, metrics off)", quiet.client().url("/services/bench")},
+      quiet_runs, {"GET /services/{name}, metrics on", base + "/services/bench"});
+  metrics_on.note = "ratio to the same server with metrics off";
+  stop_server(quiet);
+
+  // E. Many instances.
+  std::cout << fmt::format("\nE. {} instances\n", options.instances);
+  auto first_name = std::string{"inst-0"};
+  auto last_name = "inst-" + std::to_string(options.instances - 1);
+  auto registration_seconds = register_many(server, "inst-", options.instances, 1);
+  std::cout << fmt::format("  {} registrations over one connection in {:.3f} s\n",
+                           options.instances, registration_seconds);
+  auto first = measure_against(options, baseline, bare_runs,
+                               {"GET /services/{name}, the first", base + "/services/" + first_name});
+  auto last = measure_against(options, baseline, bare_runs,
+                              {fmt::format("GET /services/{{name}}, the last of {}", options.instances),
+                               base + "/services/" + last_name});
+  auto metrics_one = one;
+  metrics_one.runs = 1;
+  auto metrics_run = run_wrk(metrics_one, base + "/metrics", {});
+  print_run(fmt::format("GET /metrics ({} instances)", options.instances), "1/1", metrics_run);
+
+  // F. A huge list does not stall other reads.
+  std::cout << fmt::format("\nF. {} instances, one client listing them without pause\n",
+                           options.big);
+  auto big_seconds = register_many(server, "big-", options.big - options.instances, 4);
+  std::cout << fmt::format("  {} more registrations over 4 connections in {:.3f} s\n",
+                           options.big - options.instances, big_seconds);
+  auto list_once = api.get("/services");
+  std::cout << fmt::format("  GET /services ({} instances): {:.0f} ms, {} bytes\n", options.big,
+                           list_once.elapsed_ms, list_once.body.size());
+  auto lister_options = one;
+  lister_options.duration_seconds = options.duration_seconds * 2 * options.runs + 30;
+  ChildProcess lister{options.wrk,
+                      {"-t1", "-c1", "-d" + std::to_string(lister_options.duration_seconds) + "s",
+                       base + "/services"}};
+  auto reads_while_listing = run_wrk(one, base + "/services/" + last_name, {});
+  print_run("GET /services/{name} while listing", "1/1", reads_while_listing);
+  lister.kill();
+  auto reads_alone = run_wrk(one, base + "/services/" + last_name, {});
+  print_run("GET /services/{name} alone", "1/1", reads_alone);
+
+  auto load_at_end = machine_load();
+  auto stopped = stop_server(server);
+
+  Figure bare_figure{"baseline: bare RESTinio, 32 connections", median_run(bare_runs), 1.0, {}};
+  Figure bare_one_figure{"baseline: bare RESTinio, one connection", bare_one, 1.0, {}};
+  Figure listing{"GET /services/{name} while another client lists",
+                 reads_while_listing, reads_while_listing.requests_per_second /
+                                          reads_alone.requests_per_second,
+                 "ratio to the same reads alone"};
+  print_figures({&bare_figure, &status32, &list32, &cycle32, &echo32, &bare_one_figure, &status1,
+                 &cycle1, &echo1, &streams, &metrics_on, &first, &last, &listing});
+  std::cout << fmt::format("\n{} registrations in {:.3f} s; GET /metrics with {} instances: p50 {}, "
+                           "p99 {}\n",
+                           options.instances, registration_seconds, options.instances,
+                           format_latency(metrics_run.p50_ms), format_latency(metrics_run.p99_ms));
+
+  auto aim = [](std::string text, bool met, std::string shown) {
+    return Aim{std::move(text), met, std::move(shown)};
+  };
+  auto times = [](double value) { return fmt::format("{:.2f}x", value); };
+  double status1_p50 = status1.measurement.p50_ms / bare_one.p50_ms;
+  double cycle1_p50 = cycle1.measurement.p50_ms / bare_one.p50_ms;
+  double last_vs_first = last.ratio / first.ratio;
+  bool all_met = print_aims({
+      aim("one-connection status read p50 <= 1.3x the bare handler's", status1_p50 <= 1.3,
+          times(status1_p50)),
+      aim("one-connection transition p50 <= 2x the bare handler's p50", cycle1_p50 <= 2.0,
+          times(cycle1_p50)),
+      aim("32-connection status reads >= 0.9x the bare handler", status32.ratio >= 0.9,
+          times(status32.ratio)),
+      aim(fmt::format("the last of {} instances >= 0.95x the first", options.instances),
+          last_vs_first >= 0.95, times(last_vs_first)),
+      aim("status-read p99 < 10 ms while another client lists all",
+          reads_while_listing.p99_ms < 10.0, format_latency(reads_while_listing.p99_ms)),
+      aim("state changes with 10 event streams >= 0.8x with none", streams.ratio >= 0.8,
+          times(streams.ratio)),
+      aim("status reads with metrics on >= 0.95x off", metrics_on.ratio >= 0.95,
+          times(metrics_on.ratio)),
+      aim(fmt::format("GET /metrics with {} instances < 50 ms", options.instances),
+          metrics_run.p50_ms < 50.0, format_latency(metrics_run.p50_ms)),
+  });
   std::cout << "\nServer: " << stopped << "\nMachine at the end: " << load_at_end << "\n";
   std::cout << (all_met ? "All aims met.\n" : "Some aims missed.\n");
   return 0;
@@ -328,10 +353,14 @@ int main(int argc, char** argv) {
   Options options;
   return benchmark_main(
       argc, argv, "rest_benchmark", options, [&] { return run(options); },
-      "[--instances N (10000)]",
-      [&](int& i) {
-        if (std::string_view{argv[i]} != "--instances") return false;
-        options.instances = parse_number(argc, argv, i, 1, 1'000'000);
+      "[--instances N (10000)] [--big N (100000)]", [&](int& i) {
+        std::string_view arg = argv[i];
+        if (arg == "--instances")
+          options.instances = parse_number(argc, argv, i, 2, 1'000'000);
+        else if (arg == "--big")
+          options.big = parse_number(argc, argv, i, 2, 1'000'000);
+        else
+          return false;
         return true;
       });
 }

@@ -13,14 +13,14 @@ namespace processpype::rest {
 namespace {
 
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
-using closed_atom = caf::atom_constant<caf::atom("closed")>;
+using written_atom = caf::atom_constant<caf::atom("written")>;
 
 constexpr auto heartbeat_interval = std::chrono::seconds(15);
 /// How often a cluster stream looks for nodes that came up.
 constexpr auto membership_interval = std::chrono::seconds(1);
 
 using StreamActor = EventSubscriberActor::extend<caf::reacts_to<heartbeat_atom>,
-                                                 caf::reacts_to<closed_atom>>;
+                                                 caf::reacts_to<written_atom, bool>>;
 
 struct StreamSetup {
   std::shared_ptr<ResponseStream> out;
@@ -56,7 +56,7 @@ class EventStream final : public StreamActor::base {
           delayed_send(this, setup_.source ? heartbeat_interval : membership_interval,
                        heartbeat_atom::value);
         },
-        [this](closed_atom) { quit(); },
+        [this](written_atom, bool ok) { on_written(ok); },
     };
   }
 
@@ -108,25 +108,44 @@ class EventStream final : public StreamActor::base {
     if (!text.empty()) write(std::move(text), batch.events.size());
   }
 
-  /// Hands `text` to the connection, unless the client is too far behind.
+  /// Hands `text` to the connection. One write is in flight at a time; what
+  /// comes meanwhile is sent with the next one, so a busy node makes few,
+  /// larger writes. A client more than max_events_behind events behind
+  /// (waiting and in flight) loses its stream, not the node's memory.
   void write(std::string text, std::uint64_t events) {
     if (!setup_.out) return;
-    if (behind_->load() + events > EventStreams::max_events_behind) {
-      quit();  // a client that does not read loses its stream, not the node's memory
+    if (waiting_events_ + in_flight_events_ + events > EventStreams::max_events_behind) {
+      quit();
       return;
     }
-    behind_->fetch_add(events);
+    waiting_ += text;
+    waiting_events_ += events;
+    if (!writing_) flush();
+  }
+
+  void flush() {
+    if (waiting_.empty()) return;
+    writing_ = true;
+    in_flight_events_ = std::exchange(waiting_events_, 0);
     auto self = caf::actor_cast<StreamActor>(this);
-    setup_.out->write(std::move(text), [behind = behind_, events, self](bool written) {
-      behind->fetch_sub(events);
-      if (!written) caf::anon_send(self, closed_atom::value);
+    setup_.out->write(std::exchange(waiting_, {}), [self](bool written) {
+      caf::anon_send(self, written_atom::value, written);
     });
+  }
+
+  void on_written(bool ok) {
+    if (!ok) return quit();  // the client is gone
+    writing_ = false;
+    in_flight_events_ = 0;
+    flush();
   }
 
   StreamSetup setup_;
   std::unordered_map<caf::actor_addr, StreamSource> following_;
-  std::shared_ptr<std::atomic<std::uint64_t>> behind_ =
-      std::make_shared<std::atomic<std::uint64_t>>(0);
+  std::string waiting_;
+  std::uint64_t waiting_events_ = 0;
+  std::uint64_t in_flight_events_ = 0;
+  bool writing_ = false;
 };
 
 }  // namespace

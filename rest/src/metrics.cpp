@@ -5,8 +5,10 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <unordered_map>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -39,11 +41,53 @@ HttpMetrics::HttpMetrics() : id_(next_metrics_id.fetch_add(1)) {}
 
 HttpMetrics::~HttpMetrics() = default;
 
+namespace {
+
+/// A thread's cache entry key: which HttpMetrics, method and route.
+struct SeriesKey {
+  std::uint64_t metrics;
+  std::string method;
+  std::string route;
+};
+
+struct SeriesKeyView {
+  std::uint64_t metrics;
+  std::string_view method;
+  std::string_view route;
+};
+
+/// Hash and equality that also take a SeriesKeyView, so a lookup builds no
+/// string (C++20 heterogeneous lookup).
+struct SeriesKeyHash {
+  using is_transparent = void;
+  std::size_t operator()(const SeriesKeyView& key) const noexcept {
+    auto hash = std::hash<std::string_view>{}(key.route);
+    hash ^= std::hash<std::string_view>{}(key.method) + 0x9e3779b97f4a7c15ULL + (hash << 6);
+    return hash ^ (key.metrics * 0x9e3779b97f4a7c15ULL);
+  }
+  std::size_t operator()(const SeriesKey& key) const noexcept {
+    return (*this)(SeriesKeyView{key.metrics, key.method, key.route});
+  }
+};
+
+struct SeriesKeyEqual {
+  using is_transparent = void;
+  static SeriesKeyView view(const SeriesKey& key) { return {key.metrics, key.method, key.route}; }
+  static SeriesKeyView view(const SeriesKeyView& key) { return key; }
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const noexcept {
+    auto x = view(a);
+    auto y = view(b);
+    return x.metrics == y.metrics && x.method == y.method && x.route == y.route;
+  }
+};
+
+}  // namespace
+
 HttpMetrics::Series& HttpMetrics::series(std::string_view method, std::string_view route) {
-  // Per thread: metrics instance id, method and route → series.
-  thread_local std::unordered_map<std::string, Series*> cache;
-  std::string key = fmt::format("{}\n{}\n{}", id_, method, route);
-  if (auto found = cache.find(key); found != cache.end()) return *found->second;
+  thread_local std::unordered_map<SeriesKey, Series*, SeriesKeyHash, SeriesKeyEqual> cache;
+  if (auto found = cache.find(SeriesKeyView{id_, method, route}); found != cache.end())
+    return *found->second;
   std::lock_guard lock{mutex_};
   auto& slot = series_[{std::string{method}, std::string{route}}];
   if (!slot) {
@@ -51,7 +95,7 @@ HttpMetrics::Series& HttpMetrics::series(std::string_view method, std::string_vi
     slot->method = method;
     slot->route = route;
   }
-  cache.emplace(std::move(key), slot.get());
+  cache.emplace(SeriesKey{id_, std::string{method}, std::string{route}}, slot.get());
   return *slot;
 }
 

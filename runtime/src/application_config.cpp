@@ -205,6 +205,7 @@ void read_server(ApplicationConfig& config, const json& server, const Location& 
   read_limits(config.limits, section(server, "limits", where), where.child("limits"));
   read_auth(config.auth, section(server, "auth", where), where.child("auth"));
   config.tls = read_tls(section(server, "tls", where), "client_ca", where.child("tls"));
+  config.collect_metrics = read_bool(server, "metrics", where, config.collect_metrics);
 }
 
 void read_logging(ApplicationConfig& config, const json& logging, const Location& where) {

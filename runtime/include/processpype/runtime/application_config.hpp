@@ -75,6 +75,9 @@ struct ApplicationConfig {
   ServerLimits limits;
   AuthSettings auth;
   TlsFiles tls;
+  /// `server.metrics`: count requests for /metrics (off only to measure
+  /// what counting costs).
+  bool collect_metrics = true;
 
   std::string log_level = "info";
   LogFormat log_format = LogFormat::text;
