@@ -1,5 +1,7 @@
 #include "processpype/actors/event_feed.hpp"
 
+#include "processpype/actors/stray_messages.hpp"
+
 #include <atomic>
 #include <unordered_map>
 
@@ -22,8 +24,7 @@ class EventFeed final : public EventFeedActor::base {
 
   EventFeed(caf::actor_config& config, std::shared_ptr<EventLog> log)
       : EventFeedActor::base(config), log_(std::move(log)), wake_up_(std::make_shared<WakeUp>()) {
-    set_default_handler(caf::drop);
-    set_error_handler([](caf::error&) {});
+    drop_stray_messages(*this);
     set_down_handler([this](caf::down_msg& message) { forget(message.source); });
   }
 

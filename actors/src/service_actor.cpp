@@ -1,5 +1,7 @@
 #include "service_actor.hpp"
 
+#include "processpype/actors/stray_messages.hpp"
+
 #include <deque>
 #include <mutex>
 #include <variant>
@@ -69,6 +71,11 @@ struct Timer {
   Tick tick;
 };
 
+/// Whether a failure is supervised (the restart policy applies, the
+/// Supervisor hears of it): a failed start or a failure at run time is; a
+/// failed stop is not.
+enum class Supervised : bool { no, yes };
+
 /// The manager call in flight. `late`: it outlived its timeout and was
 /// answered as timed out, but it still runs (the manager stays busy).
 struct CallInFlight {
@@ -82,9 +89,7 @@ class ServiceActorImpl final : public ServiceActor::base {
  public:
   ServiceActorImpl(caf::actor_config& config, ServiceActorSetup setup)
       : ServiceActor::base(config), setup_(std::move(setup)), lifecycle_(*setup_.lifecycle) {
-    set_default_handler(caf::drop);  // a stray message must not end the service
-    // CAF ends an actor on an error message nobody asked for; ours drop it.
-    set_error_handler([](caf::error&) {});
+    drop_stray_messages(*this);
   }
 
   const char* name() const override { return "processpype.service"; }
@@ -95,7 +100,7 @@ class ServiceActorImpl final : public ServiceActor::base {
     refresh_configuration_view();
     if (setup_.inherited_failure) {
       supervise_failure();
-      enter_state(EventCause::failure, true);
+      enter_state(EventCause::failure, Supervised::yes);
     }
     return {
         [this](configure_atom, nlohmann::json& configuration,
@@ -400,7 +405,7 @@ class ServiceActorImpl final : public ServiceActor::base {
   void finish_start(EventCause cause, const std::string& failure) {
     auto error = lifecycle_.finish_start(failure);
     if (error) {
-      fail_transition(*error, true);
+      fail_transition(*error, Supervised::yes);
     } else {
       setup_.restarts->tracker.on_running(Clock::now());
       enter_state(cause);
@@ -417,7 +422,7 @@ class ServiceActorImpl final : public ServiceActor::base {
   void finish_stop(EventCause cause, const std::string& failure) {
     auto error = lifecycle_.finish_stop(failure);
     if (error) {
-      fail_transition(*error, false);
+      fail_transition(*error, Supervised::no);
     } else {
       setup_.restarts->tracker.on_stopped();
       enter_state(cause);
@@ -428,7 +433,7 @@ class ServiceActorImpl final : public ServiceActor::base {
   void time_out(Call kind) {
     auto error = lifecycle_.time_out();
     bool starting = kind == Call::start;
-    fail_transition(error, starting);
+    fail_transition(error, starting ? Supervised::yes : Supervised::no);
     if (starting)
       answer_start(error);
     else
@@ -437,11 +442,11 @@ class ServiceActorImpl final : public ServiceActor::base {
 
   /// A start or stop failed: the lifecycle is in `error` already. A failed
   /// start is supervised (restarted by policy); a failed stop is not.
-  void fail_transition(const Error& error, bool supervised) {
+  void fail_transition(const Error& error, Supervised supervised) {
     log().error("{}", error.detail());
     setup_.record->counters().failures.fetch_add(1, std::memory_order_relaxed);
     pending_failure_.reset();
-    if (supervised) supervise_failure();
+    if (supervised == Supervised::yes) supervise_failure();
     enter_state(EventCause::failure, supervised);
   }
 
@@ -492,7 +497,7 @@ class ServiceActorImpl final : public ServiceActor::base {
     lifecycle_.fail(std::move(reason));
     stop_timers();
     supervise_failure();
-    enter_state(cause, true);
+    enter_state(cause, Supervised::yes);
     if (call_)
       cleanup_pending_ = true;  // after the health check that has the manager
     else
@@ -550,7 +555,7 @@ class ServiceActorImpl final : public ServiceActor::base {
       lifecycle_.fail(fmt::format("Failed to start {} service: still running an earlier {} "
                                   "that timed out",
                                   name_of(), describe(call_->kind)));
-      fail_transition(Error(ErrorCode::conflict, lifecycle_.status().error), true);
+      fail_transition(Error(ErrorCode::conflict, lifecycle_.status().error), Supervised::yes);
       return;
     }
     gated([this] { start(EventCause::restart, std::nullopt); }, [](const caf::error&) {});
@@ -668,7 +673,7 @@ class ServiceActorImpl final : public ServiceActor::base {
   /// The instance entered the lifecycle's current state: publish it, log
   /// the event and tell the Supervisor what concerns it, all before any
   /// reply goes out.
-  void enter_state(EventCause cause, bool supervised_failure = false) {
+  void enter_state(EventCause cause, Supervised failure = Supervised::no) {
     auto state = lifecycle_.state();
     auto& record = *setup_.record;
     if (state != ServiceState::running) lifecycle_.clear_health();
@@ -683,16 +688,16 @@ class ServiceActorImpl final : public ServiceActor::base {
     // The delay runs from the failure's event on, as a reader of events sees it.
     if (auto delay = std::exchange(restart_delay_, std::nullopt))
       delayed_send(this, *delay, restart_atom::value, ++restart_generation_);
-    if (concerns_supervisor(state, supervised_failure))
-      send(setup_.supervisor, changed_atom::value, state, cause, supervised_failure);
+    if (concerns_supervisor(state, failure))
+      send(setup_.supervisor, changed_atom::value, state, cause, failure == Supervised::yes);
   }
 
   /// The Supervisor keeps the dependency graph: it hears of new
   /// dependencies, and of an instance with dependents that runs or fails.
-  bool concerns_supervisor(ServiceState state, bool supervised_failure) {
+  bool concerns_supervisor(ServiceState state, Supervised failure) {
     if (state == ServiceState::configured) return std::exchange(dependencies_changed_, false);
     bool relevant = state == ServiceState::running ||
-                    (state == ServiceState::error && supervised_failure);
+                    (state == ServiceState::error && failure == Supervised::yes);
     return relevant && setup_.record->has_dependents();
   }
 

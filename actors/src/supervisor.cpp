@@ -9,6 +9,7 @@
 #include "internal_protocol.hpp"
 #include "manager_threads.hpp"
 #include "processpype/runtime/dependencies.hpp"
+#include "processpype/actors/stray_messages.hpp"
 #include "processpype/runtime/instance_registry.hpp"
 #include "service_actor.hpp"
 
@@ -56,10 +57,7 @@ class Supervisor final : public InternalSupervisorActor::base {
       : InternalSupervisorActor::base(config), setup_(std::move(setup)) {
     set_down_handler([this](caf::down_msg& message) { on_service_down(message); });
     set_exit_handler([this](caf::exit_msg& message) { shut_down(message.reason); });
-    set_default_handler(caf::drop);  // a stray (or remote) message must not end the node
-    // CAF ends an actor on an error message nobody asked for (e.g. bounced
-    // from a peer); ours drop it.
-    set_error_handler([](caf::error&) {});
+    drop_stray_messages(*this);
   }
 
   const char* name() const override { return "processpype.supervisor"; }

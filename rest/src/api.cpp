@@ -101,11 +101,15 @@ std::string normalize_prefix(std::string_view prefix) {
 
 struct Api::Impl {
   /// One routed request.
+  /// Where a request comes from: a client of this node, or another node
+  /// that forwards what its client asked (and has authorized it).
+  enum class Origin { client, peer };
+
   struct Call {
     ExchangePtr exchange;
     PathParameters parameters;
     std::string node_id;  ///< set under /nodes/{id} (this node's id included)
-    bool forwarded = false;
+    Origin origin = Origin::client;
 
     const std::string& name() const { return parameters.at("name"); }
   };
@@ -125,7 +129,7 @@ struct Api::Impl {
 
   // -- routing ---------------------------------------------------------------------
 
-  void handle(const ExchangePtr& exchange, bool forwarded);
+  void handle(const ExchangePtr& exchange, Origin origin);
   /// `path`: relative to the API prefix, as it came (forwarded as is).
   void dispatch(Call& call, const std::vector<std::string>& segments, std::string_view path);
   /// The route template of a custom route (`/services/{name}/{path...}`).
@@ -249,7 +253,7 @@ Api::Impl::Impl(Runtime& runtime_, ApiOptions options_)
             promise.deliver(ForwardedResponse{response.status, response.content_type,
                                               response.headers, response.body});
           });
-      handle(exchange, true);
+      handle(exchange, Origin::peer);
       return promise;
     }};
   });
@@ -271,10 +275,10 @@ void Api::Impl::respond(const ExchangePtr& exchange, HttpResponse response) {
   exchange->respond(std::move(response));
 }
 
-void Api::Impl::handle(const ExchangePtr& exchange, bool forwarded) {
+void Api::Impl::handle(const ExchangePtr& exchange, Origin origin) {
   std::string_view path = exchange->path();
   const auto& prefix = options.api_prefix;
-  if (!forwarded && !prefix.empty()) {
+  if (origin == Origin::client && !prefix.empty()) {
     if (!path.starts_with(prefix) || (path.size() > prefix.size() && path[prefix.size()] != '/'))
       return respond_error(exchange,
                            Error(ErrorCode::not_found, "Not found: " + std::string{path}));
@@ -288,7 +292,7 @@ void Api::Impl::handle(const ExchangePtr& exchange, bool forwarded) {
                            Error(ErrorCode::bad_request, "Malformed percent-encoding in path"));
     segments.push_back(std::move(*decoded));
   }
-  Call call{exchange, {}, {}, forwarded};
+  Call call{exchange, {}, {}, origin};
   if (segments.size() >= 2 && segments[0] == "nodes") {
     call.node_id = segments[1];
     segments.erase(segments.begin(), segments.begin() + 2);
@@ -313,7 +317,7 @@ void Api::Impl::dispatch(Call& call, const std::vector<std::string>& segments,
   if (route) exchange->set_route((under_node ? "/nodes/{id}" : "") + route->info.pattern);
 
   bool open = endpoint && endpoint->open && !under_node;
-  if (!call.forwarded && !open)
+  if (call.origin == Origin::client && !open)
     if (auto refusal = authorizer.check(method, exchange->header("Authorization"),
                                         exchange->peer()))
       return respond_error(exchange, *refusal);
@@ -684,7 +688,7 @@ Api::Api(Runtime& runtime, ApiOptions options)
 Api::~Api() = default;
 
 void Api::handle(const ExchangePtr& exchange) {
-  impl_->handle(exchange, false);
+  impl_->handle(exchange, Impl::Origin::client);
 }
 
 void Api::set_application_state(ServiceState state) noexcept {

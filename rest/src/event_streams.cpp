@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 #include <fmt/format.h>
 
+#include "processpype/actors/stray_messages.hpp"
 #include "processpype/rest/json_mapping.hpp"
 
 namespace processpype::rest {
@@ -35,8 +36,7 @@ class EventStream final : public StreamActor::base {
  public:
   EventStream(caf::actor_config& config, StreamSetup setup)
       : StreamActor::base(config), setup_(std::move(setup)) {
-    set_default_handler(caf::drop);
-    set_error_handler([](caf::error&) {});
+    drop_stray_messages(*this);
     set_down_handler([this](caf::down_msg& message) { on_source_down(message.source); });
   }
 
