@@ -1,0 +1,587 @@
+// The HTTP limits of `server.limits` (SPEC 11), each at its edge, with the
+// real binary: bodies (413), URLs (414), header sections (431), malformed
+// HTTP (400), the read timeout, connections, instances and event streams.
+// Small limits keep the tests fast; a raw socket sends what libcurl would not.
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "security_support.hpp"
+
+using namespace security;
+using namespace std::string_literals;
+
+namespace {
+
+/// A configure body of exactly `size` bytes: {"prefix":"P","pad":"xx..."}.
+std::string configure_body(std::size_t size) {
+  const std::string head = R"({"prefix":"P","pad":")";
+  const std::string tail = "\"}";
+  REQUIRE(size >= head.size() + tail.size());
+  return head + std::string(size - head.size() - tail.size(), 'x') + tail;
+}
+
+/// A register body of exactly `size` bytes for instance `name`.
+std::string register_body(const std::string& name, std::size_t size) {
+  const std::string head = R"({"service_name":"echo","instance_name":")" + name + R"(","pad":")";
+  const std::string tail = "\"}";
+  REQUIRE(size >= head.size() + tail.size());
+  return head + std::string(size - head.size() - tail.size(), 'x') + tail;
+}
+
+/// A request head (request line, headers, blank line) of exactly `size`
+/// bytes, padded in one X-Pad header, for GET /health/live.
+std::string head_of_size(std::size_t size) {
+  const std::string start = "GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ";
+  const std::string end = "\r\n\r\n";
+  REQUIRE(size >= start.size() + end.size());
+  return start + std::string(size - start.size() - end.size(), 'h') + end;
+}
+
+/// The same size, spread over many headers of about 60 bytes each.
+std::string head_of_size_many_headers(std::size_t size) {
+  std::string head = "GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (int i = 0; head.size() + 80 + 2 < size; ++i)
+    head += "X-Many-" + std::to_string(i) + ": " + std::string(50, 'm') + "\r\n";
+  const std::string name = "X-Last: ";
+  REQUIRE(size >= head.size() + name.size() + 4);
+  head += name + std::string(size - head.size() - name.size() - 4, 'l') + "\r\n\r\n";
+  return head;
+}
+
+const std::string live_close = raw_get("/health/live", "", true);
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// max_body_bytes
+
+TEST_CASE("max_body_bytes: exactly the limit passes, one byte more is 413, plain and chunked",
+          "[security][limits][body]") {
+  YamlServer server("server:\n  limits:\n    max_body_bytes: 1000\n");
+  auto api = server->client();
+  register_ok(api, "echo");
+
+  E2E_CHECK_STATUS(api.post_raw("/services/echo/configure", configure_body(1000)), 200);
+  E2E_CHECK_STATUS(api.post_chunked("/services/echo/configure", configure_body(1000)), 200);
+  for (bool chunked : {false, true}) {
+    INFO((chunked ? "chunked" : "Content-Length"));
+    auto over = chunked ? api.post_chunked("/services/echo/configure", configure_body(1001))
+                        : api.post_raw("/services/echo/configure", configure_body(1001));
+    E2E_CHECK_STATUS(over, 413);
+    check_detail(over);
+    CHECK(over.detail() == "Request body exceeds 1000 bytes");
+  }
+  // On register and on a custom route too.
+  E2E_CHECK_STATUS(api.post_raw("/services/register", register_body("r1", 1000)), 200);
+  E2E_CHECK_STATUS(api.post_raw("/services/register", register_body("r2", 1001)), 413);
+  E2E_REQUIRE_STATUS(api.post("/services/echo/start"), 200);
+  const std::string message_head = R"({"message":")";
+  auto message = [&](std::size_t size) {
+    return message_head + std::string(size - message_head.size() - 2, 'm') + "\"}";
+  };
+  E2E_CHECK_STATUS(api.post_raw("/services/echo/echo", message(1000)), 200);
+  E2E_CHECK_STATUS(api.post_chunked("/services/echo/echo", message(1001)), 413);
+
+  // Every refusal was answered on the same keep-alive connection.
+  CHECK(api.connections() == 1);
+  CHECK(service_names(api) == std::vector<std::string>{"echo", "r1"});
+  CHECK(status_of(api, "echo")["metadata"]["prefix"] == "P");
+}
+
+TEST_CASE("max_body_bytes: after a 413 the connection serves its next requests",
+          "[security][limits][body]") {
+  YamlServer server("server:\n  limits:\n    max_body_bytes: 1000\n");
+  RawConnection connection(server.port());
+  REQUIRE(connection.send(raw_request("POST", "/services/register", register_body("a", 1001))));
+  auto first = connection.read_response();
+  RAW_CHECK_STATUS(first, 413);
+  check_raw_detail(first);
+  CHECK(first.header("Connection") != "close");
+  REQUIRE(connection.send(
+      raw_chunked_request("POST", "/services/register", register_body("b", 1001), 100)));
+  RAW_CHECK_STATUS(connection.read_response(), 413);
+  REQUIRE(connection.send(raw_request("POST", "/services/register", register_body("c", 1000))));
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+  // One request right behind a refused one, in the same read.
+  REQUIRE(connection.send(raw_request("POST", "/services/register", register_body("d", 1001)) +
+                          raw_get("/health/live")));
+  RAW_CHECK_STATUS(connection.read_response(), 413);
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+  CHECK_FALSE(connection.closed());
+  auto api = server->client();
+  CHECK(service_names(api) == std::vector<std::string>{"c"});
+}
+
+// BUG: pipelined requests are dropped after a request the server answers
+// at once (413, 414, 431, but also a 404 or a 400 of the router): when two
+// or more further requests arrive in the same read, the server writes the
+// first answer and closes the connection without answering the rest. E.g.
+// one send() of
+//   POST /services/register (Content-Length 1001 > max_body_bytes 1000)
+//   GET /health/live
+//   GET /health/live (Connection: close)
+// gets "413" and then the connection closes: expected 413, 200, 200 (with
+// one request behind the refused one, both are answered; requests the
+// server answers later, like GET /health/live x 6, are all answered).
+TEST_CASE("after a 413, 414 or 431 every pipelined request of the connection is answered",
+          "[security][limits][body][!shouldfail]") {
+  YamlServer server(
+      "server:\n  limits:\n    max_body_bytes: 1000\n    max_url_bytes: 100\n"
+      "    max_header_bytes: 2000\n");
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"413", raw_request("POST", "/services/register", register_body("a", 1001))},
+      {"413", raw_chunked_request("POST", "/services/register", register_body("b", 1001), 100)},
+      {"414", raw_get("/health/live?" + std::string(100, 'u'))},
+      {"431", raw_get("/health/live", "X-Big: " + std::string(2500, 'h') + "\r\n")},
+      {"404", raw_get("/no/such/route")},
+  };
+  for (const auto& [status, request] : refused) {
+    INFO("a " << status << " followed by two requests in the same read");
+    RawConnection connection(server.port());
+    REQUIRE(connection.send(request + raw_get("/health/live") + live_close));
+    RAW_CHECK_STATUS(connection.read_response(), std::stoi(status));
+    RAW_CHECK_STATUS(connection.read_response(), 200);
+    RAW_CHECK_STATUS(connection.read_response(), 200);
+  }
+}
+
+// BUG: a request that announces a body over max_body_bytes with
+// `Expect: 100-continue` (what curl sends before large uploads) gets no
+// answer: the server neither answers 413 nor 100 Continue, and the client
+// is cut when read_timeout_seconds ends. Expected: 413 right away, before
+// the body is sent.
+TEST_CASE("max_body_bytes: Expect 100-continue with a body over the limit is 413 before the body",
+          "[security][limits][body][!shouldfail]") {
+  YamlServer server(
+      "server:\n  limits:\n    max_body_bytes: 1000\n    read_timeout_seconds: 5\n");
+  RawConnection connection(server.port());
+  REQUIRE(connection.send(
+      "POST /services/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Content-Length: 1001\r\nExpect: 100-continue\r\n\r\n"));
+  auto response = connection.read_response(3s);
+  RAW_CHECK_STATUS(response, 413);
+}
+
+// ---------------------------------------------------------------------------
+// max_url_bytes
+
+TEST_CASE("max_url_bytes: a target of exactly the limit passes, one byte more is 414",
+          "[security][limits][url]") {
+  YamlServer server("server:\n  limits:\n    max_url_bytes: 100\n");
+  const std::string path_100 = "/services/" + std::string(90, 'a');
+  const std::string query_100 = "/health/live?q=" + std::string(100 - 15, 'q');
+  REQUIRE(path_100.size() == 100);
+  REQUIRE(query_100.size() == 100);
+
+  for (bool slowly : {false, true}) {
+    INFO((slowly ? "sent in pieces of 7 bytes" : "sent at once"));
+    RawConnection connection(server.port());
+    auto send = [&](const std::string& bytes) {
+      return slowly ? connection.send_slowly(bytes, 7, 2ms) : connection.send(bytes);
+    };
+    REQUIRE(send(raw_get(path_100)));
+    auto exact = connection.read_response();
+    RAW_CHECK_STATUS(exact, 404);  // no such instance: the URL itself was fine
+    REQUIRE(send(raw_get(query_100)));
+    RAW_CHECK_STATUS(connection.read_response(), 200);
+
+    REQUIRE(send(raw_get(path_100 + "b")));
+    auto over = connection.read_response();
+    RAW_CHECK_STATUS(over, 414);
+    check_raw_detail(over);
+    CHECK(over.detail() == "Request URL exceeds 100 bytes");
+    REQUIRE(send(raw_get(query_100 + "q")));
+    RAW_CHECK_STATUS(connection.read_response(), 414);
+    // The connection stays usable.
+    REQUIRE(send(raw_get("/health/live")));
+    RAW_CHECK_STATUS(connection.read_response(), 200);
+    CHECK_FALSE(connection.closed());
+  }
+  // A POST's URL too, and nothing happened.
+  auto api = server->client();
+  E2E_CHECK_STATUS(api.post("/services/register?" + std::string(100, 'x'),
+                            json{{"service_name", "echo"}}),
+                   414);
+  CHECK(service_names(api).empty());
+}
+
+// ---------------------------------------------------------------------------
+// max_header_bytes
+
+TEST_CASE("max_header_bytes: a header section far over the limit is 431 and the connection stays",
+          "[security][limits][headers]") {
+  YamlServer server("server:\n  limits:\n    max_header_bytes: 2000\n");
+  RawConnection connection(server.port());
+  REQUIRE(connection.send(head_of_size(3000)));
+  auto over = connection.read_response();
+  RAW_CHECK_STATUS(over, 431);
+  check_raw_detail(over);
+  CHECK(over.detail() == "Request headers exceed 2000 bytes");
+  REQUIRE(connection.send(head_of_size(1500)));
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+  // A POST with a big header and a body: the body is not applied.
+  REQUIRE(connection.send(raw_request("POST", "/services/register",
+                                      R"({"service_name":"echo"})",
+                                      "X-Big: " + std::string(2500, 'b') + "\r\n")));
+  RAW_CHECK_STATUS(connection.read_response(), 431);
+  REQUIRE(connection.send(live_close));
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+  auto api = server->client();
+  CHECK(service_names(api).empty());
+}
+
+// BUG: max_header_bytes is not a limit on the header section. The check
+// (rest/src/http_parsing.hpp, headers_too_large) adds the length of one
+// header field or value to parser->nread, which http_parser 2.9 only
+// updates when http_parser_execute returns: within one read it is 0, so
+// the limit applies to each field and value alone, and a head sent in
+// several reads is counted twice. With max_header_bytes 2000:
+//  - a head of 2001 bytes with one 1950-byte header: 200 (expected 431);
+//  - a head of 3000+ bytes in 50 headers of 60 bytes: 200 (expected 431);
+//  - a header value of exactly 2000 bytes: 400 "Malformed HTTP request: the
+//    on_header_value callback failed" (expected 431);
+//  - a head of 1990 bytes sent in pieces of 500 bytes: 431 (expected 200).
+// "Header bytes" here: the request line, the header lines and the blank
+// line, as http_parser counts them for its own 80 KB limit.
+TEST_CASE("max_header_bytes: a head of exactly the limit passes, one byte more is 431",
+          "[security][limits][headers][!shouldfail]") {
+  YamlServer server("server:\n  limits:\n    max_header_bytes: 2000\n");
+  auto exchange = [&](const std::string& request, std::size_t piece = 0) {
+    RawConnection connection(server.port());
+    bool sent = piece == 0 ? connection.send(request)
+                           : connection.send_slowly(request, piece, 20ms);
+    REQUIRE(sent);
+    return connection.read_response();
+  };
+  REQUIRE(head_of_size(2000).size() == 2000);
+  REQUIRE(head_of_size_many_headers(2000).size() == 2000);
+
+  RAW_CHECK_STATUS(exchange(head_of_size(2000)), 200);
+  RAW_CHECK_STATUS(exchange(head_of_size(2001)), 431);
+  RAW_CHECK_STATUS(exchange(head_of_size_many_headers(2000)), 200);
+  RAW_CHECK_STATUS(exchange(head_of_size_many_headers(2001)), 431);
+  RAW_CHECK_STATUS(exchange(head_of_size_many_headers(3000)), 431);
+  // The same heads, read in several pieces.
+  RAW_CHECK_STATUS(exchange(head_of_size(1990), 500), 200);
+  RAW_CHECK_STATUS(exchange(head_of_size_many_headers(1990), 500), 200);
+  RAW_CHECK_STATUS(exchange(head_of_size(2001), 500), 431);
+  // One value of exactly the limit: the head is over it.
+  RAW_CHECK_STATUS(exchange("GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " +
+                            std::string(2000, 'v') + "\r\n\r\n"),
+                   431);
+}
+
+TEST_CASE("a header section over http_parser's own 80 KB is 431 with a detail, then closes",
+          "[security][limits][headers]") {
+  YamlServer server("server:\n  limits:\n    max_header_bytes: 1048576\n");
+  std::string request = "GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (int i = 0; i < 90; ++i)
+    request += "X-Header-" + std::to_string(i) + ": " + std::string(1000, 'h') + "\r\n";
+  request += "\r\n";
+  RawConnection connection(server.port());
+  REQUIRE(connection.send(request));
+  auto response = connection.read_response();
+  RAW_CHECK_STATUS(response, 431);
+  check_raw_detail(response);
+  CHECK(connection.wait_closed(5s));
+  auto api = server->client();
+  E2E_CHECK_STATUS(api.get("/health/live"), 200);
+}
+
+// ---------------------------------------------------------------------------
+// Malformed HTTP
+
+TEST_CASE("malformed HTTP is 400 with a JSON detail, then the connection closes",
+          "[security][limits][malformed]") {
+  YamlServer server("server:\n  limits:\n    read_timeout_seconds: 5\n");
+  const std::vector<std::string> malformed = {
+      "GARBAGE\r\n\r\n",
+      "GET\r\n\r\n",
+      "\x01\x02\x03\x04\r\n\r\n",
+      "GET /health/live HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n",
+      "GET /\x7f HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX: a\x00"s + "b\r\n\r\n",
+      "POST /services/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+      "POST /services/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
+      "Content-Length: 3\r\n\r\n{}",
+      "POST /services/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "POST /services/register HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "ZZ\r\n",
+  };
+  for (const auto& request : malformed) {
+    INFO("request: " << printable(request.substr(0, 100)));
+    RawConnection connection(server.port());
+    REQUIRE(connection.send(request));
+    auto response = connection.read_response(5s);
+    RAW_CHECK_STATUS(response, 400);
+    check_raw_detail(response);
+    CHECK(response.detail().rfind("Malformed HTTP request", 0) == 0);
+    CHECK(response.header("Connection") == "close");
+    CHECK(connection.wait_closed(3s));
+  }
+
+  // After a whole exchange on the same connection, too.
+  RawConnection connection(server.port());
+  REQUIRE(connection.send(raw_get("/health/live")));
+  RAW_REQUIRE_STATUS(connection.read_response(), 200);
+  REQUIRE(connection.send("BROKEN REQUEST LINE\r\n\r\n"));
+  auto late = connection.read_response(5s);
+  RAW_CHECK_STATUS(late, 400);
+  check_raw_detail(late);
+  CHECK(connection.wait_closed(3s));
+
+  // Behind a request that is still being carried out: answered in order.
+  auto api = server->client();
+  register_ok(api, "faulty", "slow");
+  E2E_REQUIRE_STATUS(api.post("/services/slow/configure", {{"start_delay_ms", 500}}), 200);
+  RawConnection behind(server.port());
+  REQUIRE(behind.send(raw_request("POST", "/services/slow/start", "") + "GARBAGE\r\n\r\n"));
+  auto started = behind.read_response();
+  RAW_CHECK_STATUS(started, 200);
+  auto refused = behind.read_response();
+  RAW_CHECK_STATUS(refused, 400);
+  check_raw_detail(refused);
+  CHECK(behind.wait_closed(3s));
+
+  // Nothing else was registered, and the node serves.
+  CHECK(service_names(api) == std::vector<std::string>{"slow"});
+  CHECK(state_of(api, "slow") == "running");
+  E2E_CHECK_STATUS(api.get("/"), 200);
+}
+
+// ---------------------------------------------------------------------------
+// read_timeout_seconds
+
+TEST_CASE("read_timeout_seconds: idle, half-sent and trickling clients are disconnected",
+          "[security][limits][timeout]") {
+  YamlServer server("server:\n  limits:\n    read_timeout_seconds: 1\n");
+  auto api = server->client();
+  REQUIRE_FALSE(wait_for_node_id(api).empty());  // the node's event stream exists
+  register_ok(api, "faulty", "slow");
+  E2E_REQUIRE_STATUS(api.post("/services/slow/configure", {{"start_delay_ms", 1800}}), 200);
+
+  auto started = Clock::now();
+  RawConnection idle(server.port());
+  RawConnection half_line(server.port());
+  REQUIRE(half_line.send("GET /health/li"));
+  RawConnection half_headers(server.port());
+  REQUIRE(half_headers.send("GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
+  RawConnection half_body(server.port());
+  REQUIRE(half_body.send(
+      "POST /services/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"se"));
+  // A request that takes longer than the read timeout to answer is answered.
+  AsyncRequest slow_start(server.port(), "", "POST", "/services/slow/start");
+  // An event stream lasts longer than the read timeout.
+  RawConnection stream(server.port());
+  REQUIRE(stream.send(raw_get("/events", "Accept: text/event-stream\r\n")));
+  RAW_REQUIRE_STATUS(stream.read_head(), 200);
+
+  // Nobody is cut before the timeout.
+  std::this_thread::sleep_for(400ms);
+  for (auto* connection : {&idle, &half_line, &half_headers, &half_body})
+    CHECK_FALSE(connection->closed());
+
+  // A client that sends a byte every 100 ms never finishes its request.
+  RawConnection trickle(server.port());
+  const std::string request = "GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " +
+                              std::string(200, 's') + "\r\n\r\n";
+  bool trickle_cut = false;
+  for (char byte : request) {
+    if (!trickle.send(std::string(1, byte)) || trickle.closed()) {
+      trickle_cut = true;
+      break;
+    }
+    if (seconds_since(started) > 8) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK(trickle_cut);
+  auto trickle_seconds = seconds_since(started);
+  INFO("trickling client cut after " << trickle_seconds << " s");
+  CHECK(trickle_seconds < 6);
+  CHECK(trickle.buffered().find("200 OK") == std::string::npos);
+
+  for (auto* connection : {&idle, &half_line, &half_headers, &half_body}) {
+    CHECK(connection->wait_closed(5s));
+    CHECK(connection->buffered().find("HTTP/1.1 2") == std::string::npos);
+  }
+
+  const auto& start_reply = slow_start.response();
+  E2E_CHECK_STATUS(start_reply, 200);
+  // The stream is open and still gets events, well after the timeout.
+  std::this_thread::sleep_for(300ms);
+  CHECK_FALSE(stream.closed());
+  register_ok(api, "echo");
+  CHECK(stream.read_until("event: ", 5s));
+  CHECK(service_names(api) == std::vector<std::string>{"slow", "echo"});
+}
+
+// ---------------------------------------------------------------------------
+// max_connections
+
+TEST_CASE("max_connections: with 2 served idle keep-alive connections a third waits until one closes",
+          "[security][limits][connections]") {
+  YamlServer server(
+      "server:\n  limits:\n    max_connections: 2\n    read_timeout_seconds: 30\n");
+  // The readiness probe's connection is gone once the server has seen it close.
+  RawConnection first(server.port());
+  RawConnection second(server.port());
+  for (auto* connection : {&first, &second}) {
+    REQUIRE(connection->send(raw_get("/health/live")));
+    RAW_REQUIRE_STATUS(connection->read_response(), 200);
+  }
+  RawConnection third(server.port());  // connects: the kernel's backlog holds it
+  REQUIRE(third.send(raw_get("/health/live")));
+  auto waiting = third.read_response(1500ms);
+  INFO("third connection before any closed: " << waiting.describe());
+  CHECK(waiting.status == 0);
+
+  // The two served connections keep working.
+  for (auto* connection : {&first, &second}) {
+    REQUIRE(connection->send(raw_get("/services")));
+    RAW_CHECK_STATUS(connection->read_response(), 200);
+  }
+
+  first.close();
+  auto served = third.read_response(10s);
+  RAW_CHECK_STATUS(served, 200);
+  REQUIRE(third.send(raw_get("/health/live")));
+  RAW_CHECK_STATUS(third.read_response(), 200);
+  REQUIRE(second.send(raw_get("/health/live")));
+  RAW_CHECK_STATUS(second.read_response(), 200);
+}
+
+// ---------------------------------------------------------------------------
+// max_instances
+
+TEST_CASE("max_instances: the instance after the limit is 409, locally, under /nodes/{id} and racing",
+          "[security][limits][instances]") {
+  YamlServer server("server:\n  limits:\n    max_instances: 3\n");
+  auto api = server->client();
+  auto node = wait_for_node_id(api);
+  REQUIRE_FALSE(node.empty());
+
+  register_ok(api, "echo", "one");
+  register_ok(api, "counter", "two");
+  register_ok(api, "store", "three");
+  auto refused = register_service(api, "echo", "four");
+  E2E_CHECK_STATUS(refused, 409);
+  CHECK(refused.detail() == "Instance limit of 3 reached");
+  auto unnamed = register_service(api, "echo");
+  E2E_CHECK_STATUS(unnamed, 409);
+  auto remote = api.post("/nodes/" + percent_encode(node) + "/services/register",
+                         {{"service_name", "echo"}, {"instance_name", "four"}});
+  E2E_CHECK_STATUS(remote, 409);
+  CHECK(remote.detail() == "Instance limit of 3 reached");
+  CHECK(service_names(api) == std::vector<std::string>{"one", "two", "three"});
+
+  // A deregistration frees a place.
+  E2E_REQUIRE_STATUS(api.del("/services/two"), 200);
+  register_ok(api, "echo", "four");
+  E2E_CHECK_STATUS(register_service(api, "echo", "five"), 409);
+
+  // Registrations racing for the last places: never more than the limit.
+  for (const std::string name : {"one", "three", "four"})
+    E2E_REQUIRE_STATUS(api.del("/services/" + name), 200);
+  std::vector<std::unique_ptr<AsyncRequest>> racing;
+  for (int i = 0; i < 12; ++i)
+    racing.push_back(std::make_unique<AsyncRequest>(
+        server.port(), "", "POST", "/services/register",
+        json{{"service_name", "echo"}, {"instance_name", "race" + std::to_string(i)}}.dump()));
+  int accepted = 0, limited = 0;
+  for (auto& request : racing) {
+    const auto& response = request->response();
+    INFO(response.describe());
+    if (response.status == 200) ++accepted;
+    if (response.status == 409 && response.detail() == "Instance limit of 3 reached") ++limited;
+  }
+  CHECK(accepted == 3);
+  CHECK(limited == 9);
+  CHECK(service_names(api).size() == 3);
+}
+
+// ---------------------------------------------------------------------------
+// max_event_streams
+
+TEST_CASE("max_event_streams: 64 streams are served, the 65th is 503, the 64 keep streaming",
+          "[security][limits][streams]") {
+  YamlServer server("server:\n  limits:\n    read_timeout_seconds: 30\n");
+  auto api = server->client();
+  const auto node = wait_for_node_id(api);
+  REQUIRE_FALSE(node.empty());
+  const std::string open_stream = raw_get("/events", "Accept: text/event-stream\r\n");
+  std::vector<RawConnection> streams;
+  for (int i = 0; i < 64; ++i) {
+    streams.emplace_back(server.port());
+    REQUIRE(streams.back().send(open_stream));
+  }
+  for (auto& stream : streams) {
+    auto head = stream.read_head();
+    RAW_REQUIRE_STATUS(head, 200);
+    CHECK(head.header("Content-Type").find("text/event-stream") != std::string::npos);
+  }
+
+  RawConnection extra(server.port());
+  REQUIRE(extra.send(open_stream));
+  auto refused = extra.read_response();
+  RAW_CHECK_STATUS(refused, 503);
+  check_raw_detail(refused);
+  CHECK(refused.detail() == "Too many event streams (at most 64)");
+  // The cluster's stream and /nodes/{id}/events count as well.
+  REQUIRE(extra.send(raw_get("/events?scope=cluster", "Accept: text/event-stream\r\n")));
+  RAW_CHECK_STATUS(extra.read_response(), 503);
+  REQUIRE(extra.send(
+      raw_get("/nodes/" + percent_encode(node) + "/events", "Accept: text/event-stream\r\n")));
+  RAW_CHECK_STATUS(extra.read_response(), 503);
+
+  // Everything else is served; the JSON form of /events too.
+  E2E_CHECK_STATUS(api.get("/events"), 200);
+  E2E_CHECK_STATUS(api.get("/"), 200);
+
+  // Every stream gets the next event.
+  register_ok(api, "echo");
+  int got = 0;
+  for (auto& stream : streams) got += stream.read_until("event: ", 5s) ? 1 : 0;
+  CHECK(got == 64);
+}
+
+// BUG: an event stream whose client went away keeps its place among the
+// max_event_streams until the server next writes to it twice (a heartbeat
+// every 15 s, or events): with max_event_streams 2, two streams open, one
+// closed by its client, GET /events (Accept: text/event-stream) is still
+// 503 "Too many event streams (at most 2)" 3 s later (15-30 s in all).
+// Expected: the place is free once the client has closed.
+TEST_CASE("max_event_streams: a stream closed by its client frees its place at once",
+          "[security][limits][streams][!shouldfail]") {
+  YamlServer server(
+      "server:\n  limits:\n    max_event_streams: 2\n    read_timeout_seconds: 30\n");
+  auto api = server->client();
+  REQUIRE_FALSE(wait_for_node_id(api).empty());
+  const std::string open_stream = raw_get("/events", "Accept: text/event-stream\r\n");
+  std::vector<RawConnection> streams;
+  for (int i = 0; i < 2; ++i) {
+    streams.emplace_back(server.port());
+    REQUIRE(streams.back().send(open_stream));
+    RAW_REQUIRE_STATUS(streams.back().read_head(), 200);
+  }
+  {
+    RawConnection extra(server.port());
+    REQUIRE(extra.send(open_stream));
+    RAW_REQUIRE_STATUS(extra.read_response(), 503);
+  }
+  streams.front().close();
+  int last_status = 0;
+  bool admitted = wait_until(
+      [&] {
+        RawConnection again(server.port());
+        if (!again.send(open_stream)) return false;
+        last_status = again.read_head(2s).status;
+        return last_status == 200;
+      },
+      3s, 200ms);
+  INFO("last status: " << last_status);
+  CHECK(admitted);
+}
