@@ -4,12 +4,11 @@
 // receiving node, startup refusals (exit code 2) and SIGHUP reloads of the
 // token files.
 
-#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "security_support.hpp"

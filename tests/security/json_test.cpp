@@ -4,6 +4,7 @@
 // numbers no C++ type holds (400) or out of a field's range (422), and
 // invalid UTF-8 in names and paths (never a crash; answers use U+FFFD).
 
+#include <functional>
 #include <string>
 #include <vector>
 

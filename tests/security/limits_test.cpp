@@ -3,7 +3,6 @@
 // HTTP (400), the read timeout, connections, instances and event streams.
 // Small limits keep the tests fast; a raw socket sends what libcurl would not.
 
-#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -149,10 +148,14 @@ TEST_CASE("after a 413, 414 or 431 every pipelined request of the connection is 
 }
 
 // BUG: a request that announces a body over max_body_bytes with
-// `Expect: 100-continue` (what curl sends before large uploads) gets no
-// answer: the server neither answers 413 nor 100 Continue, and the client
-// is cut when read_timeout_seconds ends. Expected: 413 right away, before
-// the body is sent.
+// `Expect: 100-continue` gets neither 100 Continue nor a final status
+// (RFC 9110 15.2.1 / RFC 7231 5.1.1: the server MUST send one of them):
+//   POST /services/register, Content-Length: 1001, Expect: 100-continue,
+//   max_body_bytes 1000, no body sent -> nothing within 3 s; the client is
+//   cut when read_timeout_seconds ends.
+// curl sends that header before bodies over 1 MiB: it waits 1 s, uploads
+// the whole body for nothing, and only then gets its 413. Expected: 413
+// at once, before the body.
 TEST_CASE("max_body_bytes: Expect 100-continue with a body over the limit is 413 before the body",
           "[security][limits][body][!shouldfail]") {
   YamlServer server(

@@ -6,6 +6,7 @@
 // bad files at startup (exit code 2).
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
