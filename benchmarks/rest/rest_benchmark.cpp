@@ -10,7 +10,9 @@
 //  A. 32 connections, throughput: GET /services/{name}, GET /services, a
 //     start/stop cycle, the echo custom route.
 //  B. one keep-alive connection, latency p50/p99: the same status read,
-//     transition and custom route, against the bare handler's p50.
+//     transition and custom route, against the bare handler's p50, plus a
+//     liveness probe (one CAF round trip) and a transition of a manager that
+//     may block; the differences between them give the cost of each stage.
 //  C. state changes while 10 Server-Sent Events clients follow /events,
 //     against the same with none.
 //  D. status reads with metrics collection on, against a server with it off.
@@ -144,6 +146,24 @@ bool print_aims(const std::vector<Aim>& aims) {
   return all_met;
 }
 
+/// Where the time of one request goes, from the one-connection p50s: each
+/// stage is the difference between two requests that differ by that stage.
+void print_stages(double bare, double status, double live, double transition, double blocking,
+                  double route) {
+  auto row = [](std::string_view stage, double ms, std::string_view how) {
+    std::cout << fmt::format("  {:<44} {:>9}   {}\n", stage, format_latency(ms), how);
+  };
+  std::cout << "\nOne request, stage by stage (p50 differences, one connection):\n";
+  row("HTTP over loopback, RESTinio, a handler", bare, "the bare handler");
+  row("+ routing, the InstanceTable, JSON", status - bare, "status read - bare");
+  row("+ RESTinio -> CAF -> RESTinio, an actor", live - bare, "liveness probe - bare");
+  row("+ the Supervisor, the lifecycle, events", transition - live,
+      "transition (inline manager) - liveness");
+  row("+ the manager threads, there and back", blocking - transition,
+      "transition (blocking manager) - inline");
+  row("+ a custom route in the service actor", route - live, "echo route - liveness");
+}
+
 /// Registers `count` echo instances `<prefix><i>` over `clients` parallel
 /// keep-alive connections; returns the seconds it took.
 double register_many(const ServerProcess& server, const std::string& prefix, int count,
@@ -190,10 +210,17 @@ int run(const Options& options) {
   expect_ok(api.post("/services/register", {{"service_name", "echo"}, {"instance_name", "bench"}}),
             "register bench");
   expect_ok(api.post("/services/bench/start"), "start bench");
-  for (int i = 0; i < cycle_instances; ++i)
+  for (int i = 0; i < cycle_instances; ++i) {
+    auto suffix = std::to_string(i);
     expect_ok(api.post("/services/register",
-                       {{"service_name", "echo"}, {"instance_name", "cycle-" + std::to_string(i)}}),
+                       {{"service_name", "echo"}, {"instance_name", "cycle-" + suffix}}),
               "register cycle");
+    // faulty's manager may block (it sleeps when told to): its calls go to
+    // the manager threads.
+    expect_ok(api.post("/services/register",
+                       {{"service_name", "faulty"}, {"instance_name", "blocking-" + suffix}}),
+              "register blocking");
+  }
   auto all_stopped = [&] {
     for (int i = 0; i < cycle_instances; ++i)
       expect_ok(api.post("/services/cycle-" + std::to_string(i) + "/stop"), "stop cycle");
@@ -224,8 +251,18 @@ int run(const Options& options) {
       one, baseline, bare_one_runs,
       cycle("POST start/stop, one connection", start_stop_instances_per_thread(one)));
   auto echo1 = measure_against(one, baseline, bare_one_runs, echo);
+  auto live1 = measure_against(one, baseline, bare_one_runs,
+                               {"GET /health/live (one CAF round trip)", base + "/health/live"});
+  auto blocking1 = measure_against(
+      one, baseline, bare_one_runs,
+      start_stop_target("POST start/stop, a manager that may block", base + "/", "blocking-",
+                        start_stop_instances_per_thread(one), "/services/", [&] {
+                          for (int i = 0; i < cycle_instances; ++i)
+                            expect_ok(api.post("/services/blocking-" + std::to_string(i) + "/stop"),
+                                      "stop blocking");
+                        }));
   auto bare_one = median_run(bare_one_runs);
-  for (auto* figure : {&status1, &cycle1, &echo1})
+  for (auto* figure : {&status1, &cycle1, &echo1, &live1, &blocking1})
     figure->note = fmt::format("p50 {:.2f}x the bare p50",
                                figure->measurement.p50_ms / bare_one.p50_ms);
 
@@ -311,7 +348,10 @@ int run(const Options& options) {
                                           reads_alone.requests_per_second,
                  "ratio to the same reads alone"};
   print_figures({&bare_figure, &status32, &list32, &cycle32, &echo32, &bare_one_figure, &status1,
-                 &cycle1, &echo1, &streams, &metrics_on, &first, &last, &listing});
+                 &cycle1, &echo1, &live1, &blocking1, &streams, &metrics_on, &first, &last,
+                 &listing});
+  print_stages(bare_one.p50_ms, status1.measurement.p50_ms, live1.measurement.p50_ms,
+               cycle1.measurement.p50_ms, blocking1.measurement.p50_ms, echo1.measurement.p50_ms);
   std::cout << fmt::format("\n{} registrations in {:.3f} s; GET /metrics with {} instances: p50 {}, "
                            "p99 {}\n",
                            options.instances, registration_seconds, options.instances,
