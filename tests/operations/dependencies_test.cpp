@@ -1,0 +1,258 @@
+// End-to-end tests of dependencies between instances (docs/supervision.md,
+// "Dependencies") against the real `processpype` binary: the startup order
+// from a YAML file, cycles and unknown names in the file (exit code 2), the
+// cascaded stop, a failing dependency that stops and restarts its
+// dependents, and DELETE refused while others depend on an instance.
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <processpype/testing/checks.hpp>
+
+#include "operations_support.hpp"
+
+using namespace processpype::testing;
+using namespace processpype::testing::operations;
+
+namespace {
+
+/// top -> middle -> bottom, listed in the file in reverse order (dependents
+/// first). `bottom_fields` are extra YAML lines of bottom (6 spaces indent).
+std::string chain_yaml(const std::string& bottom_type = "echo",
+                       const std::string& bottom_fields = "") {
+  return "services:\n"
+         "  top:\n"
+         "    type: echo\n"
+         "    prefix: T\n"
+         "    depends_on: [middle]\n"
+         "  middle:\n"
+         "    type: faulty\n"
+         "    start_delay_ms: 100\n"
+         "    depends_on: [bottom]\n"
+         "  bottom:\n"
+         "    type: " +
+         bottom_type + "\n" + (bottom_fields.empty() ? "    enabled: true\n" : bottom_fields);
+}
+
+ServerOptions with_config(const TempFile& config) {
+  ServerOptions options;
+  options.args = {"--config", config.path()};
+  return options;
+}
+
+/// (service, state, cause) of each event.
+using Step = std::tuple<std::string, std::string, std::string>;
+
+std::vector<Step> steps_of(const std::vector<json>& events) {
+  std::vector<Step> steps;
+  for (const auto& event : events)
+    steps.emplace_back(event.value("service", ""), event.value("state", ""),
+                       event.value("cause", ""));
+  return steps;
+}
+
+std::string describe(const std::vector<Step>& steps) {
+  std::string text;
+  for (const auto& [service, state, cause] : steps)
+    text += service + " " + state + " (" + cause + ")\n";
+  return text;
+}
+
+/// The index of the first step (service, state, cause) at or after `from`;
+/// -1 when there is none.
+std::ptrdiff_t index_of(const std::vector<Step>& steps, const Step& step, std::size_t from = 0) {
+  auto found = std::find(steps.begin() + static_cast<std::ptrdiff_t>(from), steps.end(), step);
+  return found == steps.end() ? -1 : found - steps.begin();
+}
+
+/// Whether one stderr line contains every one of `parts`.
+bool one_line_has(const std::string& text, const std::vector<std::string>& parts) {
+  for (const auto& line : lines_of(text)) {
+    bool all = true;
+    for (const auto& part : parts) all = all && line.find(part) != std::string::npos;
+    if (all) return true;
+  }
+  return false;
+}
+
+bool all_running(HttpClient& api) {
+  for (const auto* name : {"top", "middle", "bottom"})
+    if (state_of(api, name) != "running") return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("dependencies: a three-level chain from YAML, listed in reverse, starts dependencies "
+          "first (cause startup)",
+          "[operations][dependencies]") {
+  TempFile config(chain_yaml("faulty", "    start_delay_ms: 100\n"));
+  ServerProcess server(with_config(config));
+  auto api = server.client();
+  REQUIRE(wait_until([&] { return all_running(api); }, 15s));
+
+  auto steps = steps_of(events_of(api));
+  INFO(describe(steps));
+  std::vector<Step> starts;
+  for (const auto& step : steps)
+    if (std::get<1>(step) == "starting" || std::get<1>(step) == "running") starts.push_back(step);
+  std::vector<Step> expected = {
+      {"bottom", "starting", "startup"}, {"bottom", "running", "startup"},
+      {"middle", "starting", "startup"}, {"middle", "running", "startup"},
+      {"top", "starting", "startup"},    {"top", "running", "startup"}};
+  CHECK(starts == expected);
+}
+
+TEST_CASE("dependencies: a cycle in the YAML is exit code 2 naming it", "[operations][dependencies]") {
+  TempFile config(R"(services:
+  a:
+    type: echo
+    depends_on: [b]
+  b:
+    type: echo
+    depends_on: [c]
+  c:
+    type: echo
+    depends_on: [a]
+  d:
+    type: echo
+)");
+  auto result = run_to_completion(
+      {"--host", "127.0.0.1", "--port", std::to_string(free_port()), "--config", config.path()});
+  INFO(result.status.describe() << "\nstderr:\n" << result.err.substr(0, 3000));
+  CHECK(result.status.exited);
+  CHECK(result.status.code == 2);
+  // "dependency cycle a -> b -> c -> a", starting anywhere on the cycle.
+  bool named = one_line_has(result.err, {"cycle", "a -> b -> c -> a"}) ||
+               one_line_has(result.err, {"cycle", "b -> c -> a -> b"}) ||
+               one_line_has(result.err, {"cycle", "c -> a -> b -> c"});
+  CHECK(named);
+}
+
+TEST_CASE("dependencies: an unknown depends_on name in the YAML is exit code 2 naming it",
+          "[operations][dependencies]") {
+  TempFile config(R"(services:
+  app:
+    type: echo
+    depends_on: [ghost]
+)");
+  auto result = run_to_completion(
+      {"--host", "127.0.0.1", "--port", std::to_string(free_port()), "--config", config.path()});
+  INFO(result.status.describe() << "\nstderr:\n" << result.err.substr(0, 3000));
+  CHECK(result.status.exited);
+  CHECK(result.status.code == 2);
+  CHECK(one_line_has(result.err, {"depends_on", "ghost"}));
+}
+
+TEST_CASE("dependencies: stopping the bottom of a chain stops its dependents first "
+          "(cause dependency) and replies when all have stopped",
+          "[operations][dependencies]") {
+  TempFile config(chain_yaml());
+  ServerProcess server(with_config(config));
+  auto api = server.client();
+  REQUIRE(wait_until([&] { return all_running(api); }, 15s));
+
+  auto before = last_seq(api);
+  E2E_REQUIRE_STATUS(api.post("/services/bottom/stop"), 200);
+  // The reply came after all of them stopped.
+  for (const auto* name : {"top", "middle", "bottom"}) {
+    INFO(name);
+    CHECK(state_of(api, name) == "stopped");
+  }
+  auto steps = steps_of(events_of(api, before));
+  INFO(describe(steps));
+  std::vector<Step> expected = {
+      {"top", "stopping", "dependency"},    {"top", "stopped", "dependency"},
+      {"middle", "stopping", "dependency"}, {"middle", "stopped", "dependency"},
+      {"bottom", "stopping", "request"},    {"bottom", "stopped", "request"}};
+  CHECK(steps == expected);
+
+  // A dependent cannot start while its dependency is not running.
+  auto refused = api.post("/services/middle/start");
+  E2E_CHECK_STATUS(refused, 409);
+  CHECK(refused.detail() == "Cannot start middle: dependency bottom is not running");
+  // Started bottom-up, each works again.
+  for (const auto* name : {"bottom", "middle", "top"})
+    E2E_CHECK_STATUS(api.post(std::string("/services/") + name + "/start"), 200);
+  CHECK(all_running(api));
+}
+
+TEST_CASE("dependencies: a failing dependency stops its dependents, which start again when it "
+          "runs",
+          "[operations][dependencies]") {
+  TempFile config(chain_yaml("faulty",
+                             "    restart: on-failure\n"
+                             "    restart_delay_seconds: 0.2\n"));
+  ServerProcess server(with_config(config));
+  auto api = server.client();
+  REQUIRE(wait_until([&] { return all_running(api); }, 15s));
+
+  auto before = last_seq(api);
+  E2E_REQUIRE_STATUS(api.post("/services/bottom/fail", {{"reason", "database lost"}}), 200);
+  bool recovered = wait_until(
+      [&] { return all_running(api) && status_of(api, "bottom")["restarts"] == 1; }, 15s);
+  auto steps = steps_of(events_of(api, before));
+  INFO(describe(steps));
+  REQUIRE(recovered);
+
+  auto failed = index_of(steps, {"bottom", "error", "failure"});
+  auto top_stopping = index_of(steps, {"top", "stopping", "dependency"});
+  auto top_stopped = index_of(steps, {"top", "stopped", "dependency"});
+  auto middle_stopping = index_of(steps, {"middle", "stopping", "dependency"});
+  auto middle_stopped = index_of(steps, {"middle", "stopped", "dependency"});
+  auto restarting = index_of(steps, {"bottom", "starting", "restart"});
+  auto restarted = index_of(steps, {"bottom", "running", "restart"});
+  auto middle_starting = index_of(steps, {"middle", "starting", "dependency"});
+  auto middle_running = index_of(steps, {"middle", "running", "dependency"});
+  auto top_starting = index_of(steps, {"top", "starting", "dependency"});
+  auto top_running = index_of(steps, {"top", "running", "dependency"});
+  CHECK(failed == 0);
+  // Dependents stopped, top first.
+  CHECK(top_stopping > failed);
+  CHECK(top_stopped > top_stopping);
+  CHECK(middle_stopping > top_stopped);
+  CHECK(middle_stopped > middle_stopping);
+  // Once bottom runs again, middle then top start again.
+  CHECK(restarting > failed);
+  CHECK(restarted > restarting);
+  CHECK(middle_starting > restarted);
+  CHECK(middle_starting > middle_stopped);
+  CHECK(middle_running > middle_starting);
+  CHECK(top_starting > middle_running);
+  CHECK(top_running > top_starting);
+  // Nothing else happened to them.
+  CHECK(steps.size() == 11);
+}
+
+TEST_CASE("dependencies: DELETE of an instance that others depend on is 409 naming the dependents",
+          "[operations][dependencies]") {
+  TempFile config(chain_yaml() + R"(  side:
+    type: echo
+    depends_on: [bottom]
+)");
+  ServerProcess server(with_config(config));
+  auto api = server.client();
+  REQUIRE(wait_until([&] { return all_running(api) && state_of(api, "side") == "running"; }, 15s));
+
+  auto bottom = api.del("/services/bottom");
+  E2E_CHECK_STATUS(bottom, 409);
+  INFO(bottom.describe());
+  CHECK(bottom.detail().find("middle") != std::string::npos);
+  CHECK(bottom.detail().find("side") != std::string::npos);
+  auto middle = api.del("/services/middle");
+  E2E_CHECK_STATUS(middle, 409);
+  CHECK(middle.detail().find("top") != std::string::npos);
+  // Refused means untouched.
+  CHECK(all_running(api));
+  CHECK(state_of(api, "side") == "running");
+
+  // From the top down, each DELETE is allowed once nothing depends on it.
+  for (const auto* name : {"top", "side", "middle", "bottom"}) {
+    INFO(name);
+    E2E_CHECK_STATUS(api.del(std::string("/services/") + name), 200);
+  }
+  CHECK(service_names(api).empty());
+}
