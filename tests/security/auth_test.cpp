@@ -410,6 +410,17 @@ TEST_CASE("/nodes/{id} requests are authorized by the node that receives them",
                                  bearer(read_a)),
                    403);
 
+  // Deep JSON carried to b is refused as at home, and b goes on.
+  const std::string deep = std::string(65, '[') + std::string(65, ']');
+  const std::string deeper = std::string(100000, '[') + std::string(100000, ']');
+  for (const auto* body : {&deep, &deeper}) {
+    auto refused = via_a.request("POST", "/nodes/b/services/from_a/configure", *body,
+                                 bearer(token_a));
+    E2E_CHECK_STATUS(refused, 400);
+    CHECK(refused.detail() == "JSON nested deeper than 64 levels");
+  }
+  CHECK(b->alive());
+
   // On b itself, only b's token counts.
   check_unauthorized(at_b.request("GET", "/services", std::nullopt, bearer(token_a)));
   auto on_b = at_b.request("GET", "/services", std::nullopt, bearer(token_b));
