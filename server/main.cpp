@@ -11,7 +11,7 @@
 int main(int argc, char** argv) {
   CLI::App cli{"ProcessPype: an actor-model runtime for long-running services", "processpype"};
   std::optional<std::string> config_file, host, api_prefix, log_level, log_format, node_host,
-      node_id, admin_token_file, read_token_file;
+      node_id, node_cert, node_key, node_ca, admin_token_file, read_token_file;
   std::optional<std::uint16_t> port, node_port;
   std::vector<std::string> join;
   bool show_version = false;
@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
   cli.add_option("--node-host", node_host, "Address of the node port (default 127.0.0.1)");
   cli.add_option("--node-id", node_id, "Node id (default <hostname>:<node-port>)");
   cli.add_option("--join", join, "HOST:PORT of a node to join (repeatable)");
+  cli.add_option("--node-cert", node_cert,
+                 "PEM certificate of this node, for TLS between nodes (node.tls.certificate)");
+  cli.add_option("--node-key", node_key, "PEM key of --node-cert (node.tls.key)");
+  cli.add_option("--node-ca", node_ca, "PEM CA that signs every node's certificate (node.tls.ca)");
   cli.add_option("--admin-token-file", admin_token_file,
                  "File holding the admin token (server.auth.admin_token)");
   cli.add_option("--read-token-file", read_token_file,
@@ -58,6 +62,9 @@ int main(int argc, char** argv) {
     if (node_host) config.node_host = *node_host;
     if (node_id) config.node_id = *node_id;
     config.join.insert(config.join.end(), join.begin(), join.end());
+    if (node_cert) config.node_tls.certificate = *node_cert;
+    if (node_key) config.node_tls.key = *node_key;
+    if (node_ca) config.node_tls.ca = *node_ca;
     if (admin_token_file) config.auth.admin_token_file = *admin_token_file;
     if (read_token_file) config.auth.read_token_file = *read_token_file;
     auto level = processpype::log_level_from_string(config.log_level);

@@ -1,19 +1,36 @@
 #include "node_actor.hpp"
 
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <random>
 #include <unordered_map>
 #include <unordered_set>
 
+#include <fmt/format.h>
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
-#include <fmt/format.h>
+#include <caf/openssl/manager.hpp>
 
-#include "processpype/actors/protocol.hpp"
+#include "internal_protocol.hpp"
+#include "processpype/runtime/logging.hpp"
 
 namespace processpype {
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
+/// Bounds each step of a dial (the connection with its handshakes, then the
+/// hello) and every other request to a peer.
 constexpr auto peer_timeout = std::chrono::seconds(5);
+/// How long a leaving node waits for its members to acknowledge.
+constexpr auto leave_timeout = std::chrono::seconds(1);
+/// The longest wait between two dials of a member that does not answer.
+constexpr Clock::duration max_backoff = std::chrono::seconds(30);
+
+/// The Node actor with its timer, (tick_atom) every heartbeat interval.
+using TickingNodeActor = NodeActor::extend<caf::reacts_to<tick_atom>>;
 
 /// A GET /nodes in progress: one count request per node that is up.
 struct NodeCensus {
@@ -22,10 +39,40 @@ struct NodeCensus {
   caf::typed_response_promise<std::vector<NodeStatus>> promise;
 };
 
-class NodeActorImpl final : public NodeActor::base {
+enum class MemberState {
+  unreached,  ///< named by a member but never reached: not listed yet
+  up,
+  down,
+};
+
+struct Member {
+  std::string address;
+  MemberState state = MemberState::unreached;
+  NodeInfo info;                 ///< as it last introduced itself
+  bool monitored = false;        ///< a monitor on info.node is in place
+  std::uint64_t services = 0;    ///< last known instance count
+  Clock::time_point last_heard;  ///< up: its last heartbeat (or hello)
+  Clock::time_point since;       ///< down or unreached: since when
+  Clock::time_point next_dial;   ///< down or unreached: when to dial it
+  Clock::duration backoff{};     ///< the wait after that dial
+};
+
+using JoinPromise = caf::typed_response_promise<NodeInfo>;
+
+/// This node as the directory lists it.
+NodeDirectory::Node local_entry(const NodeInfo& me) {
+  return {me.id, me.address, me.application, me.supervisor, me.events, me.gateway, true, true};
+}
+
+class NodeActorImpl final : public TickingNodeActor::base {
  public:
-  NodeActorImpl(caf::actor_config& config, NodeInfo me, std::shared_ptr<NodeDirectory> directory)
-      : NodeActor::base(config), me_(std::move(me)), directory_(std::move(directory)) {
+  NodeActorImpl(caf::actor_config& config, NodeInfo me, std::shared_ptr<NodeDirectory> directory,
+                NodeSettings settings)
+      : TickingNodeActor::base(config),
+        me_(std::move(me)),
+        directory_(std::move(directory)),
+        settings_(settings),
+        random_(std::random_device{}()) {
     set_down_handler([this](caf::down_msg& message) { on_peer_down(message.source); });
     set_default_handler(caf::drop);  // a stray (or remote) message must not end the node
     // CAF ends an actor on an error message nobody asked for (e.g. bounced
@@ -45,6 +92,8 @@ class NodeActorImpl final : public NodeActor::base {
   behavior_type make_behavior() override {
     me_.node = caf::actor_cast<NodeActor>(this);
     publish_self();
+    last_tick_ = Clock::now();
+    delayed_send(this, settings_.heartbeat_interval, tick_atom::value);
     return {
         [this](identity_atom, std::string& id, std::string& address) {
           directory_->erase(me_.id);
@@ -59,114 +108,234 @@ class NodeActorImpl final : public NodeActor::base {
           return true;
         },
         [this](join_atom, std::string& host, std::uint16_t port) -> caf::result<NodeInfo> {
+          if (leaving_) return leaving_error();
           auto promise = make_response_promise<NodeInfo>();
-          connect(host, port, promise);
+          dial(fmt::format("{}:{}", host, port), promise);
           return promise;
         },
+        [this](leave_atom) -> caf::result<bool> { return leave(); },
         [this](hello_atom, NodeInfo& joiner) -> caf::result<Welcome> { return welcome(joiner); },
-        [this](member_atom, const std::string& address) { connect_to_member(address); },
+        [this](heartbeat_atom, Heartbeat& heartbeat) { on_heartbeat(heartbeat); },
+        [this](member_atom, NodeAddress& member) { learn(member, true); },
+        [this](leave_atom, const std::string& id) {
+          on_leave(id);
+          return true;
+        },
         [this](nodes_atom) -> caf::result<std::vector<NodeStatus>> { return census(); },
+        [this](tick_atom) { tick(); },
     };
   }
 
  private:
-  void publish_self() {
-    directory_->put({me_.id, me_.address, me_.application, me_.supervisor, me_.events,
-                     me_.gateway, true, true});
+  void publish_self() { directory_->put(local_entry(me_)); }
+
+  caf::error leaving_error() const {
+    return make_error(ErrorCode::node_unavailable,
+                      fmt::format("Node {} is leaving the cluster", me_.id));
   }
 
-  // -- joining ---------------------------------------------------------------
+  // -- dialling ------------------------------------------------------------------
 
-  /// Connects to the node port at host:port, says hello and connects to
-  /// every member the peer knows.
-  using JoinPromise = caf::typed_response_promise<NodeInfo>;
-
-  void connect(const std::string& host, std::uint16_t port,
-               std::optional<JoinPromise> promise = std::nullopt) {
-    auto address = fmt::format("{}:{}", host, port);
-    auto fail = [promise, address](const caf::error& error) mutable {
-      if (promise)
-        promise->deliver(
-            make_error(ErrorCode::node_unavailable,
-                       fmt::format("Cannot join node at {}: {}", address, to_error(error).what())));
-    };
-    connecting_.insert(address);
-    request(system().middleman().actor_handle(), peer_timeout, caf::connect_atom::value, host, port)
+  /// Connects to the node port at `address` and says hello; with a promise
+  /// (a join) the outcome goes to it, otherwise a failure only waits for
+  /// the next dial of that member.
+  void dial(const std::string& address, std::optional<JoinPromise> promise = std::nullopt) {
+    auto parsed = parse_node_address(address);
+    if (!parsed)
+      return dial_failed(address, make_error(ErrorCode::bad_request, "not a node address"),
+                         promise);
+    if (settings_.tls && !system().has_openssl_manager())
+      return dial_failed(address,
+                         make_error(ErrorCode::bad_request,
+                                    "node TLS needs CAF's OpenSSL module in the actor system"),
+                         promise);
+    dialing_.insert(address);
+    log_->debug("Dialling {}", address);
+    request(connector(), peer_timeout, caf::connect_atom::value, parsed->first, parsed->second)
         .then(
-            [this, promise, address, fail](const caf::node_id&, caf::strong_actor_ptr& peer,
-                                           const std::set<std::string>&) mutable {
-              if (!peer) {
-                connecting_.erase(address);
-                return fail(make_error(ErrorCode::node_unavailable, "no actor published there"));
-              }
+            [this, address, promise](const caf::node_id&, caf::strong_actor_ptr& peer,
+                                     const std::set<std::string>&) mutable {
+              if (!peer)
+                return dial_failed(
+                    address, make_error(ErrorCode::node_unavailable, "no node is published there"),
+                    promise);
               say_hello(caf::actor_cast<NodeActor>(peer), address, promise);
             },
-            [this, address, fail](caf::error& error) mutable {
-              connecting_.erase(address);
-              fail(error);
+            [this, address, promise](caf::error& error) mutable {
+              dial_failed(address, connection_error(error), promise);
             });
+  }
+
+  /// CAF's middleman actor, or its OpenSSL counterpart with node TLS.
+  caf::io::middleman_actor connector() {
+    return settings_.tls ? system().openssl_manager().actor_handle()
+                         : system().middleman().actor_handle();
+  }
+
+  /// A failed connection, in words a person can act on.
+  caf::error connection_error(const caf::error& error) const {
+    if (error == caf::sec::request_timeout)
+      return make_error(ErrorCode::node_unavailable,
+                        fmt::format("no node handshake within {} s (not a node port, or node TLS "
+                                    "on one side only)",
+                                    peer_timeout.count()));
+    auto text = system().render(error);
+    if (settings_.tls)
+      text += " (with node TLS: does the peer use node TLS with a certificate of the same CA?)";
+    return make_error(ErrorCode::node_unavailable, std::move(text));
   }
 
   void say_hello(const NodeActor& peer, const std::string& address,
                  std::optional<JoinPromise> promise) {
     request(peer, peer_timeout, hello_atom::value, me_)
         .then(
-            [this, promise, address](Welcome& welcome) mutable {
-              connecting_.erase(address);
-              add_member(welcome.responder);
-              for (const auto& member : welcome.member_addresses) connect_to_member(member);
+            [this, address, promise](Welcome& welcome) mutable {
+              if (leaving_) return dial_failed(address, leaving_error(), promise);
+              if (welcome.responder.id == me_.id || !welcome.responder.node)
+                return dial_failed(address, make_error(ErrorCode::bad_request, "that is this node"),
+                                   promise);
+              dialing_.erase(address);
+              accept(welcome.responder);
+              for (const auto& member : welcome.members) learn(member, false);
               if (promise) promise->deliver(welcome.responder);
             },
-            [this, promise, address](caf::error& error) mutable {
-              connecting_.erase(address);
-              if (promise) promise->deliver(error);
+            [this, address, promise](caf::error& error) mutable {
+              dial_failed(address, error, promise);
             });
   }
 
-  void connect_to_member(const std::string& address) {
-    if (address.empty() || address == me_.address || connecting_.count(address) != 0) return;
+  void dial_failed(const std::string& address, const caf::error& error,
+                   std::optional<JoinPromise> promise) {
+    dialing_.erase(address);
+    auto failure = to_error(error);
+    log_->debug("Cannot reach the node at {}: {}", address, failure.detail());
+    if (!promise) return;  // a member: the tick dials it again after its backoff
+    if (failure.code() == ErrorCode::conflict) {
+      promise->deliver(error);
+      return;
+    }
+    promise->deliver(
+        make_error(ErrorCode::node_unavailable,
+                   fmt::format("Cannot join node at {}: {}", address, failure.detail())));
+  }
+
+  /// Dials a member that is down or not reached yet, unless a dial to its
+  /// address is under way, and sets the time of the next dial.
+  void dial_member(Member& member, Clock::time_point now) {
+    if (member.address.empty() || dialing_.count(member.address) != 0) return;
+    member.next_dial = now + jittered(member.backoff);
+    member.backoff = std::min<Clock::duration>(member.backoff * 2, max_backoff);
+    dial(member.address);
+  }
+
+  /// `interval` ± 20 %, at most max_backoff: members that lost the same
+  /// peer do not all dial it at the same moment.
+  Clock::duration jittered(Clock::duration interval) {
+    std::uniform_real_distribution<double> factor{0.8, 1.2};
+    auto value = std::chrono::duration_cast<Clock::duration>(interval * factor(random_));
+    return std::min(value, max_backoff);
+  }
+
+  Clock::duration heartbeat() const { return settings_.heartbeat_interval; }
+
+  // -- membership ------------------------------------------------------------------
+
+  /// The members this node lists up, except `except`.
+  std::vector<NodeAddress> up_members(const std::string& except = {}) const {
+    std::vector<NodeAddress> result;
     for (const auto& [id, member] : members_)
-      if (member.info.address == address && member.up) return;
-    if (auto parsed = parse_node_address(address)) connect(parsed->first, parsed->second);
+      if (member.state == MemberState::up && id != except) result.push_back({id, member.address});
+    return result;
   }
 
   caf::result<Welcome> welcome(const NodeInfo& joiner) {
-    if (joiner.id == me_.id)
+    if (leaving_) return leaving_error();
+    if (joiner.id.empty() || !joiner.node)
+      return make_error(ErrorCode::bad_request, "A hello names its node and its Node actor");
+    auto found = members_.find(joiner.id);
+    if (joiner.id == me_.id || (found != members_.end() && found->second.state == MemberState::up &&
+                                found->second.address != joiner.address))
       return make_error(ErrorCode::conflict, fmt::format("Node id {} is already taken", joiner.id));
-    if (auto found = members_.find(joiner.id);
-        found != members_.end() && found->second.up && found->second.info.address != joiner.address)
-      return make_error(ErrorCode::conflict, fmt::format("Node id {} is already taken", joiner.id));
-    Welcome reply{me_, {}};
-    for (const auto& [id, member] : members_)
-      if (member.up && id != joiner.id) {
-        reply.member_addresses.push_back(member.info.address);
-        send(member.info.node, member_atom::value, joiner.address);  // spread the news
-      }
-    add_member(joiner);
+    bool news = found == members_.end() || found->second.state != MemberState::up;
+    Welcome reply{me_, up_members(joiner.id)};
+    if (news)  // spread it: the others dial it at once rather than at their next heartbeat
+      for (const auto& [id, member] : members_)
+        if (member.state == MemberState::up && id != joiner.id)
+          send(member.info.node, member_atom::value, NodeAddress{joiner.id, joiner.address});
+    accept(joiner);
     return reply;
   }
 
-  // -- membership --------------------------------------------------------------
-
-  struct Member {
-    NodeInfo info;
-    bool up = true;
-    std::uint64_t services = 0;  ///< last known instance count
-  };
-
-  void add_member(const NodeInfo& info) {
-    if (info.id == me_.id) return;
+  /// Lists `info` up: it answered a hello, said hello, or sent a heartbeat.
+  void accept(const NodeInfo& info) {
+    if (info.id.empty() || info.id == me_.id || !info.node) return;
     auto& member = members_[info.id];
-    if (member.info.node && member.info.node != info.node) {
+    bool was_up = member.state == MemberState::up;
+    if (member.monitored && member.info.node != info.node) {  // another process now
       demonitor(member.info.node.address());
       by_node_actor_.erase(member.info.node.address());
+      member.monitored = false;
     }
+    member.address = info.address;
     member.info = info;
-    member.up = true;
-    monitor(info.node);
-    by_node_actor_[info.node.address()] = info.id;
+    member.state = MemberState::up;
+    member.last_heard = Clock::now();
+    if (!member.monitored) {
+      monitor(info.node);
+      by_node_actor_[info.node.address()] = info.id;
+      member.monitored = true;
+    }
     directory_->put({info.id, info.address, info.application, info.supervisor, info.events,
                      info.gateway, true, false});
+    if (!was_up) log_->info("Node {} at {} is up", info.id, info.address);
+  }
+
+  /// A member named by another node (`news`: one that just said hello
+  /// there). One this node lacks is dialled; see dials_first.
+  void learn(const NodeAddress& entry, bool news) {
+    if (leaving_ || entry.id.empty() || entry.id == me_.id) return;
+    auto now = Clock::now();
+    auto [found, inserted] = members_.try_emplace(entry.id);
+    auto& member = found->second;
+    if (member.state == MemberState::up) return;
+    if (!entry.address.empty()) member.address = entry.address;
+    auto soon = dials_first(entry.id) ? now : now + 2 * heartbeat();
+    if (inserted) {
+      member.since = now;
+      member.backoff = heartbeat();
+      member.next_dial = soon;
+    } else if (news && member.state == MemberState::down) {
+      // It is back: do not wait for the end of a long backoff.
+      member.backoff = heartbeat();
+      member.next_dial = std::min(member.next_dial, soon);
+    }
+    if (member.next_dial <= now) dial_member(member, now);
+  }
+
+  /// Of two nodes that learn of each other at the same moment, only the one
+  /// with the smaller id dials: two CAF nodes that connect to each other at
+  /// once can end with two connections that both drop what is sent over them
+  /// (docs/membership.md). The other dials after two heartbeat intervals if
+  /// no hello came by then.
+  bool dials_first(const std::string& id) const { return me_.id < id; }
+
+  void on_heartbeat(const Heartbeat& heartbeat) {
+    if (leaving_) return;
+    const auto& sender = heartbeat.sender;
+    if (sender.id.empty() || sender.id == me_.id || !sender.node) return;
+    auto found = members_.find(sender.id);
+    if (found != members_.end() && found->second.state == MemberState::up) {
+      auto& member = found->second;
+      if (member.info.node == sender.node)
+        member.last_heard = Clock::now();
+      else if (member.address == sender.address)
+        accept(sender);  // restarted at the same address
+      else
+        return;  // another node claims a taken id: its hellos are refused
+    } else {
+      accept(sender);  // it answers again (or dialled us and we missed the hello)
+    }
+    for (const auto& member : heartbeat.members) learn(member, false);
   }
 
   void on_peer_down(const caf::actor_addr& source) {
@@ -174,8 +343,109 @@ class NodeActorImpl final : public NodeActor::base {
     if (found == by_node_actor_.end()) return;
     auto id = found->second;
     by_node_actor_.erase(found);
-    members_[id].up = false;
+    auto member = members_.find(id);
+    if (member == members_.end()) return;
+    member->second.monitored = false;
+    if (member->second.state == MemberState::up)
+      mark_down(id, member->second, "its connection closed");
+  }
+
+  void on_leave(const std::string& id) {
+    auto found = members_.find(id);
+    if (found != members_.end() && found->second.state == MemberState::up)
+      mark_down(id, found->second, "it left the cluster");
+  }
+
+  void mark_down(const std::string& id, Member& member, std::string_view why) {
+    auto now = Clock::now();
+    member.state = MemberState::down;
+    member.since = now;
+    member.backoff = heartbeat();
+    member.next_dial = now + jittered(member.backoff);
     directory_->mark_down(id);
+    log_->info("Node {} is down: {}", id, why);
+  }
+
+  void forget(std::map<std::string, Member>::iterator found) {
+    auto& [id, member] = *found;
+    if (member.monitored) {
+      demonitor(member.info.node.address());
+      by_node_actor_.erase(member.info.node.address());
+    }
+    if (member.state == MemberState::down) {
+      directory_->erase(id);
+      log_->info("Node {} forgotten: down for longer than {} s", id,
+                 std::chrono::duration_cast<std::chrono::seconds>(settings_.forget_after).count());
+    }
+    members_.erase(found);
+  }
+
+  // -- the heartbeat tick ------------------------------------------------------------
+
+  void tick() {
+    auto now = Clock::now();
+    if (now - last_tick_ > settings_.down_after) {
+      // This process did not run for longer than the down threshold
+      // (SIGSTOP, a stalled machine): it was silent, not its members.
+      for (auto& [id, member] : members_)
+        if (member.state == MemberState::up) member.last_heard = now;
+    }
+    last_tick_ = now;
+    if (!leaving_) {
+      send_heartbeats();
+      check_members(now);
+    }
+    delayed_send(this, heartbeat(), tick_atom::value);
+  }
+
+  void send_heartbeats() {
+    Heartbeat beat{me_, up_members()};
+    for (const auto& [id, member] : members_)
+      if (member.state == MemberState::up) send(member.info.node, heartbeat_atom::value, beat);
+  }
+
+  /// Marks silent members down, dials the ones whose time has come and
+  /// forgets those down (or never reached) for too long.
+  void check_members(Clock::time_point now) {
+    for (auto found = members_.begin(); found != members_.end();) {
+      auto current = found++;
+      auto& [id, member] = *current;
+      if (member.state == MemberState::up) {
+        auto silent = now - member.last_heard;
+        if (silent > settings_.down_after)
+          mark_down(id, member,
+                    fmt::format("no heartbeat for {:.1f} s",
+                                std::chrono::duration<double>(silent).count()));
+      } else if (now - member.since > settings_.forget_after) {
+        forget(current);
+      } else if (now >= member.next_dial) {
+        dial_member(member, now);
+      }
+    }
+  }
+
+  // -- leaving -----------------------------------------------------------------------
+
+  /// Tells every member that this node leaves; answers once all of them
+  /// acknowledged or leave_timeout passed.
+  caf::result<bool> leave() {
+    if (leaving_) return true;
+    leaving_ = true;
+    auto waiting = std::make_shared<std::size_t>(0);
+    for (const auto& [id, member] : members_)
+      if (member.state == MemberState::up) ++*waiting;
+    if (*waiting == 0) return true;
+    log_->info("Leaving the cluster: telling {} member(s)", *waiting);
+    auto promise = make_response_promise<bool>();
+    auto acknowledged = [waiting, promise]() mutable {
+      if (--*waiting == 0) promise.deliver(true);
+    };
+    for (const auto& [id, member] : members_)
+      if (member.state == MemberState::up)
+        request(member.info.node, leave_timeout, leave_atom::value, me_.id)
+            .then([acknowledged](bool) mutable { acknowledged(); },
+                  [acknowledged](caf::error&) mutable { acknowledged(); });
+    return promise;
   }
 
   // -- GET /nodes -----------------------------------------------------------------
@@ -184,11 +454,19 @@ class NodeActorImpl final : public NodeActor::base {
     auto job = std::make_shared<NodeCensus>();
     job->promise = make_response_promise<std::vector<NodeStatus>>();
     job->nodes.push_back({me_.id, me_.address, true, 0, me_.application});
-    ask_count(job, 0, me_.supervisor);
-    for (auto& [id, member] : members_) {
-      job->nodes.push_back(
-          {id, member.info.address, member.up, member.services, member.info.application});
-      if (member.up) ask_count(job, job->nodes.size() - 1, member.info.supervisor);
+    for (const auto& [id, member] : members_)
+      if (member.state != MemberState::unreached)
+        job->nodes.push_back({id, member.address, member.state == MemberState::up, member.services,
+                              member.info.application});
+    std::sort(job->nodes.begin(), job->nodes.end(),
+              [](const NodeStatus& a, const NodeStatus& b) { return a.id < b.id; });
+    for (std::size_t index = 0; index < job->nodes.size(); ++index) {
+      const auto& id = job->nodes[index].id;
+      if (id == me_.id) {
+        ask_count(job, index, me_.supervisor);
+      } else if (job->nodes[index].up) {
+        ask_count(job, index, members_.at(id).info.supervisor);
+      }
     }
     if (job->waiting == 0) job->promise.deliver(std::move(job->nodes));
     return job->promise;
@@ -213,16 +491,25 @@ class NodeActorImpl final : public NodeActor::base {
 
   NodeInfo me_;
   std::shared_ptr<NodeDirectory> directory_;
-  std::unordered_map<std::string, Member> members_;
+  NodeSettings settings_;
+  std::map<std::string, Member> members_;  ///< by id
   std::unordered_map<caf::actor_addr, std::string> by_node_actor_;
-  std::unordered_set<std::string> connecting_;
+  std::unordered_set<std::string> dialing_;  ///< addresses with a dial under way
+  Clock::time_point last_tick_;
+  bool leaving_ = false;
+  std::minstd_rand random_;
+  std::shared_ptr<spdlog::logger> log_ = make_logger("processpype.node");
 };
 
 }  // namespace
 
 NodeActor spawn_node_actor(caf::actor_system& system, NodeInfo me,
-                           std::shared_ptr<NodeDirectory> directory) {
-  return system.spawn<NodeActorImpl>(std::move(me), std::move(directory));
+                           std::shared_ptr<NodeDirectory> directory, NodeSettings settings) {
+  // Listed before the actor first runs: a request for this node's own
+  // events may come as soon as the Runtime exists.
+  directory->put(local_entry(me));
+  return caf::actor_cast<NodeActor>(
+      system.spawn<NodeActorImpl>(std::move(me), std::move(directory), settings));
 }
 
 }  // namespace processpype

@@ -3,13 +3,24 @@
 #include <cxxabi.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 
 #include "blocking_request.hpp"
 #include "node_actor.hpp"
 #include "processpype/actors/event_feed.hpp"
 #include "processpype/actors/supervisor.hpp"
+#include "processpype/runtime/application_config.hpp"
 
 namespace processpype {
 
@@ -23,6 +34,33 @@ std::string host_name() {
 
 /// Calls to other nodes wait at most this long for a transition.
 constexpr auto remote_lifecycle_timeout = std::chrono::minutes(10);
+
+// -- node TLS files ------------------------------------------------------------------
+
+using File = std::unique_ptr<FILE, int (*)(FILE*)>;
+
+/// `what` and `path` open for reading; Error naming both otherwise.
+File open_pem(const std::string& path, const std::string& what) {
+  File file{std::fopen(path.c_str(), "r"), &std::fclose};
+  if (!file)
+    throw Error(
+        ErrorCode::bad_request,
+        "node TLS " + what + " " + path + ": cannot read the file (" + std::strerror(errno) + ")");
+  return file;
+}
+
+/// The first certificate of a PEM file; Error naming it when there is none.
+std::unique_ptr<X509, void (*)(X509*)> read_certificate(const std::string& path,
+                                                        const std::string& what) {
+  auto file = open_pem(path, what);
+  std::unique_ptr<X509, void (*)(X509*)> certificate{
+      PEM_read_X509(file.get(), nullptr, nullptr, nullptr), &X509_free};
+  ERR_clear_error();
+  if (!certificate)
+    throw Error(ErrorCode::bad_request,
+                "node TLS " + what + " " + path + ": no PEM certificate in it");
+  return certificate;
+}
 
 }  // namespace
 
@@ -60,7 +98,9 @@ Runtime::Runtime(caf::actor_system& system, RuntimeOptions options)
   me.application = options_.application;
   me.supervisor = supervisor_;
   me.events = events_;
-  node_ = spawn_node_actor(system, std::move(me), directory_);
+  node_ = spawn_node_actor(system, std::move(me), directory_,
+                           NodeSettings{options_.heartbeat_interval, options_.down_after,
+                                        options_.forget_after, options_.node_tls});
 }
 
 Runtime::~Runtime() {
@@ -78,9 +118,9 @@ std::string Runtime::demangle(const char* mangled) {
 
 EventSubscription Runtime::subscribe(std::function<void(const EventBatch&)> on_events,
                                      std::uint64_t after) {
-  auto subscriber = system_.spawn(
-      [on_events = std::move(on_events), feed = events_, after](
-          EventSubscriberActor::pointer self) -> EventSubscriberActor::behavior_type {
+  auto subscriber =
+      system_.spawn([on_events = std::move(on_events), feed = events_, after](
+                        EventSubscriberActor::pointer self) -> EventSubscriberActor::behavior_type {
         self->request(feed, caf::infinite, subscribe_atom::value, after, std::string{},
                       EventSubscriberActor{self})
             .then([on_events](const EventBatch& replay) {
@@ -95,10 +135,46 @@ void Runtime::set_gateway(HttpGatewayActor gateway) {
   blocking_request<bool>(system_, node_, timeout_, gateway_atom::value, std::move(gateway));
 }
 
+void Runtime::check_node_tls_files(const TlsFiles& files) {
+  if (files.certificate.empty() || files.key.empty() || files.ca.empty())
+    throw Error(ErrorCode::bad_request,
+                "node TLS needs a certificate, its key and the cluster CA (node.tls: "
+                "certificate, key, ca)");
+  auto certificate = read_certificate(files.certificate, "certificate");
+  {
+    auto file = open_pem(files.key, "key");
+    std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> key{
+        PEM_read_PrivateKey(file.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free};
+    ERR_clear_error();
+    if (!key)
+      throw Error(ErrorCode::bad_request,
+                  "node TLS key " + files.key + ": no PEM private key in it");
+    if (X509_check_private_key(certificate.get(), key.get()) != 1) {
+      ERR_clear_error();
+      throw Error(
+          ErrorCode::bad_request,
+          "node TLS key " + files.key + ": does not match the certificate " + files.certificate);
+    }
+  }
+  read_certificate(files.ca, "CA");
+}
+
+void Runtime::configure_node_tls(caf::actor_system_config& config, const TlsFiles& files) {
+  check_node_tls_files(files);
+  config.load<caf::openssl::manager>();
+  config.openssl_certificate = files.certificate;
+  config.openssl_key = files.key;
+  config.openssl_cafile = files.ca;
+}
+
 std::uint16_t Runtime::publish(std::uint16_t port, const std::string& host) {
   if (!system_.has_middleman())
     throw Error(ErrorCode::bad_request, "Publishing a node needs the CAF middleman loaded");
-  auto published = system_.middleman().publish(node_, port, host.c_str(), true);
+  if (options_.node_tls && !system_.has_openssl_manager())
+    throw Error(ErrorCode::bad_request,
+                "Node TLS needs CAF's OpenSSL module: see Runtime::configure_node_tls");
+  auto published = options_.node_tls ? caf::openssl::publish(node_, port, host.c_str(), true)
+                                     : system_.middleman().publish(node_, port, host.c_str(), true);
   if (!published)
     throw Error(ErrorCode::bad_request, "Cannot publish the node on " + host + ":" +
                                             std::to_string(port) + ": " +
@@ -113,7 +189,14 @@ std::uint16_t Runtime::publish(std::uint16_t port, const std::string& host) {
 NodeInfo Runtime::join(const std::string& host, std::uint16_t port) {
   if (!system_.has_middleman())
     throw Error(ErrorCode::bad_request, "Joining a node needs the CAF middleman loaded");
+  if (options_.node_tls && !system_.has_openssl_manager())
+    throw Error(ErrorCode::bad_request,
+                "Node TLS needs CAF's OpenSSL module: see Runtime::configure_node_tls");
   return blocking_request<NodeInfo>(system_, node_, caf::infinite, join_atom::value, host, port);
+}
+
+void Runtime::leave() {
+  blocking_request<bool>(system_, node_, timeout_, leave_atom::value);
 }
 
 std::vector<NodeStatus> Runtime::nodes() {

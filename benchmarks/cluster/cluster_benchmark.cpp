@@ -21,19 +21,36 @@
 //  4. a table: each remote figure next to the local one, its ratio to it,
 //     and the latency the remote hop adds.
 //
+//  5. node TLS: the same status reads through a's REST to an instance of b,
+//     with a second pair of nodes whose node protocol runs over TLS (CAF's
+//     OpenSSL module, certificates of a throwaway CA made with the `openssl`
+//     command), in rounds alternating with the plain pair: the TLS figure
+//     as a ratio to plain BASP;
+//  6. convergence: for N = 2, 4, 8 nodes, node n1 first, then N-1 nodes
+//     started at the same moment, each joining a random node already up;
+//     the time until every node answered (its join done) and until every
+//     node lists all N up, median and worst of --convergence-rounds rounds.
+//
 // Usage: cluster_benchmark [--duration S (3)] [--runs ROUNDS (5)] [--threads N (2)]
-//                          [--connections N (32)]
-// wrk comes from the PATH, or WRK=/path/to/wrk. Exit code 0 when the run
-// completed, 1 on a failure (also when node b was not up at the end), 2 on
-// usage.
+//                          [--connections N (32)] [--only remote|tls|convergence]
+//                          [--convergence-rounds N (5)]
+// wrk comes from the PATH, or WRK=/path/to/wrk (not needed for --only
+// convergence). Exit code 0 when the run completed, 1 on a failure (also
+// when node b was not up at the end, or a cluster did not converge within
+// 30 s), 2 on usage.
 //
 // Every child (wrk, both nodes) is killed when the benchmark ends, also on
 // failure or on a signal (and by the kernel if the benchmark dies: see
 // tests/support/processpype_testing). Loopback only; every wait is bounded.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <iostream>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -53,6 +70,14 @@ using namespace processpype::benchmark;
 using namespace processpype::testing;
 
 using Options = WrkOptions;
+
+/// What a run measures (--only picks one).
+struct Phases {
+  bool remote = true;       ///< 1-4: local against remote operations
+  bool tls = true;          ///< 5: node TLS against plain BASP
+  bool convergence = true;  ///< 6: time to converge
+  int convergence_rounds = 5;
+};
 
 /// The remote node's id, and the prefix of a's routes that act on it.
 const std::string remote_node = "b";
@@ -101,9 +126,201 @@ std::string signed_latency(double ms) {
   return ms < 0 ? "-" + format_latency(-ms) : "+" + format_latency(ms);
 }
 
-int run(const Options& options) {
-  begin_run("cluster_benchmark", options,
-            "a run on node a's instance next to a run on node b's, both through a's REST");
+// -- 6. convergence -------------------------------------------------------------------
+
+/// One formation of `count` nodes (see the top); the milliseconds from the
+/// start of the joiners until all answered, and until all listed all up.
+struct Formation {
+  double joined_ms = 0;
+  double converged_ms = 0;
+};
+
+Formation form_cluster(int count, std::mt19937& random) {
+  std::vector<std::unique_ptr<LaunchedNode>> nodes;
+  nodes.push_back(launch_node("n1", {}, {"--log-level", "error"}));
+  if (auto why = wait_until_ready({nodes.front().get()}, 30s); !why.empty())
+    throw std::runtime_error(why);
+  std::vector<LaunchedNode*> up = {nodes.front().get()};
+  auto start = Clock::now();
+  for (int k = 2; k <= count; ++k) {
+    for (const auto& node : nodes)
+      if (std::find(up.begin(), up.end(), node.get()) == up.end() && is_ready(*node))
+        up.push_back(node.get());
+    auto* target = up[std::uniform_int_distribution<std::size_t>{0, up.size() - 1}(random)];
+    nodes.push_back(
+        launch_node("n" + std::to_string(k), {target->node_port}, {"--log-level", "error"}));
+  }
+  std::vector<LaunchedNode*> all;
+  std::vector<int> ports;
+  std::set<std::string> ids;
+  for (const auto& node : nodes) {
+    all.push_back(node.get());
+    ports.push_back(node->http_port);
+    ids.insert(node->id);
+  }
+  if (auto why = wait_until_ready(all, 60s); !why.empty()) throw std::runtime_error(why);
+  Formation formation;
+  formation.joined_ms = elapsed_ms(start);
+  if (!time_until_all_up(ports, ids, 30s))
+    throw std::runtime_error(
+        fmt::format("{} nodes did not converge within 30 s: {}", count, describe_views(ports)));
+  formation.converged_ms = elapsed_ms(start);
+  return formation;
+}
+
+void run_convergence(const Phases& phases) {
+  std::cout << fmt::format(
+                   "\nconvergence: n1, then N-1 nodes started at once, each joining a random "
+                   "node already up; {} round(s) per N\n",
+                   phases.convergence_rounds)
+            << std::flush;
+  std::mt19937 random{std::random_device{}()};
+  std::cout << fmt::format("{:>3} {:>14} {:>14} {:>16} {:>16}\n", "N", "joined p50", "joined max",
+                           "all up p50", "all up max");
+  for (int count : {2, 4, 8}) {
+    std::vector<double> joined;
+    std::vector<double> converged;
+    for (int round = 0; round < phases.convergence_rounds; ++round) {
+      auto formation = form_cluster(count, random);
+      joined.push_back(formation.joined_ms);
+      converged.push_back(formation.converged_ms);
+    }
+    std::cout << fmt::format("{:>3} {:>12.0f}ms {:>12.0f}ms {:>14.0f}ms {:>14.0f}ms\n", count,
+                             median(joined), *std::max_element(joined.begin(), joined.end()),
+                             median(converged),
+                             *std::max_element(converged.begin(), converged.end()))
+              << std::flush;
+  }
+  std::cout << "\njoined: from the start of the N-1 processes until each answered GET / (it "
+               "started and its\njoin was answered); all up: until GET /nodes on every node "
+               "listed all N up (the rest\nof the mesh is made by the nodes themselves: news "
+               "of a join, heartbeats listing members).\n"
+            << machine_load() << "\n";
+}
+
+// -- 1-5. local, remote and TLS operations -------------------------------------------------
+
+/// 5. Status reads of an instance of b through a's REST: a TLS pair of nodes
+/// against the plain pair (node_a, node_b), alternating.
+std::vector<Comparison> compare_tls(const Options& options, const std::string& plain_base) {
+  TestCa ca;
+  auto tls_options = [&](const std::string& name, const std::string& id) {
+    auto server = server_options(name);
+    auto files = ca.issue(id);
+    auto args = files.args();
+    server.args.insert(server.args.end(), args.begin(), args.end());
+    return server;
+  };
+  auto tls_a = start_node("ta", {}, 0, tls_options("TLS node ta", "ta"));
+  auto tls_b = start_node("tb", {tls_a.node_port}, 0, tls_options("TLS node tb", "tb"));
+  auto api = tls_a.client();
+  wait_until_up(api, "tb", 15s);
+  register_echo(api, "remote", "tb");
+  expect_ok(api.post("/nodes/tb/services/remote/start"), "start remote on tb");
+  std::cout << fmt::format("TLS nodes: ta (REST {}, node port {}), tb (node port {}, joined ta)\n",
+                           api.url(""), tls_a.node_port, tls_b.node_port)
+            << std::flush;
+  const auto tls_base = api.url("");
+  std::vector<Comparison> comparisons;
+  Options one_connection = options;
+  one_connection.threads = 1;
+  one_connection.connections = 1;
+  comparisons.push_back(compare(one_connection, "remote status read, 1 connection",
+                                {"plain: GET /nodes/b/services/remote (1 connection)",
+                                 plain_base + remote_services + "remote",
+                                 {}},
+                                {"TLS: GET /nodes/tb/services/remote (1 connection)",
+                                 tls_base + "/nodes/tb/services/remote",
+                                 {}}));
+  comparisons.push_back(
+      compare(options, "remote status read",
+              {"plain: GET /nodes/b/services/remote", plain_base + remote_services + "remote", {}},
+              {"TLS: GET /nodes/tb/services/remote", tls_base + "/nodes/tb/services/remote", {}}));
+  auto tb_state = node_state(api, "tb");
+  std::cout << fmt::format("TLS node tb: {}; ta: {}\n", stop_server(*tls_b.server),
+                           stop_server(*tls_a.server));
+  if (tb_state != "up")
+    throw std::runtime_error("TLS node tb was not up on ta at the end: the figures may be errors");
+  return comparisons;
+}
+
+void print_tls_table(const std::vector<Comparison>& comparisons) {
+  std::cout << "\n"
+            << fmt::format("{:<34} {:>11} {:>10} {:>8} {:>9} {:>9} {:>9}  {}\n",
+                           "node TLS (through a's REST)", "plain req/s", "TLS req/s", "/plain",
+                           "plain p50", "TLS p50", "TLS p99", "notes");
+  for (const auto& comparison : comparisons) {
+    const auto& plain = comparison.local.measurement;
+    const auto& tls = comparison.remote.measurement;
+    std::string notes;
+    if (auto text = run_notes(plain); !text.empty()) notes += "plain: " + text;
+    if (auto text = run_notes(tls); !text.empty())
+      notes += (notes.empty() ? "" : "; ") + ("TLS: " + text);
+    std::cout << fmt::format("{:<34} {:>11.0f} {:>10.0f} {:>7.2f}x {:>9} {:>9} {:>9}  {}\n",
+                             comparison.operation, plain.requests_per_second,
+                             tls.requests_per_second, comparison.remote.ratio,
+                             format_latency(plain.p50_ms), format_latency(tls.p50_ms),
+                             format_latency(tls.p99_ms), notes);
+  }
+  std::cout << "\nplain: node a's /nodes/b/... over plain BASP; TLS: node ta's /nodes/tb/... "
+               "over BASP in TLS\n(mutual verification, certificates of one CA). /plain is "
+               "the median, over rounds, of the\nTLS run's req/s divided by that of the plain "
+               "run next to it.\n";
+}
+
+// 4. The table.
+void print_remote_table(const Options& options, const std::vector<Comparison>& comparisons,
+                        int cycle_instances) {
+  std::cout << "\n"
+            << fmt::format("{:<34} {:>11} {:>12} {:>8} {:>9} {:>10} {:>10} {:>10}  {}\n",
+                           "operation (through a's REST)", "local req/s", "remote req/s", "/local",
+                           "local p50", "remote p50", "added p50", "remote p99", "notes");
+  for (const auto& comparison : comparisons) {
+    const auto& local = comparison.local.measurement;
+    const auto& remote = comparison.remote.measurement;
+    std::string notes;
+    if (auto text = run_notes(local); !text.empty()) notes += "local: " + text;
+    if (auto text = run_notes(remote); !text.empty())
+      notes += (notes.empty() ? "" : "; ") + ("remote: " + text);
+    std::cout << fmt::format(
+        "{:<34} {:>11.0f} {:>12.0f} {:>7.2f}x {:>9} {:>10} {:>10} {:>10}  {}\n",
+        comparison.operation, local.requests_per_second, remote.requests_per_second,
+        comparison.remote.ratio, format_latency(local.p50_ms), format_latency(remote.p50_ms),
+        signed_latency(remote.p50_ms - local.p50_ms), format_latency(remote.p99_ms), notes);
+  }
+
+  std::cout << fmt::format(
+      "\nlocal: the instance on node a (GET /services/local, ...); remote: the instance on node\n"
+      "b, through a's /nodes/b/... routes. req/s and p50/p99 are those of each side's median\n"
+      "run; /local is the median, over rounds, of the remote run's req/s divided by that of\n"
+      "the local run next to it (1.00x: the remote hop costs nothing). added p50 is remote p50\n"
+      "minus local p50: with 1 connection, the round trip the hop adds; with {} connections it\n"
+      "includes queueing. The start/stop figures use {} instances per side, one idle per wrk\n"
+      "connection plus one spare per wrk thread (see rest_benchmark): every request is a real\n"
+      "transition, all stopped before each run.\n"
+      "\nWhere the remote cost comes from: a local request goes from a's RESTinio thread into\n"
+      "the supervisor's mailbox and back (one CAF hop). A remote one takes one CAF BASP hop\n"
+      "each way over loopback TCP: a's middleman serializes the protocol message and writes it\n"
+      "to b; b's middleman reads and deserializes it and hands it to b's supervisor (and, for\n"
+      "a transition or the echo route, to the service actor); the reply is serialized by b's\n"
+      "middleman and deserialized by a's, whose I/O thread runs the REST callback. So: two\n"
+      "serializations, two deserializations, two loopback writes/reads and the hand-offs to\n"
+      "and from each node's middleman thread, plus a per-request timeout entry in a's CAF\n"
+      "clock (remote requests are bounded by the request timeout), and b is a second process\n"
+      "competing for the same CPUs.\n",
+      options.connections, cycle_instances);
+}
+
+int run(const Options& options, const Phases& phases) {
+  if (phases.remote || phases.tls) {
+    begin_run("cluster_benchmark", options,
+              "a run on node a's instance next to a run on node b's, both through a's REST");
+  } else {
+    std::cout << "cluster_benchmark: convergence only\nserver: " << server_binary()
+              << "\nmachine: " << machine_load() << "\n";
+  }
+  if (phases.convergence) run_convergence(phases);
+  if (!phases.remote && !phases.tls) return 0;
   const auto echo_lua = wrk_script("echo.lua");
   const int per_thread = start_stop_instances_per_thread(options);
   const int cycle_instances = per_thread * options.threads;
@@ -147,73 +364,40 @@ int run(const Options& options) {
   // 3. Local against remote, alternating.
   const auto base = api.url("");
   std::vector<Comparison> comparisons;
-  Options one_connection = options;
-  one_connection.threads = 1;
-  one_connection.connections = 1;
-  comparisons.push_back(compare(
-      one_connection, "status read, 1 connection",
-      {"GET /services/local (1 connection)", base + "/services/local", {}},
-      {"GET /nodes/b/services/remote (1 connection)", base + remote_services + "remote", {}}));
-  comparisons.push_back(
-      compare(options, "status read", {"GET /services/local", base + "/services/local", {}},
-              {"GET /nodes/b/services/remote", base + remote_services + "remote", {}}));
-  comparisons.push_back(compare(
-      options, fmt::format("start/stop ({} instances each)", cycle_instances),
-      start_stop_target("POST /services/{name}/start|stop", base + "/", "local-cycle-", per_thread,
-                        "/services/", [&] { stop_cycle_instances("/services/", "local-cycle-"); }),
-      start_stop_target("POST /nodes/b/services/{name}/start|stop", base + "/", "remote-cycle-",
-                        per_thread, remote_services,
-                        [&] { stop_cycle_instances(remote_services, "remote-cycle-"); })));
-  comparisons.push_back(compare(
-      options, "echo custom route",
-      {"POST /services/local/echo", base + "/services/local/echo", echo_lua},
-      {"POST /nodes/b/services/remote/echo", base + remote_services + "remote/echo", echo_lua}));
+  std::vector<Comparison> tls_comparisons;
+  if (phases.tls) tls_comparisons = compare_tls(options, base);
+  if (phases.remote) {
+    Options one_connection = options;
+    one_connection.threads = 1;
+    one_connection.connections = 1;
+    comparisons.push_back(compare(
+        one_connection, "status read, 1 connection",
+        {"GET /services/local (1 connection)", base + "/services/local", {}},
+        {"GET /nodes/b/services/remote (1 connection)", base + remote_services + "remote", {}}));
+    comparisons.push_back(
+        compare(options, "status read", {"GET /services/local", base + "/services/local", {}},
+                {"GET /nodes/b/services/remote", base + remote_services + "remote", {}}));
+    comparisons.push_back(compare(
+        options, fmt::format("start/stop ({} instances each)", cycle_instances),
+        start_stop_target("POST /services/{name}/start|stop", base + "/", "local-cycle-",
+                          per_thread, "/services/",
+                          [&] { stop_cycle_instances("/services/", "local-cycle-"); }),
+        start_stop_target("POST /nodes/b/services/{name}/start|stop", base + "/", "remote-cycle-",
+                          per_thread, remote_services,
+                          [&] { stop_cycle_instances(remote_services, "remote-cycle-"); })));
+    comparisons.push_back(compare(
+        options, "echo custom route",
+        {"POST /services/local/echo", base + "/services/local/echo", echo_lua},
+        {"POST /nodes/b/services/remote/echo", base + remote_services + "remote/echo", echo_lua}));
+  }
 
   auto load_at_end = machine_load();
   auto b_state = node_state(api, remote_node);
   auto stopped_b = stop_server(*node_b.server);
   auto stopped_a = stop_server(*node_a.server);
 
-  // 4. The table.
-  std::cout << "\n"
-            << fmt::format("{:<34} {:>11} {:>12} {:>8} {:>9} {:>10} {:>10} {:>10}  {}\n",
-                           "operation (through a's REST)", "local req/s", "remote req/s", "/local",
-                           "local p50", "remote p50", "added p50", "remote p99", "notes");
-  for (const auto& comparison : comparisons) {
-    const auto& local = comparison.local.measurement;
-    const auto& remote = comparison.remote.measurement;
-    std::string notes;
-    if (auto text = run_notes(local); !text.empty()) notes += "local: " + text;
-    if (auto text = run_notes(remote); !text.empty())
-      notes += (notes.empty() ? "" : "; ") + ("remote: " + text);
-    std::cout << fmt::format(
-        "{:<34} {:>11.0f} {:>12.0f} {:>7.2f}x {:>9} {:>10} {:>10} {:>10}  {}\n",
-        comparison.operation, local.requests_per_second, remote.requests_per_second,
-        comparison.remote.ratio, format_latency(local.p50_ms), format_latency(remote.p50_ms),
-        signed_latency(remote.p50_ms - local.p50_ms), format_latency(remote.p99_ms), notes);
-  }
-
-  std::cout << fmt::format(
-      "\nlocal: the instance on node a (GET /services/local, ...); remote: the instance on node\n"
-      "b, through a's /nodes/b/... routes. req/s and p50/p99 are those of each side's median\n"
-      "run; /local is the median, over rounds, of the remote run's req/s divided by that of\n"
-      "the local run next to it (1.00x: the remote hop costs nothing). added p50 is remote p50\n"
-      "minus local p50: with 1 connection, the round trip the hop adds; with {} connections it\n"
-      "includes queueing. The start/stop figures use {} instances per side, one idle per wrk\n"
-      "connection plus one spare per wrk thread (see rest_benchmark): every request is a real\n"
-      "transition, all stopped before each run.\n"
-      "\nWhere the remote cost comes from: a local request goes from a's RESTinio thread into\n"
-      "the supervisor's mailbox and back (one CAF hop). A remote one takes one CAF BASP hop\n"
-      "each way over loopback TCP: a's middleman serializes the protocol message and writes it\n"
-      "to b; b's middleman reads and deserializes it and hands it to b's supervisor (and, for\n"
-      "a transition or the echo route, to the service actor); the reply is serialized by b's\n"
-      "middleman and deserialized by a's, whose I/O thread runs the REST callback. So: two\n"
-      "serializations, two deserializations, two loopback writes/reads and the hand-offs to\n"
-      "and from each node's middleman thread, plus a per-request timeout entry in a's CAF\n"
-      "clock (remote requests are bounded by the request timeout), and b is a second process\n"
-      "competing for the same CPUs.\n",
-      options.connections, cycle_instances);
-
+  if (phases.tls) print_tls_table(tls_comparisons);
+  if (phases.remote) print_remote_table(options, comparisons, cycle_instances);
   std::cout << fmt::format(
       "\nNode b on a at the end: {}\nNode b: {}\nNode a: {}\nMachine at the end: {}\n",
       b_state.empty() ? "not listed" : b_state, stopped_b, stopped_a, load_at_end);
@@ -229,5 +413,24 @@ int run(const Options& options) {
 
 int main(int argc, char** argv) {
   Options options;
-  return benchmark_main(argc, argv, "cluster_benchmark", options, [&] { return run(options); });
+  Phases phases;
+  auto extra = [&](int& index) {
+    std::string_view arg = argv[index];
+    if (arg == "--convergence-rounds") {
+      phases.convergence_rounds = parse_number(argc, argv, index, 1, 50);
+      return true;
+    }
+    if (arg != "--only") return false;
+    if (index + 1 >= argc) throw std::invalid_argument("--only needs a value");
+    std::string_view only = argv[++index];
+    if (only != "remote" && only != "tls" && only != "convergence")
+      throw std::invalid_argument("--only takes remote, tls or convergence");
+    phases.remote = only == "remote";
+    phases.tls = only == "tls";
+    phases.convergence = only == "convergence";
+    return true;
+  };
+  return benchmark_main(
+      argc, argv, "cluster_benchmark", options, [&] { return run(options, phases); },
+      "[--only remote|tls|convergence] [--convergence-rounds N (5)]", extra);
 }

@@ -84,4 +84,155 @@ std::string node_state(HttpClient& api, const std::string& id) {
   return found->second["state"].get<std::string>();
 }
 
+// ---------------------------------------------------------------------------
+// Nodes that start at the same moment, and convergence
+
+namespace {
+
+void start_process(LaunchedNode& node) {
+  node.node_port = free_port();
+  node.http_port = free_port();
+  std::vector<std::string> args = {"--host", "127.0.0.1", "--port", std::to_string(node.http_port)};
+  auto more = node_args(node.id, node.node_port, node.join_ports);
+  args.insert(args.end(), more.begin(), more.end());
+  args.insert(args.end(), node.extra_args.begin(), node.extra_args.end());
+  node.process = std::make_unique<ChildProcess>(server_binary(), args);
+  ++node.launches;
+}
+
+/// Whether a node that exited lost a race for one of its ports.
+bool lost_a_port(const std::string& stderr_text) {
+  return stderr_text.find("cannot_open_port") != std::string::npos ||
+         stderr_text.find("Address already in use") != std::string::npos;
+}
+
+}  // namespace
+
+std::string LaunchedNode::path() const {
+  return "/nodes/" + percent_encode(id);
+}
+
+std::unique_ptr<LaunchedNode> launch_node(const std::string& id, std::vector<int> join_ports,
+                                          std::vector<std::string> extra_args) {
+  auto node = std::make_unique<LaunchedNode>();
+  node->id = id;
+  node->join_ports = std::move(join_ports);
+  node->extra_args = std::move(extra_args);
+  start_process(*node);
+  return node;
+}
+
+bool is_ready(const LaunchedNode& node) {
+  HttpClient probe(node.http_port, "", 1s);
+  return probe.get("/").status == 200;
+}
+
+std::string wait_until_ready(const std::vector<LaunchedNode*>& nodes,
+                             std::chrono::milliseconds timeout) {
+  std::set<const LaunchedNode*> ready;
+  std::string failure;
+  wait_until(
+      [&] {
+        for (auto* node : nodes) {
+          if (ready.count(node) != 0) continue;
+          if (!node->process->alive()) {
+            auto err = node->process->stderr_text();
+            if (lost_a_port(err) && node->launches < 3) {
+              start_process(*node);
+              continue;
+            }
+            failure = "node " + node->id + " exited (" + node->process->wait(0ms).describe() +
+                      "); stderr:\n" + err.substr(0, 4000);
+            return true;
+          }
+          if (is_ready(*node)) ready.insert(node);
+        }
+        return ready.size() == nodes.size();
+      },
+      timeout, 25ms);
+  if (!failure.empty()) return failure;
+  if (ready.size() == nodes.size()) return "";
+  for (auto* node : nodes)
+    if (ready.count(node) == 0)
+      return "node " + node->id + " did not answer GET / with 200 in time; stderr:\n" +
+             node->process->stderr_text().substr(0, 4000);
+  return "";
+}
+
+bool all_list_all_up(const std::vector<int>& http_ports, const std::set<std::string>& ids) {
+  for (int port : http_ports) {
+    HttpClient api(port, "", 2s);
+    auto nodes = nodes_of(api);
+    if (nodes.size() != ids.size()) return false;
+    for (const auto& id : ids) {
+      auto found = nodes.find(id);
+      if (found == nodes.end() || found->second.value("state", "") != "up") return false;
+    }
+  }
+  return true;
+}
+
+std::optional<double> time_until_all_up(const std::vector<int>& http_ports,
+                                        const std::set<std::string>& ids,
+                                        std::chrono::milliseconds timeout) {
+  auto start = Clock::now();
+  if (!wait_until([&] { return all_list_all_up(http_ports, ids); }, timeout, 20ms))
+    return std::nullopt;
+  return elapsed_ms(start);
+}
+
+std::string describe_views(const std::vector<int>& http_ports) {
+  std::string text;
+  for (int port : http_ports) {
+    HttpClient api(port, "", 2s);
+    text += (text.empty() ? "" : "; ") + std::to_string(port) + ":";
+    auto nodes = nodes_of(api);
+    if (nodes.empty()) text += " (no answer)";
+    for (const auto& [id, entry] : nodes) text += " " + id + " " + entry.value("state", "?");
+  }
+  return text;
+}
+
+BusyLoops::BusyLoops(int count) {
+  for (int i = 0; i < count; ++i)
+    loops_.push_back(std::make_unique<ChildProcess>(
+        "/bin/sh", std::vector<std::string>{"-c", "while :; do :; done"}));
+}
+
+// ---------------------------------------------------------------------------
+// Node TLS
+
+std::vector<std::string> NodeTlsFiles::args() const {
+  return {"--node-cert", certificate, "--node-key", key, "--node-ca", ca};
+}
+
+TestCa::TestCa(const std::string& name) : directory_("processpype-ca") {
+  auto base = directory_.path().string();
+  certificate_ = base + "/ca.pem";
+  key_ = base + "/ca.key";
+  run_openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+               "-nodes", "-keyout", key_, "-out", certificate_, "-days", "2", "-subj",
+               "/CN=" + name});
+}
+
+NodeTlsFiles TestCa::issue(const std::string& name) {
+  auto base = directory_.path().string() + "/node" + std::to_string(++serial_);
+  NodeTlsFiles files{base + ".pem", base + ".key", certificate_};
+  run_openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+               "-keyout", files.key, "-out", base + ".csr", "-subj", "/CN=" + name});
+  run_openssl({"x509", "-req", "-in", base + ".csr", "-CA", certificate_, "-CAkey", key_,
+               "-set_serial", std::to_string(serial_), "-out", files.certificate, "-days", "2"});
+  return files;
+}
+
+void TestCa::run_openssl(const std::vector<std::string>& args) {
+  auto openssl = find_program("openssl");
+  if (!openssl) throw std::runtime_error("the openssl command is not on the PATH");
+  ChildProcess child(*openssl, args);
+  auto status = child.wait(30s);
+  if (!status.exited || status.code != 0)
+    throw std::runtime_error("openssl " + args.front() + " failed (" + status.describe() +
+                             "): " + child.stderr_text().substr(0, 2000));
+}
+
 }  // namespace processpype::testing

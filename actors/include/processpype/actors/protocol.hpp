@@ -46,9 +46,22 @@
 /// | (identity_atom, id, address)                    | bool (local use)         |
 /// | (gateway_atom, HttpGatewayActor)                | bool (local use)         |
 /// | (join_atom, host, port)                         | NodeInfo of the peer     |
+/// | (leave_atom)                                    | bool once peers were told|
+/// |                                                 | (local use)              |
 /// | (hello_atom, NodeInfo joiner)                   | Welcome                  |
-/// | (member_atom, address)                          | (none) connect to it     |
+/// | (heartbeat_atom, Heartbeat)                     | (none) the sender is up; |
+/// |                                                 | connect to members it    |
+/// |                                                 | lists that are missing   |
+/// | (member_atom, NodeAddress)                      | (none) a new member:     |
+/// |                                                 | connect to it if missing |
+/// | (leave_atom, id)                                | bool: node `id` leaves,  |
+/// |                                                 | it is down at once       |
 /// | (nodes_atom)                                    | std::vector<NodeStatus>  |
+///
+/// Every node sends a Heartbeat to each member it lists up every heartbeat
+/// interval; a member silent for the down threshold (or whose connection
+/// closes) is down, and is dialled again with backoff until it answers or
+/// is forgotten.
 ///
 /// EventFeedActor: the node's events (docs/supervision.md, "Events").
 ///
@@ -111,6 +124,8 @@ using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using member_atom = caf::atom_constant<caf::atom("member")>;
 using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 using identity_atom = caf::atom_constant<caf::atom("identity")>;
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using publish_atom = caf::atom_constant<caf::atom("publish")>;
@@ -207,26 +222,29 @@ using SupervisorActor = caf::typed_actor<
 
 using EventSubscriberActor = caf::typed_actor<caf::reacts_to<events_atom, EventBatch>>;
 
-using EventFeedActor = caf::typed_actor<
-    caf::replies_to<subscribe_atom, std::uint64_t, std::string, EventSubscriberActor>::with<
-        EventBatch>,
-    caf::reacts_to<cancel_atom, EventSubscriberActor>, caf::reacts_to<publish_atom>>;
+using EventFeedActor = caf::typed_actor<caf::replies_to<subscribe_atom, std::uint64_t, std::string,
+                                                        EventSubscriberActor>::with<EventBatch>,
+                                        caf::reacts_to<cancel_atom, EventSubscriberActor>,
+                                        caf::reacts_to<publish_atom>>;
 
 /// A node's REST API, for requests that other nodes forward to it.
 using HttpGatewayActor =
     caf::typed_actor<caf::replies_to<http_atom, ForwardedRequest>::with<ForwardedResponse>>;
 
 struct NodeInfo;
+struct NodeAddress;
 struct Welcome;
+struct Heartbeat;
 struct NodeStatus;
 
-using NodeActor =
-    caf::typed_actor<caf::replies_to<identity_atom, std::string, std::string>::with<bool>,
-                     caf::replies_to<gateway_atom, HttpGatewayActor>::with<bool>,
-                     caf::replies_to<join_atom, std::string, std::uint16_t>::with<NodeInfo>,
-                     caf::replies_to<hello_atom, NodeInfo>::with<Welcome>,
-                     caf::reacts_to<member_atom, std::string>,
-                     caf::replies_to<nodes_atom>::with<std::vector<NodeStatus>>>;
+using NodeActor = caf::typed_actor<
+    caf::replies_to<identity_atom, std::string, std::string>::with<bool>,
+    caf::replies_to<gateway_atom, HttpGatewayActor>::with<bool>,
+    caf::replies_to<join_atom, std::string, std::uint16_t>::with<NodeInfo>,
+    caf::replies_to<leave_atom>::with<bool>, caf::replies_to<hello_atom, NodeInfo>::with<Welcome>,
+    caf::reacts_to<heartbeat_atom, Heartbeat>, caf::reacts_to<member_atom, NodeAddress>,
+    caf::replies_to<leave_atom, std::string>::with<bool>,
+    caf::replies_to<nodes_atom>::with<std::vector<NodeStatus>>>;
 
 /// A node as its peers know it.
 struct NodeInfo {
@@ -239,10 +257,24 @@ struct NodeInfo {
   HttpGatewayActor gateway;  ///< null when the node serves no REST API
 };
 
-/// The reply to a hello: who answered and the addresses of all members it knows.
+/// A member as other members name it: enough to connect to it.
+struct NodeAddress {
+  std::string id;
+  std::string address;  ///< host:port of its node port
+};
+
+/// The reply to a hello: who answered and every member it lists up.
 struct Welcome {
   NodeInfo responder;
-  std::vector<std::string> member_addresses;
+  std::vector<NodeAddress> members;
+};
+
+/// What a node sends each member it lists up, every heartbeat interval:
+/// itself (so a receiver that lists it down can list it up again) and the
+/// members it lists up (so a receiver connects to any it lacks).
+struct Heartbeat {
+  NodeInfo sender;
+  std::vector<NodeAddress> members;
 };
 
 /// One entry of GET /nodes.
@@ -355,25 +387,33 @@ typename Inspector::result_type inspect(Inspector& f, ForwardedRequest& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ForwardedResponse& x) {
-  return f(caf::meta::type_name("ForwardedResponse"), x.status, x.content_type, x.headers,
-           x.body);
+  return f(caf::meta::type_name("ForwardedResponse"), x.status, x.content_type, x.headers, x.body);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, NodeInfo& x) {
-  return f(caf::meta::type_name("NodeInfo"), x.id, x.address, x.application, x.node,
-           x.supervisor, x.events, x.gateway);
+  return f(caf::meta::type_name("NodeInfo"), x.id, x.address, x.application, x.node, x.supervisor,
+           x.events, x.gateway);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, NodeAddress& x) {
+  return f(caf::meta::type_name("NodeAddress"), x.id, x.address);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, Welcome& x) {
-  return f(caf::meta::type_name("Welcome"), x.responder, x.member_addresses);
+  return f(caf::meta::type_name("Welcome"), x.responder, x.members);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Heartbeat& x) {
+  return f(caf::meta::type_name("Heartbeat"), x.sender, x.members);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, NodeStatus& x) {
-  return f(caf::meta::type_name("NodeStatus"), x.id, x.address, x.up, x.services,
-           x.application);
+  return f(caf::meta::type_name("NodeStatus"), x.id, x.address, x.up, x.services, x.application);
 }
 
 }  // namespace processpype
@@ -386,7 +426,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, json& x) {
   std::string text;
   // Invalid UTF-8 (a key taken from a percent-encoded path) becomes U+FFFD.
-  if constexpr (Inspector::reads_state) text = x.dump(-1, ' ', false, json::error_handler_t::replace);
+  if constexpr (Inspector::reads_state)
+    text = x.dump(-1, ' ', false, json::error_handler_t::replace);
   auto load = caf::meta::load_callback([&]() -> caf::error {
     try {
       x = processpype::parse_json(text);

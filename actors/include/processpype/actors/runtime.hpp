@@ -20,6 +20,8 @@
 
 namespace processpype {
 
+struct TlsFiles;
+
 struct RuntimeOptions {
   /// Bounds configure, status, list and route calls (and every call to
   /// another node); start/stop on this node wait for the transition, which
@@ -32,6 +34,17 @@ struct RuntimeOptions {
   ApplicationInfo application{"ProcessPype", ""};
   /// Registrations beyond this many instances are refused.
   std::size_t max_instances = 100000;
+  /// Membership (docs/membership.md): how often this node sends each member
+  /// a heartbeat, after how long without one a member is `down`, and after
+  /// how long `down` it leaves the node list.
+  std::chrono::milliseconds heartbeat_interval = std::chrono::seconds(1);
+  std::chrono::milliseconds down_after = std::chrono::seconds(5);
+  std::chrono::milliseconds forget_after = std::chrono::hours(1);
+  /// Node traffic over CAF's OpenSSL module, with mutual verification: the
+  /// actor_system's configuration must have gone through
+  /// Runtime::configure_node_tls. A node with TLS and one without cannot
+  /// join each other.
+  bool node_tls = false;
 };
 
 /// An event subscription of the embedding API; ends when destroyed.
@@ -108,14 +121,34 @@ class Runtime : public ServiceClient {
   /// call before joining, so that peers learn it when they meet this node.
   void set_gateway(HttpGatewayActor gateway);
 
-  // -- distribution (docs/configuration.md, "Cluster") -------------------------------
+  // -- distribution (docs/configuration.md, "Cluster"; docs/membership.md) -----------
+
+  /// Loads CAF's OpenSSL module into `config` (after
+  /// `config.load<caf::io::middleman>()`) with this node's certificate and
+  /// key and the cluster CA (`files.ca`, required): peers must present a
+  /// certificate signed by it, as this node presents its own. Call before
+  /// the actor_system is created, and set RuntimeOptions::node_tls. Throws
+  /// Error (bad_request) naming a file that cannot be used.
+  static void configure_node_tls(caf::actor_system_config& config, const TlsFiles& files);
+  /// Throws Error (bad_request) naming the first of `files` that cannot be
+  /// used for node TLS: unreadable, not PEM, a key that does not match the
+  /// certificate, or no CA.
+  static void check_node_tls_files(const TlsFiles& files);
 
   /// Makes this node reachable on host:port (port 0: any free port) with
-  /// CAF's middleman, reusing the address so a restarted node can take its
-  /// port again. Returns the port. Needs the middleman loaded.
+  /// CAF's middleman (its OpenSSL module with RuntimeOptions::node_tls),
+  /// reusing the address so a restarted node can take its port again.
+  /// Returns the port. Needs the middleman loaded.
   std::uint16_t publish(std::uint16_t port, const std::string& host = "127.0.0.1");
   /// Joins the node listening at host:port and, through it, every member.
+  /// Throws node_unavailable when the peer cannot be reached or is not a
+  /// node (with TLS on one side only, the handshake fails), conflict when
+  /// this node's id is taken.
   NodeInfo join(const std::string& host, std::uint16_t port);
+  /// Tells every member that this node leaves (they list it `down` at once)
+  /// and stops taking part in the membership; returns once they
+  /// acknowledged, or after about a second. For a graceful shutdown.
+  void leave();
   /// Every known node, sorted by id, with state and instance count.
   std::vector<NodeStatus> nodes();
   /// The same blocking calls, acting on node `id`. Throws not_found for an
