@@ -9,9 +9,9 @@
 #include <sstream>
 #include <unordered_map>
 
+#include <fmt/format.h>
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
-#include <fmt/format.h>
 
 #include "processpype/actors/node_directory.hpp"
 #include "processpype/actors/runtime.hpp"
@@ -60,6 +60,35 @@ bool is_loopback(const std::string& host) {
   }
   freeaddrinfo(found);
   return loopback;
+}
+
+/// Node TLS files that can be used, and no node port open to other
+/// machines without TLS unless node.allow_insecure; throws
+/// ApplicationConfigError naming the file or the host.
+void check_node_settings(const ApplicationConfig& config) {
+  const auto& tls = config.node_tls;
+  if (tls.enabled() || !tls.ca.empty()) {
+    try {
+      Runtime::check_node_tls_files(tls);
+    } catch (const Error& error) {
+      throw ApplicationConfigError(error.detail());
+    }
+  }
+  if (config.node_port && !tls.enabled() && !config.node_allow_insecure &&
+      !is_loopback(config.node_host))
+    throw ApplicationConfigError(fmt::format(
+        "refusing to publish the node port on {} without node.tls; set node.allow_insecure: "
+        "true to override",
+        config.node_host));
+}
+
+/// Tells the other nodes that this one leaves (they list it down at once).
+void leave_cluster(Runtime& runtime, spdlog::logger& logger) {
+  try {
+    runtime.leave();
+  } catch (const Error& error) {
+    logger.warn("Could not tell the other nodes that this node leaves: {}", error.detail());
+  }
 }
 
 /// The configuration of each instance as its class reads it (for
@@ -134,20 +163,23 @@ void Application::validate() {
       throw ApplicationConfigError(fmt::format("ENABLED_SERVICES: unknown service type '{}'", key));
     planned.try_emplace(key, PlannedInstance{});
   }
-  auto order = order_along(start_order(), [&](const std::string& name) {
-    auto found = planned.find(name);
-    return found == planned.end() ? nullptr : &found->second.depends_on;
-  });
+  auto order =
+      order_along(start_roots([&](const std::string& name) { return planned.at(name).enabled; }),
+                  [&](const std::string& name) {
+                    auto found = planned.find(name);
+                    return found == planned.end() ? nullptr : &found->second.depends_on;
+                  });
   if (order.cycle)
     throw ApplicationConfigError(
         fmt::format("services: dependency cycle {}", describe_cycle(*order.cycle)));
   if (!order.unknown.empty())
-    throw ApplicationConfigError(fmt::format("services: depends_on names unknown instance '{}'",
-                                             order.unknown.front()));
+    throw ApplicationConfigError(
+        fmt::format("services: depends_on names unknown instance '{}'", order.unknown.front()));
   for (const auto& peer : config_.join)
     if (!parse_node_address(peer))
       throw ApplicationConfigError(
           fmt::format("--join: '{}' is not a node address (HOST:PORT)", peer));
+  check_node_settings(config_);
 
   auto& auth = config_.auth;
   if (!auth.admin_token_file.empty())
@@ -158,10 +190,10 @@ void Application::validate() {
     throw ApplicationConfigError(
         "server.auth.read_token: a read token needs an admin token (server.auth.admin_token)");
   if (!auth.admin_token && !auth.allow_anonymous && !is_loopback(config_.host))
-    throw ApplicationConfigError(fmt::format(
-        "refusing to serve {} without server.auth.admin_token; set "
-        "server.auth.allow_anonymous: true to override",
-        config_.host));
+    throw ApplicationConfigError(
+        fmt::format("refusing to serve {} without server.auth.admin_token; set "
+                    "server.auth.allow_anonymous: true to override",
+                    config_.host));
   if (config_.tls.enabled()) {
     try {
       rest::check_tls_files(config_.tls);
@@ -171,14 +203,11 @@ void Application::validate() {
   }
 }
 
-std::vector<std::string> Application::start_order() const {
-  // Every enabled instance of the file, then ENABLED_SERVICES, in order;
-  // dependencies first (order_along puts each after what it depends on).
+std::vector<std::string> Application::start_roots(
+    const std::function<bool(const std::string&)>& is_enabled) const {
   std::vector<std::string> roots;
-  for (const auto& instance : config_.services) {
-    auto enabled = instance.configuration.find("enabled");
-    if (enabled == instance.configuration.end() || *enabled != false) roots.push_back(instance.name);
-  }
+  for (const auto& instance : config_.services)
+    if (is_enabled(instance.name)) roots.push_back(instance.name);
   for (const auto& key : enabled_services_)
     if (std::find(roots.begin(), roots.end(), key) == roots.end()) roots.push_back(key);
   return roots;
@@ -188,8 +217,8 @@ bool Application::join_cluster(Runtime& runtime, spdlog::logger& logger) const {
   try {
     if (config_.node_port) {
       auto port = runtime.publish(*config_.node_port, config_.node_host);
-      logger.info("Node {} listening for nodes on {}:{}", runtime.node_id(), config_.node_host,
-                  port);
+      logger.info("Node {} listening for nodes on {}:{}{}", runtime.node_id(), config_.node_host,
+                  port, config_.node_tls.enabled() ? " (TLS)" : "");
     }
     for (const auto& peer : config_.join) {
       auto [host, port] = *parse_node_address(peer);
@@ -212,17 +241,24 @@ void Application::start_services(Runtime& runtime, spdlog::logger& logger) const
     runtime.register_service(instance.type, instance.name);
     if (!instance.configuration.empty())
       runtime.configure(instance.name, instance.configuration, EventCause::startup);
-    if (auto record = runtime.table().find(instance.name);
-        record && is_active(record->state()))
+    if (auto record = runtime.table().find(instance.name); record && is_active(record->state()))
       started.insert(instance.name);  // autostart
   }
   for (const auto& key : enabled_services_)
     if (!runtime.table().find(key)) runtime.register_service(key, key);
+  // As each instance's class read its configuration.
+  auto configuration_of = [&](const std::string& name) {
+    auto record = runtime.table().find(name);
+    return record ? record->view()->configuration : nullptr;
+  };
+  auto roots = start_roots([&](const std::string& name) {
+    auto configuration = configuration_of(name);
+    return configuration && configuration->enabled;
+  });
   std::unordered_map<std::string, std::vector<std::string>> dependencies;
-  for (const auto& name : start_order())
-    if (auto record = runtime.table().find(name))
-      dependencies[name] = record->view()->configuration->depends_on;
-  auto order = order_along(start_order(), [&](const std::string& name) {
+  for (const auto& name : roots)
+    if (auto configuration = configuration_of(name)) dependencies[name] = configuration->depends_on;
+  auto order = order_along(roots, [&](const std::string& name) {
     auto found = dependencies.find(name);
     return found == dependencies.end() ? nullptr : &found->second;
   });
@@ -240,8 +276,8 @@ void Application::start_services(Runtime& runtime, spdlog::logger& logger) const
 void Application::reload(rest::Server& server, spdlog::logger& logger) {
   logger.info("SIGHUP: re-reading the token and TLS files");
   try {
-    auto tokens = rest::Tokens{config_.auth.admin_token.value_or(""),
-                               config_.auth.read_token.value_or("")};
+    auto tokens =
+        rest::Tokens{config_.auth.admin_token.value_or(""), config_.auth.read_token.value_or("")};
     if (!config_.auth.admin_token_file.empty())
       tokens.admin = read_token_file(config_.auth.admin_token_file, "--admin-token-file");
     if (!config_.auth.read_token_file.empty())
@@ -266,13 +302,28 @@ int Application::run() {
   actor_config.set("scheduler.max-threads",
                    std::max<std::size_t>(2, std::thread::hardware_concurrency()));
   actor_config.load<caf::io::middleman>();
-  // Peers that stop answering (not only closed connections) are noticed.
+  // CAF's own heartbeats only keep idle node connections busy: with
+  // middleman.connection-timeout off (its default) CAF acts on no silence.
+  // The Node actor's heartbeats find silent peers (docs/membership.md).
   actor_config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
+  bool node_tls = config_.node_tls.enabled();
+  if (node_tls) {
+    try {
+      Runtime::configure_node_tls(actor_config, config_.node_tls);
+    } catch (const Error& error) {
+      logger->critical("{}", error.detail());
+      return 2;
+    }
+  }
   caf::actor_system system{actor_config};
   RuntimeOptions runtime_options;
   runtime_options.node_id = config_.node_id;
   runtime_options.application = {config_.title, config_.version};
   runtime_options.max_instances = config_.limits.max_instances;
+  runtime_options.heartbeat_interval = to_milliseconds(config_.heartbeat_seconds);
+  runtime_options.down_after = to_milliseconds(config_.down_after_seconds);
+  runtime_options.forget_after = to_milliseconds(config_.forget_after_seconds);
+  runtime_options.node_tls = node_tls;
   Runtime runtime{system, runtime_options};
 
   rest::ServerOptions server_options;
@@ -307,6 +358,7 @@ int Application::run() {
   for (int received = 0; sigwait(&signals, &received) == 0 && received == SIGHUP;)
     reload(server, *logger);
 
+  if (config_.node_port || !config_.join.empty()) leave_cluster(runtime, *logger);
   logger->info("Shutting down: stopping services (up to {} s)", config_.closing_timeout_seconds);
   server.api().set_application_state(ServiceState::stopping);
   auto not_stopped = runtime.stop_all(to_milliseconds(config_.closing_timeout_seconds));

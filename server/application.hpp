@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,8 +44,10 @@ class Application {
   /// Publishes the node and joins the configured peers; false (logged) if
   /// either fails.
   bool join_cluster(Runtime& runtime, spdlog::logger& logger) const;
-  /// The instances to start, dependencies first.
-  std::vector<std::string> start_order() const;
+  /// The instances to start before their dependencies are put first: every
+  /// instance of the file that `is_enabled`, then ENABLED_SERVICES, in order.
+  std::vector<std::string> start_roots(
+      const std::function<bool(const std::string&)>& is_enabled) const;
   void start_services(Runtime& runtime, spdlog::logger& logger) const;
   /// SIGHUP: new token and TLS files, or the old ones if the new are bad.
   void reload(rest::Server& server, spdlog::logger& logger);
