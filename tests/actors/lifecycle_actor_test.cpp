@@ -13,14 +13,6 @@ PROCESSPYPE_REGISTER_SERVICE(StrictService);  // key "strict"
 
 namespace {
 
-/// Registers a ProbeService instance `name` with a fresh probe.
-std::shared_ptr<Probe> add_probe(Runtime& runtime, const std::string& name) {
-  auto p = fresh_probe(name);
-  auto registration = runtime.register_service("probe", name);
-  REQUIRE(registration.name == name);
-  return p;
-}
-
 /// Starts `name` with start held; returns once the manager is inside start().
 std::future<std::optional<processpype::Error>> start_held(Runtime& runtime, const std::string& name,
                                                           Probe& p) {

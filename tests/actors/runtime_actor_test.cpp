@@ -14,12 +14,6 @@ using processpype::Runtime;
 
 namespace {
 
-std::shared_ptr<Probe> add_probe(Runtime& runtime, const std::string& name) {
-  auto p = fresh_probe(name);
-  REQUIRE(runtime.register_service("probe", name).name == name);
-  return p;
-}
-
 std::vector<std::string> names_of(Runtime& runtime) {
   std::vector<std::string> names;
   for (const auto& entry : runtime.list()) names.push_back(entry.name);
@@ -384,9 +378,9 @@ TEST_CASE("a service actor that dies during a start answers the waiting start", 
   auto p = add_probe(*node, "midstart");
   p->hold(true, false);
   caf::scoped_actor self{*node.system};
-  auto pending = self->request(node->supervisor(), std::chrono::seconds(3),
-                               processpype::start_atom::value, std::string{"midstart"},
-                               processpype::EventCause::request);
+  auto pending =
+      self->request(node->supervisor(), std::chrono::seconds(3), processpype::start_atom::value,
+                    std::string{"midstart"}, processpype::EventCause::request);
   REQUIRE(eventually([&] { return p->starts == 1; }));
   auto actor = lookup(node, "midstart");
   caf::anon_send_exit(actor, caf::exit_reason::kill);

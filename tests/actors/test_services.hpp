@@ -119,6 +119,12 @@ inline std::shared_ptr<Probe> fresh_probe(const std::string& name) {
   slot = std::make_shared<Probe>();
   return slot;
 }
+/// Registers a ProbeService instance `name` on `runtime` with a fresh probe.
+inline std::shared_ptr<Probe> add_probe(processpype::Runtime& runtime, const std::string& name) {
+  auto p = fresh_probe(name);
+  REQUIRE(runtime.register_service("probe", name).name == name);
+  return p;
+}
 
 // -- ProbeService ("probe") -------------------------------------------------------
 

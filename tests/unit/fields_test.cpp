@@ -45,7 +45,7 @@ json with(json changes) {
 }
 
 /// The ConfigurationError that loading `input` throws (fails the test if none).
-ConfigurationError refusal_of(const json& input) {
+ConfigurationError load_refusal(const json& input) {
   SampleConfiguration configuration;
   try {
     configuration.load(input);
@@ -57,7 +57,7 @@ ConfigurationError refusal_of(const json& input) {
 }
 
 /// Nested arrays, `levels` deep.
-json deep_value(std::size_t levels) {
+json deep_json(std::size_t levels) {
   json value = json::array();
   for (std::size_t i = 1; i < levels; ++i) value = json::array({std::move(value)});
   return value;
@@ -69,7 +69,7 @@ json deep_value(std::size_t levels) {
 
 TEST_CASE("greater_than refuses the bound itself and below") {
   for (auto value : {0, -1}) {
-    auto error = refusal_of(with({{"count", value}}));
+    auto error = load_refusal(with({{"count", value}}));
     CHECK(error.field() == "count");
     CHECK_THAT(error.detail(), Catch::EndsWith("field 'count' must be greater than 0"));
     CHECK(http_status(error.code()) == 422);
@@ -79,7 +79,7 @@ TEST_CASE("greater_than refuses the bound itself and below") {
 }
 
 TEST_CASE("at_least refuses values below the bound") {
-  auto error = refusal_of(with({{"retries", -1}}));
+  auto error = load_refusal(with({{"retries", -1}}));
   CHECK(error.field() == "retries");
   CHECK_THAT(error.detail(), Catch::EndsWith("must be greater than or equal to 0"));
   SampleConfiguration configuration;
@@ -87,7 +87,7 @@ TEST_CASE("at_least refuses values below the bound") {
 }
 
 TEST_CASE("at_most refuses values above the bound") {
-  auto error = refusal_of(with({{"percent", 101}}));
+  auto error = load_refusal(with({{"percent", 101}}));
   CHECK(error.field() == "percent");
   CHECK_THAT(error.detail(), Catch::EndsWith("must be less than or equal to 100"));
   SampleConfiguration configuration;
@@ -97,7 +97,7 @@ TEST_CASE("at_most refuses values above the bound") {
 TEST_CASE("between accepts both bounds and refuses beyond either with one message") {
   for (double value : {0.0, 0.0009, 86400.5, -5.0}) {
     INFO(value);
-    auto error = refusal_of(with({{"interval", value}}));
+    auto error = load_refusal(with({{"interval", value}}));
     CHECK(error.field() == "interval");
     CHECK_THAT(error.detail(), Catch::EndsWith("must be between 0.001 and 86400"));
   }
@@ -108,7 +108,7 @@ TEST_CASE("between accepts both bounds and refuses beyond either with one messag
 }
 
 TEST_CASE("one_of accepts the listed strings only and lists them") {
-  auto error = refusal_of(with({{"mode", "sometimes"}}));
+  auto error = load_refusal(with({{"mode", "sometimes"}}));
   CHECK(error.field() == "mode");
   CHECK_THAT(error.detail(), Catch::EndsWith(R"(must be one of "none", "start", "stop")"));
   SampleConfiguration configuration;
@@ -130,9 +130,9 @@ TEST_CASE("the base restart field accepts never and on-failure only") {
 }
 
 TEST_CASE("a required field must be present and not null, others may be omitted") {
-  CHECK(refusal_of(json::object()).field() == "target");
-  CHECK(refusal_of({{"target", nullptr}}).field() == "target");
-  CHECK_THAT(refusal_of(json::object()).detail(), Catch::EndsWith("field 'target' is required"));
+  CHECK(load_refusal(json::object()).field() == "target");
+  CHECK(load_refusal({{"target", nullptr}}).field() == "target");
+  CHECK_THAT(load_refusal(json::object()).detail(), Catch::EndsWith("field 'target' is required"));
   SampleConfiguration configuration;
   configuration.load({{"target", "x"}});
   CHECK(configuration.target.has_value());
@@ -167,28 +167,28 @@ TEST_CASE("list-of-strings fields accept only arrays of strings") {
 }
 
 TEST_CASE("fields of other types refuse mismatched JSON types naming the field") {
-  CHECK(refusal_of(with({{"verbose", "yes"}})).field() == "verbose");
-  CHECK(refusal_of(with({{"mode", 1}})).field() == "mode");
-  CHECK(refusal_of(with({{"interval", "1"}})).field() == "interval");
-  CHECK(refusal_of(with({{"tags", "a"}})).field() == "tags");
-  CHECK(refusal_of(with({{"count", 2.5}})).field() == "count");
+  CHECK(load_refusal(with({{"verbose", "yes"}})).field() == "verbose");
+  CHECK(load_refusal(with({{"mode", 1}})).field() == "mode");
+  CHECK(load_refusal(with({{"interval", "1"}})).field() == "interval");
+  CHECK(load_refusal(with({{"tags", "a"}})).field() == "tags");
+  CHECK(load_refusal(with({{"count", 2.5}})).field() == "count");
 }
 
 TEST_CASE("a JSON field takes any value up to the depth limit") {
   SampleConfiguration configuration;
   configuration.load(with({{"anything", {{"a", {1, "two", nullptr}}}}}));
   CHECK(configuration.anything == json{{"a", {1, "two", nullptr}}});
-  configuration.load(with({{"anything", deep_value(processpype::max_json_depth)}}));
-  auto error = refusal_of(with({{"anything", deep_value(processpype::max_json_depth + 1)}}));
+  configuration.load(with({{"anything", deep_json(processpype::max_json_depth)}}));
+  auto error = load_refusal(with({{"anything", deep_json(processpype::max_json_depth + 1)}}));
   CHECK(error.field() == "anything");
   CHECK(http_status(error.code()) == 422);
 }
 
 TEST_CASE("an unknown extra field nested deeper than 64 levels is refused") {
   SampleConfiguration configuration;
-  CHECK_NOTHROW(configuration.load(with({{"extra", deep_value(64)}})));
-  CHECK(configuration.to_json()["extra"] == deep_value(64));
-  auto error = refusal_of(with({{"extra", deep_value(65)}}));
+  CHECK_NOTHROW(configuration.load(with({{"extra", deep_json(64)}})));
+  CHECK(configuration.to_json()["extra"] == deep_json(64));
+  auto error = load_refusal(with({{"extra", deep_json(65)}}));
   CHECK(error.field() == "extra");
   CHECK(http_status(error.code()) == 422);
   CHECK_THAT(error.detail(), Catch::Contains("nested deeper than 64 levels"));

@@ -1,5 +1,7 @@
 #include "processpype/testing/http.hpp"
 
+#include "curl_helpers.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -10,41 +12,16 @@
 
 namespace processpype::testing {
 
+void internal::initialize_curl() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
 namespace {
 
-std::string lowercase(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
-std::string trim(const std::string& text) {
-  auto begin = text.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos) return "";
-  auto end = text.find_last_not_of(" \t\r\n");
-  return text.substr(begin, end - begin + 1);
-}
-
-std::once_flag curl_once;
-
-size_t on_body(char* data, size_t size, size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
-  return size * count;
-}
-
-size_t on_header(char* data, size_t size, size_t count, void* user) {
-  auto* headers = static_cast<std::map<std::string, std::string>*>(user);
-  std::string line(data, size * count);
-  if (line.rfind("HTTP/", 0) == 0) {
-    headers->clear();  // a new response (e.g. after 100 Continue)
-  } else if (auto colon = line.find(':'); colon != std::string::npos) {
-    auto name = lowercase(trim(line.substr(0, colon)));
-    auto value = trim(line.substr(colon + 1));
-    auto& slot = (*headers)[name];
-    slot = slot.empty() ? value : slot + ", " + value;
-  }
-  return size * count;
-}
+using internal::lowercase;
+using internal::on_body;
+using internal::on_header;
 
 struct UploadSource {
   const std::string* data;
@@ -85,7 +62,7 @@ std::string HttpResponse::describe() const {
 
 HttpClient::HttpClient(int port, std::string prefix, std::chrono::milliseconds timeout)
     : port_(port), prefix_(std::move(prefix)), timeout_(timeout) {
-  std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  internal::initialize_curl();
   curl_ = curl_easy_init();
   if (curl_ == nullptr) throw std::runtime_error("curl_easy_init failed");
 }

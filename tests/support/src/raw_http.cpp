@@ -1,5 +1,7 @@
 #include "processpype/testing/raw_http.hpp"
 
+#include "curl_helpers.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -20,18 +22,8 @@ namespace processpype::testing {
 
 namespace {
 
-std::string lowercase(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
-std::string trim(const std::string& text) {
-  auto begin = text.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos) return "";
-  auto end = text.find_last_not_of(" \t\r\n");
-  return text.substr(begin, end - begin + 1);
-}
+using internal::lowercase;
+using internal::trim;
 
 int remaining_ms(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -145,9 +137,7 @@ RawConnection::~RawConnection() {
 }
 
 RawConnection::RawConnection(RawConnection&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
-      eof_(other.eof_),
-      buffer_(std::move(other.buffer_)) {}
+    : fd_(std::exchange(other.fd_, -1)), eof_(other.eof_), buffer_(std::move(other.buffer_)) {}
 
 RawConnection& RawConnection::operator=(RawConnection&& other) noexcept {
   if (this != &other) {

@@ -1,5 +1,7 @@
 #include "processpype/testing/tls.hpp"
 
+#include "curl_helpers.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -42,35 +44,8 @@ std::string normalize_serial(std::string text) {
   return first == std::string::npos ? "0" : hex.substr(first);
 }
 
-std::once_flag curl_once;
-
-size_t on_body(char* data, size_t size, size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
-  return size * count;
-}
-
-std::string trim(const std::string& text) {
-  auto begin = text.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos) return "";
-  auto end = text.find_last_not_of(" \t\r\n");
-  return text.substr(begin, end - begin + 1);
-}
-
-size_t on_header(char* data, size_t size, size_t count, void* user) {
-  auto* headers = static_cast<std::map<std::string, std::string>*>(user);
-  std::string line(data, size * count);
-  if (line.rfind("HTTP/", 0) == 0) {
-    headers->clear();
-  } else if (auto colon = line.find(':'); colon != std::string::npos) {
-    auto name = trim(line.substr(0, colon));
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    auto value = trim(line.substr(colon + 1));
-    auto& slot = (*headers)[name];
-    slot = slot.empty() ? value : slot + ", " + value;
-  }
-  return size * count;
-}
+using internal::on_body;
+using internal::on_header;
 
 }  // namespace
 
@@ -99,8 +74,8 @@ void TestPki::make_ca(const std::string& name) {
   write(name + ".key", "");
   write(name + ".pem", "");
   run({"req", "-x509", "-config", (directory() / "openssl.cnf").string(), "-extensions", "ca_ext",
-       "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-       key(name), "-out", certificate(name), "-days", "2", "-subj", "/CN=" + name});
+       "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key(name),
+       "-out", certificate(name), "-days", "2", "-subj", "/CN=" + name});
 }
 
 void TestPki::make_leaf(const std::string& name, const std::string& ca, long serial,
@@ -114,8 +89,8 @@ void TestPki::make_leaf(const std::string& name, const std::string& ca, long ser
        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key(name), "-out", request, "-subj",
        "/CN=" + subject});
   run({"x509", "-req", "-in", request, "-CA", certificate(ca), "-CAkey", key(ca), "-set_serial",
-       std::to_string(serial), "-days", "2", "-extfile", config, "-extensions", extensions,
-       "-out", certificate(name)});
+       std::to_string(serial), "-days", "2", "-extfile", config, "-extensions", extensions, "-out",
+       certificate(name)});
 }
 
 void TestPki::make_server(const std::string& name, const std::string& ca, long serial) {
@@ -156,7 +131,7 @@ std::string serial_hex(long serial) {
 
 HttpsClient::HttpsClient(int port, TlsClientOptions options, std::chrono::milliseconds timeout)
     : port_(port), options_(std::move(options)), timeout_(timeout) {
-  std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  internal::initialize_curl();
   curl_ = curl_easy_init();
   if (curl_ == nullptr) throw std::runtime_error("curl_easy_init failed");
 }

@@ -4,8 +4,11 @@
 // cluster suites. The only header of processpype_testing that needs Catch2:
 // include it from test sources only.
 
+#include <chrono>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -44,6 +47,21 @@ inline void check_detail(const HttpResponse& response) {
   REQUIRE(response.is_json());
   REQUIRE(response.field("detail").is_string());
   CHECK_FALSE(response.detail().empty());
+}
+
+/// REQUIREs that every node of `nodes` lists all of them up within
+/// `bound` (SPEC 7: 10 s), printing what each lists on failure.
+inline void require_mesh(const std::vector<Node*>& nodes,
+                         std::chrono::milliseconds bound = std::chrono::seconds(10)) {
+  std::vector<int> ports;
+  std::set<std::string> names;
+  for (auto* node : nodes) {
+    ports.push_back(node->http_port());
+    names.insert(node->id);
+  }
+  auto converged = time_until_all_up(ports, names, bound);
+  INFO("GET /nodes: " << describe_views(ports));
+  REQUIRE(converged.has_value());
 }
 
 }  // namespace processpype::testing

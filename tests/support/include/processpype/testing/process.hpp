@@ -46,6 +46,10 @@ double elapsed_ms(Clock::time_point start);
 /// Reads a whole file ("" if it cannot be read).
 std::string read_file(const std::string& path);
 
+/// Whether every thread of process `pid` is stopped (SIGSTOP: state 'T' in
+/// /proc/<pid>/task/<tid>/stat).
+bool all_threads_stopped(pid_t pid);
+
 /// Splits text into its non-empty lines (without a trailing '\r').
 std::vector<std::string> lines_of(const std::string& text);
 
