@@ -29,7 +29,7 @@ namespace {
 using processpype::fuzz::HttpHarness;
 
 HttpHarness& harness() {
-  static HttpHarness instance;
+  static HttpHarness instance{HttpHarness::Options{.is_static = true}};
   return instance;
 }
 

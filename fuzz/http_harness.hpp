@@ -95,8 +95,8 @@ inline std::optional<std::string> reply_problem(const HttpReply& reply) {
   bool probe = reply.route == "/health/live" || reply.route == "/health/ready";
   if (!success && !probe &&
       (!body.is_object() || !body.contains("detail") || !body["detail"].is_string()))
-    return "a " + std::to_string(reply.status) + " JSON reply without a string \"detail\": " +
-           reply.body;
+    return "a " + std::to_string(reply.status) +
+           " JSON reply without a string \"detail\": " + reply.body;
   return std::nullopt;
 }
 
@@ -127,6 +127,9 @@ class HttpHarness {
     /// Deregister every instance before the Runtime ends (as a server's
     /// shutdown does); off to end the Runtime with its instances.
     bool clear_on_exit = true;
+    /// The harness is a static, destroyed after the main thread's
+    /// thread_locals: it ends the actor system on a thread of its own.
+    bool is_static = false;
   };
 
   /// The server's default limits (docs/configuration.md, server.limits)...
@@ -165,18 +168,24 @@ class HttpHarness {
     secured_ = std::make_unique<rest::Api>(*runtime_, secured);
   }
 
-  /// Ends everything on a thread of its own: a harness that is a static
-  /// ends after the main thread's thread_locals, and CAF 0.17's
-  /// ~actor_system sets its thread-local current logger again, releasing the
-  /// destroyed one a second time (the logger is freed early, then used).
+  /// Ends everything. CAF 0.17's ~actor_system waits until its logger is
+  /// freed, and each thread that sent a message keeps a thread-local
+  /// reference to it: a harness in use ends on the thread that used it. A
+  /// static one ends after the main thread's thread_locals, where
+  /// ~actor_system would set the thread-local logger again and release the
+  /// freed one a second time: it ends on a thread of its own.
   ~HttpHarness() {
-    std::thread{[this] {
+    auto end = [this] {
       if (options_.clear_on_exit) clear_instances();
       secured_.reset();
       open_.reset();
       runtime_.reset();
       system_.reset();
-    }}.join();
+    };
+    if (options_.is_static)
+      std::thread{end}.join();
+    else
+      end();
   }
 
   HttpHarness(const HttpHarness&) = delete;
@@ -229,7 +238,7 @@ class HttpHarness {
         buffered = unread.substr(0, length);
         unread.remove_prefix(length);
       }
-      auto parsed = http_parser_execute(&parser, &settings, buffered.data(), buffered.size());
+      auto parsed = rest::parsing::execute(parser, settings, buffered.data(), buffered.size());
       buffered.remove_prefix(parsed);
       auto error = HTTP_PARSER_ERRNO(&parser);
       if (error != HPE_OK && error != HPE_PAUSED) {
@@ -267,10 +276,13 @@ class HttpHarness {
     std::string method = header.method().c_str();
     std::string target = header.request_target();
     if (auto refusal = rest::parsing::take_refusal(header, limits)) {
-      outcome.replies.push_back(HttpReply{refusal->status, "application/json", {},
-                                          rest::error_body(refusal->detail), "",
+      outcome.replies.push_back(HttpReply{refusal->status,
+                                          "application/json",
+                                          {},
+                                          rest::error_body(refusal->detail),
+                                          "",
                                           describe(method, target)});
-      return true;
+      return !refusal->close;
     }
     rest::RecordedExchange::Request request;
     request.method = method;
@@ -310,9 +322,8 @@ class HttpHarness {
       return false;
     }
     const auto& response = waiter->response;
-    outcome.replies.push_back(HttpReply{response.status, response.content_type,
-                                        response.headers, response.body, exchange->route(),
-                                        what});
+    outcome.replies.push_back(HttpReply{response.status, response.content_type, response.headers,
+                                        response.body, exchange->route(), what});
     return true;
   }
 

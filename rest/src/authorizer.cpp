@@ -1,6 +1,8 @@
 #include "authorizer.hpp"
 
 #include <openssl/crypto.h>
+#include <algorithm>
+#include <cctype>
 
 #include "processpype/runtime/logging.hpp"
 
@@ -20,13 +22,25 @@ spdlog::logger& auth_log() {
 
 }  // namespace
 
-Authorizer::Authorizer(Tokens tokens) : tokens_(std::make_shared<const Tokens>(std::move(tokens))) {}
+Authorizer::Authorizer(Tokens tokens)
+    : tokens_(std::make_shared<const Tokens>(std::move(tokens))) {}
 
 void Authorizer::set_tokens(Tokens tokens) {
   auto replacement = std::make_shared<const Tokens>(std::move(tokens));
   std::lock_guard lock{mutex_};
   tokens_ = std::move(replacement);
 }
+
+namespace {
+
+/// Authentication schemes are case-insensitive (RFC 9110 11.1).
+bool is_scheme(std::string_view given, std::string_view lowercase_scheme) {
+  return std::equal(
+      given.begin(), given.end(), lowercase_scheme.begin(), lowercase_scheme.end(),
+      [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+}
+
+}  // namespace
 
 bool Authorizer::enabled() const {
   std::lock_guard lock{mutex_};
@@ -42,9 +56,9 @@ std::optional<Error> Authorizer::check(std::string_view method,
     tokens = tokens_;
   }
   if (tokens->admin.empty()) return std::nullopt;
-  constexpr std::string_view scheme = "Bearer ";
+  constexpr std::string_view scheme = "bearer ";
   if (!authorization || authorization->size() <= scheme.size() ||
-      !authorization->starts_with(scheme)) {
+      !is_scheme(authorization->substr(0, scheme.size()), scheme)) {
     log_refusal(peer, "no bearer token");
     return Error(ErrorCode::unauthorized, "A bearer token is required (Authorization: Bearer ...)");
   }
@@ -60,18 +74,19 @@ std::optional<Error> Authorizer::check(std::string_view method,
 }
 
 void Authorizer::log_refusal(const std::string& peer, std::string_view why) {
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+  // At most one line per rolling second, however many refusals.
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::steady_clock::now().time_since_epoch())
                  .count();
   auto last = last_log_.load(std::memory_order_relaxed);
-  if (now <= last || !last_log_.compare_exchange_strong(last, now)) {
+  if ((last != 0 && now - last < 1000) || !last_log_.compare_exchange_strong(last, now)) {
     unlogged_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   auto skipped = unlogged_.exchange(0, std::memory_order_relaxed);
   if (skipped > 0)
-    auth_log().warn("Refused a request from {}: {} ({} more refused in the last second)", peer,
-                    why, skipped);
+    auth_log().warn("Refused a request from {}: {} ({} more refused in the last second)", peer, why,
+                    skipped);
   else
     auth_log().warn("Refused a request from {}: {}", peer, why);
 }

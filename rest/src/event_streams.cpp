@@ -3,8 +3,8 @@
 #include <mutex>
 #include <set>
 
-#include <caf/all.hpp>
 #include <fmt/format.h>
+#include <caf/all.hpp>
 
 #include "processpype/actors/stray_messages.hpp"
 #include "processpype/rest/json_mapping.hpp"
@@ -43,6 +43,12 @@ class EventStream final : public StreamActor::base {
   const char* name() const override { return "processpype.event_stream"; }
 
   behavior_type make_behavior() override {
+    // A client that leaves frees its place among max_event_streams at once,
+    // not at the next write.
+    setup_.out->on_client_gone([self = caf::actor_cast<caf::weak_actor_ptr>(this)] {
+      if (auto alive = self.lock())
+        caf::anon_send(caf::actor_cast<StreamActor>(alive), written_atom::value, false);
+    });
     if (setup_.source)
       follow(*setup_.source, setup_.after, setup_.boot);
     else
@@ -128,9 +134,8 @@ class EventStream final : public StreamActor::base {
     writing_ = true;
     in_flight_events_ = std::exchange(waiting_events_, 0);
     auto self = caf::actor_cast<StreamActor>(this);
-    setup_.out->write(std::exchange(waiting_, {}), [self](bool written) {
-      caf::anon_send(self, written_atom::value, written);
-    });
+    setup_.out->write(std::exchange(waiting_, {}),
+                      [self](bool written) { caf::anon_send(self, written_atom::value, written); });
   }
 
   void on_written(bool ok) {
@@ -173,7 +178,8 @@ bool EventStreams::open(const ExchangePtr& exchange, const std::optional<StreamS
   head.content_type = "text/event-stream";
   head.headers = {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
   auto out = exchange->stream(std::move(head));
-  auto stream = system_.spawn<EventStream>(StreamSetup{out, source, after, boot, directory_, open_});
+  auto stream =
+      system_.spawn<EventStream>(StreamSetup{out, source, after, boot, directory_, open_});
   std::lock_guard lock{mutex_};
   std::erase_if(streams_, [](const caf::weak_actor_ptr& weak) { return !weak.lock(); });
   streams_.push_back(caf::actor_cast<caf::weak_actor_ptr>(stream));

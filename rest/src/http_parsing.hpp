@@ -12,9 +12,10 @@
 // name clients cannot send, as it holds a space); the handler answers the
 // mark with 413, 414 or 431 and the connection stays usable. A parser
 // error is answered 400 (431 for a header section over http_parser's own
-// limit) when no earlier request of the connection awaits its response,
+// limit), after the responses to the earlier requests of the connection,
 // then the connection closes, as nginx does.
 
+#include <algorithm>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +35,8 @@ namespace parsing {
 
 /// The mark of a request that broke a limit; its value is the status.
 inline constexpr const char* refusal_field = "processpype refused";
+/// The mark of a refusal after which the connection must close.
+inline constexpr const char* close_field = "processpype close";
 
 inline restinio::impl::http_parser_ctx_t& context_of(http_parser* parser) {
   return *reinterpret_cast<restinio::impl::http_parser_ctx_t*>(parser->data);
@@ -62,30 +65,25 @@ inline int url(http_parser* parser, const char* at, std::size_t length) {
   return restinio::impl::restinio_url_cb(parser, at, length);
 }
 
-/// http_parser counts the bytes of the request line and headers in nread.
-inline bool headers_too_large(http_parser* parser, std::size_t length) {
-  return parser->nread + length > context_of(parser).m_limits.max_field_value_size();
-}
+// The header limit is kept by `execute` below, which never lets the parser
+// see more of a request's head than the limit.
 
 inline int header_field(http_parser* parser, const char* at, std::size_t length) {
-  auto& context = context_of(parser);
-  if (refused(context)) return 0;
-  if (headers_too_large(parser, length)) {
-    refuse(context, 431);
-    return 0;
-  }
+  if (refused(context_of(parser))) return 0;
   return restinio::impl::restinio_header_field_cb(parser, at, length);
 }
 
 inline int header_value(http_parser* parser, const char* at, std::size_t length) {
-  auto& context = context_of(parser);
-  if (refused(context)) return 0;
-  if (headers_too_large(parser, length)) {
-    refuse(context, 431);
-    return 0;
-  }
+  if (refused(context_of(parser))) return 0;
   return restinio::impl::restinio_header_value_cb(parser, at, length);
 }
+
+/// http_parser: "return 1 to skip the body".
+inline constexpr int skip_body = 1;
+
+/// The most body bytes over max_body_bytes read (and dropped) to keep a
+/// connection open after its 413.
+inline constexpr std::uint64_t max_dropped_body_bytes = 256 * 1024;
 
 inline int headers_complete(http_parser* parser) {
   auto& context = context_of(parser);
@@ -94,9 +92,20 @@ inline int headers_complete(http_parser* parser) {
   if (declared_too_large) parser->content_length = 0;  // RESTinio would reserve it
   bool was_refused = refused(context);
   int result = restinio::impl::restinio_headers_complete_cb(parser);
-  if (declared_too_large) {
-    parser->content_length = length;
-    if (!was_refused) refuse(context, 413);
+  if (!declared_too_large) return result;
+  parser->content_length = length;
+  if (!was_refused) refuse(context, 413);
+  // Answered at once, without the body, and the connection closes (a body
+  // sent anyway would read as the next request), when the client asked
+  // "Expect: 100-continue" (it sends the body only when told to) or the
+  // body is too long to read and drop. A shorter one is read and dropped,
+  // and the connection stays usable for the requests behind it (as Go's
+  // net/http does, with the same bound).
+  bool answer_now = context.m_header.has_field(restinio::http_field::expect) ||
+                    length - context.m_limits.max_body_size() > max_dropped_body_bytes;
+  if (result == 0 && answer_now) {
+    context.m_header.set_field(close_field, "1");
+    return skip_body;
   }
   return result;
 }
@@ -121,10 +130,12 @@ inline int chunk_complete(http_parser* parser) {
   return restinio::impl::restinio_chunk_complete_cb(parser);
 }
 
-/// What a request that broke a limit gets: status and detail.
+/// What a request that broke a limit gets: status and detail, and whether
+/// the connection closes after it.
 struct Refusal {
   int status;
   std::string detail;
+  bool close = false;
 };
 
 /// The refusal marked on `header`, if any; removes the mark.
@@ -134,10 +145,12 @@ inline std::optional<Refusal> take_refusal(restinio::http_request_header_t& head
   if (!mark) return std::nullopt;
   int status = std::stoi(std::string{*mark});
   header.remove_field(refusal_field);
+  bool close = header.has_field(close_field);
+  header.remove_field(close_field);
   switch (status) {
     case 413:
-      return Refusal{413, "Request body exceeds " + std::to_string(limits.max_body_size()) +
-                              " bytes"};
+      return Refusal{
+          413, "Request body exceeds " + std::to_string(limits.max_body_size()) + " bytes", close};
     case 414:
       return Refusal{414,
                      "Request URL exceeds " + std::to_string(limits.max_url_size()) + " bytes"};
@@ -147,8 +160,30 @@ inline std::optional<Refusal> take_refusal(restinio::http_request_header_t& head
   }
 }
 
-/// The limits RESTinio's context carries for the callbacks above; its own
-/// checks (field count, name size) never come first.
+/// http_parser_execute, keeping the header limit: while a request's head is
+/// incomplete the parser gets at most max_header_bytes of it (the request
+/// line, the header lines and the blank line, as http_parser counts them
+/// in nread). A longer head is marked 431 and parsed on without being kept,
+/// so that the request is answered and the connection stays usable.
+inline std::size_t execute(http_parser& parser, const http_parser_settings& settings,
+                           const char* data, std::size_t length) {
+  auto& context = context_of(&parser);
+  auto limit = context.m_limits.max_field_value_size();
+  std::size_t parsed = 0;
+  if (!context.m_leading_headers_completed && !refused(context) && parser.nread < limit) {
+    auto allowed = std::min<std::size_t>(length, limit - parser.nread);
+    parsed = http_parser_execute(&parser, &settings, data, allowed);
+    // Stopped early (a whole request, or an error), or everything was fed.
+    if (parsed < allowed || HTTP_PARSER_ERRNO(&parser) != HPE_OK || allowed == length)
+      return parsed;
+  }
+  if (!context.m_leading_headers_completed && !refused(context)) refuse(context, 431);
+  return parsed + http_parser_execute(&parser, &settings, data + parsed, length - parsed);
+}
+
+/// The limits RESTinio's context carries for the callbacks above
+/// (max_field_value_size: all header bytes); its own checks (field count,
+/// name and value size) never come first, as `execute` feeds no more.
 inline restinio::incoming_http_msg_limits_t message_limits(std::size_t max_body_bytes,
                                                            std::size_t max_header_bytes,
                                                            std::size_t max_url_bytes) {
@@ -163,11 +198,11 @@ inline restinio::incoming_http_msg_limits_t message_limits(std::size_t max_body_
 inline std::string malformed_request_response(http_parser& parser) {
   auto error = HTTP_PARSER_ERRNO(&parser);
   bool headers_overflow = error == HPE_HEADER_OVERFLOW;
-  std::string body = std::string{R"({"detail":")"} +
-                     (headers_overflow ? "Request headers are too large"
-                                       : std::string{"Malformed HTTP request: "} +
-                                             http_errno_description(error)) +
-                     R"("})";
+  std::string body =
+      std::string{R"({"detail":")"} +
+      (headers_overflow ? "Request headers are too large"
+                        : std::string{"Malformed HTTP request: "} + http_errno_description(error)) +
+      R"("})";
   return std::string{headers_overflow ? "HTTP/1.1 431 Request Header Fields Too Large\r\n"
                                       : "HTTP/1.1 400 Bad Request\r\n"} +
          "Connection: close\r\nContent-Type: application/json\r\nContent-Length: " +
@@ -192,51 +227,39 @@ restinio::impl::create_parser_settings<processpype::rest::LimitedHttpMethods>() 
   return settings;
 }
 
-namespace processpype::rest {
-
-/// The traits of ProcessPype's plain HTTP server: the callbacks above and a
-/// limit on open connections.
-struct ServerTraits : restinio::default_traits_t {
-  using http_methods_mapper_t = LimitedHttpMethods;
-  static constexpr bool use_connection_count_limiter = true;
-};
-
-}  // namespace processpype::rest
-
 /// RESTinio's consume_data, except that a parser error is answered (see the
-/// top of this file). An explicit specialization, for each of ProcessPype's
-/// connection types, of a member of RESTinio's connection class: it has to
-/// reach the connection's internals, and must be seen before the
-/// connection type is used.
-#define PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(Traits)                                          \
-  template <>                                                                                  \
-  inline void restinio::impl::connection_t<Traits>::consume_data(const char* data,             \
-                                                                 std::size_t length) {         \
-    auto& parser = m_input.m_parser;                                                           \
-    const auto parsed = http_parser_execute(&parser, &(m_settings->m_parser_settings), data,   \
-                                            length);                                           \
-    m_input.m_buf.consumed_bytes(parsed);                                                      \
-    if (HPE_OK != parser.http_errno && HPE_PAUSED != parser.http_errno) {                      \
-      if (!m_response_coordinator.empty() || m_response_coordinator.closed()) {                \
-        trigger_error_and_close([&] {                                                          \
-          return fmt::format("[connection:{}] parser error {}", connection_id(),               \
-                             http_errno_name(HTTP_PARSER_ERRNO(&parser)));                     \
-        });                                                                                    \
-        return;                                                                                \
-      }                                                                                        \
-      writable_items_container_t reply;                                                        \
-      reply.emplace_back(processpype::rest::parsing::malformed_request_response(parser));       \
-      write_response_parts_impl(                                                               \
-          m_response_coordinator.register_new_request(),                                       \
-          response_output_flags_t{response_parts_attr_t::final_parts,                          \
-                                  response_connection_attr_t::connection_close},               \
-          write_group_t{std::move(reply)});                                                    \
-      return;                                                                                  \
-    }                                                                                          \
-    if (m_input.m_parser_ctx.m_message_complete)                                               \
-      on_request_message_complete();                                                           \
-    else                                                                                       \
-      consume_message();                                                                       \
+/// top of this file) and the header limit is kept (`execute`). An explicit
+/// specialization, for each of ProcessPype's connection types (server.cpp),
+/// of a member of RESTinio's connection class: it has to reach the
+/// connection's internals, and must be seen before the connection type is
+/// used.
+#define PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(Traits)                                             \
+  template <>                                                                                     \
+  inline void restinio::impl::connection_t<Traits>::consume_data(const char* data,                \
+                                                                 std::size_t length) {            \
+    auto& parser = m_input.m_parser;                                                              \
+    const auto parsed =                                                                           \
+        processpype::rest::parsing::execute(parser, m_settings->m_parser_settings, data, length); \
+    m_input.m_buf.consumed_bytes(parsed);                                                         \
+    if (HPE_OK != parser.http_errno && HPE_PAUSED != parser.http_errno) {                         \
+      if (m_response_coordinator.is_full() || m_response_coordinator.closed()) {                    \
+        trigger_error_and_close([&] {                                                             \
+          return fmt::format("[connection:{}] parser error {}", connection_id(),                  \
+                             http_errno_name(HTTP_PARSER_ERRNO(&parser)));                        \
+        });                                                                                       \
+        return;                                                                                   \
+      }                                                                                           \
+      writable_items_container_t reply;                                                           \
+      reply.emplace_back(processpype::rest::parsing::malformed_request_response(parser));         \
+      write_response_parts_impl(                                                                  \
+          m_response_coordinator.register_new_request(),                                          \
+          response_output_flags_t{response_parts_attr_t::final_parts,                             \
+                                  response_connection_attr_t::connection_close},                  \
+          write_group_t{std::move(reply)});                                                       \
+      return;                                                                                     \
+    }                                                                                             \
+    if (m_input.m_parser_ctx.m_message_complete)                                                  \
+      on_request_message_complete();                                                              \
+    else                                                                                          \
+      consume_message();                                                                          \
   }
-
-PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::ServerTraits)

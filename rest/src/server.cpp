@@ -2,6 +2,7 @@
 
 #include <future>
 #include <mutex>
+#include <unordered_map>
 
 #include "http_parsing.hpp"  // before restinio/tls.hpp, which needs restinio/all.hpp
 
@@ -13,10 +14,24 @@
 
 namespace processpype::rest {
 
+/// The server's open response streams by connection, told by RESTinio when
+/// a connection closes (defined below).
+class OpenStreams;
+
+/// The traits of the plain HTTP server: the parser callbacks of
+/// http_parsing.hpp, a limit on open connections, and streams that learn
+/// when their client leaves.
+struct ServerTraits : restinio::default_traits_t {
+  using http_methods_mapper_t = LimitedHttpMethods;
+  using connection_state_listener_t = OpenStreams;
+  static constexpr bool use_connection_count_limiter = true;
+};
+
 /// The traits of the HTTPS server: as ServerTraits, over TLS.
 struct TlsServerTraits
     : restinio::tls_traits_t<restinio::asio_timer_manager_t, restinio::null_logger_t> {
   using http_methods_mapper_t = LimitedHttpMethods;
+  using connection_state_listener_t = OpenStreams;
   static constexpr bool use_connection_count_limiter = true;
 };
 
@@ -31,6 +46,7 @@ std::atomic<std::int64_t> handshake_timeout_ms{10'000};
 
 }  // namespace processpype::rest
 
+PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::ServerTraits)
 PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::TlsServerTraits)
 
 namespace restinio::impl {
@@ -38,9 +54,9 @@ namespace restinio::impl {
 /// The TLS connection's start: the handshake, bounded by the read timeout
 /// (found by ADL; more specialized than RESTinio's own).
 template <typename Start_Read_CB, typename Failed_CB>
-void prepare_connection_and_start_read(
-    tls_socket_t& socket, connection_t<processpype::rest::TlsServerTraits>& connection,
-    Start_Read_CB start_read, Failed_CB failed) {
+void prepare_connection_and_start_read(tls_socket_t& socket,
+                                       connection_t<processpype::rest::TlsServerTraits>& connection,
+                                       Start_Read_CB start_read, Failed_CB failed) {
   auto timer = std::make_shared<asio_ns::steady_timer>(socket.get_executor());
   timer->expires_after(std::chrono::milliseconds(processpype::rest::handshake_timeout_ms.load()));
   timer->async_wait([&socket, keep = connection.shared_from_this()](const asio_ns::error_code& ec) {
@@ -109,6 +125,8 @@ void add_headers(Builder& builder, const HttpResponse& response) {
   for (const auto& [name, value] : response.headers) builder.append_header(name, value);
 }
 
+}  // namespace
+
 /// A response body written in pieces; RESTinio's builder is not thread-safe,
 /// writers may come from any thread. The server closes every stream before
 /// it stops: a stream must not touch RESTinio once it is gone.
@@ -135,33 +153,91 @@ class RestinioStream final : public ResponseStream {
     builder_.done();
   }
 
+  void on_client_gone(std::function<void()> listener) override {
+    std::unique_lock lock{mutex_};
+    if (!gone_) {
+      on_gone_ = std::move(listener);
+      return;
+    }
+    lock.unlock();
+    listener();
+  }
+
+  /// The connection closed: nothing more is written, the listener runs.
+  void client_gone() {
+    std::function<void()> listener;
+    {
+      std::lock_guard lock{mutex_};
+      closed_ = true;
+      gone_ = true;
+      listener = std::move(on_gone_);
+    }
+    if (listener) listener();
+  }
+
  private:
   std::mutex mutex_;
   restinio::response_builder_t<restinio::chunked_output_t> builder_;
   bool closed_ = false;
+  bool gone_ = false;
+  std::function<void()> on_gone_;
 };
 
-/// The streams a server has open, so that it can close them before it stops.
+/// The streams a server has open, by connection: RESTinio tells it when a
+/// connection closes (its connection state listener), so that a stream's
+/// writer learns at once that its client left, and the server closes the
+/// rest before it stops.
 class OpenStreams {
  public:
-  void add(const std::shared_ptr<RestinioStream>& stream) {
+  void add(restinio::connection_id_t connection, const std::shared_ptr<RestinioStream>& stream) {
     std::lock_guard lock{mutex_};
-    std::erase_if(streams_, [](const auto& weak) { return weak.expired(); });
-    streams_.push_back(stream);
+    streams_[connection] = stream;
   }
+
+  void state_changed(const restinio::connection_state::notice_t& notice) noexcept {
+    if (!restinio::holds_alternative<restinio::connection_state::closed_t>(notice.cause())) return;
+    std::shared_ptr<RestinioStream> stream;
+    {
+      std::lock_guard lock{mutex_};
+      auto found = streams_.find(notice.connection_id());
+      if (found == streams_.end()) return;
+      stream = found->second.lock();
+      streams_.erase(found);
+    }
+    if (stream) stream->client_gone();
+  }
+
   void close_all() {
-    std::vector<std::weak_ptr<RestinioStream>> streams;
+    std::unordered_map<restinio::connection_id_t, std::weak_ptr<RestinioStream>> streams;
     {
       std::lock_guard lock{mutex_};
       streams.swap(streams_);
     }
-    for (const auto& weak : streams)
+    for (const auto& [connection, weak] : streams)
       if (auto stream = weak.lock()) stream->close();
   }
 
  private:
   std::mutex mutex_;
-  std::vector<std::weak_ptr<RestinioStream>> streams_;
+  std::unordered_map<restinio::connection_id_t, std::weak_ptr<RestinioStream>> streams_;
+};
+
+namespace {
+
+/// The io_context of the listener whose request handler runs on this thread,
+/// null outside a handler. RESTinio 0.6 loses pipelined requests when a
+/// response is written before the handler returns: both the end of that
+/// write and the handler's return start reading the next request. A response
+/// written from inside the handler is therefore posted to run after it.
+thread_local restinio::asio_ns::io_context* running_handler = nullptr;
+
+/// Marks this thread as running a request handler of `context`.
+class HandlerScope {
+ public:
+  explicit HandlerScope(restinio::asio_ns::io_context& context) { running_handler = &context; }
+  ~HandlerScope() { running_handler = nullptr; }
+  HandlerScope(const HandlerScope&) = delete;
+  HandlerScope& operator=(const HandlerScope&) = delete;
 };
 
 /// An HttpExchange over a RESTinio request; respond() may run on any thread.
@@ -193,8 +269,14 @@ class RestinioExchange final : public HttpExchange {
   void respond(HttpResponse response) override {
     auto builder = request_->create_response(status_line(response.status));
     add_headers(builder, response);
+    if (response.close_connection) builder.connection_close();
     builder.set_body(std::move(response.body));
-    builder.done();
+    if (running_handler == nullptr) {
+      builder.done();
+      return;
+    }
+    restinio::asio_ns::post(*running_handler,
+                            [builder = std::move(builder)]() mutable { builder.done(); });
   }
 
   std::shared_ptr<ResponseStream> stream(HttpResponse head) override {
@@ -202,7 +284,7 @@ class RestinioExchange final : public HttpExchange {
     add_headers(builder, head);
     builder.flush();
     auto stream = std::make_shared<RestinioStream>(std::move(builder));
-    if (streams_) streams_->add(stream);
+    if (streams_) streams_->add(request_->connection_id(), stream);
     return stream;
   }
 
@@ -217,6 +299,7 @@ class Listener {
   virtual ~Listener() = default;
   virtual void start() = 0;
   virtual void stop() = 0;
+  virtual restinio::asio_ns::io_context& io_context() = 0;
 };
 
 template <class Traits>
@@ -238,6 +321,7 @@ class RestinioListener final : public Listener {
     runner_.stop();
     runner_.wait();
   }
+  restinio::asio_ns::io_context& io_context() override { return http_.io_context(); }
 
  private:
   restinio::http_server_t<Traits> http_;
@@ -284,28 +368,33 @@ struct Server::Impl {
         .port(options.port)
         .incoming_http_msg_limits(limits)
         .max_parallel_connections(options.limits.max_connections)
+        .connection_state_listener(streams)
+        // Two: RESTinio reads on while one response is in flight, so that
+        // a client that closes an event stream is noticed at once (with one,
+        // it reads nothing until the stream ends).
+        .max_pipelined_requests(2)
         .read_next_http_message_timelimit(read_timeout)
         // A start or stop answers when the transition ends, which the
         // service bounds with its own timeouts; streams last long.
         .handle_request_timeout(std::chrono::hours(24 * 365))
-        .request_handler([this](restinio::request_handle_t request) {
-          return handle(std::move(request));
-        });
+        .request_handler(
+            [this](restinio::request_handle_t request) { return handle(std::move(request)); });
   }
 
   restinio::request_handling_status_t handle(restinio::request_handle_t request) {
+    HandlerScope scope{listener->io_context()};
     auto& header = const_cast<restinio::http_request_header_t&>(request->header());
     if (auto refusal = parsing::take_refusal(header, limits)) {
-      RestinioExchange{std::move(request)}.respond(
-          HttpResponse{refusal->status, "application/json", {}, error_body(refusal->detail)});
+      RestinioExchange{std::move(request)}.respond(HttpResponse{
+          refusal->status, "application/json", {}, error_body(refusal->detail), refusal->close});
     } else {
-      api.handle(std::make_shared<RestinioExchange>(std::move(request), &streams));
+      api.handle(std::make_shared<RestinioExchange>(std::move(request), streams.get()));
     }
     return restinio::request_accepted();
   }
 
   ServerOptions options;
-  OpenStreams streams;
+  std::shared_ptr<OpenStreams> streams = std::make_shared<OpenStreams>();
   restinio::incoming_http_msg_limits_t limits;
   std::unique_ptr<TlsMaterial> tls;
   Api api;
@@ -332,7 +421,7 @@ void Server::start() {
 
 void Server::stop() {
   if (!std::exchange(impl_->running, false)) return;
-  impl_->streams.close_all();  // while RESTinio still runs
+  impl_->streams->close_all();  // while RESTinio still runs
   impl_->listener->stop();
 }
 

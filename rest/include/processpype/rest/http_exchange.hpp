@@ -17,6 +17,7 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  bool close_connection = false;  ///< "Connection: close": nothing more is read
 };
 
 /// A response body sent in pieces, as it is produced (Server-Sent Events).
@@ -29,6 +30,10 @@ class ResponseStream {
   virtual void write(std::string chunk, std::function<void(bool written)> on_written) = 0;
   /// Ends the response (and the connection).
   virtual void close() = 0;
+  /// `listener` runs once, on any thread, when the client closes the
+  /// connection. A stream that cannot tell never runs it: its writer learns
+  /// from the next write.
+  virtual void on_client_gone(std::function<void()> listener) { (void)listener; }
 };
 
 /// One HTTP request in flight, seen without the HTTP library: the routing
