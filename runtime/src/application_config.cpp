@@ -62,7 +62,20 @@ json scalar_to_json(const YAML::Node& node, const Location& where) {
   return text;
 }
 
-json to_json(const YAML::Node& node, const Location& where) {
+/// What a file may expand to. YAML aliases repeat a node without repeating
+/// its text: an alias inside its own anchor is a node that contains itself,
+/// and nested aliases multiply (a few lines can stand for billions of nodes).
+struct ExpansionBudget {
+  std::size_t nodes_left = 100'000;
+};
+
+json to_json(const YAML::Node& node, const Location& where, ExpansionBudget& budget,
+             std::size_t depth = 0) {
+  if (depth > max_json_depth)
+    where.fail(fmt::format("nested deeper than {} levels (an alias inside its own anchor?)",
+                           max_json_depth));
+  if (budget.nodes_left-- == 0)
+    where.fail("expands to more than 100000 values (aliases that repeat each other?)");
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -72,14 +85,17 @@ json to_json(const YAML::Node& node, const Location& where) {
     case YAML::NodeType::Sequence: {
       auto array = json::array();
       for (std::size_t i = 0; i < node.size(); ++i)
-        array.push_back(to_json(node[i], where.child(std::to_string(i))));
+        array.push_back(to_json(node[i], where.child(std::to_string(i)), budget, depth + 1));
       return array;
     }
     case YAML::NodeType::Map: {
       auto object = json::object();
       for (const auto& item : node) {
         auto key = item.first.as<std::string>();
-        object[key] = to_json(item.second, where.child(key));
+        // yaml-cpp keeps both of two equal keys; which one a reader sees
+        // would depend on the reader.
+        if (object.contains(key)) where.child(key).fail("appears twice");
+        object[key] = to_json(item.second, where.child(key), budget, depth + 1);
       }
       return object;
     }
@@ -134,18 +150,21 @@ std::size_t read_size(const json& object, const char* key, const Location& where
   return static_cast<std::size_t>(value->get<std::int64_t>());
 }
 
-double read_positive(const json& object, const char* key, const Location& where,
-                     double fallback) {
+double read_positive(const json& object, const char* key, const Location& where, double fallback) {
   auto seconds = read_number(object, key, where, fallback);
   if (!(seconds > 0)) where.child(key).fail("must be greater than 0");
+  // Longer overflows the milliseconds and nanoseconds of timers.
+  if (seconds > 365.0 * 24 * 3600) where.child(key).fail("must be at most 31536000 (a year)");
   return seconds;
 }
 
 /// A token given in the file: present means set, and set means not empty.
-std::optional<std::string> read_token(const json& object, const char* key,
-                                      const Location& where) {
-  auto* value = member(object, key);
-  if (value == nullptr) return std::nullopt;
+std::optional<std::string> read_token(const json& object, const char* key, const Location& where) {
+  auto found = object.find(key);
+  if (found == object.end()) return std::nullopt;
+  // `admin_token: ${EMPTY}` reads as null: an empty token, never "no token".
+  auto* value = &*found;
+  if (value->is_null()) where.child(key).fail("is empty (an unset or empty variable?)");
   if (!value->is_string()) where.child(key).fail("must be a string");
   auto token = value->get<std::string>();
   if (token.find_first_not_of(" \t\r\n") == std::string::npos)
@@ -158,8 +177,7 @@ TlsFiles read_tls(const json& tls, const char* ca_key, const Location& where) {
   files.certificate = read_string(tls, "certificate", where, "");
   files.key = read_string(tls, "key", where, "");
   files.ca = read_string(tls, ca_key, where, "");
-  if (files.certificate.empty() != files.key.empty())
-    where.fail("needs both certificate and key");
+  if (files.certificate.empty() != files.key.empty()) where.fail("needs both certificate and key");
   return files;
 }
 
@@ -237,8 +255,7 @@ void read_node(ApplicationConfig& config, const json& node, const Location& wher
     }
   }
   config.node_tls = read_tls(section(node, "tls", where), "ca", where.child("tls"));
-  config.node_allow_insecure =
-      read_bool(node, "allow_insecure", where, config.node_allow_insecure);
+  config.node_allow_insecure = read_bool(node, "allow_insecure", where, config.node_allow_insecure);
   config.heartbeat_seconds =
       read_positive(node, "heartbeat_seconds", where, config.heartbeat_seconds);
   config.down_after_seconds =
@@ -302,7 +319,8 @@ namespace {
 
 ApplicationConfig read_document(const YAML::Node& document, const std::string& name) {
   Location root{name, ""};
-  auto tree = to_json(document, root);
+  ExpansionBudget budget;
+  auto tree = to_json(document, root, budget);
   if (tree.is_null()) tree = json::object();
   if (!json_depth_within(tree))
     root.fail(fmt::format("nested deeper than {} levels", max_json_depth));

@@ -125,8 +125,9 @@ void FieldDeclaration::read(const json& value) const {
 void FieldDeclaration::check_constraints() const {
   if (auto number = numeric_value(target_)) {
     if (minimum_ && maximum_ && (*number < *minimum_ || *number > *maximum_))
-      throw ConfigurationError(name_, fmt::format("must be between {} and {}",
-                                                  format_bound(*minimum_), format_bound(*maximum_)));
+      throw ConfigurationError(name_,
+                               fmt::format("must be between {} and {}", format_bound(*minimum_),
+                                           format_bound(*maximum_)));
     if (minimum_ && *number < *minimum_)
       throw ConfigurationError(
           name_, fmt::format("must be greater than or equal to {}", format_bound(*minimum_)));
@@ -168,36 +169,49 @@ json FieldDeclaration::schema() const {
 
 // -- the whole configuration ----------------------------------------------------------
 
+namespace {
+
+/// One year: a longer duration overflows the nanoseconds of a timer.
+constexpr double longest_duration_seconds = 365.0 * 24 * 3600;
+
+}  // namespace
+
 void ServiceConfiguration::base_fields(Fields& fields) {
   fields("enabled", enabled, "Started when the application starts its enabled services");
   fields("autostart", autostart, "Start by itself right after each configure");
   fields("start_timeout_seconds", start_timeout_seconds,
          "How long the manager's start may take before the service is in error")
-      .greater_than(0);
+      .greater_than(0)
+      .at_most(longest_duration_seconds);
   fields("stop_timeout_seconds", stop_timeout_seconds,
          "How long the manager's stop may take before the service is in error")
-      .greater_than(0);
+      .greater_than(0)
+      .at_most(longest_duration_seconds);
   fields("restart", restart, "Whether the supervisor restarts the service after a failure")
       .one_of({"never", "on-failure"});
   fields("restart_delay_seconds", restart_delay_seconds,
          "Delay before the first restart; doubles after each consecutive restart")
-      .at_least(0);
+      .at_least(0)
+      .at_most(longest_duration_seconds);
   fields("restart_max_delay_seconds", restart_max_delay_seconds, "Cap of the restart delay")
-      .at_least(0);
+      .at_least(0)
+      .at_most(longest_duration_seconds);
   fields("max_restarts", max_restarts, "Restarts allowed within restart_window_seconds")
       .at_least(0);
   fields("restart_window_seconds", restart_window_seconds,
          "The sliding window of max_restarts, and how long a service must run for the delay to "
          "reset")
-      .greater_than(0);
+      .greater_than(0)
+      .at_most(longest_duration_seconds);
   fields("health_interval_seconds", health_interval_seconds,
          "Seconds between health checks while running (0: no checks)")
-      .at_least(0);
+      .at_least(0)
+      .at_most(longest_duration_seconds);
   fields("health_timeout_seconds", health_timeout_seconds,
          "How long a health check may take before it counts as not ok")
-      .greater_than(0);
-  fields("health_failures", health_failures,
-         "Consecutive not-ok health checks that make a failure")
+      .greater_than(0)
+      .at_most(longest_duration_seconds);
+  fields("health_failures", health_failures, "Consecutive not-ok health checks that make a failure")
       .at_least(1);
   fields("depends_on", depends_on,
          "Instances on this node that must be running before this one starts");
@@ -250,8 +264,8 @@ json ServiceConfiguration::schema() const {
     properties[field.name()] = field.schema();
     if (field.required()) required.push_back(field.name());
   }
-  json schema = {{"type", "object"}, {"properties", std::move(properties)},
-                 {"additionalProperties", true}};
+  json schema = {
+      {"type", "object"}, {"properties", std::move(properties)}, {"additionalProperties", true}};
   if (!required.empty()) schema["required"] = std::move(required);
   return schema;
 }

@@ -23,7 +23,10 @@ class JsonFormatter final : public spdlog::formatter {
   void format(const spdlog::details::log_msg& message, spdlog::memory_buf_t& destination) override {
     nlohmann::json line = {
         {"time", format_utc(message.time)},
-        {"level", spdlog::level::to_string_view(message.level)},
+        // A std::string_view: with an external fmt, to_string_view gives a
+        // fmt::string_view, which nlohmann::json would store as an array.
+        {"level", std::string_view{spdlog::level::to_string_view(message.level).data(),
+                                   spdlog::level::to_string_view(message.level).size()}},
         {"logger", std::string_view{message.logger_name.data(), message.logger_name.size()}},
         {"message", std::string_view{message.payload.data(), message.payload.size()}},
     };

@@ -264,12 +264,11 @@ server:
              Catch::Contains("server.auth.allow_anonymous"));
 }
 
-// BUG: a plain scalar that is empty after substitution becomes null
-// (scalar_to_json), and read_token treats null as "not given": a token taken
-// from an empty or unset-with-empty-default variable silently turns
-// authentication off instead of being refused with "is empty (an unset or
-// empty variable?)", the message read_token has for exactly this case.
-TEST_CASE("a token from an empty variable is refused naming its key", "[!shouldfail]") {
+// Was a bug, kept as a regression test: a plain scalar that is empty after substitution becomes
+// null (scalar_to_json), and read_token treats null as "not given": a token taken from an empty or
+// unset-with-empty-default variable silently turns authentication off instead of being refused with
+// "is empty (an unset or empty variable?)", the message read_token has for exactly this case.
+TEST_CASE("a token from an empty variable is refused naming its key") {
   ::unsetenv("PROCESSPYPE_TEST_UNSET_TOKEN");
   ::setenv("PROCESSPYPE_TEST_EMPTY_TOKEN", "", 1);
   CHECK_THAT(config_error("server:\n  auth:\n    admin_token: ${PROCESSPYPE_TEST_UNSET_TOKEN:-}\n"),
@@ -404,11 +403,10 @@ TEST_CASE("malformed YAML and non-scalar keys give ApplicationConfigError, nothi
   }
 }
 
-// BUG: to_json (runtime/src/application_config.cpp) follows YAML aliases
-// recursively; an alias to an enclosing anchor makes yaml-cpp build a node
-// that contains itself, and to_json recurses until the stack overflows
-// (SIGSEGV) instead of refusing the file.
-TEST_CASE("a self-referencing alias is an ApplicationConfigError, not a crash", "[!shouldfail]") {
+// Was a bug, kept as a regression test: to_json (runtime/src/application_config.cpp) follows YAML
+// aliases recursively; an alias to an enclosing anchor makes yaml-cpp build a node that contains
+// itself, and to_json recurses until the stack overflows (SIGSEGV) instead of refusing the file.
+TEST_CASE("a self-referencing alias is an ApplicationConfigError, not a crash") {
   CHECK(outcome_in_child("services: &loop [*loop]\n") == "ApplicationConfigError");
   CHECK(outcome_in_child("services: &loop {echo: *loop}\n") == "ApplicationConfigError");
 }
