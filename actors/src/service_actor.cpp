@@ -7,8 +7,8 @@
 #include <variant>
 #include <vector>
 
-#include <caf/all.hpp>
 #include <fmt/format.h>
+#include <caf/all.hpp>
 
 namespace processpype {
 
@@ -174,6 +174,9 @@ class ServiceActorImpl final : public ServiceActor::base {
       std::visit([&](auto& promise) { promise.deliver(gone); }, waiter);
     for (auto& [request, promise] : std::exchange(deferred_routes_, {})) promise.deliver(gone);
     for (auto& command : std::exchange(deferred_, {})) command.abandon(gone);
+    // A handle back to the Supervisor, which holds this actor's handle:
+    // CAF frees neither actor's state while the other's handle lives.
+    setup_.supervisor = decltype(setup_.supervisor){};
   }
 
  private:
@@ -552,9 +555,10 @@ class ServiceActorImpl final : public ServiceActor::base {
     log().info("Restarting service {} (restart {})", name_of(),
                setup_.restarts->tracker.restarts());
     if (call_ && call_->late) {  // the manager is stuck: this start fails too
-      lifecycle_.fail(fmt::format("Failed to start {} service: still running an earlier {} "
-                                  "that timed out",
-                                  name_of(), describe(call_->kind)));
+      lifecycle_.fail(
+          fmt::format("Failed to start {} service: still running an earlier {} "
+                      "that timed out",
+                      name_of(), describe(call_->kind)));
       fail_transition(Error(ErrorCode::conflict, lifecycle_.status().error), Supervised::yes);
       return;
     }

@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include <caf/all.hpp>
 #include <fmt/format.h>
+#include <caf/all.hpp>
 
 #include "internal_protocol.hpp"
 #include "manager_threads.hpp"
-#include "processpype/runtime/dependencies.hpp"
 #include "processpype/actors/stray_messages.hpp"
+#include "processpype/runtime/dependencies.hpp"
 #include "processpype/runtime/instance_registry.hpp"
 #include "service_actor.hpp"
 
@@ -62,6 +62,14 @@ class Supervisor final : public InternalSupervisorActor::base {
 
   const char* name() const override { return "processpype.supervisor"; }
 
+  void on_exit() override {
+    // Service actors hold the Supervisor's handle: CAF frees neither actor's
+    // state while the other's handle lives.
+    instances_ = {};
+    dependents_.clear();
+    by_actor_.clear();
+  }
+
   behavior_type make_behavior() override {
     return {
         [this](register_atom, RegisterRequest& request) -> caf::result<Registration> {
@@ -74,11 +82,11 @@ class Supervisor final : public InternalSupervisorActor::base {
                EventCause cause) -> caf::result<ServiceState> {
           auto* entry = instances_.find(name);
           if (entry == nullptr) return service_not_found(name);
-          return delegate(actor_of(*entry), configure_atom::value, std::move(configuration),
-                          cause);
+          return delegate(actor_of(*entry), configure_atom::value, std::move(configuration), cause);
         },
-        [this](start_atom, const std::string& name,
-               EventCause cause) -> caf::result<ServiceState> { return start(name, cause); },
+        [this](start_atom, const std::string& name, EventCause cause) -> caf::result<ServiceState> {
+          return start(name, cause);
+        },
         [this](stop_atom, const std::string& name, EventCause cause) -> caf::result<ServiceState> {
           return stop(name, cause);
         },
@@ -246,9 +254,9 @@ class Supervisor final : public InternalSupervisorActor::base {
     for (const auto& dependency : *dependencies_of(name)) {
       auto record = setup_.table->find(dependency);
       if (!record || record->state() != ServiceState::running)
-        return make_error(ErrorCode::conflict,
-                          fmt::format("Cannot start {}: dependency {} is not running", name,
-                                      dependency));
+        return make_error(
+            ErrorCode::conflict,
+            fmt::format("Cannot start {}: dependency {} is not running", name, dependency));
     }
     return std::nullopt;
   }
@@ -306,10 +314,9 @@ class Supervisor final : public InternalSupervisorActor::base {
     std::vector<const Entry*> active;
     for (const auto& entry : instances_)
       if (is_active(entry.record->state())) active.push_back(&entry);
-    std::sort(active.begin(), active.end(),
-              [](auto* a, auto* b) {
-                return a->record->running_since() > b->record->running_since();
-              });
+    std::sort(active.begin(), active.end(), [](auto* a, auto* b) {
+      return a->record->running_since() > b->record->running_since();
+    });
     std::vector<std::string> roots;
     for (auto* entry : active) roots.push_back(entry->name);
     auto order = order_along(roots, [this](const std::string& n) { return dependents_of(n); });
@@ -483,8 +490,9 @@ class Supervisor final : public InternalSupervisorActor::base {
   }
 
   void shut_down(const caf::error& reason) {
-    for (auto& entry : instances_)
+    for (auto& entry : instances_) {
       if (entry.actor) send_exit(entry.actor, reason);
+    }
     quit(reason);
   }
 
