@@ -86,9 +86,10 @@ bool all_running(HttpClient& api) {
 
 }  // namespace
 
-TEST_CASE("dependencies: a three-level chain from YAML, listed in reverse, starts dependencies "
-          "first (cause startup)",
-          "[operations][dependencies]") {
+TEST_CASE(
+    "dependencies: a three-level chain from YAML, listed in reverse, starts dependencies "
+    "first (cause startup)",
+    "[operations][dependencies]") {
   TempFile config(chain_yaml("faulty", "    start_delay_ms: 100\n"));
   ServerProcess server(with_config(config));
   auto api = server.client();
@@ -99,14 +100,14 @@ TEST_CASE("dependencies: a three-level chain from YAML, listed in reverse, start
   std::vector<Step> starts;
   for (const auto& step : steps)
     if (std::get<1>(step) == "starting" || std::get<1>(step) == "running") starts.push_back(step);
-  std::vector<Step> expected = {
-      {"bottom", "starting", "startup"}, {"bottom", "running", "startup"},
-      {"middle", "starting", "startup"}, {"middle", "running", "startup"},
-      {"top", "starting", "startup"},    {"top", "running", "startup"}};
+  std::vector<Step> expected = {{"bottom", "starting", "startup"}, {"bottom", "running", "startup"},
+                                {"middle", "starting", "startup"}, {"middle", "running", "startup"},
+                                {"top", "starting", "startup"},    {"top", "running", "startup"}};
   CHECK(starts == expected);
 }
 
-TEST_CASE("dependencies: a cycle in the YAML is exit code 2 naming it", "[operations][dependencies]") {
+TEST_CASE("dependencies: a cycle in the YAML is exit code 2 naming it",
+          "[operations][dependencies]") {
   TempFile config(R"(services:
   a:
     type: echo
@@ -147,9 +148,10 @@ TEST_CASE("dependencies: an unknown depends_on name in the YAML is exit code 2 n
   CHECK(one_line_has(result.err, {"depends_on", "ghost"}));
 }
 
-TEST_CASE("dependencies: stopping the bottom of a chain stops its dependents first "
-          "(cause dependency) and replies when all have stopped",
-          "[operations][dependencies]") {
+TEST_CASE(
+    "dependencies: stopping the bottom of a chain stops its dependents first "
+    "(cause dependency) and replies when all have stopped",
+    "[operations][dependencies]") {
   TempFile config(chain_yaml());
   ServerProcess server(with_config(config));
   auto api = server.client();
@@ -180,9 +182,10 @@ TEST_CASE("dependencies: stopping the bottom of a chain stops its dependents fir
   CHECK(all_running(api));
 }
 
-TEST_CASE("dependencies: a failing dependency stops its dependents, which start again when it "
-          "runs",
-          "[operations][dependencies]") {
+TEST_CASE(
+    "dependencies: a failing dependency stops its dependents, which start again when it "
+    "runs",
+    "[operations][dependencies]") {
   TempFile config(chain_yaml("faulty",
                              "    restart: on-failure\n"
                              "    restart_delay_seconds: 0.2\n"));
@@ -255,4 +258,102 @@ TEST_CASE("dependencies: DELETE of an instance that others depend on is 409 nami
     E2E_CHECK_STATUS(api.del(std::string("/services/") + name), 200);
   }
   CHECK(service_names(api).empty());
+}
+
+TEST_CASE(
+    "dependencies: a restart waits while its dependency is not running, then starts "
+    "(not a failure)",
+    "[operations][dependencies][restart]") {
+  TempFile config(R"(services:
+  worker:
+    type: faulty
+    depends_on: [store]
+    restart: on-failure
+    restart_delay_seconds: 1.0
+  store:
+    type: echo
+    prefix: S
+)");
+  ServerProcess server(with_config(config));
+  auto api = server.client();
+  REQUIRE(wait_until(
+      [&] { return state_of(api, "worker") == "running" && state_of(api, "store") == "running"; },
+      15s));
+
+  auto before = last_seq(api);
+  E2E_REQUIRE_STATUS(api.post("/services/worker/fail", {{"reason", "crashed"}}), 200);
+  // Within the restart delay, its dependency goes away.
+  E2E_REQUIRE_STATUS(api.post("/services/store/stop"), 200);
+  CHECK(state_of(api, "store") == "stopped");
+  // Past the delay (1 s) the restart has not happened and has not failed.
+  bool moved = wait_until(
+      [&] {
+        for (const auto& event : events_of(api, before))
+          if (is_event(event, "worker", "starting") ||
+              (is_event(event, "worker", "error") && event["error"] != "crashed"))
+            return true;
+        return false;
+      },
+      1500ms, 50ms);
+  CHECK_FALSE(moved);
+  auto waiting = status_of(api, "worker");
+  INFO(waiting.dump());
+  CHECK(waiting["state"] == "error");
+  CHECK(waiting["error"] == "crashed");
+
+  // Once store runs, worker is started again, by its restart.
+  E2E_REQUIRE_STATUS(api.post("/services/store/start"), 200);
+  REQUIRE(wait_for_state(api, "worker", "running", 10s));
+  auto steps = steps_of(events_of(api, before));
+  INFO(describe(steps));
+  std::size_t failures = 0;
+  for (const auto& step : steps)
+    if (std::get<0>(step) == "worker" && std::get<1>(step) == "error") ++failures;
+  CHECK(failures == 1);
+  auto store_running = index_of(steps, {"store", "running", "request"});
+  auto worker_starting = index_of(steps, {"worker", "starting", "restart"});
+  CHECK(store_running >= 0);
+  CHECK(worker_starting > store_running);
+  CHECK(status_of(api, "worker")["restarts"] == 1);
+}
+
+TEST_CASE(
+    "dependencies: a failed dependency started by hand brings back the dependents it "
+    "stopped, not one the user had stopped",
+    "[operations][dependencies]") {
+  TempFile config(R"(services:
+  reader:
+    type: echo
+    depends_on: [db]
+  writer:
+    type: echo
+    depends_on: [db]
+  db:
+    type: faulty
+)");
+  ServerProcess server(with_config(config));
+  auto api = server.client();
+  REQUIRE(wait_until(
+      [&] {
+        return state_of(api, "reader") == "running" && state_of(api, "writer") == "running" &&
+               state_of(api, "db") == "running";
+      },
+      15s));
+  E2E_REQUIRE_STATUS(api.post("/services/writer/stop"), 200);
+
+  auto before = last_seq(api);
+  E2E_REQUIRE_STATUS(api.post("/services/db/fail", {{"reason", "disk"}}), 200);
+  REQUIRE(wait_for_state(api, "reader", "stopped", 10s));
+  CHECK(state_of(api, "db") == "error");  // restart: never
+
+  E2E_REQUIRE_STATUS(api.post("/services/db/start"), 200);
+  REQUIRE(wait_for_state(api, "reader", "running", 10s));
+  auto steps = steps_of(events_of(api, before));
+  INFO(describe(steps));
+  CHECK(index_of(steps, {"reader", "stopped", "dependency"}) >= 0);
+  CHECK(index_of(steps, {"reader", "starting", "dependency"}) >
+        index_of(steps, {"db", "running", "request"}));
+  // writer was stopped by the user before: it stays stopped.
+  CHECK(state_of(api, "writer") == "stopped");
+  for (const auto& step : steps) CHECK(std::get<0>(step) != "writer");
 }

@@ -27,8 +27,8 @@ namespace {
 
 const std::set<std::string> event_fields = {"seq",     "boot",  "time",  "node",
                                             "service", "state", "error", "cause"};
-const std::set<std::string> causes = {"request",    "autostart", "startup",  "restart",
-                                      "failure",    "health",    "dependency", "shutdown"};
+const std::set<std::string> causes = {"request", "autostart", "startup",    "restart",
+                                      "failure", "health",    "dependency", "shutdown"};
 
 /// The seq of an SSE message from its id "<boot>:<seq>" (0 when malformed).
 std::uint64_t seq_of(const SseMessage& message) {
@@ -44,8 +44,8 @@ std::uint64_t seq_of(const SseMessage& message) {
 std::string describe(const std::vector<SseMessage>& messages, std::size_t limit = 40) {
   std::string text;
   for (std::size_t i = 0; i < messages.size() && i < limit; ++i)
-    text += "id=" + messages[i].id + " event=" + messages[i].event + " data=" +
-            messages[i].data.substr(0, 200) + "\n";
+    text += "id=" + messages[i].id + " event=" + messages[i].event +
+            " data=" + messages[i].data.substr(0, 200) + "\n";
   if (messages.size() > limit) text += "... (" + std::to_string(messages.size()) + " messages)\n";
   return text;
 }
@@ -102,8 +102,8 @@ std::pair<Node, Node> two_nodes() {
   auto api_a = a.client();
   auto api_b = b.client();
   const std::set<std::string> both = {"a", "b"};
-  bool settled = wait_until(
-      [&] { return up_nodes(api_a) == both && up_nodes(api_b) == both; }, 20s, 50ms);
+  bool settled =
+      wait_until([&] { return up_nodes(api_a) == both && up_nodes(api_b) == both; }, 20s, 50ms);
   INFO("a: " << api_a.get("/nodes").describe() << "\nb: " << api_b.get("/nodes").describe());
   REQUIRE(settled);
   return {std::move(a), std::move(b)};
@@ -111,9 +111,10 @@ std::pair<Node, Node> two_nodes() {
 
 }  // namespace
 
-TEST_CASE("events: GET /events lists every event with its 8 fields, oldest first; "
-          "?since= only the later ones",
-          "[operations][events]") {
+TEST_CASE(
+    "events: GET /events lists every event with its 8 fields, oldest first; "
+    "?since= only the later ones",
+    "[operations][events]") {
   ServerProcess server;
   auto api = server.client();
   register_ok(api, "echo", "e");
@@ -174,16 +175,17 @@ TEST_CASE("events: GET /events lists every event with its 8 fields, oldest first
                               std::uint64_t{events.size()}}) {
     INFO("since " << since);
     auto later = events_of(api, since);
-    CHECK(later == std::vector<json>(events.begin() + static_cast<std::ptrdiff_t>(since),
-                                     events.end()));
+    CHECK(later ==
+          std::vector<json>(events.begin() + static_cast<std::ptrdiff_t>(since), events.end()));
   }
   auto malformed = api.get("/events?since=abc");
   E2E_CHECK_STATUS(malformed, 400);
 }
 
-TEST_CASE("events: a Server-Sent Events client sees the buffered events, then live ones, in seq "
-          "order without gaps",
-          "[operations][events][sse]") {
+TEST_CASE(
+    "events: a Server-Sent Events client sees the buffered events, then live ones, in seq "
+    "order without gaps",
+    "[operations][events][sse]") {
   ServerProcess server;
   auto api = server.client();
   churn(api, "before", 3);  // 3 x 5 = 15 events buffered
@@ -199,9 +201,8 @@ TEST_CASE("events: a Server-Sent Events client sees the buffered events, then li
   REQUIRE_FALSE(logged.empty());
   auto last = logged.back()["seq"].get<std::uint64_t>();
   CHECK(last == 15 + 50);
-  bool complete = client.wait_for([&](const auto& messages) {
-    return !messages.empty() && seq_of(messages.back()) >= last;
-  });
+  bool complete = client.wait_for(
+      [&](const auto& messages) { return !messages.empty() && seq_of(messages.back()) >= last; });
   INFO("transfer: " << client.result());
   REQUIRE(complete);
   CHECK_FALSE(client.ended());
@@ -220,9 +221,10 @@ TEST_CASE("events: a Server-Sent Events client sees the buffered events, then li
   }
 }
 
-TEST_CASE("events: a Last-Event-ID of another boot first gets `event: gap`, then everything "
-          "buffered",
-          "[operations][events][sse]") {
+TEST_CASE(
+    "events: a Last-Event-ID of another boot first gets `event: gap`, then everything "
+    "buffered",
+    "[operations][events][sse]") {
   ServerProcess server;
   auto api = server.client();
   churn(api, "svc", 4);  // 20 events
@@ -242,9 +244,10 @@ TEST_CASE("events: a Last-Event-ID of another boot first gets `event: gap`, then
                by_seq(logged));
 }
 
-TEST_CASE("events: a client that stops reading is cut off and the node's memory stays within "
-          "10 MB over 30,000 events",
-          "[operations][events][sse][memory]") {
+TEST_CASE(
+    "events: a client that stops reading is cut off and the node's memory stays within "
+    "10 MB over 30,000 events",
+    "[operations][events][sse][memory]") {
   ServerProcess server;
   auto api = server.client();
   const auto pid = server.process().pid();
@@ -392,8 +395,9 @@ TEST_CASE("events: ?scope=cluster merges the live events of both nodes",
              m.data_json.value("state", "") == "running";
     });
   };
-  bool both = client.wait_for(
-      [&](const auto& messages) { return has(messages, "a", "on_a") && has(messages, "b", "on_b"); });
+  bool both = client.wait_for([&](const auto& messages) {
+    return has(messages, "a", "on_a") && has(messages, "b", "on_b");
+  });
   auto messages = client.state_messages();
   INFO(describe(messages, 80));
   REQUIRE(both);
@@ -437,9 +441,8 @@ TEST_CASE("events: streams opened during a burst of events see every event once,
     REQUIRE(during.back()->wait_connected());
     std::this_thread::sleep_for(50ms);  // spread the connections over the burst
   }
-  REQUIRE(wait_until(
-      [&] { return error_of(api, "burst").find("gave up") != std::string::npos; },
-      30s));
+  REQUIRE(
+      wait_until([&] { return error_of(api, "burst").find("gave up") != std::string::npos; }, 30s));
   auto logged = events_of(api);
   auto last = logged.back()["seq"].get<std::uint64_t>();
   INFO("last seq " << last);
@@ -449,9 +452,8 @@ TEST_CASE("events: streams opened during a burst of events see every event once,
   for (auto& client : during) clients.push_back(client.get());
   for (std::size_t i = 0; i < clients.size(); ++i) {
     INFO("client " << i);
-    bool complete = clients[i]->wait_for([&](const auto& messages) {
-      return !messages.empty() && seq_of(messages.back()) >= last;
-    });
+    bool complete = clients[i]->wait_for(
+        [&](const auto& messages) { return !messages.empty() && seq_of(messages.back()) >= last; });
     INFO("transfer: " << clients[i]->result());
     CHECK(complete);
     check_stream(clients[i]->messages(), boot, 1, last, by_seq(logged));
@@ -473,9 +475,8 @@ TEST_CASE("events: a client that keeps reading is not cut off by 30,000 events",
   SseClient reader(server.port(), "/events");
   REQUIRE(reader.wait_connected());
   E2E_CHECK_STATUS(api.post("/services/storm/start"), 500);
-  REQUIRE(wait_until(
-      [&] { return error_of(api, "storm").find("gave up") != std::string::npos; },
-      90s));
+  REQUIRE(
+      wait_until([&] { return error_of(api, "storm").find("gave up") != std::string::npos; }, 90s));
   auto total = last_seq(api);
   bool all = reader.wait_for(
       [&](const auto& messages) { return !messages.empty() && seq_of(messages.back()) >= total; },
@@ -490,4 +491,81 @@ TEST_CASE("events: a client that keeps reading is not cut off by 30,000 events",
   CHECK(all);
   CHECK(gaps == 0);
   CHECK_FALSE(reader.ended());
+}
+
+TEST_CASE(
+    "events: the node keeps the last 1,000; a Last-Event-ID older than that gets `event: "
+    "gap`, then those 1,000",
+    "[operations][events][sse]") {
+  ServerProcess server;
+  auto api = server.client();
+  register_ok(api, "faulty", "noisy");
+  E2E_REQUIRE_STATUS(api.post("/services/noisy/configure", {{"fail_on", "start"},
+                                                            {"restart", "on-failure"},
+                                                            {"restart_delay_seconds", 0},
+                                                            {"restart_max_delay_seconds", 0},
+                                                            {"max_restarts", 700},
+                                                            {"restart_window_seconds", 3600}}),
+                     200);
+  E2E_CHECK_STATUS(api.post("/services/noisy/start"), 500);
+  REQUIRE(
+      wait_until([&] { return error_of(api, "noisy").find("gave up") != std::string::npos; }, 30s));
+  auto logged = events_of(api);
+  REQUIRE(logged.size() == 1000);
+  auto last = logged.back()["seq"].get<std::uint64_t>();
+  CHECK(last >= 1400);
+  auto oldest = logged.front()["seq"].get<std::uint64_t>();
+  CHECK(oldest == last - 999);
+  const auto boot = logged.front()["boot"].get<std::string>();
+
+  SseClient client(server.port(), "/events", {"Last-Event-ID: " + boot + ":5"});
+  bool all = client.wait_for([&](const auto& m) { return m.size() >= 1001; });
+  auto messages = client.messages();
+  INFO(describe(messages, 5));
+  REQUIRE(all);
+  CHECK(messages.front().event == "gap");
+  CHECK(messages.front().data_json == json{{"boot", boot}, {"oldest_seq", oldest}});
+  check_stream(std::vector<SseMessage>(messages.begin() + 1, messages.end()), boot, oldest, last,
+               by_seq(logged));
+  // ?since= of JSON reads likewise gives what is kept.
+  CHECK(events_of(api, 5) == logged);
+}
+
+TEST_CASE(
+    "events: causes autostart (configure with autostart) and shutdown (seen from another "
+    "node)",
+    "[operations][events][cluster]") {
+  auto [a, b] = two_nodes();
+  auto api_a = a.client();
+  register_ok(api_a, "echo", "auto");
+  E2E_REQUIRE_STATUS(api_a.post("/services/auto/configure", {{"autostart", true}}), 200);
+  REQUIRE(wait_for_state(api_a, "auto", "running", 10s));
+  std::vector<std::pair<std::string, std::string>> steps;
+  for (const auto& event : events_about(events_of(api_a), "auto"))
+    steps.emplace_back(event["state"], event["cause"]);
+  CHECK(steps == std::vector<std::pair<std::string, std::string>>{{"registered", "request"},
+                                                                  {"configured", "request"},
+                                                                  {"starting", "autostart"},
+                                                                  {"running", "autostart"}});
+
+  SseClient client(b.http_port(), "/nodes/a/events");
+  REQUIRE(client.wait_for([](const auto& m) { return m.size() >= 4; }));
+  a.server->process().signal(SIGTERM);
+  bool down = client.wait_for(
+      [](const auto& messages) {
+        return std::any_of(messages.begin(), messages.end(),
+                           [](const SseMessage& m) { return m.event == "node_down"; });
+      },
+      20s);
+  auto messages = client.messages();
+  INFO(describe(messages));
+  REQUIRE(down);
+  CHECK(a.server->process().wait(15s).code == 0);
+  std::vector<std::pair<std::string, std::string>> shutdown;
+  for (const auto& message : messages)
+    if (message.data_json.is_object() && message.data_json.value("service", "") == "auto" &&
+        message.data_json.value("cause", "") == "shutdown")
+      shutdown.emplace_back(message.data_json.value("state", ""), "shutdown");
+  CHECK(shutdown == std::vector<std::pair<std::string, std::string>>{{"stopping", "shutdown"},
+                                                                     {"stopped", "shutdown"}});
 }

@@ -120,9 +120,10 @@ TEST_CASE("supervision: a start that outlasts start_timeout_seconds is error 'Ti
   CHECK(event["cause"] == "failure");
 }
 
-TEST_CASE("supervision: a runtime failure (POST /fail) is error with its reason, logged once, "
-          "and the manager's stop runs as clean-up",
-          "[operations][supervision][failures]") {
+TEST_CASE(
+    "supervision: a runtime failure (POST /fail) is error with its reason, logged once, "
+    "and the manager's stop runs as clean-up",
+    "[operations][supervision][failures]") {
   ServerProcess server({"--log-level", "info"});
   auto api = server.client();
   faulty(api, "worker", json::object());
@@ -175,15 +176,15 @@ TEST_CASE("supervision: fail_after_ms reports 'planned failure after T ms' T ms 
   CHECK(after <= 2200);
 }
 
-TEST_CASE("supervision: health_failures not-ok checks in a row are error "
-          "'Health check failed N times: <detail>', cause health",
-          "[operations][supervision][health]") {
+TEST_CASE(
+    "supervision: health_failures not-ok checks in a row are error "
+    "'Health check failed N times: <detail>', cause health",
+    "[operations][supervision][health]") {
   ServerProcess server;
   auto api = server.client();
   // Turns unhealthy by itself 100 ms after its start.
-  faulty(api, "sick", {{"unhealthy_after_ms", 100},
-                       {"health_interval_seconds", 0.05},
-                       {"health_failures", 2}});
+  faulty(api, "sick",
+         {{"unhealthy_after_ms", 100}, {"health_interval_seconds", 0.05}, {"health_failures", 2}});
   // Healthy until told otherwise through POST /health.
   faulty(api, "told", {{"health_interval_seconds", 0.05}, {"health_failures", 2}});
   // Tolerates many not-ok answers: what a check answered shows while it runs.
@@ -266,10 +267,11 @@ TEST_CASE("supervision: on-failure restarts after the delay, which doubles and c
           "[operations][supervision][restart]") {
   ServerProcess server;
   auto api = server.client();
-  faulty(api, "flaky", {{"fail_starts", 3},
-                        {"restart", "on-failure"},
-                        {"restart_delay_seconds", 0.1},
-                        {"restart_max_delay_seconds", 0.25}});
+  faulty(api, "flaky",
+         {{"fail_starts", 3},
+          {"restart", "on-failure"},
+          {"restart_delay_seconds", 0.1},
+          {"restart_max_delay_seconds", 0.25}});
 
   auto first = api.post("/services/flaky/start");
   E2E_CHECK_STATUS(first, 500);
@@ -312,12 +314,13 @@ TEST_CASE("supervision: the intensity limit gives up with '...; gave up after 2 
           "[operations][supervision][restart]") {
   ServerProcess server;
   auto api = server.client();
-  faulty(api, "doomed", {{"fail_starts", 10},
-                         {"restart", "on-failure"},
-                         {"restart_delay_seconds", 0.05},
-                         {"restart_max_delay_seconds", 0.05},
-                         {"max_restarts", 2},
-                         {"restart_window_seconds", 60}});
+  faulty(api, "doomed",
+         {{"fail_starts", 10},
+          {"restart", "on-failure"},
+          {"restart_delay_seconds", 0.05},
+          {"restart_max_delay_seconds", 0.05},
+          {"max_restarts", 2},
+          {"restart_window_seconds", 60}});
   E2E_CHECK_STATUS(api.post("/services/doomed/start"), 500);
 
   const std::string text =
@@ -350,25 +353,32 @@ TEST_CASE("supervision: the intensity limit gives up with '...; gave up after 2 
   CHECK(errors.back()["error"] == text);
 }
 
-TEST_CASE("supervision: restarts and next_restart_in_seconds while a restart is pending; "
-          "a user stop during the delay cancels it",
-          "[operations][supervision][restart]") {
+TEST_CASE(
+    "supervision: restarts and next_restart_in_seconds while a restart is pending; "
+    "a user stop during the delay cancels it",
+    "[operations][supervision][restart]") {
   ServerProcess server;
   auto api = server.client();
-  faulty(api, "pending", {{"restart", "on-failure"},
-                          {"restart_delay_seconds", 0.5},
-                          {"restart_max_delay_seconds", 5}});
+  faulty(api, "pending",
+         {{"restart", "on-failure"},
+          {"restart_delay_seconds", 0.5},
+          {"restart_max_delay_seconds", 5}});
   E2E_REQUIRE_STATUS(api.post("/services/pending/start"), 200);
 
-  // First failure: restart pending within 0.5 s.
+  // First failure: a restart pending in 0.5 s, counted down from the failure
+  // (`took`: how long ago at most that was when the status was read).
+  auto sent = Clock::now();
   E2E_REQUIRE_STATUS(api.post("/services/pending/fail", {{"reason", "first"}}), 200);
   auto status = status_of(api, "pending");
-  INFO(status.dump());
+  auto took = elapsed_ms(sent) / 1000;
+  INFO(status.dump() << " read " << took << " s after the failure");
   CHECK(status["state"] == "error");
   CHECK(status["restarts"] == 0);
   REQUIRE(status["next_restart_in_seconds"].is_number());
-  CHECK(status["next_restart_in_seconds"].get<double>() > 0);
-  CHECK(status["next_restart_in_seconds"].get<double>() <= 0.5);
+  auto next = status["next_restart_in_seconds"].get<double>();
+  CHECK(next > 0);
+  CHECK(next <= 0.5);
+  CHECK(next + took >= 0.5 - 0.01);
 
   REQUIRE(wait_for_state(api, "pending", "running", 10s));
   status = status_of(api, "pending");
@@ -376,12 +386,15 @@ TEST_CASE("supervision: restarts and next_restart_in_seconds while a restart is 
   CHECK(status["next_restart_in_seconds"].is_null());
 
   // Second failure soon after: the delay has doubled to 1 s.
+  sent = Clock::now();
   E2E_REQUIRE_STATUS(api.post("/services/pending/fail", {{"reason", "second"}}), 200);
   status = status_of(api, "pending");
-  INFO(status.dump());
+  took = elapsed_ms(sent) / 1000;
+  INFO(status.dump() << " read " << took << " s after the failure");
   REQUIRE(status["next_restart_in_seconds"].is_number());
-  CHECK(status["next_restart_in_seconds"].get<double>() > 0.5);
-  CHECK(status["next_restart_in_seconds"].get<double>() <= 1.0);
+  next = status["next_restart_in_seconds"].get<double>();
+  CHECK(next <= 1.0);
+  CHECK(next + took >= 1.0 - 0.01);
 
   // A user's stop now cancels it.
   auto seq_before_stop = last_seq(api);
@@ -391,7 +404,7 @@ TEST_CASE("supervision: restarts and next_restart_in_seconds while a restart is 
   CHECK(status["next_restart_in_seconds"].is_null());
   CHECK(status["restarts"] == 1);
 
-  // Past the delay (1 s) and half a second more: no restart came.
+  // Past the delay and half a second more: no restart came.
   bool restarted = wait_until(
       [&] {
         for (const auto& event : events_of(api, seq_before_stop))
@@ -403,4 +416,72 @@ TEST_CASE("supervision: restarts and next_restart_in_seconds while a restart is 
   CHECK_FALSE(restarted);
   CHECK(state_of(api, "pending") == "stopped");
   CHECK(status_of(api, "pending")["restarts"] == 1);
+}
+
+TEST_CASE(
+    "supervision: after restart_window_seconds of running, the delay and the restart count "
+    "start over",
+    "[operations][supervision][restart]") {
+  ServerProcess server;
+  auto api = server.client();
+  faulty(api, "renewed",
+         {{"restart", "on-failure"},
+          {"restart_delay_seconds", 0.2},
+          {"restart_max_delay_seconds", 10},
+          {"max_restarts", 1},
+          {"restart_window_seconds", 1}});
+  E2E_REQUIRE_STATUS(api.post("/services/renewed/start"), 200);
+
+  for (int round = 1; round <= 2; ++round) {
+    INFO("round " << round);
+    if (round == 2) {
+      // Running for longer than the window (1 s): the last restart left it.
+      auto running_since = Clock::now();
+      wait_until([&] { return elapsed_ms(running_since) >= 1300; }, 2s, 100ms);
+    }
+    auto before = last_seq(api);
+    E2E_REQUIRE_STATUS(api.post("/services/renewed/fail", {{"reason", "round"}}), 200);
+    auto status = status_of(api, "renewed");
+    INFO(status.dump());
+    // Not 0.4 s in round 2: the delay went back to 0.2 s.
+    if (status["next_restart_in_seconds"].is_number())
+      CHECK(status["next_restart_in_seconds"].get<double>() <= 0.2);
+    // One restart allowed per window: round 2's is allowed again.
+    REQUIRE(wait_for_state(api, "renewed", "running", 10s));
+    CHECK(status_of(api, "renewed")["restarts"] == round);
+    auto events = events_of(api, before);
+    INFO(dump_events(events));
+    REQUIRE(events.size() == 3);
+    auto gap = time_of(events[1]) - time_of(events[0]);
+    CHECK(gap >= 200);
+    CHECK(gap <= 700);
+  }
+}
+
+TEST_CASE("supervision: a start waits for the clean-up stop of a failure in flight",
+          "[operations][supervision][failures]") {
+  ServerProcess server({"--log-level", "info"});
+  auto api = server.client();
+  faulty(api, "careful", {{"stop_delay_ms", 600}});
+  E2E_REQUIRE_STATUS(api.post("/services/careful/start"), 200);
+
+  auto failed_at = Clock::now();
+  E2E_REQUIRE_STATUS(api.post("/services/careful/fail", {{"reason", "gone"}}), 200);
+  auto started = api.post("/services/careful/start");
+  auto took = elapsed_ms(failed_at);
+  E2E_CHECK_STATUS(started, 200);
+  CHECK(state_of(api, "careful") == "running");
+  // It waited for the clean-up: 600 ms from the failure on.
+  INFO("failure to started: " << took << " ms");
+  CHECK(took >= 600);
+  // The manager saw stop, then start: never both at once.
+  auto lines = lines_of(server.stderr_text());
+  std::vector<std::string> calls;
+  for (const auto& line : lines) {
+    if (line.find("processpype.services.careful") == std::string::npos) continue;
+    if (line.find("Faulty service started") != std::string::npos) calls.push_back("started");
+    if (line.find("Faulty service stopped") != std::string::npos) calls.push_back("stopped");
+  }
+  INFO("stderr:\n" << server.stderr_text().substr(0, 4000));
+  CHECK(calls == std::vector<std::string>{"started", "stopped", "started"});
 }
