@@ -1,5 +1,5 @@
 // cluster_benchmark: what an operation costs when it acts on another node
-// (SPEC 7) rather than on the local one, measured with wrk through one
+// (docs/membership.md) rather than on the local one, measured with wrk through one
 // node's REST.
 //
 // In one run:

@@ -1,4 +1,4 @@
-// security_benchmark: what the security of the REST API (SPEC 11) costs,
+// security_benchmark: what the security of the REST API (docs/security.md) costs,
 // measured with wrk on the real `processpype` binary, as ratios to plain
 // HTTP without authentication measured in the same run.
 //
@@ -66,8 +66,8 @@ Measurement run_wrk_with(const WrkOptions& options, const std::string& url,
     throw std::runtime_error("wrk " + status.describe() + ":\n" + output);
   auto measurement = parse_wrk_output(output);
   if (measurement.non_2xx > 0 || measurement.requests == 0)
-    throw std::runtime_error(fmt::format("{}: {} non-2xx of {} requests", url,
-                                         measurement.non_2xx, measurement.requests));
+    throw std::runtime_error(fmt::format("{}: {} non-2xx of {} requests", url, measurement.non_2xx,
+                                         measurement.requests));
   return measurement;
 }
 
@@ -118,12 +118,9 @@ Result measure(const WrkOptions& options, const Target& baseline, const Target& 
 }
 
 /// A server on a free port with a running echo instance `bench`.
-std::unique_ptr<ProbedServer> start_server(const std::string& name,
-                                           std::vector<std::string> args,
-                                           std::function<bool(int)> ready,
-                                           std::function<HttpResponse(int port, const std::string&,
-                                                                      const std::string&)>
-                                               admin_post) {
+std::unique_ptr<ProbedServer> start_server(
+    const std::string& name, std::vector<std::string> args, std::function<bool(int)> ready,
+    std::function<HttpResponse(int port, const std::string&, const std::string&)> admin_post) {
   ProbedServerOptions options;
   options.args = {"--log-level", "error"};
   options.args.insert(options.args.end(), args.begin(), args.end());
@@ -160,9 +157,9 @@ int run(const WrkOptions& options) {
   trust.ca_file = pki.certificate("ca");
   auto tokens_admin = pki.write("admin.token", admin_token + "\n");
   auto tokens_read = pki.write("read.token", read_token + "\n");
-  auto tls_config = pki.write("tls.yaml", "server:\n  tls:\n    certificate: " +
-                                              pki.certificate("server") +
-                                              "\n    key: " + pki.key("server") + "\n");
+  auto tls_config =
+      pki.write("tls.yaml", "server:\n  tls:\n    certificate: " + pki.certificate("server") +
+                                "\n    key: " + pki.key("server") + "\n");
 
   auto plain_post = [](int port, const std::string& path, const std::string& body) {
     HttpClient client(port);
@@ -182,9 +179,9 @@ int run(const WrkOptions& options) {
   };
 
   auto plain = start_server("plain", {}, http_ready, plain_post);
-  auto token = start_server(
-      "token", {"--admin-token-file", tokens_admin, "--read-token-file", tokens_read}, http_ready,
-      token_post);
+  auto token =
+      start_server("token", {"--admin-token-file", tokens_admin, "--read-token-file", tokens_read},
+                   http_ready, token_post);
   auto https = start_server("https", {"--config", tls_config}, https_ready, https_post);
 
   // The figures measure what they say: the token is checked, HTTPS is served.
@@ -201,13 +198,13 @@ int run(const WrkOptions& options) {
   }
 
   const std::string path = "/services/bench";
-  const Target plain_target{"plain HTTP (baseline)",
-                            fmt::format("http://127.0.0.1:{}{}", plain->port(), path), {}};
+  const Target plain_target{
+      "plain HTTP (baseline)", fmt::format("http://127.0.0.1:{}{}", plain->port(), path), {}};
   const Target token_target{"HTTP + read token",
                             fmt::format("http://127.0.0.1:{}{}", token->port(), path),
                             {"Authorization: Bearer " + read_token}};
-  const Target https_target{"HTTPS keep-alive",
-                            fmt::format("https://127.0.0.1:{}{}", https->port(), path), {}};
+  const Target https_target{
+      "HTTPS keep-alive", fmt::format("https://127.0.0.1:{}{}", https->port(), path), {}};
 
   WrkOptions one = options;
   one.threads = 1;
@@ -240,9 +237,8 @@ int run(const WrkOptions& options) {
   row(fmt::format("baseline, {} connections", options.connections), median_run(baseline_many),
       "1.00x", "1.00x", "1.00x");
   for (const auto* result : {&token_many, &https_many})
-    row(result->name + fmt::format(", {} connections", options.connections),
-        result->measurement, ratio_text(result->throughput), ratio_text(result->p50),
-        ratio_text(result->p99));
+    row(result->name + fmt::format(", {} connections", options.connections), result->measurement,
+        ratio_text(result->throughput), ratio_text(result->p50), ratio_text(result->p99));
   row("baseline, 1 connection", median_run(baseline_one), "1.00x", "1.00x", "1.00x");
   for (const auto* result : {&token_one, &https_one})
     row(result->name + ", 1 connection", result->measurement, ratio_text(result->throughput),

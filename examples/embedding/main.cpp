@@ -1,5 +1,5 @@
 // ProcessPype embedded in a program that owns its caf::actor_system: the
-// SPEC's minimal EchoService, driven through the blocking Runtime API, with
+// the README's minimal EchoService, driven through the blocking Runtime API, with
 // each state it goes through printed.
 #include <iostream>
 

@@ -1,4 +1,4 @@
-// SPEC 2.1 through the actors: every row of the state table (refusals
+// docs/architecture.md, "Lifecycle" through the actors: every row of the state table (refusals
 // included), requires_configuration, failing managers, autostart and
 // validation, driven through the embedding Runtime.
 

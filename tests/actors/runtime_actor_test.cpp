@@ -1,4 +1,4 @@
-// The node around the services: naming and deregistration (SPEC 2.2/2.3),
+// The node around the services: naming and deregistration (docs/rest-api.md, "Services"),
 // responsiveness while managers block, timeouts, a failing service actor,
 // concurrent conflicting commands, custom routes and the actor-message API.
 

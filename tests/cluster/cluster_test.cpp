@@ -1,6 +1,6 @@
-// Cluster tests (SPEC 7): several real `processpype` processes on 127.0.0.1
+// Cluster tests (docs/membership.md): several real `processpype` processes on 127.0.0.1
 // that publish their node port (--node-port) and join each other (--join).
-// Every route of SPEC 5 under /nodes/{id}/..., GET /nodes, membership spread,
+// Every route of docs/rest-api.md under /nodes/{id}/..., GET /nodes, membership spread,
 // kill -9 of a node and the 5 s bound, in-flight requests to a dying node,
 // rejoin, and invalid node ids / addresses. Each test case starts its own
 // processes on free ports; every wait is a bounded poll; the processes are
@@ -544,7 +544,7 @@ TEST_CASE("cluster: a peer that stops answering (SIGSTOP) makes calls end, never
   auto response = api.get(c.path() + "/services/echo");
   {
     INFO(response.describe() << " after " << response.elapsed_ms << " ms");
-    // SPEC 7: a peer that does not answer within the request timeout (5 s) is
+    // docs/membership.md: a peer that does not answer within the request timeout (5 s) is
     // 504 (503 if it is already known down).
     CHECK((response.status == 504 || response.status == 503));
     check_detail(response);
@@ -793,7 +793,7 @@ TEST_CASE("cluster: a node that forwarded requests to a peer still shuts down on
     auto api = a.client();
     E2E_REQUIRE_STATUS(api.get(c.path() + "/services"), 200);  // one request A -> C
   }
-  // SPEC 3: on SIGTERM the node stops its services and exits 0, never hangs.
+  // docs/configuration.md: on SIGTERM the node stops its services and exits 0, never hangs.
   auto status = a.server->stop(SIGTERM, 15s);
   INFO(status.describe() << "\nstderr of A:\n" << a.server->stderr_text().substr(0, 3000));
   CHECK_FALSE(status.timed_out());
@@ -807,9 +807,9 @@ TEST_CASE("cluster: a node that forwarded requests to a peer still shuts down on
 
 TEST_CASE("cluster: remote start and delete that outlast 5 s answer like local ones",
           "[cluster][remote][slow]") {
-  // SPEC 2.1/5: a start/stop reply is sent when the transition has finished;
-  // start_timeout_seconds (here 20) bounds the transition, not the 5 s peer
-  // request timeout of SPEC 7 (which is for a peer that does not answer).
+  // docs/architecture.md, "Lifecycle"; docs/rest-api.md: a start/stop reply is sent when the
+  // transition has finished; start_timeout_seconds (here 20) bounds the transition, not the 5 s
+  // peer request timeout of docs/membership.md (which is for a peer that does not answer).
   auto a = start_node("A");
   auto c = start_node("C", {a.node_port});
   require_all_up({&a, &c});

@@ -1,4 +1,4 @@
-// Membership that converges and heals (SPEC 7, docs/membership.md), with
+// Membership that converges and heals (docs/membership.md), with
 // real `processpype` processes on 127.0.0.1: clusters formed by joins at
 // the same moment, repeated, also while busy loops load the machine; a node
 // frozen (SIGSTOP) past the down threshold and resumed; a node that leaves
@@ -29,7 +29,7 @@ using namespace processpype::testing;
 
 namespace {
 
-/// SPEC 7: nodes that joined list each other up within this bound.
+/// docs/membership.md: nodes that joined list each other up within this bound.
 constexpr auto convergence_bound = 10s;
 /// The default heartbeat interval, the slack of a down detection.
 constexpr double heartbeat_ms = 1000;

@@ -1,6 +1,6 @@
-// End-to-end tests of the application (SPEC 3) and the CLI (SPEC 4): config
-// files, ${VAR} substitution, ENABLED_SERVICES, api_prefix, startup errors
-// (exit code 2), signals and shutdown exit codes, logs.
+// End-to-end tests of the application (docs/configuration.md) and the CLI (docs/configuration.md,
+// "Command-line flags"): config files, ${VAR} substitution, ENABLED_SERVICES, api_prefix, startup
+// errors (exit code 2), signals and shutdown exit codes, logs.
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
-// End-to-end tests of the REST API (SPEC 5) and of the service lifecycle
-// rules a client sees through it (SPEC 2.1, 2.2, 2.3). Each test case starts
-// its own `processpype` server (default registry, no instances).
+// End-to-end tests of the REST API (docs/rest-api.md) and of the service lifecycle
+// rules a client sees through it (docs/architecture.md, "Lifecycle"; docs/rest-api.md, "Services").
+// Each test case starts its own `processpype` server (default registry, no instances).
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,7 @@
-// End-to-end tests of the example services' routes (SPEC 6), of the request
-// limits and robustness (SPEC 5, 9) and of the node's responsiveness while a
-// manager blocks (SPEC 2). Each test case starts its own `processpype`.
+// End-to-end tests of the example services' routes (docs/rest-api.md, "Example services"), of the
+// request limits and robustness (docs/rest-api.md; docs/security.md) and of the node's
+// responsiveness while a manager blocks (docs/architecture.md). Each test case starts its own
+// `processpype`.
 
 #include <catch2/catch.hpp>
 

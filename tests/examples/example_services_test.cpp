@@ -1,6 +1,5 @@
-// The example services of SPEC 6 (echo, counter, ticker, faulty, store),
-// driven through the embedding Runtime: every route, status code and
-// validation rule.
+// The example services of docs/rest-api.md, "Example services" (echo, counter, ticker, faulty,
+// store), driven through the embedding Runtime: every route, status code and validation rule.
 #include <catch2/catch.hpp>
 
 #include <chrono>

@@ -1,4 +1,4 @@
-// Bearer tokens of the REST API (SPEC 11, `server.auth`) with the real
+// Bearer tokens of the REST API (docs/security.md, `server.auth`) with the real
 // binary: who may do what (401/403/200), the open routes, tokens never
 // logged nor echoed, throttled refusal logs, /nodes/{id} authorized by the
 // receiving node, startup refusals (exit code 2) and SIGHUP reloads of the
@@ -330,7 +330,7 @@ TEST_CASE("refused requests are logged with the peer address, at most 2 lines fo
 // apart (and a burst that straddles a second boundary two lines 1 ms apart), e.g.
 //   05:19:05.673 ... unknown token (4 more refused in the last second)
 //   05:19:05.724 ... unknown token
-// Expected (SPEC 11): at most one line per second.
+// Expected (docs/security.md): at most one line per second.
 TEST_CASE("refusal log lines are at least one second apart", "[security][auth][logs]") {
   AuthServer auth;
   HttpClient api(auth.server.port());
@@ -487,7 +487,7 @@ TEST_CASE("exit code 2: an empty token, a read token without admin, a missing or
 // E.g.
 //   SEC_ADMIN= processpype --config f.yaml   (server.auth.admin_token: ${SEC_ADMIN})
 // serves GET /services 200 without a token. Likewise `read_token: ${VAR}`
-// with VAR="" starts without a read token. Expected (SPEC 11): exit code 2,
+// with VAR="" starts without a read token. Expected (docs/security.md): exit code 2,
 // as for a quoted "" or "   ".
 TEST_CASE("exit code 2: a token from an empty environment variable never serves without a token",
           "[security][auth][startup]") {

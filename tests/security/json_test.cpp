@@ -1,4 +1,4 @@
-// Hostile JSON and text (SPEC 11) against the real binary: nesting deeper
+// Hostile JSON and text (docs/security.md) against the real binary: nesting deeper
 // than 64 levels (400, checked while parsing, on every route with a body,
 // under /nodes/{id} too), the 100,000-level body that crashed the old node,
 // numbers no C++ type holds (400) or out of a field's range (422), and

@@ -1,4 +1,4 @@
-// The HTTP limits of `server.limits` (SPEC 11), each at its edge, with the
+// The HTTP limits of `server.limits` (docs/security.md), each at its edge, with the
 // real binary: bodies (413), URLs (414), header sections (431), malformed
 // HTTP (400), the read timeout, connections, instances and event streams.
 // Small limits keep the tests fast; a raw socket sends what libcurl would not.

@@ -1,4 +1,4 @@
-// TLS for the REST API (SPEC 11, `server.tls`) with the real binary and a
+// TLS for the REST API (docs/security.md, `server.tls`) with the real binary and a
 // throwaway PKI made by the `openssl` command at run time (a test CA, server
 // certificates for 127.0.0.1 and localhost, client certificates of the CA
 // and of another CA): HTTPS only, client certificates, the read timeout of
@@ -164,8 +164,8 @@ TEST_CASE("client_ca: no client certificate or another CA's is refused, the CA's
 TEST_CASE("a TLS client that never finishes its handshake is cut after read_timeout_seconds",
           "[security][tls][timeout]") {
   Pki pki;
-  TlsServer tls(pki, pki.yaml(false,
-                              "  limits:\n    max_connections: 1\n    read_timeout_seconds: 1\n"));
+  TlsServer tls(
+      pki, pki.yaml(false, "  limits:\n    max_connections: 1\n    read_timeout_seconds: 1\n"));
   std::this_thread::sleep_for(300ms);  // the probe's connection is closed and seen
 
   for (const auto& sent : {std::string(), std::string("\x16\x03\x01\x00", 4)}) {

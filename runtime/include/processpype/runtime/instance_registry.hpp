@@ -9,7 +9,7 @@
 namespace processpype {
 
 /// Registered instances in registration order, found by name with one hash
-/// lookup, and the auto-naming rule of SPEC 2.2. `Entry` has a
+/// lookup, and the auto-naming rule of docs/rest-api.md, "Services". `Entry` has a
 /// `std::string name` that must not change while it is registered.
 ///
 /// Auto-naming needs "how many names start with the key"; instead of scanning

@@ -6,7 +6,7 @@
 
 namespace processpype {
 
-/// The lifecycle state of a service (SPEC 2.1). On the wire it is the
+/// The lifecycle state of a service (docs/architecture.md, "Lifecycle"). On the wire it is the
 /// lowercase name, e.g. "running".
 enum class ServiceState : std::uint8_t {
   initialized,

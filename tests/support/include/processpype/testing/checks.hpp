@@ -50,7 +50,7 @@ inline void check_detail(const HttpResponse& response) {
 }
 
 /// REQUIREs that every node of `nodes` lists all of them up within
-/// `bound` (SPEC 7: 10 s), printing what each lists on failure.
+/// `bound` (docs/membership.md: 10 s), printing what each lists on failure.
 inline void require_mesh(const std::vector<Node*>& nodes,
                          std::chrono::milliseconds bound = std::chrono::seconds(10)) {
   std::vector<int> ports;

@@ -1,6 +1,6 @@
 #pragma once
 
-// Cluster nodes (SPEC 7): `processpype` processes that publish a node port
+// Cluster nodes (docs/membership.md): `processpype` processes that publish a node port
 // (--node-port), name themselves (--node-id) and join others (--join), and
 // what their GET /nodes says.
 

@@ -2,7 +2,7 @@
 
 // The `processpype` binary as a child process: on a free 127.0.0.1 port,
 // ready once `GET <prefix>/` answers 200, killed when destroyed; helpers for
-// its REST API (SPEC 5).
+// its REST API (docs/rest-api.md).
 
 #include <chrono>
 #include <csignal>
