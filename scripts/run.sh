@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-dependencies.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROCESSPYPE_SANITIZE=OFF \
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+  -DCMAKE_UNITY_BUILD=ON -DPROCESSPYPE_SANITIZE=OFF -DPROCESSPYPE_FUZZ=OFF \
   -DPROCESSPYPE_BUILD_TESTS=OFF -DPROCESSPYPE_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build build --target processpype_server -j "$(nproc)"
 exec build/server/processpype --config examples/demo.yaml "$@"
