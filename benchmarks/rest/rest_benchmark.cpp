@@ -204,7 +204,12 @@ int run(const Options& options) {
   WrkTarget baseline{"(baseline: bare RESTinio)", bare_url};
   std::vector<Measurement> bare_runs, bare_one_runs;
 
-  ServerProcess server{server_options()};
+  // Room for F's instances beside those of the earlier figures.
+  TempFile limits_config{
+      fmt::format("server:\n  limits:\n    max_instances: {}\n", options.big + 1000)};
+  auto main_options = server_options();
+  main_options.args.insert(main_options.args.end(), {"--config", limits_config.path()});
+  ServerProcess server{main_options};
   auto api = server.client();
   auto base = api.url("");
   expect_ok(api.post("/services/register", {{"service_name", "echo"}, {"instance_name", "bench"}}),
