@@ -37,12 +37,6 @@ std::string chain_yaml(const std::string& bottom_type = "echo",
          bottom_type + "\n" + (bottom_fields.empty() ? "    enabled: true\n" : bottom_fields);
 }
 
-ServerOptions with_config(const TempFile& config) {
-  ServerOptions options;
-  options.args = {"--config", config.path()};
-  return options;
-}
-
 /// (service, state, cause) of each event.
 using Step = std::tuple<std::string, std::string, std::string>;
 

@@ -20,6 +20,7 @@
 
 #include <processpype/testing/http.hpp>
 #include <processpype/testing/process.hpp>
+#include <processpype/testing/server.hpp>
 
 namespace processpype::testing::operations {
 
@@ -176,5 +177,13 @@ ProgramResult run_program(const std::string& program, const std::vector<std::str
 /// tests/operations in the source tree (its data: the OpenAPI schema, the
 /// validator script).
 std::string operations_data_dir();
+
+/// The binary with `--config <config>` and `more` arguments.
+inline ServerOptions with_config(const TempFile& config, std::vector<std::string> more = {}) {
+  ServerOptions options;
+  options.args = {"--config", config.path()};
+  options.args.insert(options.args.end(), more.begin(), more.end());
+  return options;
+}
 
 }  // namespace processpype::testing::operations

@@ -28,13 +28,6 @@ namespace {
 
 const char* const python = "/usr/bin/python3";  // Debian's, with python3-jsonschema
 
-ServerOptions with_config(const TempFile& config, std::vector<std::string> more = {}) {
-  ServerOptions options;
-  options.args = {"--config", config.path()};
-  options.args.insert(options.args.end(), more.begin(), more.end());
-  return options;
-}
-
 std::vector<Sample> scrape(HttpClient& api) {
   auto response = api.get("/metrics");
   INFO(response.describe());
