@@ -140,7 +140,7 @@ class ServiceActorImpl final : public ServiceActor::base {
           deferred_routes_.emplace_back(std::move(request), promise);
           return promise;
         },
-        [this](resume_atom) { resume(); },
+        [this](resume_atom) { resume_restart(); },
         [this](fail_atom, std::string& reason, EventCause cause) {
           if (reason.empty())
             apply_reported_failure();
@@ -543,7 +543,7 @@ class ServiceActorImpl final : public ServiceActor::base {
     restart_now();
   }
 
-  void resume() {
+  void resume_restart() {
     if (!waiting_for_dependency_ || lifecycle_.state() != ServiceState::error) return;
     if (!dependencies_running()) return;
     waiting_for_dependency_ = false;

@@ -83,7 +83,7 @@ class EventStream final : public StreamActor::base {
     request(source.feed, caf::infinite, subscribe_atom::value, after, boot,
             caf::actor_cast<EventSubscriberActor>(this))
         .then([this](const EventBatch& replay) { write_batch(replay); },
-              [this](const caf::error&) {});
+              [](const caf::error&) {});
   }
 
   /// Subscribes to every node that is up and not followed yet, from its
