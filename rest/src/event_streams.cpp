@@ -16,9 +16,11 @@ namespace {
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 using written_atom = caf::atom_constant<caf::atom("written")>;
 
-constexpr auto heartbeat_interval = std::chrono::seconds(15);
-/// How often a cluster stream looks for nodes that came up.
+/// How often a stream checks the membership: nodes that went down end
+/// their part of it, and a cluster stream follows nodes that came up.
 constexpr auto membership_interval = std::chrono::seconds(1);
+/// A keep-alive comment every 15 membership checks (15 s).
+constexpr int checks_per_keep_alive = 15;
 
 using StreamActor = EventSubscriberActor::extend<caf::reacts_to<heartbeat_atom>,
                                                  caf::reacts_to<written_atom, bool>>;
@@ -53,14 +55,14 @@ class EventStream final : public StreamActor::base {
       follow(*setup_.source, setup_.after, setup_.boot);
     else
       follow_cluster();
-    delayed_send(this, heartbeat_interval, heartbeat_atom::value);
+    delayed_send(this, membership_interval, heartbeat_atom::value);
     return {
         [this](events_atom, const EventBatch& batch) { write_batch(batch); },
         [this](heartbeat_atom) {
-          write(": keep-alive\n\n", 0);
+          drop_nodes_down();
           if (!setup_.source) follow_cluster();
-          delayed_send(this, setup_.source ? heartbeat_interval : membership_interval,
-                       heartbeat_atom::value);
+          if (++checks_ % checks_per_keep_alive == 0) write(": keep-alive\n\n", 0);
+          delayed_send(this, membership_interval, heartbeat_atom::value);
         },
         [this](written_atom, bool ok) { on_written(ok); },
     };
@@ -93,6 +95,18 @@ class EventStream final : public StreamActor::base {
       if (!node.up || !node.events || following_.count(node.events.address()) != 0) continue;
       follow(StreamSource{node.id, node.events}, live_events_only, {});
     }
+  }
+
+  /// A node the membership lists down (it left, or went silent) ends its
+  /// part of the stream now: CAF reports the feed down only once the
+  /// connection to that node closes.
+  void drop_nodes_down() {
+    std::vector<caf::actor_addr> gone;
+    for (const auto& [address, source] : following_) {
+      auto node = setup_.directory->find(source.node);
+      if (!node || !node->up) gone.push_back(address);
+    }
+    for (const auto& address : gone) on_source_down(address);
   }
 
   void on_source_down(const caf::actor_addr& address) {
@@ -151,6 +165,7 @@ class EventStream final : public StreamActor::base {
   std::uint64_t waiting_events_ = 0;
   std::uint64_t in_flight_events_ = 0;
   bool writing_ = false;
+  int checks_ = 0;
 };
 
 }  // namespace
