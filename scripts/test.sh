@@ -74,7 +74,7 @@ normal_pass() {
 
 sanitizer_pass() {
   local -x ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
-  local -x PROCESSPYPE_TEST_REPETITIONS=3
+  local -x PROCESSPYPE_TEST_REPETITIONS=3 PROCESSPYPE_TEST_SANITIZED=1
   local -x UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$PWD/fuzz/ubsan.supp"
   CC=clang-14 CXX=clang++-14 configure_and_build build-sanitize \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \

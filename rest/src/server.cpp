@@ -302,12 +302,19 @@ class Listener {
   virtual restinio::asio_ns::io_context& io_context() = 0;
 };
 
+/// An io_context whose handlers can be destroyed before it is.
+class IoContext : public restinio::asio_ns::io_context {
+ public:
+  /// Destroys every pending handler (with the connections they hold).
+  using restinio::asio_ns::io_context::shutdown;
+};
+
 template <class Traits>
 class RestinioListener final : public Listener {
  public:
   template <class Configure>
   RestinioListener(std::size_t threads, Configure configure)
-      : http_(restinio::own_io_context(), configure), runner_(threads, http_) {}
+      : http_(restinio::external_io_context(io_), configure), runner_(threads, http_) {}
 
   void start() override {
     std::promise<void> started;
@@ -320,10 +327,16 @@ class RestinioListener final : public Listener {
   void stop() override {
     runner_.stop();
     runner_.wait();
+    // Connections still open wait in handlers of the io_context; destroyed
+    // with it, after RESTinio's acceptor, each would update the acceptor's
+    // connection count after it was freed (RESTinio 0.6). Destroyed now,
+    // while the acceptor lives.
+    io_.shutdown();
   }
-  restinio::asio_ns::io_context& io_context() override { return http_.io_context(); }
+  restinio::asio_ns::io_context& io_context() override { return io_; }
 
  private:
+  IoContext io_;  // first: outlives the server and its runner
   restinio::http_server_t<Traits> http_;
   restinio::on_pool_runner_t<restinio::http_server_t<Traits>> runner_;
 };

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <csignal>
 #include <map>
 #include <memory>
@@ -295,7 +296,10 @@ TEST_CASE(
                        << " kB");
   REQUIRE(gave_up);
   CHECK(total >= 30000);
-  CHECK(rss_peak - rss_before <= 10 * 1024);
+  // Under AddressSanitizer (scripts/test.sh's sanitizer pass) freed memory
+  // waits in a quarantine and every block has red zones: RSS says nothing.
+  if (std::getenv("PROCESSPYPE_TEST_SANITIZED") == nullptr)
+    CHECK(rss_peak - rss_before <= 10 * 1024);
   CHECK(server.alive());
 
   // What the stalled client got: a prefix of the events, without gaps, then
