@@ -106,7 +106,7 @@ fuzz_target() {
   local final runs
   final="$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)"
   runs="$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$final")"
-  field() { sed -nE "s/.* $1: ([^ ]+).*/\1/p" <<<"$final"; }
+  field() { sed -nE "s|.* $1: ([^ ]+).*|\1|p" <<<"$final"; }
   printf '%-8s %-7s %10s %8s %7s %7s %14s\n' "$target" "$status" "${runs:--}" \
     "$(field exec/s)" "$(field cov)" "$(field ft)" "$(field corp)" >"$work/row-$target"
   echo "$status" >"$work/status-$target"
