@@ -72,7 +72,12 @@ class EventStream final : public StreamActor::base {
     for (const auto& [address, source] : following_)
       send(source.feed, cancel_atom::value, caf::actor_cast<EventSubscriberActor>(this));
     following_.clear();
-    if (setup_.out) setup_.out->close();
+    if (setup_.out) {
+      // What waits behind a write in flight (a node_down, say) still goes
+      // out, before the end of the response.
+      if (!waiting_.empty()) setup_.out->write(std::exchange(waiting_, {}), nullptr);
+      setup_.out->close();
+    }
     setup_.out = nullptr;
     setup_.open->fetch_sub(1);
   }
