@@ -100,29 +100,6 @@ Clock::time_point kill_node(Node& node) {
   return Clock::now();
 }
 
-/// Polls every node of `observers` until each lists `id` as `down`; returns
-/// the milliseconds since `since` at which each saw it (-1: not in time).
-std::map<std::string, double> time_until_down(std::vector<Node*> observers, const std::string& id,
-                                              Clock::time_point since,
-                                              std::chrono::milliseconds timeout) {
-  std::map<std::string, double> seen;
-  std::vector<std::unique_ptr<HttpClient>> clients;
-  for (auto* observer : observers)
-    clients.push_back(std::make_unique<HttpClient>(observer->http_port(), "", 2s));
-  wait_until(
-      [&] {
-        for (std::size_t i = 0; i < observers.size(); ++i) {
-          if (seen.count(observers[i]->id) != 0) continue;
-          if (node_state(*clients[i], id) == "down") seen[observers[i]->id] = elapsed_ms(since);
-        }
-        return seen.size() == observers.size();
-      },
-      timeout, 20ms);
-  for (auto* observer : observers)
-    if (seen.count(observer->id) == 0) seen[observer->id] = -1;
-  return seen;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -416,7 +393,7 @@ TEST_CASE("cluster: kill -9 of a node: down everywhere within 5 s, 503, in-fligh
 
   // Down on every remaining node within 5 s (measured while the in-flight
   // request runs on its own thread).
-  auto seen = time_until_down({&a, &b}, c.id, killed_at, 10s);
+  auto seen = time_until_state({&a, &b}, c.id, "down", killed_at, 10s);
   for (const auto& [observer, ms] : seen) {
     INFO("C seen down on " << observer << " after " << ms << " ms");
     CHECK(ms >= 0);
@@ -486,7 +463,7 @@ TEST_CASE("cluster: a killed node restarted on the same port and id rejoins and 
                      200);
 
   auto killed_at = kill_node(c);
-  auto seen = time_until_down({&a, &b}, c.id, killed_at, 10s);
+  auto seen = time_until_state({&a, &b}, c.id, "down", killed_at, 10s);
   for (const auto& [observer, ms] : seen) {
     INFO("C seen down on " << observer << " after " << ms << " ms");
     REQUIRE(ms >= 0);
@@ -522,7 +499,7 @@ TEST_CASE("cluster: a killed node restarted on the same port and id rejoins and 
 
   // A second kill of the same id is noticed again.
   auto killed_again = kill_node(restarted);
-  auto seen_again = time_until_down({&a, &b}, "C", killed_again, 10s);
+  auto seen_again = time_until_state({&a, &b}, "C", "down", killed_again, 10s);
   for (const auto& [observer, ms] : seen_again) {
     INFO("C seen down (again) on " << observer << " after " << ms << " ms");
     CHECK(ms >= 0);
@@ -740,7 +717,7 @@ TEST_CASE("cluster: killing the node the others joined through keeps the rest co
   auto api_d = d.client();
 
   auto killed_at = kill_node(b);
-  auto seen = time_until_down({&a, &c, &d}, "B", killed_at, 10s);
+  auto seen = time_until_state({&a, &c, &d}, "B", "down", killed_at, 10s);
   for (const auto& [observer, ms] : seen) {
     INFO("B seen down on " << observer << " after " << ms << " ms");
     CHECK(ms >= 0);
@@ -778,7 +755,7 @@ TEST_CASE("cluster: a node that ends with SIGTERM exits 0 and is down on the oth
   INFO(status.describe() << "\nstderr of C:\n" << c.server->stderr_text().substr(0, 3000));
   CHECK(status.exited);
   CHECK(status.code == 0);
-  auto seen = time_until_down({&a}, "C", stopped_at, 10s);
+  auto seen = time_until_state({&a}, "C", "down", stopped_at, 10s);
   CHECK(seen["A"] >= 0);
   CHECK(seen["A"] < default_down_after_ms);
   E2E_CHECK_STATUS(api.get(c.path() + "/services"), 503);
@@ -847,7 +824,7 @@ TEST_CASE(
   auto c = start_node("C", {a.node_port});
   require_all_up({&a, &b, &c});
   auto killed_at = kill_node(c);
-  auto seen = time_until_down({&a, &b}, "C", killed_at, 10s);
+  auto seen = time_until_state({&a, &b}, "C", "down", killed_at, 10s);
   for (const auto& [observer, ms] : seen) REQUIRE(ms >= 0);
 
   auto moved = start_node("C", {b.node_port});  // a new node port

@@ -116,29 +116,6 @@ void form_chain(int repetition) {
   REQUIRE(converged.has_value());
 }
 
-/// Polls GET /nodes on every node of `observers` until each lists `id` in
-/// `state`; the milliseconds since `since` at which each did (-1: not in
-/// time).
-std::map<std::string, double> time_until_state(const std::vector<Node*>& observers,
-                                               const std::string& id, const std::string& state,
-                                               Clock::time_point since,
-                                               std::chrono::milliseconds timeout) {
-  std::map<std::string, double> seen;
-  wait_until(
-      [&] {
-        for (auto* observer : observers) {
-          if (seen.count(observer->id) != 0) continue;
-          HttpClient api(observer->http_port(), "", 2s);
-          if (node_state(api, id) == state) seen[observer->id] = elapsed_ms(since);
-        }
-        return seen.size() == observers.size();
-      },
-      timeout, 20ms);
-  for (auto* observer : observers)
-    if (seen.count(observer->id) == 0) seen[observer->id] = -1;
-  return seen;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------

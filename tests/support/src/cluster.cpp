@@ -84,6 +84,28 @@ std::string node_state(HttpClient& api, const std::string& id) {
   return found->second["state"].get<std::string>();
 }
 
+std::map<std::string, double> time_until_state(const std::vector<Node*>& observers,
+                                               const std::string& id, const std::string& state,
+                                               Clock::time_point since,
+                                               std::chrono::milliseconds timeout) {
+  std::map<std::string, double> seen;
+  std::vector<std::unique_ptr<HttpClient>> clients;  // keep-alive across polls
+  for (auto* observer : observers)
+    clients.push_back(std::make_unique<HttpClient>(observer->http_port(), "", 2s));
+  wait_until(
+      [&] {
+        for (std::size_t i = 0; i < observers.size(); ++i) {
+          if (seen.count(observers[i]->id) != 0) continue;
+          if (node_state(*clients[i], id) == state) seen[observers[i]->id] = elapsed_ms(since);
+        }
+        return seen.size() == observers.size();
+      },
+      timeout, 20ms);
+  for (auto* observer : observers)
+    if (seen.count(observer->id) == 0) seen[observer->id] = -1;
+  return seen;
+}
+
 // ---------------------------------------------------------------------------
 // Nodes that start at the same moment, and convergence
 

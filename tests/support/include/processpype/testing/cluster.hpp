@@ -61,6 +61,14 @@ std::map<std::string, json> nodes_of(HttpClient& api);
 /// The `state` of node `id` in `api`'s GET /nodes ("" when absent).
 std::string node_state(HttpClient& api, const std::string& id);
 
+/// Polls GET /nodes on every node of `observers` until each lists `id` in
+/// `state`; the milliseconds since `since` at which each did (-1: not in
+/// time).
+std::map<std::string, double> time_until_state(const std::vector<Node*>& observers,
+                                               const std::string& id, const std::string& state,
+                                               Clock::time_point since,
+                                               std::chrono::milliseconds timeout);
+
 // ---------------------------------------------------------------------------
 // Nodes that start at the same moment, and convergence
 
