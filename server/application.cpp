@@ -301,6 +301,11 @@ int Application::run() {
   Runtime::add_types(actor_config);
   actor_config.set("scheduler.max-threads",
                    std::max<std::size_t>(2, std::thread::hardware_concurrency()));
+  // An idle CAF worker polls with 50 µs sleeps for its first ~500 rounds
+  // (CAF's "moderate" phase) before it waits on a condition variable that an
+  // enqueue wakes: one request at a time then waits out a sleep on every
+  // hop. Without that phase a hop costs one wake-up (docs/performance.md).
+  actor_config.set("work-stealing.moderate-poll-attempts", std::size_t{0});
   actor_config.load<caf::io::middleman>();
   // CAF's own heartbeats only keep idle node connections busy: with
   // middleman.connection-timeout off (its default) CAF acts on no silence.

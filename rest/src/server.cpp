@@ -275,8 +275,10 @@ class RestinioExchange final : public HttpExchange {
       builder.done();
       return;
     }
-    restinio::asio_ns::post(*running_handler,
-                            [builder = std::move(builder)]() mutable { builder.done(); });
+    // defer, not post: a continuation of this handler stays on this thread
+    // (Asio's thread-private queue) instead of waking the other I/O thread.
+    restinio::asio_ns::defer(running_handler->get_executor(),
+                             [builder = std::move(builder)]() mutable { builder.done(); });
   }
 
   std::shared_ptr<ResponseStream> stream(HttpResponse head) override {

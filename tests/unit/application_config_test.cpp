@@ -18,16 +18,23 @@ using processpype::load_application_config;
 
 namespace {
 
-/// A YAML file in the temp directory, removed afterwards.
+/// A YAML file in the temp directory, removed afterwards. Named by process
+/// and count: CTest runs each case as its own process, several at a time.
 struct TempYaml {
   std::filesystem::path path;
 
   explicit TempYaml(const std::string& text)
       : path(std::filesystem::temp_directory_path() /
-             ("processpype-config-" + std::to_string(std::rand()) + ".yaml")) {
+             ("processpype-config-" + std::to_string(::getpid()) + "-" +
+              std::to_string(next_number()) + ".yaml")) {
     std::ofstream{path} << text;
   }
   ~TempYaml() { std::filesystem::remove(path); }
+
+  static int next_number() {
+    static int count = 0;
+    return ++count;
+  }
 };
 
 }  // namespace
