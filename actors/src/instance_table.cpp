@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <functional>
+#include <random>
+
+#include "processpype/runtime/json_input.hpp"
 
 namespace processpype {
 
@@ -25,7 +28,62 @@ std::optional<double> seconds_until(
   return std::max(0.0, std::chrono::duration<double>(*moment - now).count());
 }
 
+/// GET /services/{name} of `view` (`now`: for next_restart_in_seconds).
+nlohmann::json status_json_of(const ServiceView& view, std::chrono::steady_clock::time_point now) {
+  using nlohmann::json;
+  auto next_restart = seconds_until(view.next_restart_at, now);
+  json health = nullptr;
+  if (view.health)
+    health = {{"ok", view.health->ok},
+              {"detail", view.health->detail},
+              {"checked_at", format_utc(view.health->checked_at)}};
+  return {
+      {"state", to_string(view.state)},
+      {"error", view.error.empty() ? json(nullptr) : json(view.error)},
+      {"metadata", view.configuration->metadata},
+      {"is_configured", view.configuration->is_configured},
+      {"restarts", view.restarts},
+      {"next_restart_in_seconds", next_restart ? json(*next_restart) : json(nullptr)},
+      {"health", std::move(health)},
+  };
+}
+
 }  // namespace
+
+TableChanges::TableChanges()
+    : boot_(std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32)) {}
+
+TableVersion TableChanges::follow(std::function<void()> wake) {
+  std::lock_guard lock{mutex_};
+  if (!wake_) wake_ = std::move(wake);
+  // Sequentially consistent with publishers' view exchange and their load
+  // of followed_: one that still saw false stored its view before this, so
+  // the caller's reads after this see it.
+  followed_.store(true);
+  return {boot_, sequence_.load()};
+}
+
+void TableChanges::note(const std::string& name) {
+  if (!followed_.load()) return;
+  bool wake = false;
+  {
+    std::lock_guard lock{mutex_};
+    sequence_.fetch_add(1, std::memory_order_release);
+    changed_.insert(name);
+    wake = !std::exchange(woken_, true);
+  }
+  if (wake && wake_) wake_();
+}
+
+TableChanges::Batch TableChanges::take() {
+  Batch batch;
+  std::lock_guard lock{mutex_};
+  batch.version = {boot_, sequence_.load()};
+  batch.names.assign(changed_.begin(), changed_.end());
+  changed_.clear();
+  woken_ = false;
+  return batch;
+}
 
 void InstanceCounts::add(const ServiceView& view, std::int64_t delta) {
   by_state[static_cast<std::size_t>(view.state)].fetch_add(delta, std::memory_order_relaxed);
@@ -36,19 +94,48 @@ void InstanceCounts::add(const ServiceView& view, std::int64_t delta) {
 }
 
 InstanceRecord::InstanceRecord(std::string name, std::shared_ptr<const ServiceClass> service_class,
-                               std::uint64_t order, std::shared_ptr<InstanceCounts> counts)
+                               std::uint64_t order, std::shared_ptr<InstanceCounts> counts,
+                               std::shared_ptr<TableChanges> changes)
     : name_(std::move(name)),
       service_class_(std::move(service_class)),
       order_(order),
       view_(initial_view()),
-      counts_(std::move(counts)) {}
+      counts_(std::move(counts)),
+      changes_(std::move(changes)) {}
 
 void InstanceRecord::publish(std::shared_ptr<const ServiceView> view) {
   const auto& next = *view;
-  auto previous = view_.exchange(std::move(view), std::memory_order_acq_rel);
+  // seq_cst: see TableChanges::follow.
+  auto previous = view_.exchange(std::move(view));
   if (removed()) return;  // counted out when it was removed
   counts_->add(*previous, -1);
   counts_->add(next, +1);
+  changes_->note(name_);
+}
+
+std::shared_ptr<const std::string> InstanceRecord::rendered(
+    const std::shared_ptr<const ServiceView>& view) const {
+  auto cached = rendered_.load(std::memory_order_acquire);
+  if (!cached || cached->view != view) {
+    // Two readers may both render a new view: the same text, either kept.
+    cached = std::make_shared<const RenderedStatus>(
+        RenderedStatus{view, json_text(status_json_of(*view, {}))});
+    rendered_.store(cached, std::memory_order_release);
+  }
+  return {cached, &cached->body};
+}
+
+std::shared_ptr<const std::string> InstanceRecord::status_body(
+    std::chrono::steady_clock::time_point now) const {
+  auto current = view();
+  if (current->next_restart_at)
+    return std::make_shared<const std::string>(json_text(status_json_of(*current, now)));
+  return rendered(current);
+}
+
+std::shared_ptr<const std::string> InstanceRecord::timeless_status_body() const {
+  auto current = view();
+  return current->next_restart_at ? nullptr : rendered(current);
 }
 
 ServiceStatus InstanceRecord::status(std::chrono::steady_clock::time_point now) const {
@@ -65,32 +152,15 @@ ServiceStatus InstanceRecord::status(std::chrono::steady_clock::time_point now) 
 }
 
 nlohmann::json InstanceRecord::status_json(std::chrono::steady_clock::time_point now) const {
-  using nlohmann::json;
-  auto current = view();
-  auto next_restart = seconds_until(current->next_restart_at, now);
-  json health = nullptr;
-  if (current->health)
-    health = {{"ok", current->health->ok},
-              {"detail", current->health->detail},
-              {"checked_at", format_utc(current->health->checked_at)}};
-  return {
-      {"state", to_string(current->state)},
-      {"error", current->error.empty() ? json(nullptr) : json(current->error)},
-      {"metadata", current->configuration->metadata},
-      {"is_configured", current->configuration->is_configured},
-      {"restarts", current->restarts},
-      {"next_restart_in_seconds", next_restart ? json(*next_restart) : json(nullptr)},
-      {"health", std::move(health)},
-  };
+  return status_json_of(*view(), now);
 }
 
 std::size_t InstanceListing::first_after(std::uint64_t after) const {
   if (after == 0) return 0;
   const RecordPtr* begin = storage_->slots.get();
-  auto found = std::upper_bound(begin, begin + count_, after,
-                                [](std::uint64_t order, const RecordPtr& record) {
-                                  return order < record->order();
-                                });
+  auto found = std::upper_bound(
+      begin, begin + count_, after,
+      [](std::uint64_t order, const RecordPtr& record) { return order < record->order(); });
   return static_cast<std::size_t>(found - begin);
 }
 
@@ -116,8 +186,8 @@ InstanceListing InstanceTable::listing() const {
 
 RecordPtr InstanceTable::make_record(std::string name,
                                      std::shared_ptr<const ServiceClass> service_class) {
-  return std::make_shared<InstanceRecord>(std::move(name), std::move(service_class),
-                                          next_order_++, counts_);
+  return std::make_shared<InstanceRecord>(std::move(name), std::move(service_class), next_order_++,
+                                          counts_, changes_);
 }
 
 void InstanceTable::insert(RecordPtr record) {
@@ -136,6 +206,7 @@ void InstanceTable::insert(RecordPtr record) {
   size_.fetch_add(1, std::memory_order_relaxed);
   counts_->add(*record->view(), +1);
   publish_listing();
+  changes_->note(record->name());
 }
 
 void InstanceTable::erase(const std::string& name) {
@@ -151,6 +222,7 @@ void InstanceTable::erase(const std::string& name) {
   record->removed_.store(true, std::memory_order_release);
   counts_->add(*record->view(), -1);
   size_.fetch_sub(1, std::memory_order_relaxed);
+  changes_->note(name);
   if (++removed_ > 1024 && removed_ > count_ / 2) compact();
 }
 

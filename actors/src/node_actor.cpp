@@ -61,7 +61,8 @@ using JoinPromise = caf::typed_response_promise<NodeInfo>;
 
 /// This node as the directory lists it.
 NodeDirectory::Node local_entry(const NodeInfo& me) {
-  return {me.id, me.address, me.application, me.supervisor, me.events, me.gateway, true, true};
+  return {me.id,      me.address,     me.application, me.supervisor, me.events,
+          me.gateway, me.status_feed, true,           true};
 }
 
 class NodeActorImpl final : public TickingNodeActor::base {
@@ -286,7 +287,7 @@ class NodeActorImpl final : public TickingNodeActor::base {
       member.monitored = true;
     }
     directory_->put({info.id, info.address, info.application, info.supervisor, info.events,
-                     info.gateway, true, false});
+                     info.gateway, info.status_feed, true, false});
     if (!was_up) log_->info("Node {} at {} is up", info.id, info.address);
   }
 

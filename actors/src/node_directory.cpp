@@ -38,9 +38,17 @@ std::vector<NodeDirectory::Node> NodeDirectory::nodes() const {
 }
 
 void NodeDirectory::put(Node node) {
-  std::lock_guard lock{mutex_};
-  auto id = node.id;
-  nodes_.insert_or_assign(std::move(id), std::move(node));
+  std::vector<std::function<void(const Node&)>> listeners;
+  {
+    std::lock_guard lock{mutex_};
+    auto found = nodes_.find(node.id);
+    bool news =
+        found == nodes_.end() || !found->second.up || found->second.supervisor != node.supervisor;
+    if (news && node.up && !node.local) listeners = up_listeners_;
+    auto id = node.id;
+    nodes_.insert_or_assign(std::move(id), node);
+  }
+  for (auto& listener : listeners) listener(node);
 }
 
 void NodeDirectory::erase(const std::string& id) {
@@ -65,6 +73,11 @@ void NodeDirectory::mark_down(const std::string& id) {
 void NodeDirectory::on_down(std::function<void(const Node&)> listener) {
   std::lock_guard lock{mutex_};
   down_listeners_.push_back(std::move(listener));
+}
+
+void NodeDirectory::on_up(std::function<void(const Node&)> listener) {
+  std::lock_guard lock{mutex_};
+  up_listeners_.push_back(std::move(listener));
 }
 
 }  // namespace processpype

@@ -57,7 +57,11 @@ void add_protocol_types(caf::actor_system_config& config) {
       .add_message_type<EventSubscriberActor>("processpype::EventSubscriberActor")
       .add_message_type<HttpGatewayActor>("processpype::HttpGatewayActor")
       .add_message_type<ForwardedRequest>("processpype::ForwardedRequest")
-      .add_message_type<ForwardedResponse>("processpype::ForwardedResponse");
+      .add_message_type<ForwardedResponse>("processpype::ForwardedResponse")
+      .add_message_type<TableVersion>("processpype::TableVersion")
+      .add_message_type<StatusBatch>("processpype::StatusBatch")
+      .add_message_type<StatusFeedActor>("processpype::StatusFeedActor")
+      .add_message_type<StatusSubscriberActor>("processpype::StatusSubscriberActor");
   config.add_error_category(error_category, [](std::uint8_t code, caf::atom_value,
                                                const caf::message& context) {
     auto text = std::string{"processpype::"} + std::string{to_string(static_cast<ErrorCode>(code))};

@@ -19,6 +19,7 @@
 #include "blocking_request.hpp"
 #include "node_actor.hpp"
 #include "processpype/actors/event_feed.hpp"
+#include "processpype/actors/status_replicas.hpp"
 #include "processpype/actors/supervisor.hpp"
 #include "processpype/runtime/application_config.hpp"
 
@@ -93,11 +94,13 @@ Runtime::Runtime(caf::actor_system& system, RuntimeOptions options)
   supervisor_ = spawn_supervisor(
       system, SupervisorSetup{table_, event_log_, options_.application, options_.max_instances});
   events_ = spawn_event_feed(system, event_log_);
+  status_feed_ = spawn_status_feed(system, node_id_, table_);
   NodeInfo me;
   me.id = node_id_;
   me.application = options_.application;
   me.supervisor = supervisor_;
   me.events = events_;
+  me.status_feed = status_feed_;
   node_ = spawn_node_actor(system, std::move(me), directory_,
                            NodeSettings{options_.heartbeat_interval, options_.down_after,
                                         options_.forget_after, options_.node_tls});
@@ -106,6 +109,8 @@ Runtime::Runtime(caf::actor_system& system, RuntimeOptions options)
 Runtime::~Runtime() {
   caf::anon_send_exit(node_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(events_, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(status_feed_, caf::exit_reason::user_shutdown);
+  if (status_follower_) caf::anon_send_exit(status_follower_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
 }
 
@@ -129,6 +134,14 @@ EventSubscription Runtime::subscribe(std::function<void(const EventBatch&)> on_e
         return {[on_events](events_atom, const EventBatch& batch) { on_events(batch); }};
       });
   return EventSubscription{caf::actor_cast<caf::actor>(subscriber)};
+}
+
+const std::shared_ptr<StatusReplicas>& Runtime::replicate_peer_status() {
+  if (!status_follower_) {
+    status_replicas_ = std::make_shared<StatusReplicas>();
+    status_follower_ = spawn_status_follower(system_, status_replicas_, *directory_);
+  }
+  return status_replicas_;
 }
 
 void Runtime::set_gateway(HttpGatewayActor gateway) {

@@ -6,8 +6,8 @@
 #include <mutex>
 #include <thread>
 
-#include <caf/all.hpp>
 #include <fmt/format.h>
+#include <caf/all.hpp>
 
 #include "authorizer.hpp"
 #include "event_streams.hpp"
@@ -16,6 +16,7 @@
 #include "pages.hpp"
 #include "processpype/actors/async_caller.hpp"
 #include "processpype/actors/runtime.hpp"
+#include "processpype/actors/status_replicas.hpp"
 #include "processpype/rest/json_mapping.hpp"
 #include "processpype/runtime/json_input.hpp"
 #include "processpype/runtime/logging.hpp"
@@ -157,8 +158,7 @@ struct Api::Impl {
 
   // -- another node -----------------------------------------------------------------
 
-  void forward(const Call& call, const NodeDirectory::Node& node, std::string path,
-               bool waits);
+  void forward(const Call& call, const NodeDirectory::Node& node, std::string path, bool waits);
 
   // -- handlers ---------------------------------------------------------------------
 
@@ -194,6 +194,7 @@ struct Api::Impl {
   RouteTable<Endpoint> custom_routes_;
   EventStreams streams;
   BackgroundWorker background;
+  std::shared_ptr<StatusReplicas> replicas;
   AsyncCaller caller;  // last: its callbacks use the members above
   HttpGatewayActor gateway;
 };
@@ -204,6 +205,7 @@ Api::Impl::Impl(Runtime& runtime_, ApiOptions options_)
       authorizer(options.tokens),
       access_log(options.access_log ? make_logger("processpype.access") : nullptr),
       streams(runtime.system(), runtime.directory(), options.max_event_streams),
+      replicas(runtime.replicate_peer_status()),
       caller(runtime.system()) {
   options.api_prefix = normalize_prefix(options.api_prefix);
   // The routing table (docs/rest-api.md). Literal routes come before
@@ -228,8 +230,7 @@ Api::Impl::Impl(Runtime& runtime_, ApiOptions options_)
            "Start an instance")
       .add("POST", "services/{name}/stop", {&Impl::stop_service, false, false, true},
            "Stop an instance (and what depends on it)")
-      .add("POST", "services/{name}/configure", {&Impl::configure_service},
-           "Configure an instance")
+      .add("POST", "services/{name}/configure", {&Impl::configure_service}, "Configure an instance")
       .add("POST", "services/{name}/configure_and_start",
            {&Impl::configure_and_start_service, false, false, true},
            "Configure, then start an instance");
@@ -242,21 +243,25 @@ Api::Impl::Impl(Runtime& runtime_, ApiOptions options_)
     caller.fail_requests_to(node.gateway.address(), gone);
     caller.fail_requests_to(node.supervisor.address(), gone);
   });
-  gateway = runtime.system().spawn([this](HttpGatewayActor::pointer self)
-                                       -> HttpGatewayActor::behavior_type {
-    return {[this, self](http_atom, ForwardedRequest& request) -> caf::result<ForwardedResponse> {
-      auto promise = self->make_response_promise<ForwardedResponse>();
-      RecordedExchange::Request recorded{request.method, request.path, request.query,
-                                         request.body, {}, "another node"};
-      auto exchange = std::make_shared<RecordedExchange>(
-          std::move(recorded), [promise](const HttpResponse& response) mutable {
-            promise.deliver(ForwardedResponse{response.status, response.content_type,
-                                              response.headers, response.body});
-          });
-      handle(exchange, Origin::peer);
-      return promise;
-    }};
-  });
+  gateway = runtime.system().spawn(
+      [this](HttpGatewayActor::pointer self) -> HttpGatewayActor::behavior_type {
+        return {
+            [this, self](http_atom, ForwardedRequest& request) -> caf::result<ForwardedResponse> {
+              auto promise = self->make_response_promise<ForwardedResponse>();
+              RecordedExchange::Request recorded{request.method, request.path, request.query,
+                                                 request.body,   {},           "another node"};
+              auto exchange = std::make_shared<RecordedExchange>(
+                  std::move(recorded), [this, promise](const HttpResponse& response) mutable {
+                    // Read now: the command's effect is published, so the version
+                    // covers it (the caller's replica waits for it).
+                    promise.deliver(ForwardedResponse{response.status, response.content_type,
+                                                      response.headers, response.body,
+                                                      this->runtime.table().changes().version()});
+                  });
+              handle(exchange, Origin::peer);
+              return promise;
+            }};
+      });
 }
 
 Api::Impl::~Impl() {
@@ -270,8 +275,8 @@ void Api::Impl::respond(const ExchangePtr& exchange, HttpResponse response) {
     http_metrics.observe(exchange->method(), exchange->route(), response.status, elapsed);
   if (access_log)
     access_log->info("{} {} {} {:.3f} ms {}", exchange->method(), exchange->route(),
-                     response.status,
-                     std::chrono::duration<double, std::milli>(elapsed).count(), exchange->peer());
+                     response.status, std::chrono::duration<double, std::milli>(elapsed).count(),
+                     exchange->peer());
   exchange->respond(std::move(response));
 }
 
@@ -318,16 +323,16 @@ void Api::Impl::dispatch(Call& call, const std::vector<std::string>& segments,
 
   bool open = endpoint && endpoint->open && !under_node;
   if (call.origin == Origin::client && !open)
-    if (auto refusal = authorizer.check(method, exchange->header("Authorization"),
-                                        exchange->peer()))
+    if (auto refusal =
+            authorizer.check(method, exchange->header("Authorization"), exchange->peer()))
       return respond_error(exchange, *refusal);
 
   if (!endpoint) {
     auto full_path = std::string{exchange->path()};
     if (match.method_not_allowed()) {
-      auto response = error_response(
-          Error(ErrorCode::method_not_allowed,
-                fmt::format("Method {} not allowed on {}", method, full_path)));
+      auto response =
+          error_response(Error(ErrorCode::method_not_allowed,
+                               fmt::format("Method {} not allowed on {}", method, full_path)));
       response.headers.emplace_back("Allow", match.allow);
       return respond(exchange, std::move(response));
     }
@@ -341,10 +346,13 @@ void Api::Impl::dispatch(Call& call, const std::vector<std::string>& segments,
       return respond_error(exchange,
                            Error(ErrorCode::not_found, "Node " + call.node_id + " not found"));
     if (!node->up)
-      return respond_error(exchange, Error(ErrorCode::node_unavailable,
-                                           "Node " + call.node_id + " is down"));
+      return respond_error(exchange,
+                           Error(ErrorCode::node_unavailable, "Node " + call.node_id + " is down"));
     if (endpoint->handle == &Impl::events && wants_event_stream(*exchange))
       return events(call);  // followed through CAF
+    if (endpoint->handle == &Impl::service_status)
+      if (auto body = replicas->find(call.node_id, call.name()))
+        return respond(exchange, json_response(200, std::string{*body}));
     // The receiving node sees /nodes/<its id>/..., so it checks what
     // depends on the path's node (e.g. register's "node") itself.
     return forward(call, *node, std::string{path}, endpoint->waits);
@@ -357,7 +365,8 @@ void Api::Impl::ask(const Call& call, const Handle& target, OnReply on_reply, Ts
   using Reply = typename caf::detail::tl_head<AsyncCaller::Reply<Handle, Ts...>>::type;
   caller.request(
       target, std::nullopt,
-      [this, exchange = call.exchange, on_reply = std::move(on_reply)](caf::message& reply) mutable {
+      [this, exchange = call.exchange,
+       on_reply = std::move(on_reply)](caf::message& reply) mutable {
         if (reply.match_elements<caf::error>())
           return respond_error(exchange, to_error(reply.get_as<caf::error>(0)));
         if (!reply.match_elements<Reply>())
@@ -393,18 +402,18 @@ void Api::Impl::forward(const Call& call, const NodeDirectory::Node& node, std::
     return respond_error(call.exchange, Error(ErrorCode::node_unavailable,
                                               "Node " + node.id + " serves no REST API"));
   ForwardedRequest request{std::string{call.exchange->method()}, std::move(path),
-                           std::string{call.exchange->query()},
-                           std::string{call.exchange->body()}};
+                           std::string{call.exchange->query()}, std::string{call.exchange->body()}};
   auto timeout = waits ? options.transition_timeout : options.request_timeout;
   caller.request(
       node.gateway, caf::timespan{timeout},
-      [this, exchange = call.exchange](caf::message& reply) {
+      [this, exchange = call.exchange, node_id = node.id](caf::message& reply) {
         if (reply.match_elements<caf::error>())
           return respond_error(exchange, to_error(reply.get_as<caf::error>(0)));
         if (!reply.match_elements<ForwardedResponse>())
           return respond_error(exchange,
                                Error(ErrorCode::service_failure, "Unexpected reply from the node"));
         auto& forwarded = reply.get_mutable_as<ForwardedResponse>(0);
+        replicas->note_reply(node_id, forwarded.version);  // before the client hears of it
         respond(exchange, HttpResponse{forwarded.status, std::move(forwarded.content_type),
                                        std::move(forwarded.headers), std::move(forwarded.body)});
       },
@@ -442,9 +451,8 @@ void Api::Impl::list_services(Call& call) {
     return respond_error(call.exchange, error);
   }
   auto listing = runtime.table().listing();
-  answer_list(call, [this, listing, query] {
-    return service_list(runtime.table(), listing, query);
-  });
+  answer_list(call,
+              [this, listing, query] { return service_list(runtime.table(), listing, query); });
 }
 
 void Api::Impl::service_status(Call& call) {
@@ -452,7 +460,7 @@ void Api::Impl::service_status(Call& call) {
   if (!record)
     return respond_error(call.exchange,
                          Error(ErrorCode::not_found, "Service " + call.name() + " not found"));
-  respond(call.exchange, json_response(200, dump(record->status_json())));
+  respond(call.exchange, json_response(200, std::string{*record->status_body()}));
 }
 
 void Api::Impl::list_nodes(Call& call) {
@@ -485,7 +493,8 @@ void Api::Impl::register_service(Call& call) {
   if (node && *node != runtime.node_id()) {
     auto target = runtime.directory()->find(*node);
     if (!target)
-      return respond_error(call.exchange, Error(ErrorCode::not_found, "Node " + *node + " not found"));
+      return respond_error(call.exchange,
+                           Error(ErrorCode::not_found, "Node " + *node + " not found"));
     if (!target->up)
       return respond_error(call.exchange,
                            Error(ErrorCode::node_unavailable, "Node " + *node + " is down"));
@@ -596,7 +605,9 @@ void Api::Impl::readiness(Call& call) {
 void Api::Impl::metrics(Call& call) {
   auto render = [this, exchange = call.exchange] {
     respond(exchange,
-            HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", {},
+            HttpResponse{200,
+                         "text/plain; version=0.0.4; charset=utf-8",
+                         {},
                          render_metrics(runtime.table(), *runtime.directory(),
                                         options.collect_metrics ? &http_metrics : nullptr)});
   };
@@ -609,8 +620,7 @@ void Api::Impl::metrics(Call& call) {
 void Api::Impl::openapi(Call& call) {
   std::vector<RouteInfo> core;
   for (const auto& route : routes_.routes()) core.push_back(route.info);
-  respond_json(call.exchange,
-               openapi_document(runtime.application(), options.api_prefix, core));
+  respond_json(call.exchange, openapi_document(runtime.application(), options.api_prefix, core));
 }
 
 void Api::Impl::events(Call& call) {
@@ -656,9 +666,9 @@ void Api::Impl::events(Call& call) {
     source = StreamSource{found->id, found->events};
   }
   if (!streams.open(exchange, source, since, boot))
-    respond_error(exchange,
-                  Error(ErrorCode::node_unavailable,
-                        fmt::format("Too many event streams (at most {})", options.max_event_streams)));
+    respond_error(exchange, Error(ErrorCode::node_unavailable,
+                                  fmt::format("Too many event streams (at most {})",
+                                              options.max_event_streams)));
 }
 
 void Api::Impl::page(Call& call) {
@@ -666,18 +676,22 @@ void Api::Impl::page(Call& call) {
   auto name = path.ends_with("/ui") ? "ui/index.html" : "docs/index.html";
   const auto* asset = find_asset(name);
   if (!asset) return respond_error(call.exchange, Error(ErrorCode::not_found, "No page"));
-  respond(call.exchange, HttpResponse{200, std::string{asset->content_type},
-                                      {{"Cache-Control", "no-cache"}}, std::string{asset->body}});
+  respond(call.exchange, HttpResponse{200,
+                                      std::string{asset->content_type},
+                                      {{"Cache-Control", "no-cache"}},
+                                      std::string{asset->body}});
 }
 
 void Api::Impl::asset(Call& call) {
   auto folder = call.exchange->route().starts_with("/ui") ? "ui/" : "docs/";
   const auto* asset = find_asset(folder + call.parameters.at("file"));
   if (!asset)
-    return respond_error(call.exchange,
-                         Error(ErrorCode::not_found, "Not found: " + std::string{call.exchange->path()}));
-  respond(call.exchange, HttpResponse{200, std::string{asset->content_type},
-                                      {{"Cache-Control", "no-cache"}}, std::string{asset->body}});
+    return respond_error(call.exchange, Error(ErrorCode::not_found,
+                                              "Not found: " + std::string{call.exchange->path()}));
+  respond(call.exchange, HttpResponse{200,
+                                      std::string{asset->content_type},
+                                      {{"Cache-Control", "no-cache"}},
+                                      std::string{asset->body}});
 }
 
 // -- Api ------------------------------------------------------------------------------------

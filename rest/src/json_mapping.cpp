@@ -4,12 +4,14 @@
 
 #include <fmt/format.h>
 
+#include "processpype/runtime/json_input.hpp"
+
 namespace processpype::rest {
 
 using nlohmann::json;
 
 std::string dump(const json& body) {
-  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return json_text(body);
 }
 
 std::string error_body(std::string_view detail) {
@@ -84,9 +86,9 @@ ListQuery parse_list_query(std::string_view text) {
   if (auto found = parameters.find("state"); found != parameters.end()) {
     query.state = service_state_from_string(found->second);
     if (!query.state)
-      throw Error(ErrorCode::bad_request,
-                  fmt::format("Query parameter 'state' must be a service state, not '{}'",
-                              found->second));
+      throw Error(
+          ErrorCode::bad_request,
+          fmt::format("Query parameter 'state' must be a service state, not '{}'", found->second));
   }
   if (auto found = parameters.find("type"); found != parameters.end()) query.type = found->second;
   if (auto found = parameters.find("limit"); found != parameters.end()) {

@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "processpype/actors/status_replicas.hpp"
 #include "test_services.hpp"
 
 using namespace actor_tests;
@@ -677,4 +678,92 @@ TEST_CASE("the actor-message API speaks the protocol of protocol.hpp", "[protoco
                [](caf::error& error) {
                  CHECK(processpype::to_error(error).code() == ErrorCode::not_found);
                });
+}
+
+// -- status replicas (docs/architecture.md, "Status replicas") ----------------------------
+
+namespace {
+
+processpype::StatusEntry status_entry(std::string name, std::string body) {
+  return {std::move(name), processpype::StatusEntry::status, std::move(body)};
+}
+
+}  // namespace
+
+TEST_CASE("replicas: a full batch, then changes; nothing before it, nothing of another run",
+          "[replica]") {
+  using processpype::StatusBatch;
+  using processpype::StatusEntry;
+  processpype::StatusReplicas replicas;
+  CHECK(replicas.find("b", "x") == nullptr);
+  replicas.apply(StatusBatch{"b", {7, 3}, false, {status_entry("x", "early")}});
+  CHECK(replicas.find("b", "x") == nullptr);  // a change before the full status
+
+  replicas.apply(
+      StatusBatch{"b", {7, 3}, true, {status_entry("x", "one"), status_entry("y", "y")}});
+  REQUIRE(replicas.find("b", "x") != nullptr);
+  CHECK(*replicas.find("b", "x") == "one");
+  CHECK(replicas.find("c", "x") == nullptr);  // another node
+
+  replicas.apply(
+      StatusBatch{"b", {7, 4}, false, {status_entry("x", "two"), {"y", StatusEntry::removed, ""}}});
+  CHECK(*replicas.find("b", "x") == "two");
+  CHECK(replicas.find("b", "y") == nullptr);
+  replicas.apply(StatusBatch{"b", {7, 5}, false, {{"x", StatusEntry::ask_owner, ""}}});
+  CHECK(replicas.find("b", "x") == nullptr);  // its status depends on the time
+
+  replicas.apply(StatusBatch{"b", {9, 6}, false, {status_entry("x", "stale run")}});
+  CHECK(replicas.find("b", "x") == nullptr);  // a batch of another run is dropped
+  replicas.forget("b");
+  replicas.apply(StatusBatch{"b", {7, 7}, false, {status_entry("x", "three")}});
+  CHECK(replicas.find("b", "x") == nullptr);
+}
+
+TEST_CASE("replicas: after a reply of version v, reads wait for a batch of v", "[replica]") {
+  using processpype::StatusBatch;
+  processpype::StatusReplicas replicas;
+  replicas.apply(StatusBatch{"b", {7, 10}, true, {status_entry("x", "stopped")}});
+  replicas.note_reply("b", {7, 10});
+  CHECK(*replicas.find("b", "x") == "stopped");
+  replicas.note_reply("b", {7, 12});  // a command's reply: B is at 12 now
+  CHECK(replicas.find("b", "x") == nullptr);
+  replicas.apply(StatusBatch{"b", {7, 11}, false, {status_entry("x", "starting")}});
+  CHECK(replicas.find("b", "x") == nullptr);
+  replicas.note_reply("b", {7, 11});  // an older reply does not lower the bar
+  CHECK(replicas.find("b", "x") == nullptr);
+  replicas.apply(StatusBatch{"b", {7, 12}, false, {status_entry("x", "running")}});
+  CHECK(*replicas.find("b", "x") == "running");
+
+  // B restarted: its new full status sets the bar of the new run.
+  replicas.apply(StatusBatch{"b", {8, 0}, true, {status_entry("x", "initialized")}});
+  CHECK(*replicas.find("b", "x") == "initialized");
+  replicas.note_reply("b", {8, 2});
+  CHECK(replicas.find("b", "x") == nullptr);
+}
+
+TEST_CASE("table changes: free until followed, then each change named once per batch",
+          "[replica]") {
+  Node node;
+  auto& changes = node->table().changes();
+  add_probe(*node, "before");
+  node->start("before");
+  auto unfollowed = changes.version();
+  CHECK(unfollowed.sequence == 0);
+  CHECK(unfollowed.boot != 0);
+
+  std::atomic<int> wakes{0};
+  auto followed = changes.follow([&wakes] { ++wakes; });
+  CHECK(followed.sequence == 0);
+  add_probe(*node, "after");
+  CHECK(wakes == 1);
+  node->start("after");
+  CHECK(wakes == 1);  // one wake until the next take
+  auto batch = changes.take();
+  CHECK(batch.version.sequence == changes.version().sequence);
+  CHECK(batch.version.sequence >= 3);  // registered, starting, running
+  CHECK(batch.names == std::vector<std::string>{"after"});
+  node->stop("after");
+  CHECK(wakes == 2);
+  CHECK(changes.take().names == std::vector<std::string>{"after"});
+  CHECK(changes.take().names.empty());
 }

@@ -518,7 +518,7 @@ TEST_CASE("cluster: a peer that stops answering (SIGSTOP) makes calls end, never
   c.server->process().signal(SIGSTOP);
   // kill() only queues the signal: wait until every thread is stopped.
   REQUIRE(wait_until([&] { return all_threads_stopped(c.server->process().pid()); }, 3s, 5ms));
-  auto response = api.get(c.path() + "/services/echo");
+  auto response = api.get(c.path() + "/services");
   {
     INFO(response.describe() << " after " << response.elapsed_ms << " ms");
     // docs/membership.md: a peer that does not answer within the request timeout (5 s) is
@@ -526,6 +526,14 @@ TEST_CASE("cluster: a peer that stops answering (SIGSTOP) makes calls end, never
     CHECK((response.status == 504 || response.status == 503));
     check_detail(response);
     CHECK(response.elapsed_ms < 8000);
+  }
+  // A status read is answered at once: from A's replica of C while C is not
+  // known down yet (docs/architecture.md, "Status replicas"), 503 after.
+  auto status = api.get(c.path() + "/services/echo");
+  {
+    INFO(status.describe() << " after " << status.elapsed_ms << " ms");
+    CHECK((status.status == 200 || status.status == 503));
+    CHECK(status.elapsed_ms < 1000);
   }
   // The local node answers at once meanwhile.
   auto local = api.get("/");
@@ -839,4 +847,98 @@ TEST_CASE(
   auto api = a.client();
   E2E_CHECK_STATUS(api.post(moved.path() + "/services/register", {{"service_name", "echo"}}), 200);
   CHECK(names_at(api, moved.path() + "/services") == std::vector<std::string>{"echo"});
+}
+
+// ---------------------------------------------------------------------------
+// status replicas (docs/architecture.md, "Status replicas")
+
+namespace {
+
+/// How many GET /nodes/{id}/services/{name} node `owner` answered for others.
+long long forwarded_status_reads(Node& owner) {
+  auto api = owner.client();
+  auto text = api.get("/metrics").body;
+  const std::string series =
+      R"(processpype_http_requests_total{method="GET",route="/nodes/{id}/services/{name}",code="200"} )";
+  auto at = text.find(series);
+  if (at == std::string::npos) return 0;
+  return std::stoll(text.substr(at + series.size()));
+}
+
+}  // namespace
+
+TEST_CASE("cluster: status reads through a peer are served by its replica and see each command",
+          "[cluster][replica]") {
+  auto b = start_node("B");
+  auto a = start_node("A", {b.node_port});
+  require_all_up({&a, &b});
+  auto api = a.client();
+  E2E_REQUIRE_STATUS(
+      api.post(b.path() + "/services/register", {{"service_name", "echo"}, {"instance_name", "x"}}),
+      200);
+  // The replica holds x once B's feed pushed it.
+  REQUIRE(wait_until([&] { return remote_state(api, b.path(), "x") == "initialized"; }, 5s, 10ms));
+
+  // Read-your-writes: every read after a command's reply shows its effect,
+  // whether the replica caught up already or the read went to B.
+  for (int i = 0; i < 40; ++i) {
+    E2E_REQUIRE_STATUS(api.post(b.path() + "/services/x/start"), 200);
+    REQUIRE(remote_state(api, b.path(), "x") == "running");
+    E2E_REQUIRE_STATUS(api.post(b.path() + "/services/x/stop"), 200);
+    REQUIRE(remote_state(api, b.path(), "x") == "stopped");
+  }
+
+  // Once caught up, reads cost B nothing: 200 reads, not one forwarded.
+  REQUIRE(wait_until(
+      [&] {
+        auto before = forwarded_status_reads(b);
+        remote_state(api, b.path(), "x");
+        return forwarded_status_reads(b) == before;
+      },
+      5s, 10ms));
+  auto before = forwarded_status_reads(b);
+  for (int i = 0; i < 200; ++i) REQUIRE(remote_state(api, b.path(), "x") == "stopped");
+  CHECK(forwarded_status_reads(b) == before);
+  // The body is B's, byte for byte.
+  auto on_b = b.client();
+  CHECK(api.get(b.path() + "/services/x").body == on_b.get("/services/x").body);
+}
+
+TEST_CASE(
+    "cluster: a replica follows changes made elsewhere: commands on the owner, removal, a restart",
+    "[cluster][replica]") {
+  auto b = start_node("B");
+  auto a = start_node("A", {b.node_port});
+  require_all_up({&a, &b});
+  auto api = a.client();
+  auto on_b = b.client();
+  E2E_REQUIRE_STATUS(
+      on_b.post("/services/register", {{"service_name", "echo"}, {"instance_name", "y"}}), 200);
+  REQUIRE(wait_until([&] { return remote_state(api, b.path(), "y") == "initialized"; }, 5s, 10ms));
+
+  // A command on B itself reaches A's replica without A asking.
+  E2E_REQUIRE_STATUS(on_b.post("/services/y/configure_and_start", {{"prefix", "p"}}), 200);
+  REQUIRE(wait_until([&] { return remote_state(api, b.path(), "y") == "running"; }, 5s, 10ms));
+  CHECK(api.get(b.path() + "/services/y").field("metadata").value("prefix", "") == "p");
+
+  // Deregistered on B: 404 through A, as on B.
+  E2E_REQUIRE_STATUS(on_b.del("/services/y"), 200);
+  REQUIRE(wait_until([&] { return api.get(b.path() + "/services/y").status == 404; }, 5s, 10ms));
+
+  // B restarted under the same id: A's replica is of the new process.
+  E2E_REQUIRE_STATUS(
+      on_b.post("/services/register", {{"service_name", "echo"}, {"instance_name", "z"}}), 200);
+  E2E_REQUIRE_STATUS(on_b.post("/services/z/start"), 200);
+  REQUIRE(wait_until([&] { return remote_state(api, b.path(), "z") == "running"; }, 5s, 10ms));
+  auto killed_at = kill_node(b);
+  REQUIRE(time_until_state({&a}, "B", "down", killed_at, 10s).begin()->second >= 0);
+  E2E_CHECK_STATUS(api.get(b.path() + "/services/z"), 503);
+  b.server.reset();
+  auto restarted = start_node("B", {a.node_port}, b.node_port);
+  require_all_up({&a, &restarted});
+  E2E_CHECK_STATUS(api.get(b.path() + "/services/z"), 404);
+  auto on_new = restarted.client();
+  E2E_REQUIRE_STATUS(
+      on_new.post("/services/register", {{"service_name", "echo"}, {"instance_name", "z"}}), 200);
+  REQUIRE(wait_until([&] { return remote_state(api, b.path(), "z") == "initialized"; }, 5s, 10ms));
 }

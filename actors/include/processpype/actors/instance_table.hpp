@@ -4,12 +4,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -57,6 +59,50 @@ struct InstanceCounts {
   void add(const ServiceView& view, std::int64_t delta);
 };
 
+/// Which published state of a node's table a reader has seen: `boot` tells
+/// runs of the node apart, `sequence` counts the changes published since
+/// other nodes began to follow it (docs/architecture.md, "Status replicas").
+struct TableVersion {
+  std::uint64_t boot = 0;
+  std::uint64_t sequence = 0;
+};
+
+/// The changes of one table that other nodes follow: which instances
+/// changed since the last batch was taken. Costs nothing until followed,
+/// then one short lock per published change.
+class TableChanges {
+ public:
+  TableChanges();
+
+  /// Starts (or keeps) recording changes; `wake` is called, on the
+  /// publisher's thread, when a change comes after the last take(). Returns
+  /// the version now: every view published up to it is visible to a
+  /// reader that comes after this call.
+  TableVersion follow(std::function<void()> wake);
+  /// After instance `name` changed (its view, or it came or went).
+  void note(const std::string& name);
+
+  struct Batch {
+    TableVersion version;  ///< every change up to it is in this batch or an earlier one
+    std::vector<std::string> names;
+  };
+  /// The instances changed since the last take, with the version now.
+  Batch take();
+
+  TableVersion version() const noexcept {
+    return {boot_, sequence_.load(std::memory_order_acquire)};
+  }
+
+ private:
+  const std::uint64_t boot_;
+  std::atomic<bool> followed_{false};
+  std::atomic<std::uint64_t> sequence_{0};
+  std::mutex mutex_;  ///< guards what follows, and each sequence_ step once followed
+  std::unordered_set<std::string> changed_;
+  bool woken_ = false;
+  std::function<void()> wake_;
+};
+
 /// One registered instance as every thread may read it. Its view has one
 /// writer at a time: the actor running the instance (or the Supervisor
 /// while none runs). Readers never wait for it (docs/architecture.md, "The
@@ -64,7 +110,8 @@ struct InstanceCounts {
 class InstanceRecord {
  public:
   InstanceRecord(std::string name, std::shared_ptr<const ServiceClass> service_class,
-                 std::uint64_t order, std::shared_ptr<InstanceCounts> counts);
+                 std::uint64_t order, std::shared_ptr<InstanceCounts> counts,
+                 std::shared_ptr<TableChanges> changes);
 
   const std::string& name() const noexcept { return name_; }
   const ServiceClass& service_class() const noexcept { return *service_class_; }
@@ -73,11 +120,18 @@ class InstanceRecord {
 
   std::shared_ptr<const ServiceView> view() const { return view_.load(std::memory_order_acquire); }
   /// The status clients see, `now` giving next_restart_in_seconds.
-  ServiceStatus status(std::chrono::steady_clock::time_point now =
-                           std::chrono::steady_clock::now()) const;
+  ServiceStatus status(
+      std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) const;
   /// The same, as the JSON of GET /services/{name}.
-  nlohmann::json status_json(std::chrono::steady_clock::time_point now =
-                                 std::chrono::steady_clock::now()) const;
+  nlohmann::json status_json(
+      std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) const;
+  /// The body of GET /services/{name}: rendered once per published view,
+  /// unless it depends on the time (a restart is pending).
+  std::shared_ptr<const std::string> status_body(
+      std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) const;
+  /// The same for replicas on other nodes, or nullptr while it depends on
+  /// the time.
+  std::shared_ptr<const std::string> timeless_status_body() const;
   ServiceState state() const { return view()->state; }
 
   void publish(std::shared_ptr<const ServiceView> view);
@@ -110,8 +164,16 @@ class InstanceRecord {
   const std::shared_ptr<const ServiceClass> service_class_;
   const std::uint64_t order_;
   std::atomic<std::shared_ptr<const ServiceView>> view_;
+  /// The body of the view it names (kept alive, so never a reused address).
+  struct RenderedStatus {
+    std::shared_ptr<const ServiceView> view;
+    std::string body;
+  };
+  std::shared_ptr<const std::string> rendered(const std::shared_ptr<const ServiceView>& view) const;
+  mutable std::atomic<std::shared_ptr<const RenderedStatus>> rendered_;
   ServiceCounters counters_;
   std::shared_ptr<InstanceCounts> counts_;
+  std::shared_ptr<TableChanges> changes_;
   std::atomic<bool> removed_{false};
   std::atomic<std::uint64_t> running_since_{0};
   std::atomic<bool> has_dependents_{false};
@@ -172,6 +234,8 @@ class InstanceTable {
   /// Instances registered now.
   std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
   const InstanceCounts& counts() const noexcept { return *counts_; }
+  /// What other nodes follow to keep their replicas current.
+  TableChanges& changes() const noexcept { return *changes_; }
 
   // -- the Supervisor only --------------------------------------------------------
 
@@ -192,6 +256,7 @@ class InstanceTable {
 
   mutable std::array<Shard, shard_count> shards_;
   std::shared_ptr<InstanceCounts> counts_ = std::make_shared<InstanceCounts>();
+  std::shared_ptr<TableChanges> changes_ = std::make_shared<TableChanges>();
   std::atomic<std::size_t> size_{0};
   std::uint64_t next_order_ = 1;
 

@@ -28,6 +28,7 @@ class NodeDirectory {
     SupervisorActor supervisor;
     EventFeedActor events;
     HttpGatewayActor gateway;
+    StatusFeedActor status_feed;
     bool up = true;
     bool local = false;
   };
@@ -36,6 +37,8 @@ class NodeDirectory {
   /// Every node, sorted by id.
   std::vector<Node> nodes() const;
 
+  /// Adds or updates `node`; tells every up listener when it is up and was
+  /// not (new, back, or another process under its id).
   void put(Node node);
   void erase(const std::string& id);
   /// Marks `id` down and tells every down listener about it.
@@ -44,11 +47,15 @@ class NodeDirectory {
   /// Called (on the Node actor's thread) with a node that went down: lets
   /// callers fail requests in flight to it.
   void on_down(std::function<void(const Node&)> listener);
+  /// Called (on the Node actor's thread) with a remote node that is up
+  /// again, or new, or another process under a known id.
+  void on_up(std::function<void(const Node&)> listener);
 
  private:
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Node> nodes_;
   std::vector<std::function<void(const Node&)>> down_listeners_;
+  std::vector<std::function<void(const Node&)>> up_listeners_;
 };
 
 }  // namespace processpype

@@ -80,6 +80,25 @@
 /// | request                                         | response                 |
 /// | ----------------------------------------------- | ------------------------ |
 /// | (http_atom, ForwardedRequest)                   | ForwardedResponse        |
+///
+/// The response carries the TableVersion of the node when it answered.
+///
+/// StatusFeedActor: the status of a node's instances, for the replicas other
+/// nodes keep (docs/architecture.md, "Status replicas").
+///
+/// | request                                         | response                 |
+/// | ----------------------------------------------- | ------------------------ |
+/// | (subscribe_atom, StatusSubscriberActor)         | StatusBatch: every       |
+/// |                                                 | instance (full)          |
+/// | (cancel_atom, StatusSubscriberActor)            | (none)                   |
+/// | (publish_atom)                                  | (none) instances changed |
+///
+/// after which the feed pushes (status_atom, StatusBatch) to the subscriber
+/// with the instances that changed, in the order of their versions.
+///
+/// StatusFollowerActor (local): a StatusSubscriberActor that keeps this
+/// node's StatusReplicas; told (subscribe_atom, node id, StatusFeedActor)
+/// when a node is up, it subscribes to that node's feed.
 
 #include <cstdint>
 #include <string>
@@ -93,6 +112,7 @@
 #include <caf/typed_actor.hpp>
 #include <nlohmann/json.hpp>
 
+#include "processpype/actors/instance_table.hpp"
 #include "processpype/runtime/errors.hpp"
 #include "processpype/runtime/events.hpp"
 #include "processpype/runtime/json_input.hpp"
@@ -202,6 +222,29 @@ struct ForwardedResponse {
   std::string content_type;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  TableVersion version;  ///< of the answering node's table, once it answered
+};
+
+/// One instance in a StatusBatch.
+struct StatusEntry {
+  enum Kind : std::uint8_t {
+    status,     ///< `body` is its GET /services/{name} body
+    ask_owner,  ///< its status depends on the time: ask the node
+    removed,    ///< deregistered
+  };
+  std::string name;
+  std::uint8_t kind = status;
+  std::string body;
+};
+
+/// Status of a node's instances: all of them (`full`: what a new
+/// subscriber starts from) or those changed since the last batch. Every
+/// change up to `version` is in it or in an earlier batch.
+struct StatusBatch {
+  std::string node;
+  TableVersion version;
+  bool full = false;
+  std::vector<StatusEntry> entries;
 };
 
 // -- actor interfaces -----------------------------------------------------------
@@ -226,6 +269,17 @@ using EventFeedActor = caf::typed_actor<caf::replies_to<subscribe_atom, std::uin
                                                         EventSubscriberActor>::with<EventBatch>,
                                         caf::reacts_to<cancel_atom, EventSubscriberActor>,
                                         caf::reacts_to<publish_atom>>;
+
+using StatusSubscriberActor = caf::typed_actor<caf::reacts_to<status_atom, StatusBatch>>;
+
+using StatusFeedActor =
+    caf::typed_actor<caf::replies_to<subscribe_atom, StatusSubscriberActor>::with<StatusBatch>,
+                     caf::reacts_to<cancel_atom, StatusSubscriberActor>,
+                     caf::reacts_to<publish_atom>>;
+
+using StatusFollowerActor =
+    caf::typed_actor<caf::reacts_to<status_atom, StatusBatch>,
+                     caf::reacts_to<subscribe_atom, std::string, StatusFeedActor>>;
 
 /// A node's REST API, for requests that other nodes forward to it.
 using HttpGatewayActor =
@@ -255,6 +309,7 @@ struct NodeInfo {
   SupervisorActor supervisor;
   EventFeedActor events;
   HttpGatewayActor gateway;  ///< null when the node serves no REST API
+  StatusFeedActor status_feed;
 };
 
 /// A member as other members name it: enough to connect to it.
@@ -387,13 +442,29 @@ typename Inspector::result_type inspect(Inspector& f, ForwardedRequest& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ForwardedResponse& x) {
-  return f(caf::meta::type_name("ForwardedResponse"), x.status, x.content_type, x.headers, x.body);
+  return f(caf::meta::type_name("ForwardedResponse"), x.status, x.content_type, x.headers, x.body,
+           x.version);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, TableVersion& x) {
+  return f(caf::meta::type_name("TableVersion"), x.boot, x.sequence);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, StatusEntry& x) {
+  return f(caf::meta::type_name("StatusEntry"), x.name, x.kind, x.body);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, StatusBatch& x) {
+  return f(caf::meta::type_name("StatusBatch"), x.node, x.version, x.full, x.entries);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, NodeInfo& x) {
   return f(caf::meta::type_name("NodeInfo"), x.id, x.address, x.application, x.node, x.supervisor,
-           x.events, x.gateway);
+           x.events, x.gateway, x.status_feed);
 }
 
 template <class Inspector>

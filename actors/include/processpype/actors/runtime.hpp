@@ -21,6 +21,7 @@
 namespace processpype {
 
 struct TlsFiles;
+class StatusReplicas;
 
 struct RuntimeOptions {
   /// Bounds configure, status, list and route calls (and every call to
@@ -120,6 +121,11 @@ class Runtime : public ServiceClient {
   /// Lets other nodes reach this node's REST API (rest::Server sets it);
   /// call before joining, so that peers learn it when they meet this node.
   void set_gateway(HttpGatewayActor gateway);
+  /// Starts keeping replicas of the instance status of every other node
+  /// that is up (the REST API reads remote instances from them); returns
+  /// them. Later calls return the same. docs/architecture.md, "Status
+  /// replicas", says what a reader of a replica can observe.
+  const std::shared_ptr<StatusReplicas>& replicate_peer_status();
 
   // -- distribution (docs/configuration.md, "Cluster"; docs/membership.md) -----------
 
@@ -164,6 +170,9 @@ class Runtime : public ServiceClient {
   std::shared_ptr<EventLog> event_log_;
   std::shared_ptr<NodeDirectory> directory_;
   EventFeedActor events_;
+  StatusFeedActor status_feed_;
+  std::shared_ptr<StatusReplicas> status_replicas_;
+  StatusFollowerActor status_follower_;
   NodeActor node_;
 };
 

@@ -19,6 +19,10 @@ inline constexpr std::size_t max_json_depth = 64;
 /// type holds (e.g. `1e400`, named in the message).
 nlohmann::json parse_json(std::string_view text);
 
+/// `value` as compact text, invalid UTF-8 in strings replaced by U+FFFD: how
+/// every JSON body leaves a node.
+std::string json_text(const nlohmann::json& value);
+
 /// Whether `value` nests at most `limit` levels (for JSON built from other
 /// sources, such as YAML). Iterative: safe on any depth.
 bool json_depth_within(const nlohmann::json& value, std::size_t limit = max_json_depth);
