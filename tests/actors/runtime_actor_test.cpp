@@ -286,9 +286,17 @@ TEST_CASE("a start that outlasts start_timeout_seconds leaves the service in err
     if (again) CHECK(again->code() == ErrorCode::conflict);
   }
 
-  // Once the stuck call returned, the service can be started again.
+  // Once the stuck call returned, the service can be started again. The
+  // manager thread tells the service actor after the call returned, so a
+  // command may still be refused (conflict) for a moment: nothing else.
   REQUIRE(eventually([&] { return p->start_returns >= 1 && p->active == 0; }, 4000ms));
-  node->configure("stuck", {{"start_delay_ms", 0}});
+  REQUIRE(eventually(
+      [&] {
+        auto refused = error_of([&] { node->configure("stuck", {{"start_delay_ms", 0}}); });
+        if (refused) CHECK(refused->code() == ErrorCode::conflict);
+        return !refused;
+      },
+      2000ms));
   node->start("stuck");
   status = node->status("stuck");
   CHECK(status.state == ServiceState::running);
