@@ -306,6 +306,11 @@ int Application::run() {
   // enqueue wakes: one request at a time then waits out a sleep on every
   // hop. Without that phase a hop costs one wake-up (docs/performance.md).
   actor_config.set("work-stealing.moderate-poll-attempts", std::size_t{0});
+  // A sleeping worker steals only when its wait times out (CAF's default:
+  // 10 ms), and work a busy worker queues for itself wakes nobody: 1 ms
+  // keeps one busy actor from holding up the others' messages for long.
+  actor_config.set("work-stealing.relaxed-sleep-duration",
+                   caf::timespan{std::chrono::milliseconds(1)});
   actor_config.load<caf::io::middleman>();
   // CAF's own heartbeats only keep idle node connections busy: with
   // middleman.connection-timeout off (its default) CAF acts on no silence.

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -179,18 +180,23 @@ void SseClient::feed(const char* data, std::size_t size) {
   std::lock_guard lock{mutex_};
   raw_.append(data, size);
   buffer_.append(data, size);
-  // A message ends with an empty line; lines end with \n (or \r\n).
+  // A message ends with an empty line; lines end with \n (or \r\n). Parsed
+  // from a cursor and erased once: a busy server sends many events in one
+  // write, and erasing each message from the front would be quadratic.
+  std::size_t begin = 0;
   while (true) {
-    auto end = buffer_.find("\n\n");
-    auto crlf = buffer_.find("\r\n\r\n");
+    auto end = buffer_.find("\n\n", begin);
+    // A \r\n\r\n ending earlier is searched for only up to that \n\n.
+    auto until = end == std::string::npos ? std::string::npos : end - begin;
+    auto crlf = std::string_view{buffer_}.substr(begin, until).find("\r\n\r\n");
     std::size_t skip = 2;
-    if (crlf != std::string::npos && (end == std::string::npos || crlf < end)) {
-      end = crlf;
+    if (crlf != std::string_view::npos) {
+      end = begin + crlf;
       skip = 4;
     }
-    if (end == std::string::npos) return;
-    auto block = buffer_.substr(0, end);
-    buffer_.erase(0, end + skip);
+    if (end == std::string::npos) break;
+    auto block = buffer_.substr(begin, end - begin);
+    begin = end + skip;
     SseMessage message;
     bool any_field = false;
     std::istringstream lines(block);
@@ -215,6 +221,7 @@ void SseClient::feed(const char* data, std::size_t size) {
     message.data_json = json::parse(message.data, nullptr, false);
     messages_.push_back(std::move(message));
   }
+  buffer_.erase(0, begin);
 }
 
 std::vector<SseMessage> SseClient::messages() const {
@@ -231,7 +238,14 @@ std::vector<SseMessage> SseClient::state_messages() const {
 
 bool SseClient::wait_for(const std::function<bool(const std::vector<SseMessage>&)>& done,
                          std::chrono::milliseconds timeout) const {
-  return wait_until([&] { return done(messages()); }, timeout, 10ms);
+  // Under the lock, without a copy: 30,000 messages copied every 10 ms would
+  // slow the reader it waits for.
+  return wait_until(
+      [&] {
+        std::lock_guard lock{mutex_};
+        return done(messages_);
+      },
+      timeout, 10ms);
 }
 
 bool SseClient::wait_connected(std::chrono::milliseconds timeout) const {

@@ -76,7 +76,8 @@ class SseClient {
   std::vector<SseMessage> messages() const;
   /// The messages so far whose `event` is a state (not gap, node_down).
   std::vector<SseMessage> state_messages() const;
-  /// Polls until `done(messages())` holds or the timeout passed.
+  /// Polls until `done(messages())` holds or the timeout passed; `done`
+  /// runs under the client's lock (it must not call the client).
   bool wait_for(const std::function<bool(const std::vector<SseMessage>&)>& done,
                 std::chrono::milliseconds timeout = 10s) const;
   /// Whether the response headers arrived with status 200 (waits up to `timeout`).
