@@ -28,24 +28,17 @@ std::optional<double> seconds_until(
   return std::max(0.0, std::chrono::duration<double>(*moment - now).count());
 }
 
-/// GET /services/{name} of `view` (`now`: for next_restart_in_seconds).
-nlohmann::json status_json_of(const ServiceView& view, std::chrono::steady_clock::time_point now) {
-  using nlohmann::json;
-  auto next_restart = seconds_until(view.next_restart_at, now);
-  json health = nullptr;
-  if (view.health)
-    health = {{"ok", view.health->ok},
-              {"detail", view.health->detail},
-              {"checked_at", format_utc(view.health->checked_at)}};
-  return {
-      {"state", to_string(view.state)},
-      {"error", view.error.empty() ? json(nullptr) : json(view.error)},
-      {"metadata", view.configuration->metadata},
-      {"is_configured", view.configuration->is_configured},
-      {"restarts", view.restarts},
-      {"next_restart_in_seconds", next_restart ? json(*next_restart) : json(nullptr)},
-      {"health", std::move(health)},
-  };
+/// The status of `view` (`now`: for next_restart_in_seconds).
+ServiceStatus status_of(const ServiceView& view, std::chrono::steady_clock::time_point now) {
+  ServiceStatus status;
+  status.state = view.state;
+  status.error = view.error;
+  status.metadata = view.configuration->metadata;
+  status.is_configured = view.configuration->is_configured;
+  status.restarts = view.restarts;
+  status.next_restart_in_seconds = seconds_until(view.next_restart_at, now);
+  status.health = view.health;
+  return status;
 }
 
 }  // namespace
@@ -119,7 +112,7 @@ std::shared_ptr<const std::string> InstanceRecord::rendered(
   if (!cached || cached->view != view) {
     // Two readers may both render a new view: the same text, either kept.
     cached = std::make_shared<const RenderedStatus>(
-        RenderedStatus{view, json_text(status_json_of(*view, {}))});
+        RenderedStatus{view, json_text(to_json(status_of(*view, {})))});
     rendered_.store(cached, std::memory_order_release);
   }
   return {cached, &cached->body};
@@ -129,7 +122,7 @@ std::shared_ptr<const std::string> InstanceRecord::status_body(
     std::chrono::steady_clock::time_point now) const {
   auto current = view();
   if (current->next_restart_at)
-    return std::make_shared<const std::string>(json_text(status_json_of(*current, now)));
+    return std::make_shared<const std::string>(json_text(to_json(status_of(*current, now))));
   return rendered(current);
 }
 
@@ -139,20 +132,11 @@ std::shared_ptr<const std::string> InstanceRecord::timeless_status_body() const 
 }
 
 ServiceStatus InstanceRecord::status(std::chrono::steady_clock::time_point now) const {
-  auto current = view();
-  ServiceStatus status;
-  status.state = current->state;
-  status.error = current->error;
-  status.metadata = current->configuration->metadata;
-  status.is_configured = current->configuration->is_configured;
-  status.restarts = current->restarts;
-  status.next_restart_in_seconds = seconds_until(current->next_restart_at, now);
-  status.health = current->health;
-  return status;
+  return status_of(*view(), now);
 }
 
 nlohmann::json InstanceRecord::status_json(std::chrono::steady_clock::time_point now) const {
-  return status_json_of(*view(), now);
+  return to_json(status_of(*view(), now));
 }
 
 std::size_t InstanceListing::first_after(std::uint64_t after) const {

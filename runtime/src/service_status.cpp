@@ -3,6 +3,8 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <utility>
+
 namespace processpype {
 
 std::string format_utc(std::chrono::system_clock::time_point time) {
@@ -11,7 +13,7 @@ std::string format_utc(std::chrono::system_clock::time_point time) {
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", seconds, milliseconds.count());
 }
 
-nlohmann::json to_json(const ServiceStatus& status) {
+nlohmann::json to_json(ServiceStatus status) {
   using nlohmann::json;
   json health = nullptr;
   if (status.health)
@@ -20,13 +22,12 @@ nlohmann::json to_json(const ServiceStatus& status) {
               {"checked_at", format_utc(status.health->checked_at)}};
   return {
       {"state", to_string(status.state)},
-      {"error", status.error.empty() ? json(nullptr) : json(status.error)},
-      {"metadata", status.metadata},
+      {"error", status.error.empty() ? json(nullptr) : json(std::move(status.error))},
+      {"metadata", std::move(status.metadata)},
       {"is_configured", status.is_configured},
       {"restarts", status.restarts},
-      {"next_restart_in_seconds", status.next_restart_in_seconds
-                                      ? json(*status.next_restart_in_seconds)
-                                      : json(nullptr)},
+      {"next_restart_in_seconds",
+       status.next_restart_in_seconds ? json(*status.next_restart_in_seconds) : json(nullptr)},
       {"health", std::move(health)},
   };
 }

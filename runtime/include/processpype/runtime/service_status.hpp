@@ -39,8 +39,9 @@ struct ServiceStatus {
 };
 
 /// `{"state", "error", "metadata", "is_configured", "restarts",
-/// "next_restart_in_seconds", "health"}`.
-nlohmann::json to_json(const ServiceStatus& status);
+/// "next_restart_in_seconds", "health"}` (the body of GET /services/{name}).
+/// By value: a status made for it gives up its metadata instead of a copy.
+nlohmann::json to_json(ServiceStatus status);
 
 /// ISO 8601 in UTC with milliseconds: `2026-11-27T03:09:45.123Z`.
 std::string format_utc(std::chrono::system_clock::time_point time);
