@@ -35,8 +35,7 @@ inline std::optional<std::string> decode(std::string_view text, bool plus_is_spa
   std::string out;
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '%') {
-      if (text.size() - i < 3 || hex(text[i + 1]) < 0 || hex(text[i + 2]) < 0)
-        return std::nullopt;
+      if (text.size() - i < 3 || hex(text[i + 1]) < 0 || hex(text[i + 2]) < 0) return std::nullopt;
       out.push_back(static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2])));
       i += 2;
     } else {
@@ -228,8 +227,7 @@ inline std::optional<std::string> check_path(std::string_view input) {
   for (const auto& segment : segments) {
     auto decoded = rest::percent_decode(segment);
     if (!decoded) continue;
-    if (rest::percent_decode(encode(*decoded)) != decoded)
-      return "percent_decode(encode(x)) != x";
+    if (rest::percent_decode(encode(*decoded)) != decoded) return "percent_decode(encode(x)) != x";
   }
   auto parameters_of_query = rest::parse_query(query);
   for (const auto& [key, value] : parameters_of_query)

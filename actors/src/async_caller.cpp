@@ -38,7 +38,8 @@ void AsyncCaller::send(const caf::strong_actor_ptr& destination, caf::message me
   auto id = next_id_.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard lock{mutex_};
-    pending_.emplace(id, Pending{std::move(callback), caf::actor_cast<caf::actor_addr>(destination)});
+    pending_.emplace(id,
+                     Pending{std::move(callback), caf::actor_cast<caf::actor_addr>(destination)});
   }
   if (timeout) {
     system_.clock().schedule_message(

@@ -13,8 +13,8 @@ namespace processpype {
 /// reply (the embedding API's blocking calls); a failure is thrown as
 /// processpype::Error.
 template <class Result, class Handle, class... Ts>
-Result blocking_request(caf::actor_system& system, const Handle& destination,
-                        caf::duration timeout, Ts&&... message) {
+Result blocking_request(caf::actor_system& system, const Handle& destination, caf::duration timeout,
+                        Ts&&... message) {
   caf::scoped_actor self{system};
   std::optional<Error> failure;
   std::optional<Result> result;

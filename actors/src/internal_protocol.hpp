@@ -45,8 +45,9 @@ using Tick = std::function<void()>;
 /// |                                                 | an error that is a failure       |
 /// | (waiting_atom)                                  | the sender's restart waits for a |
 /// |                                                 | dependency to run                |
-using InternalSupervisorActor = SupervisorActor::extend<
-    caf::reacts_to<changed_atom, ServiceState, EventCause, bool>, caf::reacts_to<waiting_atom>>;
+using InternalSupervisorActor =
+    SupervisorActor::extend<caf::reacts_to<changed_atom, ServiceState, EventCause, bool>,
+                            caf::reacts_to<waiting_atom>>;
 
 /// One service instance (docs/architecture.md). Commands come from the
 /// Supervisor, which delegates them, so replies go to the original caller.
@@ -76,9 +77,8 @@ using ServiceActor = caf::typed_actor<
     caf::replies_to<start_atom, EventCause>::with<ServiceState>,
     caf::replies_to<stop_atom, EventCause>::with<ServiceState>,
     caf::replies_to<shutdown_atom>::with<std::string>,
-    caf::replies_to<route_atom, RouteRequest>::with<RouteResponse>,
-    caf::reacts_to<resume_atom>, caf::reacts_to<fail_atom, std::string, EventCause>,
-    caf::reacts_to<restart_atom, std::uint64_t>,
+    caf::replies_to<route_atom, RouteRequest>::with<RouteResponse>, caf::reacts_to<resume_atom>,
+    caf::reacts_to<fail_atom, std::string, EventCause>, caf::reacts_to<restart_atom, std::uint64_t>,
     caf::reacts_to<timer_atom, caf::timespan, Tick>,
     caf::reacts_to<tick_atom, std::uint64_t, std::uint64_t>,
     caf::reacts_to<health_atom, std::uint64_t>,

@@ -24,20 +24,24 @@ Registration ServiceClient::register_service(std::string_view class_key,
                                              std::optional<std::string> instance_name) {
   RegisterRequest request{std::string{class_key}, instance_name.value_or(""),
                           !instance_name.has_value()};
-  return blocking_request<Registration>(system_, supervisor_, timeout_, register_atom::value, std::move(request));
+  return blocking_request<Registration>(system_, supervisor_, timeout_, register_atom::value,
+                                        std::move(request));
 }
 
 void ServiceClient::configure(const std::string& name, const nlohmann::json& configuration,
                               EventCause cause) {
-  blocking_request<ServiceState>(system_, supervisor_, timeout_, configure_atom::value, name, configuration, cause);
+  blocking_request<ServiceState>(system_, supervisor_, timeout_, configure_atom::value, name,
+                                 configuration, cause);
 }
 
 void ServiceClient::start(const std::string& name, EventCause cause) {
-  blocking_request<ServiceState>(system_, supervisor_, lifecycle_timeout_, start_atom::value, name, cause);
+  blocking_request<ServiceState>(system_, supervisor_, lifecycle_timeout_, start_atom::value, name,
+                                 cause);
 }
 
 void ServiceClient::stop(const std::string& name, EventCause cause) {
-  blocking_request<ServiceState>(system_, supervisor_, lifecycle_timeout_, stop_atom::value, name, cause);
+  blocking_request<ServiceState>(system_, supervisor_, lifecycle_timeout_, stop_atom::value, name,
+                                 cause);
 }
 
 ServiceStatus ServiceClient::status(const std::string& name) {
@@ -45,16 +49,18 @@ ServiceStatus ServiceClient::status(const std::string& name) {
 }
 
 std::vector<NamedStatus> ServiceClient::list() {
-  return blocking_request<std::vector<NamedStatus>>(system_, supervisor_, timeout_, list_atom::value);
+  return blocking_request<std::vector<NamedStatus>>(system_, supervisor_, timeout_,
+                                                    list_atom::value);
 }
 
 Deregistration ServiceClient::deregister(const std::string& name) {
-  return blocking_request<Deregistration>(system_, supervisor_, lifecycle_timeout_, deregister_atom::value, name);
+  return blocking_request<Deregistration>(system_, supervisor_, lifecycle_timeout_,
+                                          deregister_atom::value, name);
 }
 
 RouteResponse ServiceClient::call_route(const std::string& name, RouteRequest request) {
   return blocking_request<RouteResponse>(system_, supervisor_, timeout_, route_atom::value,
-                            RouteCall{name, std::move(request)});
+                                         RouteCall{name, std::move(request)});
 }
 
 ApplicationInfo ServiceClient::info() {
@@ -62,8 +68,8 @@ ApplicationInfo ServiceClient::info() {
 }
 
 std::vector<std::string> ServiceClient::stop_all(std::chrono::milliseconds timeout) {
-  return blocking_request<std::vector<std::string>>(system_, supervisor_, lifecycle_timeout_, stop_all_atom::value,
-                                       caf::timespan{timeout});
+  return blocking_request<std::vector<std::string>>(system_, supervisor_, lifecycle_timeout_,
+                                                    stop_all_atom::value, caf::timespan{timeout});
 }
 
 }  // namespace processpype

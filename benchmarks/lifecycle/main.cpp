@@ -18,15 +18,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <condition_variable>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
-#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -303,8 +303,8 @@ class StateWaiter {
             [this](const processpype::EventBatch& batch) {
               std::lock_guard lock{mutex_};
               for (const auto& event : batch.events)
-                if (event.service == service_) ++seen_[event.state + "/" +
-                                                       std::string{to_string(event.cause)}];
+                if (event.service == service_)
+                  ++seen_[event.state + "/" + std::string{to_string(event.cause)}];
               changed_.notify_all();
             },
             processpype::live_events_only)) {}
@@ -373,9 +373,8 @@ int main(int argc, char** argv) {
   auto baseline_names = numbered("svc", services);
   auto base_single = drive<processpype::ServiceState>(
       system, peer, start_stop_lanes({baseline_names.front()}, baseline_single_total, 1));
-  auto base_many =
-      drive<processpype::ServiceState>(system, peer,
-                                       start_stop_lanes(baseline_names, baseline_total, drivers));
+  auto base_many = drive<processpype::ServiceState>(
+      system, peer, start_stop_lanes(baseline_names, baseline_total, drivers));
   caf::anon_send_exit(peer, caf::exit_reason::user_shutdown);
   std::printf("\n1. baseline: bare CAF request/response round trips\n");
   std::printf("   1 in flight:        %10.0f requests/s\n", base_single.rate());
@@ -400,15 +399,14 @@ int main(int argc, char** argv) {
       for (const auto& name : names) runtime.stop(name);
       bool inline_calls = key == "bench";
       std::printf("   manager %s\n", inline_calls ? "that does not block (called in its actor)"
-                                                   : "that may block (called on manager threads)");
+                                                  : "that may block (called on manager threads)");
       std::printf(
           "     one service:      %10.0f transitions/s   ratio to baseline (1 in flight): %.4f\n",
           single.rate(), single.rate() / base_single.rate());
       std::printf(
           "     1,000 services:   %10.0f transitions/s   ratio to baseline (%zu in flight): %.4f",
           many.rate(), in_flight, many.rate() / base_many.rate());
-      if (inline_calls)
-        std::printf("   aim >= 150,000/s: %s", verdict(many.rate() >= 150'000));
+      if (inline_calls) std::printf("   aim >= 150,000/s: %s", verdict(many.rate() >= 150'000));
       std::printf("\n");
     }
   }
@@ -470,13 +468,16 @@ int main(int argc, char** argv) {
       plain_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - begin).count());
     }
     auto plain50 = percentile(plain_us, 0.5);
-    std::printf("\n5. from a runtime failure to running again (restart_delay_seconds 0), %zu times\n",
-                restarts);
-    std::printf("   p50 %8.1f us   p99 %8.1f us   ratio of p50 to a plain stop+start (%.1f us): %.2f\n",
-                percentile(restart_us, 0.5), percentile(restart_us, 0.99), plain50,
-                percentile(restart_us, 0.5) / plain50);
-    std::printf("   (the failure's clean-up stop and the restart's start, plus the event that\n"
-                "   tells this thread; the plain round trip is two blocking calls)\n");
+    std::printf(
+        "\n5. from a runtime failure to running again (restart_delay_seconds 0), %zu times\n",
+        restarts);
+    std::printf(
+        "   p50 %8.1f us   p99 %8.1f us   ratio of p50 to a plain stop+start (%.1f us): %.2f\n",
+        percentile(restart_us, 0.5), percentile(restart_us, 0.99), plain50,
+        percentile(restart_us, 0.5) / plain50);
+    std::printf(
+        "   (the failure's clean-up stop and the restart's start, plus the event that\n"
+        "   tells this thread; the plain round trip is two blocking calls)\n");
   }
   return 0;
 }

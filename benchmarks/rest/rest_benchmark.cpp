@@ -42,8 +42,8 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <restinio/all.hpp>
 #include <processpype/testing/server.hpp>
+#include <restinio/all.hpp>
 
 #include "benchmark_support.hpp"
 #include "processpype/rest/server.hpp"
@@ -62,8 +62,9 @@ class BareServer {
   explicit BareServer(std::uint16_t port)
       : http_(restinio::own_io_context(),
               [port](auto& settings) {
-                settings.address("127.0.0.1").port(port).request_handler(
-                    [](restinio::request_handle_t request) {
+                settings.address("127.0.0.1")
+                    .port(port)
+                    .request_handler([](restinio::request_handle_t request) {
                       request->create_response()
                           .append_header(restinio::http_field::content_type, "application/json")
                           .set_body(std::string{body})
@@ -241,8 +242,8 @@ int run(const Options& options) {
   // A. 32 connections.
   std::cout << "\nA. " << options.connections << " connections\n";
   auto status32 = measure_against(options, baseline, bare_runs, status);
-  auto list32 =
-      measure_against(options, baseline, bare_runs, {"GET /services (1+ instances)", base + "/services"});
+  auto list32 = measure_against(options, baseline, bare_runs,
+                                {"GET /services (1+ instances)", base + "/services"});
   auto cycle32 = measure_against(
       options, baseline, bare_runs,
       cycle(fmt::format("POST start/stop ({} instances)", cycle_instances), per_thread));
@@ -268,8 +269,8 @@ int run(const Options& options) {
                         }));
   auto bare_one = median_run(bare_one_runs);
   for (auto* figure : {&status1, &cycle1, &echo1, &live1, &blocking1})
-    figure->note = fmt::format("p50 {:.2f}x the bare p50",
-                               figure->measurement.p50_ms / bare_one.p50_ms);
+    figure->note =
+        fmt::format("p50 {:.2f}x the bare p50", figure->measurement.p50_ms / bare_one.p50_ms);
 
   // C. State changes while 10 event streams follow them.
   std::cout << "\nC. state changes followed by 10 event streams\n";
@@ -313,11 +314,13 @@ int run(const Options& options) {
   auto registration_seconds = register_many(server, "inst-", options.instances, 1);
   std::cout << fmt::format("  {} registrations over one connection in {:.3f} s\n",
                            options.instances, registration_seconds);
-  auto first = measure_against(options, baseline, bare_runs,
-                               {"GET /services/{name}, the first", base + "/services/" + first_name});
-  auto last = measure_against(options, baseline, bare_runs,
-                              {fmt::format("GET /services/{{name}}, the last of {}", options.instances),
-                               base + "/services/" + last_name});
+  auto first =
+      measure_against(options, baseline, bare_runs,
+                      {"GET /services/{name}, the first", base + "/services/" + first_name});
+  auto last =
+      measure_against(options, baseline, bare_runs,
+                      {fmt::format("GET /services/{{name}}, the last of {}", options.instances),
+                       base + "/services/" + last_name});
   auto metrics_one = one;
   metrics_one.runs = 1;
   auto metrics_run = run_wrk(metrics_one, base + "/metrics", {});
@@ -348,19 +351,19 @@ int run(const Options& options) {
 
   Figure bare_figure{"baseline: bare RESTinio, 32 connections", median_run(bare_runs), 1.0, {}};
   Figure bare_one_figure{"baseline: bare RESTinio, one connection", bare_one, 1.0, {}};
-  Figure listing{"GET /services/{name} while another client lists",
-                 reads_while_listing, reads_while_listing.requests_per_second /
-                                          reads_alone.requests_per_second,
+  Figure listing{"GET /services/{name} while another client lists", reads_while_listing,
+                 reads_while_listing.requests_per_second / reads_alone.requests_per_second,
                  "ratio to the same reads alone"};
   print_figures({&bare_figure, &status32, &list32, &cycle32, &echo32, &bare_one_figure, &status1,
                  &cycle1, &echo1, &live1, &blocking1, &streams, &metrics_on, &first, &last,
                  &listing});
   print_stages(bare_one.p50_ms, status1.measurement.p50_ms, live1.measurement.p50_ms,
                cycle1.measurement.p50_ms, blocking1.measurement.p50_ms, echo1.measurement.p50_ms);
-  std::cout << fmt::format("\n{} registrations in {:.3f} s; GET /metrics with {} instances: p50 {}, "
-                           "p99 {}\n",
-                           options.instances, registration_seconds, options.instances,
-                           format_latency(metrics_run.p50_ms), format_latency(metrics_run.p99_ms));
+  std::cout << fmt::format(
+      "\n{} registrations in {:.3f} s; GET /metrics with {} instances: p50 {}, "
+      "p99 {}\n",
+      options.instances, registration_seconds, options.instances,
+      format_latency(metrics_run.p50_ms), format_latency(metrics_run.p99_ms));
 
   auto aim = [](std::string text, bool met, std::string shown) {
     return Aim{std::move(text), met, std::move(shown)};
@@ -398,7 +401,8 @@ int main(int argc, char** argv) {
   Options options;
   return benchmark_main(
       argc, argv, "rest_benchmark", options, [&] { return run(options); },
-      "[--instances N (10000)] [--big N (100000)]", [&](int& i) {
+      "[--instances N (10000)] [--big N (100000)]",
+      [&](int& i) {
         std::string_view arg = argv[i];
         if (arg == "--instances")
           options.instances = parse_number(argc, argv, i, 2, 1'000'000);

@@ -58,7 +58,8 @@ class CounterService : public ConfiguredService<CounterConfiguration, CounterMan
   bool requires_configuration() const override { return false; }
 
   void add_routes(ServiceRoutes& routes) override {
-    routes.get("/value", [this](const RouteRequest&) { return value(); }, "The current value");
+    routes.get(
+        "/value", [this](const RouteRequest&) { return value(); }, "The current value");
     routes.post(
         "/increment",
         [this](const RouteRequest&) {

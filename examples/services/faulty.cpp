@@ -124,9 +124,8 @@ class FaultyService : public ConfiguredService<FaultyConfiguration, FaultyManage
   void start() override {
     Service::start();
     if (auto after = config().fail_after_ms; after > 0)
-      every(std::chrono::milliseconds(after), [this, after] {
-        fail("planned failure after " + std::to_string(after) + " ms");
-      });
+      every(std::chrono::milliseconds(after),
+            [this, after] { fail("planned failure after " + std::to_string(after) + " ms"); });
   }
 
   void add_routes(ServiceRoutes& routes) override {

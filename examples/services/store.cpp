@@ -1,7 +1,7 @@
-// `store` (docs/rest-api.md, "Example services"): an in-memory key/value store of at most `capacity` items
-// (required: no default). PUT/GET/DELETE /items/{key}, GET /items lists the
-// keys in insertion order (overwriting keeps a key's place). The routes work
-// in any state; storing needs a configuration. Items survive a reconfigure.
+// `store` (docs/rest-api.md, "Example services"): an in-memory key/value store of at most
+// `capacity` items (required: no default). PUT/GET/DELETE /items/{key}, GET /items lists the keys
+// in insertion order (overwriting keeps a key's place). The routes work in any state; storing needs
+// a configuration. Items survive a reconfigure.
 #include <cstdint>
 #include <iterator>
 #include <list>
@@ -27,7 +27,8 @@ class StoreService : public ConfiguredService<StoreConfiguration> {
   using ConfiguredService::ConfiguredService;
 
   void add_routes(ServiceRoutes& routes) override {
-    routes.get("/items", [this](const RouteRequest&) { return keys(); }, "Keys in insertion order");
+    routes.get(
+        "/items", [this](const RouteRequest&) { return keys(); }, "Keys in insertion order");
     routes.put(
         "/items/{key}", [this](const RouteRequest& r) { return put(r.parameter("key"), r.body); },
         "Store any JSON under a key");

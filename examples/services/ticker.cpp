@@ -35,7 +35,10 @@ class TickerService : public ConfiguredService<TickerConfiguration> {
 
   void add_routes(ServiceRoutes& routes) override {
     routes.get(
-        "/ticks", [this](const RouteRequest&) { return RouteResponse::ok({{"ticks", ticks_}}); },
+        "/ticks",
+        [this](const RouteRequest&) {
+          return RouteResponse::ok({{"ticks", ticks_}});
+        },
         "Ticks counted so far");
   }
 

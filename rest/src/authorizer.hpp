@@ -26,8 +26,7 @@ class Authorizer {
 
   /// Nothing when `authorization` (the header's value, if any) allows
   /// `method`; else the refusal: unauthorized (401) or forbidden (403).
-  std::optional<Error> check(std::string_view method,
-                             std::optional<std::string_view> authorization,
+  std::optional<Error> check(std::string_view method, std::optional<std::string_view> authorization,
                              const std::string& peer);
 
  private:

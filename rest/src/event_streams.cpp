@@ -89,8 +89,7 @@ class EventStream final : public StreamActor::base {
     following_.emplace(source.feed.address(), source);
     request(source.feed, caf::infinite, subscribe_atom::value, after, boot,
             caf::actor_cast<EventSubscriberActor>(this))
-        .then([this](const EventBatch& replay) { write_batch(replay); },
-              [](const caf::error&) {});
+        .then([this](const EventBatch& replay) { write_batch(replay); }, [](const caf::error&) {});
   }
 
   /// Subscribes to every node that is up and not followed yet, from its

@@ -242,10 +242,10 @@ restinio::impl::create_parser_settings<processpype::rest::LimitedHttpMethods>() 
         processpype::rest::parsing::execute(parser, m_settings->m_parser_settings, data, length); \
     m_input.m_buf.consumed_bytes(parsed);                                                         \
     if (HPE_OK != parser.http_errno && HPE_PAUSED != parser.http_errno) {                         \
-      /* Nothing after a malformed request is read: parsed again, it would */                      \
-      /* be answered a second time. */                                                              \
-      m_input.m_buf.consumed_bytes(m_input.m_buf.length());                                         \
-      if (m_response_coordinator.is_full() || m_response_coordinator.closed()) {                    \
+      /* Nothing after a malformed request is read: parsed again, it would */                     \
+      /* be answered a second time. */                                                            \
+      m_input.m_buf.consumed_bytes(m_input.m_buf.length());                                       \
+      if (m_response_coordinator.is_full() || m_response_coordinator.closed()) {                  \
         trigger_error_and_close([&] {                                                             \
           return fmt::format("[connection:{}] parser error {}", connection_id(),                  \
                              http_errno_name(HTTP_PARSER_ERRNO(&parser)));                        \

@@ -119,8 +119,9 @@ void HttpMetrics::observe(std::string_view method, std::string_view route, int s
 void HttpMetrics::render(std::string& out) const {
   std::lock_guard lock{mutex_};
   auto into = std::back_inserter(out);
-  out += "# HELP processpype_http_requests_total HTTP requests answered, by route template.\n"
-         "# TYPE processpype_http_requests_total counter\n";
+  out +=
+      "# HELP processpype_http_requests_total HTTP requests answered, by route template.\n"
+      "# TYPE processpype_http_requests_total counter\n";
   for (const auto& [key, series] : series_)
     for (int slot = 0; slot < status_slots; ++slot)
       if (auto count = series->by_status[static_cast<std::size_t>(slot)].load(); count > 0)
@@ -128,9 +129,10 @@ void HttpMetrics::render(std::string& out) const {
                        "processpype_http_requests_total{{method=\"{}\",route=\"{}\",code=\"{}\"}} "
                        "{}\n",
                        series->method, series->route, slot + lowest_status, count);
-  out += "# HELP processpype_http_request_duration_seconds Time from receiving a request to "
-         "answering it.\n"
-         "# TYPE processpype_http_request_duration_seconds histogram\n";
+  out +=
+      "# HELP processpype_http_request_duration_seconds Time from receiving a request to "
+      "answering it.\n"
+      "# TYPE processpype_http_request_duration_seconds histogram\n";
   for (const auto& [key, series] : series_) {
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < bucket_bounds.size(); ++i) {
@@ -168,20 +170,23 @@ constexpr std::array<ServiceState, 7> all_states{
 void render_instances(const InstanceTable& table, std::string& out) {
   auto into = std::back_inserter(out);
   auto listing = table.listing();
-  out += "# HELP processpype_service_state The current state of each instance (1).\n"
-         "# TYPE processpype_service_state gauge\n";
+  out +=
+      "# HELP processpype_service_state The current state of each instance (1).\n"
+      "# TYPE processpype_service_state gauge\n";
   listing.for_each([&](const InstanceRecord& record) {
     fmt::format_to(into, "processpype_service_state{{service=\"{}\",type=\"{}\",state=\"{}\"}} 1\n",
                    record.name(), record.service_class().key, to_string(record.state()));
     return true;
   });
-  out += "# HELP processpype_services Instances of this node in each state.\n"
-         "# TYPE processpype_services gauge\n";
+  out +=
+      "# HELP processpype_services Instances of this node in each state.\n"
+      "# TYPE processpype_services gauge\n";
   for (auto state : all_states)
     fmt::format_to(into, "processpype_services{{state=\"{}\"}} {}\n", to_string(state),
                    table.counts().by_state[static_cast<std::size_t>(state)].load());
-  out += "# HELP processpype_service_transitions_total Entries of each instance into a state.\n"
-         "# TYPE processpype_service_transitions_total counter\n";
+  out +=
+      "# HELP processpype_service_transitions_total Entries of each instance into a state.\n"
+      "# TYPE processpype_service_transitions_total counter\n";
   listing.for_each([&](const InstanceRecord& record) {
     for (auto state : all_states)
       if (auto count = record.counters().transitions[static_cast<std::size_t>(state)].load())
@@ -190,18 +195,20 @@ void render_instances(const InstanceTable& table, std::string& out) {
                        record.name(), to_string(state), count);
     return true;
   });
-  out += "# HELP processpype_service_failures_total Failures of each instance.\n"
-         "# TYPE processpype_service_failures_total counter\n";
+  out +=
+      "# HELP processpype_service_failures_total Failures of each instance.\n"
+      "# TYPE processpype_service_failures_total counter\n";
   listing.for_each([&](const InstanceRecord& record) {
-    fmt::format_to(into, "processpype_service_failures_total{{service=\"{}\"}} {}\n",
-                   record.name(), record.counters().failures.load());
+    fmt::format_to(into, "processpype_service_failures_total{{service=\"{}\"}} {}\n", record.name(),
+                   record.counters().failures.load());
     return true;
   });
-  out += "# HELP processpype_service_restarts_total Automatic restarts of each instance.\n"
-         "# TYPE processpype_service_restarts_total counter\n";
+  out +=
+      "# HELP processpype_service_restarts_total Automatic restarts of each instance.\n"
+      "# TYPE processpype_service_restarts_total counter\n";
   listing.for_each([&](const InstanceRecord& record) {
-    fmt::format_to(into, "processpype_service_restarts_total{{service=\"{}\"}} {}\n",
-                   record.name(), record.view()->restarts);
+    fmt::format_to(into, "processpype_service_restarts_total{{service=\"{}\"}} {}\n", record.name(),
+                   record.view()->restarts);
     return true;
   });
 }
@@ -230,7 +237,8 @@ void render_process(std::string& out) {
   // /proc/self/stat: fields after the command (which may hold spaces).
   auto stat = read_text("/proc/self/stat");
   auto after_command = stat.rfind(')');
-  std::istringstream fields{after_command == std::string::npos ? "" : stat.substr(after_command + 2)};
+  std::istringstream fields{after_command == std::string::npos ? ""
+                                                               : stat.substr(after_command + 2)};
   std::vector<std::string> values{std::istream_iterator<std::string>{fields}, {}};
   double cpu = 0, start = 0, resident = 0;
   if (values.size() > 21) {
@@ -240,7 +248,7 @@ void render_process(std::string& out) {
     for (std::string line; std::getline(system_stat, line);)
       if (line.rfind("btime ", 0) == 0) boot_time = std::stod(line.substr(6));
     start = boot_time + std::stod(values[19]) / ticks;  // starttime
-    resident = std::stod(values[21]) * page;             // rss in pages
+    resident = std::stod(values[21]) * page;            // rss in pages
   }
   std::size_t fds = 0;
   if (DIR* directory = opendir("/proc/self/fd")) {

@@ -196,9 +196,8 @@ json core_operation(const RouteInfo& route, const json& configuration_schemas) {
           {"text/event-stream", {{"schema", {{"type", "string"}}}}}}}};
     responses["503"] = error_response("Too many event streams");
   } else if (pattern == "/metrics") {
-    responses["200"] = {
-        {"description", "Prometheus text exposition format 0.0.4"},
-        {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
+    responses["200"] = {{"description", "Prometheus text exposition format 0.0.4"},
+                        {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
   } else if (pattern.starts_with("/health")) {
     responses["200"] = response("Alive / ready", {{"type", "object"}});
     responses["503"] = response("Not alive / not ready", {{"type", "object"}});
@@ -258,9 +257,8 @@ json openapi_document(const ApplicationInfo& application, const std::string& api
           operation["requestBody"] = {{"required", false},
                                       {"content", json_content({{"type", "object"}})}};
       } else {
-        operation["summary"] =
-            operation["summary"].get<std::string>() + "; " + service_class->key + ": " +
-            route.summary;
+        operation["summary"] = operation["summary"].get<std::string>() + "; " + service_class->key +
+                               ": " + route.summary;
       }
     }
     classes[service_class->key] = {{"type", service_class->type_name},

@@ -38,7 +38,7 @@ struct TlsMaterial::Loaded {
   std::vector<X509*> chain;  ///< the certificate first
   EVP_PKEY* key = nullptr;
   X509_STORE* client_ca = nullptr;
-  STACK_OF(X509_NAME)* client_ca_names = nullptr;
+  STACK_OF(X509_NAME) * client_ca_names = nullptr;
 
   ~Loaded() {
     for (auto* certificate : chain) X509_free(certificate);

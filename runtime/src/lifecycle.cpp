@@ -97,8 +97,8 @@ std::optional<Error> ServiceLifecycle::finish_stop(const std::string& failure) {
 
 Error ServiceLifecycle::time_out() {
   bool starting = state() == ServiceState::starting;
-  auto seconds = starting ? configuration().start_timeout_seconds
-                          : configuration().stop_timeout_seconds;
+  auto seconds =
+      starting ? configuration().start_timeout_seconds : configuration().stop_timeout_seconds;
   fail(fmt::format("Timed out {} {} service after {} s", starting ? "starting" : "stopping", name(),
                    seconds));
   return Error(ErrorCode::service_failure, mutable_status().error);

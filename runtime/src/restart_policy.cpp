@@ -32,9 +32,9 @@ RestartTracker::Decision RestartTracker::on_failure(const ServiceConfiguration& 
   }
   // 2^consecutive, saturating long before a double overflows.
   double factor = std::ldexp(1.0, static_cast<int>(std::min<std::uint32_t>(consecutive_, 60)));
-  double delay = std::min(configuration.restart_delay_seconds * factor,
-                          std::max(configuration.restart_max_delay_seconds,
-                                   configuration.restart_delay_seconds));
+  double delay = std::min(
+      configuration.restart_delay_seconds * factor,
+      std::max(configuration.restart_max_delay_seconds, configuration.restart_delay_seconds));
   decision.delay = seconds(delay);
   return decision;
 }

@@ -51,7 +51,8 @@ std::vector<std::shared_ptr<const ServiceClass>> ServiceClassRegistry::classes()
     std::shared_lock lock{mutex_};
     for (const auto& [key, service_class] : classes_) result.push_back(service_class);
   }
-  std::sort(result.begin(), result.end(), [](const auto& a, const auto& b) { return a->key < b->key; });
+  std::sort(result.begin(), result.end(),
+            [](const auto& a, const auto& b) { return a->key < b->key; });
   return result;
 }
 

@@ -305,8 +305,8 @@ TEST_CASE("a failed explicit stop is never restarted", "[supervision][restart]")
   Node node;
   EventRecorder events{*node};
   node->register_service("probe", "p");
-  node->configure("p", {{"fail_on", "stop"}, {"restart", "on-failure"},
-                        {"restart_delay_seconds", 0.05}});
+  node->configure(
+      "p", {{"fail_on", "stop"}, {"restart", "on-failure"}, {"restart_delay_seconds", 0.05}});
   node->start("p");
   CHECK_THROWS_AS(node->stop("p"), processpype::Error);
   CHECK(node->status("p").state == ServiceState::error);
@@ -320,8 +320,7 @@ TEST_CASE("failing health checks make a failure after health_failures in a row",
           "[supervision][health]") {
   Node node;
   EventRecorder events{*node};
-  auto controls = add(*node, "svc",
-                      {{"health_interval_seconds", 0.05}, {"health_failures", 3}});
+  auto controls = add(*node, "svc", {{"health_interval_seconds", 0.05}, {"health_failures", 3}});
   node->start("svc");
   REQUIRE(eventually([&] { return node->status("svc").health.has_value(); }));
   auto health = *node->status("svc").health;

@@ -76,9 +76,10 @@ TEST_CASE("health: /health/live is 200 {status: ok}", "[operations][health]") {
   CHECK(live.header("Content-Type").find("application/json") == 0);
 }
 
-TEST_CASE("health: /health/ready is 503 listing enabled instances in error or starting, "
-          "200 otherwise",
-          "[operations][health]") {
+TEST_CASE(
+    "health: /health/ready is 503 listing enabled instances in error or starting, "
+    "200 otherwise",
+    "[operations][health]") {
   ServerProcess server;
   auto api = server.client();
   register_ok(api, "echo", "fine");
@@ -92,8 +93,7 @@ TEST_CASE("health: /health/ready is 503 listing enabled instances in error or st
   E2E_CHECK_STATUS(api.post("/services/broken/configure_and_start", {{"fail_on", "start"}}), 500);
   auto not_ready = api.get("/health/ready");
   E2E_CHECK_STATUS(not_ready, 503);
-  CHECK(not_ready.body_json ==
-        json{{"status", "not ready"}, {"services", {{"broken", "error"}}}});
+  CHECK(not_ready.body_json == json{{"status", "not ready"}, {"services", {{"broken", "error"}}}});
 
   // A disabled instance in error does not count.
   register_ok(api, "faulty", "optional");
@@ -172,9 +172,10 @@ TEST_CASE("health: from SIGTERM on, /health/ready is 503 'shutting down' while a
 // ---------------------------------------------------------------------------
 // Metrics
 
-TEST_CASE("metrics: every documented series is there, routes are templates, and promtool accepts "
-          "the exposition",
-          "[operations][metrics]") {
+TEST_CASE(
+    "metrics: every documented series is there, routes are templates, and promtool accepts "
+    "the exposition",
+    "[operations][metrics]") {
   ServerProcess server;
   auto api = server.client();
   register_ok(api, "echo", "web");
@@ -184,11 +185,10 @@ TEST_CASE("metrics: every documented series is there, routes are templates, and 
   E2E_CHECK_STATUS(api.get("/services/nosuch"), 404);
   E2E_CHECK_STATUS(api.get("/no/such/path/7"), 404);
   register_ok(api, "faulty", "flaky");
-  E2E_CHECK_STATUS(api.post("/services/flaky/configure_and_start",
-                            {{"fail_starts", 1},
-                             {"restart", "on-failure"},
-                             {"restart_delay_seconds", 0.05}}),
-                   500);
+  E2E_CHECK_STATUS(
+      api.post("/services/flaky/configure_and_start",
+               {{"fail_starts", 1}, {"restart", "on-failure"}, {"restart_delay_seconds", 0.05}}),
+      500);
   REQUIRE(wait_for_state(api, "flaky", "running", 10s));
   register_ok(api, "counter", "idle");
 
@@ -240,7 +240,8 @@ TEST_CASE("metrics: every documented series is there, routes are templates, and 
   CHECK(sample_value(samples, "processpype_http_requests_total",
                      {{"method", "GET"}, {"route", "/services/{name}"}, {"code", "404"}}) == 1.0);
   CHECK(sample_value(samples, "processpype_http_requests_total",
-                     {{"method", "POST"}, {"route", "/services/{name}/configure_and_start"},
+                     {{"method", "POST"},
+                      {"route", "/services/{name}/configure_and_start"},
                       {"code", "500"}}) == 1.0);
   CHECK(sample_value(samples, "processpype_http_request_duration_seconds_count",
                      {{"method", "POST"}, {"route", "/services/{name}/echo"}}) == 1.0);
@@ -286,7 +287,8 @@ TEST_CASE("metrics: every documented series is there, routes are templates, and 
   TempFile exposition(response.body, ".prom");
   auto promtool = find_program("promtool");
   REQUIRE(promtool.has_value());
-  auto checked = run_program("/bin/sh", {"-c", *promtool + " check metrics < " + exposition.path()});
+  auto checked =
+      run_program("/bin/sh", {"-c", *promtool + " check metrics < " + exposition.path()});
   INFO("promtool: " << checked.status.describe() << "\n" << checked.out << checked.err);
   CHECK(checked.status.code == 0);
 }
@@ -316,9 +318,10 @@ TEST_CASE("metrics: a deregistered instance's series disappear", "[operations][m
   CHECK(sample_value(after, "processpype_services", {{"state", "stopped"}}) == 0.0);
 }
 
-TEST_CASE("metrics: a real Prometheus server scrapes the node and its query API finds a running "
-          "instance",
-          "[operations][metrics][prometheus]") {
+TEST_CASE(
+    "metrics: a real Prometheus server scrapes the node and its query API finds a running "
+    "instance",
+    "[operations][metrics][prometheus]") {
   auto prometheus = find_program("prometheus");
   REQUIRE(prometheus.has_value());
   ServerProcess server;
@@ -337,15 +340,14 @@ scrape_configs:
     metrics_path: /metrics
     static_configs:
       - targets: ['127.0.0.1:)" + std::to_string(server.port()) +
-                                                          R"(']
+                                                      R"(']
 )");
   const int web_port = free_port();
   // Killed (SIGKILL) by its destructor whatever happens below.
   ChildProcess prometheus_process(
-      *prometheus, {"--config.file=" + config,
-                    "--web.listen-address=127.0.0.1:" + std::to_string(web_port),
-                    "--storage.tsdb.path=" + (directory.path() / "data").string(),
-                    "--log.level=warn"});
+      *prometheus,
+      {"--config.file=" + config, "--web.listen-address=127.0.0.1:" + std::to_string(web_port),
+       "--storage.tsdb.path=" + (directory.path() / "data").string(), "--log.level=warn"});
   HttpClient query(web_port, "", 2s);
   const auto path = "/api/v1/query?query=" +
                     url_encode(R"(processpype_service_state{service="scraped",state="running"})");
@@ -376,9 +378,10 @@ scrape_configs:
 // ---------------------------------------------------------------------------
 // OpenAPI
 
-TEST_CASE("openapi: /openapi.json is valid against the official OpenAPI 3.1 schema "
-          "(jsonschema, Draft 2020-12)",
-          "[operations][openapi]") {
+TEST_CASE(
+    "openapi: /openapi.json is valid against the official OpenAPI 3.1 schema "
+    "(jsonschema, Draft 2020-12)",
+    "[operations][openapi]") {
   ServerProcess server;
   auto api = server.client();
   auto response = api.get("/openapi.json");
@@ -409,9 +412,10 @@ TEST_CASE("openapi: /openapi.json is valid against the official OpenAPI 3.1 sche
   CHECK(refused.out.find("'title' is a required property") != std::string::npos);
 }
 
-TEST_CASE("openapi: the echo class's schema: max_length is an integer > 0, default 1000, "
-          "described",
-          "[operations][openapi]") {
+TEST_CASE(
+    "openapi: the echo class's schema: max_length is an integer > 0, default 1000, "
+    "described",
+    "[operations][openapi]") {
   ServerProcess server;
   auto api = server.client();
   auto response = api.get("/openapi.json");
@@ -491,9 +495,10 @@ services:
   CHECK(count_lines_with(err, "processpype.app:") >= 1);
 }
 
-TEST_CASE("logging: access_log writes one line per request: method, route template, status, "
-          "duration, peer",
-          "[operations][logging]") {
+TEST_CASE(
+    "logging: access_log writes one line per request: method, route template, status, "
+    "duration, peer",
+    "[operations][logging]") {
   TempFile config(R"(logging:
   level: info
   access_log: true
@@ -513,11 +518,13 @@ services:
   E2E_CHECK_STATUS(api.del("/health/live"), 405);
   E2E_REQUIRE_STATUS(api.get("/metrics"), 200);
 
-  const std::vector<std::string> expected = {
-      "GET /services/{name} 200",       "POST /services/{name}/start 200",
-      "POST /services/{name}/echo 200", "GET /services/{name} 404",
-      "GET unmatched 404",              "DELETE unmatched 405",
-      "GET /metrics 200"};
+  const std::vector<std::string> expected = {"GET /services/{name} 200",
+                                             "POST /services/{name}/start 200",
+                                             "POST /services/{name}/echo 200",
+                                             "GET /services/{name} 404",
+                                             "GET unmatched 404",
+                                             "DELETE unmatched 405",
+                                             "GET /metrics 200"};
   bool all = wait_until(
       [&] {
         auto err = server.stderr_text();
@@ -552,9 +559,10 @@ services:
 // ---------------------------------------------------------------------------
 // Nodes
 
-TEST_CASE("nodes: GET /nodes gives each node's version and title; /nodes/{other}/ answers with the "
-          "other's version",
-          "[operations][nodes]") {
+TEST_CASE(
+    "nodes: GET /nodes gives each node's version and title; /nodes/{other}/ answers with the "
+    "other's version",
+    "[operations][nodes]") {
   TempFile config_a(R"(app:
   title: Node Alpha
   version: "1.0.0-alpha"

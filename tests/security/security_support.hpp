@@ -17,11 +17,11 @@
 #include <processpype/testing/tls.hpp>
 
 /// CHECK/REQUIRE on a RawResponse's status, printing it on failure.
-#define RAW_CHECK_STATUS(response, expected)  \
-  do {                                        \
-    const auto& raw_r_ = (response);          \
-    INFO(raw_r_.describe());                  \
-    CHECK(raw_r_.status == (expected));       \
+#define RAW_CHECK_STATUS(response, expected) \
+  do {                                       \
+    const auto& raw_r_ = (response);         \
+    INFO(raw_r_.describe());                 \
+    CHECK(raw_r_.status == (expected));      \
   } while (false)
 #define RAW_REQUIRE_STATUS(response, expected) \
   do {                                         \
@@ -99,10 +99,14 @@ inline std::string printable(const std::string& bytes) {
   static const char* hex = "0123456789abcdef";
   std::string text;
   for (unsigned char c : bytes) {
-    if (c == '\r') text += "\\r";
-    else if (c == '\n') text += "\\n";
-    else if (c >= 0x20 && c < 0x7f) text.push_back(static_cast<char>(c));
-    else text += std::string("\\x") + hex[c >> 4] + hex[c & 15];
+    if (c == '\r')
+      text += "\\r";
+    else if (c == '\n')
+      text += "\\n";
+    else if (c >= 0x20 && c < 0x7f)
+      text.push_back(static_cast<char>(c));
+    else
+      text += std::string("\\x") + hex[c >> 4] + hex[c & 15];
   }
   return text;
 }

@@ -37,9 +37,7 @@ class ProbeManager : public processpype::ServiceManager {
 
 struct ProbeConfiguration : processpype::ServiceConfiguration {
   std::int64_t step = 1;
-  void fields(processpype::Fields& fields) override {
-    fields("step", step, "").greater_than(0);
-  }
+  void fields(processpype::Fields& fields) override { fields("step", step, "").greater_than(0); }
 };
 
 class ProbeService : public processpype::ConfiguredService<ProbeConfiguration> {
@@ -140,12 +138,8 @@ TEST_CASE("configure is refused with conflict while starting, running or stoppin
 TEST_CASE("an invalid configuration keeps the state and the previous configuration") {
   Fixture fixture;
   fixture.lifecycle.configure({{"step", 5}});
-  CHECK(refusal([&] {
-          fixture.lifecycle.configure({{"step", 0}});
-        }) == ErrorCode::invalid_value);
-  CHECK(refusal([&] {
-          fixture.lifecycle.configure({{"step", "x"}});
-        }) == ErrorCode::invalid_value);
+  CHECK(refusal([&] { fixture.lifecycle.configure({{"step", 0}}); }) == ErrorCode::invalid_value);
+  CHECK(refusal([&] { fixture.lifecycle.configure({{"step", "x"}}); }) == ErrorCode::invalid_value);
   CHECK(fixture.lifecycle.state() == ServiceState::configured);
   CHECK(fixture.lifecycle.status().metadata["step"] == 5);
   CHECK(static_cast<const ProbeConfiguration&>(fixture.lifecycle.configuration()).step == 5);

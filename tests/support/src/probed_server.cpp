@@ -39,8 +39,8 @@ std::string ProbedServer::try_start(const ProbedServerOptions& options) {
       },
       options.ready_timeout, 25ms);
   if (!exited && ok) return "";
-  std::string why = exited ? "exited (" + process_->wait(0ms).describe() + ")"
-                           : "was not ready in time";
+  std::string why =
+      exited ? "exited (" + process_->wait(0ms).describe() + ")" : "was not ready in time";
   auto err = process_->stderr_text();
   process_->kill();
   std::string message = options.name + " on port " + std::to_string(port_) + " " + why;

@@ -47,9 +47,8 @@ class AsyncCaller {
   template <class Handle, class... Ts>
   void request(const Handle& destination, std::optional<caf::timespan> timeout, Callback callback,
                Ts&&... message) {
-    static_assert(
-        caf::response_type<typename Handle::signatures, std::decay_t<Ts>...>::valid,
-        "the destination's interface has no handler for this message");
+    static_assert(caf::response_type<typename Handle::signatures, std::decay_t<Ts>...>::valid,
+                  "the destination's interface has no handler for this message");
     send(caf::actor_cast<caf::strong_actor_ptr>(destination),
          caf::make_message(std::forward<Ts>(message)...), std::move(callback), timeout);
   }

@@ -184,9 +184,7 @@ class ConfiguredService : public Service {
   std::unique_ptr<ServiceConfiguration> create_configuration() const override {
     return std::make_unique<Configuration>();
   }
-  const Configuration& config() const {
-    return static_cast<const Configuration&>(configuration());
-  }
+  const Configuration& config() const { return static_cast<const Configuration&>(configuration()); }
 
   std::unique_ptr<ServiceManager> create_manager() override {
     if constexpr (std::is_void_v<Manager>)

@@ -18,8 +18,8 @@ namespace processpype::testing {
 
 /// One HTTP response as read off a raw connection.
 struct RawResponse {
-  int status = 0;  ///< 0 when no complete status line and headers arrived
-  std::string head;                            ///< status line and headers, as sent
+  int status = 0;    ///< 0 when no complete status line and headers arrived
+  std::string head;  ///< status line and headers, as sent
   std::map<std::string, std::string> headers;  ///< names lowercased
   std::string body;                            ///< de-chunked when chunked
   nlohmann::json body_json = nlohmann::json(nlohmann::json::value_t::discarded);

@@ -55,9 +55,9 @@ class TestPki {
 std::string serial_hex(long serial);
 
 struct TlsClientOptions {
-  std::string ca_file;      ///< the CA to trust (the server is verified)
-  std::string certificate;  ///< a client certificate, or empty
-  std::string key;          ///< its key
+  std::string ca_file;             ///< the CA to trust (the server is verified)
+  std::string certificate;         ///< a client certificate, or empty
+  std::string key;                 ///< its key
   std::string host = "127.0.0.1";  ///< the name in the URL: 127.0.0.1 or localhost
 };
 
