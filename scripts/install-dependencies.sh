@@ -12,6 +12,7 @@ packages=(
   # tests and benchmarks
   libcurl4-openssl-dev curl wrk
   clang libfuzzer-14-dev libclang-rt-14-dev        # fuzzing (scripts/fuzz.sh)
+  clang-format-14                                  # the format check (scripts/check-format.sh)
   chromium chromium-driver python3-selenium        # the pages in a real browser
   prometheus                                       # promtool, and a real scraper
   python3-jsonschema                               # validates /openapi.json
