@@ -9,13 +9,15 @@
 // RESTinio closes a connection without a reply when a request breaks one
 // of its limits or the parser fails. These parser callbacks keep parsing
 // but stop buffering past a limit and mark the request instead (a header
-// name clients cannot send, as it holds a space); the handler answers the
-// mark with 413, 414 or 431 and the connection stays usable. A parser
+// name clients cannot send: http_parser refuses a '/' in a field name, even
+// built lenient, as Debian's is, where a space passes); the handler answers
+// the mark with 413, 414 or 431 and the connection stays usable. A parser
 // error is answered 400 (431 for a header section over http_parser's own
 // limit), after the responses to the earlier requests of the connection,
 // then the connection closes, as nginx does.
 
 #include <algorithm>
+#include <charconv>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
@@ -34,9 +36,9 @@ struct LimitedHttpMethods : restinio::default_http_methods_t {};
 namespace parsing {
 
 /// The mark of a request that broke a limit; its value is the status.
-inline constexpr const char* refusal_field = "processpype refused";
+inline constexpr const char* refusal_field = "processpype/refused";
 /// The mark of a refusal after which the connection must close.
-inline constexpr const char* close_field = "processpype close";
+inline constexpr const char* close_field = "processpype/close";
 
 inline restinio::impl::http_parser_ctx_t& context_of(http_parser* parser) {
   return *reinterpret_cast<restinio::impl::http_parser_ctx_t*>(parser->data);
@@ -143,7 +145,8 @@ inline std::optional<Refusal> take_refusal(restinio::http_request_header_t& head
                                            const restinio::incoming_http_msg_limits_t& limits) {
   auto mark = header.opt_value_of(refusal_field);
   if (!mark) return std::nullopt;
-  int status = std::stoi(std::string{*mark});
+  int status = 0;
+  std::from_chars(mark->data(), mark->data() + mark->size(), status);
   header.remove_field(refusal_field);
   bool close = header.has_field(close_field);
   header.remove_field(close_field);

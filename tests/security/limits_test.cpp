@@ -309,6 +309,8 @@ TEST_CASE("malformed HTTP is 400 with a JSON detail, then the connection closes"
       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
       "POST /services/register HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
       "ZZ\r\n",
+      // The name the parser marks a refused request with: no client can send it.
+      "GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nprocesspype/refused: 413\r\n\r\n",
   };
   for (const auto& request : malformed) {
     INFO("request: " << printable(request.substr(0, 100)));
@@ -349,6 +351,24 @@ TEST_CASE("malformed HTTP is 400 with a JSON detail, then the connection closes"
   CHECK(service_names(api) == std::vector<std::string>{"slow"});
   CHECK(state_of(api, "slow") == "running");
   E2E_CHECK_STATUS(api.get("/"), 200);
+}
+
+TEST_CASE("a header named like the parser's old refusal mark is an ordinary header",
+          "[security][limits][malformed]") {
+  // Once a client could send it: `$426` as the status closed the connection
+  // without a reply, `413` was answered 413.
+  YamlServer server("");
+  RawConnection connection(server.port());
+  for (const auto* value : {"$426", "413", ""}) {
+    INFO("processpype refused: " << value);
+    REQUIRE(
+        connection.send("GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "processpype refused: "s +
+                        value + "\r\nprocesspype close: 1\r\n\r\n"));
+    RAW_CHECK_STATUS(connection.read_response(5s), 200);
+  }
+  REQUIRE(connection.send(raw_get("/health/live")));
+  RAW_CHECK_STATUS(connection.read_response(5s), 200);
 }
 
 // ---------------------------------------------------------------------------
