@@ -77,6 +77,8 @@ class EventFeed final : public EventFeedActor::base {
   }
 
   /// Sends every subscriber what it has not seen yet, one batch each.
+  /// Subscribers that have seen the same events (usually all of them) get
+  /// the same message: its events are copied once, not once per subscriber.
   void push() {
     wake_up_->pending.store(false, std::memory_order_release);
     if (subscribers_.empty()) return;
@@ -85,16 +87,27 @@ class EventFeed final : public EventFeedActor::base {
       oldest_wanted = std::min(oldest_wanted, subscriber.last_seq);
     auto slice = log_->since(oldest_wanted);
     if (slice.events.empty()) return;
+    std::unordered_map<std::uint64_t, caf::message> by_last_seq;  // empty: nothing new
     for (auto& [address, subscriber] : subscribers_) {
-      EventSlice own;
-      own.oldest_seq = slice.oldest_seq;
-      own.last_seq = slice.last_seq;
-      own.gap = subscriber.last_seq + 1 < slice.oldest_seq;  // it fell behind the buffer
-      for (const auto& event : slice.events)
-        if (event.seq > subscriber.last_seq) own.events.push_back(event);
+      auto [found, added] = by_last_seq.try_emplace(subscriber.last_seq);
+      if (added) found->second = message_after(slice, subscriber.last_seq);
       subscriber.last_seq = slice.last_seq;
-      if (!own.events.empty()) send(subscriber.handle, events_atom::value, batch(std::move(own)));
+      if (!found->second.empty())
+        subscriber.handle->enqueue(ctrl(), caf::make_message_id(), found->second, context());
     }
+  }
+
+  /// (events_atom, EventBatch) of the events of `slice` after `last_seq`;
+  /// an empty message when there are none.
+  caf::message message_after(const EventSlice& slice, std::uint64_t last_seq) const {
+    EventSlice own;
+    own.oldest_seq = slice.oldest_seq;
+    own.last_seq = slice.last_seq;
+    own.gap = last_seq + 1 < slice.oldest_seq;  // it fell behind the buffer
+    for (const auto& event : slice.events)
+      if (event.seq > last_seq) own.events.push_back(event);
+    if (own.events.empty()) return {};
+    return caf::make_message(events_atom::value, batch(std::move(own)));
   }
 
   EventBatch batch(EventSlice slice, bool force_gap = false) const {

@@ -16,6 +16,8 @@
 namespace processpype::rest {
 
 /// Where a stream's events come from.
+class RenderedEvents;
+
 struct StreamSource {
   std::string node;  ///< the node's id
   EventFeedActor feed;
@@ -57,6 +59,7 @@ class EventStreams {
   std::shared_ptr<NodeDirectory> directory_;
   std::size_t limit_;
   std::shared_ptr<std::atomic<std::size_t>> open_ = std::make_shared<std::atomic<std::size_t>>(0);
+  std::shared_ptr<RenderedEvents> rendered_;
   std::mutex mutex_;
   std::vector<caf::weak_actor_ptr> streams_;
 };
