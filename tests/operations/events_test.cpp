@@ -361,6 +361,45 @@ TEST_CASE("events: /nodes/{id}/events follows another node and sends node_down w
   CHECK(wait_until([&] { return client.ended(); }, 10s));
 }
 
+TEST_CASE("events: a peer that restarts with the same id streams its new boot's events",
+          "[operations][events][cluster]") {
+  // a renders each event's text once for all its streams, by node and seq;
+  // b's second boot starts its seqs at 1 again, under the same node id.
+  auto [a, b] = two_nodes();
+  auto api_a = a.client();
+  // Keeps a stream open on a throughout, so what a rendered is kept too.
+  SseClient cluster(a.http_port(), "/events?scope=cluster");
+  REQUIRE(cluster.wait_connected());
+
+  std::string first_boot;
+  {
+    auto api_b = b.client();
+    for (int i = 0; i < 5; ++i) register_ok(api_b, "echo", "first" + std::to_string(i));
+    first_boot = events_of(api_b).front()["boot"].get<std::string>();
+    SseClient before(a.http_port(), "/nodes/b/events");
+    REQUIRE(before.wait_connected());
+    REQUIRE(before.wait_for([](const auto& m) { return m.size() >= 5; }));
+    check_stream(before.state_messages(), first_boot, 1, 5, by_seq(events_of(api_b)));
+  }
+
+  b.server->process().kill();
+  REQUIRE(wait_until([&] { return node_state(api_a, "b") == "down"; }, 15s));
+  b = start_node("b", {a.node_port});
+  REQUIRE(wait_until([&] { return node_state(api_a, "b") == "up"; }, 20s));
+  auto api_b = b.client();
+  for (int i = 0; i < 5; ++i) register_ok(api_b, "echo", "second" + std::to_string(i));
+  auto logged = events_of(api_b);
+  REQUIRE(logged.size() == 5);
+  auto second_boot = logged.front()["boot"].get<std::string>();
+  REQUIRE(second_boot != first_boot);
+
+  SseClient after(a.http_port(), "/nodes/b/events");
+  REQUIRE(after.wait_connected());
+  REQUIRE(after.wait_for([](const auto& m) { return m.size() >= 5; }));
+  check_stream(after.state_messages(), second_boot, 1, 5, by_seq(logged));
+  CHECK_FALSE(cluster.ended());
+}
+
 TEST_CASE("events: ?scope=cluster merges the live events of both nodes",
           "[operations][events][cluster]") {
   auto [a, b] = two_nodes();
