@@ -8,9 +8,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <unordered_set>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -122,7 +124,10 @@ bool is_blank(const std::string& text) {
 
 }  // namespace
 
-int free_port() {
+namespace {
+
+/// A port the kernel picks for a socket bound to port 0 on 127.0.0.1.
+int unbound_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
   sockaddr_in address{};
@@ -140,6 +145,23 @@ int free_port() {
   }
   ::close(fd);
   return ntohs(address.sin_port);
+}
+
+}  // namespace
+
+int free_port() {
+  // Once its socket is closed the kernel may pick the same port again: a
+  // node's node port and HTTP port, taken one after the other, were once
+  // the same (the server then failed to bind its HTTP port). A port is
+  // handed out once per process.
+  static std::mutex mutex;
+  static std::unordered_set<int> handed_out;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int port = unbound_port();
+    std::lock_guard lock{mutex};
+    if (handed_out.insert(port).second) return port;
+  }
+  throw std::runtime_error("free_port: every port the kernel offered was handed out already");
 }
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,

@@ -32,7 +32,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read
-/// the port, close).
+/// the port, close), and never returned before in this process.
 int free_port();
 
 /// Polls `condition` every `interval` until it holds or `timeout` passed;
