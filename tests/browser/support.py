@@ -45,10 +45,21 @@ def arguments(description):
     return parsed
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port of 127.0.0.1 free a moment ago, never returned before by this
+    process: once the probe is closed the kernel may offer the same port
+    again, and a node's node port and HTTP port must differ."""
+    for _ in range(1000):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("free_port: every port the kernel offered was handed out already")
 
 
 # -- HTTP from outside the browser -----------------------------------------------------
