@@ -9,8 +9,15 @@ packages=(
   libcaf-dev librestinio-dev libasio-dev libhttp-parser-dev libfmt-dev
   nlohmann-json3-dev libspdlog-dev catch2 libyaml-cpp-dev libcli11-dev
   libssl-dev openssl
+  libsqlite3-dev                                   # the state file (docs/state.md)
+  libcurl4-openssl-dev                             # the cluster store client, ctl, communications
+  libsystemd-dev                                   # sd_notify (packaging/processpype.service)
   # tests and benchmarks
-  libcurl4-openssl-dev curl wrk
+  curl wrk sqlite3
+  etcd-server etcd-client                          # the cluster store (docs/cluster.md)
+  iproute2                                         # network namespaces for partition tests
+  python3-aiosmtpd                                 # a real SMTP server for email tests
+  dpkg-dev fakeroot lintian                        # the Debian package (scripts/package.sh)
   clang libfuzzer-14-dev libclang-rt-14-dev        # fuzzing (scripts/fuzz.sh)
   clang-format-14                                  # the format check (scripts/check-format.sh)
   chromium chromium-driver python3-selenium        # the pages in a real browser
