@@ -1,7 +1,7 @@
 #pragma once
 
 // The HTTP layer without sockets: raw bytes of one connection go through the
-// server's HTTP parser, parser callbacks and limits (rest/src/http_parsing.hpp),
+// server's HTTP parser, parser callbacks and limits (rest/src/restinio_adapter.hpp),
 // and every complete request goes to rest::Api::handle as a RecordedExchange,
 // as Server::Impl::handle does. Shared by the libFuzzer target (fuzz_http)
 // and the regression tests (tests/regression), so a saved input replays
@@ -29,14 +29,15 @@
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
 
-#include "http_parsing.hpp"
 #include "processpype/actors/runtime.hpp"
 #include "processpype/rest/api.hpp"
 #include "processpype/rest/http_exchange.hpp"
 #include "processpype/rest/json_mapping.hpp"
+#include "processpype/rest/server.hpp"
 #include "processpype/runtime/errors.hpp"
 #include "processpype/runtime/json_input.hpp"
 #include "processpype/runtime/logging.hpp"
+#include "restinio_adapter.hpp"
 
 namespace processpype::fuzz {
 
@@ -145,9 +146,8 @@ class HttpHarness {
 
   explicit HttpHarness(Options options)
       : options_(options),
-        limits_(rest::parsing::message_limits(max_body_bytes, max_header_bytes, max_url_bytes)),
-        small_limits_(
-            rest::parsing::message_limits(small_body_bytes, small_header_bytes, small_url_bytes)) {
+        limits_{max_body_bytes, max_header_bytes, max_url_bytes},
+        small_limits_{small_body_bytes, small_header_bytes, small_url_bytes} {
     configure_logging(spdlog::level::off, LogFormat::text);
     Runtime::add_types(config_);
     config_.set("scheduler.max-threads", 2);
@@ -218,17 +218,7 @@ class HttpHarness {
   HttpOutcome connection(std::string_view bytes, bool secured, std::size_t read_size = 0,
                          bool small_limits = false) {
     HttpOutcome outcome;
-    const auto& limits = small_limits ? small_limits_ : limits_;
-    auto settings = restinio::impl::create_parser_settings<rest::LimitedHttpMethods>();
-    http_parser parser;
-    restinio::impl::http_parser_ctx_t context{limits};
-    auto reset = [&] {
-      // As RESTinio's connection_input_t::reset_parser.
-      http_parser_init(&parser, HTTP_REQUEST);
-      context.reset();
-      parser.data = &context;
-    };
-    reset();
+    rest::RequestReader reader{small_limits ? small_limits_ : limits_};
     std::string_view unread = bytes;  // not received yet
     std::string_view buffered;        // received, not parsed yet
     while (true) {
@@ -238,23 +228,17 @@ class HttpHarness {
         buffered = unread.substr(0, length);
         unread.remove_prefix(length);
       }
-      auto parsed = rest::parsing::execute(parser, settings, buffered.data(), buffered.size());
-      buffered.remove_prefix(parsed);
-      auto error = HTTP_PARSER_ERRNO(&parser);
-      if (error != HPE_OK && error != HPE_PAUSED) {
-        // PROCESSPYPE_ANSWER_MALFORMED_REQUESTS: every earlier request was
-        // answered (one request at a time), so the error is answered.
-        outcome.replies.push_back(raw_reply(rest::parsing::malformed_request_response(parser)));
+      auto request = reader.read(buffered);
+      if (const auto& reply = reader.malformed_reply()) {
+        outcome.replies.push_back(raw_reply(*reply));
         break;
       }
-      if (!context.m_message_complete) continue;
-      bool keep_alive = context.m_header.should_keep_alive();
-      bool upgrade = parser.upgrade != 0;
-      if (!request(context, limits, secured, outcome)) break;
+      if (!request) continue;
+      if (!handle(*request, secured, outcome)) break;
       // An upgrade request ends what RESTinio reads as HTTP; a reply
       // without keep-alive closes the connection.
-      if (upgrade || !keep_alive) break;
-      reset();  // wait_for_http_message: the rest of the buffer is the next request
+      if (request->upgrade || !request->keep_alive) break;
+      reader.next();  // the rest of the buffer is the next request
     }
     return outcome;
   }
@@ -267,31 +251,25 @@ class HttpHarness {
   }
 
  private:
-  /// Handles the complete request in `context` as Server::Impl::handle does.
-  /// False when the connection ends here (a hang, a refused input).
-  bool request(restinio::impl::http_parser_ctx_t& context,
-               const restinio::incoming_http_msg_limits_t& limits, bool secured,
-               HttpOutcome& outcome) {
-    auto& header = context.m_header;
-    std::string method = header.method().c_str();
-    std::string target = header.request_target();
-    if (auto refusal = rest::parsing::take_refusal(header, limits)) {
+  /// Handles a complete request as a listener and the Api do. False when
+  /// the connection ends here (a hang, a refused input).
+  bool handle(rest::RequestReader::Request& read, bool secured, HttpOutcome& outcome) {
+    if (const auto& refusal = read.refusal) {
       outcome.replies.push_back(HttpReply{refusal->status,
                                           "application/json",
                                           {},
                                           rest::error_body(refusal->detail),
                                           "",
-                                          describe(method, target)});
+                                          describe(read.method, read.target)});
       return !refusal->close;
     }
+    auto what = describe(read.method, read.target);
     rest::RecordedExchange::Request request;
-    request.method = method;
-    auto path = header.path();
-    request.path.assign(path.data(), path.size());
-    auto query = header.query();
-    request.query.assign(query.data(), query.size());
-    request.body = std::move(context.m_body);
-    for (const auto& field : header) request.headers.emplace_back(field.name(), field.value());
+    request.method = std::move(read.method);
+    request.path = std::move(read.path);
+    request.query = std::move(read.query);
+    request.body = std::move(read.body);
+    request.headers = std::move(read.headers);
     request.peer = "127.0.0.1:40000";
     if (too_slow(request)) {
       outcome.skipped = true;
@@ -305,7 +283,6 @@ class HttpHarness {
       rest::HttpResponse response;
     };
     auto waiter = std::make_shared<Waiter>();
-    auto what = describe(method, target);
     auto exchange = std::make_shared<DisconnectingExchange>(
         std::move(request), [this, waiter, what](const rest::HttpResponse& response) {
           std::lock_guard lock{waiter->mutex};
@@ -389,8 +366,8 @@ class HttpHarness {
 
  private:
   Options options_;
-  restinio::incoming_http_msg_limits_t limits_;
-  restinio::incoming_http_msg_limits_t small_limits_;
+  rest::ServerLimits limits_;
+  rest::ServerLimits small_limits_;
   caf::actor_system_config config_;
   std::unique_ptr<caf::actor_system> system_;
   std::unique_ptr<Runtime> runtime_;

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "processpype/runtime/application_config.hpp"
+#include "processpype/config/application_config.hpp"
 #include "processpype/runtime/json_input.hpp"
 
 namespace processpype::fuzz {
@@ -40,19 +40,23 @@ inline std::optional<std::string> check_application_config(const std::string& te
     return std::nullopt;
   }
   // The documented shape of a loaded configuration.
-  if (config.limits.max_body_bytes < 1 || config.limits.max_header_bytes < 1 ||
-      config.limits.max_url_bytes < 1 || config.limits.max_connections < 1 ||
-      config.limits.max_instances < 1 || config.limits.max_event_streams < 1)
+  const auto& limits = config.server.http.limits;
+  if (limits.max_body_bytes < 1 || limits.max_header_bytes < 1 || limits.max_url_bytes < 1 ||
+      limits.max_connections < 1 || config.server.max_instances < 1 ||
+      config.server.http.api.max_event_streams < 1)
     return "a limit below 1";
-  if (!(config.limits.read_timeout_seconds > 0) || !(config.closing_timeout_seconds > 0) ||
-      !(config.heartbeat_seconds > 0) || !(config.down_after_seconds > 0) ||
-      !(config.forget_after_seconds > 0))
+  const auto& node = config.node;
+  if (!(limits.read_timeout_seconds > 0) || !(config.server.closing_timeout_seconds > 0) ||
+      !(node.heartbeat_seconds > 0) || !(node.down_after_seconds > 0) ||
+      !(node.forget_after_seconds > 0))
     return "a duration not greater than 0";
-  if (config.auth.admin_token && config.auth.admin_token->empty()) return "an empty admin token";
-  if (config.auth.read_token && config.auth.read_token->empty()) return "an empty read token";
-  if (config.tls.certificate.empty() != config.tls.key.empty())
+  const auto& auth = config.server.auth;
+  if (auth.admin_token && auth.admin_token->empty()) return "an empty admin token";
+  if (auth.read_token && auth.read_token->empty()) return "an empty read token";
+  const auto& tls = config.server.http.tls;
+  if (tls.certificate.empty() != tls.key.empty())
     return "server TLS with only one of certificate and key";
-  if (config.node_tls.certificate.empty() != config.node_tls.key.empty())
+  if (node.tls.certificate.empty() != node.tls.key.empty())
     return "node TLS with only one of certificate and key";
   for (const auto& service : config.services) {
     if (!service.configuration.is_object())

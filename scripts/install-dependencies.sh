@@ -22,7 +22,7 @@ packages=(
   clang-format-14                                  # the format check (scripts/check-format.sh)
   chromium chromium-driver python3-selenium        # the pages in a real browser
   prometheus                                       # promtool, and a real scraper
-  python3-jsonschema                               # validates /openapi.json
+  python3-jsonschema python3-yaml                  # validate /openapi.json and the file format
 )
 
 missing=()

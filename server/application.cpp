@@ -1,8 +1,5 @@
 #include "application.hpp"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-
 #include <csignal>
 #include <fstream>
 #include <set>
@@ -15,11 +12,10 @@
 
 #include "processpype/actors/node_directory.hpp"
 #include "processpype/actors/runtime.hpp"
+#include "processpype/config/validation.hpp"
 #include "processpype/rest/server.hpp"
-#include "processpype/runtime/configuration.hpp"
 #include "processpype/runtime/dependencies.hpp"
 #include "processpype/runtime/logging.hpp"
-#include "processpype/runtime/service_registry.hpp"
 
 namespace processpype {
 
@@ -38,50 +34,6 @@ sigset_t application_signals() {
   return signals;
 }
 
-/// Whether `host` only reaches this machine: a loopback address or a name
-/// that resolves to loopback addresses only.
-bool is_loopback(const std::string& host) {
-  if (host == "localhost") return true;
-  addrinfo hints{};
-  hints.ai_flags = AI_NUMERICHOST;
-  addrinfo* found = nullptr;
-  if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return false;
-  bool loopback = true;
-  for (auto* entry = found; entry != nullptr; entry = entry->ai_next) {
-    if (entry->ai_family == AF_INET) {
-      auto address = ntohl(reinterpret_cast<sockaddr_in*>(entry->ai_addr)->sin_addr.s_addr);
-      loopback = loopback && (address >> 24) == 127;
-    } else if (entry->ai_family == AF_INET6) {
-      const auto& address = reinterpret_cast<sockaddr_in6*>(entry->ai_addr)->sin6_addr;
-      loopback = loopback && IN6_IS_ADDR_LOOPBACK(&address);
-    } else {
-      loopback = false;
-    }
-  }
-  freeaddrinfo(found);
-  return loopback;
-}
-
-/// Node TLS files that can be used, and no node port open to other
-/// machines without TLS unless node.allow_insecure; throws
-/// ApplicationConfigError naming the file or the host.
-void check_node_settings(const ApplicationConfig& config) {
-  const auto& tls = config.node_tls;
-  if (tls.enabled() || !tls.ca.empty()) {
-    try {
-      Runtime::check_node_tls_files(tls);
-    } catch (const Error& error) {
-      throw ApplicationConfigError(error.detail());
-    }
-  }
-  if (config.node_port && !tls.enabled() && !config.node_allow_insecure &&
-      !is_loopback(config.node_host))
-    throw ApplicationConfigError(fmt::format(
-        "refusing to publish the node port on {} without node.tls; set node.allow_insecure: "
-        "true to override",
-        config.node_host));
-}
-
 /// Tells the other nodes that this one leaves (they list it down at once).
 void leave_cluster(Runtime& runtime, spdlog::logger& logger) {
   try {
@@ -91,42 +43,7 @@ void leave_cluster(Runtime& runtime, spdlog::logger& logger) {
   }
 }
 
-/// The configuration of each instance as its class reads it (for
-/// `depends_on` and `enabled`); throws ApplicationConfigError naming it.
-struct PlannedInstance {
-  std::vector<std::string> depends_on;
-  bool enabled = true;
-};
-
 }  // namespace
-
-std::vector<std::string> parse_enabled_services(const char* value) {
-  std::vector<std::string> keys;
-  if (value == nullptr) return keys;
-  std::string_view text{value};
-  while (!text.empty()) {
-    auto comma = text.find(',');
-    auto entry = text.substr(0, comma);
-    auto first = entry.find_first_not_of(" \t");
-    if (first != std::string_view::npos)
-      keys.emplace_back(entry.substr(first, entry.find_last_not_of(" \t") - first + 1));
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
-  }
-  return keys;
-}
-
-std::string read_token_file(const std::string& path, const std::string& what) {
-  std::ifstream file{path};
-  if (!file) throw ApplicationConfigError(fmt::format("{} {}: cannot read the file", what, path));
-  std::stringstream content;
-  content << file.rdbuf();
-  auto token = content.str();
-  auto first = token.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos)
-    throw ApplicationConfigError(fmt::format("{} {}: the file is empty", what, path));
-  return token.substr(first, token.find_last_not_of(" \t\r\n") - first + 1);
-}
 
 void block_application_signals() {
   auto signals = application_signals();
@@ -137,70 +54,9 @@ Application::Application(ApplicationConfig config, std::vector<std::string> enab
     : config_(std::move(config)), enabled_services_(std::move(enabled_services)) {}
 
 void Application::validate() {
-  auto& registry = ServiceClassRegistry::global();
-  std::unordered_map<std::string, PlannedInstance> planned;
-  for (const auto& instance : config_.services) {
-    auto where = fmt::format("services.{}", instance.name);
-    if (!is_valid_instance_name(instance.name))
-      throw ApplicationConfigError(
-          fmt::format("{}: invalid instance name: use 1-64 characters of [A-Za-z0-9_.-]", where));
-    if (planned.count(instance.name) != 0)
-      throw ApplicationConfigError(fmt::format("{}: listed twice", where));
-    auto service_class = registry.find(instance.type);
-    if (!service_class)
-      throw ApplicationConfigError(
-          fmt::format("{}.type: unknown service type '{}'", where, instance.type));
-    auto configuration = service_class->create(instance.name)->create_configuration();
-    try {
-      configuration->load(instance.configuration);
-    } catch (const Error& error) {
-      throw ApplicationConfigError(fmt::format("{}: {}", where, error.what()));
-    }
-    planned[instance.name] = {configuration->depends_on, configuration->enabled};
-  }
-  for (const auto& key : enabled_services_) {
-    if (!registry.find(key))
-      throw ApplicationConfigError(fmt::format("ENABLED_SERVICES: unknown service type '{}'", key));
-    planned.try_emplace(key, PlannedInstance{});
-  }
-  auto order =
-      order_along(start_roots([&](const std::string& name) { return planned.at(name).enabled; }),
-                  [&](const std::string& name) {
-                    auto found = planned.find(name);
-                    return found == planned.end() ? nullptr : &found->second.depends_on;
-                  });
-  if (order.cycle)
-    throw ApplicationConfigError(
-        fmt::format("services: dependency cycle {}", describe_cycle(*order.cycle)));
-  if (!order.unknown.empty())
-    throw ApplicationConfigError(
-        fmt::format("services: depends_on names unknown instance '{}'", order.unknown.front()));
-  for (const auto& peer : config_.join)
-    if (!parse_node_address(peer))
-      throw ApplicationConfigError(
-          fmt::format("--join: '{}' is not a node address (HOST:PORT)", peer));
-  check_node_settings(config_);
-
-  auto& auth = config_.auth;
-  if (!auth.admin_token_file.empty())
-    auth.admin_token = read_token_file(auth.admin_token_file, "--admin-token-file");
-  if (!auth.read_token_file.empty())
-    auth.read_token = read_token_file(auth.read_token_file, "--read-token-file");
-  if (auth.read_token && !auth.admin_token)
-    throw ApplicationConfigError(
-        "server.auth.read_token: a read token needs an admin token (server.auth.admin_token)");
-  if (!auth.admin_token && !auth.allow_anonymous && !is_loopback(config_.host))
-    throw ApplicationConfigError(
-        fmt::format("refusing to serve {} without server.auth.admin_token; set "
-                    "server.auth.allow_anonymous: true to override",
-                    config_.host));
-  if (config_.tls.enabled()) {
-    try {
-      rest::check_tls_files(config_.tls);
-    } catch (const rest::TlsError& error) {
-      throw ApplicationConfigError(fmt::format("server.tls: {}", error.what()));
-    }
-  }
+  ConfigDiagnostics diagnostics;
+  validate_application_config(config_, enabled_services_, diagnostics);
+  if (diagnostics.has_errors()) throw ApplicationConfigError(diagnostics.first_error().describe());
 }
 
 std::vector<std::string> Application::start_roots(
@@ -215,12 +71,13 @@ std::vector<std::string> Application::start_roots(
 
 bool Application::join_cluster(Runtime& runtime, spdlog::logger& logger) const {
   try {
-    if (config_.node_port) {
-      auto port = runtime.publish(*config_.node_port, config_.node_host);
-      logger.info("Node {} listening for nodes on {}:{}{}", runtime.node_id(), config_.node_host,
-                  port, config_.node_tls.enabled() ? " (TLS)" : "");
+    const auto& node = config_.node;
+    if (node.port) {
+      auto port = runtime.publish(*node.port, node.host);
+      logger.info("Node {} listening for nodes on {}:{}{}", runtime.node_id(), node.host, port,
+                  node.tls.enabled() ? " (TLS)" : "");
     }
-    for (const auto& peer : config_.join) {
+    for (const auto& peer : node.join) {
       auto [host, port] = *parse_node_address(peer);
       auto joined = runtime.join(host, port);
       logger.info("Joined node {} at {}", joined.id, peer);
@@ -275,20 +132,20 @@ void Application::start_services(Runtime& runtime, spdlog::logger& logger) const
 
 void Application::reload(rest::Server& server, spdlog::logger& logger) {
   logger.info("SIGHUP: re-reading the token and TLS files");
+  const auto& auth = config_.server.auth;
   try {
-    auto tokens =
-        rest::Tokens{config_.auth.admin_token.value_or(""), config_.auth.read_token.value_or("")};
-    if (!config_.auth.admin_token_file.empty())
-      tokens.admin = read_token_file(config_.auth.admin_token_file, "--admin-token-file");
-    if (!config_.auth.read_token_file.empty())
-      tokens.read = read_token_file(config_.auth.read_token_file, "--read-token-file");
+    auto tokens = config_.server.http.api.tokens;
+    if (!auth.admin_token_file.empty())
+      tokens.admin = read_token_file(auth.admin_token_file, "--admin-token-file");
+    if (!auth.read_token_file.empty())
+      tokens.read = read_token_file(auth.read_token_file, "--read-token-file");
     server.api().set_tokens(std::move(tokens));
   } catch (const ApplicationConfigError& error) {
     logger.error("Keeping the old tokens: {}", error.what());
   }
-  if (config_.tls.enabled()) {
+  if (config_.server.http.tls.enabled()) {
     try {
-      server.reload_tls(config_.tls);
+      server.reload_tls(config_.server.http.tls);
     } catch (const rest::TlsError& error) {
       logger.error("Keeping the old TLS files: {}", error.what());
     }
@@ -316,10 +173,10 @@ int Application::run() {
   // middleman.connection-timeout off (its default) CAF acts on no silence.
   // The Node actor's heartbeats find silent peers (docs/membership.md).
   actor_config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
-  bool node_tls = config_.node_tls.enabled();
-  if (node_tls) {
+  const auto& node = config_.node;
+  if (node.tls.enabled()) {
     try {
-      Runtime::configure_node_tls(actor_config, config_.node_tls);
+      Runtime::configure_node_tls(actor_config, node.tls);
     } catch (const Error& error) {
       logger->critical("{}", error.detail());
       return 2;
@@ -327,26 +184,17 @@ int Application::run() {
   }
   caf::actor_system system{actor_config};
   RuntimeOptions runtime_options;
-  runtime_options.node_id = config_.node_id;
-  runtime_options.application = {config_.title, config_.version};
-  runtime_options.max_instances = config_.limits.max_instances;
-  runtime_options.heartbeat_interval = to_milliseconds(config_.heartbeat_seconds);
-  runtime_options.down_after = to_milliseconds(config_.down_after_seconds);
-  runtime_options.forget_after = to_milliseconds(config_.forget_after_seconds);
-  runtime_options.node_tls = node_tls;
+  runtime_options.node_id = node.id;
+  runtime_options.application = {config_.app.title, config_.app.version};
+  runtime_options.max_instances = config_.server.max_instances;
+  runtime_options.heartbeat_interval = to_milliseconds(node.heartbeat_seconds);
+  runtime_options.down_after = to_milliseconds(node.down_after_seconds);
+  runtime_options.forget_after = to_milliseconds(node.forget_after_seconds);
+  runtime_options.node_tls = node.tls.enabled();
   Runtime runtime{system, runtime_options};
 
-  rest::ServerOptions server_options;
-  server_options.host = config_.host;
-  server_options.port = config_.port;
-  server_options.limits = config_.limits;
-  server_options.tls = config_.tls;
-  server_options.api.api_prefix = config_.api_prefix;
-  server_options.api.tokens = {config_.auth.admin_token.value_or(""),
-                               config_.auth.read_token.value_or("")};
-  server_options.api.access_log = config_.access_log;
-  server_options.api.collect_metrics = config_.collect_metrics;
-  rest::Server server{runtime, server_options};  // before joining: peers learn its gateway
+  const auto& http = config_.server.http;
+  rest::Server server{runtime, http};  // before joining: peers learn its gateway
   server.api().set_application_state(ServiceState::starting);
 
   if (!join_cluster(runtime, *logger)) return 2;
@@ -356,22 +204,23 @@ int Application::run() {
     server.start();
   } catch (const std::exception& error) {
     logger->critical("{}", error.what());
-    runtime.stop_all(to_milliseconds(config_.closing_timeout_seconds));
+    runtime.stop_all(to_milliseconds(config_.server.closing_timeout_seconds));
     return 1;
   }
   server.api().set_application_state(ServiceState::running);
-  logger->info("{} {} serving on {}://{}:{}{}", config_.title, config_.version,
-               config_.tls.enabled() ? "https" : "http", config_.host, config_.port,
-               rest::normalize_prefix(config_.api_prefix));
+  logger->info("{} {} serving on {}://{}:{}{}", config_.app.title, config_.app.version,
+               http.tls.enabled() ? "https" : "http", http.host, http.port,
+               rest::normalize_prefix(http.api.api_prefix));
 
   auto signals = application_signals();
   for (int received = 0; sigwait(&signals, &received) == 0 && received == SIGHUP;)
     reload(server, *logger);
 
-  if (config_.node_port || !config_.join.empty()) leave_cluster(runtime, *logger);
-  logger->info("Shutting down: stopping services (up to {} s)", config_.closing_timeout_seconds);
+  if (node.port || !node.join.empty()) leave_cluster(runtime, *logger);
+  auto closing_timeout = config_.server.closing_timeout_seconds;
+  logger->info("Shutting down: stopping services (up to {} s)", closing_timeout);
   server.api().set_application_state(ServiceState::stopping);
-  auto not_stopped = runtime.stop_all(to_milliseconds(config_.closing_timeout_seconds));
+  auto not_stopped = runtime.stop_all(to_milliseconds(closing_timeout));
   server.stop();
   if (!not_stopped.empty()) {
     logger->error("Services not stopped in time: {}", fmt::join(not_stopped, ", "));

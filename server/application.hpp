@@ -6,7 +6,7 @@
 
 #include <spdlog/logger.h>
 
-#include "processpype/runtime/application_config.hpp"
+#include "processpype/config/application_config.hpp"
 
 namespace processpype {
 
@@ -27,11 +27,10 @@ class Application {
   /// no instance has that name) and start.
   Application(ApplicationConfig config, std::vector<std::string> enabled_services);
 
-  /// Checks everything that can be checked before anything starts: service
-  /// types, instance names, configurations, dependencies, ENABLED_SERVICES
-  /// keys, tokens, TLS files, and the refusal to serve a non-loopback host
-  /// without a token. Reads the token files into the configuration. Throws
-  /// ApplicationConfigError with one line naming the key or file.
+  /// Checks everything that can be checked before anything starts
+  /// (validate_application_config) and reads the token files into the
+  /// configuration. Throws ApplicationConfigError with the first problem,
+  /// one line naming the key or file.
   void validate();
 
   /// Runs until SIGINT/SIGTERM (which the caller has blocked in every
@@ -55,13 +54,6 @@ class Application {
   ApplicationConfig config_;
   std::vector<std::string> enabled_services_;
 };
-
-/// ENABLED_SERVICES=" a, b,," → {"a", "b"}: trimmed, empty entries dropped.
-std::vector<std::string> parse_enabled_services(const char* value);
-
-/// The content of a token file, trimmed; throws ApplicationConfigError when
-/// the file is missing or empty.
-std::string read_token_file(const std::string& path, const std::string& what);
 
 /// The signals the main thread waits for (SIGINT, SIGTERM, SIGHUP); block
 /// them before any other thread exists, so every thread inherits the mask.

@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 
 #include "application.hpp"
+#include "config_commands.hpp"
+#include "processpype/config/validation.hpp"
 #include "processpype/version.hpp"
 
 int main(int argc, char** argv) {
@@ -35,6 +37,12 @@ int main(int argc, char** argv) {
   cli.add_option("--read-token-file", read_token_file,
                  "File holding the read token (server.auth.read_token)");
   cli.add_flag("--version", show_version, "Print the version and exit");
+  std::string checked_file;
+  auto* check_config = cli.add_subcommand(
+      "check-config", "Check a configuration file as a start would; report every problem");
+  check_config->add_option("file", checked_file, "The YAML file")->required();
+  auto* config_schema =
+      cli.add_subcommand("config-schema", "Print the JSON Schema of the configuration file");
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -44,37 +52,41 @@ int main(int argc, char** argv) {
     std::cout << "processpype " << PROCESSPYPE_VERSION << "\n";
     return 0;
   }
+  if (*check_config) return processpype::check_config_command(checked_file, std::cout);
+  if (*config_schema) return processpype::config_schema_command(std::cout);
 
   processpype::ApplicationConfig config;
-  config.version = PROCESSPYPE_VERSION;
+  config.app.version = PROCESSPYPE_VERSION;
   std::vector<std::string> enabled_services;
   try {
     if (config_file) {
       config = processpype::load_application_config(*config_file);
-      if (config.version.empty()) config.version = PROCESSPYPE_VERSION;
+      if (config.app.version.empty()) config.app.version = PROCESSPYPE_VERSION;
     }
-    if (host) config.host = *host;
-    if (port) config.port = *port;
-    if (api_prefix) config.api_prefix = *api_prefix;
-    if (log_level) config.log_level = *log_level;
-    if (log_format) config.log_format = *processpype::log_format_from_string(*log_format);
-    if (node_port) config.node_port = *node_port;
-    if (node_host) config.node_host = *node_host;
-    if (node_id) config.node_id = *node_id;
-    config.join.insert(config.join.end(), join.begin(), join.end());
-    if (node_cert) config.node_tls.certificate = *node_cert;
-    if (node_key) config.node_tls.key = *node_key;
-    if (node_ca) config.node_tls.ca = *node_ca;
-    if (admin_token_file) config.auth.admin_token_file = *admin_token_file;
-    if (read_token_file) config.auth.read_token_file = *read_token_file;
-    auto level = processpype::log_level_from_string(config.log_level);
+    auto& http = config.server.http;
+    auto& node = config.node;
+    if (host) http.host = *host;
+    if (port) http.port = *port;
+    if (api_prefix) http.api.api_prefix = *api_prefix;
+    if (log_level) config.logging.level = *log_level;
+    if (log_format) config.logging.format = *processpype::log_format_from_string(*log_format);
+    if (node_port) node.port = *node_port;
+    if (node_host) node.host = *node_host;
+    if (node_id) node.id = *node_id;
+    node.join.insert(node.join.end(), join.begin(), join.end());
+    if (node_cert) node.tls.certificate = *node_cert;
+    if (node_key) node.tls.key = *node_key;
+    if (node_ca) node.tls.ca = *node_ca;
+    if (admin_token_file) config.server.auth.admin_token_file = *admin_token_file;
+    if (read_token_file) config.server.auth.read_token_file = *read_token_file;
+    auto level = processpype::log_level_from_string(config.logging.level);
     if (!level)
-      throw processpype::ApplicationConfigError("--log-level: unknown level '" + config.log_level +
-                                                "'");
+      throw processpype::ApplicationConfigError("--log-level: unknown level '" +
+                                                config.logging.level + "'");
     std::vector<processpype::LoggerLevel> logger_levels;
-    for (const auto& [name, logger_level] : config.loggers)
+    for (const auto& [name, logger_level] : config.logging.loggers)
       logger_levels.emplace_back(name, *processpype::log_level_from_string(logger_level));
-    processpype::configure_logging(*level, config.log_format, std::move(logger_levels));
+    processpype::configure_logging(*level, config.logging.format, std::move(logger_levels));
     enabled_services = processpype::parse_enabled_services(std::getenv("ENABLED_SERVICES"));
   } catch (const processpype::ApplicationConfigError& error) {
     std::cerr << "processpype: " << error.what() << "\n";

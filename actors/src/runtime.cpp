@@ -21,7 +21,6 @@
 #include "processpype/actors/event_feed.hpp"
 #include "processpype/actors/status_replicas.hpp"
 #include "processpype/actors/supervisor.hpp"
-#include "processpype/runtime/application_config.hpp"
 
 namespace processpype {
 
@@ -148,7 +147,7 @@ void Runtime::set_gateway(HttpGatewayActor gateway) {
   blocking_request<bool>(system_, node_, timeout_, gateway_atom::value, std::move(gateway));
 }
 
-void Runtime::check_node_tls_files(const TlsFiles& files) {
+void Runtime::check_node_tls_files(const NodeTlsFiles& files) {
   if (files.certificate.empty() || files.key.empty() || files.ca.empty())
     throw Error(ErrorCode::bad_request,
                 "node TLS needs a certificate, its key and the cluster CA (node.tls: "
@@ -172,7 +171,7 @@ void Runtime::check_node_tls_files(const TlsFiles& files) {
   read_certificate(files.ca, "CA");
 }
 
-void Runtime::configure_node_tls(caf::actor_system_config& config, const TlsFiles& files) {
+void Runtime::configure_node_tls(caf::actor_system_config& config, const NodeTlsFiles& files) {
   check_node_tls_files(files);
   config.load<caf::openssl::manager>();
   config.openssl_certificate = files.certificate;

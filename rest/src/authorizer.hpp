@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "processpype/rest/api.hpp"
+#include "processpype/rest/tokens.hpp"
 #include "processpype/runtime/errors.hpp"
 
 namespace processpype::rest {

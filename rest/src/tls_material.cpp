@@ -7,8 +7,6 @@
 #include <cstdio>
 #include <vector>
 
-#include "processpype/rest/server.hpp"
-
 namespace processpype::rest {
 
 namespace {
@@ -66,14 +64,14 @@ std::shared_ptr<const TlsMaterial::Loaded> TlsMaterial::load(const TlsFiles& fil
       throw TlsError("TLS key " + files.key + ": does not match the certificate " +
                      files.certificate);
   }
-  if (!files.ca.empty()) {
-    open_file(files.ca, "TLS client CA");  // a clear error for a missing file
+  if (!files.client_ca.empty()) {
+    open_file(files.client_ca, "TLS client CA");  // a clear error for a missing file
     loaded->client_ca = X509_STORE_new();
-    if (X509_STORE_load_file(loaded->client_ca, files.ca.c_str()) != 1)
-      throw TlsError("TLS client CA " + files.ca + ": " + openssl_reason());
-    loaded->client_ca_names = SSL_load_client_CA_file(files.ca.c_str());
+    if (X509_STORE_load_file(loaded->client_ca, files.client_ca.c_str()) != 1)
+      throw TlsError("TLS client CA " + files.client_ca + ": " + openssl_reason());
+    loaded->client_ca_names = SSL_load_client_CA_file(files.client_ca.c_str());
     if (!loaded->client_ca_names)
-      throw TlsError("TLS client CA " + files.ca + ": no PEM certificate in it");
+      throw TlsError("TLS client CA " + files.client_ca + ": no PEM certificate in it");
   }
   return loaded;
 }
@@ -113,6 +111,10 @@ int TlsMaterial::on_handshake(SSL* ssl, void* material) {
     SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
   }
   return 1;
+}
+
+void check_tls_files(const TlsFiles& files) {
+  TlsMaterial{files};
 }
 
 }  // namespace processpype::rest

@@ -5,7 +5,7 @@
 
 #include <openssl/ssl.h>
 
-#include "processpype/runtime/application_config.hpp"
+#include "processpype/rest/tls.hpp"
 
 namespace processpype::rest {
 

@@ -14,7 +14,8 @@ using nlohmann::json;
 
 ConfigurationError::ConfigurationError(std::string field, const std::string& reason)
     : Error(ErrorCode::invalid_value, "Invalid configuration: field '" + field + "' " + reason),
-      field_(std::move(field)) {}
+      field_(std::move(field)),
+      reason_(reason) {}
 
 void ServiceConfiguration::require(bool condition, std::string_view field,
                                    std::string_view reason) {
@@ -247,6 +248,40 @@ void ServiceConfiguration::load(const json& object) {
     extra_fields_[key] = value;
   }
   validate();
+}
+
+std::vector<ConfigurationError> ServiceConfiguration::problems(const json& object) {
+  if (!object.is_object())
+    return {ConfigurationError("", "must be a mapping of configuration fields")};
+  std::vector<ConfigurationError> found;
+  auto declared = declare();
+  for (const auto& field : declared.declarations()) {
+    auto value = object.find(field.name());
+    bool absent = value == object.end() || (field.required() && value->is_null());
+    try {
+      if (absent && field.required()) throw ConfigurationError(field.name(), "is required");
+      if (!absent) field.read(*value);
+    } catch (const ConfigurationError& error) {
+      found.push_back(error);
+    }
+  }
+  for (const auto& [key, value] : object.items())
+    if (!json_depth_within(value))
+      found.emplace_back(key, fmt::format("is nested deeper than {} levels", max_json_depth));
+  if (!found.empty()) return found;
+  try {
+    validate();
+  } catch (const ConfigurationError& error) {
+    found.push_back(error);
+  }
+  return found;
+}
+
+std::vector<std::string> ServiceConfiguration::field_names() const {
+  std::vector<std::string> names;
+  auto declared = declare();
+  for (const auto& field : declared.declarations()) names.push_back(field.name());
+  return names;
 }
 
 json ServiceConfiguration::to_json() const {

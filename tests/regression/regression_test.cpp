@@ -20,7 +20,7 @@
 #include "config_harness.hpp"
 #include "http_harness.hpp"
 #include "path_harness.hpp"
-#include "processpype/runtime/application_config.hpp"
+#include "processpype/config/application_config.hpp"
 #include "processpype/runtime/service_registry.hpp"
 #include "yaml_harness.hpp"
 

@@ -233,10 +233,10 @@ TEST_CASE("max_header_bytes: a header section far over the limit is 431 and the 
 }
 
 // Was a bug, kept as a regression test: max_header_bytes is not a limit on the header section. The
-// check (rest/src/http_parsing.hpp, headers_too_large) adds the length of one header field or value
-// to parser->nread, which http_parser 2.9 only updates when http_parser_execute returns: within one
-// read it is 0, so the limit applies to each field and value alone, and a head sent in several
-// reads is counted twice. With max_header_bytes 2000:
+// check (then in rest/src/http_parsing.hpp, headers_too_large) adds the length of one header field
+// or value to parser->nread, which http_parser 2.9 only updates when http_parser_execute returns:
+// within one read it is 0, so the limit applies to each field and value alone, and a head sent in
+// several reads is counted twice. With max_header_bytes 2000:
 //  - a head of 2001 bytes with one 1950-byte header: 200 (expected 431);
 //  - a head of 3000+ bytes in 50 headers of 60 bytes: 200 (expected 431);
 //  - a header value of exactly 2000 bytes: 400 "Malformed HTTP request: the

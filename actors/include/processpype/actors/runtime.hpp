@@ -20,8 +20,17 @@
 
 namespace processpype {
 
-struct TlsFiles;
 class StatusReplicas;
+
+/// The PEM files of TLS between nodes (docs/security.md, `node.tls`): this
+/// node's certificate and key, and the CA that signs every member's.
+struct NodeTlsFiles {
+  std::string certificate;
+  std::string key;
+  std::string ca;
+
+  bool enabled() const noexcept { return !certificate.empty() || !key.empty(); }
+};
 
 struct RuntimeOptions {
   /// Bounds configure, status, list and route calls (and every call to
@@ -135,11 +144,11 @@ class Runtime : public ServiceClient {
   /// certificate signed by it, as this node presents its own. Call before
   /// the actor_system is created, and set RuntimeOptions::node_tls. Throws
   /// Error (bad_request) naming a file that cannot be used.
-  static void configure_node_tls(caf::actor_system_config& config, const TlsFiles& files);
+  static void configure_node_tls(caf::actor_system_config& config, const NodeTlsFiles& files);
   /// Throws Error (bad_request) naming the first of `files` that cannot be
   /// used for node TLS: unreadable, not PEM, a key that does not match the
   /// certificate, or no CA.
-  static void check_node_tls_files(const TlsFiles& files);
+  static void check_node_tls_files(const NodeTlsFiles& files);
 
   /// Makes this node reachable on host:port (port 0: any free port) with
   /// CAF's middleman (its OpenSSL module with RuntimeOptions::node_tls),

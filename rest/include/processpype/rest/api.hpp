@@ -9,6 +9,7 @@
 
 #include "processpype/actors/protocol.hpp"
 #include "processpype/rest/http_exchange.hpp"
+#include "processpype/rest/tokens.hpp"
 #include "processpype/runtime/service_state.hpp"
 
 namespace processpype {
@@ -16,12 +17,6 @@ class Runtime;
 }
 
 namespace processpype::rest {
-
-/// Bearer tokens of the API (docs/security.md). No admin token: no checks.
-struct Tokens {
-  std::string admin;
-  std::string read;
-};
 
 struct ApiOptions {
   /// Normalized with normalize_prefix: "" or "/x" (no trailing slash).
@@ -32,7 +27,8 @@ struct ApiOptions {
   /// answer when the transition ends (the service bounds it with its own
   /// timeouts; a peer that dies is noticed, and answered 503, long before).
   std::chrono::milliseconds transition_timeout = std::chrono::minutes(10);
-  /// Server-Sent Events streams open at once; 503 beyond.
+  /// Server-Sent Events streams open at once; 503 beyond
+  /// (`server.limits.max_event_streams`).
   std::size_t max_event_streams = 64;
   Tokens tokens;
   /// One log line per request (method, route, status, duration, peer).

@@ -6,13 +6,25 @@
 #include <string>
 
 #include "processpype/rest/api.hpp"
-#include "processpype/runtime/application_config.hpp"
+#include "processpype/rest/tls.hpp"
 
 namespace processpype {
 class Runtime;
 }
 
 namespace processpype::rest {
+
+/// What one HTTP request and one client may cost the server
+/// (docs/configuration.md, `server.limits`).
+struct ServerLimits {
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::size_t max_header_bytes = 64 * 1024;
+  std::size_t max_url_bytes = 8192;
+  std::size_t max_connections = 1024;
+  /// A client that has not sent a whole request (or finished its TLS
+  /// handshake) by then is disconnected.
+  double read_timeout_seconds = 10.0;
+};
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -22,14 +34,8 @@ struct ServerOptions {
   std::size_t threads = 2;
   ApiOptions api;
   ServerLimits limits;
-  /// HTTPS when a certificate is set; `ca` requires client certificates.
+  /// HTTPS when a certificate is set.
   TlsFiles tls;
-};
-
-/// Thrown when a TLS file cannot be used; what() names the file.
-class TlsError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
 };
 
 /// The HTTP server (RESTinio) serving the Api of one node
@@ -64,9 +70,5 @@ class Server {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-/// Checks that `files` can serve TLS (certificate, key, CA); throws
-/// TlsError naming the file that cannot be used.
-void check_tls_files(const TlsFiles& files);
 
 }  // namespace processpype::rest

@@ -21,9 +21,12 @@ class ConfigurationError : public Error {
   ConfigurationError(std::string field, const std::string& reason);
 
   const std::string& field() const noexcept { return field_; }
+  /// What is wrong with the field, e.g. "must be an integer".
+  const std::string& reason() const noexcept { return reason_; }
 
  private:
   std::string field_;
+  std::string reason_;
 };
 
 /// Marks a configuration field without a default: a configure that omits it
@@ -158,6 +161,14 @@ class ServiceConfiguration {
   /// Replaces every field from `object` (absent ones keep their defaults),
   /// keeps unknown keys, then validates. Throws ConfigurationError.
   void load(const nlohmann::json& object);
+
+  /// Every problem load(object) would refuse, not just the first: each
+  /// declared field's, then (when they all pass) the cross-field checks'.
+  /// For reports that list them all (`processpype check-config`).
+  std::vector<ConfigurationError> problems(const nlohmann::json& object);
+
+  /// The names of the declared fields, base ones first.
+  std::vector<std::string> field_names() const;
 
   /// Every field (base, declared, unknown extras) as one JSON object.
   nlohmann::json to_json() const;

@@ -11,7 +11,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "processpype/runtime/application_config.hpp"
+#include "processpype/config/application_config.hpp"
 
 using processpype::ApplicationConfigError;
 using processpype::load_application_config;
@@ -74,8 +74,8 @@ services:
     fallback: ${PROCESSPYPE_TEST_UNSET:-7}
 )"};
   auto config = load_application_config(file.path.string());
-  CHECK(config.port == 8123);
-  CHECK(config.api_prefix == "/api");
+  CHECK(config.server.http.port == 8123);
+  CHECK(config.server.http.api.api_prefix == "/api");
   const auto& fields = config.services.at(0).configuration;
   CHECK(fields["flag"] == true);
   CHECK(fields["ratio"] == 0.5);
@@ -181,30 +181,30 @@ TEST_CASE("an empty services mapping means no instances") {
 
 TEST_CASE("defaults apply to every key the text leaves out") {
   auto config = parse("");
-  CHECK(config.title == "ProcessPype");
-  CHECK(config.host == "127.0.0.1");
-  CHECK(config.port == 8000);
-  CHECK(config.limits.max_body_bytes == 1024 * 1024);
-  CHECK(config.limits.max_header_bytes == 64 * 1024);
-  CHECK(config.limits.max_url_bytes == 8192);
-  CHECK(config.limits.max_connections == 1024);
-  CHECK(config.limits.max_instances == 100000);
-  CHECK(config.limits.read_timeout_seconds == 10.0);
-  CHECK(config.limits.max_event_streams == 64);
-  CHECK_FALSE(config.auth.admin_token);
-  CHECK_FALSE(config.auth.read_token);
-  CHECK_FALSE(config.auth.allow_anonymous);
-  CHECK_FALSE(config.tls.enabled());
-  CHECK(config.log_level == "info");
-  CHECK(config.log_format == processpype::LogFormat::text);
-  CHECK(config.loggers.empty());
-  CHECK_FALSE(config.access_log);
-  CHECK_FALSE(config.node_port);
-  CHECK_FALSE(config.node_tls.enabled());
-  CHECK_FALSE(config.node_allow_insecure);
-  CHECK(config.heartbeat_seconds == 1.0);
-  CHECK(config.down_after_seconds == 5.0);
-  CHECK(config.forget_after_seconds == 3600.0);
+  CHECK(config.app.title == "ProcessPype");
+  CHECK(config.server.http.host == "127.0.0.1");
+  CHECK(config.server.http.port == 8000);
+  CHECK(config.server.http.limits.max_body_bytes == 1024 * 1024);
+  CHECK(config.server.http.limits.max_header_bytes == 64 * 1024);
+  CHECK(config.server.http.limits.max_url_bytes == 8192);
+  CHECK(config.server.http.limits.max_connections == 1024);
+  CHECK(config.server.max_instances == 100000);
+  CHECK(config.server.http.limits.read_timeout_seconds == 10.0);
+  CHECK(config.server.http.api.max_event_streams == 64);
+  CHECK_FALSE(config.server.auth.admin_token);
+  CHECK_FALSE(config.server.auth.read_token);
+  CHECK_FALSE(config.server.auth.allow_anonymous);
+  CHECK_FALSE(config.server.http.tls.enabled());
+  CHECK(config.logging.level == "info");
+  CHECK(config.logging.format == processpype::LogFormat::text);
+  CHECK(config.logging.loggers.empty());
+  CHECK_FALSE(config.server.http.api.access_log);
+  CHECK_FALSE(config.node.port);
+  CHECK_FALSE(config.node.tls.enabled());
+  CHECK_FALSE(config.node.allow_insecure);
+  CHECK(config.node.heartbeat_seconds == 1.0);
+  CHECK(config.node.down_after_seconds == 5.0);
+  CHECK(config.node.forget_after_seconds == 3600.0);
   CHECK(config.services.empty());
 }
 
@@ -220,13 +220,13 @@ server:
     read_timeout_seconds: 0.5
     max_event_streams: 3
 )");
-  CHECK(config.limits.max_body_bytes == 2048);
-  CHECK(config.limits.max_header_bytes == 4096);
-  CHECK(config.limits.max_url_bytes == 512);
-  CHECK(config.limits.max_connections == 10);
-  CHECK(config.limits.max_instances == 20);
-  CHECK(config.limits.read_timeout_seconds == 0.5);
-  CHECK(config.limits.max_event_streams == 3);
+  CHECK(config.server.http.limits.max_body_bytes == 2048);
+  CHECK(config.server.http.limits.max_header_bytes == 4096);
+  CHECK(config.server.http.limits.max_url_bytes == 512);
+  CHECK(config.server.http.limits.max_connections == 10);
+  CHECK(config.server.max_instances == 20);
+  CHECK(config.server.http.limits.read_timeout_seconds == 0.5);
+  CHECK(config.server.http.api.max_event_streams == 3);
 
   for (const std::string value : {"0", "-1", "1.5", "many", "true"}) {
     INFO(value);
@@ -257,9 +257,9 @@ server:
     read_token: "r34d"
     allow_anonymous: true
 )");
-  CHECK(config.auth.admin_token == "s3cret");
-  CHECK(config.auth.read_token == "r34d");
-  CHECK(config.auth.allow_anonymous);
+  CHECK(config.server.auth.admin_token == "s3cret");
+  CHECK(config.server.auth.read_token == "r34d");
+  CHECK(config.server.auth.allow_anonymous);
 
   CHECK_THAT(config_error("server:\n  auth:\n    admin_token: \"\"\n"),
              Catch::Contains("server.auth.admin_token") && Catch::Contains("empty"));
@@ -294,11 +294,11 @@ server:
     key: /etc/pp/key.pem
     client_ca: /etc/pp/ca.pem
 )");
-  CHECK(config.tls.enabled());
-  CHECK(config.tls.certificate == "/etc/pp/cert.pem");
-  CHECK(config.tls.key == "/etc/pp/key.pem");
-  CHECK(config.tls.ca == "/etc/pp/ca.pem");
-  CHECK_FALSE(parse("server:\n  tls: {}\n").tls.enabled());
+  CHECK(config.server.http.tls.enabled());
+  CHECK(config.server.http.tls.certificate == "/etc/pp/cert.pem");
+  CHECK(config.server.http.tls.key == "/etc/pp/key.pem");
+  CHECK(config.server.http.tls.client_ca == "/etc/pp/ca.pem");
+  CHECK_FALSE(parse("server:\n  tls: {}\n").server.http.tls.enabled());
   CHECK_THAT(config_error("server:\n  tls:\n    certificate: /c.pem\n"),
              Catch::Contains("server.tls") && Catch::Contains("both certificate and key"));
   CHECK_THAT(config_error("server:\n  tls:\n    key: /k.pem\n"),
@@ -315,11 +315,11 @@ logging:
     processpype.services: debug
     processpype.auth: critical
 )");
-  CHECK(config.log_level == "warning");
-  CHECK(config.log_format == processpype::LogFormat::json);
-  CHECK(config.access_log);
+  CHECK(config.logging.level == "warning");
+  CHECK(config.logging.format == processpype::LogFormat::json);
+  CHECK(config.server.http.api.access_log);
   using Pair = std::pair<std::string, std::string>;
-  CHECK_THAT(config.loggers,
+  CHECK_THAT(config.logging.loggers,
              Catch::UnorderedEquals(std::vector<Pair>{{"processpype.services", "debug"},
                                                       {"processpype.auth", "critical"}}));
 
@@ -350,17 +350,17 @@ node:
   down_after_seconds: 2
   forget_after_seconds: 600
 )");
-  CHECK(config.node_port == 9000);
-  CHECK(config.node_id == "alpha");
-  CHECK(config.join == std::vector<std::string>{"10.0.0.2:9000"});
-  CHECK(config.node_tls.enabled());
-  CHECK(config.node_tls.certificate == "/n/cert.pem");
-  CHECK(config.node_tls.key == "/n/key.pem");
-  CHECK(config.node_tls.ca == "/n/ca.pem");
-  CHECK(config.node_allow_insecure);
-  CHECK(config.heartbeat_seconds == 0.25);
-  CHECK(config.down_after_seconds == 2.0);
-  CHECK(config.forget_after_seconds == 600.0);
+  CHECK(config.node.port == 9000);
+  CHECK(config.node.id == "alpha");
+  CHECK(config.node.join == std::vector<std::string>{"10.0.0.2:9000"});
+  CHECK(config.node.tls.enabled());
+  CHECK(config.node.tls.certificate == "/n/cert.pem");
+  CHECK(config.node.tls.key == "/n/key.pem");
+  CHECK(config.node.tls.ca == "/n/ca.pem");
+  CHECK(config.node.allow_insecure);
+  CHECK(config.node.heartbeat_seconds == 0.25);
+  CHECK(config.node.down_after_seconds == 2.0);
+  CHECK(config.node.forget_after_seconds == 600.0);
 
   CHECK_THAT(config_error("node:\n  tls:\n    certificate: /n/cert.pem\n"),
              Catch::Contains("node.tls") && Catch::Contains("both certificate and key"));

@@ -1,0 +1,124 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "processpype/actors/runtime.hpp"
+#include "processpype/config/diagnostics.hpp"
+#include "processpype/rest/server.hpp"
+#include "processpype/runtime/logging.hpp"
+
+namespace processpype {
+
+/// A configuration file that cannot be used: bad YAML, an unset `${VAR}`,
+/// a value of the wrong type, an unknown key. what() is one line naming the
+/// file and the key of the first problem.
+class ApplicationConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// `app`: who the application is.
+struct AppSettings {
+  std::string title = "ProcessPype";
+  std::string version;
+  std::string environment = "development";
+  bool debug = false;
+};
+
+/// `server.auth` (docs/security.md): tokens from the file, or from files
+/// named by `--admin-token-file` / `--read-token-file`.
+struct AuthSettings {
+  std::optional<std::string> admin_token;
+  std::optional<std::string> read_token;
+  std::string admin_token_file;
+  std::string read_token_file;
+  bool allow_anonymous = false;
+};
+
+/// `server` (and `logging.access_log`, which the HTTP server writes).
+struct ServerSettings {
+  /// Host, port, limits, TLS and the API's options; the tokens in
+  /// `http.api.tokens` are filled from `auth` by validation.
+  rest::ServerOptions http;
+  AuthSettings auth;
+  /// `server.limits.max_instances`: registrations beyond it are refused.
+  std::size_t max_instances = 100000;
+  double closing_timeout_seconds = 60.0;
+};
+
+/// `logging`.
+struct LoggingSettings {
+  std::string level = "info";
+  LogFormat format = LogFormat::text;
+  /// `logging.loggers`: a level per logger name, in file order.
+  std::vector<std::pair<std::string, std::string>> loggers;
+};
+
+/// `node` (docs/membership.md): distribution across nodes.
+struct NodeSettings {
+  /// Publish on this port when set.
+  std::optional<std::uint16_t> port;
+  std::string host = "127.0.0.1";
+  std::string id;
+  std::vector<std::string> join;
+  NodeTlsFiles tls;
+  bool allow_insecure = false;
+  double heartbeat_seconds = 1.0;
+  double down_after_seconds = 5.0;
+  double forget_after_seconds = 3600.0;
+};
+
+/// One entry of `services`: an instance name, its class key and its own
+/// configuration (without `type`).
+struct ServiceInstanceConfig {
+  std::string name;
+  std::string type;  ///< registry key; defaults to the instance name
+  nlohmann::json configuration = nlohmann::json::object();
+};
+
+/// The application file (docs/configuration.md; ProcessPype's keys), with
+/// defaults filled in.
+struct ApplicationConfig {
+  AppSettings app;
+  ServerSettings server;
+  LoggingSettings logging;
+  NodeSettings node;
+  /// In file order.
+  std::vector<ServiceInstanceConfig> services;
+};
+
+/// Reads the text of a file into `config`, recording every problem in
+/// `diagnostics`: each key's value is read as its type and constraints say,
+/// `${VAR}` / `${VAR:-default}` replaced from the environment first (the
+/// default applies when VAR is unset or empty); plain YAML scalars are typed
+/// (bool, int, float, null, string) after substitution, quoted ones stay
+/// strings; unknown keys are errors (service configurations keep theirs). A
+/// key with a problem keeps its default.
+void read_application_config(const std::string& text, ApplicationConfig& config,
+                             ConfigDiagnostics& diagnostics);
+
+/// The whole text of `path`; nullopt when it cannot be read.
+std::optional<std::string> read_config_file(const std::string& path);
+
+/// Reads `path`. Throws ApplicationConfigError with the first problem.
+ApplicationConfig load_application_config(const std::string& path);
+
+/// As load_application_config, from the text of a file.
+ApplicationConfig parse_application_config(const std::string& text, const std::string& name);
+
+/// The JSON Schema (2020-12) of the file format, with each registered
+/// class's configuration under `services` (`processpype config-schema`).
+nlohmann::json application_config_schema();
+
+/// `<file>: <key>: <message>` (`<file>: <message>` for the whole file): how
+/// a problem names where it is.
+std::string describe_problem(const std::string& file, const ConfigProblem& problem);
+
+}  // namespace processpype

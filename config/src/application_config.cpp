@@ -1,0 +1,236 @@
+// The application file's format, declared once (docs/configuration.md):
+// the same declarations read a file and describe it as JSON Schema.
+#include "processpype/config/application_config.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "processpype/runtime/service_registry.hpp"
+#include "section.hpp"
+#include "yaml_tree.hpp"
+
+namespace processpype {
+
+namespace {
+
+using nlohmann::json;
+
+const std::vector<std::string> log_levels = {"trace",   "debug", "info",
+                                             "warning", "error", "critical"};
+
+void declare_app(Section& app, AppSettings& settings) {
+  app.text("title", settings.title, "The application's title (GET /, /nodes)")
+      .text("version", settings.version, "The application's version (default: the binary's)")
+      .text("environment", settings.environment, "development, production, ...")
+      .flag("debug", settings.debug, "Debug mode");
+}
+
+void declare_tls(Section& tls, std::string& certificate, std::string& key, std::string& ca,
+                 const char* ca_key, std::string_view ca_description) {
+  tls.text("certificate", certificate, "PEM certificate (chain) of this server")
+      .text("key", key, "PEM private key of the certificate")
+      .text(ca_key, ca, ca_description)
+      .rule(certificate.empty() == key.empty(), "needs both certificate and key");
+}
+
+void declare_limits(Section& limits, ServerSettings& server) {
+  auto& http = server.http.limits;
+  limits.count("max_body_bytes", http.max_body_bytes, "Larger request bodies are answered 413")
+      .count("max_header_bytes", http.max_header_bytes, "Larger header sections are answered 431")
+      .count("max_url_bytes", http.max_url_bytes, "Longer request targets are answered 414")
+      .count("max_connections", http.max_connections, "Connections served at once")
+      .count("max_instances", server.max_instances, "Registrations beyond are refused (409)")
+      .seconds("read_timeout_seconds", http.read_timeout_seconds,
+               "A client that has not sent a whole request (or finished its TLS handshake) by "
+               "then is disconnected")
+      .count("max_event_streams", server.http.api.max_event_streams,
+             "Server-Sent Events streams open at once; 503 beyond");
+}
+
+void declare_auth(Section& auth, AuthSettings& settings) {
+  auth.token("admin_token", settings.admin_token, "Bearer token that may do everything")
+      .token("read_token", settings.read_token, "Bearer token that may only GET")
+      .flag("allow_anonymous", settings.allow_anonymous,
+            "Serve a host other than loopback without an admin token");
+}
+
+void declare_server(Section& server, ServerSettings& settings) {
+  auto& http = settings.http;
+  server.text("host", http.host, "Address to serve HTTP on")
+      .port("port", http.port, "HTTP port")
+      .text("api_prefix", http.api.api_prefix, "Prefix of every REST path, e.g. /api")
+      .seconds("closing_timeout_seconds", settings.closing_timeout_seconds,
+               "How long a shutdown waits for the services to stop")
+      .flag("metrics", http.api.collect_metrics,
+            "Count requests for /metrics (off only to measure what counting costs)")
+      .section("limits", "What one request and one client may cost",
+               [&](Section& limits) { declare_limits(limits, settings); })
+      .section("auth", "Bearer tokens (docs/security.md)",
+               [&](Section& auth) { declare_auth(auth, settings.auth); })
+      .section("tls", "HTTPS (docs/security.md)", [&](Section& tls) {
+        declare_tls(tls, http.tls.certificate, http.tls.key, http.tls.client_ca, "client_ca",
+                    "PEM CA whose certificates clients must present");
+      });
+}
+
+void declare_logging(Section& logging, ApplicationConfig& config) {
+  auto& settings = config.logging;
+  std::string format = settings.format == LogFormat::json ? "json" : "text";
+  logging.text("level", settings.level, "trace, debug, info, warning, error or critical")
+      .check("level", log_level_from_string(settings.level).has_value(),
+             "must be one of trace, debug, info, warning, error, critical")
+      .choice("format", format, {"text", "json"}, "Lines of text, or JSON objects")
+      .flag("access_log", config.server.http.api.access_log,
+            "One line per request: method, route, status, duration, peer")
+      .entries("loggers", "A level per logger name (and the loggers below it)",
+               {{"type", "string"}, {"enum", log_levels}},
+               [&](const std::string& name, const json& level, const std::string& key) {
+                 if (!level.is_string() || !log_level_from_string(level.get<std::string>()))
+                   logging.diagnostics().error(
+                       key, "must be one of trace, debug, info, warning, error, critical");
+                 else
+                   settings.loggers.emplace_back(name, level.get<std::string>());
+               });
+  settings.format = format == "json" ? LogFormat::json : LogFormat::text;
+}
+
+void declare_node(Section& node, NodeSettings& settings) {
+  node.port("port", settings.port, "Publish this node for other nodes on this port")
+      .text("host", settings.host, "Address of the node port")
+      .text("id", settings.id, "Node id (default <hostname>:<node port>)")
+      .texts("join", settings.join, "HOST:PORT of nodes to join")
+      .flag("allow_insecure", settings.allow_insecure,
+            "Publish the node port beyond loopback without TLS")
+      .seconds("heartbeat_seconds", settings.heartbeat_seconds,
+               "How often this node sends each member a heartbeat")
+      .seconds("down_after_seconds", settings.down_after_seconds,
+               "A member silent this long is down")
+      .seconds("forget_after_seconds", settings.forget_after_seconds,
+               "A member down this long leaves /nodes")
+      .section("tls", "Mutual TLS between nodes (docs/security.md)", [&](Section& tls) {
+        declare_tls(tls, settings.tls.certificate, settings.tls.key, settings.tls.ca, "ca",
+                    "PEM CA that signs every member's certificate");
+      });
+}
+
+/// One instance of `services`: `type`, and the rest is its configuration.
+void read_service(const std::string& name, const json& body, const std::string& key,
+                  ApplicationConfig& config, ConfigDiagnostics& diagnostics) {
+  ServiceInstanceConfig instance{name, name, json::object()};
+  if (!body.is_null()) {
+    if (!body.is_object()) {
+      diagnostics.error(key, "must be a mapping of configuration fields");
+      return;
+    }
+    instance.configuration = body;
+    if (auto type = instance.configuration.find("type"); type != instance.configuration.end()) {
+      if (type->is_string())
+        instance.type = type->get<std::string>();
+      else
+        diagnostics.error(key + ".type", "must be a service class key");
+      instance.configuration.erase(type);
+    }
+  }
+  config.services.push_back(std::move(instance));
+}
+
+/// What a `services` entry may hold: `type`, then the fields of the class
+/// it names.
+json service_entry_schema() {
+  auto classes = ServiceClassRegistry::global().classes();
+  std::vector<std::string> keys;
+  auto by_class = json::array();
+  for (const auto& service_class : classes) {
+    keys.push_back(service_class->key);
+    by_class.push_back(
+        {{"if",
+          {{"properties", {{"type", {{"const", service_class->key}}}}}, {"required", {"type"}}}},
+         {"then", describe(*service_class).configuration_schema}});
+  }
+  json schema = {
+      {"type", {"object", "null"}},
+      {"description",
+       "An instance: its class (`type`, default the instance's name) and its configuration"},
+      {"properties",
+       {{"type", {{"type", "string"}, {"enum", keys}, {"description", "A class key"}}}}}};
+  if (!by_class.empty()) schema["allOf"] = std::move(by_class);
+  return schema;
+}
+
+/// The whole file, for reading (`tree` set) or describing.
+void declare_file(Section& file, ApplicationConfig& config, const YamlTree* tree) {
+  file.section("app", "Who the application is", [&](Section& app) { declare_app(app, config.app); })
+      .section("server", "The HTTP server",
+               [&](Section& server) { declare_server(server, config.server); })
+      .section("logging", "Logs (stderr)",
+               [&](Section& logging) { declare_logging(logging, config); })
+      .section("node", "Distribution across nodes (docs/membership.md)",
+               [&](Section& node) { declare_node(node, config.node); })
+      .entries(
+          "services", "Instances by name, in start order", service_entry_schema(),
+          [&](const std::string& name, const json& body, const std::string& key) {
+            read_service(name, body, key, config, file.diagnostics());
+          },
+          tree ? &tree->service_order : nullptr);
+  file.finish();
+}
+
+}  // namespace
+
+std::string describe_problem(const std::string& file, const ConfigProblem& problem) {
+  return fmt::format("{}: {}", file, problem.describe());
+}
+
+void read_application_config(const std::string& text, ApplicationConfig& config,
+                             ConfigDiagnostics& diagnostics) {
+  YamlTree tree;
+  try {
+    tree = read_yaml_tree(text, diagnostics);
+  } catch (const YAML::Exception& error) {
+    diagnostics.error("", fmt::format("invalid YAML at line {}, column {}: {}", error.mark.line + 1,
+                                      error.mark.column + 1, error.msg));
+    return;
+  }
+  auto file = Section::reader(tree.root, "", diagnostics);
+  declare_file(file, config, &tree);
+}
+
+ApplicationConfig parse_application_config(const std::string& text, const std::string& name) {
+  ApplicationConfig config;
+  ConfigDiagnostics diagnostics;
+  read_application_config(text, config, diagnostics);
+  if (diagnostics.has_errors())
+    throw ApplicationConfigError(describe_problem(name, diagnostics.first_error()));
+  return config;
+}
+
+std::optional<std::string> read_config_file(const std::string& path) {
+  std::ifstream file{path, std::ios::binary};
+  if (!file) return std::nullopt;
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (file.bad()) return std::nullopt;
+  return std::move(text).str();
+}
+
+ApplicationConfig load_application_config(const std::string& path) {
+  auto text = read_config_file(path);
+  if (!text) throw ApplicationConfigError(fmt::format("{}: cannot read the file", path));
+  return parse_application_config(*text, path);
+}
+
+json application_config_schema() {
+  json schema;
+  ApplicationConfig defaults;
+  auto file = Section::describer(schema);
+  declare_file(file, defaults, nullptr);
+  schema["$schema"] = "https://json-schema.org/draft/2020-12/schema";
+  schema["title"] = "ProcessPype application file";
+  schema["description"] = "docs/configuration.md describes every key";
+  return schema;
+}
+
+}  // namespace processpype

@@ -1,0 +1,210 @@
+#include "processpype/config/validation.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "processpype/actors/node_directory.hpp"
+#include "processpype/runtime/configuration.hpp"
+#include "processpype/runtime/dependencies.hpp"
+#include "processpype/runtime/service_registry.hpp"
+
+namespace processpype {
+
+namespace {
+
+/// What the dependency check needs of each instance that will exist.
+struct PlannedInstance {
+  std::vector<std::string> depends_on;
+  bool enabled = true;
+};
+
+using Plan = std::unordered_map<std::string, PlannedInstance>;
+
+/// Checks one instance of `services` as its class reads it; adds it to
+/// `plan` when its configuration holds.
+void check_instance(const ServiceInstanceConfig& instance, Plan& plan,
+                    ConfigDiagnostics& diagnostics) {
+  auto key = fmt::format("services.{}", instance.name);
+  if (!is_valid_instance_name(instance.name)) {
+    diagnostics.error(key, "invalid instance name: use 1-64 characters of [A-Za-z0-9_.-]");
+    return;
+  }
+  auto service_class = ServiceClassRegistry::global().find(instance.type);
+  if (!service_class) {
+    auto suggestion = closest_name(instance.type, ServiceClassRegistry::global().keys());
+    diagnostics.error(key + ".type",
+                      fmt::format("unknown service type '{}'{}", instance.type,
+                                  suggestion.empty() ? "" : " (did you mean " + suggestion + "?)"));
+    return;
+  }
+  auto configuration = service_class->create(instance.name)->create_configuration();
+  auto problems = configuration->problems(instance.configuration);
+  for (const auto& problem : problems)
+    diagnostics.error(problem.field().empty() ? key : key + "." + problem.field(),
+                      problem.reason());
+  auto known = configuration->field_names();
+  for (const auto& [field, value] : instance.configuration.items()) {
+    if (std::find(known.begin(), known.end(), field) != known.end()) continue;
+    auto suggestion = closest_name(field, known);
+    diagnostics.warning(key + "." + field,
+                        suggestion.empty()
+                            ? "unknown field, kept"
+                            : fmt::format("unknown field, kept (did you mean {}?)", suggestion));
+  }
+  if (problems.empty()) plan[instance.name] = {configuration->depends_on, configuration->enabled};
+}
+
+void check_services(const ApplicationConfig& config,
+                    const std::vector<std::string>& enabled_services,
+                    ConfigDiagnostics& diagnostics) {
+  Plan plan;
+  for (const auto& instance : config.services) check_instance(instance, plan, diagnostics);
+  for (const auto& key : enabled_services) {
+    if (!ServiceClassRegistry::global().find(key))
+      diagnostics.error("ENABLED_SERVICES", fmt::format("unknown service type '{}'", key));
+    else
+      plan.try_emplace(key, PlannedInstance{});
+  }
+  // Started at startup: the enabled instances of the file, then
+  // ENABLED_SERVICES. An instance whose configuration failed is known by
+  // name (a dependency on it is not "unknown"), its own problems reported.
+  std::vector<std::string> roots;
+  for (const auto& instance : config.services)
+    if (auto planned = plan.find(instance.name); planned != plan.end() && planned->second.enabled)
+      roots.push_back(instance.name);
+  for (const auto& key : enabled_services)
+    if (plan.count(key) != 0 && std::find(roots.begin(), roots.end(), key) == roots.end())
+      roots.push_back(key);
+  for (const auto& instance : config.services)
+    plan.try_emplace(instance.name, PlannedInstance{{}, false});
+  auto order = order_along(roots, [&](const std::string& name) {
+    auto found = plan.find(name);
+    return found == plan.end() ? nullptr : &found->second.depends_on;
+  });
+  if (order.cycle)
+    diagnostics.error("services", fmt::format("dependency cycle {}", describe_cycle(*order.cycle)));
+  for (const auto& unknown : order.unknown)
+    diagnostics.error("services", fmt::format("depends_on names unknown instance '{}'", unknown));
+}
+
+void check_node(const ApplicationConfig& config, ConfigDiagnostics& diagnostics) {
+  const auto& node = config.node;
+  for (const auto& peer : node.join)
+    if (!parse_node_address(peer))
+      diagnostics.error("node.join", fmt::format("'{}' is not a node address (HOST:PORT)", peer));
+  if (node.tls.enabled() || !node.tls.ca.empty()) {
+    try {
+      Runtime::check_node_tls_files(node.tls);
+    } catch (const Error& error) {
+      diagnostics.error("node.tls", error.detail());
+    }
+  }
+  if (node.port && !node.tls.enabled() && !node.allow_insecure && !is_loopback(node.host))
+    diagnostics.error("node.host",
+                      fmt::format("refusing to publish the node port on {} without node.tls; set "
+                                  "node.allow_insecure: true to override",
+                                  node.host));
+}
+
+void check_auth(ApplicationConfig& config, ConfigDiagnostics& diagnostics) {
+  auto& auth = config.server.auth;
+  auto read_file = [&](const std::string& path, const char* what,
+                       std::optional<std::string>& token) {
+    if (path.empty()) return;
+    try {
+      token = read_token_file(path, what);
+    } catch (const ApplicationConfigError& error) {
+      diagnostics.error(what, error.what());
+    }
+  };
+  read_file(auth.admin_token_file, "--admin-token-file", auth.admin_token);
+  read_file(auth.read_token_file, "--read-token-file", auth.read_token);
+  if (auth.read_token && !auth.admin_token)
+    diagnostics.error("server.auth.read_token",
+                      "a read token needs an admin token (server.auth.admin_token)");
+  const auto& host = config.server.http.host;
+  if (!auth.admin_token && !auth.allow_anonymous && !is_loopback(host))
+    diagnostics.error("server.host",
+                      fmt::format("refusing to serve {} without server.auth.admin_token; set "
+                                  "server.auth.allow_anonymous: true to override",
+                                  host));
+  config.server.http.api.tokens = {auth.admin_token.value_or(""), auth.read_token.value_or("")};
+}
+
+void check_server_tls(const ApplicationConfig& config, ConfigDiagnostics& diagnostics) {
+  if (!config.server.http.tls.enabled()) return;
+  try {
+    rest::check_tls_files(config.server.http.tls);
+  } catch (const rest::TlsError& error) {
+    diagnostics.error("server.tls", error.what());
+  }
+}
+
+}  // namespace
+
+void validate_application_config(ApplicationConfig& config,
+                                 const std::vector<std::string>& enabled_services,
+                                 ConfigDiagnostics& diagnostics) {
+  check_services(config, enabled_services, diagnostics);
+  check_node(config, diagnostics);
+  check_auth(config, diagnostics);
+  check_server_tls(config, diagnostics);
+}
+
+std::vector<std::string> parse_enabled_services(const char* value) {
+  std::vector<std::string> keys;
+  if (value == nullptr) return keys;
+  std::string_view text{value};
+  while (!text.empty()) {
+    auto comma = text.find(',');
+    auto entry = text.substr(0, comma);
+    auto first = entry.find_first_not_of(" \t");
+    if (first != std::string_view::npos)
+      keys.emplace_back(entry.substr(first, entry.find_last_not_of(" \t") - first + 1));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return keys;
+}
+
+std::string read_token_file(const std::string& path, const std::string& what) {
+  std::ifstream file{path};
+  if (!file) throw ApplicationConfigError(fmt::format("{} {}: cannot read the file", what, path));
+  std::stringstream content;
+  content << file.rdbuf();
+  auto token = content.str();
+  auto first = token.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos)
+    throw ApplicationConfigError(fmt::format("{} {}: the file is empty", what, path));
+  return token.substr(first, token.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+bool is_loopback(const std::string& host) {
+  if (host == "localhost") return true;
+  addrinfo hints{};
+  hints.ai_flags = AI_NUMERICHOST;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return false;
+  bool loopback = true;
+  for (auto* entry = found; entry != nullptr; entry = entry->ai_next) {
+    if (entry->ai_family == AF_INET) {
+      auto address = ntohl(reinterpret_cast<sockaddr_in*>(entry->ai_addr)->sin_addr.s_addr);
+      loopback = loopback && (address >> 24) == 127;
+    } else if (entry->ai_family == AF_INET6) {
+      const auto& address = reinterpret_cast<sockaddr_in6*>(entry->ai_addr)->sin6_addr;
+      loopback = loopback && IN6_IS_ADDR_LOOPBACK(&address);
+    } else {
+      loopback = false;
+    }
+  }
+  freeaddrinfo(found);
+  return loopback;
+}
+
+}  // namespace processpype

@@ -1,0 +1,51 @@
+#include "config_commands.hpp"
+
+#include <cstdlib>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include "processpype/config/application_config.hpp"
+#include "processpype/config/validation.hpp"
+
+namespace processpype {
+
+namespace {
+
+const char* severity_name(ConfigProblem::Severity severity) {
+  return severity == ConfigProblem::Severity::error ? "error" : "warning";
+}
+
+std::string plural(std::size_t count, const char* noun) {
+  return fmt::format("{} {}{}", count, noun, count == 1 ? "" : "s");
+}
+
+}  // namespace
+
+int check_config_command(const std::string& file, std::ostream& out) {
+  ConfigDiagnostics diagnostics;
+  ApplicationConfig config;
+  if (auto text = read_config_file(file)) {
+    // A key with a problem keeps its default: the checks of a start still
+    // apply to the rest, so that one run lists everything to fix.
+    read_application_config(*text, config, diagnostics);
+    validate_application_config(config, parse_enabled_services(std::getenv("ENABLED_SERVICES")),
+                                diagnostics);
+  } else {
+    diagnostics.error("", "cannot read the file");
+  }
+  for (const auto& problem : diagnostics.problems())
+    fmt::print(out, "{}: {}: {}\n", file, severity_name(problem.severity), problem.describe());
+  auto warnings = diagnostics.problems().size() - diagnostics.errors();
+  fmt::print(out, "{}: {}, {}\n", file,
+             diagnostics.has_errors() ? plural(diagnostics.errors(), "error") : "ok",
+             plural(warnings, "warning"));
+  return diagnostics.has_errors() ? 2 : 0;
+}
+
+int config_schema_command(std::ostream& out) {
+  out << application_config_schema().dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace processpype
