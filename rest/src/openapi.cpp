@@ -11,7 +11,7 @@ namespace {
 using nlohmann::json;
 
 json reference(const std::string& schema) {
-  return {{"$ref", "#/components/schemas/" + schema}};
+  return schema_ref(schema);
 }
 
 json json_content(json schema) {
@@ -58,6 +58,27 @@ json core_schemas() {
        {{"type", "object"},
         {"properties", {{"status", {{"type", "string"}}}, {"service", {{"type", "string"}}}}},
         {"required", {"status", "service"}}}},
+      {"Registration",
+       {{"type", "object"},
+        {"properties",
+         {{"status", {{"const", "registered"}}},
+          {"service", {{"type", "string"}, {"description", "The instance's name"}}},
+          {"type", {{"type", "string"}, {"description", "The C++ class name"}}}}},
+        {"required", {"status", "service", "type"}}}},
+      {"NodeList",
+       {{"type", "object"},
+        {"properties",
+         {{"nodes",
+           {{"type", "array"},
+            {"items",
+             {{"type", "object"},
+              {"properties",
+               {{"id", {{"type", "string"}}},
+                {"address", {{"type", "string"}}},
+                {"state", {{"type", "string"}, {"enum", {"up", "down"}}}},
+                {"services", {{"type", "integer"}, {"minimum", 0}}},
+                {"version", {{"type", "string"}}},
+                {"title", {{"type", "string"}}}}}}}}}}}}},
       {"RegisterRequest",
        {{"type", "object"},
         {"properties",
@@ -100,14 +121,6 @@ json name_parameter() {
           {"schema", {{"type", "string"}}}};
 }
 
-json query_parameter(const std::string& name, json schema, const std::string& description) {
-  return {{"name", name},
-          {"in", "query"},
-          {"required", false},
-          {"description", description},
-          {"schema", std::move(schema)}};
-}
-
 std::string lowercase(std::string text) {
   for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return text;
@@ -132,89 +145,27 @@ json path_parameters(const std::string& pattern) {
   return parameters;
 }
 
-/// What each core route takes and answers, by method and pattern.
-json core_operation(const RouteInfo& route, const json& configuration_schemas) {
-  json operation = {{"summary", route.summary}, {"responses", json::object()}};
-  auto& responses = operation["responses"];
-  const auto& pattern = route.pattern;
-  bool has_name = pattern.find("{name}") != std::string::npos;
-  if (has_name) responses["404"] = error_response("No such instance");
-  auto parameters = path_parameters(pattern);
+/// A core route's operation: its documentation, and the parameters of its
+/// pattern's placeholders.
+json core_operation(const Route& route, const json& configuration_schemas) {
+  const auto& doc = route.doc;
+  json operation = {{"summary", doc.summary}, {"responses", json::object()}};
+  auto parameters = path_parameters("/" + route.pattern);
+  for (const auto& parameter : doc.query_parameters) parameters.push_back(parameter);
   if (!parameters.empty()) operation["parameters"] = std::move(parameters);
-  auto command = [&](const std::string& description) {
-    responses["200"] = response(description, reference("CommandReply"));
-  };
-  if (pattern == "/") {
-    responses["200"] = response("The application and every instance", {{"type", "object"}});
-  } else if (pattern == "/services" && route.method == "GET") {
-    operation["parameters"] = {
-        query_parameter("state", reference("ServiceState"), "Only instances in this state"),
-        query_parameter("type", {{"type", "string"}}, "Only instances of this class key"),
-        query_parameter("limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10000}},
-                        "At most this many; the reply's next names the next page"),
-        query_parameter("after", {{"type", "string"}}, "Start after this instance")};
-    responses["200"] = response("Instances in registration order", reference("ServiceList"));
-    responses["400"] = error_response("An invalid query parameter");
-  } else if (pattern == "/services/register") {
-    operation["requestBody"] = {{"required", true},
-                                {"content", json_content(reference("RegisterRequest"))}};
-    responses["200"] = response("Registered", {{"type", "object"}});
-    responses["400"] = error_response("Malformed body or invalid name");
-    responses["404"] = error_response("Unknown class");
-    responses["409"] = error_response("The name is taken, or the instance limit is reached");
-  } else if (pattern == "/services/{name}" && route.method == "GET") {
-    responses["200"] = response("The instance's status", reference("ServiceStatus"));
-  } else if (pattern == "/services/{name}") {
-    command("Deregistered (stopped first if it ran)");
-    responses["409"] = error_response("Other instances depend on it");
-  } else if (pattern.ends_with("/configure") || pattern.ends_with("/configure_and_start")) {
-    operation["requestBody"] = {
-        {"required", false},
-        {"content", json_content({{"anyOf", configuration_schemas}})},
-        {"description", "The whole configuration of the instance's class (no merge)"}};
-    command("Configured");
-    responses["400"] = error_response("Malformed JSON");
-    responses["409"] = error_response("The instance is active");
-    responses["422"] = error_response("An invalid field (named in detail)");
-    if (pattern.ends_with("_and_start")) responses["500"] = error_response("The start failed");
-  } else if (pattern.ends_with("/start") || pattern.ends_with("/stop")) {
-    command("The transition finished");
-    responses["409"] = error_response("The command does not fit the state");
-    responses["500"] = error_response("The manager failed or timed out");
-  } else if (pattern == "/events") {
-    operation["parameters"] = {
-        query_parameter("since", {{"type", "integer"}, {"minimum", 0}}, "Only later events"),
-        query_parameter("scope", {{"type", "string"}, {"enum", {"node", "cluster"}}},
-                        "cluster: the live events of every node, as one stream")};
-    responses["200"] = {
-        {"description", "JSON, or Server-Sent Events with Accept: text/event-stream"},
-        {"content",
-         {{"application/json",
-           {{"schema",
-             {{"type", "object"},
-              {"properties", {{"events", {{"type", "array"}, {"items", reference("Event")}}}}}}}}},
-          {"text/event-stream", {{"schema", {{"type", "string"}}}}}}}};
-    responses["503"] = error_response("Too many event streams");
-  } else if (pattern == "/metrics") {
-    responses["200"] = {{"description", "Prometheus text exposition format 0.0.4"},
-                        {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
-  } else if (pattern.starts_with("/health")) {
-    responses["200"] = response("Alive / ready", {{"type", "object"}});
-    responses["503"] = response("Not alive / not ready", {{"type", "object"}});
-  } else if (pattern == "/ui" || pattern == "/docs") {
-    responses["200"] = {{"description", "An HTML page"},
-                        {"content", {{"text/html", {{"schema", {{"type", "string"}}}}}}}};
-  } else if (pattern.ends_with("/{file}")) {
-    json text = {{"schema", {{"type", "string"}}}};
-    responses["200"] = {{"description", "A file of the page"},
-                        {"content",
-                         {{"text/javascript", text},
-                          {"text/css", text},
-                          {"text/html", text},
-                          {"image/svg+xml", text}}}};
-    responses["404"] = error_response("No such file");
-  } else {
-    responses["200"] = response("OK", {{"type", "object"}});
+  if (const auto& request = doc.request) {
+    auto schema = request->configuration ? json{{"anyOf", configuration_schemas}} : request->schema;
+    operation["requestBody"] = {{"required", request->required},
+                                {"content", json_content(std::move(schema))}};
+    if (!request->description.empty())
+      operation["requestBody"]["description"] = request->description;
+  }
+  for (const auto& response : doc.responses) {
+    auto content = json::object();
+    for (const auto& [media_type, schema] : response.content)
+      content[media_type] = {{"schema", schema}};
+    operation["responses"][std::to_string(response.status)] = {
+        {"description", response.description}, {"content", std::move(content)}};
   }
   return operation;
 }
@@ -227,8 +178,28 @@ std::string openapi_path(std::string pattern) {
 
 }  // namespace
 
+json schema_ref(const std::string& name) {
+  return {{"$ref", "#/components/schemas/" + name}};
+}
+
+ResponseDoc json_reply(int status, std::string description, json schema) {
+  return {status, std::move(description), {{"application/json", std::move(schema)}}};
+}
+
+ResponseDoc error_reply(int status, std::string description) {
+  return json_reply(status, std::move(description), schema_ref("Error"));
+}
+
+json query_parameter(const std::string& name, json schema, const std::string& description) {
+  return {{"name", name},
+          {"in", "query"},
+          {"required", false},
+          {"description", description},
+          {"schema", std::move(schema)}};
+}
+
 json openapi_document(const ApplicationInfo& application, const std::string& api_prefix,
-                      const std::vector<RouteInfo>& core_routes) {
+                      const std::vector<Route>& core_routes) {
   auto schemas = core_schemas();
   auto classes = json::object();
   auto configuration_schemas = json::array();
@@ -244,12 +215,13 @@ json openapi_document(const ApplicationInfo& application, const std::string& api
     for (const auto& route : description.routes) {
       routes.push_back(
           {{"method", route.method}, {"path", route.pattern}, {"summary", route.summary}});
-      auto path = "/services/{name}" + openapi_path(route.pattern);
+      auto mount = "/" + std::string{custom_routes_mount};
+      auto path = mount + openapi_path(route.pattern);
       auto method = lowercase(route.method);
       auto& operation = custom_paths[path][method];
       if (operation.is_null()) {
         operation = {{"summary", service_class->key + ": " + route.summary},
-                     {"parameters", path_parameters("/services/{name}" + route.pattern)},
+                     {"parameters", path_parameters(mount + route.pattern)},
                      {"responses",
                       {{"200", response("Defined by the service", {{"type", "object"}})},
                        {"404", error_response("No such instance or route")}}}};
@@ -270,7 +242,7 @@ json openapi_document(const ApplicationInfo& application, const std::string& api
 
   auto paths = json::object();
   for (const auto& route : core_routes) {
-    auto path = openapi_path(route.pattern);
+    auto path = openapi_path("/" + route.pattern);
     paths[path][lowercase(route.method)] = core_operation(route, configuration_schemas);
   }
   for (auto& [path, operations] : custom_paths)

@@ -6,10 +6,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "processpype/actors/protocol.hpp"
 #include "processpype/rest/http_exchange.hpp"
 #include "processpype/rest/tokens.hpp"
+#include "processpype/runtime/route_table.hpp"
 #include "processpype/runtime/service_state.hpp"
 
 namespace processpype {
@@ -69,6 +71,10 @@ class Api {
 
   /// Server-Sent Events streams open now.
   std::size_t open_event_streams() const noexcept;
+
+  /// The core routes, in the order the router tries them (the custom routes
+  /// of services come after them): what docs/rest-api.md lists.
+  std::vector<RouteInfo> routes() const;
 
  private:
   struct Impl;

@@ -1,0 +1,25 @@
+// `/nodes` (docs/rest-api.md, "Cluster"; docs/membership.md).
+#include "api_core.hpp"
+
+namespace processpype::rest {
+
+std::vector<Route> node_routes(ApiCore& core) {
+  auto list = [&core](Call& call) {
+    core.ask(
+        call, core.runtime.node(),
+        [&core, exchange = call.exchange](std::vector<NodeStatus>& nodes) {
+          core.respond_json(exchange, node_list(nodes));
+        },
+        nodes_atom::value);
+  };
+  return {
+      {.method = "GET",
+       .pattern = "nodes",
+       .handle = list,
+       .doc = {.summary = "The nodes of the cluster",
+               .responses = {json_reply(200, "Every known node, sorted by id",
+                                        schema_ref("NodeList"))}}},
+  };
+}
+
+}  // namespace processpype::rest
