@@ -35,21 +35,6 @@ std::vector<Sample> scrape(HttpClient& api) {
   return parse_samples(response.body);
 }
 
-std::string url_encode(const std::string& text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string encoded;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      encoded.push_back(static_cast<char>(c));
-    } else {
-      encoded += '%';
-      encoded += hex[c >> 4];
-      encoded += hex[c & 15];
-    }
-  }
-  return encoded;
-}
-
 /// The lines of `text` that contain `part`.
 std::vector<std::string> lines_with(const std::string& text, const std::string& part) {
   std::vector<std::string> found;
@@ -350,7 +335,7 @@ scrape_configs:
        "--storage.tsdb.path=" + (directory.path() / "data").string(), "--log.level=warn"});
   HttpClient query(web_port, "", 2s);
   const auto path = "/api/v1/query?query=" +
-                    url_encode(R"(processpype_service_state{service="scraped",state="running"})");
+                    percent_encode(R"(processpype_service_state{service="scraped",state="running"})");
   HttpResponse answer;
   bool found = wait_until(
       [&] {
