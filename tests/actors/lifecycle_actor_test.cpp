@@ -13,26 +13,33 @@ PROCESSPYPE_REGISTER_SERVICE(StrictService);  // key "strict"
 
 namespace {
 
-/// Starts `name` with start held; returns once the manager is inside start().
-std::future<std::optional<processpype::Error>> start_held(Runtime& runtime, const std::string& name,
-                                                          Probe& p) {
-  p.hold(true, false);
-  auto before = p.starts.load();
-  auto future = in_background([&runtime, name] { runtime.start(name); });
-  REQUIRE(eventually([&] { return p.starts.load() > before; }));
-  REQUIRE(state_of(runtime, name) == ServiceState::starting);
-  return future;
+/// Runs `command` on `name`, which must be in `expected`, and CHECKs that
+/// it changed neither the status nor the manager's `calls` count; the
+/// command's error, if any.
+template <class F>
+std::optional<processpype::Error> without_effect(Runtime& runtime, const std::string& name,
+                                                 ServiceState expected, std::atomic<int>& calls,
+                                                 F&& command) {
+  auto before = runtime.status(name);
+  REQUIRE(before.state == expected);
+  auto calls_before = calls.load();
+  auto error = error_of(std::forward<F>(command));
+  CHECK(runtime.status(name) == before);
+  CHECK(calls == calls_before);
+  return error;
 }
 
-/// Stops running `name` with stop held; returns once the manager is inside stop().
-std::future<std::optional<processpype::Error>> stop_held(Runtime& runtime, const std::string& name,
-                                                         Probe& p) {
-  p.hold(false, true);
-  auto before = p.stops.load();
-  auto future = in_background([&runtime, name] { runtime.stop(name); });
-  REQUIRE(eventually([&] { return p.stops.load() > before; }));
-  REQUIRE(state_of(runtime, name) == ServiceState::stopping);
-  return future;
+/// Brings `name` into `busy`: running after a start, or starting or stopping
+/// with the manager's call held at `p`. Runs `check(busy)` there, then lets
+/// a held call finish without error.
+void while_busy(Runtime& runtime, const std::string& name, Probe& p, ServiceState busy,
+                const std::function<void(ServiceState)>& check) {
+  if (busy != ServiceState::starting) runtime.start(name);
+  std::optional<Pending> held;
+  if (busy == ServiceState::starting) held = call_held(runtime, name, p, HeldCall::start);
+  if (busy == ServiceState::stopping) held = call_held(runtime, name, p, HeldCall::stop);
+  check(busy);
+  if (held) release_and_finish(p, {&*held});
 }
 
 /// Puts `name` into error through a failing start.
@@ -98,37 +105,25 @@ TEST_CASE("configure: 409 while running, starting or stopping, state unchanged",
   node->configure("busy", {{"label", "kept"}});
 
   auto refused = [&](ServiceState expected) {
-    auto before = node->status("busy");
-    REQUIRE(before.state == expected);
-    auto error = error_of([&] { node->configure("busy", {{"label", "new"}}); });
+    auto error = without_effect(*node, "busy", expected, p->configures, [&] {
+      node->configure("busy", {{"label", "new"}});
+    });
     REQUIRE(error);
     CHECK(error->code() == ErrorCode::conflict);
     CHECK(std::string{error->what()}.find(std::string{to_string(expected)}) != std::string::npos);
-    auto after = node->status("busy");
-    CHECK(after == before);
-    CHECK(after.metadata.at("label") == "kept");
+    CHECK(node->status("busy").metadata.at("label") == "kept");
   };
 
   SECTION("starting") {
-    auto started = start_held(*node, "busy", *p);
-    refused(ServiceState::starting);
-    p->release();
-    REQUIRE(ready_within(started, 5s));
-    CHECK_FALSE(started.get());
+    while_busy(*node, "busy", *p, ServiceState::starting, refused);
     CHECK(state_of(*node, "busy") == ServiceState::running);
     CHECK(p->configures == 1);
   }
   SECTION("running") {
-    node->start("busy");
-    refused(ServiceState::running);
+    while_busy(*node, "busy", *p, ServiceState::running, refused);
   }
   SECTION("stopping") {
-    node->start("busy");
-    auto stopped = stop_held(*node, "busy", *p);
-    refused(ServiceState::stopping);
-    p->release();
-    REQUIRE(ready_within(stopped, 5s));
-    CHECK_FALSE(stopped.get());
+    while_busy(*node, "busy", *p, ServiceState::stopping, refused);
     CHECK(state_of(*node, "busy") == ServiceState::stopped);
   }
 }
@@ -139,9 +134,9 @@ TEST_CASE("configure: invalid configuration is 422, state and previous config ke
   auto p = add_probe(*node, "val");
 
   SECTION("from initialized") {
-    auto error = error_of([&] { node->configure("val", {{"start_delay_ms", "soon"}}); });
-    REQUIRE(error);
-    CHECK(error->code() == ErrorCode::invalid_value);
+    expect_error(ErrorCode::invalid_value, [&] {
+      node->configure("val", {{"start_delay_ms", "soon"}});
+    });
     auto status = node->status("val");
     CHECK(status.state == ServiceState::initialized);
     CHECK(status.metadata == json::object());
@@ -152,9 +147,7 @@ TEST_CASE("configure: invalid configuration is 422, state and previous config ke
     auto check_kept = [&](ServiceState state) {
       auto before = node->status("val");
       REQUIRE(before.state == state);
-      auto error = error_of([&] { node->configure("val", {{"label", 42}}); });
-      REQUIRE(error);
-      CHECK(error->code() == ErrorCode::invalid_value);
+      expect_error(ErrorCode::invalid_value, [&] { node->configure("val", {{"label", 42}}); });
       CHECK(node->status("val") == before);
     };
     check_kept(ServiceState::configured);
@@ -191,10 +184,8 @@ TEST_CASE("validation through the actor names the field", "[validation]") {
   };
   for (const auto& c : cases) {
     INFO("body " << c.body.dump());
-    auto error = error_of([&] { node->configure("typed", c.body); });
-    REQUIRE(error);
-    CHECK(error->code() == ErrorCode::invalid_value);
-    CHECK(std::string{error->what()}.find("'" + c.field + "'") != std::string::npos);
+    auto error = expect_error(ErrorCode::invalid_value, [&] { node->configure("typed", c.body); });
+    CHECK(std::string{error.what()}.find("'" + c.field + "'") != std::string::npos);
     CHECK(node->status("typed") == previous);
   }
 
@@ -203,27 +194,22 @@ TEST_CASE("validation through the actor names the field", "[validation]") {
     CHECK(node->status("typed").metadata.at("start_timeout_seconds") == 2.0);
   }
   SECTION("a configuration that is not an object is 422") {
-    auto error = error_of([&] { node->configure("typed", json::array({1, 2})); });
-    REQUIRE(error);
-    CHECK(error->code() == ErrorCode::invalid_value);
+    expect_error(ErrorCode::invalid_value, [&] { node->configure("typed", json::array({1, 2})); });
     CHECK(node->status("typed") == previous);
   }
   SECTION("a required field that is missing is 422 naming it") {
     fresh_probe("needs");
     node->register_service("strict", std::string{"needs"});
-    auto error = error_of([&] { node->configure("needs", json::object()); });
-    REQUIRE(error);
-    CHECK(error->code() == ErrorCode::invalid_value);
-    CHECK(std::string{error->what()}.find("'capacity'") != std::string::npos);
-    error = error_of([&] { node->configure("needs", {{"capacity", 0}}); });
-    REQUIRE(error);
-    CHECK(std::string{error->what()}.find("'capacity'") != std::string::npos);
+    auto missing =
+        expect_error(ErrorCode::invalid_value, [&] { node->configure("needs", json::object()); });
+    CHECK(std::string{missing.what()}.find("'capacity'") != std::string::npos);
+    auto invalid = error_of([&] { node->configure("needs", {{"capacity", 0}}); });
+    REQUIRE(invalid);
+    CHECK(std::string{invalid->what()}.find("'capacity'") != std::string::npos);
     CHECK(state_of(*node, "needs") == ServiceState::initialized);
   }
   SECTION("unknown service is 404") {
-    auto error = error_of([&] { node->configure("nobody", json::object()); });
-    REQUIRE(error);
-    CHECK(error->code() == ErrorCode::not_found);
+    expect_error(ErrorCode::not_found, [&] { node->configure("nobody", json::object()); });
   }
 }
 
@@ -251,9 +237,7 @@ TEST_CASE("start: allowed from initialized, configured, stopped and error", "[li
   // from error: the start is attempted again (here it fails again)
   make_error_state(*node, "go");
   auto starts = p->starts.load();
-  auto error = error_of([&] { node->start("go"); });
-  REQUIRE(error);
-  CHECK(error->code() == ErrorCode::service_failure);
+  expect_error(ErrorCode::service_failure, [&] { node->start("go"); });
   CHECK(p->starts == starts + 1);
   CHECK(state_of(*node, "go") == ServiceState::error);
   CHECK_FALSE(p->overlapped);
@@ -267,9 +251,7 @@ TEST_CASE("start: straight from error (no configure in between)", "[lifecycle]")
   REQUIRE(error_of([&] { node->stop("again"); }));
   REQUIRE(state_of(*node, "again") == ServiceState::error);
   node->start("again");  // error -> starting -> running
-  auto status = node->status("again");
-  CHECK(status.state == ServiceState::running);
-  CHECK(status.error.empty());
+  check_status(*node, "again", ServiceState::running);
 }
 
 TEST_CASE("start: 409 while running, starting or stopping", "[lifecycle]") {
@@ -277,35 +259,20 @@ TEST_CASE("start: 409 while running, starting or stopping", "[lifecycle]") {
   auto p = add_probe(*node, "twice");
 
   auto refused = [&](ServiceState expected) {
-    auto before = node->status("twice");
-    REQUIRE(before.state == expected);
-    auto starts = p->starts.load();
-    auto error = error_of([&] { node->start("twice"); });
+    auto error = without_effect(*node, "twice", expected, p->starts, [&] { node->start("twice"); });
     REQUIRE(error);
     CHECK(error->code() == ErrorCode::conflict);
-    CHECK(node->status("twice") == before);
-    CHECK(p->starts == starts);
   };
 
   SECTION("running") {
-    node->start("twice");
-    refused(ServiceState::running);
+    while_busy(*node, "twice", *p, ServiceState::running, refused);
   }
   SECTION("starting") {
-    auto started = start_held(*node, "twice", *p);
-    refused(ServiceState::starting);
-    p->release();
-    REQUIRE(ready_within(started, 5s));
-    CHECK_FALSE(started.get());
+    while_busy(*node, "twice", *p, ServiceState::starting, refused);
     CHECK(p->starts == 1);
   }
   SECTION("stopping") {
-    node->start("twice");
-    auto stopped = stop_held(*node, "twice", *p);
-    refused(ServiceState::stopping);
-    p->release();
-    REQUIRE(ready_within(stopped, 5s));
-    CHECK_FALSE(stopped.get());
+    while_busy(*node, "twice", *p, ServiceState::stopping, refused);
     CHECK(state_of(*node, "twice") == ServiceState::stopped);
   }
   CHECK_FALSE(p->overlapped);
@@ -334,13 +301,7 @@ TEST_CASE("stop: from initialized, configured or stopped is a no-op", "[lifecycl
   auto p = add_probe(*node, "idle");
 
   auto no_op = [&](ServiceState expected) {
-    auto before = node->status("idle");
-    REQUIRE(before.state == expected);
-    auto stops = p->stops.load();
-    auto error = error_of([&] { node->stop("idle"); });
-    CHECK_FALSE(error);
-    CHECK(node->status("idle") == before);
-    CHECK(p->stops == stops);
+    CHECK_FALSE(without_effect(*node, "idle", expected, p->stops, [&] { node->stop("idle"); }));
   };
   no_op(ServiceState::initialized);
   node->configure("idle", {{"label", "x"}});
@@ -354,7 +315,7 @@ TEST_CASE("stop: from initialized, configured or stopped is a no-op", "[lifecycl
 TEST_CASE("stop while starting waits for the start, then stops", "[lifecycle]") {
   Node node;
   auto p = add_probe(*node, "early");
-  auto started = start_held(*node, "early", *p);
+  auto started = call_held(*node, "early", *p, HeldCall::start);
 
   auto stopped = in_background([&] { node->stop("early"); });
   // The stop must not be answered while the start is still held.
@@ -362,11 +323,7 @@ TEST_CASE("stop while starting waits for the start, then stops", "[lifecycle]") 
   CHECK(state_of(*node, "early") == ServiceState::starting);
   CHECK(p->stops == 0);
 
-  p->release();
-  REQUIRE(ready_within(started, 5s));
-  REQUIRE(ready_within(stopped, 5s));
-  CHECK_FALSE(started.get());
-  CHECK_FALSE(stopped.get());
+  release_and_finish(*p, {&started, &stopped});
   CHECK(state_of(*node, "early") == ServiceState::stopped);
   CHECK(p->starts == 1);
   CHECK(p->stops == 1);
@@ -379,16 +336,12 @@ TEST_CASE("stop while stopping waits for the stop in flight", "[lifecycle]") {
   Node node;
   auto p = add_probe(*node, "late");
   node->start("late");
-  auto first = stop_held(*node, "late", *p);
+  auto first = call_held(*node, "late", *p, HeldCall::stop);
   auto second = in_background([&] { node->stop("late"); });
   CHECK_FALSE(ready_within(second, 100ms));
   CHECK_FALSE(ready_within(first, 0ms));
 
-  p->release();
-  REQUIRE(ready_within(first, 5s));
-  REQUIRE(ready_within(second, 5s));
-  CHECK_FALSE(first.get());
-  CHECK_FALSE(second.get());
+  release_and_finish(*p, {&first, &second});
   CHECK(state_of(*node, "late") == ServiceState::stopped);
   CHECK(p->stops == 1);  // one manager call for both commands
 }
@@ -398,7 +351,7 @@ TEST_CASE("stop while stopping: a failing stop fails every waiter", "[lifecycle]
   auto p = add_probe(*node, "latefail");
   node->configure("latefail", {{"fail_on", "stop"}});
   node->start("latefail");
-  auto first = stop_held(*node, "latefail", *p);
+  auto first = call_held(*node, "latefail", *p, HeldCall::stop);
   auto second = in_background([&] { node->stop("latefail"); });
   CHECK_FALSE(ready_within(second, 50ms));
   p->release();
@@ -422,21 +375,15 @@ TEST_CASE("requires_configuration: start without configure is an error and a 409
   auto registration = node->register_service("strict", std::string{"vault"});
   CHECK(registration.type == "StrictService");
 
-  auto error = error_of([&] { node->start("vault"); });
-  REQUIRE(error);
-  CHECK(error->code() == ErrorCode::conflict);
-  CHECK(std::string{error->what()}.find("must be configured") != std::string::npos);
-  auto status = node->status("vault");
-  CHECK(status.state == ServiceState::error);
-  CHECK(status.error == error->what());
+  auto error = expect_error(ErrorCode::conflict, [&] { node->start("vault"); });
+  CHECK(std::string{error.what()}.find("must be configured") != std::string::npos);
+  check_status(*node, "vault", ServiceState::error, error.what());
   CHECK(p->starts == 0);
 
   node->configure("vault", {{"capacity", 3}});
   node->start("vault");
-  status = node->status("vault");
-  CHECK(status.state == ServiceState::running);
-  CHECK(status.error.empty());
-  CHECK(status.metadata.at("capacity") == 3);
+  check_status(*node, "vault", ServiceState::running);
+  CHECK(node->status("vault").metadata.at("capacity") == 3);
   CHECK(p->starts == 1);
 }
 
@@ -446,36 +393,26 @@ TEST_CASE("a manager throwing in start or stop puts the service in error", "[lif
   Node node;
   auto p = add_probe(*node, "flaky");
 
+  const std::string start_failure = "Failed to start flaky service: boom on start";
+  const std::string stop_failure = "Failed to stop flaky service: boom on stop";
   node->configure("flaky", {{"fail_on", "start"}});
-  auto error = error_of([&] { node->start("flaky"); });
-  REQUIRE(error);
-  CHECK(error->code() == ErrorCode::service_failure);
-  CHECK(std::string{error->what()} == "Failed to start flaky service: boom on start");
-  auto status = node->status("flaky");
-  CHECK(status.state == ServiceState::error);
-  CHECK(status.error == "Failed to start flaky service: boom on start");
+  auto error = expect_error(ErrorCode::service_failure, [&] { node->start("flaky"); });
+  CHECK(std::string{error.what()} == start_failure);
+  check_status(*node, "flaky", ServiceState::error, start_failure);
 
   // A later successful start clears the error.
   node->configure("flaky", {{"fail_on", "stop"}});
-  CHECK(node->status("flaky").error == "Failed to start flaky service: boom on start");
+  CHECK(node->status("flaky").error == start_failure);
   node->start("flaky");
-  status = node->status("flaky");
-  CHECK(status.state == ServiceState::running);
-  CHECK(status.error.empty());
+  check_status(*node, "flaky", ServiceState::running);
 
-  error = error_of([&] { node->stop("flaky"); });
-  REQUIRE(error);
-  CHECK(error->code() == ErrorCode::service_failure);
-  CHECK(std::string{error->what()} == "Failed to stop flaky service: boom on stop");
-  status = node->status("flaky");
-  CHECK(status.state == ServiceState::error);
-  CHECK(status.error == "Failed to stop flaky service: boom on stop");
+  error = expect_error(ErrorCode::service_failure, [&] { node->stop("flaky"); });
+  CHECK(std::string{error.what()} == stop_failure);
+  check_status(*node, "flaky", ServiceState::error, stop_failure);
 
   node->configure("flaky", json::object());
   node->start("flaky");
-  status = node->status("flaky");
-  CHECK(status.state == ServiceState::running);
-  CHECK(status.error.empty());
+  check_status(*node, "flaky", ServiceState::running);
   CHECK_FALSE(p->overlapped);
 }
 

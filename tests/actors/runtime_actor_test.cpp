@@ -35,6 +35,19 @@ bool is_stable(ServiceState state) {
   return !processpype::is_transitioning(state);
 }
 
+/// GET /state of `name`, requested while the manager call that `p` holds
+/// is in flight: not answered while it is held (100 ms), answered within
+/// 5 s once it is released.
+processpype::RouteResponse state_route_after_release(Runtime& runtime, const std::string& name,
+                                                     Probe& p) {
+  auto routed = std::async(std::launch::async,
+                           [&] { return runtime.call_route(name, route("GET", "/state")); });
+  CHECK(routed.wait_for(100ms) == std::future_status::timeout);
+  p.release();
+  REQUIRE(routed.wait_for(5s) == std::future_status::ready);
+  return routed.get();
+}
+
 }  // namespace
 
 // -- naming ---------------------------------------------------------------------------
@@ -58,13 +71,11 @@ TEST_CASE("naming: auto-name key, <key>_<n> suffix, conflicts and bad names", "[
         std::vector<std::string>{"probe", "probe_1", "probe_2", "probe_5", "probe_4", "probe_6"});
 
   SECTION("an explicit name that is taken is 409") {
-    auto error = error_of([&] { node->register_service("probe", std::string{"probe_1"}); });
-    REQUIRE(error);
-    CHECK(error->code() == ErrorCode::conflict);
+    expect_error(ErrorCode::conflict,
+                 [&] { node->register_service("probe", std::string{"probe_1"}); });
     // A name taken by an instance of another class is taken too.
-    error = error_of([&] { node->register_service("strict", std::string{"probe"}); });
-    REQUIRE(error);
-    CHECK(error->code() == ErrorCode::conflict);
+    expect_error(ErrorCode::conflict,
+                 [&] { node->register_service("strict", std::string{"probe"}); });
     CHECK(node->list().size() == 6);
   }
   SECTION("invalid names are 400") {
@@ -72,9 +83,7 @@ TEST_CASE("naming: auto-name key, <key>_<n> suffix, conflicts and bad names", "[
                             std::string{"a/b"}, std::string{"caf\xc3\xa9"},
                             std::string{"semi;colon"}, std::string(65, 'x')}) {
       INFO("name '" << bad << "'");
-      auto error = error_of([&] { node->register_service("probe", bad); });
-      REQUIRE(error);
-      CHECK(error->code() == ErrorCode::bad_request);
+      expect_error(ErrorCode::bad_request, [&] { node->register_service("probe", bad); });
     }
     auto longest = std::string(64, 'y');
     fresh_probe(longest);
@@ -83,15 +92,10 @@ TEST_CASE("naming: auto-name key, <key>_<n> suffix, conflicts and bad names", "[
     CHECK(node->register_service("probe", std::string{"A-z_0.9"}).name == "A-z_0.9");
   }
   SECTION("an unknown class is 404, even when the name is taken or invalid") {
-    auto error = error_of([&] { node->register_service("nope", std::string{"probe"}); });
-    REQUIRE(error);
-    CHECK(error->code() == ErrorCode::not_found);
-    error = error_of([&] { node->register_service("nope", std::string{".."}); });
-    REQUIRE(error);
-    CHECK(error->code() == ErrorCode::not_found);
-    error = error_of([&] { node->register_service("nope"); });
-    REQUIRE(error);
-    CHECK(error->code() == ErrorCode::not_found);
+    expect_error(ErrorCode::not_found,
+                 [&] { node->register_service("nope", std::string{"probe"}); });
+    expect_error(ErrorCode::not_found, [&] { node->register_service("nope", std::string{".."}); });
+    expect_error(ErrorCode::not_found, [&] { node->register_service("nope"); });
   }
 }
 
@@ -116,14 +120,10 @@ TEST_CASE("deregister: the name can be reused", "[deregister]") {
   auto gone = node->deregister("temp");
   CHECK(gone.name == "temp");
   CHECK(gone.stop_error.empty());
-  auto error = error_of([&] { node->status("temp"); });
-  REQUIRE(error);
-  CHECK(error->code() == ErrorCode::not_found);
+  expect_error(ErrorCode::not_found, [&] { node->status("temp"); });
   CHECK(names_of(*node).empty());
 
-  error = error_of([&] { node->deregister("temp"); });
-  REQUIRE(error);
-  CHECK(error->code() == ErrorCode::not_found);
+  expect_error(ErrorCode::not_found, [&] { node->deregister("temp"); });
 
   add_probe(*node, "temp");
   auto status = node->status("temp");  // a fresh instance
@@ -174,9 +174,7 @@ TEST_CASE("deregister: a failing stop is reported and the instance removed anywa
   CHECK(gone.name == "sticky");
   CHECK(gone.stop_error == "Failed to stop sticky service: boom on stop");
   CHECK(p->stops == 1);
-  auto error = error_of([&] { node->status("sticky"); });
-  REQUIRE(error);
-  CHECK(error->code() == ErrorCode::not_found);
+  expect_error(ErrorCode::not_found, [&] { node->status("sticky"); });
   add_probe(*node, "sticky");  // the name is free again
 }
 
@@ -266,9 +264,7 @@ TEST_CASE("a start that outlasts start_timeout_seconds leaves the service in err
   CHECK(std::string{error->what()} == "Timed out starting stuck service after 0.3 s");
   CHECK(took >= 290);
   CHECK(took < 1500);
-  auto status = node->status("stuck");
-  CHECK(status.state == ServiceState::error);
-  CHECK(status.error == "Timed out starting stuck service after 0.3 s");
+  check_status(*node, "stuck", ServiceState::error, "Timed out starting stuck service after 0.3 s");
 
   // The manager is still stuck; the node keeps answering.
   CHECK(p->start_returns == 0);
@@ -298,9 +294,7 @@ TEST_CASE("a start that outlasts start_timeout_seconds leaves the service in err
       },
       2000ms));
   node->start("stuck");
-  status = node->status("stuck");
-  CHECK(status.state == ServiceState::running);
-  CHECK(status.error.empty());
+  check_status(*node, "stuck", ServiceState::running);
   CHECK_FALSE(p->overlapped);
 }
 
@@ -310,13 +304,10 @@ TEST_CASE("a stop that outlasts stop_timeout_seconds leaves the service in error
   node->configure("stuckstop", {{"stop_timeout_seconds", 0.25}});
   node->start("stuckstop");
   p->hold(false, true);
-  auto error = error_of([&] { node->stop("stuckstop"); });
-  REQUIRE(error);
-  CHECK(error->code() == ErrorCode::service_failure);
-  CHECK(std::string{error->what()} == "Timed out stopping stuckstop service after 0.25 s");
-  auto status = node->status("stuckstop");
-  CHECK(status.state == ServiceState::error);
-  CHECK(status.error == "Timed out stopping stuckstop service after 0.25 s");
+  const std::string timed_out = "Timed out stopping stuckstop service after 0.25 s";
+  auto error = expect_error(ErrorCode::service_failure, [&] { node->stop("stuckstop"); });
+  CHECK(std::string{error.what()} == timed_out);
+  check_status(*node, "stuckstop", ServiceState::error, timed_out);
   p->release();
   REQUIRE(eventually([&] { return p->stop_returns == 1 && p->active == 0; }));
   node->stop("stuckstop");  // from error: runs stop again
@@ -331,9 +322,7 @@ TEST_CASE("configure never reaches a manager whose abandoned start still runs", 
   auto p = add_probe(*node, "abandoned");
   node->configure("abandoned", {{"start_timeout_seconds", 0.2}});
   p->hold(true, false);
-  auto error = error_of([&] { node->start("abandoned"); });
-  REQUIRE(error);
-  CHECK(error->code() == ErrorCode::service_failure);
+  expect_error(ErrorCode::service_failure, [&] { node->start("abandoned"); });
   REQUIRE(p->active == 1);  // still inside start()
 
   auto configured = error_of([&] { node->configure("abandoned", {{"label", "new"}}); });
@@ -589,9 +578,7 @@ TEST_CASE("custom routes run in the service actor", "[routes]") {
   CHECK(response.status == 405);
   CHECK(response.allow.find("GET") != std::string::npos);
 
-  auto error = error_of([&] { node->call_route("ghost", route("GET", "/state")); });
-  REQUIRE(error);
-  CHECK(error->code() == ErrorCode::not_found);
+  expect_error(ErrorCode::not_found, [&] { node->call_route("ghost", route("GET", "/state")); });
 
   SECTION("routes are serialized: an unsynchronized counter loses no update") {
     std::vector<std::future<std::optional<processpype::Error>>> callers;
@@ -606,15 +593,9 @@ TEST_CASE("custom routes run in the service actor", "[routes]") {
     CHECK(node->call_route("routed", route("GET", "/state")).body.at("hits") == 1600);
   }
   SECTION("a route requested while a start is in flight is answered after the transition") {
-    p->hold(true, false);
-    auto started = in_background([&] { node->start("routed"); });
-    REQUIRE(eventually([&] { return p->starts == 1; }));
-    auto routed = std::async(std::launch::async,
-                             [&] { return node->call_route("routed", route("GET", "/state")); });
-    CHECK(routed.wait_for(100ms) == std::future_status::timeout);
-    p->release();
-    REQUIRE(routed.wait_for(5s) == std::future_status::ready);
-    auto answer = routed.get();
+    auto started = call_held(*node, "routed", *p, HeldCall::start);
+    REQUIRE(p->starts == 1);
+    auto answer = state_route_after_release(*node, "routed", *p);
     CHECK(answer.status == 200);
     CHECK(answer.body.at("state") == "running");
     CHECK(answer.body.at("manager_active") == 0);
@@ -623,15 +604,9 @@ TEST_CASE("custom routes run in the service actor", "[routes]") {
   }
   SECTION("a route requested while a stop is in flight is answered after it") {
     node->start("routed");
-    p->hold(false, true);
-    auto stopped = in_background([&] { node->stop("routed"); });
-    REQUIRE(eventually([&] { return p->stops == 1; }));
-    auto routed = std::async(std::launch::async,
-                             [&] { return node->call_route("routed", route("GET", "/state")); });
-    CHECK(routed.wait_for(100ms) == std::future_status::timeout);
-    p->release();
-    REQUIRE(routed.wait_for(5s) == std::future_status::ready);
-    CHECK(routed.get().body.at("state") == "stopped");
+    auto stopped = call_held(*node, "routed", *p, HeldCall::stop);
+    REQUIRE(p->stops == 1);
+    CHECK(state_route_after_release(*node, "routed", *p).body.at("state") == "stopped");
     REQUIRE(ready_within(stopped, 5s));
   }
 }

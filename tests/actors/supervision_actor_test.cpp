@@ -147,6 +147,13 @@ class EventRecorder {
         timeout);
   }
 
+  /// The seq of the first `stopped` event of `service` (0: none).
+  std::uint64_t stopped_seq(const std::string& service) const {
+    for (const auto& event : of(service))
+      if (event.state == "stopped") return event.seq;
+    return 0;
+  }
+
   std::vector<std::uint64_t> seqs() const {
     std::lock_guard lock{mutex_};
     std::vector<std::uint64_t> result;
@@ -173,6 +180,19 @@ std::shared_ptr<Controls> add(processpype::Runtime& runtime, const std::string& 
   return controls;
 }
 
+/// A node and the record of its events, from its first one on.
+struct RecordedNode {
+  Node node;
+  EventRecorder events{*node};
+};
+
+/// `restart: on-failure` after `delay_seconds`, with the `more` fields.
+json on_failure(double delay_seconds, json more = json::object()) {
+  more["restart"] = "on-failure";
+  more["restart_delay_seconds"] = delay_seconds;
+  return more;
+}
+
 void fail(processpype::Runtime& runtime, const std::string& name) {
   auto response = runtime.call_route(name, route("POST", "/fail"));
   REQUIRE(response.status == 200);
@@ -182,10 +202,9 @@ void fail(processpype::Runtime& runtime, const std::string& name) {
 
 // -- failures at run time ----------------------------------------------------------------
 
-TEST_CASE("a runtime failure puts the service in error at once, then stops its manager",
-          "[supervision]") {
-  Node node;
-  EventRecorder events{*node};
+TEST_CASE_METHOD(RecordedNode,
+                 "a runtime failure puts the service in error at once, then stops its manager",
+                 "[supervision]") {
   auto controls = add(*node, "worker");
   node->start("worker");
   fail(*node, "worker");
@@ -204,12 +223,10 @@ TEST_CASE("a runtime failure puts the service in error at once, then stops its m
 
 // -- restarts --------------------------------------------------------------------------
 
-TEST_CASE("on-failure restarts after the delay, counts restarts and shows the pending one",
-          "[supervision][restart]") {
-  Node node;
-  EventRecorder events{*node};
-  add(*node, "svc",
-      {{"restart", "on-failure"}, {"restart_delay_seconds", 0.3}, {"max_restarts", 5}});
+TEST_CASE_METHOD(RecordedNode,
+                 "on-failure restarts after the delay, counts restarts and shows the pending one",
+                 "[supervision][restart]") {
+  add(*node, "svc", on_failure(0.3, {{"max_restarts", 5}}));
   node->start("svc");
   fail(*node, "svc");
   auto pending = node->status("svc");
@@ -231,15 +248,10 @@ TEST_CASE("on-failure restarts after the delay, counts restarts and shows the pe
   CHECK(seconds_between(error, restarting) >= 0.29);
 }
 
-TEST_CASE("the restart delay doubles after each consecutive restart and caps",
-          "[supervision][restart]") {
-  Node node;
-  EventRecorder events{*node};
+TEST_CASE_METHOD(RecordedNode, "the restart delay doubles after each consecutive restart and caps",
+                 "[supervision][restart]") {
   auto controls = add(*node, "svc",
-                      {{"restart", "on-failure"},
-                       {"restart_delay_seconds", 0.1},
-                       {"restart_max_delay_seconds", 0.25},
-                       {"max_restarts", 10}});
+                      on_failure(0.1, {{"restart_max_delay_seconds", 0.25}, {"max_restarts", 10}}));
   controls->failing_starts = 4;  // the first start and three restarts fail
   CHECK_THROWS_AS(node->start("svc"), processpype::Error);
   REQUIRE(events.wait_for("svc", "running", 1, 15s));
@@ -259,15 +271,12 @@ TEST_CASE("the restart delay doubles after each consecutive restart and caps",
   CHECK(node->status("svc").restarts == 4);
 }
 
-TEST_CASE("more failures than max_restarts within the window is final, with the give-up text",
-          "[supervision][restart]") {
-  Node node;
-  EventRecorder events{*node};
-  auto controls = add(*node, "svc",
-                      {{"restart", "on-failure"},
-                       {"restart_delay_seconds", 0.05},
-                       {"max_restarts", 2},
-                       {"restart_window_seconds", 60}});
+TEST_CASE_METHOD(
+    RecordedNode,
+    "more failures than max_restarts within the window is final, with the give-up text",
+    "[supervision][restart]") {
+  auto controls =
+      add(*node, "svc", on_failure(0.05, {{"max_restarts", 2}, {"restart_window_seconds", 60}}));
   controls->failing_starts = 100;
   CHECK_THROWS_AS(node->start("svc"), processpype::Error);
   REQUIRE(events.wait_for("svc", "error", 3));
@@ -284,10 +293,9 @@ TEST_CASE("more failures than max_restarts within the window is final, with the 
   CHECK(events.of("svc").back().error == status.error);
 }
 
-TEST_CASE("a user's stop during the restart delay cancels the restart", "[supervision][restart]") {
-  Node node;
-  EventRecorder events{*node};
-  auto controls = add(*node, "svc", {{"restart", "on-failure"}, {"restart_delay_seconds", 0.5}});
+TEST_CASE_METHOD(RecordedNode, "a user's stop during the restart delay cancels the restart",
+                 "[supervision][restart]") {
+  auto controls = add(*node, "svc", on_failure(0.5));
   node->start("svc");
   fail(*node, "svc");
   REQUIRE(node->status("svc").next_restart_in_seconds);
@@ -301,12 +309,10 @@ TEST_CASE("a user's stop during the restart delay cancels the restart", "[superv
   CHECK(node->status("svc").restarts == 0);
 }
 
-TEST_CASE("a failed explicit stop is never restarted", "[supervision][restart]") {
-  Node node;
-  EventRecorder events{*node};
+TEST_CASE_METHOD(RecordedNode, "a failed explicit stop is never restarted",
+                 "[supervision][restart]") {
   node->register_service("probe", "p");
-  node->configure(
-      "p", {{"fail_on", "stop"}, {"restart", "on-failure"}, {"restart_delay_seconds", 0.05}});
+  node->configure("p", on_failure(0.05, {{"fail_on", "stop"}}));
   node->start("p");
   CHECK_THROWS_AS(node->stop("p"), processpype::Error);
   CHECK(node->status("p").state == ServiceState::error);
@@ -316,10 +322,9 @@ TEST_CASE("a failed explicit stop is never restarted", "[supervision][restart]")
 
 // -- health checks ------------------------------------------------------------------------
 
-TEST_CASE("failing health checks make a failure after health_failures in a row",
-          "[supervision][health]") {
-  Node node;
-  EventRecorder events{*node};
+TEST_CASE_METHOD(RecordedNode,
+                 "failing health checks make a failure after health_failures in a row",
+                 "[supervision][health]") {
   auto controls = add(*node, "svc", {{"health_interval_seconds", 0.05}, {"health_failures", 3}});
   node->start("svc");
   REQUIRE(eventually([&] { return node->status("svc").health.has_value(); }));
@@ -334,10 +339,9 @@ TEST_CASE("failing health checks make a failure after health_failures in a row",
   CHECK_FALSE(controls->overlapped);
 }
 
-TEST_CASE("a hanging health check counts as not ok each interval and ends in a failure",
-          "[supervision][health]") {
-  Node node;
-  EventRecorder events{*node};
+TEST_CASE_METHOD(RecordedNode,
+                 "a hanging health check counts as not ok each interval and ends in a failure",
+                 "[supervision][health]") {
   auto controls = add(*node, "svc",
                       {{"health_interval_seconds", 0.05},
                        {"health_timeout_seconds", 0.05},
@@ -368,14 +372,12 @@ TEST_CASE("a start whose dependency does not run is refused, naming it", "[super
   Node node;
   add(*node, "db");
   add(*node, "api", {{"depends_on", {"db"}}});
-  auto refused = error_of([&] { node->start("api"); });
-  REQUIRE(refused);
-  CHECK(refused->code() == ErrorCode::conflict);
-  CHECK(refused->detail() == "Cannot start api: dependency db is not running");
+  auto refused = expect_error(ErrorCode::conflict, [&] { node->start("api"); });
+  CHECK(refused.detail() == "Cannot start api: dependency db is not running");
   add(*node, "orphan", {{"depends_on", {"missing"}}});
-  refused = error_of([&] { node->start("orphan"); });
-  REQUIRE(refused);
-  CHECK(refused->detail() == "Cannot start orphan: dependency missing is not running");
+  auto orphan = error_of([&] { node->start("orphan"); });
+  REQUIRE(orphan);
+  CHECK(orphan->detail() == "Cannot start orphan: dependency missing is not running");
   node->start("db");
   node->start("api");
   CHECK(node->status("api").state == ServiceState::running);
@@ -384,21 +386,18 @@ TEST_CASE("a start whose dependency does not run is refused, naming it", "[super
 TEST_CASE("depending on itself is refused at configure, a cycle at start", "[supervision][deps]") {
   Node node;
   add(*node, "x");
-  auto self = error_of([&] { node->configure("x", {{"depends_on", {"x"}}}); });
-  REQUIRE(self);
-  CHECK(self->code() == ErrorCode::invalid_value);
-  CHECK(self->detail().find("depends_on") != std::string::npos);
+  auto self = expect_error(ErrorCode::invalid_value, [&] {
+    node->configure("x", {{"depends_on", {"x"}}});
+  });
+  CHECK(self.detail().find("depends_on") != std::string::npos);
   add(*node, "y", {{"depends_on", {"z"}}});
   add(*node, "z", {{"depends_on", {"y"}}});
-  auto cycle = error_of([&] { node->start("y"); });
-  REQUIRE(cycle);
-  CHECK(cycle->code() == ErrorCode::conflict);
-  CHECK(cycle->detail() == "Cannot start y: dependency cycle y -> z -> y");
+  auto cycle = expect_error(ErrorCode::conflict, [&] { node->start("y"); });
+  CHECK(cycle.detail() == "Cannot start y: dependency cycle y -> z -> y");
 }
 
-TEST_CASE("stopping a dependency stops its dependents first, then it", "[supervision][deps]") {
-  Node node;
-  EventRecorder events{*node};
+TEST_CASE_METHOD(RecordedNode, "stopping a dependency stops its dependents first, then it",
+                 "[supervision][deps]") {
   add(*node, "a");
   add(*node, "b", {{"depends_on", {"a"}}});
   add(*node, "c", {{"depends_on", {"b"}}});
@@ -407,22 +406,16 @@ TEST_CASE("stopping a dependency stops its dependents first, then it", "[supervi
   for (auto name : {"a", "b", "c"}) CHECK(node->status(name).state == ServiceState::stopped);
   // Events reach subscribers a moment later.
   for (auto name : {"a", "b", "c"}) REQUIRE(events.wait_for(name, "stopped"));
-  auto stopped_at = [&](const std::string& name) {
-    for (const auto& event : events.of(name))
-      if (event.state == "stopped") return event.seq;
-    return std::uint64_t{0};
-  };
-  CHECK(stopped_at("c") < stopped_at("b"));
-  CHECK(stopped_at("b") < stopped_at("a"));
+  CHECK(events.stopped_seq("c") < events.stopped_seq("b"));
+  CHECK(events.stopped_seq("b") < events.stopped_seq("a"));
   CHECK(events.of("c").back().cause == processpype::EventCause::dependency);
   CHECK(events.of("a").back().cause == processpype::EventCause::request);
 }
 
-TEST_CASE("a failing dependency stops its dependents, which start again when it runs",
-          "[supervision][deps]") {
-  Node node;
-  EventRecorder events{*node};
-  add(*node, "db", {{"restart", "on-failure"}, {"restart_delay_seconds", 0.2}});
+TEST_CASE_METHOD(RecordedNode,
+                 "a failing dependency stops its dependents, which start again when it runs",
+                 "[supervision][deps]") {
+  add(*node, "db", on_failure(0.2));
   add(*node, "api", {{"depends_on", {"db"}}});
   node->start("db");
   node->start("api");
@@ -436,13 +429,11 @@ TEST_CASE("a failing dependency stops its dependents, which start again when it 
   CHECK(api.back() == "running/dependency");
 }
 
-TEST_CASE("a restart waits for its dependency to run, without counting as a failure",
-          "[supervision][deps]") {
-  Node node;
-  EventRecorder events{*node};
+TEST_CASE_METHOD(RecordedNode,
+                 "a restart waits for its dependency to run, without counting as a failure",
+                 "[supervision][deps]") {
   add(*node, "db");
-  add(*node, "api",
-      {{"depends_on", {"db"}}, {"restart", "on-failure"}, {"restart_delay_seconds", 0.05}});
+  add(*node, "api", on_failure(0.05, {{"depends_on", {"db"}}}));
   node->start("db");
   node->start("api");
   node->stop("db");  // stops api too (cause dependency)
@@ -463,18 +454,15 @@ TEST_CASE("an instance others depend on cannot be deregistered", "[supervision][
   add(*node, "db");
   add(*node, "api", {{"depends_on", {"db"}}});
   add(*node, "web", {{"depends_on", {"db"}}});
-  auto refused = error_of([&] { node->deregister("db"); });
-  REQUIRE(refused);
-  CHECK(refused->code() == ErrorCode::conflict);
-  CHECK(refused->detail() == "Cannot deregister db: api, web depend on it");
+  auto refused = expect_error(ErrorCode::conflict, [&] { node->deregister("db"); });
+  CHECK(refused.detail() == "Cannot deregister db: api, web depend on it");
   node->deregister("api");
   node->deregister("web");
   CHECK_NOTHROW(node->deregister("db"));
 }
 
-TEST_CASE("stop_all stops dependents before their dependencies", "[supervision][deps]") {
-  Node node;
-  EventRecorder events{*node};
+TEST_CASE_METHOD(RecordedNode, "stop_all stops dependents before their dependencies",
+                 "[supervision][deps]") {
   add(*node, "c");
   add(*node, "b", {{"depends_on", {"c"}}});
   add(*node, "a", {{"depends_on", {"b"}}});
@@ -483,22 +471,16 @@ TEST_CASE("stop_all stops dependents before their dependencies", "[supervision][
   node->start("a");
   CHECK(node->stop_all(5s).empty());
   for (auto name : {"a", "b", "c"}) REQUIRE(events.wait_for(name, "stopped"));
-  auto stopped_at = [&](const std::string& name) {
-    for (const auto& event : events.of(name))
-      if (event.state == "stopped") return event.seq;
-    return std::uint64_t{0};
-  };
-  CHECK(stopped_at("a") < stopped_at("b"));
-  CHECK(stopped_at("b") < stopped_at("c"));
+  CHECK(events.stopped_seq("a") < events.stopped_seq("b"));
+  CHECK(events.stopped_seq("b") < events.stopped_seq("c"));
   CHECK(events.of("a").back().cause == processpype::EventCause::shutdown);
 }
 
 // -- events ---------------------------------------------------------------------------------
 
-TEST_CASE("every state change and (de)registration is an event, seqs increasing from 1",
-          "[supervision][events]") {
-  Node node;
-  EventRecorder events{*node};
+TEST_CASE_METHOD(RecordedNode,
+                 "every state change and (de)registration is an event, seqs increasing from 1",
+                 "[supervision][events]") {
   add(*node, "e");
   node->start("e");
   node->stop("e");

@@ -164,24 +164,28 @@ class ProbeManager : public processpype::ServiceManager {
 
   void start() override {
     Section section{*probe_, probe_->start_returns};
-    ++probe_->starts;
-    probe_->pass_gate(true);
-    // The manager's own (simulated) blocking work, not a test synchronization.
-    if (start_delay_.count() > 0) std::this_thread::sleep_for(start_delay_);
-    if (fail_on_ == "start") throw std::runtime_error("boom on start");
+    enter("start", probe_->starts, start_delay_);
     probe_->running = true;
   }
 
   void stop() override {
     Section section{*probe_, probe_->stop_returns};
-    ++probe_->stops;
-    probe_->pass_gate(false);
-    if (stop_delay_.count() > 0) std::this_thread::sleep_for(stop_delay_);
-    if (fail_on_ == "stop") throw std::runtime_error("boom on stop");
+    enter("stop", probe_->stops, stop_delay_);
     probe_->running = false;
   }
 
  private:
+  /// What start() and stop() do before their effect: count the call in
+  /// `calls`, wait while the probe holds it, then `delay` (the manager's own
+  /// simulated blocking work, not a test synchronization) and the failure
+  /// that fail_on asks for.
+  void enter(const std::string& call, std::atomic<int>& calls, std::chrono::milliseconds delay) {
+    ++calls;
+    probe_->pass_gate(call == "start");
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);
+    if (fail_on_ == call) throw std::runtime_error("boom on " + call);
+  }
+
   /// Counts the calls in progress; two at once means start/stop overlapped.
   struct Section {
     Probe& probe;
@@ -324,9 +328,22 @@ std::optional<processpype::Error> error_of(F&& f) {
   return std::nullopt;
 }
 
+/// The processpype::Error that `f` must throw (REQUIREd), CHECKed to carry
+/// `code`.
+template <class F>
+processpype::Error expect_error(ErrorCode code, F&& f) {
+  auto error = error_of(std::forward<F>(f));
+  REQUIRE(error);
+  CHECK(error->code() == code);
+  return *error;
+}
+
+/// A command answered on another thread: the error it threw, if any.
+using Pending = std::future<std::optional<processpype::Error>>;
+
 /// Runs `f` on its own thread; the future holds the error it threw, if any.
 template <class F>
-std::future<std::optional<processpype::Error>> in_background(F f) {
+Pending in_background(F f) {
   return std::async(std::launch::async, [f = std::move(f)]() mutable { return error_of(f); });
 }
 
@@ -346,9 +363,47 @@ inline ServiceState state_of(processpype::Runtime& runtime, const std::string& n
 }
 
 template <class Rep, class Period>
-bool ready_within(const std::future<std::optional<processpype::Error>>& future,
-                  std::chrono::duration<Rep, Period> timeout) {
+bool ready_within(const Pending& future, std::chrono::duration<Rep, Period> timeout) {
   return future.wait_for(timeout) == std::future_status::ready;
+}
+
+/// CHECKs the state of instance `name` and its error text ("" for none).
+inline void check_status(processpype::Runtime& runtime, const std::string& name, ServiceState state,
+                         const std::string& error = "") {
+  auto status = runtime.status(name);
+  CHECK(status.state == state);
+  CHECK(status.error == error);
+}
+
+/// The manager call a test holds at the probe.
+enum class HeldCall { start, stop };
+
+/// Sends `call` to `name` with the manager's call held at its probe `p`;
+/// returns once the manager is inside it (the instance starting or
+/// stopping) with the command still unanswered.
+inline Pending call_held(processpype::Runtime& runtime, const std::string& name, Probe& p,
+                         HeldCall call) {
+  const bool start = call == HeldCall::start;
+  p.hold(start, !start);
+  auto& entered = start ? p.starts : p.stops;
+  auto before = entered.load();
+  auto pending = in_background([&runtime, name, start] {
+    if (start)
+      runtime.start(name);
+    else
+      runtime.stop(name);
+  });
+  REQUIRE(eventually([&] { return entered.load() > before; }));
+  REQUIRE(state_of(runtime, name) == (start ? ServiceState::starting : ServiceState::stopping));
+  return pending;
+}
+
+/// Lets the call `p` holds go on, then REQUIREs every one of `commands` to
+/// be answered within 5 s and CHECKs that none failed.
+inline void release_and_finish(Probe& p, std::initializer_list<Pending*> commands) {
+  p.release();
+  for (auto* command : commands) REQUIRE(ready_within(*command, 5s));
+  for (auto* command : commands) CHECK_FALSE(command->get());
 }
 
 /// A request to a custom route, without body or parameters.

@@ -18,13 +18,10 @@ from support import (
     ADMIN_TOKEN,
     AUTH_CONFIG,
     Http,
-    Timer,
-    arguments,
-    browser,
     assert_no_console_errors,
     free_port,
+    run_scenarios,
     screenshot,
-    servers,
     text_of,
     wait_for,
 )
@@ -275,22 +272,13 @@ def leave_page(driver):
     driver.get_log("browser")
 
 
-def main():
-    args = arguments(__doc__)
-    timer = Timer()
-    with servers(args.server, args.output) as started, browser(args.chromium, args.chromedriver) as driver:
-        timer.step("browser started")
-        try:
-            cluster_without_auth(started, driver, args.output, timer)
-            leave_page(driver)
-            started.stop_all()
-            node_with_auth(started, driver, args.output, timer)
-        except Exception:
-            screenshot(driver, args.output, "dashboard-failure.png")
-            raise
-    timer.step("done")
-    return 0
+def leave_and_stop_servers(started, driver, _output, _timer):
+    """Between two scenarios: the next one starts from a blank page and its
+    own servers."""
+    leave_page(driver)
+    started.stop_all()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    scenarios = [cluster_without_auth, leave_and_stop_servers, node_with_auth]
+    sys.exit(run_scenarios(__doc__, "dashboard-failure.png", scenarios))

@@ -16,12 +16,9 @@ from support import (
     ADMIN_TOKEN,
     AUTH_CONFIG,
     Http,
-    Timer,
-    arguments,
     assert_no_console_errors,
-    browser,
+    run_scenarios,
     screenshot,
-    servers,
     wait_for,
 )
 
@@ -129,7 +126,7 @@ def with_auth(started, driver, output, timer):
     timer.step("auth: requests sent from forms")
 
 
-def under_an_api_prefix(started, driver, timer):
+def under_an_api_prefix(started, driver, _output, timer):
     """With --api-prefix the pages are <prefix>/ui and <prefix>/docs, and
     their relative URLs and API calls stay under the prefix."""
     node = started.start("prefix", api_prefix="/api/v1")
@@ -143,21 +140,5 @@ def under_an_api_prefix(started, driver, timer):
     timer.step("under an API prefix: both pages work")
 
 
-def main():
-    args = arguments(__doc__)
-    timer = Timer()
-    with servers(args.server, args.output) as started, browser(args.chromium, args.chromedriver) as driver:
-        timer.step("browser started")
-        try:
-            without_auth(started, driver, args.output, timer)
-            under_an_api_prefix(started, driver, timer)
-            with_auth(started, driver, args.output, timer)
-        except Exception:
-            screenshot(driver, args.output, "docs-failure.png")
-            raise
-    timer.step("done")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_scenarios(__doc__, "docs-failure.png", [without_auth, under_an_api_prefix, with_auth]))

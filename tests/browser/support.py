@@ -282,3 +282,22 @@ class Timer:
         now = time.monotonic()
         print(f"[{now - self.start:6.2f} s] {what} ({now - self.last:.2f} s)", flush=True)
         self.last = now
+
+
+def run_scenarios(description, failure_screenshot, scenarios):
+    """A browser test's main: parses the command line (see arguments), starts
+    headless Chromium and a manager of servers, then runs each
+    scenario(started, driver, output, timer) in order. On a failure it saves
+    the page as `failure_screenshot` and re-raises. Returns the exit code."""
+    args = arguments(description)
+    timer = Timer()
+    with servers(args.server, args.output) as started, browser(args.chromium, args.chromedriver) as driver:
+        timer.step("browser started")
+        try:
+            for scenario in scenarios:
+                scenario(started, driver, args.output, timer)
+        except Exception:
+            screenshot(driver, args.output, failure_screenshot)
+            raise
+    timer.step("done")
+    return 0

@@ -20,9 +20,9 @@
 
 #include <unistd.h>
 
-#include <processpype/testing/checks.hpp>
+#include "cluster_support.hpp"
 
-using namespace processpype::testing;
+using namespace cluster_tests;
 
 namespace {
 
@@ -61,18 +61,6 @@ bool wait_for_nodes(HttpClient& api, const std::map<std::string, std::string>& s
       timeout, 50ms);
 }
 
-/// Every node of `nodes` sees every one of them `up`.
-void require_all_up(std::vector<Node*> nodes) {
-  std::map<std::string, std::string> states;
-  for (auto* node : nodes) states[node->id] = "up";
-  for (auto* node : nodes) {
-    auto api = node->client();
-    bool settled = wait_for_nodes(api, states);
-    INFO("GET /nodes on " << node->id << ": " << api.get("/nodes").describe());
-    REQUIRE(settled);
-  }
-}
-
 bool contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
@@ -105,13 +93,8 @@ Clock::time_point kill_node(Node& node) {
 // ---------------------------------------------------------------------------
 // membership
 
-TEST_CASE("cluster: three nodes joining in a chain all list each other up",
-          "[cluster][membership]") {
-  auto a = start_node("A");
-  auto b = start_node("B", {a.node_port});
-  auto c = start_node("C", {b.node_port});  // C only knows B: it learns A through B
-  require_all_up({&a, &b, &c});
-
+TEST_CASE_METHOD(ChainOfThree, "cluster: three nodes joining in a chain all list each other up",
+                 "[cluster][membership]") {
   for (auto* node : {&a, &b, &c}) {
     auto api = node->client();
     auto nodes = nodes_of(api);
@@ -133,7 +116,7 @@ TEST_CASE("cluster: the default node id is <hostname>:<node-port>", "[cluster][m
   auto second = start_node("", {first.node_port});
   first.id = host_name() + ":" + std::to_string(first.node_port);
   second.id = host_name() + ":" + std::to_string(second.node_port);
-  require_all_up({&first, &second});
+  require_mesh({&first, &second});
 
   // The default id addresses the node's routes, raw and percent-encoded.
   auto api = first.client();
@@ -141,10 +124,8 @@ TEST_CASE("cluster: the default node id is <hostname>:<node-port>", "[cluster][m
   E2E_CHECK_STATUS(api.get(second.path() + "/services"), 200);
 }
 
-TEST_CASE("cluster: without --node-port, /nodes lists the local node alone",
-          "[cluster][membership]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "cluster: without --node-port, /nodes lists the local node alone",
+                 "[cluster][membership]") {
   auto response = api.get("/nodes");
   E2E_REQUIRE_STATUS(response, 200);
   auto nodes = response.field("nodes");
@@ -170,7 +151,7 @@ TEST_CASE("cluster: register, configure, start, routes, stop, deregister on a re
   auto a = start_node("A");
   auto b = start_node("B", {a.node_port});
   auto c = start_node("n:1", {b.node_port});  // an id with ':' (percent-encoded in paths)
-  require_all_up({&a, &b, &c});
+  require_mesh({&a, &b, &c});
   auto api = a.client();
   auto on_c = c.client();
   const std::string remote = c.path();  // /nodes/n%3A1
@@ -304,7 +285,7 @@ TEST_CASE("cluster: register with a 'node' that disagrees with the path, or is u
           "[cluster][remote]") {
   auto a = start_node("A");
   auto c = start_node("n:1", {a.node_port});
-  require_all_up({&a, &c});
+  require_mesh({&a, &c});
   auto api = a.client();
 
   auto disagrees = api.post(c.path() + "/services/register",
@@ -363,26 +344,18 @@ TEST_CASE("cluster: unknown node ids answer 404 on every route", "[cluster][inva
 // ---------------------------------------------------------------------------
 // failures
 
-TEST_CASE("cluster: kill -9 of a node: down everywhere within 5 s, 503, in-flight call answered",
-          "[cluster][failure]") {
-  auto a = start_node("A");
-  auto b = start_node("B", {a.node_port});
-  auto c = start_node("C", {b.node_port});
-  require_all_up({&a, &b, &c});
-  auto api = a.client();
+TEST_CASE_METHOD(
+    ChainOfThree,
+    "cluster: kill -9 of a node: down everywhere within 5 s, 503, in-flight call answered",
+    "[cluster][failure]") {
   auto api_b = b.client();
 
   // A remote service of B, to show that the other peers keep working.
-  E2E_REQUIRE_STATUS(api.post(b.path() + "/services/register",
-                              {{"service_name", "counter"}, {"instance_name", "cb"}}),
-                     200);
+  register_on(api, b, "counter", "cb");
   // A start on C that blocks for 3 s, issued from A and in flight at the kill.
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/register",
-                              {{"service_name", "faulty"}, {"instance_name", "slow"}}),
-                     200);
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/slow/configure",
-                              {{"start_delay_ms", 3000}, {"start_timeout_seconds", 10}}),
-                     200);
+  register_on(api, c, "faulty", "slow");
+  command_on(api, c, "slow", "configure",
+             {{"start_delay_ms", 3000}, {"start_timeout_seconds", 10}});
   AsyncRequest in_flight(a.http_port(), "", "POST", c.path() + "/services/slow/start");
   auto on_c = c.client();
   bool starting = wait_for_state(on_c, "slow", "starting", 2500ms);
@@ -394,11 +367,7 @@ TEST_CASE("cluster: kill -9 of a node: down everywhere within 5 s, 503, in-fligh
   // Down on every remaining node within 5 s (measured while the in-flight
   // request runs on its own thread).
   auto seen = time_until_state({&a, &b}, c.id, "down", killed_at, 10s);
-  for (const auto& [observer, ms] : seen) {
-    INFO("C seen down on " << observer << " after " << ms << " ms");
-    CHECK(ms >= 0);
-    CHECK(ms < default_down_after_ms);
-  }
+  check_seen_within(seen, "C down", default_down_after_ms);
 
   // The in-flight start gets a 503 (not a timeout of the HTTP client), quickly.
   const auto& reply = in_flight.response();
@@ -451,29 +420,18 @@ TEST_CASE("cluster: kill -9 of a node: down everywhere within 5 s, 503, in-fligh
   CHECK(node_services(api, b.id) == 1);
 }
 
-TEST_CASE("cluster: a killed node restarted on the same port and id rejoins and is up again",
-          "[cluster][failure][rejoin]") {
-  auto a = start_node("A");
-  auto b = start_node("B", {a.node_port});
-  auto c = start_node("C", {b.node_port});
-  require_all_up({&a, &b, &c});
-  auto api = a.client();
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/register",
-                              {{"service_name", "echo"}, {"instance_name", "old"}}),
-                     200);
+TEST_CASE_METHOD(ChainOfThree,
+                 "cluster: a killed node restarted on the same port and id rejoins and is up again",
+                 "[cluster][failure][rejoin]") {
+  register_on(api, c, "echo", "old");
 
-  auto killed_at = kill_node(c);
-  auto seen = time_until_state({&a, &b}, c.id, "down", killed_at, 10s);
-  for (const auto& [observer, ms] : seen) {
-    INFO("C seen down on " << observer << " after " << ms << " ms");
-    REQUIRE(ms >= 0);
-  }
+  require_seen(time_until_seen_killed(c, {&a, &b}), "C down");
   E2E_CHECK_STATUS(api.get(c.path() + "/services"), 503);
 
   // Same node port, same id, joining A this time (C first joined B).
   c.server.reset();
   auto restarted = start_node("C", {a.node_port}, c.node_port);
-  require_all_up({&a, &b, &restarted});
+  require_mesh({&a, &b, &restarted});
 
   // Remote routes work again, from both survivors; it is a new process.
   auto api_b = b.client();
@@ -483,8 +441,7 @@ TEST_CASE("cluster: a killed node restarted on the same port and id rejoins and 
       api_b.post("/services/register",
                  {{"service_name", "echo"}, {"instance_name", "new"}, {"node", "C"}}),
       200);
-  E2E_REQUIRE_STATUS(
-      api.post(c.path() + "/services/new/configure_and_start", {{"prefix", "again"}}), 200);
+  command_on(api, c, "new", "configure_and_start", {{"prefix", "again"}});
   auto echoed = api.post(c.path() + "/services/new/echo", {{"message", "hi"}});
   E2E_CHECK_STATUS(echoed, 200);
   CHECK(echoed.field("message") == "again: hi");
@@ -498,22 +455,14 @@ TEST_CASE("cluster: a killed node restarted on the same port and id rejoins and 
   CHECK(node_services(on_c, "B") == 1);
 
   // A second kill of the same id is noticed again.
-  auto killed_again = kill_node(restarted);
-  auto seen_again = time_until_state({&a, &b}, "C", "down", killed_again, 10s);
-  for (const auto& [observer, ms] : seen_again) {
-    INFO("C seen down (again) on " << observer << " after " << ms << " ms");
-    CHECK(ms >= 0);
-    CHECK(ms < default_down_after_ms);
-  }
+  check_seen_within(time_until_seen_killed(restarted, {&a, &b}), "C down (again)",
+                    default_down_after_ms);
 }
 
-TEST_CASE("cluster: a peer that stops answering (SIGSTOP) makes calls end, never hang",
-          "[cluster][failure]") {
-  auto a = start_node("A");
-  auto c = start_node("C", {a.node_port});
-  require_all_up({&a, &c});
-  auto api = a.client();
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/register", {{"service_name", "echo"}}), 200);
+TEST_CASE_METHOD(TwoNodes,
+                 "cluster: a peer that stops answering (SIGSTOP) makes calls end, never hang",
+                 "[cluster][failure]") {
+  register_on(api, c, "echo");
 
   c.server->process().signal(SIGSTOP);
   // kill() only queues the signal: wait until every thread is stopped.
@@ -561,16 +510,11 @@ TEST_CASE("cluster: --join with an invalid address is exit code 2 with one stder
           "[cluster][invalid]") {
   for (const std::string address :
        {"nonsense", "127.0.0.1:0", "127.0.0.1:", ":1234", "127.0.0.1:70000", "127.0.0.1:x"}) {
-    auto result = run_to_completion({"--host", "127.0.0.1", "--port", std::to_string(free_port()),
-                                     "--node-port", std::to_string(free_port()), "--join", address},
-                                    {}, 10s);
-    INFO("--join " << address << ": " << result.status.describe() << "\nstderr:\n"
-                   << result.err.substr(0, 2000));
-    CHECK(result.status.exited);
-    CHECK(result.status.code == 2);
-    auto lines = lines_of(result.err);
-    CHECK(lines.size() == 1);
-    CHECK(result.err.find(address) != std::string::npos);
+    INFO("--join " << address);
+    auto result = run_node({"--join", address}, 10s);
+    check_exit(result.status, 2, result.err);
+    CHECK_THAT(result.err, has_lines(1));
+    CHECK_THAT(result.err, Catch::Contains(address));
   }
 }
 
@@ -578,89 +522,61 @@ TEST_CASE("cluster: --join of an unreachable peer is exit code 2 within a bounde
           "[cluster][invalid]") {
   auto closed = free_port();  // nothing listens there
   auto started = Clock::now();
-  auto result = run_to_completion(
-      {"--host", "127.0.0.1", "--port", std::to_string(free_port()), "--node-port",
-       std::to_string(free_port()), "--join", node_address(closed)},
-      {}, 20s);
-  auto ms = elapsed_ms(started);
-  INFO(result.status.describe() << " after " << ms << " ms\nstderr:\n"
-                                << result.err.substr(0, 2000));
-  CHECK(result.status.exited);
-  CHECK(result.status.code == 2);
-  CHECK(ms < 10000);
-  CHECK(result.err.find(std::to_string(closed)) != std::string::npos);  // it logs why
+  auto result = run_node({"--join", node_address(closed)});
+  check_exit(result.status, 2, result.err);
+  CHECK(elapsed_ms(started) < 10000);
+  CHECK_THAT(result.err, Catch::Contains(std::to_string(closed)));  // it logs why
 }
 
 TEST_CASE("cluster: --join of a port that is not a node (HTTP) fails in bounded time",
           "[cluster][invalid]") {
   auto a = start_node("A");
   auto started = Clock::now();
-  auto result = run_to_completion(
-      {"--host", "127.0.0.1", "--port", std::to_string(free_port()), "--node-port",
-       std::to_string(free_port()), "--node-id", "X", "--join", node_address(a.http_port())},
-      {}, 20s);
-  auto ms = elapsed_ms(started);
-  INFO(result.status.describe() << " after " << ms << " ms\nstderr:\n"
-                                << result.err.substr(0, 2000));
-  CHECK(result.status.exited);
-  CHECK(result.status.code == 2);
-  CHECK(ms < 15000);
+  auto result = run_node({"--node-id", "X", "--join", node_address(a.http_port())});
+  check_exit(result.status, 2, result.err);
+  CHECK(elapsed_ms(started) < 15000);
   // The HTTP server that got the garbage keeps serving.
   auto api = a.client();
   E2E_CHECK_STATUS(api.get("/"), 200);
   CHECK(nodes_of(api).size() == 1);
 }
 
-TEST_CASE("cluster: a node id that is already taken is refused (exit code 2)",
-          "[cluster][invalid]") {
-  auto a = start_node("A");
-  auto b = start_node("B", {a.node_port});
-  require_all_up({&a, &b});
-
+TEST_CASE_METHOD(TwoNodes, "cluster: a node id that is already taken is refused (exit code 2)",
+                 "[cluster][invalid]") {
   // Same id as a live member, joining another member.
-  auto result = run_to_completion(
-      {"--host", "127.0.0.1", "--port", std::to_string(free_port()), "--node-port",
-       std::to_string(free_port()), "--node-id", "A", "--join", node_address(b.node_port)},
-      {}, 20s);
-  INFO(result.status.describe() << "\nstderr:\n" << result.err.substr(0, 2000));
-  CHECK(result.status.exited);
-  CHECK(result.status.code == 2);
+  auto result = run_node({"--node-id", "A", "--join", node_address(c.node_port)});
+  check_exit(result.status, 2, result.err);
   CHECK_FALSE(lines_of(result.err).empty());
 
   // The cluster is unchanged: two nodes, both up, A at its own address.
-  auto api_b = b.client();
+  auto api_c = c.client();
   bool unchanged = wait_until(
       [&] {
-        auto nodes = nodes_of(api_b);
+        auto nodes = nodes_of(api_c);
         return nodes.size() == 2 && nodes["A"].value("state", "") == "up" &&
                nodes["A"].value("address", "") == node_address(a.node_port);
       },
       3s);
-  INFO(api_b.get("/nodes").describe());
+  INFO(api_c.get("/nodes").describe());
   CHECK(unchanged);
-  E2E_CHECK_STATUS(api_b.get("/nodes/A/services"), 200);
+  E2E_CHECK_STATUS(api_c.get("/nodes/A/services"), 200);
 }
 
 // ---------------------------------------------------------------------------
 // more remote behaviour
 
-TEST_CASE("cluster: store routes (PUT/GET/DELETE with a key) on a remote node",
-          "[cluster][remote]") {
-  auto a = start_node("A");
-  auto c = start_node("C", {a.node_port});
-  require_all_up({&a, &c});
-  auto api = a.client();
+TEST_CASE_METHOD(TwoNodes, "cluster: store routes (PUT/GET/DELETE with a key) on a remote node",
+                 "[cluster][remote]") {
   const auto remote = c.path();
 
-  E2E_REQUIRE_STATUS(api.post(remote + "/services/register", {{"service_name", "store"}}), 200);
+  register_on(api, c, "store");
   auto unconfigured = api.post(remote + "/services/store/start");
   E2E_CHECK_STATUS(unconfigured, 409);
   auto missing = api.post(remote + "/services/store/configure", json::object());
   E2E_CHECK_STATUS(missing, 422);
   CHECK(missing.detail().find("capacity") != std::string::npos);
   E2E_CHECK_STATUS(api.post_raw(remote + "/services/store/configure", "{not json"), 400);
-  E2E_REQUIRE_STATUS(api.post(remote + "/services/store/configure_and_start", {{"capacity", 2}}),
-                     200);
+  command_on(api, c, "store", "configure_and_start", {{"capacity", 2}});
 
   auto put = api.put(remote + "/services/store/items/k%201", {{"v", 1}});
   E2E_CHECK_STATUS(put, 200);
@@ -680,17 +596,10 @@ TEST_CASE("cluster: store routes (PUT/GET/DELETE with a key) on a remote node",
   CHECK(on_c.get("/services/store/items").field("keys") == json::array({"k 1"}));
 }
 
-TEST_CASE("cluster: concurrent requests to a remote service are all answered, serialized",
-          "[cluster][remote]") {
-  auto a = start_node("A");
-  auto b = start_node("B", {a.node_port});
-  auto c = start_node("C", {b.node_port});
-  require_all_up({&a, &b, &c});
-  auto api = a.client();
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/register",
-                              {{"service_name", "counter"}, {"instance_name", "n"}}),
-                     200);
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/n/start"), 200);
+TEST_CASE_METHOD(ChainOfThree,
+                 "cluster: concurrent requests to a remote service are all answered, serialized",
+                 "[cluster][remote]") {
+  start_on(api, c, "counter", "n");
 
   constexpr int per_node = 20;
   std::vector<std::unique_ptr<AsyncRequest>> requests;
@@ -719,18 +628,12 @@ TEST_CASE("cluster: killing the node the others joined through keeps the rest co
   auto b = start_node("B", {a.node_port});
   auto c = start_node("C", {b.node_port});  // C knows A only through B
   auto d = start_node("D", {c.node_port});  // a longer chain: D knows A, B through C
-  require_all_up({&a, &b, &c, &d});
+  require_mesh({&a, &b, &c, &d});
   auto api_a = a.client();
   auto api_c = c.client();
   auto api_d = d.client();
 
-  auto killed_at = kill_node(b);
-  auto seen = time_until_state({&a, &c, &d}, "B", "down", killed_at, 10s);
-  for (const auto& [observer, ms] : seen) {
-    INFO("B seen down on " << observer << " after " << ms << " ms");
-    CHECK(ms >= 0);
-    CHECK(ms < default_down_after_ms);
-  }
+  check_seen_within(time_until_seen_killed(b, {&a, &c, &d}), "B down", default_down_after_ms);
   // A, C and D stay up for each other (a full mesh, not a chain of relays)
   // and reach each other's services.
   std::map<std::string, std::string> states = {
@@ -747,96 +650,74 @@ TEST_CASE("cluster: killing the node the others joined through keeps the rest co
   CHECK(node_services(api_c, "A") == 1);
 }
 
-TEST_CASE("cluster: a node that ends with SIGTERM exits 0 and is down on the others",
-          "[cluster][failure]") {
-  auto a = start_node("A");
-  auto c = start_node("C", {a.node_port});
-  require_all_up({&a, &c});
-  auto api = a.client();
-  E2E_REQUIRE_STATUS(
-      api.post(c.path() + "/services/register", {{"service_name", "echo"}, {"instance_name", "e"}}),
-      200);
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/e/start"), 200);
+TEST_CASE_METHOD(TwoNodes,
+                 "cluster: a node that ends with SIGTERM exits 0 and is down on the others",
+                 "[cluster][failure]") {
+  start_on(api, c, "echo", "e");
 
   auto stopped_at = Clock::now();
-  auto status = c.server->stop(SIGTERM, 15s);
-  INFO(status.describe() << "\nstderr of C:\n" << c.server->stderr_text().substr(0, 3000));
-  CHECK(status.exited);
-  CHECK(status.code == 0);
+  check_exit(c.server->stop(SIGTERM, 15s), 0, c.server->stderr_text());
   auto seen = time_until_state({&a}, "C", "down", stopped_at, 10s);
   CHECK(seen["A"] >= 0);
   CHECK(seen["A"] < default_down_after_ms);
   E2E_CHECK_STATUS(api.get(c.path() + "/services"), 503);
 }
 
-TEST_CASE("cluster: a node that forwarded requests to a peer still shuts down on SIGTERM",
-          "[cluster][failure][shutdown]") {
-  auto a = start_node("A");
-  auto c = start_node("C", {a.node_port});
-  require_all_up({&a, &c});
+TEST_CASE_METHOD(TwoNodes,
+                 "cluster: a node that forwarded requests to a peer still shuts down on SIGTERM",
+                 "[cluster][failure][shutdown]") {
   {
     auto api = a.client();
     E2E_REQUIRE_STATUS(api.get(c.path() + "/services"), 200);  // one request A -> C
   }
   // docs/configuration.md: on SIGTERM the node stops its services and exits 0, never hangs.
   auto status = a.server->stop(SIGTERM, 15s);
-  INFO(status.describe() << "\nstderr of A:\n" << a.server->stderr_text().substr(0, 3000));
   CHECK_FALSE(status.timed_out());
-  CHECK(status.exited);
-  CHECK(status.code == 0);
+  check_exit(status, 0, a.server->stderr_text());
   // The peer that answered is unaffected.
   auto on_c = c.client();
   E2E_CHECK_STATUS(on_c.get("/"), 200);
   CHECK(wait_until([&] { return node_state(on_c, "A") == "down"; }, 5s));
 }
 
-TEST_CASE("cluster: remote start and delete that outlast 5 s answer like local ones",
-          "[cluster][remote][slow]") {
+TEST_CASE_METHOD(TwoNodes,
+                 "cluster: remote start and delete that outlast 5 s answer like local ones",
+                 "[cluster][remote][slow]") {
   // docs/architecture.md, "Lifecycle"; docs/rest-api.md: a start/stop reply is sent when the
   // transition has finished; start_timeout_seconds (here 20) bounds the transition, not the 5 s
   // peer request timeout of docs/membership.md (which is for a peer that does not answer).
-  auto a = start_node("A");
-  auto c = start_node("C", {a.node_port});
-  require_all_up({&a, &c});
-  HttpClient api(a.http_port(), "", 20s);
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/register",
-                              {{"service_name", "faulty"}, {"instance_name", "f"}}),
-                     200);
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/f/configure", {{"start_delay_ms", 6000},
-                                                                   {"stop_delay_ms", 6000},
-                                                                   {"start_timeout_seconds", 20},
-                                                                   {"stop_timeout_seconds", 20}}),
-                     200);
+  HttpClient patient_api(a.http_port(), "", 20s);  // waits out a 6 s start
+  register_on(patient_api, c, "faulty", "f");
+  command_on(patient_api, c, "f", "configure",
+             {{"start_delay_ms", 6000},
+              {"stop_delay_ms", 6000},
+              {"start_timeout_seconds", 20},
+              {"stop_timeout_seconds", 20}});
   // Locally (on C itself) the same start answers 200 after ~6 s.
-  auto started = api.post(c.path() + "/services/f/start");
+  auto started = patient_api.post(c.path() + "/services/f/start");
   {
     INFO("remote start: " << started.describe() << " after " << started.elapsed_ms << " ms");
     CHECK(started.status == 200);
     CHECK(started.field("status") == "started");
   }
-  CHECK(wait_until([&] { return remote_state(api, c.path(), "f") == "running"; }, 5s));
-  auto removed = api.del(c.path() + "/services/f");
+  CHECK(wait_until([&] { return remote_state(patient_api, c.path(), "f") == "running"; }, 5s));
+  auto removed = patient_api.del(c.path() + "/services/f");
   {
     INFO("remote delete: " << removed.describe() << " after " << removed.elapsed_ms << " ms");
     CHECK(removed.status == 200);
     CHECK(removed.field("status") == "deregistered");
   }
-  CHECK(wait_until([&] { return api.get(c.path() + "/services/f").status == 404; }, 10s));
+  CHECK(wait_until([&] { return patient_api.get(c.path() + "/services/f").status == 404; }, 10s));
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    ThreeJoiningOne,
     "cluster: a node restarted with the same id on another node port is up at the new address",
     "[cluster][failure][rejoin]") {
-  auto a = start_node("A");
-  auto b = start_node("B", {a.node_port});
-  auto c = start_node("C", {a.node_port});
-  require_all_up({&a, &b, &c});
-  auto killed_at = kill_node(c);
-  auto seen = time_until_state({&a, &b}, "C", "down", killed_at, 10s);
-  for (const auto& [observer, ms] : seen) REQUIRE(ms >= 0);
+  require_seen(time_until_seen_killed(c, {&a, &b}), "C down");
 
   auto moved = start_node("C", {b.node_port});  // a new node port
-  require_all_up({&a, &b, &moved});
+  require_mesh({&a, &b, &moved});
   for (auto* node : {&a, &b, &moved}) {
     auto client = node->client();
     auto nodes = nodes_of(client);
@@ -844,7 +725,6 @@ TEST_CASE(
     CHECK(nodes["C"].value("address", "") == node_address(moved.node_port));
     CHECK(nodes.size() == 3);
   }
-  auto api = a.client();
   E2E_CHECK_STATUS(api.post(moved.path() + "/services/register", {{"service_name", "echo"}}), 200);
   CHECK(names_at(api, moved.path() + "/services") == std::vector<std::string>{"echo"});
 }
@@ -865,26 +745,37 @@ long long forwarded_status_reads(Node& owner) {
   return std::stoll(text.substr(at + series.size()));
 }
 
+/// B, and A joining B, up on each other: A reads B's instances, from its
+/// replica of B when that has caught up.
+struct ReaderOfB {
+  ReaderOfB() : b(start_node("B")), a(start_node("A", {b.node_port})) { require_mesh({&a, &b}); }
+
+  /// Whether GET <B>/services/<name> on A shows `state` within 5 s.
+  bool reads_state(const std::string& name, const std::string& state) {
+    return wait_until([&] { return remote_state(api, b.path(), name) == state; }, 5s, 10ms);
+  }
+
+  Node b;
+  Node a;
+  HttpClient api = a.client();
+};
+
 }  // namespace
 
-TEST_CASE("cluster: status reads through a peer are served by its replica and see each command",
-          "[cluster][replica]") {
-  auto b = start_node("B");
-  auto a = start_node("A", {b.node_port});
-  require_all_up({&a, &b});
-  auto api = a.client();
-  E2E_REQUIRE_STATUS(
-      api.post(b.path() + "/services/register", {{"service_name", "echo"}, {"instance_name", "x"}}),
-      200);
+TEST_CASE_METHOD(
+    ReaderOfB,
+    "cluster: status reads through a peer are served by its replica and see each command",
+    "[cluster][replica]") {
+  register_on(api, b, "echo", "x");
   // The replica holds x once B's feed pushed it.
-  REQUIRE(wait_until([&] { return remote_state(api, b.path(), "x") == "initialized"; }, 5s, 10ms));
+  REQUIRE(reads_state("x", "initialized"));
 
   // Read-your-writes: every read after a command's reply shows its effect,
   // whether the replica caught up already or the read went to B.
   for (int i = 0; i < 40; ++i) {
-    E2E_REQUIRE_STATUS(api.post(b.path() + "/services/x/start"), 200);
+    command_on(api, b, "x", "start");
     REQUIRE(remote_state(api, b.path(), "x") == "running");
-    E2E_REQUIRE_STATUS(api.post(b.path() + "/services/x/stop"), 200);
+    command_on(api, b, "x", "stop");
     REQUIRE(remote_state(api, b.path(), "x") == "stopped");
   }
 
@@ -904,21 +795,17 @@ TEST_CASE("cluster: status reads through a peer are served by its replica and se
   CHECK(api.get(b.path() + "/services/x").body == on_b.get("/services/x").body);
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    ReaderOfB,
     "cluster: a replica follows changes made elsewhere: commands on the owner, removal, a restart",
     "[cluster][replica]") {
-  auto b = start_node("B");
-  auto a = start_node("A", {b.node_port});
-  require_all_up({&a, &b});
-  auto api = a.client();
   auto on_b = b.client();
-  E2E_REQUIRE_STATUS(
-      on_b.post("/services/register", {{"service_name", "echo"}, {"instance_name", "y"}}), 200);
-  REQUIRE(wait_until([&] { return remote_state(api, b.path(), "y") == "initialized"; }, 5s, 10ms));
+  register_ok(on_b, "echo", "y");
+  REQUIRE(reads_state("y", "initialized"));
 
   // A command on B itself reaches A's replica without A asking.
-  E2E_REQUIRE_STATUS(on_b.post("/services/y/configure_and_start", {{"prefix", "p"}}), 200);
-  REQUIRE(wait_until([&] { return remote_state(api, b.path(), "y") == "running"; }, 5s, 10ms));
+  command_ok(on_b, "y", "configure_and_start", {{"prefix", "p"}});
+  REQUIRE(reads_state("y", "running"));
   CHECK(api.get(b.path() + "/services/y").field("metadata").value("prefix", "") == "p");
 
   // Deregistered on B: 404 through A, as on B.
@@ -926,19 +813,16 @@ TEST_CASE(
   REQUIRE(wait_until([&] { return api.get(b.path() + "/services/y").status == 404; }, 5s, 10ms));
 
   // B restarted under the same id: A's replica is of the new process.
-  E2E_REQUIRE_STATUS(
-      on_b.post("/services/register", {{"service_name", "echo"}, {"instance_name", "z"}}), 200);
-  E2E_REQUIRE_STATUS(on_b.post("/services/z/start"), 200);
-  REQUIRE(wait_until([&] { return remote_state(api, b.path(), "z") == "running"; }, 5s, 10ms));
-  auto killed_at = kill_node(b);
-  REQUIRE(time_until_state({&a}, "B", "down", killed_at, 10s).begin()->second >= 0);
+  register_ok(on_b, "echo", "z");
+  command_ok(on_b, "z", "start");
+  REQUIRE(reads_state("z", "running"));
+  require_seen(time_until_seen_killed(b, {&a}), "B down");
   E2E_CHECK_STATUS(api.get(b.path() + "/services/z"), 503);
   b.server.reset();
   auto restarted = start_node("B", {a.node_port}, b.node_port);
-  require_all_up({&a, &restarted});
+  require_mesh({&a, &restarted});
   E2E_CHECK_STATUS(api.get(b.path() + "/services/z"), 404);
   auto on_new = restarted.client();
-  E2E_REQUIRE_STATUS(
-      on_new.post("/services/register", {{"service_name", "echo"}, {"instance_name", "z"}}), 200);
-  REQUIRE(wait_until([&] { return remote_state(api, b.path(), "z") == "initialized"; }, 5s, 10ms));
+  register_ok(on_new, "echo", "z");
+  REQUIRE(reads_state("z", "initialized"));
 }

@@ -23,9 +23,9 @@
 #include <thread>
 #include <vector>
 
-#include <processpype/testing/checks.hpp>
+#include "cluster_support.hpp"
 
-using namespace processpype::testing;
+using namespace cluster_tests;
 
 namespace {
 
@@ -154,30 +154,20 @@ TEST_CASE("cluster: the three-node chain converges on a busy machine every time 
 // ---------------------------------------------------------------------------
 // healing
 
-TEST_CASE("cluster: a node frozen past the down threshold is down, then up again after SIGCONT",
-          "[cluster][failure][freeze]") {
-  auto a = start_node("A");
-  auto b = start_node("B", {a.node_port});
-  auto c = start_node("C", {b.node_port});
-  require_mesh({&a, &b, &c});
-  auto api = a.client();
-  E2E_REQUIRE_STATUS(
-      api.post(c.path() + "/services/register", {{"service_name", "echo"}, {"instance_name", "e"}}),
-      200);
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/e/configure_and_start", {{"prefix", "C"}}),
-                     200);
+TEST_CASE_METHOD(
+    ChainOfThree,
+    "cluster: a node frozen past the down threshold is down, then up again after SIGCONT",
+    "[cluster][failure][freeze]") {
+  register_on(api, c, "echo", "e");
+  command_on(api, c, "e", "configure_and_start", {{"prefix", "C"}});
   auto pid = c.server->process().pid();
 
   c.server->process().signal(SIGSTOP);
   REQUIRE(wait_until([&] { return all_threads_stopped(pid); }, 3s, 5ms));
   auto stopped_at = Clock::now();
   // Its connections stay open: only its silence tells (node.down_after_seconds, 5 s).
-  auto down = time_until_state({&a, &b}, "C", "down", stopped_at, 15s);
-  for (const auto& [observer, ms] : down) {
-    INFO("C seen down on " << observer << " after " << ms << " ms");
-    CHECK(ms >= 0);
-    CHECK(ms < default_down_after_ms + 2 * heartbeat_ms + 1000);
-  }
+  check_seen_within(time_until_state({&a, &b}, "C", "down", stopped_at, 15s), "C down",
+                    default_down_after_ms + 2 * heartbeat_ms + 1000);
   E2E_CHECK_STATUS(api.get(c.path() + "/services"), 503);
   // The others keep serving and keep each other up.
   auto api_b = b.client();
@@ -200,37 +190,23 @@ TEST_CASE("cluster: a node frozen past the down threshold is down, then up again
   E2E_CHECK_STATUS(api_b.get(c.path() + "/services/e"), 200);
 }
 
-TEST_CASE("cluster: a node that ends with SIGTERM is down on its peers at once, before it exits",
-          "[cluster][failure][leave]") {
-  auto a = start_node("A");
-  auto b = start_node("B", {a.node_port});
-  auto c = start_node("C", {a.node_port});
-  require_mesh({&a, &b, &c});
-  auto api = a.client();
+TEST_CASE_METHOD(
+    ThreeJoiningOne,
+    "cluster: a node that ends with SIGTERM is down on its peers at once, before it exits",
+    "[cluster][failure][leave]") {
   // A service that takes 3 s to stop keeps C's process alive after SIGTERM.
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/register",
-                              {{"service_name", "faulty"}, {"instance_name", "slow"}}),
-                     200);
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/slow/configure",
-                              {{"stop_delay_ms", 3000}, {"stop_timeout_seconds", 10}}),
-                     200);
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/slow/start"), 200);
+  register_on(api, c, "faulty", "slow");
+  command_on(api, c, "slow", "configure", {{"stop_delay_ms", 3000}, {"stop_timeout_seconds", 10}});
+  command_on(api, c, "slow", "start");
 
   auto stopped_at = Clock::now();
   c.server->process().signal(SIGTERM);
   auto down = time_until_state({&a, &b}, "C", "down", stopped_at, 10s);
   bool alive_then = c.server->process().alive();
-  for (const auto& [observer, ms] : down) {
-    INFO("C seen down on " << observer << " after " << ms << " ms");
-    CHECK(ms >= 0);
-    CHECK(ms < 1500);
-  }
+  check_seen_within(down, "C down", 1500);
   CHECK(alive_then);  // told, not found out when its connections closed
   E2E_CHECK_STATUS(api.get(c.path() + "/services"), 503);
-  auto status = c.server->process().wait(15s);
-  INFO(status.describe() << "\nstderr of C:\n" << c.server->stderr_text().substr(0, 3000));
-  CHECK(status.exited);
-  CHECK(status.code == 0);
+  check_exit(c.server->process().wait(15s), 0, c.server->stderr_text());
   // A and B stay up for each other.
   auto api_b = b.client();
   CHECK(node_state(api, "B") == "up");
@@ -257,16 +233,10 @@ TEST_CASE("cluster: a member down longer than node.forget_after_seconds leaves /
   E2E_CHECK_STATUS(api.get(b.path() + "/services"), 404);
 }
 
-TEST_CASE("cluster: a member back on its address without joining is dialled up again",
-          "[cluster][failure][rejoin]") {
-  auto a = start_node("A");
-  auto b = start_node("B", {a.node_port});
-  auto c = start_node("C", {a.node_port});
-  require_mesh({&a, &b, &c});
-  auto killed_at = Clock::now();
-  a.server->process().kill();
-  auto down = time_until_state({&b, &c}, "A", "down", killed_at, 10s);
-  for (const auto& [observer, ms] : down) REQUIRE(ms >= 0);
+TEST_CASE_METHOD(ThreeJoiningOne,
+                 "cluster: a member back on its address without joining is dialled up again",
+                 "[cluster][failure][rejoin]") {
+  require_seen(time_until_seen_killed(a, {&b, &c}), "A down");
 
   // The seed comes back on its node port and joins nobody: B and C keep
   // dialling it (backoff 1, 2, 4 s...) and find it.
@@ -296,15 +266,10 @@ TEST_CASE("cluster: GET /nodes lists the nodes sorted by id on every node",
 
 TEST_CASE("cluster: a node port on a non-loopback host without node.tls is exit code 2",
           "[cluster][invalid]") {
-  auto result =
-      run_to_completion({"--host", "127.0.0.1", "--port", std::to_string(free_port()),
-                         "--node-host", "0.0.0.0", "--node-port", std::to_string(free_port())},
-                        {}, 10s);
-  INFO(result.status.describe() << "\nstderr:\n" << result.err.substr(0, 2000));
-  CHECK(result.status.exited);
-  CHECK(result.status.code == 2);
-  CHECK(result.err.find("refusing to publish the node port on 0.0.0.0 without node.tls; set "
-                        "node.allow_insecure: true to override") != std::string::npos);
+  auto result = run_node({"--node-host", "0.0.0.0"}, 10s);
+  check_exit(result.status, 2, result.err);
+  CHECK_THAT(result.err, Catch::Contains("refusing to publish the node port on 0.0.0.0 without "
+                                         "node.tls; set node.allow_insecure: true to override"));
 
   // node.allow_insecure: true overrides it.
   TempFile config("node:\n  allow_insecure: true\n");

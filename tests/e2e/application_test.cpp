@@ -50,6 +50,24 @@ void check_startup_error(std::vector<std::string> args,
   CHECK(one_line_names(result.err, hints));
 }
 
+/// A server started with `--api-prefix <flag>`, which it serves under the
+/// normalized `prefix`.
+ServerOptions with_api_prefix(const std::string& flag, const std::string& prefix) {
+  ServerOptions options;
+  options.args = {"--api-prefix", flag};
+  options.api_prefix = prefix;
+  return options;
+}
+
+/// Sends `signal` to a server (logging at info) with a running echo: it
+/// stops the echo ("Echo service stopped") and exits 0.
+void check_clean_exit(ServerProcess& server, int signal) {
+  auto exit = server.stop(signal, 15s);
+  auto err = server.stderr_text();
+  check_exit(exit, 0, err);
+  CHECK_THAT(err, Catch::Contains("Echo service stopped"));
+}
+
 std::set<std::string> names_set(HttpClient& api) {
   auto names = service_names(api);
   return {names.begin(), names.end()};
@@ -169,10 +187,9 @@ TEST_CASE("help flag describes the options and exits 0", "[e2e][app][cli]") {
     CHECK(result.out.find(option) != std::string::npos);
 }
 
-TEST_CASE("without a config the server has no instances and the example classes",
-          "[e2e][app][cli]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "without a config the server has no instances and the example classes",
+                 "[e2e][app][cli]") {
   auto root = api.get("/");
   E2E_REQUIRE_STATUS(root, 200);
   CHECK(root.field("state") == "running");
@@ -183,10 +200,7 @@ TEST_CASE("without a config the server has no instances and the example classes"
 }
 
 TEST_CASE("api-prefix flag is normalized and every route lives under it", "[e2e][app][prefix]") {
-  ServerOptions options;
-  options.args = {"--api-prefix", "/api/"};
-  options.api_prefix = "/api";
-  ServerProcess server(options);
+  ServerProcess server(with_api_prefix("/api/", "/api"));
   HttpClient raw(server.port());
 
   // The application status at both <prefix> and <prefix>/.
@@ -217,10 +231,7 @@ TEST_CASE("api-prefix flag is normalized and every route lives under it", "[e2e]
 }
 
 TEST_CASE("api-prefix flag without slashes gets a leading one", "[e2e][app][prefix]") {
-  ServerOptions options;
-  options.args = {"--api-prefix", "api/v2/"};
-  options.api_prefix = "/api/v2";
-  ServerProcess server(options);
+  ServerProcess server(with_api_prefix("api/v2/", "/api/v2"));
   HttpClient raw(server.port());
   E2E_CHECK_STATUS(raw.get("/api/v2"), 200);
   E2E_CHECK_STATUS(raw.get("/api/v2/"), 200);
@@ -519,34 +530,21 @@ TEST_CASE("ENABLED_SERVICES starts an instance of that name from the YAML", "[e2
 TEST_CASE("SIGTERM stops the running services and exits 0", "[e2e][app][signals]") {
   ServerProcess server({"--log-level", "info"});
   auto api = server.client();
-  E2E_REQUIRE_STATUS(register_service(api, "echo"), 200);
-  E2E_REQUIRE_STATUS(register_service(api, "counter"), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/echo/start"), 200);
+  register_started(api, "echo", "echo");
+  register_ok(api, "counter");
 
   auto started = Clock::now();
-  auto exit = server.stop(SIGTERM, 15s);
-  auto err = server.stderr_text();
-  INFO(exit.describe() << "\nstderr:\n" << err.substr(0, 4000));
-  CHECK(exit.exited);
-  CHECK(exit.code == 0);
+  check_clean_exit(server, SIGTERM);
   CHECK(elapsed_ms(started) < 10000);
-  CHECK(err.find("Echo service stopped") != std::string::npos);
 }
 
 TEST_CASE("SIGINT stops the running services and exits 0", "[e2e][app][signals]") {
   ServerProcess server({"--log-level", "info"});
   auto api = server.client();
-  E2E_REQUIRE_STATUS(register_service(api, "echo"), 200);
-  E2E_REQUIRE_STATUS(register_service(api, "ticker"), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/echo/start"), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/ticker/start"), 200);
+  register_started(api, "echo", "echo");
+  register_started(api, "ticker", "ticker");
 
-  auto exit = server.stop(SIGINT, 15s);
-  auto err = server.stderr_text();
-  INFO(exit.describe() << "\nstderr:\n" << err.substr(0, 4000));
-  CHECK(exit.exited);
-  CHECK(exit.code == 0);
-  CHECK(err.find("Echo service stopped") != std::string::npos);
+  check_clean_exit(server, SIGINT);
 }
 
 TEST_CASE("SIGTERM with no instances exits 0", "[e2e][app][signals]") {
@@ -563,8 +561,8 @@ TEST_CASE("JSON logs carry time, level, logger, message and shutdown stops in re
   auto api = server.client();
   E2E_REQUIRE_STATUS(register_service(api, "echo", "first"), 200);
   E2E_REQUIRE_STATUS(register_service(api, "echo", "second"), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/first/start"), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/second/start"), 200);
+  command_ok(api, "first", "start");
+  command_ok(api, "second", "start");
 
   auto exit = server.stop(SIGTERM, 15s);
   auto err = server.stderr_text();

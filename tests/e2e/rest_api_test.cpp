@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,15 +47,57 @@ bool is_timed_out_after_1s(const std::string& detail, const std::string& verb) {
          fraction.find_first_not_of('0', 1) == std::string::npos;
 }
 
+/// POSTs /services/faulty/<command>, whose manager call outlasts its
+/// timeout of 1 s: a 500 after about 1 s (the reply does not wait for the
+/// stuck call) saying "Timed out <verb> faulty service after 1 s", and the
+/// instance in error with that detail.
+void check_times_out(HttpClient& api, const std::string& command, const std::string& verb) {
+  auto started = Clock::now();
+  auto failed = api.post("/services/faulty/" + command);
+  auto took = elapsed_ms(started);
+  E2E_CHECK_STATUS(failed, 500);
+  CHECK(took >= 900);
+  CHECK(took < 3500);
+  INFO(failed.detail());
+  CHECK(is_timed_out_after_1s(failed.detail(), verb));
+  check_state(api, "faulty", "error", failed.detail());
+}
+
+/// Registers instance "faulty" whose manager takes `delay_ms` in `command`
+/// (start or stop), sends that command (a stop after a start) on a
+/// connection of its own, and returns once it is in flight: the instance
+/// starting or stopping.
+std::unique_ptr<AsyncRequest> slow_command_in_flight(const ServerProcess& server, HttpClient& api,
+                                                     const std::string& command, int delay_ms) {
+  register_configured(api, "faulty", {{command + "_delay_ms", delay_ms}});
+  if (command == "stop") command_ok(api, "faulty", "start");
+  auto request = std::make_unique<AsyncRequest>(server.port(), server.api_prefix(), "POST",
+                                                "/services/faulty/" + command);
+  REQUIRE(wait_for_state(api, "faulty", command == "start" ? "starting" : "stopping", 5s));
+  return request;
+}
+
+/// Sends a stop while `in_flight` (the faulty instance's 1 s start or stop)
+/// runs: the stop waits for it (at least the 300 ms left of it), both
+/// answer 200 and the instance is stopped. The stop's response.
+HttpResponse check_stop_waits_for(HttpClient& api, AsyncRequest& in_flight) {
+  auto stopped = api.post("/services/faulty/stop");
+  E2E_CHECK_STATUS(stopped, 200);
+  CHECK(stopped.elapsed_ms >= 300);
+  CHECK(state_of(api, "faulty") == "stopped");
+  E2E_CHECK_STATUS(in_flight.response(), 200);
+  CHECK(state_of(api, "faulty") == "stopped");
+  return stopped;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
 // GET / and GET /services
 
-TEST_CASE("GET / reports version, state running and the status of every instance", "[e2e][rest]") {
-  ServerProcess server;
-  auto api = server.client();
-
+TEST_CASE_METHOD(FreshServer,
+                 "GET / reports version, state running and the status of every instance",
+                 "[e2e][rest]") {
   auto empty = api.get("/");
   E2E_REQUIRE_STATUS(empty, 200);
   CHECK(empty.header("Content-Type").find("application/json") != std::string::npos);
@@ -65,7 +108,7 @@ TEST_CASE("GET / reports version, state running and the status of every instance
 
   register_ok(api, "echo");
   register_ok(api, "counter");
-  E2E_REQUIRE_STATUS(api.post("/services/echo/start"), 200);
+  command_ok(api, "echo", "start");
 
   auto full = api.get("/");
   E2E_REQUIRE_STATUS(full, 200);
@@ -79,10 +122,8 @@ TEST_CASE("GET / reports version, state running and the status of every instance
   CHECK(services["counter"]["metadata"] == json::object());
 }
 
-TEST_CASE("GET /services lists the instances in registration order", "[e2e][rest]") {
-  ServerProcess server;
-  auto api = server.client();
-
+TEST_CASE_METHOD(FreshServer, "GET /services lists the instances in registration order",
+                 "[e2e][rest]") {
   auto empty = api.get("/services");
   E2E_REQUIRE_STATUS(empty, 200);
   CHECK(empty.body_json == json{{"services", json::array()}});
@@ -91,8 +132,8 @@ TEST_CASE("GET /services lists the instances in registration order", "[e2e][rest
   register_ok(api, "echo");
   register_ok(api, "store", "zeta");
   register_ok(api, "faulty", "alpha");
-  E2E_REQUIRE_STATUS(api.post("/services/echo/start"), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/alpha/configure", json::object()), 200);
+  command_ok(api, "echo", "start");
+  command_ok(api, "alpha", "configure", json::object());
 
   auto listing = api.get("/services");
   E2E_REQUIRE_STATUS(listing, 200);
@@ -118,11 +159,9 @@ TEST_CASE("GET /services lists the instances in registration order", "[e2e][rest
 // ---------------------------------------------------------------------------
 // POST /services/register
 
-TEST_CASE("register answers the instance name and the C++ class name of every example class",
-          "[e2e][rest][register]") {
-  ServerProcess server;
-  auto api = server.client();
-
+TEST_CASE_METHOD(FreshServer,
+                 "register answers the instance name and the C++ class name of every example class",
+                 "[e2e][rest][register]") {
   const std::vector<std::pair<std::string, std::string>> classes = {
       {"echo", "EchoService"},     {"counter", "CounterService"}, {"ticker", "TickerService"},
       {"faulty", "FaultyService"}, {"store", "StoreService"},
@@ -141,11 +180,8 @@ TEST_CASE("register answers the instance name and the C++ class name of every ex
   CHECK(status["state"] == "initialized");
 }
 
-TEST_CASE("register without a name uses the key, then <key>_<n> until free",
-          "[e2e][rest][register]") {
-  ServerProcess server;
-  auto api = server.client();
-
+TEST_CASE_METHOD(FreshServer, "register without a name uses the key, then <key>_<n> until free",
+                 "[e2e][rest][register]") {
   auto name_of = [&](const json& body) {
     auto response = api.post("/services/register", body);
     INFO(response.describe());
@@ -177,20 +213,15 @@ TEST_CASE("register without a name uses the key, then <key>_<n> until free",
                                                        "counter_2", "store_2", "store", "store_3"});
 }
 
-TEST_CASE("register refuses a taken name with 409 and keeps the first instance",
-          "[e2e][rest][register]") {
-  ServerProcess server;
-  auto api = server.client();
-
+TEST_CASE_METHOD(FreshServer, "register refuses a taken name with 409 and keeps the first instance",
+                 "[e2e][rest][register]") {
   register_ok(api, "echo", "dup");
-  E2E_REQUIRE_STATUS(api.post("/services/dup/configure", {{"prefix", "First"}}), 200);
+  command_ok(api, "dup", "configure", {{"prefix", "First"}});
 
   auto same_class = register_service(api, "echo", "dup");
-  E2E_CHECK_STATUS(same_class, 409);
-  check_detail(same_class);
+  check_refused(same_class, 409);
   auto other_class = register_service(api, "counter", "dup");
-  E2E_CHECK_STATUS(other_class, 409);
-  check_detail(other_class);
+  check_refused(other_class, 409);
 
   CHECK(service_names(api) == std::vector<std::string>{"dup"});
   auto status = status_of(api, "dup");
@@ -198,15 +229,13 @@ TEST_CASE("register refuses a taken name with 409 and keeps the first instance",
   CHECK(status["state"] == "configured");
 }
 
-TEST_CASE("register refuses an unknown class with 404, before looking at the name",
-          "[e2e][rest][register]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "register refuses an unknown class with 404, before looking at the name",
+                 "[e2e][rest][register]") {
   register_ok(api, "echo");
 
   auto unknown = register_service(api, "nope");
-  E2E_CHECK_STATUS(unknown, 404);
-  check_detail(unknown);
+  check_refused(unknown, 404);
   CHECK(unknown.detail().find("nope") != std::string::npos);
 
   E2E_CHECK_STATUS(register_service(api, "nope", "echo"), 404);  // taken name
@@ -215,18 +244,15 @@ TEST_CASE("register refuses an unknown class with 404, before looking at the nam
   CHECK(service_names(api) == std::vector<std::string>{"echo"});
 }
 
-TEST_CASE("register refuses bad instance names and bad bodies with 400", "[e2e][rest][register]") {
-  ServerProcess server;
-  auto api = server.client();
-
+TEST_CASE_METHOD(FreshServer, "register refuses bad instance names and bad bodies with 400",
+                 "[e2e][rest][register]") {
   const std::vector<std::string> bad_names = {"",     ".",     "..",          std::string(65, 'a'),
                                               "a/b",  "a b",   "caf\xc3\xa9", "name?",
                                               "a\\b", "a%2Fb", "x:y"};
   for (const auto& name : bad_names) {
     auto response = register_service(api, "echo", name);
     INFO("instance_name: '" << name << "'");
-    E2E_CHECK_STATUS(response, 400);
-    check_detail(response);
+    check_refused(response, 400);
   }
 
   const std::vector<json> bad_name_types = {5, true, json::object(), json::array({"a"})};
@@ -234,8 +260,7 @@ TEST_CASE("register refuses bad instance names and bad bodies with 400", "[e2e][
     INFO("instance_name: " << name.dump());
     auto response =
         api.post("/services/register", {{"service_name", "echo"}, {"instance_name", name}});
-    E2E_CHECK_STATUS(response, 400);
-    check_detail(response);
+    check_refused(response, 400);
   }
 
   const std::vector<std::string> bad_bodies = {"{",
@@ -252,8 +277,7 @@ TEST_CASE("register refuses bad instance names and bad bodies with 400", "[e2e][
   for (const auto& body : bad_bodies) {
     INFO("body: '" << body << "'");
     auto response = api.post_raw("/services/register", body);
-    E2E_CHECK_STATUS(response, 400);
-    check_detail(response);
+    check_refused(response, 400);
   }
   CHECK(service_names(api).empty());
 
@@ -267,9 +291,9 @@ TEST_CASE("register refuses bad instance names and bad bodies with 400", "[e2e][
 // ---------------------------------------------------------------------------
 // GET /services/{name} and configure
 
-TEST_CASE("every instance route answers 404 with a detail for an unknown instance", "[e2e][rest]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "every instance route answers 404 with a detail for an unknown instance",
+                 "[e2e][rest]") {
   register_ok(api, "echo");
 
   std::vector<HttpResponse> responses;
@@ -281,16 +305,14 @@ TEST_CASE("every instance route answers 404 with a detail for an unknown instanc
   responses.push_back(api.post("/services/ghost/configure_and_start", json::object()));
   responses.push_back(api.post("/services/ghost/echo", {{"message", "hi"}}));
   for (const auto& response : responses) {
-    E2E_CHECK_STATUS(response, 404);
-    check_detail(response);
+    check_refused(response, 404);
   }
   CHECK(service_names(api) == std::vector<std::string>{"echo"});
 }
 
-TEST_CASE("before any configure the status has metadata {} and is_configured false",
-          "[e2e][rest][configure]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "before any configure the status has metadata {} and is_configured false",
+                 "[e2e][rest][configure]") {
   register_ok(api, "store");
 
   auto response = api.get("/services/store");
@@ -303,11 +325,10 @@ TEST_CASE("before any configure the status has metadata {} and is_configured fal
   CHECK(response.field("is_configured") == false);
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    FreshServer,
     "configure replaces the whole configuration and metadata has base fields, defaults, extras",
     "[e2e][rest][configure]") {
-  ServerProcess server;
-  auto api = server.client();
   register_ok(api, "echo");
 
   auto configured = api.post("/services/echo/configure",
@@ -333,9 +354,7 @@ TEST_CASE(
   CHECK(metadata["extra_thing"] == json{{"a", 1}, {"b", {true, "x"}}});
 
   // A second configure replaces everything: no merge with the first.
-  E2E_REQUIRE_STATUS(
-      api.post("/services/echo/configure", {{"max_length", 5}, {"start_timeout_seconds", 2.5}}),
-      200);
+  command_ok(api, "echo", "configure", {{"max_length", 5}, {"start_timeout_seconds", 2.5}});
   metadata = status_of(api, "echo")["metadata"];
   INFO(metadata.dump());
   CHECK(metadata["prefix"] == "Echo");
@@ -345,9 +364,7 @@ TEST_CASE(
   CHECK_FALSE(metadata.contains("extra_thing"));
 }
 
-TEST_CASE("configure with an empty body means {}", "[e2e][rest][configure]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "configure with an empty body means {}", "[e2e][rest][configure]") {
   register_ok(api, "counter");
 
   auto response = api.post("/services/counter/configure");
@@ -363,10 +380,9 @@ TEST_CASE("configure with an empty body means {}", "[e2e][rest][configure]") {
   CHECK(metadata["autostart"] == false);
 }
 
-TEST_CASE("configure types are strict: 422 naming the field, previous configuration kept",
-          "[e2e][rest][configure]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "configure types are strict: 422 naming the field, previous configuration kept",
+                 "[e2e][rest][configure]") {
   for (const auto* key : {"echo", "counter", "ticker", "faulty", "store"}) register_ok(api, key);
 
   const std::map<std::string, json> valid = {
@@ -466,9 +482,8 @@ TEST_CASE("configure types are strict: 422 naming the field, previous configurat
   }
 }
 
-TEST_CASE("a required field that is missing is 422 naming it", "[e2e][rest][configure]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "a required field that is missing is 422 naming it",
+                 "[e2e][rest][configure]") {
   register_ok(api, "store");
 
   auto missing = api.post("/services/store/configure", json::object());
@@ -483,30 +498,27 @@ TEST_CASE("a required field that is missing is 422 naming it", "[e2e][rest][conf
   E2E_CHECK_STATUS(empty_body, 422);
   CHECK(empty_body.detail().find("capacity") != std::string::npos);
 
-  E2E_REQUIRE_STATUS(api.post("/services/store/configure", {{"capacity", 3}}), 200);
+  command_ok(api, "store", "configure", {{"capacity", 3}});
   CHECK(status_of(api, "store")["metadata"]["capacity"] == 3);
   // A later configure without it is refused and keeps capacity 3.
   E2E_CHECK_STATUS(api.post("/services/store/configure", {{"other", 1}}), 422);
   CHECK(status_of(api, "store")["metadata"]["capacity"] == 3);
 }
 
-TEST_CASE("configure: non-object JSON is 422, malformed JSON is 400, state unchanged",
-          "[e2e][rest][configure]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "configure: non-object JSON is 422, malformed JSON is 400, state unchanged",
+                 "[e2e][rest][configure]") {
   register_ok(api, "echo");
 
   for (const auto* body : {"[]", "[1, 2]", "5", "\"text\"", "null", "true"}) {
     INFO("body: " << body);
     auto response = api.post_raw("/services/echo/configure", body);
-    E2E_CHECK_STATUS(response, 422);
-    check_detail(response);
+    check_refused(response, 422);
   }
   for (const auto* body : {"{", "{\"prefix\": }", "{'prefix': 'x'}", "prefix=x", "{\"a\":1}}"}) {
     INFO("body: " << body);
     auto response = api.post_raw("/services/echo/configure", body);
-    E2E_CHECK_STATUS(response, 400);
-    check_detail(response);
+    check_refused(response, 400);
   }
   auto status = status_of(api, "echo");
   CHECK(status["state"] == "initialized");
@@ -514,7 +526,7 @@ TEST_CASE("configure: non-object JSON is 422, malformed JSON is 400, state uncha
   CHECK(status["metadata"] == json::object());
 
   // And from configured: the previous configuration stays.
-  E2E_REQUIRE_STATUS(api.post("/services/echo/configure", {{"prefix", "Kept"}}), 200);
+  command_ok(api, "echo", "configure", {{"prefix", "Kept"}});
   E2E_CHECK_STATUS(api.post_raw("/services/echo/configure", "{"), 400);
   E2E_CHECK_STATUS(api.post_raw("/services/echo/configure", "[]"), 422);
   status = status_of(api, "echo");
@@ -522,16 +534,13 @@ TEST_CASE("configure: non-object JSON is 422, malformed JSON is 400, state uncha
   CHECK(status["metadata"]["prefix"] == "Kept");
 }
 
-TEST_CASE("configure while running is 409 and changes nothing", "[e2e][rest][configure]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "echo");
-  E2E_REQUIRE_STATUS(api.post("/services/echo/configure", {{"prefix", "Old"}}), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/echo/start"), 200);
+TEST_CASE_METHOD(FreshServer, "configure while running is 409 and changes nothing",
+                 "[e2e][rest][configure]") {
+  register_configured(api, "echo", {{"prefix", "Old"}});
+  command_ok(api, "echo", "start");
 
   auto response = api.post("/services/echo/configure", {{"prefix", "New"}});
-  E2E_CHECK_STATUS(response, 409);
-  check_detail(response);
+  check_refused(response, 409);
   auto status = status_of(api, "echo");
   CHECK(status["state"] == "running");
   CHECK(status["metadata"]["prefix"] == "Old");
@@ -539,7 +548,7 @@ TEST_CASE("configure while running is 409 and changes nothing", "[e2e][rest][con
   CHECK(echoed.field("message") == "Old: x");
 
   // Allowed again once stopped.
-  E2E_REQUIRE_STATUS(api.post("/services/echo/stop"), 200);
+  command_ok(api, "echo", "stop");
   E2E_CHECK_STATUS(api.post("/services/echo/configure", {{"prefix", "New"}}), 200);
   CHECK(status_of(api, "echo")["state"] == "configured");
 }
@@ -547,10 +556,10 @@ TEST_CASE("configure while running is 409 and changes nothing", "[e2e][rest][con
 // ---------------------------------------------------------------------------
 // start / stop
 
-TEST_CASE("start and stop reply when the transition is done and stop when idle changes nothing",
-          "[e2e][rest][lifecycle]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(
+    FreshServer,
+    "start and stop reply when the transition is done and stop when idle changes nothing",
+    "[e2e][rest][lifecycle]") {
   register_ok(api, "echo");
 
   // stop from initialized: 200, nothing happens.
@@ -560,7 +569,7 @@ TEST_CASE("start and stop reply when the transition is done and stop when idle c
   CHECK(state_of(api, "echo") == "initialized");
 
   // stop from configured: 200, still configured.
-  E2E_REQUIRE_STATUS(api.post("/services/echo/configure", json::object()), 200);
+  command_ok(api, "echo", "configure", json::object());
   E2E_CHECK_STATUS(api.post("/services/echo/stop"), 200);
   CHECK(state_of(api, "echo") == "configured");
 
@@ -572,8 +581,7 @@ TEST_CASE("start and stop reply when the transition is done and stop when idle c
   CHECK(status["error"].is_null());
 
   auto again = api.post("/services/echo/start");
-  E2E_CHECK_STATUS(again, 409);
-  check_detail(again);
+  check_refused(again, 409);
   CHECK(state_of(api, "echo") == "running");
 
   auto stopped = api.post("/services/echo/stop");
@@ -594,95 +602,64 @@ TEST_CASE("start and stop reply when the transition is done and stop when idle c
   CHECK(status_of(api, "counter")["is_configured"] == false);
 }
 
-TEST_CASE("a service that requires configuration refuses to start unconfigured",
-          "[e2e][rest][lifecycle]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "a service that requires configuration refuses to start unconfigured",
+                 "[e2e][rest][lifecycle]") {
   register_ok(api, "store");
 
   auto refused = api.post("/services/store/start");
-  E2E_CHECK_STATUS(refused, 409);
-  check_detail(refused);
+  check_refused(refused, 409);
   auto status = status_of(api, "store");
   CHECK(status["state"] == "error");
   REQUIRE(status["error"].is_string());
   CHECK_THAT(status["error"].get<std::string>(), Catch::Contains("must be configured"));
 
   // Configure from error, then a successful start clears the error.
-  E2E_REQUIRE_STATUS(api.post("/services/store/configure", {{"capacity", 1}}), 200);
+  command_ok(api, "store", "configure", {{"capacity", 1}});
   CHECK(state_of(api, "store") == "configured");
-  E2E_REQUIRE_STATUS(api.post("/services/store/start"), 200);
-  status = status_of(api, "store");
-  CHECK(status["state"] == "running");
-  CHECK(status["error"].is_null());
+  command_ok(api, "store", "start");
+  check_state(api, "store", "running");
 }
 
-TEST_CASE("a manager exception on start is 500 with detail equal to status.error",
-          "[e2e][rest][lifecycle]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "faulty");
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/configure", {{"fail_on", "start"}}), 200);
+TEST_CASE_METHOD(FreshServer,
+                 "a manager exception on start is 500 with detail equal to status.error",
+                 "[e2e][rest][lifecycle]") {
+  register_configured(api, "faulty", {{"fail_on", "start"}});
 
   auto failed = api.post("/services/faulty/start");
   E2E_CHECK_STATUS(failed, 500);
   CHECK_THAT(failed.detail(), Catch::StartsWith("Failed to start faulty service: "));
   CHECK(failed.detail().size() > std::string("Failed to start faulty service: ").size());
-  auto status = status_of(api, "faulty");
-  CHECK(status["state"] == "error");
-  CHECK(status["error"] == failed.detail());
+  check_state(api, "faulty", "error", failed.detail());
 
   // The node is fine; from error the service can be reconfigured and started.
   E2E_CHECK_STATUS(api.get("/"), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/configure", {{"fail_on", "none"}}), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/start"), 200);
-  status = status_of(api, "faulty");
-  CHECK(status["state"] == "running");
-  CHECK(status["error"].is_null());
+  command_ok(api, "faulty", "configure", {{"fail_on", "none"}});
+  command_ok(api, "faulty", "start");
+  check_state(api, "faulty", "running");
 }
 
-TEST_CASE("a manager exception on stop is 500 'Failed to stop <name> service: ...'",
-          "[e2e][rest][lifecycle]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "a manager exception on stop is 500 'Failed to stop <name> service: ...'",
+                 "[e2e][rest][lifecycle]") {
   register_ok(api, "faulty", "breaks");
-  E2E_REQUIRE_STATUS(api.post("/services/breaks/configure", {{"fail_on", "stop"}}), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/breaks/start"), 200);
+  command_ok(api, "breaks", "configure", {{"fail_on", "stop"}});
+  command_ok(api, "breaks", "start");
 
   auto failed = api.post("/services/breaks/stop");
   E2E_CHECK_STATUS(failed, 500);
   CHECK_THAT(failed.detail(), Catch::StartsWith("Failed to stop breaks service: "));
-  auto status = status_of(api, "breaks");
-  CHECK(status["state"] == "error");
-  CHECK(status["error"] == failed.detail());
+  check_state(api, "breaks", "error", failed.detail());
 
   // start is allowed from error and clears it.
-  E2E_REQUIRE_STATUS(api.post("/services/breaks/start"), 200);
-  status = status_of(api, "breaks");
-  CHECK(status["state"] == "running");
-  CHECK(status["error"].is_null());
+  command_ok(api, "breaks", "start");
+  check_state(api, "breaks", "running");
 }
 
-TEST_CASE("a start that outlasts start_timeout_seconds is 500 and the node keeps serving",
-          "[e2e][rest][lifecycle][timeout]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "faulty");
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/configure",
-                              {{"start_delay_ms", 4000}, {"start_timeout_seconds", 1}}),
-                     200);
-
-  auto started = Clock::now();
-  auto failed = api.post("/services/faulty/start");
-  auto took = elapsed_ms(started);
-  E2E_CHECK_STATUS(failed, 500);
-  CHECK(took >= 900);
-  CHECK(took < 3500);  // the reply does not wait for the stuck call
-  INFO(failed.detail());
-  CHECK(is_timed_out_after_1s(failed.detail(), "starting"));
-  auto status = status_of(api, "faulty");
-  CHECK(status["state"] == "error");
-  CHECK(status["error"] == failed.detail());
+TEST_CASE_METHOD(FreshServer,
+                 "a start that outlasts start_timeout_seconds is 500 and the node keeps serving",
+                 "[e2e][rest][lifecycle][timeout]") {
+  register_configured(api, "faulty", {{"start_delay_ms", 4000}, {"start_timeout_seconds", 1}});
+  check_times_out(api, "start", "starting");
 
   // The manager call is still stuck: the node keeps answering.
   auto root = api.get("/");
@@ -692,95 +669,48 @@ TEST_CASE("a start that outlasts start_timeout_seconds is 500 and the node keeps
   E2E_CHECK_STATUS(api.post("/services/echo/start"), 200);
 }
 
-TEST_CASE("a stop that outlasts stop_timeout_seconds is 500 and the node keeps serving",
-          "[e2e][rest][lifecycle][timeout]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "faulty");
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/configure",
-                              {{"stop_delay_ms", 4000}, {"stop_timeout_seconds", 1}}),
-                     200);
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/start"), 200);
-
-  auto started = Clock::now();
-  auto failed = api.post("/services/faulty/stop");
-  auto took = elapsed_ms(started);
-  E2E_CHECK_STATUS(failed, 500);
-  CHECK(took >= 900);
-  CHECK(took < 3500);
-  INFO(failed.detail());
-  CHECK(is_timed_out_after_1s(failed.detail(), "stopping"));
-  auto status = status_of(api, "faulty");
-  CHECK(status["state"] == "error");
-  CHECK(status["error"] == failed.detail());
+TEST_CASE_METHOD(FreshServer,
+                 "a stop that outlasts stop_timeout_seconds is 500 and the node keeps serving",
+                 "[e2e][rest][lifecycle][timeout]") {
+  register_configured(api, "faulty", {{"stop_delay_ms", 4000}, {"stop_timeout_seconds", 1}});
+  command_ok(api, "faulty", "start");
+  check_times_out(api, "stop", "stopping");
   E2E_CHECK_STATUS(api.get("/services"), 200);
 }
 
-TEST_CASE("stop during a start waits for the start, then stops", "[e2e][rest][lifecycle]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "faulty");
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/configure", {{"start_delay_ms", 1000}}), 200);
-
-  AsyncRequest start(server.port(), server.api_prefix(), "POST", "/services/faulty/start");
-  REQUIRE(wait_for_state(api, "faulty", "starting", 5s));
-
-  auto stopped = api.post("/services/faulty/stop");
-  E2E_CHECK_STATUS(stopped, 200);
+TEST_CASE_METHOD(FreshServer, "stop during a start waits for the start, then stops",
+                 "[e2e][rest][lifecycle]") {
+  auto start = slow_command_in_flight(server, api, "start", 1000);
+  auto stopped = check_stop_waits_for(api, *start);
   CHECK(stopped.body_json == json{{"status", "stopped"}, {"service", "faulty"}});
-  CHECK(stopped.elapsed_ms >= 300);  // it waited for the rest of the 1 s start
-  CHECK(state_of(api, "faulty") == "stopped");
-
-  E2E_CHECK_STATUS(start.response(), 200);
-  CHECK(state_of(api, "faulty") == "stopped");
 }
 
-TEST_CASE("a second stop while stopping waits for the stop in flight", "[e2e][rest][lifecycle]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "faulty");
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/configure", {{"stop_delay_ms", 1000}}), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/start"), 200);
-
-  AsyncRequest first(server.port(), server.api_prefix(), "POST", "/services/faulty/stop");
-  REQUIRE(wait_for_state(api, "faulty", "stopping", 5s));
-
-  auto second = api.post("/services/faulty/stop");
-  E2E_CHECK_STATUS(second, 200);
-  CHECK(second.elapsed_ms >= 300);  // it waited for the 1 s stop in flight
-  CHECK(state_of(api, "faulty") == "stopped");
-  E2E_CHECK_STATUS(first.response(), 200);
-  CHECK(state_of(api, "faulty") == "stopped");
+TEST_CASE_METHOD(FreshServer, "a second stop while stopping waits for the stop in flight",
+                 "[e2e][rest][lifecycle]") {
+  auto first = slow_command_in_flight(server, api, "stop", 1000);
+  check_stop_waits_for(api, *first);
 }
 
-TEST_CASE("commands that conflict with a start in flight are 409", "[e2e][rest][lifecycle]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "faulty");
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/configure", {{"start_delay_ms", 1500}}), 200);
-
-  AsyncRequest start(server.port(), server.api_prefix(), "POST", "/services/faulty/start");
-  REQUIRE(wait_for_state(api, "faulty", "starting", 5s));
+TEST_CASE_METHOD(FreshServer, "commands that conflict with a start in flight are 409",
+                 "[e2e][rest][lifecycle]") {
+  auto start = slow_command_in_flight(server, api, "start", 1500);
 
   auto second_start = api.post("/services/faulty/start");
-  E2E_CHECK_STATUS(second_start, 409);
-  check_detail(second_start);
+  check_refused(second_start, 409);
   auto configure = api.post("/services/faulty/configure", {{"start_delay_ms", 0}});
   E2E_CHECK_STATUS(configure, 409);
   auto both = api.post("/services/faulty/configure_and_start", json::object());
   E2E_CHECK_STATUS(both, 409);
-  CHECK_FALSE(start.done());  // all answered while the start was still running
+  CHECK_FALSE(start->done());  // all answered while the start was still running
 
-  E2E_CHECK_STATUS(start.response(), 200);
+  E2E_CHECK_STATUS(start->response(), 200);
   auto status = status_of(api, "faulty");
   CHECK(status["state"] == "running");
   CHECK(status["metadata"]["start_delay_ms"] == 1500);
 }
 
-TEST_CASE("configure_and_start configures then starts, with the errors of both",
-          "[e2e][rest][lifecycle]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "configure_and_start configures then starts, with the errors of both",
+                 "[e2e][rest][lifecycle]") {
   register_ok(api, "echo");
   register_ok(api, "store");
   register_ok(api, "faulty");
@@ -824,10 +754,9 @@ TEST_CASE("configure_and_start configures then starts, with the errors of both",
   CHECK(status["metadata"]["fail_on"] == "start");
 }
 
-TEST_CASE("autostart: the configure reply comes at once and a start follows by itself",
-          "[e2e][rest][lifecycle]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "autostart: the configure reply comes at once and a start follows by itself",
+                 "[e2e][rest][lifecycle]") {
   register_ok(api, "faulty");
   register_ok(api, "echo");
 
@@ -841,18 +770,14 @@ TEST_CASE("autostart: the configure reply comes at once and a start follows by i
   CHECK(wait_for_state(api, "faulty", "running", 10s));
   CHECK(status_of(api, "faulty")["metadata"]["autostart"] == true);
 
-  E2E_REQUIRE_STATUS(api.post("/services/echo/configure", {{"autostart", true}}), 200);
+  command_ok(api, "echo", "configure", {{"autostart", true}});
   CHECK(wait_for_state(api, "echo", "running", 10s));
 }
 
-TEST_CASE("enabled false disables autostart and the instance can still be started by hand",
-          "[e2e][rest][lifecycle]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "echo");
-
-  E2E_REQUIRE_STATUS(
-      api.post("/services/echo/configure", {{"enabled", false}, {"autostart", true}}), 200);
+TEST_CASE_METHOD(FreshServer,
+                 "enabled false disables autostart and the instance can still be started by hand",
+                 "[e2e][rest][lifecycle]") {
+  register_configured(api, "echo", {{"enabled", false}, {"autostart", true}});
   // It stays configured: watch it for a while (a bounded observation).
   auto deadline = Clock::now() + 700ms;
   while (Clock::now() < deadline) {
@@ -870,13 +795,11 @@ TEST_CASE("enabled false disables autostart and the instance can still be starte
 // ---------------------------------------------------------------------------
 // DELETE /services/{name}
 
-TEST_CASE("DELETE removes an instance: then 404, and the name can be reused",
-          "[e2e][rest][delete]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "DELETE removes an instance: then 404, and the name can be reused",
+                 "[e2e][rest][delete]") {
   register_ok(api, "echo");
   register_ok(api, "counter");
-  E2E_REQUIRE_STATUS(api.post("/services/echo/configure", {{"prefix", "Old"}}), 200);
+  command_ok(api, "echo", "configure", {{"prefix", "Old"}});
 
   auto removed = api.del("/services/echo");
   E2E_REQUIRE_STATUS(removed, 200);
@@ -904,12 +827,11 @@ TEST_CASE("DELETE removes an instance: then 404, and the name can be reused",
   CHECK(other.field("type") == "StoreService");
 }
 
-TEST_CASE("DELETE of a running instance stops it first", "[e2e][rest][delete]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "DELETE of a running instance stops it first",
+                 "[e2e][rest][delete]") {
   register_ok(api, "faulty", "slow");
-  E2E_REQUIRE_STATUS(api.post("/services/slow/configure", {{"stop_delay_ms", 800}}), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/slow/start"), 200);
+  command_ok(api, "slow", "configure", {{"stop_delay_ms", 800}});
+  command_ok(api, "slow", "start");
 
   auto started = Clock::now();
   auto removed = api.del("/services/slow");
@@ -922,36 +844,29 @@ TEST_CASE("DELETE of a running instance stops it first", "[e2e][rest][delete]") 
 
   // A running echo too (no delay): removed, and the name is free again.
   register_ok(api, "echo");
-  E2E_REQUIRE_STATUS(api.post("/services/echo/start"), 200);
+  command_ok(api, "echo", "start");
   E2E_CHECK_STATUS(api.del("/services/echo"), 200);
   E2E_CHECK_STATUS(api.get("/services/echo"), 404);
   register_ok(api, "echo");
 }
 
-TEST_CASE("DELETE of a starting instance waits for the start and the stop", "[e2e][rest][delete]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "faulty");
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/configure", {{"start_delay_ms", 1000}}), 200);
-
-  AsyncRequest start(server.port(), server.api_prefix(), "POST", "/services/faulty/start");
-  REQUIRE(wait_for_state(api, "faulty", "starting", 5s));
+TEST_CASE_METHOD(FreshServer, "DELETE of a starting instance waits for the start and the stop",
+                 "[e2e][rest][delete]") {
+  auto start = slow_command_in_flight(server, api, "start", 1000);
   auto removed = api.del("/services/faulty");
   E2E_CHECK_STATUS(removed, 200);
   CHECK(removed.field("status") == "deregistered");
   E2E_CHECK_STATUS(api.get("/services/faulty"), 404);
-  start.response();  // its reply arrived (whatever it says); the server is still fine
+  start->response();  // its reply arrived (whatever it says); the server is still fine
   E2E_CHECK_STATUS(api.get("/"), 200);
   CHECK(service_names(api).empty());
 }
 
-TEST_CASE("DELETE whose stop fails removes the instance anyway and reports the error",
-          "[e2e][rest][delete]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "faulty");
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/configure", {{"fail_on", "stop"}}), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/start"), 200);
+TEST_CASE_METHOD(FreshServer,
+                 "DELETE whose stop fails removes the instance anyway and reports the error",
+                 "[e2e][rest][delete]") {
+  register_configured(api, "faulty", {{"fail_on", "stop"}});
+  command_ok(api, "faulty", "start");
 
   auto removed = api.del("/services/faulty");
   E2E_REQUIRE_STATUS(removed, 200);
@@ -967,10 +882,9 @@ TEST_CASE("DELETE whose stop fails removes the instance anyway and reports the e
 // ---------------------------------------------------------------------------
 // Routing
 
-TEST_CASE("unknown paths are 404 and wrong methods 405 with Allow, all with a JSON detail",
-          "[e2e][rest][routing]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "unknown paths are 404 and wrong methods 405 with Allow, all with a JSON detail",
+                 "[e2e][rest][routing]") {
   register_ok(api, "echo");
   register_ok(api, "counter");
 
@@ -978,13 +892,11 @@ TEST_CASE("unknown paths are 404 and wrong methods 405 with Allow, all with a JS
                            "/servicesx", "/services/counter/value/x"}) {
     INFO(path);
     auto response = api.get(path);
-    E2E_CHECK_STATUS(response, 404);
-    check_detail(response);
+    check_refused(response, 404);
     CHECK(response.header("Content-Type").find("application/json") != std::string::npos);
   }
   auto unknown_post = api.post("/services/echo/nope", json::object());
-  E2E_CHECK_STATUS(unknown_post, 404);
-  check_detail(unknown_post);
+  check_refused(unknown_post, 404);
 
   struct WrongMethod {
     std::string method;
@@ -1009,8 +921,7 @@ TEST_CASE("unknown paths are 404 and wrong methods 405 with Allow, all with a JS
     INFO(method << " " << path);
     auto response = api.request(method, path,
                                 method == "GET" ? std::nullopt : std::optional<std::string>("{}"));
-    E2E_CHECK_STATUS(response, 405);
-    check_detail(response);
+    check_refused(response, 405);
     auto allow = response.header("Allow");
     INFO("Allow: " << allow);
     for (const auto& verb : allowed) CHECK(allow.find(verb) != std::string::npos);
@@ -1019,10 +930,10 @@ TEST_CASE("unknown paths are 404 and wrong methods 405 with Allow, all with a JS
   CHECK(service_names(api) == std::vector<std::string>{"echo", "counter"});
 }
 
-TEST_CASE("path segments are percent-decoded, query strings ignored, Content-Type not checked",
-          "[e2e][rest][routing]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(
+    FreshServer,
+    "path segments are percent-decoded, query strings ignored, Content-Type not checked",
+    "[e2e][rest][routing]") {
   register_ok(api, "echo");
   register_ok(api, "echo", "a.b-c");
 

@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <caf/all.hpp>
 
@@ -75,6 +76,29 @@ void require_invalid(Node& node, const std::string& name, const json& configurat
   CHECK_THAT(detail, Catch::Contains(field));
 }
 
+/// A configuration a class must refuse, and the field its 422 names.
+struct Refused {
+  json configuration;
+  std::string field;
+};
+
+/// The configuration rules of the class `key`: configure({}) gives (among
+/// others) the metadata fields of `defaults`; each of `refused` is a 422
+/// naming its field and keeps the previous configuration. The instance.
+std::string check_configuration_rules(Node& node, const std::string& key, const json& defaults,
+                                      const std::vector<Refused>& refused) {
+  auto name = node.add(key);
+  node.runtime.configure(name, json::object());
+  auto metadata = node.runtime.status(name).metadata;
+  for (const auto& [field, value] : defaults.items()) {
+    INFO(field);
+    CHECK(metadata[field] == value);
+  }
+  for (const auto& each : refused) require_invalid(node, name, each.configuration, each.field);
+  CHECK(node.runtime.status(name).metadata == metadata);
+  return name;
+}
+
 /// Polls `condition` until it holds or `deadline` passes.
 bool eventually(const std::function<bool()>& condition,
                 std::chrono::milliseconds deadline = std::chrono::seconds(10)) {
@@ -109,20 +133,13 @@ TEST_CASE("the five example classes are registered under their keys", "[examples
 
 TEST_CASE("echo: configuration defaults and validation", "[examples][echo]") {
   Node node;
-  auto echo = node.add("echo");
-  node.runtime.configure(echo, json::object());
-  auto metadata = node.runtime.status(echo).metadata;
-  CHECK(metadata["prefix"] == "Echo");
-  CHECK(metadata["max_length"] == 1000);
-
-  require_invalid(node, echo, {{"max_length", 0}}, "max_length");
-  require_invalid(node, echo, {{"max_length", -3}}, "max_length");
-  require_invalid(node, echo, {{"max_length", 2.5}}, "max_length");
-  require_invalid(node, echo, {{"max_length", "10"}}, "max_length");
-  require_invalid(node, echo, {{"prefix", 5}}, "prefix");
-  require_invalid(node, echo, {{"prefix", nullptr}}, "prefix");
-  // A refused configure keeps the previous one.
-  CHECK(node.runtime.status(echo).metadata == metadata);
+  check_configuration_rules(node, "echo", {{"prefix", "Echo"}, {"max_length", 1000}},
+                            {{{{"max_length", 0}}, "max_length"},
+                             {{{"max_length", -3}}, "max_length"},
+                             {{{"max_length", 2.5}}, "max_length"},
+                             {{{"max_length", "10"}}, "max_length"},
+                             {{{"prefix", 5}}, "prefix"},
+                             {{{"prefix", nullptr}}, "prefix"}});
 }
 
 TEST_CASE("echo: POST /echo answers only while running", "[examples][echo]") {
@@ -225,20 +242,15 @@ TEST_CASE("echo: unknown routes are 404, wrong methods 405", "[examples][echo]")
 
 TEST_CASE("counter: configuration defaults and validation", "[examples][counter]") {
   Node node;
-  auto counter = node.add("counter");
-  node.runtime.configure(counter, json::object());
-  auto metadata = node.runtime.status(counter).metadata;
-  CHECK(metadata["initial_value"] == 0);
-  CHECK(metadata["step"] == 1);
-
-  require_invalid(node, counter, {{"step", 0}}, "step");
-  require_invalid(node, counter, {{"step", -1}}, "step");
-  require_invalid(node, counter, {{"step", 1.5}}, "step");
-  require_invalid(node, counter, {{"step", "2"}}, "step");
-  require_invalid(node, counter, {{"initial_value", 0.5}}, "initial_value");
-  require_invalid(node, counter, {{"initial_value", true}}, "initial_value");
-  require_invalid(node, counter, {{"initial_value", std::uint64_t{1} << 63}}, "initial_value");
-  CHECK(node.runtime.status(counter).metadata == metadata);
+  auto counter =
+      check_configuration_rules(node, "counter", {{"initial_value", 0}, {"step", 1}},
+                                {{{{"initial_value", 0.5}}, "initial_value"},
+                                 {{{"initial_value", true}}, "initial_value"},
+                                 {{{"initial_value", std::uint64_t{1} << 63}}, "initial_value"},
+                                 {{{"step", 0}}, "step"},
+                                 {{{"step", -1}}, "step"},
+                                 {{{"step", 1.5}}, "step"},
+                                 {{{"step", "2"}}, "step"}});
   node.runtime.configure(counter, {{"initial_value", -7}});  // negative is fine
   CHECK(node.call(counter, "GET", "/value").body == json{{"value", -7}});
 }
@@ -396,22 +408,16 @@ TEST_CASE("ticker: many tickers tick at once (timers, not sleeping threads)",
 
 TEST_CASE("faulty: configuration defaults and validation", "[examples][faulty]") {
   Node node;
-  auto faulty = node.add("faulty");
-  node.runtime.configure(faulty, json::object());
-  auto metadata = node.runtime.status(faulty).metadata;
-  CHECK(metadata["fail_on"] == "none");
-  CHECK(metadata["start_delay_ms"] == 0);
-  CHECK(metadata["stop_delay_ms"] == 0);
-
-  require_invalid(node, faulty, {{"fail_on", "sometimes"}}, "fail_on");
-  require_invalid(node, faulty, {{"fail_on", "START"}}, "fail_on");
-  require_invalid(node, faulty, {{"fail_on", ""}}, "fail_on");
-  require_invalid(node, faulty, {{"fail_on", 1}}, "fail_on");
-  require_invalid(node, faulty, {{"start_delay_ms", -1}}, "start_delay_ms");
-  require_invalid(node, faulty, {{"start_delay_ms", 1.5}}, "start_delay_ms");
-  require_invalid(node, faulty, {{"stop_delay_ms", -1}}, "stop_delay_ms");
-  require_invalid(node, faulty, {{"stop_delay_ms", "0"}}, "stop_delay_ms");
-  CHECK(node.runtime.status(faulty).metadata == metadata);
+  auto faulty = check_configuration_rules(
+      node, "faulty", {{"fail_on", "none"}, {"start_delay_ms", 0}, {"stop_delay_ms", 0}},
+      {{{{"fail_on", "sometimes"}}, "fail_on"},
+       {{{"fail_on", "START"}}, "fail_on"},
+       {{{"fail_on", ""}}, "fail_on"},
+       {{{"fail_on", 1}}, "fail_on"},
+       {{{"start_delay_ms", -1}}, "start_delay_ms"},
+       {{{"start_delay_ms", 1.5}}, "start_delay_ms"},
+       {{{"stop_delay_ms", -1}}, "stop_delay_ms"},
+       {{{"stop_delay_ms", "0"}}, "stop_delay_ms"}});
   for (auto fail_on : {"none", "start", "stop"})
     CHECK_NOTHROW(node.runtime.configure(faulty, {{"fail_on", fail_on}}));
 }

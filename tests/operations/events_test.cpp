@@ -110,19 +110,31 @@ std::pair<Node, Node> two_nodes() {
   return {std::move(a), std::move(b)};
 }
 
+/// Registers a faulty instance `name` whose every start fails and that is
+/// restarted after `delay_seconds`, `restarts` times at most (within the
+/// hour): two events (starting, error) a restart, with no HTTP request.
+void register_restart_storm(HttpClient& api, const std::string& name, double delay_seconds,
+                            int restarts) {
+  register_ok(api, "faulty", name);
+  command_ok(api, name, "configure",
+             {{"fail_on", "start"},
+              {"restart", "on-failure"},
+              {"restart_delay_seconds", delay_seconds},
+              {"restart_max_delay_seconds", delay_seconds},
+              {"max_restarts", restarts},
+              {"restart_window_seconds", 3600}});
+}
+
 }  // namespace
 
-TEST_CASE(
-    "events: GET /events lists every event with its 8 fields, oldest first; "
-    "?since= only the later ones",
-    "[operations][events]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "echo", "e");
-  E2E_REQUIRE_STATUS(api.post("/services/e/start"), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/e/stop"), 200);
+TEST_CASE_METHOD(FreshServer,
+                 "events: GET /events lists every event with its 8 fields, oldest first; "
+                 "?since= only the later ones",
+                 "[operations][events]") {
+  register_started(api, "echo", "e");
+  command_ok(api, "e", "stop");
   register_ok(api, "faulty", "bad");
-  E2E_REQUIRE_STATUS(api.post("/services/bad/configure", {{"fail_on", "start"}}), 200);
+  command_ok(api, "bad", "configure", {{"fail_on", "start"}});
   E2E_CHECK_STATUS(api.post("/services/bad/start"), 500);
   E2E_REQUIRE_STATUS(api.del("/services/e"), 200);
 
@@ -183,12 +195,11 @@ TEST_CASE(
   E2E_CHECK_STATUS(malformed, 400);
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    FreshServer,
     "events: a Server-Sent Events client sees the buffered events, then live ones, in seq "
     "order without gaps",
     "[operations][events][sse]") {
-  ServerProcess server;
-  auto api = server.client();
   churn(api, "before", 3);  // 3 x 5 = 15 events buffered
 
   SseClient client(server.port(), "/events");
@@ -222,12 +233,10 @@ TEST_CASE(
   }
 }
 
-TEST_CASE(
-    "events: a Last-Event-ID of another boot first gets `event: gap`, then everything "
-    "buffered",
-    "[operations][events][sse]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "events: a Last-Event-ID of another boot first gets `event: gap`, then everything "
+                 "buffered",
+                 "[operations][events][sse]") {
   churn(api, "svc", 4);  // 20 events
   auto logged = events_of(api);
   REQUIRE(logged.size() == 20);
@@ -245,24 +254,15 @@ TEST_CASE(
                by_seq(logged));
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    FreshServer,
     "events: a client that stops reading is cut off and the node's memory stays within "
     "10 MB over 30,000 events",
     "[operations][events][sse][memory]") {
-  ServerProcess server;
-  auto api = server.client();
   const auto pid = server.process().pid();
 
-  // A service that fails every start and is restarted at once, 15,000
-  // times: two events (starting, error) per restart, with no HTTP request.
-  register_ok(api, "faulty", "storm");
-  E2E_REQUIRE_STATUS(api.post("/services/storm/configure", {{"fail_on", "start"},
-                                                            {"restart", "on-failure"},
-                                                            {"restart_delay_seconds", 0},
-                                                            {"restart_max_delay_seconds", 0},
-                                                            {"max_restarts", 15000},
-                                                            {"restart_window_seconds", 3600}}),
-                     200);
+  // 15,000 restarts at once: 30,000 events.
+  register_restart_storm(api, "storm", 0, 15000);
 
   StalledClient stalled(server.port(),
                         "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -462,19 +462,11 @@ TEST_CASE("events: ?scope=cluster merges the live events of both nodes",
   }
 }
 
-TEST_CASE("events: streams opened during a burst of events see every event once, in order",
-          "[operations][events][sse]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "events: streams opened during a burst of events see every event once, in order",
+                 "[operations][events][sse]") {
   // About 900 events (under the 1,000 the log keeps) over a second or so.
-  register_ok(api, "faulty", "burst");
-  E2E_REQUIRE_STATUS(api.post("/services/burst/configure", {{"fail_on", "start"},
-                                                            {"restart", "on-failure"},
-                                                            {"restart_delay_seconds", 0.001},
-                                                            {"restart_max_delay_seconds", 0.001},
-                                                            {"max_restarts", 445},
-                                                            {"restart_window_seconds", 3600}}),
-                     200);
+  register_restart_storm(api, "burst", 0.001, 445);
   SseClient before(server.port(), "/events");
   REQUIRE(before.wait_connected());
   E2E_CHECK_STATUS(api.post("/services/burst/start"), 500);
@@ -557,20 +549,12 @@ TEST_CASE("events: a client that keeps reading is not cut off by 30,000 events",
   CHECK_FALSE(reader.ended());
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    FreshServer,
     "events: the node keeps the last 1,000; a Last-Event-ID older than that gets `event: "
     "gap`, then those 1,000",
     "[operations][events][sse]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "faulty", "noisy");
-  E2E_REQUIRE_STATUS(api.post("/services/noisy/configure", {{"fail_on", "start"},
-                                                            {"restart", "on-failure"},
-                                                            {"restart_delay_seconds", 0},
-                                                            {"restart_max_delay_seconds", 0},
-                                                            {"max_restarts", 700},
-                                                            {"restart_window_seconds", 3600}}),
-                     200);
+  register_restart_storm(api, "noisy", 0, 700);
   E2E_CHECK_STATUS(api.post("/services/noisy/start"), 500);
   REQUIRE(
       wait_until([&] { return error_of(api, "noisy").find("gave up") != std::string::npos; }, 30s));

@@ -276,10 +276,7 @@ StalledClient::StalledClient(int port, const std::string& request, int receive_b
   if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
   // Before connect, so that the window the peer sees is small from the start.
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  auto address = loopback_address(port);
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     auto error = errno;
     ::close(fd_);
@@ -417,12 +414,9 @@ long rss_kb(pid_t pid) {
 ProgramResult run_program(const std::string& program, const std::vector<std::string>& args,
                           std::chrono::milliseconds timeout) {
   ChildProcess child(program, args);
-  ProgramResult result;
-  result.status = child.wait(timeout);
-  if (result.status.timed_out()) child.kill();
-  result.out = child.stdout_text();
-  result.err = child.stderr_text();
-  return result;
+  auto status = child.wait(timeout);
+  if (status.timed_out()) child.kill();
+  return {status, child.stdout_text(), child.stderr_text()};
 }
 
 std::string operations_data_dir() {

@@ -73,10 +73,9 @@ std::size_t count_lines(const std::string& text, const std::vector<std::string>&
 // ---------------------------------------------------------------------------
 // Failure sources
 
-TEST_CASE("supervision: a start that throws is error with the manager's text, cause failure",
-          "[operations][supervision][failures]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "supervision: a start that throws is error with the manager's text, cause failure",
+                 "[operations][supervision][failures]") {
   faulty(api, "thrower", {{"fail_on", "start"}});
 
   const std::string text =
@@ -96,10 +95,10 @@ TEST_CASE("supervision: a start that throws is error with the manager's text, ca
   CHECK(event["cause"] == "failure");
 }
 
-TEST_CASE("supervision: a start that outlasts start_timeout_seconds is error 'Timed out ...'",
-          "[operations][supervision][failures]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(
+    FreshServer,
+    "supervision: a start that outlasts start_timeout_seconds is error 'Timed out ...'",
+    "[operations][supervision][failures]") {
   faulty(api, "sluggish", {{"start_delay_ms", 2000}, {"start_timeout_seconds", 0.2}});
 
   auto sent = Clock::now();
@@ -127,7 +126,7 @@ TEST_CASE(
   ServerProcess server({"--log-level", "info"});
   auto api = server.client();
   faulty(api, "worker", json::object());
-  E2E_REQUIRE_STATUS(api.post("/services/worker/start"), 200);
+  command_ok(api, "worker", "start");
 
   auto failed = api.post("/services/worker/fail", {{"reason", "lost the connection"}});
   E2E_REQUIRE_STATUS(failed, 200);
@@ -154,12 +153,12 @@ TEST_CASE(
   E2E_CHECK_STATUS(api.post("/services/worker/fail"), 409);
 }
 
-TEST_CASE("supervision: fail_after_ms reports 'planned failure after T ms' T ms after the start",
-          "[operations][supervision][failures]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(
+    FreshServer,
+    "supervision: fail_after_ms reports 'planned failure after T ms' T ms after the start",
+    "[operations][supervision][failures]") {
   faulty(api, "timed", {{"fail_after_ms", 200}});
-  E2E_REQUIRE_STATUS(api.post("/services/timed/start"), 200);
+  command_ok(api, "timed", "start");
 
   auto error = wait_for_event(api, [](const json& e) { return is_event(e, "timed", "error"); });
   REQUIRE(error.has_value());
@@ -176,12 +175,10 @@ TEST_CASE("supervision: fail_after_ms reports 'planned failure after T ms' T ms 
   CHECK(after <= 2200);
 }
 
-TEST_CASE(
-    "supervision: health_failures not-ok checks in a row are error "
-    "'Health check failed N times: <detail>', cause health",
-    "[operations][supervision][health]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "supervision: health_failures not-ok checks in a row are error "
+                 "'Health check failed N times: <detail>', cause health",
+                 "[operations][supervision][health]") {
   // Turns unhealthy by itself 100 ms after its start.
   faulty(api, "sick",
          {{"unhealthy_after_ms", 100}, {"health_interval_seconds", 0.05}, {"health_failures", 2}});
@@ -206,8 +203,7 @@ TEST_CASE(
   }
 
   SECTION("status.health shows the last answer while the service runs") {
-    E2E_REQUIRE_STATUS(
-        api.post("/services/tolerant/health", {{"ok", false}, {"detail", "degraded"}}), 200);
+    command_ok(api, "tolerant", "health", {{"ok", false}, {"detail", "degraded"}});
     json health;
     bool answered = wait_until(
         [&] {
@@ -263,10 +259,9 @@ TEST_CASE(
 // ---------------------------------------------------------------------------
 // Restart policy
 
-TEST_CASE("supervision: on-failure restarts after the delay, which doubles and caps",
-          "[operations][supervision][restart]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "supervision: on-failure restarts after the delay, which doubles and caps",
+                 "[operations][supervision][restart]") {
   faulty(api, "flaky",
          {{"fail_starts", 3},
           {"restart", "on-failure"},
@@ -310,10 +305,10 @@ TEST_CASE("supervision: on-failure restarts after the delay, which doubles and c
   }
 }
 
-TEST_CASE("supervision: the intensity limit gives up with '...; gave up after 2 restarts in 60 s'",
-          "[operations][supervision][restart]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(
+    FreshServer,
+    "supervision: the intensity limit gives up with '...; gave up after 2 restarts in 60 s'",
+    "[operations][supervision][restart]") {
   faulty(api, "doomed",
          {{"fail_starts", 10},
           {"restart", "on-failure"},
@@ -353,22 +348,20 @@ TEST_CASE("supervision: the intensity limit gives up with '...; gave up after 2 
   CHECK(errors.back()["error"] == text);
 }
 
-TEST_CASE(
-    "supervision: restarts and next_restart_in_seconds while a restart is pending; "
-    "a user stop during the delay cancels it",
-    "[operations][supervision][restart]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "supervision: restarts and next_restart_in_seconds while a restart is pending; "
+                 "a user stop during the delay cancels it",
+                 "[operations][supervision][restart]") {
   faulty(api, "pending",
          {{"restart", "on-failure"},
           {"restart_delay_seconds", 0.5},
           {"restart_max_delay_seconds", 5}});
-  E2E_REQUIRE_STATUS(api.post("/services/pending/start"), 200);
+  command_ok(api, "pending", "start");
 
   // First failure: a restart pending in 0.5 s, counted down from the failure
   // (`took`: how long ago at most that was when the status was read).
   auto sent = Clock::now();
-  E2E_REQUIRE_STATUS(api.post("/services/pending/fail", {{"reason", "first"}}), 200);
+  command_ok(api, "pending", "fail", {{"reason", "first"}});
   auto status = status_of(api, "pending");
   auto took = elapsed_ms(sent) / 1000;
   INFO(status.dump() << " read " << took << " s after the failure");
@@ -387,7 +380,7 @@ TEST_CASE(
 
   // Second failure soon after: the delay has doubled to 1 s.
   sent = Clock::now();
-  E2E_REQUIRE_STATUS(api.post("/services/pending/fail", {{"reason", "second"}}), 200);
+  command_ok(api, "pending", "fail", {{"reason", "second"}});
   status = status_of(api, "pending");
   took = elapsed_ms(sent) / 1000;
   INFO(status.dump() << " read " << took << " s after the failure");
@@ -398,7 +391,7 @@ TEST_CASE(
 
   // A user's stop now cancels it.
   auto seq_before_stop = last_seq(api);
-  E2E_REQUIRE_STATUS(api.post("/services/pending/stop"), 200);
+  command_ok(api, "pending", "stop");
   status = status_of(api, "pending");
   CHECK(status["state"] == "stopped");
   CHECK(status["next_restart_in_seconds"].is_null());
@@ -418,19 +411,18 @@ TEST_CASE(
   CHECK(status_of(api, "pending")["restarts"] == 1);
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    FreshServer,
     "supervision: after restart_window_seconds of running, the delay and the restart count "
     "start over",
     "[operations][supervision][restart]") {
-  ServerProcess server;
-  auto api = server.client();
   faulty(api, "renewed",
          {{"restart", "on-failure"},
           {"restart_delay_seconds", 0.2},
           {"restart_max_delay_seconds", 10},
           {"max_restarts", 1},
           {"restart_window_seconds", 1}});
-  E2E_REQUIRE_STATUS(api.post("/services/renewed/start"), 200);
+  command_ok(api, "renewed", "start");
 
   for (int round = 1; round <= 2; ++round) {
     INFO("round " << round);
@@ -440,7 +432,7 @@ TEST_CASE(
       wait_until([&] { return elapsed_ms(running_since) >= 1300; }, 2s, 100ms);
     }
     auto before = last_seq(api);
-    E2E_REQUIRE_STATUS(api.post("/services/renewed/fail", {{"reason", "round"}}), 200);
+    command_ok(api, "renewed", "fail", {{"reason", "round"}});
     auto status = status_of(api, "renewed");
     INFO(status.dump());
     // Not 0.4 s in round 2: the delay went back to 0.2 s.
@@ -463,10 +455,10 @@ TEST_CASE("supervision: a start waits for the clean-up stop of a failure in flig
   ServerProcess server({"--log-level", "info"});
   auto api = server.client();
   faulty(api, "careful", {{"stop_delay_ms", 600}});
-  E2E_REQUIRE_STATUS(api.post("/services/careful/start"), 200);
+  command_ok(api, "careful", "start");
 
   auto failed_at = Clock::now();
-  E2E_REQUIRE_STATUS(api.post("/services/careful/fail", {{"reason", "gone"}}), 200);
+  command_ok(api, "careful", "fail", {{"reason", "gone"}});
   auto started = api.post("/services/careful/start");
   auto took = elapsed_ms(failed_at);
   E2E_CHECK_STATUS(started, 200);

@@ -11,6 +11,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <optional>
 #include <string>
@@ -45,6 +46,24 @@ std::vector<fs::path> replayed_inputs(const std::string& target) {
       paths.push_back(entry.path());
   std::sort(paths.begin(), paths.end());
   return paths;
+}
+
+/// Replays every input of `target` but bug-*, a SECTION each (named after
+/// the file), through `replay`.
+void replay_each(const std::string& target, const std::function<void(const std::string&)>& replay) {
+  for (const auto& path : replayed_inputs(target)) {
+    SECTION(path.filename().string()) {
+      replay(read(path));
+    }
+  }
+}
+
+/// CHECKs that a fuzz harness's check found no problem (nullopt) and threw
+/// nothing.
+void check_no_problem(const std::function<std::optional<std::string>()>& check) {
+  std::optional<std::string> problem;
+  REQUIRE_NOTHROW(problem = check());
+  CHECK(problem.value_or("") == "");
 }
 
 fuzz::HttpHarness& http() {
@@ -98,42 +117,26 @@ void replay_yaml(const std::string& text) {
 // -- every saved input, replayed ------------------------------------------------------
 
 TEST_CASE("fuzz_http inputs: every request gets a documented reply", "[regression][http]") {
-  for (const auto& path : replayed_inputs("http")) {
-    SECTION(path.filename().string()) {
-      replay_http(read(path));
-    }
-  }
+  replay_each("http", replay_http);
 }
 
 TEST_CASE("fuzz_config inputs: loaded or refused with processpype::Error, round trips",
           "[regression][config]") {
   REQUIRE(configurations().classes() >= 5);
-  for (const auto& path : replayed_inputs("config")) {
-    SECTION(path.filename().string()) {
-      std::optional<std::string> problem;
-      REQUIRE_NOTHROW(problem = configurations().check(read(path)));
-      CHECK(problem.value_or("") == "");
-    }
-  }
+  replay_each("config", [](const std::string& input) {
+    check_no_problem([&] { return configurations().check(input); });
+  });
 }
 
 TEST_CASE("fuzz_yaml inputs: loaded or refused with ApplicationConfigError", "[regression][yaml]") {
-  for (const auto& path : replayed_inputs("yaml")) {
-    SECTION(path.filename().string()) {
-      replay_yaml(read(path));
-    }
-  }
+  replay_each("yaml", replay_yaml);
 }
 
 TEST_CASE("fuzz_path inputs: split, matched, resolved and decoded as documented",
           "[regression][path]") {
-  for (const auto& path : replayed_inputs("path")) {
-    SECTION(path.filename().string()) {
-      std::optional<std::string> problem;
-      REQUIRE_NOTHROW(problem = fuzz::check_path(read(path)));
-      CHECK(problem.value_or("") == "");
-    }
-  }
+  replay_each("path", [](const std::string& input) {
+    check_no_problem([&] { return fuzz::check_path(input); });
+  });
 }
 
 // -- the bugs the fuzzers found -------------------------------------------------------

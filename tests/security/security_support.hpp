@@ -17,18 +17,9 @@
 #include <processpype/testing/tls.hpp>
 
 /// CHECK/REQUIRE on a RawResponse's status, printing it on failure.
-#define RAW_CHECK_STATUS(response, expected) \
-  do {                                       \
-    const auto& raw_r_ = (response);         \
-    INFO(raw_r_.describe());                 \
-    CHECK(raw_r_.status == (expected));      \
-  } while (false)
+#define RAW_CHECK_STATUS(response, expected) PROCESSPYPE_TESTING_STATUS(CHECK, response, expected)
 #define RAW_REQUIRE_STATUS(response, expected) \
-  do {                                         \
-    const auto& raw_r_ = (response);           \
-    INFO(raw_r_.describe());                   \
-    REQUIRE(raw_r_.status == (expected));      \
-  } while (false)
+  PROCESSPYPE_TESTING_STATUS(REQUIRE, response, expected)
 
 namespace security {
 

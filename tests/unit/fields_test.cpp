@@ -1,6 +1,7 @@
 // Configuration field declarations: the constraints a field declares are
 // both checked on load and written into the class's JSON Schema.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -255,30 +256,30 @@ TEST_CASE("the schema has every base field with its default") {
   auto schema = configuration.schema();
   CHECK_FALSE(schema.contains("required"));
   const auto& p = schema["properties"];
-  CHECK(p["enabled"]["type"] == "boolean");
-  CHECK(p["enabled"]["default"] == true);
-  CHECK(p["autostart"]["default"] == false);
-  CHECK(p["start_timeout_seconds"]["default"] == 60.0);
-  CHECK(p["start_timeout_seconds"]["exclusiveMinimum"] == 0);
-  CHECK(p["stop_timeout_seconds"]["default"] == 60.0);
+  // Each property and keywords it has (among others).
+  const std::vector<std::pair<std::string, json>> keywords = {
+      {"enabled", {{"type", "boolean"}, {"default", true}}},
+      {"autostart", {{"default", false}}},
+      {"start_timeout_seconds", {{"default", 60.0}, {"exclusiveMinimum", 0}}},
+      {"stop_timeout_seconds", {{"default", 60.0}}},
+      {"restart_delay_seconds", {{"type", "number"}, {"default", 1.0}, {"minimum", 0}}},
+      {"restart_max_delay_seconds", {{"default", 30.0}}},
+      {"max_restarts", {{"type", "integer"}, {"default", 5}, {"minimum", 0}}},
+      {"restart_window_seconds", {{"default", 60.0}, {"exclusiveMinimum", 0}}},
+      {"health_interval_seconds", {{"default", 0.0}}},
+      {"health_timeout_seconds", {{"default", 5.0}}},
+      {"health_failures", {{"type", "integer"}, {"default", 3}, {"minimum", 1}}},
+  };
+  for (const auto& [property, expected] : keywords) {
+    for (const auto& [keyword, value] : expected.items()) {
+      INFO(property << "." << keyword);
+      CHECK(p[property][keyword] == value);
+    }
+  }
   CHECK(p["restart"] == json{{"type", "string"},
                              {"default", "never"},
                              {"description", p["restart"]["description"]},
                              {"enum", {"never", "on-failure"}}});
-  CHECK(p["restart_delay_seconds"]["type"] == "number");
-  CHECK(p["restart_delay_seconds"]["default"] == 1.0);
-  CHECK(p["restart_delay_seconds"]["minimum"] == 0);
-  CHECK(p["restart_max_delay_seconds"]["default"] == 30.0);
-  CHECK(p["max_restarts"]["type"] == "integer");
-  CHECK(p["max_restarts"]["default"] == 5);
-  CHECK(p["max_restarts"]["minimum"] == 0);
-  CHECK(p["restart_window_seconds"]["default"] == 60.0);
-  CHECK(p["restart_window_seconds"]["exclusiveMinimum"] == 0);
-  CHECK(p["health_interval_seconds"]["default"] == 0.0);
-  CHECK(p["health_timeout_seconds"]["default"] == 5.0);
-  CHECK(p["health_failures"]["type"] == "integer");
-  CHECK(p["health_failures"]["default"] == 3);
-  CHECK(p["health_failures"]["minimum"] == 1);
   CHECK(p["depends_on"] == json{{"type", "array"},
                                 {"items", {{"type", "string"}}},
                                 {"default", json::array()},

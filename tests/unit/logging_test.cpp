@@ -77,29 +77,41 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
+using Levels = std::vector<std::pair<std::string, level::level_enum>>;
+
+/// Configures logging at `global` with the logger levels `configured`, then
+/// CHECKs the level that make_logger gives each logger of `expected`.
+void check_levels(level::level_enum global, const Levels& configured, const Levels& expected) {
+  DefaultLoggingAfterwards restore;
+  configure_logging(global, LogFormat::text, {configured.begin(), configured.end()});
+  for (const auto& [name, wanted] : expected) {
+    INFO(name);
+    CHECK(make_logger(name)->level() == wanted);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("a logger level applies to the name and its dotted children only") {
-  DefaultLoggingAfterwards restore;
-  configure_logging(level::info, LogFormat::text, {{"processpype.services", level::debug}});
-  CHECK(make_logger("processpype.services")->level() == level::debug);
-  CHECK(make_logger("processpype.services.echo")->level() == level::debug);
-  CHECK(make_logger("processpype.servicesX")->level() == level::info);
-  CHECK(make_logger("processpype")->level() == level::info);
-  CHECK(make_logger("other")->level() == level::info);
+  check_levels(level::info, {{"processpype.services", level::debug}},
+               {{"processpype.services", level::debug},
+                {"processpype.services.echo", level::debug},
+                {"processpype.services.echo.worker", level::debug},
+                {"processpype.servicesX", level::info},
+                {"processpype", level::info},
+                {"other", level::info}});
 }
 
 TEST_CASE("the longest matching logger name wins, whatever the order given") {
-  DefaultLoggingAfterwards restore;
-  configure_logging(level::warn, LogFormat::text,
-                    {{"processpype.services.echo", level::trace},
-                     {"processpype", level::err},
-                     {"processpype.services", level::debug}});
-  CHECK(make_logger("processpype.services.echo")->level() == level::trace);
-  CHECK(make_logger("processpype.services.echo.worker")->level() == level::trace);
-  CHECK(make_logger("processpype.services.counter")->level() == level::debug);
-  CHECK(make_logger("processpype.auth")->level() == level::err);
-  CHECK(make_logger("elsewhere")->level() == level::warn);
+  check_levels(level::warn,
+               {{"processpype.services.echo", level::trace},
+                {"processpype", level::err},
+                {"processpype.services", level::debug}},
+               {{"processpype.services.echo", level::trace},
+                {"processpype.services.echo.worker", level::trace},
+                {"processpype.services.counter", level::debug},
+                {"processpype.auth", level::err},
+                {"elsewhere", level::warn}});
 }
 
 TEST_CASE("loggers made before configure_logging take the new levels") {

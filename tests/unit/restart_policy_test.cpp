@@ -1,6 +1,8 @@
 // RestartTracker: delay backoff and the restart intensity window, driven
 // with explicit time points (no clock, no sleeping).
 #include <chrono>
+#include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -36,6 +38,32 @@ struct Policy : processpype::ServiceConfiguration {
   }
 };
 
+/// The delay before the restart that a failure at `seconds` schedules.
+double delay_after_failure_at(RestartTracker& tracker, const Policy& policy, double seconds) {
+  return seconds_of(tracker.on_failure(policy, at(seconds)).delay);
+}
+
+/// `count` failures at 0, `every`, 2 `every`... seconds, each restarted
+/// `restart_after` seconds later; REQUIREs that `tracker` never gave up.
+void restart_repeatedly(RestartTracker& tracker, const Policy& policy, int count, double every,
+                        double restart_after = 0) {
+  for (int i = 0; i < count; ++i) {
+    auto decision = tracker.on_failure(policy, at(i * every));
+    REQUIRE_FALSE(decision.give_up);
+    CHECK(decision.give_up_text.empty());
+    tracker.on_restart(at(i * every + restart_after));
+  }
+}
+
+/// CHECKs that a failure at `seconds` makes `tracker` give up, saying
+/// `text` (what follows the failure in the instance's error).
+void check_gives_up(RestartTracker& tracker, const Policy& policy, double seconds,
+                    const std::string& text) {
+  auto decision = tracker.on_failure(policy, at(seconds));
+  CHECK(decision.give_up);
+  CHECK(decision.give_up_text == text);
+}
+
 }  // namespace
 
 TEST_CASE("the restart delay doubles after each restart, up to the cap") {
@@ -57,23 +85,16 @@ TEST_CASE("the restart delay doubles after each restart, up to the cap") {
 TEST_CASE("a cap below the first delay does not shorten the first delay") {
   Policy policy{3.0, 1.0, 100, 60.0};
   RestartTracker tracker;
-  CHECK(seconds_of(tracker.on_failure(policy, at(0)).delay) == Approx(3.0));
+  CHECK(delay_after_failure_at(tracker, policy, 0) == Approx(3.0));
   tracker.on_restart(at(3));
-  CHECK(seconds_of(tracker.on_failure(policy, at(4)).delay) == Approx(3.0));
+  CHECK(delay_after_failure_at(tracker, policy, 4) == Approx(3.0));
 }
 
 TEST_CASE("the tracker gives up once max_restarts restarts happened within the window") {
   Policy policy{1.0, 30.0, 5, 60.0};
   RestartTracker tracker;
-  for (int i = 0; i < 5; ++i) {
-    auto decision = tracker.on_failure(policy, at(i));
-    REQUIRE_FALSE(decision.give_up);
-    CHECK(decision.give_up_text.empty());
-    tracker.on_restart(at(i + 0.5));
-  }
-  auto decision = tracker.on_failure(policy, at(10));
-  CHECK(decision.give_up);
-  CHECK(decision.give_up_text == "; gave up after 5 restarts in 60 s");
+  restart_repeatedly(tracker, policy, 5, 1, 0.5);
+  check_gives_up(tracker, policy, 10, "; gave up after 5 restarts in 60 s");
   CHECK(tracker.restarts() == 5);
 }
 
@@ -84,26 +105,19 @@ TEST_CASE("the give-up text writes a fractional window as it is") {
   tracker.on_restart(at(0.01));
   tracker.on_failure(policy, at(0.1));
   tracker.on_restart(at(0.12));
-  auto decision = tracker.on_failure(policy, at(0.2));
-  CHECK(decision.give_up);
-  CHECK(decision.give_up_text == "; gave up after 2 restarts in 0.5 s");
+  check_gives_up(tracker, policy, 0.2, "; gave up after 2 restarts in 0.5 s");
 }
 
 TEST_CASE("max_restarts 0 gives up at the first failure") {
   Policy policy{1.0, 30.0, 0, 60.0};
   RestartTracker tracker;
-  auto decision = tracker.on_failure(policy, at(0));
-  CHECK(decision.give_up);
-  CHECK(decision.give_up_text == "; gave up after 0 restarts in 60 s");
+  check_gives_up(tracker, policy, 0, "; gave up after 0 restarts in 60 s");
 }
 
 TEST_CASE("restarts older than the window no longer count") {
   Policy policy{1.0, 30.0, 5, 60.0};
   RestartTracker tracker;
-  for (int i = 0; i < 5; ++i) {
-    tracker.on_failure(policy, at(i));
-    tracker.on_restart(at(i));  // restarts at 0, 1, 2, 3, 4
-  }
+  restart_repeatedly(tracker, policy, 5, 1);          // restarts at 0, 1, 2, 3, 4
   CHECK(tracker.on_failure(policy, at(59)).give_up);  // all five within 60 s
   // At 61 s the restarts at 0 and 1 left the window: three remain.
   auto decision = tracker.on_failure(policy, at(61));
@@ -117,28 +131,25 @@ TEST_CASE("restarts older than the window no longer count") {
 TEST_CASE("the delay is back to the first after the service ran for the window") {
   Policy policy{1.0, 30.0, 100, 60.0};
   RestartTracker tracker;
-  for (int i = 0; i < 3; ++i) {
-    tracker.on_failure(policy, at(i * 10));
-    tracker.on_restart(at(i * 10));
-  }
+  restart_repeatedly(tracker, policy, 3, 10);
   SECTION("running for the whole window resets the delay") {
     tracker.on_running(at(100));
-    CHECK(seconds_of(tracker.on_failure(policy, at(160)).delay) == Approx(1.0));
+    CHECK(delay_after_failure_at(tracker, policy, 160) == Approx(1.0));
   }
   SECTION("running for less than the window keeps backing off") {
     tracker.on_running(at(100));
-    CHECK(seconds_of(tracker.on_failure(policy, at(159)).delay) == Approx(8.0));
+    CHECK(delay_after_failure_at(tracker, policy, 159) == Approx(8.0));
   }
   SECTION("a user's stop forgets the running time") {
     tracker.on_running(at(100));
     tracker.on_stopped();
-    CHECK(seconds_of(tracker.on_failure(policy, at(500)).delay) == Approx(8.0));
+    CHECK(delay_after_failure_at(tracker, policy, 500) == Approx(8.0));
   }
   SECTION("a failure ends the running time: the next failure needs a new on_running") {
     tracker.on_running(at(100));
-    CHECK(seconds_of(tracker.on_failure(policy, at(110)).delay) == Approx(8.0));
+    CHECK(delay_after_failure_at(tracker, policy, 110) == Approx(8.0));
     tracker.on_restart(at(118));
-    CHECK(seconds_of(tracker.on_failure(policy, at(300)).delay) == Approx(16.0));
+    CHECK(delay_after_failure_at(tracker, policy, 300) == Approx(16.0));
   }
 }
 
@@ -146,9 +157,6 @@ TEST_CASE("restarts() counts every automatic restart") {
   Policy policy{1.0, 30.0, 3, 1.0};
   RestartTracker tracker;
   CHECK(tracker.restarts() == 0);
-  for (int i = 0; i < 10; ++i) {
-    REQUIRE_FALSE(tracker.on_failure(policy, at(i * 5)).give_up);  // window 1 s: never 3 in it
-    tracker.on_restart(at(i * 5));
-  }
+  restart_repeatedly(tracker, policy, 10, 5);  // window 1 s: never 3 in it
   CHECK(tracker.restarts() == 10);
 }

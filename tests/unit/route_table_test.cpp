@@ -2,6 +2,7 @@
 // ServiceRoutes::dispatch.
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -26,6 +27,18 @@ RouteRequest request(std::string method, std::string path) {
   result.method = std::move(method);
   result.path = std::move(path);
   return result;
+}
+
+using Table = processpype::RouteTable<int>;
+
+/// What `table` resolves `method` `segments` to: REQUIREd found, CHECKed to
+/// be the route whose handler is `handler`.
+Table::Match resolve_to(const Table& table, std::string_view method, const Segments& segments,
+                        int handler) {
+  auto match = table.resolve(method, segments);
+  REQUIRE(match.found());
+  CHECK(match.route->handler == handler);
+  return match;
 }
 
 }  // namespace
@@ -108,13 +121,8 @@ TEST_CASE("a pattern's text has one leading slash and no empty segments") {
 TEST_CASE("the first route whose pattern and method match wins") {
   processpype::RouteTable<int> table;
   table.add("GET", "/items/special", 1).add("GET", "/items/{id}", 2);
-  auto special = table.resolve("GET", {"items", "special"});
-  REQUIRE(special.found());
-  CHECK(special.route->handler == 1);
-  CHECK(special.parameters.empty());
-  auto other = table.resolve("GET", {"items", "x"});
-  REQUIRE(other.found());
-  CHECK(other.route->handler == 2);
+  CHECK(resolve_to(table, "GET", {"items", "special"}, 1).parameters.empty());
+  auto other = resolve_to(table, "GET", {"items", "x"}, 2);
   CHECK(other.parameters.at("id") == "x");
   CHECK(other.allow.empty());
 
@@ -126,9 +134,7 @@ TEST_CASE("the first route whose pattern and method match wins") {
 TEST_CASE("a later route matches when earlier ones match the path for other methods") {
   processpype::RouteTable<int> table;
   table.add("POST", "/items/{id}", 1).add("GET", "/items/special", 2);
-  auto match = table.resolve("GET", {"items", "special"});
-  REQUIRE(match.found());
-  CHECK(match.route->handler == 2);
+  auto match = resolve_to(table, "GET", {"items", "special"}, 2);
   CHECK(match.allow.empty());
   CHECK_FALSE(match.method_not_allowed());
 }

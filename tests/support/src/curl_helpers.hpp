@@ -1,13 +1,18 @@
 #pragma once
 
-// Text and libcurl callbacks shared by the harness's HTTP clients (http.cpp,
-// tls.cpp, raw_http.cpp). Internal to processpype_testing.
+// Text, libcurl callbacks and the request steps shared by the harness's
+// HTTP clients (http.cpp, tls.cpp, raw_http.cpp). Internal to
+// processpype_testing.
 
 #include <algorithm>
 #include <cctype>
 #include <cstddef>
 #include <map>
 #include <string>
+
+#include <curl/curl.h>
+
+#include "processpype/testing/http.hpp"
 
 namespace processpype::testing::internal {
 
@@ -49,5 +54,19 @@ inline std::size_t on_header(char* data, std::size_t size, std::size_t count, vo
 
 /// curl_global_init, once per process.
 void initialize_curl();
+
+/// What every request of the harness sets on `curl`: the URL, no proxy
+/// (loopback only), no signals, TCP_NODELAY, the timeouts, libcurl's error
+/// text into `error_buffer` (CURL_ERROR_SIZE bytes), and the body and headers
+/// into `response`.
+void set_request_options(CURL* curl, const std::string& url, long timeout_ms,
+                         long connect_timeout_ms, char* error_buffer, HttpResponse& response);
+
+/// Performs the request prepared on `curl` with `header_list` (freed here)
+/// and completes `response`: elapsed_ms, then status or transport_error
+/// ("<method> <url>: <libcurl's reason>"), and body_json. The number of
+/// connections it opened.
+long perform_request(CURL* curl, curl_slist* header_list, const std::string& method,
+                     const std::string& url, const char* error_buffer, HttpResponse& response);
 
 }  // namespace processpype::testing::internal

@@ -5,23 +5,15 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <mutex>
 #include <stdexcept>
 
 #include <curl/curl.h>
 
 namespace processpype::testing {
 
-void internal::initialize_curl() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 namespace {
 
 using internal::lowercase;
-using internal::on_body;
-using internal::on_header;
 
 struct UploadSource {
   const std::string* data;
@@ -61,15 +53,7 @@ std::string HttpResponse::describe() const {
 }
 
 HttpClient::HttpClient(int port, std::string prefix, std::chrono::milliseconds timeout)
-    : port_(port), prefix_(std::move(prefix)), timeout_(timeout) {
-  internal::initialize_curl();
-  curl_ = curl_easy_init();
-  if (curl_ == nullptr) throw std::runtime_error("curl_easy_init failed");
-}
-
-HttpClient::~HttpClient() {
-  curl_easy_cleanup(static_cast<CURL*>(curl_));
-}
+    : port_(port), prefix_(std::move(prefix)), timeout_(timeout) {}
 
 std::string HttpClient::url(const std::string& path) const {
   return "http://127.0.0.1:" + std::to_string(port_) + prefix_ + path;
@@ -82,25 +66,15 @@ HttpResponse HttpClient::post_chunked(const std::string& path, const std::string
 HttpResponse HttpClient::request(const std::string& method, const std::string& path,
                                  const std::optional<std::string>& body,
                                  const std::vector<std::string>& headers, bool chunked) {
-  auto* curl = static_cast<CURL*>(curl_);
+  auto* curl = static_cast<CURL*>(curl_.get());
   curl_easy_reset(curl);  // keeps the live connection: keep-alive across requests
   HttpResponse response;
   char error_buffer[CURL_ERROR_SIZE] = {};
   auto target = url(path);
   UploadSource upload{body ? &*body : nullptr};
 
-  curl_easy_setopt(curl, CURLOPT_URL, target.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROXY, "");  // loopback only: never a proxy
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
+  internal::set_request_options(curl, target, static_cast<long>(timeout_.count()), 5000L,
+                                error_buffer, response);
 
   curl_slist* header_list = nullptr;
   bool has_content_type = false;
@@ -132,27 +106,8 @@ HttpResponse HttpClient::request(const std::string& method, const std::string& p
   } else {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
   }
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, header_list);
-
-  auto started = Clock::now();
-  CURLcode result = curl_easy_perform(curl);
-  response.elapsed_ms = elapsed_ms(started);
-  long connects = 0;
-  curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects);
-  connections_ += connects;
-  curl_slist_free_all(header_list);
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
-
-  if (result != CURLE_OK) {
-    response.status = 0;
-    response.transport_error =
-        method + " " + target + ": " + curl_easy_strerror(result) +
-        (error_buffer[0] != '\0' ? std::string(" (") + error_buffer + ")" : std::string());
-  } else {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
-  }
-  response.body_json = json::parse(response.body, nullptr, false);
+  connections_ +=
+      internal::perform_request(curl, header_list, method, target, error_buffer, response);
   return response;
 }
 

@@ -44,8 +44,21 @@ std::string normalize_serial(std::string text) {
   return first == std::string::npos ? "0" : hex.substr(first);
 }
 
-using internal::on_body;
-using internal::on_header;
+/// The serial of the server certificate of the connection `curl` just
+/// opened (CURLOPT_CERTINFO), normalized; "" when libcurl has none.
+std::string served_serial(CURL* curl) {
+  curl_certinfo* info = nullptr;
+  if (curl_easy_getinfo(curl, CURLINFO_CERTINFO, &info) != CURLE_OK || info == nullptr ||
+      info->num_of_certs == 0)
+    return "";
+  std::string serial;
+  for (auto* field = info->certinfo[0]; field != nullptr; field = field->next) {
+    std::string text = field->data;
+    if (text.rfind("Serial Number:", 0) == 0)
+      serial = normalize_serial(text.substr(sizeof("Serial Number:") - 1));
+  }
+  return serial;
+}
 
 }  // namespace
 
@@ -130,15 +143,7 @@ std::string serial_hex(long serial) {
 // HttpsClient
 
 HttpsClient::HttpsClient(int port, TlsClientOptions options, std::chrono::milliseconds timeout)
-    : port_(port), options_(std::move(options)), timeout_(timeout) {
-  internal::initialize_curl();
-  curl_ = curl_easy_init();
-  if (curl_ == nullptr) throw std::runtime_error("curl_easy_init failed");
-}
-
-HttpsClient::~HttpsClient() {
-  curl_easy_cleanup(static_cast<CURL*>(curl_));
-}
+    : port_(port), options_(std::move(options)), timeout_(timeout) {}
 
 std::string HttpsClient::url(const std::string& path) const {
   return "https://" + options_.host + ":" + std::to_string(port_) + path;
@@ -147,24 +152,14 @@ std::string HttpsClient::url(const std::string& path) const {
 HttpResponse HttpsClient::request(const std::string& method, const std::string& path,
                                   const std::optional<std::string>& body,
                                   const std::vector<std::string>& headers) {
-  auto* curl = static_cast<CURL*>(curl_);
+  auto* curl = static_cast<CURL*>(curl_.get());
   curl_easy_reset(curl);  // keeps the live connection
   HttpResponse response;
   char error_buffer[CURL_ERROR_SIZE] = {};
   auto target = url(path);
 
-  curl_easy_setopt(curl, CURLOPT_URL, target.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROXY, "");
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
+  const auto timeout_ms = static_cast<long>(timeout_.count());
+  internal::set_request_options(curl, target, timeout_ms, timeout_ms, error_buffer, response);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
   curl_easy_setopt(curl, CURLOPT_CERTINFO, 1L);
@@ -189,38 +184,13 @@ HttpResponse HttpsClient::request(const std::string& method, const std::string& 
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
   } else if (method != "POST")
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, header_list);
 
-  auto started = Clock::now();
-  CURLcode result = curl_easy_perform(curl);
-  response.elapsed_ms = elapsed_ms(started);
-  long connects = 0;
-  curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects);
+  auto connects =
+      internal::perform_request(curl, header_list, method, target, error_buffer, response);
   connections_ += connects;
-  if (result == CURLE_OK && connects > 0) {
-    curl_certinfo* info = nullptr;
-    if (curl_easy_getinfo(curl, CURLINFO_CERTINFO, &info) == CURLE_OK && info != nullptr &&
-        info->num_of_certs > 0) {
-      for (auto* field = info->certinfo[0]; field != nullptr; field = field->next) {
-        std::string text = field->data;
-        if (text.rfind("Serial Number:", 0) == 0)
-          serial_ = normalize_serial(text.substr(sizeof("Serial Number:") - 1));
-      }
-    }
+  if (response.transport_error.empty() && connects > 0) {
+    if (auto serial = served_serial(curl); !serial.empty()) serial_ = serial;
   }
-  curl_slist_free_all(header_list);
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
-
-  if (result != CURLE_OK) {
-    response.status = 0;
-    response.transport_error =
-        method + " " + target + ": " + curl_easy_strerror(result) +
-        (error_buffer[0] != '\0' ? std::string(" (") + error_buffer + ")" : std::string());
-  } else {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
-  }
-  response.body_json = json::parse(response.body, nullptr, false);
   return response;
 }
 

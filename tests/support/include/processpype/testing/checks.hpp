@@ -1,8 +1,9 @@
 #pragma once
 
-// Catch2 assertions on the harness's responses, shared by the e2e and
-// cluster suites. The only header of processpype_testing that needs Catch2:
-// include it from test sources only.
+// Catch2 assertions on the harness's responses and the fixture of a fresh
+// server, shared by the e2e, cluster, operations and security suites. The
+// only header of processpype_testing that needs Catch2: include it from test
+// sources only.
 
 #include <chrono>
 #include <optional>
@@ -18,7 +19,7 @@
 #include "processpype/testing/server.hpp"
 
 /// `assertion` (REQUIRE or CHECK) of `response.status == expected`, with the
-/// response printed on failure.
+/// response (an HttpResponse or a RawResponse) printed on failure.
 #define PROCESSPYPE_TESTING_STATUS(assertion, response, expected) \
   do {                                                            \
     const auto& e2e_r_ = (response);                              \
@@ -48,6 +49,90 @@ inline void check_detail(const HttpResponse& response) {
   REQUIRE(response.field("detail").is_string());
   CHECK_FALSE(response.detail().empty());
 }
+
+/// CHECKs that `response` has status `expected` and an error detail.
+inline void check_refused(const HttpResponse& response, long expected) {
+  E2E_CHECK_STATUS(response, expected);
+  check_detail(response);
+}
+
+/// CHECKs that a process exited (no signal, no timeout) with `code`,
+/// printing its status and the start of its stderr `err` on failure.
+inline void check_exit(const ExitStatus& status, int code, const std::string& err) {
+  INFO(status.describe() << "\nstderr:\n" << err.substr(0, 3000));
+  CHECK(status.exited);
+  CHECK(status.code == code);
+}
+
+/// Matches a text of `count` lines (lines_of), e.g. the one stderr line of a
+/// refused start; a failed CHECK_THAT prints the text.
+inline Catch::Matchers::Generic::PredicateMatcher<std::string> has_lines(std::size_t count) {
+  return Catch::Matchers::Predicate<std::string>(
+      [count](const std::string& text) { return lines_of(text).size() == count; },
+      "has " + std::to_string(count) + " line(s)");
+}
+
+/// POSTs `path` without a body and REQUIREs 200.
+inline HttpResponse post_ok(HttpClient& api, const std::string& path) {
+  auto response = api.post(path);
+  E2E_REQUIRE_STATUS(response, 200);
+  return response;
+}
+
+/// POSTs the JSON `body` to `path` and REQUIREs 200.
+inline HttpResponse post_ok(HttpClient& api, const std::string& path, const json& body) {
+  auto response = api.post(path, body);
+  E2E_REQUIRE_STATUS(response, 200);
+  return response;
+}
+
+/// POSTs /services/<name>/<command> (start, stop...) and REQUIREs 200.
+inline HttpResponse command_ok(HttpClient& api, const std::string& name,
+                               const std::string& command) {
+  return post_ok(api, "/services/" + name + "/" + command);
+}
+
+/// The same with the JSON `body` (configure, configure_and_start).
+inline HttpResponse command_ok(HttpClient& api, const std::string& name, const std::string& command,
+                               const json& body) {
+  return post_ok(api, "/services/" + name + "/" + command, body);
+}
+
+/// Registers an instance of `service_name` named `instance_name` and starts
+/// it, REQUIRing 200 for both.
+inline void register_started(HttpClient& api, const std::string& service_name,
+                             const std::string& instance_name) {
+  register_ok(api, service_name, instance_name);
+  command_ok(api, instance_name, "start");
+}
+
+/// Registers an instance of `service_name` (named after it) and configures
+/// it with `configuration`, REQUIRing 200 for both.
+inline void register_configured(HttpClient& api, const std::string& service_name,
+                                const json& configuration) {
+  register_ok(api, service_name);
+  command_ok(api, service_name, "configure", configuration);
+}
+
+/// CHECKs that instance `name` is in `state` and that its status.error is
+/// `error` (null when nullopt).
+inline void check_state(HttpClient& api, const std::string& name, const std::string& state,
+                        const std::optional<std::string>& error = std::nullopt) {
+  auto status = status_of(api, name);
+  INFO(name << ": " << status.dump());
+  CHECK(status["state"] == state);
+  if (error)
+    CHECK(status["error"] == *error);
+  else
+    CHECK(status["error"].is_null());
+}
+
+/// A fresh `processpype` (default registry, no instances) and a client of
+/// it, for TEST_CASE_METHOD(FreshServer, ...): each test case its own.
+struct FreshServer {
+  ServerProcess server;
+  HttpClient api = server.client();
+};
 
 /// REQUIREs that every node of `nodes` lists all of them up within
 /// `bound` (docs/membership.md: 10 s), printing what each lists on failure.

@@ -21,6 +21,26 @@ namespace processpype::testing {
 
 using json = nlohmann::json;
 
+namespace internal {
+
+/// Owns a libcurl easy handle (a CURL*, kept as void* so that this header
+/// needs no curl.h): the connection that a client keeps alive.
+class EasyHandle {
+ public:
+  /// std::runtime_error when libcurl cannot make one.
+  EasyHandle();
+  ~EasyHandle();
+  EasyHandle(const EasyHandle&) = delete;
+  EasyHandle& operator=(const EasyHandle&) = delete;
+
+  void* get() const noexcept { return handle_; }
+
+ private:
+  void* handle_;
+};
+
+}  // namespace internal
+
 struct HttpResponse {
   long status = 0;                             ///< 0 when the transfer failed
   std::string transport_error;                 ///< libcurl's message when it failed
@@ -44,7 +64,6 @@ class HttpClient {
  public:
   /// Requests go to http://127.0.0.1:<port><prefix><path>.
   explicit HttpClient(int port, std::string prefix = "", std::chrono::milliseconds timeout = 10s);
-  ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
@@ -80,7 +99,7 @@ class HttpClient {
   long connections() const noexcept { return connections_; }
 
  private:
-  void* curl_;  // CURL*
+  internal::EasyHandle curl_;
   int port_;
   std::string prefix_;
   std::chrono::milliseconds timeout_;

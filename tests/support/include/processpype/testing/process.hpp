@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include <netinet/in.h>
 #include <sys/types.h>
 
 namespace processpype::testing {
@@ -34,6 +35,9 @@ using Clock = std::chrono::steady_clock;
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read
 /// the port, close), and never returned before in this process.
 int free_port();
+
+/// 127.0.0.1:`port` as a socket address, for bind(2) and connect(2).
+sockaddr_in loopback_address(int port);
 
 /// Polls `condition` every `interval` until it holds or `timeout` passed;
 /// returns whether it held. The one way tests wait for something.

@@ -65,7 +65,6 @@ struct TlsClientOptions {
 class HttpsClient {
  public:
   HttpsClient(int port, TlsClientOptions options, std::chrono::milliseconds timeout = 10s);
-  ~HttpsClient();
   HttpsClient(const HttpsClient&) = delete;
   HttpsClient& operator=(const HttpsClient&) = delete;
 
@@ -85,7 +84,7 @@ class HttpsClient {
   const std::string& last_serial() const { return serial_; }
 
  private:
-  void* curl_;  // CURL*
+  internal::EasyHandle curl_;
   int port_;
   TlsClientOptions options_;
   std::chrono::milliseconds timeout_;

@@ -38,17 +38,15 @@ std::string echo_message(HttpClient& api, const std::string& name, const json& m
 // ---------------------------------------------------------------------------
 // echo
 
-TEST_CASE("echo: POST /echo answers '<prefix>: <message>' while running, 409 otherwise",
-          "[e2e][examples][echo]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "echo: POST /echo answers '<prefix>: <message>' while running, 409 otherwise",
+                 "[e2e][examples][echo]") {
   register_ok(api, "echo");
 
   auto not_running = api.post("/services/echo/echo", {{"message", "hi"}});
-  E2E_CHECK_STATUS(not_running, 409);
-  check_detail(not_running);
+  check_refused(not_running, 409);
 
-  E2E_REQUIRE_STATUS(api.post("/services/echo/start"), 200);
+  command_ok(api, "echo", "start");
   auto echoed = api.post("/services/echo/echo", {{"message", "hi"}});
   E2E_REQUIRE_STATUS(echoed, 200);
   CHECK(echoed.body_json == json{{"message", "Echo: hi"}});
@@ -57,24 +55,21 @@ TEST_CASE("echo: POST /echo answers '<prefix>: <message>' while running, 409 oth
   for (int i = 0; i < 20; ++i)
     CHECK(echo_message(api, "echo", "n" + std::to_string(i)) == "Echo: n" + std::to_string(i));
 
-  E2E_REQUIRE_STATUS(api.post("/services/echo/stop"), 200);
+  command_ok(api, "echo", "stop");
   E2E_CHECK_STATUS(api.post("/services/echo/echo", {{"message", "hi"}}), 409);
 
   // Configured prefix.
-  E2E_REQUIRE_STATUS(api.post("/services/echo/configure_and_start", {{"prefix", "Bot"}}), 200);
+  command_ok(api, "echo", "configure_and_start", {{"prefix", "Bot"}});
   CHECK(echo_message(api, "echo", "hello world") == "Bot: hello world");
   CHECK(echo_message(api, "echo", "") == "Bot: ");
 }
 
-TEST_CASE("echo cuts '<prefix>: <message>' to max_length Unicode code points",
-          "[e2e][examples][echo]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "echo cuts '<prefix>: <message>' to max_length Unicode code points",
+                 "[e2e][examples][echo]") {
   register_ok(api, "echo", "short");
   register_ok(api, "echo", "long");
-  E2E_REQUIRE_STATUS(
-      api.post("/services/short/configure_and_start", {{"prefix", "P"}, {"max_length", 5}}), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/long/start"), 200);
+  command_ok(api, "short", "configure_and_start", {{"prefix", "P"}, {"max_length", 5}});
+  command_ok(api, "long", "start");
 
   CHECK(echo_message(api, "short", "hello") == "P: he");
   CHECK(echo_message(api, "short", "ab") == "P: ab");
@@ -91,25 +86,22 @@ TEST_CASE("echo cuts '<prefix>: <message>' to max_length Unicode code points",
   CHECK(echo_message(api, "long", std::string(994, 'y')) == "Echo: " + std::string(994, 'y'));
 }
 
-TEST_CASE("echo: a missing or non-string message is 422", "[e2e][examples][echo]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "echo: a missing or non-string message is 422",
+                 "[e2e][examples][echo]") {
   register_ok(api, "echo");
-  E2E_REQUIRE_STATUS(api.post("/services/echo/start"), 200);
+  command_ok(api, "echo", "start");
 
   for (const auto* body :
        {R"({})", R"({"message": 5})", R"({"message": null})", R"({"message": ["a"]})",
         R"({"message": {"a": 1}})", R"({"text": "hi"})", "[1]", "\"hi\""}) {
     INFO("body: " << body);
     auto response = api.post_raw("/services/echo/echo", body);
-    E2E_CHECK_STATUS(response, 422);
-    check_detail(response);
+    check_refused(response, 422);
   }
   auto empty = api.post("/services/echo/echo");  // empty body = {}
   E2E_CHECK_STATUS(empty, 422);
   auto malformed = api.post_raw("/services/echo/echo", "{\"message\": ");
-  E2E_CHECK_STATUS(malformed, 400);
-  check_detail(malformed);
+  check_refused(malformed, 400);
   CHECK(state_of(api, "echo") == "running");
   CHECK(echo_message(api, "echo", "still") == "Echo: still");
 }
@@ -117,10 +109,10 @@ TEST_CASE("echo: a missing or non-string message is 422", "[e2e][examples][echo]
 // ---------------------------------------------------------------------------
 // counter
 
-TEST_CASE("counter: /value, /increment and /reset work in any state, with initial_value and step",
-          "[e2e][examples][counter]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(
+    FreshServer,
+    "counter: /value, /increment and /reset work in any state, with initial_value and step",
+    "[e2e][examples][counter]") {
   register_ok(api, "counter");
 
   // Before configure and start.
@@ -136,8 +128,7 @@ TEST_CASE("counter: /value, /increment and /reset work in any state, with initia
   CHECK(reset.body_json == json{{"value", 0}});
 
   // Configured and running.
-  E2E_REQUIRE_STATUS(
-      api.post("/services/counter/configure_and_start", {{"initial_value", 10}, {"step", 5}}), 200);
+  command_ok(api, "counter", "configure_and_start", {{"initial_value", 10}, {"step", 5}});
   CHECK(api.get("/services/counter/value").body_json == json{{"value", 10}});
   CHECK(api.post("/services/counter/increment").body_json == json{{"value", 15}});
   CHECK(api.post("/services/counter/increment").body_json == json{{"value", 20}});
@@ -146,7 +137,7 @@ TEST_CASE("counter: /value, /increment and /reset work in any state, with initia
   CHECK(api.post("/services/counter/increment").body_json == json{{"value", 5}});
 
   // Stopped: still served.
-  E2E_REQUIRE_STATUS(api.post("/services/counter/stop"), 200);
+  command_ok(api, "counter", "stop");
   auto after_stop = api.get("/services/counter/value");
   E2E_CHECK_STATUS(after_stop, 200);
   CHECK(after_stop.field("value").is_number_integer());
@@ -155,28 +146,21 @@ TEST_CASE("counter: /value, /increment and /reset work in any state, with initia
   CHECK(reset_after_stop.body_json == json{{"value", 0}});
 }
 
-TEST_CASE("counter: an increment past int64 is 409 and keeps the value",
-          "[e2e][examples][counter]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "counter: an increment past int64 is 409 and keeps the value",
+                 "[e2e][examples][counter]") {
   register_ok(api, "counter");
   constexpr auto max = std::numeric_limits<std::int64_t>::max();
-  E2E_REQUIRE_STATUS(
-      api.post("/services/counter/configure_and_start", {{"initial_value", max - 1}, {"step", 1}}),
-      200);
+  command_ok(api, "counter", "configure_and_start", {{"initial_value", max - 1}, {"step", 1}});
 
   CHECK(api.post("/services/counter/increment").body_json == json{{"value", max}});
   auto overflow = api.post("/services/counter/increment");
-  E2E_CHECK_STATUS(overflow, 409);
-  check_detail(overflow);
+  check_refused(overflow, 409);
   CHECK(api.get("/services/counter/value").body_json == json{{"value", max}});
   CHECK(state_of(api, "counter") == "running");
 
   // A big step from below the limit overflows too.
-  E2E_REQUIRE_STATUS(api.post("/services/counter/stop"), 200);
-  E2E_REQUIRE_STATUS(
-      api.post("/services/counter/configure_and_start", {{"initial_value", max - 3}, {"step", 5}}),
-      200);
+  command_ok(api, "counter", "stop");
+  command_ok(api, "counter", "configure_and_start", {{"initial_value", max - 3}, {"step", 5}});
   CHECK(api.get("/services/counter/value").body_json == json{{"value", max - 3}});
   E2E_CHECK_STATUS(api.post("/services/counter/increment"), 409);
   CHECK(api.get("/services/counter/value").body_json == json{{"value", max - 3}});
@@ -187,25 +171,24 @@ TEST_CASE("counter: an increment past int64 is 409 and keeps the value",
 // ---------------------------------------------------------------------------
 // ticker
 
-TEST_CASE("ticker: /ticks counts only while running", "[e2e][examples][ticker]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "ticker: /ticks counts only while running",
+                 "[e2e][examples][ticker]") {
   register_ok(api, "ticker");
 
   auto initial = api.get("/services/ticker/ticks");
   E2E_REQUIRE_STATUS(initial, 200);
   CHECK(initial.body_json == json{{"ticks", 0}});
-  E2E_REQUIRE_STATUS(api.post("/services/ticker/configure", {{"interval_seconds", 0.05}}), 200);
+  command_ok(api, "ticker", "configure", {{"interval_seconds", 0.05}});
   CHECK(ticks_of(api, "ticker") == 0);
 
   auto started = Clock::now();
-  E2E_REQUIRE_STATUS(api.post("/services/ticker/start"), 200);
+  command_ok(api, "ticker", "start");
   CHECK(wait_until([&] { return ticks_of(api, "ticker") >= 3; }, 5s));
   // Not wildly faster than the interval.
   auto ticks = ticks_of(api, "ticker");
   CHECK(ticks <= static_cast<std::int64_t>(elapsed_ms(started) / 50.0) + 3);
 
-  E2E_REQUIRE_STATUS(api.post("/services/ticker/stop"), 200);
+  command_ok(api, "ticker", "stop");
   auto stopped_at = ticks_of(api, "ticker");
   REQUIRE(stopped_at >= 3);
   // Watch it for 8 intervals: no tick while stopped (a bounded observation).
@@ -216,19 +199,18 @@ TEST_CASE("ticker: /ticks counts only while running", "[e2e][examples][ticker]")
   }
 
   // Running again: ticking again.
-  E2E_REQUIRE_STATUS(api.post("/services/ticker/start"), 200);
+  command_ok(api, "ticker", "start");
   auto restarted_at = ticks_of(api, "ticker");
   CHECK(wait_until([&] { return ticks_of(api, "ticker") >= restarted_at + 2; }, 5s));
 }
 
-TEST_CASE("ticker: the default interval is 1 s and ticks are served in any state",
-          "[e2e][examples][ticker]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "ticker: the default interval is 1 s and ticks are served in any state",
+                 "[e2e][examples][ticker]") {
   register_ok(api, "ticker");
-  E2E_REQUIRE_STATUS(api.post("/services/ticker/configure"), 200);
+  command_ok(api, "ticker", "configure");
   CHECK(status_of(api, "ticker")["metadata"]["interval_seconds"].get<double>() == Approx(1.0));
-  E2E_REQUIRE_STATUS(api.post("/services/ticker/start"), 200);
+  command_ok(api, "ticker", "start");
   CHECK(wait_until([&] { return ticks_of(api, "ticker") >= 1; }, 5s));
   E2E_CHECK_STATUS(api.post("/services/ticker/stop"), 200);
   E2E_CHECK_STATUS(api.get("/services/ticker/ticks"), 200);
@@ -237,12 +219,10 @@ TEST_CASE("ticker: the default interval is 1 s and ticks are served in any state
 // ---------------------------------------------------------------------------
 // faulty
 
-TEST_CASE("faulty: defaults, a clean start and stop, and no custom routes",
-          "[e2e][examples][faulty]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "faulty: defaults, a clean start and stop, and no custom routes",
+                 "[e2e][examples][faulty]") {
   register_ok(api, "faulty");
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/configure"), 200);
+  command_ok(api, "faulty", "configure");
   auto metadata = status_of(api, "faulty")["metadata"];
   INFO(metadata.dump());
   CHECK(metadata["fail_on"] == "none");
@@ -252,13 +232,12 @@ TEST_CASE("faulty: defaults, a clean start and stop, and no custom routes",
   E2E_CHECK_STATUS(api.post("/services/faulty/start"), 200);
   CHECK(state_of(api, "faulty") == "running");
   auto none = api.get("/services/faulty/anything");
-  E2E_CHECK_STATUS(none, 404);
-  check_detail(none);
+  check_refused(none, 404);
   E2E_CHECK_STATUS(api.post("/services/faulty/stop"), 200);
   CHECK(state_of(api, "faulty") == "stopped");
 
   // A start delay is honoured and the reply comes when it is running.
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/configure", {{"start_delay_ms", 300}}), 200);
+  command_ok(api, "faulty", "configure", {{"start_delay_ms", 300}});
   auto started = api.post("/services/faulty/start");
   E2E_CHECK_STATUS(started, 200);
   CHECK(started.elapsed_ms >= 250);
@@ -268,12 +247,11 @@ TEST_CASE("faulty: defaults, a clean start and stop, and no custom routes",
 // ---------------------------------------------------------------------------
 // store
 
-TEST_CASE("store: PUT, GET, DELETE items, keys in insertion order, 409 when full",
-          "[e2e][examples][store]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "store: PUT, GET, DELETE items, keys in insertion order, 409 when full",
+                 "[e2e][examples][store]") {
   register_ok(api, "store");
-  E2E_REQUIRE_STATUS(api.post("/services/store/configure_and_start", {{"capacity", 3}}), 200);
+  command_ok(api, "store", "configure_and_start", {{"capacity", 3}});
 
   auto empty = api.get("/services/store/items");
   E2E_REQUIRE_STATUS(empty, 200);
@@ -297,14 +275,12 @@ TEST_CASE("store: PUT, GET, DELETE items, keys in insertion order, 409 when full
 
   // Full.
   auto full = api.put("/services/store/items/extra", "v");
-  E2E_CHECK_STATUS(full, 409);
-  check_detail(full);
+  check_refused(full, 409);
   E2E_CHECK_STATUS(api.get("/services/store/items/extra"), 404);
 
   // Absent key.
   auto absent = api.get("/services/store/items/missing");
-  E2E_CHECK_STATUS(absent, 404);
-  check_detail(absent);
+  check_refused(absent, 404);
 
   // Delete frees a slot.
   E2E_CHECK_STATUS(api.del("/services/store/items/alpha"), 200);
@@ -315,12 +291,11 @@ TEST_CASE("store: PUT, GET, DELETE items, keys in insertion order, 409 when full
   CHECK(api.get("/services/store/items/extra").field("value") == "v");
 }
 
-TEST_CASE("store: keys are percent-decoded path segments and wrong methods are 405",
-          "[e2e][examples][store]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer,
+                 "store: keys are percent-decoded path segments and wrong methods are 405",
+                 "[e2e][examples][store]") {
   register_ok(api, "store");
-  E2E_REQUIRE_STATUS(api.post("/services/store/configure_and_start", {{"capacity", 10}}), 200);
+  command_ok(api, "store", "configure_and_start", {{"capacity", 10}});
 
   auto spaced = api.put("/services/store/items/a%20b", "spaced");
   E2E_REQUIRE_STATUS(spaced, 200);
@@ -349,24 +324,22 @@ TEST_CASE("store: keys are percent-decoded path segments and wrong methods are 4
 // ---------------------------------------------------------------------------
 // Limits and robustness
 
-TEST_CASE("a body over 1 MiB is 413 with a JSON detail, plain or chunked, and serving goes on",
-          "[e2e][limits]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(
+    FreshServer,
+    "a body over 1 MiB is 413 with a JSON detail, plain or chunked, and serving goes on",
+    "[e2e][limits]") {
   register_ok(api, "echo");
   register_ok(api, "store");
-  E2E_REQUIRE_STATUS(api.post("/services/store/configure_and_start", {{"capacity", 5}}), 200);
+  command_ok(api, "store", "configure_and_start", {{"capacity", 5}});
 
   const std::string huge = json{{"prefix", std::string(2 * 1024 * 1024, 'x')}}.dump();
 
   auto plain = api.post_raw("/services/echo/configure", huge);
-  E2E_CHECK_STATUS(plain, 413);
-  check_detail(plain);
+  check_refused(plain, 413);
   E2E_CHECK_STATUS(api.get("/"), 200);
 
   auto chunked = api.post_chunked("/services/echo/configure", huge);
-  E2E_CHECK_STATUS(chunked, 413);
-  check_detail(chunked);
+  check_refused(chunked, 413);
   E2E_CHECK_STATUS(api.get("/"), 200);
 
   auto on_register = api.post_raw("/services/register", huge);
@@ -392,11 +365,10 @@ TEST_CASE("a body over 1 MiB is 413 with a JSON detail, plain or chunked, and se
   CHECK(status_of(api, "echo")["metadata"]["prefix"] == "P");
 }
 
-TEST_CASE("odd requests never crash the node nor lose a registered service", "[e2e][robustness]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "odd requests never crash the node nor lose a registered service",
+                 "[e2e][robustness]") {
   register_ok(api, "echo");
-  E2E_REQUIRE_STATUS(api.post("/services/echo/configure_and_start", {{"prefix", "Safe"}}), 200);
+  command_ok(api, "echo", "configure_and_start", {{"prefix", "Safe"}});
 
   std::vector<std::pair<std::string, std::optional<std::string>>> odd = {
       {"/services/%00", std::nullopt},
@@ -444,9 +416,8 @@ TEST_CASE("odd requests never crash the node nor lose a registered service", "[e
   CHECK(echo_message(api, "echo", "ok") == "Safe: ok");
 }
 
-TEST_CASE("concurrent conflicting commands leave a consistent, working node", "[e2e][robustness]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "concurrent conflicting commands leave a consistent, working node",
+                 "[e2e][robustness]") {
   register_ok(api, "echo", "target");
 
   constexpr int kThreads = 4;
@@ -516,13 +487,12 @@ TEST_CASE("concurrent conflicting commands leave a consistent, working node", "[
 // ---------------------------------------------------------------------------
 // Responsiveness
 
-TEST_CASE("status reads stay under 100 ms while a manager blocks 2 s in start", "[e2e][latency]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "status reads stay under 100 ms while a manager blocks 2 s in start",
+                 "[e2e][latency]") {
   register_ok(api, "faulty");
   register_ok(api, "echo");
   register_ok(api, "counter");
-  E2E_REQUIRE_STATUS(api.post("/services/faulty/configure", {{"start_delay_ms", 2000}}), 200);
+  command_ok(api, "faulty", "configure", {{"start_delay_ms", 2000}});
 
   AsyncRequest start(server.port(), server.api_prefix(), "POST", "/services/faulty/start");
   REQUIRE(wait_for_state(api, "faulty", "starting", 1500ms));

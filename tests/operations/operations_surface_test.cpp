@@ -35,19 +35,12 @@ std::vector<Sample> scrape(HttpClient& api) {
   return parse_samples(response.body);
 }
 
-std::string url_encode(const std::string& text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string encoded;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      encoded.push_back(static_cast<char>(c));
-    } else {
-      encoded += '%';
-      encoded += hex[c >> 4];
-      encoded += hex[c & 15];
-    }
-  }
-  return encoded;
+/// GET /openapi.json: REQUIREs a 200 with a JSON body.
+HttpResponse openapi_document(HttpClient& api) {
+  auto response = api.get("/openapi.json");
+  E2E_REQUIRE_STATUS(response, 200);
+  REQUIRE(response.is_json());
+  return response;
 }
 
 /// The lines of `text` that contain `part`.
@@ -67,23 +60,18 @@ std::size_t count_lines_with(const std::string& text, const std::string& part) {
 // ---------------------------------------------------------------------------
 // Health probes
 
-TEST_CASE("health: /health/live is 200 {status: ok}", "[operations][health]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "health: /health/live is 200 {status: ok}", "[operations][health]") {
   auto live = api.get("/health/live");
   E2E_REQUIRE_STATUS(live, 200);
   CHECK(live.body_json == json{{"status", "ok"}});
   CHECK(live.header("Content-Type").find("application/json") == 0);
 }
 
-TEST_CASE(
-    "health: /health/ready is 503 listing enabled instances in error or starting, "
-    "200 otherwise",
-    "[operations][health]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "echo", "fine");
-  E2E_REQUIRE_STATUS(api.post("/services/fine/start"), 200);
+TEST_CASE_METHOD(FreshServer,
+                 "health: /health/ready is 503 listing enabled instances in error or starting, "
+                 "200 otherwise",
+                 "[operations][health]") {
+  register_started(api, "echo", "fine");
   auto ready = api.get("/health/ready");
   E2E_REQUIRE_STATUS(ready, 200);
   CHECK(ready.body_json == json{{"status", "ready"}});
@@ -111,7 +99,7 @@ TEST_CASE(
 
   // An enabled instance that is starting.
   register_ok(api, "faulty", "slow");
-  E2E_REQUIRE_STATUS(api.post("/services/slow/configure", {{"start_delay_ms", 1500}}), 200);
+  command_ok(api, "slow", "configure", {{"start_delay_ms", 1500}});
   AsyncRequest start(server.port(), "", "POST", "/services/slow/start");
   HttpResponse starting;
   bool seen = wait_until(
@@ -129,7 +117,7 @@ TEST_CASE(
   E2E_CHECK_STATUS(ready, 200);
 
   // Stopped instances are not a reason either.
-  E2E_REQUIRE_STATUS(api.post("/services/fine/stop"), 200);
+  command_ok(api, "fine", "stop");
   E2E_CHECK_STATUS(api.get("/health/ready"), 200);
   E2E_CHECK_STATUS(api.get("/health/live"), 200);
 }
@@ -172,15 +160,13 @@ TEST_CASE("health: from SIGTERM on, /health/ready is 503 'shutting down' while a
 // ---------------------------------------------------------------------------
 // Metrics
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    FreshServer,
     "metrics: every documented series is there, routes are templates, and promtool accepts "
     "the exposition",
     "[operations][metrics]") {
-  ServerProcess server;
-  auto api = server.client();
-  register_ok(api, "echo", "web");
-  E2E_REQUIRE_STATUS(api.post("/services/web/start"), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/web/echo", {{"message", "hi"}}), 200);
+  register_started(api, "echo", "web");
+  command_ok(api, "web", "echo", {{"message", "hi"}});
   E2E_REQUIRE_STATUS(api.get("/services/web"), 200);
   E2E_CHECK_STATUS(api.get("/services/nosuch"), 404);
   E2E_CHECK_STATUS(api.get("/no/such/path/7"), 404);
@@ -293,13 +279,12 @@ TEST_CASE(
   CHECK(checked.status.code == 0);
 }
 
-TEST_CASE("metrics: a deregistered instance's series disappear", "[operations][metrics]") {
-  ServerProcess server;
-  auto api = server.client();
+TEST_CASE_METHOD(FreshServer, "metrics: a deregistered instance's series disappear",
+                 "[operations][metrics]") {
   register_ok(api, "echo", "gone");
   register_ok(api, "echo", "kept");
-  E2E_REQUIRE_STATUS(api.post("/services/gone/start"), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/gone/stop"), 200);
+  command_ok(api, "gone", "start");
+  command_ok(api, "gone", "stop");
 
   auto with_service = [](const std::vector<Sample>& samples, const std::string& name) {
     return std::count_if(samples.begin(), samples.end(), [&](const Sample& sample) {
@@ -326,8 +311,7 @@ TEST_CASE(
   REQUIRE(prometheus.has_value());
   ServerProcess server;
   auto api = server.client();
-  register_ok(api, "echo", "scraped");
-  E2E_REQUIRE_STATUS(api.post("/services/scraped/start"), 200);
+  register_started(api, "echo", "scraped");
 
   TempDirectory directory("processpype-prometheus");
   auto config = directory.write("prometheus.yml", R"(global:
@@ -349,8 +333,9 @@ scrape_configs:
       {"--config.file=" + config, "--web.listen-address=127.0.0.1:" + std::to_string(web_port),
        "--storage.tsdb.path=" + (directory.path() / "data").string(), "--log.level=warn"});
   HttpClient query(web_port, "", 2s);
-  const auto path = "/api/v1/query?query=" +
-                    url_encode(R"(processpype_service_state{service="scraped",state="running"})");
+  const auto path =
+      "/api/v1/query?query=" +
+      percent_encode(R"(processpype_service_state{service="scraped",state="running"})");
   HttpResponse answer;
   bool found = wait_until(
       [&] {
@@ -378,15 +363,11 @@ scrape_configs:
 // ---------------------------------------------------------------------------
 // OpenAPI
 
-TEST_CASE(
-    "openapi: /openapi.json is valid against the official OpenAPI 3.1 schema "
-    "(jsonschema, Draft 2020-12)",
-    "[operations][openapi]") {
-  ServerProcess server;
-  auto api = server.client();
-  auto response = api.get("/openapi.json");
-  E2E_REQUIRE_STATUS(response, 200);
-  REQUIRE(response.is_json());
+TEST_CASE_METHOD(FreshServer,
+                 "openapi: /openapi.json is valid against the official OpenAPI 3.1 schema "
+                 "(jsonschema, Draft 2020-12)",
+                 "[operations][openapi]") {
+  auto response = openapi_document(api);
   const auto& document = response.body_json;
   CHECK(document.value("openapi", "").rfind("3.1.", 0) == 0);
 
@@ -412,15 +393,11 @@ TEST_CASE(
   CHECK(refused.out.find("'title' is a required property") != std::string::npos);
 }
 
-TEST_CASE(
-    "openapi: the echo class's schema: max_length is an integer > 0, default 1000, "
-    "described",
-    "[operations][openapi]") {
-  ServerProcess server;
-  auto api = server.client();
-  auto response = api.get("/openapi.json");
-  E2E_REQUIRE_STATUS(response, 200);
-  REQUIRE(response.is_json());
+TEST_CASE_METHOD(FreshServer,
+                 "openapi: the echo class's schema: max_length is an integer > 0, default 1000, "
+                 "described",
+                 "[operations][openapi]") {
+  auto response = openapi_document(api);
   auto document = response.body_json;  // a copy: operator[] may add keys
   auto reference = document["x-processpype-classes"]["echo"]["configuration"]["$ref"];
   REQUIRE(reference.is_string());
@@ -471,7 +448,7 @@ services:
     REQUIRE(wait_for_state(api, name, "running", 10s));
   }
   // quiet's failure is logged at error level: above its logger's level.
-  E2E_REQUIRE_STATUS(api.post("/services/quiet/fail", {{"reason", "quiet breaks down"}}), 200);
+  command_ok(api, "quiet", "fail", {{"reason", "quiet breaks down"}});
   bool logged = wait_until(
       [&] {
         auto err = server.stderr_text();
@@ -510,8 +487,8 @@ services:
   ServerProcess server(with_config(config));
   auto api = server.client();
   E2E_REQUIRE_STATUS(api.get("/services/acc"), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/acc/start"), 200);
-  E2E_REQUIRE_STATUS(api.post("/services/acc/echo", {{"message", "hello"}}), 200);
+  command_ok(api, "acc", "start");
+  command_ok(api, "acc", "echo", {{"message", "hello"}});
   E2E_CHECK_STATUS(api.get("/services/missing"), 404);
   // Requests that match no route have the route "unmatched".
   E2E_CHECK_STATUS(api.get("/no/such/path"), 404);

@@ -12,9 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include <processpype/testing/checks.hpp>
+#include "cluster_support.hpp"
 
-using namespace processpype::testing;
+using namespace cluster_tests;
 
 namespace {
 
@@ -25,15 +25,31 @@ ServerOptions tls_options(const NodeTlsFiles& files) {
   return options;
 }
 
+/// The cluster's certificate authority, made before any node of a fixture.
+struct ClusterCa {
+  TestCa ca;
+
+  /// Options of a node `id` with a certificate of `ca`.
+  NodeOptions certified() {
+    return [this](const std::string& id) { return tls_options(ca.issue(id)); };
+  }
+};
+
+/// ChainOfThree with node TLS: every node has a certificate of one CA.
+struct CertifiedChainOfThree : ClusterCa, ChainOfThree {
+  CertifiedChainOfThree() : ChainOfThree(certified()) {}
+};
+
+/// TwoNodes with node TLS: both have a certificate of one CA.
+struct CertifiedTwoNodes : ClusterCa, TwoNodes {
+  CertifiedTwoNodes() : TwoNodes(certified()) {}
+};
+
 /// Runs a node `id` that joins `join_port` with `args` until it exits.
 RunResult run_joiner(const std::string& id, int join_port, const std::vector<std::string>& args) {
-  std::vector<std::string> all = {"--host",      "127.0.0.1",
-                                  "--port",      std::to_string(free_port()),
-                                  "--node-port", std::to_string(free_port()),
-                                  "--node-id",   id,
-                                  "--join",      node_address(join_port)};
+  std::vector<std::string> all = {"--node-id", id, "--join", node_address(join_port)};
   all.insert(all.end(), args.begin(), args.end());
-  return run_to_completion(all, {}, 30s);
+  return run_node(all, 30s);
 }
 
 /// The cluster of `nodes` keeps exactly its members after a refused join:
@@ -56,22 +72,14 @@ void check_unchanged(const std::vector<Node*>& nodes) {
 
 }  // namespace
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    CertifiedChainOfThree,
     "cluster tls: three nodes with certificates of one CA form the mesh and act on each other",
     "[cluster][tls]") {
-  TestCa ca;
-  auto a = start_node("A", {}, 0, tls_options(ca.issue("A")));
-  auto b = start_node("B", {a.node_port}, 0, tls_options(ca.issue("B")));
-  auto c = start_node("C", {b.node_port}, 0, tls_options(ca.issue("C")));
-  require_mesh({&a, &b, &c});
   CHECK(a.server->stderr_text().find("(TLS)") != std::string::npos);
 
-  auto api = a.client();
-  E2E_REQUIRE_STATUS(
-      api.post(c.path() + "/services/register", {{"service_name", "echo"}, {"instance_name", "e"}}),
-      200);
-  E2E_REQUIRE_STATUS(api.post(c.path() + "/services/e/configure_and_start", {{"prefix", "tls"}}),
-                     200);
+  register_on(api, c, "echo", "e");
+  command_on(api, c, "e", "configure_and_start", {{"prefix", "tls"}});
   auto echoed = api.post(c.path() + "/services/e/echo", {{"message", "hi"}});
   E2E_CHECK_STATUS(echoed, 200);
   CHECK(echoed.field("message") == "tls: hi");
@@ -83,79 +91,50 @@ TEST_CASE(
   CHECK(service_names(on_c) == std::vector<std::string>{"e"});
 }
 
-TEST_CASE("cluster tls: a node with a certificate of another CA can neither join nor be joined",
-          "[cluster][tls]") {
-  TestCa ca;
+TEST_CASE_METHOD(
+    CertifiedTwoNodes,
+    "cluster tls: a node with a certificate of another CA can neither join nor be joined",
+    "[cluster][tls]") {
   TestCa other("another CA");
-  auto a = start_node("A", {}, 0, tls_options(ca.issue("A")));
-  auto b = start_node("B", {a.node_port}, 0, tls_options(ca.issue("B")));
-  require_mesh({&a, &b});
 
   // Its own certificate from another CA, trusting that CA.
   auto stranger = run_joiner("X", a.node_port, other.issue("X").args());
-  {
-    INFO(stranger.status.describe() << "\nstderr:\n" << stranger.err.substr(0, 2000));
-    CHECK(stranger.status.exited);
-    CHECK(stranger.status.code == 2);
-    CHECK(stranger.err.find("Cannot join node") != std::string::npos);
-  }
+  check_exit(stranger.status, 2, stranger.err);
+  CHECK_THAT(stranger.err, Catch::Contains("Cannot join node"));
   // A certificate from another CA, trusting the cluster's CA.
   auto mixed = other.issue("Y");
   mixed.ca = ca.certificate();
-  auto impostor = run_joiner("Y", b.node_port, mixed.args());
-  {
-    INFO(impostor.status.describe() << "\nstderr:\n" << impostor.err.substr(0, 2000));
-    CHECK(impostor.status.code == 2);
-  }
-  check_unchanged({&a, &b});
+  auto impostor = run_joiner("Y", c.node_port, mixed.args());
+  check_exit(impostor.status, 2, impostor.err);
+  check_unchanged({&a, &c});
 
   // The other way round: a cluster node cannot join a node of another CA.
   auto foreign = start_node("F", {}, 0, tls_options(other.issue("F")));
   auto joiner = run_joiner("J", foreign.node_port, ca.issue("J").args());
-  {
-    INFO(joiner.status.describe() << "\nstderr:\n" << joiner.err.substr(0, 2000));
-    CHECK(joiner.status.code == 2);
-  }
+  check_exit(joiner.status, 2, joiner.err);
   auto on_foreign = foreign.client();
   CHECK(nodes_of(on_foreign).size() == 1);
 }
 
-TEST_CASE("cluster tls: a node without TLS and a node with TLS cannot join each other",
-          "[cluster][tls]") {
-  TestCa ca;
-  auto a = start_node("A", {}, 0, tls_options(ca.issue("A")));
-  auto b = start_node("B", {a.node_port}, 0, tls_options(ca.issue("B")));
-  require_mesh({&a, &b});
-
+TEST_CASE_METHOD(CertifiedTwoNodes,
+                 "cluster tls: a node without TLS and a node with TLS cannot join each other",
+                 "[cluster][tls]") {
   auto plain = run_joiner("P", a.node_port, {});
-  {
-    INFO(plain.status.describe() << "\nstderr:\n" << plain.err.substr(0, 2000));
-    CHECK(plain.status.exited);
-    CHECK(plain.status.code == 2);
-    CHECK(plain.err.find("Cannot join node at " + node_address(a.node_port)) != std::string::npos);
-  }
-  check_unchanged({&a, &b});
+  check_exit(plain.status, 2, plain.err);
+  CHECK_THAT(plain.err, Catch::Contains("Cannot join node at " + node_address(a.node_port)));
+  check_unchanged({&a, &c});
 
   auto open = start_node("O");
   auto secured = run_joiner("S", open.node_port, ca.issue("S").args());
-  {
-    INFO(secured.status.describe() << "\nstderr:\n" << secured.err.substr(0, 2000));
-    CHECK(secured.status.exited);
-    CHECK(secured.status.code == 2);
-  }
+  check_exit(secured.status, 2, secured.err);
   auto on_open = open.client();
   CHECK(nodes_of(on_open).size() == 1);
   E2E_CHECK_STATUS(on_open.get("/"), 200);
 }
 
-TEST_CASE("cluster tls: kill -9 of a node is down everywhere within 5 s, its routes 503",
-          "[cluster][tls][failure]") {
-  TestCa ca;
-  auto a = start_node("A", {}, 0, tls_options(ca.issue("A")));
-  auto b = start_node("B", {a.node_port}, 0, tls_options(ca.issue("B")));
-  auto c = start_node("C", {b.node_port}, 0, tls_options(ca.issue("C")));
-  require_mesh({&a, &b, &c});
-
+TEST_CASE_METHOD(CertifiedChainOfThree,
+                 "cluster tls: kill -9 of a node is down everywhere within 5 s, its routes 503",
+                 "[cluster][tls][failure]") {
   c.server->process().kill();
   auto killed_at = Clock::now();
   std::map<std::string, double> seen;
@@ -175,7 +154,6 @@ TEST_CASE("cluster tls: kill -9 of a node is down everywhere within 5 s, its rou
     REQUIRE(seen.count(observer->id) == 1);
     CHECK(seen[observer->id] < default_down_after_ms);
   }
-  auto api = a.client();
   auto response = api.get(c.path() + "/services");
   E2E_CHECK_STATUS(response, 503);
   CHECK(response.detail() == "Node C is down");
@@ -212,16 +190,10 @@ TEST_CASE("cluster tls: unusable node TLS files are exit code 2 naming the file"
       {"no CA", {"--node-cert", good.certificate, "--node-key", good.key}, "ca"},
   };
   for (const auto& each : cases) {
-    std::vector<std::string> args = {"--host",      "127.0.0.1",
-                                     "--port",      std::to_string(free_port()),
-                                     "--node-port", std::to_string(free_port())};
-    args.insert(args.end(), each.args.begin(), each.args.end());
-    auto result = run_to_completion(args, {}, 10s);
-    INFO(each.what << ": " << result.status.describe() << "\nstderr:\n"
-                   << result.err.substr(0, 2000));
-    CHECK(result.status.exited);
-    CHECK(result.status.code == 2);
-    CHECK(lines_of(result.err).size() == 1);
-    CHECK(result.err.find(each.named) != std::string::npos);
+    INFO(each.what);
+    auto result = run_node(each.args, 10s);
+    check_exit(result.status, 2, result.err);
+    CHECK_THAT(result.err, has_lines(1));
+    CHECK_THAT(result.err, Catch::Contains(each.named));
   }
 }
