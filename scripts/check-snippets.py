@@ -100,7 +100,7 @@ def render_region(root, path, name):
         raise SnippetError(f"{path}: cannot read the source: {error.strerror}") from None
 
     inside = False
-    skipping = None  # the (number, text) of the open skip marker
+    skipping = None  # the line number of the open skip marker
     stretches = [[]]  # shown lines, split where a skip elides some
     elisions = []  # the indentation of each elision, between stretches
     for number, line in enumerate(text, start=1):
@@ -275,7 +275,9 @@ def main(argv):
         default=os.path.dirname(os.path.dirname(os.path.realpath(__file__))),
         help="the repository (default: the one holding this script)",
     )
-    parser.add_argument("docs", nargs="*", help="docs relative to the root (default: README.md docs/*.md)")
+    parser.add_argument(
+        "docs", nargs="*", help="docs relative to the root (default: README.md docs/*.md)"
+    )
     arguments = parser.parse_args(argv)
     root = os.path.realpath(arguments.root)
     docs = arguments.docs or default_docs(root)

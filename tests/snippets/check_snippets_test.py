@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 import unittest
 
 CHECKER = os.environ.get(
@@ -43,6 +42,9 @@ std::string greeting(const std::string& name) {
   // ...
   return "Hello, " + name;
 }"""
+
+CALL = 'auto text = greeting("you");'
+CALL_SOURCE = "<!-- snippet: src/main.cpp#call -->"
 
 
 def doc_with(block, comment="<!-- snippet: src/main.cpp#greeting -->"):
@@ -134,7 +136,7 @@ class CheckSnippetsTest(unittest.TestCase):
         self.assertFailsWith(self.check(), "has no // [snippet-resume]")
 
     def test_a_region_inside_a_function_is_dedented(self):
-        self.write("README.md", doc_with('auto text = greeting("you");', "<!-- snippet: src/main.cpp#call -->"))
+        self.write("README.md", doc_with(CALL, CALL_SOURCE))
         self.assertEqual(self.check().returncode, 0)
 
     def test_other_code_blocks_are_left_alone(self):
@@ -143,14 +145,14 @@ class CheckSnippetsTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
 
     def test_fix_rewrites_only_the_blocks_from_their_regions(self):
-        original = doc_with("old text") + "\n" + doc_with("", "<!-- snippet: src/main.cpp#call -->")
+        original = doc_with("old text") + "\n" + doc_with("", CALL_SOURCE)
         self.write("README.md", original)
         result = self.check("--fix")
         self.assertEqual(result.returncode, 0, result.stderr)
         fixed = self.read("README.md")
         self.assertEqual(
             fixed,
-            doc_with(GREETING) + "\n" + doc_with('auto text = greeting("you");', "<!-- snippet: src/main.cpp#call -->"),
+            doc_with(GREETING) + "\n" + doc_with(CALL, CALL_SOURCE),
         )
         self.assertEqual(self.check().returncode, 0)
 
