@@ -1,48 +1,42 @@
 // ProcessPype embedded in a program that owns its caf::actor_system: the
-// the README's minimal EchoService, driven through the blocking Runtime API, with
-// each state it goes through printed.
+// README's minimal EchoService (echo_service.hpp), driven through the
+// blocking Runtime API, with each state it goes through printed. The README
+// shows the start of main() (region `embed`, docs/embedding.md, "The C++
+// blocks of these docs").
 #include <iostream>
+#include <string>
 
 #include <caf/all.hpp>
 
+#include "echo_service.hpp"
 #include "processpype/actors/runtime.hpp"
 
-class EchoManager : public processpype::ServiceManager {
- public:
-  using ServiceManager::ServiceManager;
-  void start() override { logger().info("Echo service ready"); }
-  void stop() override { logger().info("Echo service stopped"); }
-};
+namespace {
 
-class EchoService : public processpype::Service {
- public:
-  using Service::Service;
-  std::unique_ptr<processpype::ServiceManager> create_manager() override {
-    return std::make_unique<EchoManager>(logger());
-  }
-  bool requires_configuration() const override { return false; }
-};
-PROCESSPYPE_REGISTER_SERVICE(EchoService);  // registry key "echo"
+void print_state(processpype::Runtime& runtime, const std::string& name) {
+  std::cout << name << ": " << processpype::to_string(runtime.status(name).state) << std::endl;
+}
+
+}  // namespace
 
 int main() {
+  // [snippet:embed]
   caf::actor_system_config config;
-  processpype::Runtime::add_types(config);
+  processpype::Runtime::add_types(config);  // protocol types, before the system exists
   caf::actor_system system{config};
   processpype::Runtime runtime{system};
-
-  auto print_state = [&](const std::string& name) {
-    std::cout << name << ": " << processpype::to_string(runtime.status(name).state) << std::endl;
-  };
-
-  auto echo = runtime.register_service("echo");
+  auto echo = runtime.register_service<EchoService>();
+  // [snippet-skip]
   std::cout << "registered " << echo.name << " (" << echo.type << ")" << std::endl;
-  print_state(echo.name);
+  print_state(runtime, echo.name);
   runtime.configure(echo.name, {{"note", "configured from C++"}});
-  print_state(echo.name);
-  runtime.start(echo.name);
-  print_state(echo.name);
+  print_state(runtime, echo.name);
+  // [snippet-resume]
+  runtime.start(echo.name);  // blocking calls throw processpype::Error
+  // [snippet-end:embed]
+  print_state(runtime, echo.name);
   runtime.stop(echo.name);
-  print_state(echo.name);
+  print_state(runtime, echo.name);
 
   try {
     runtime.register_service("echo", echo.name);  // the name is taken
