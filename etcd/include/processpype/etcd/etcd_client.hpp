@@ -17,7 +17,10 @@
 // not receive it (the connection could not be made); once sent and
 // unanswered, its outcome is unknown (StoreError::outcome_unknown()), and
 // only a read tells what happened. Reads and lease calls move on in every
-// case.
+// case. An endpoint that failed a call comes last for the calls after it,
+// until another fails. Each attempt gets what is left of the timeout: an
+// endpoint that accepts connections and never answers (a frozen member)
+// costs the call that meets it its whole timeout.
 
 #include <chrono>
 #include <cstdint>
