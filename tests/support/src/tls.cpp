@@ -34,6 +34,11 @@ subjectAltName = IP:127.0.0.1,DNS:localhost
 basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = clientAuth
+[server_client_ext]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth,clientAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
 )";
 
 std::string normalize_serial(std::string text) {
@@ -112,6 +117,10 @@ void TestPki::make_server(const std::string& name, const std::string& ca, long s
 
 void TestPki::make_client(const std::string& name, const std::string& ca, long serial) {
   make_leaf(name, ca, serial, "client_ext", name);
+}
+
+void TestPki::make_server_and_client(const std::string& name, const std::string& ca, long serial) {
+  make_leaf(name, ca, serial, "server_client_ext", "localhost");
 }
 
 std::string TestPki::certificate(const std::string& name) const {

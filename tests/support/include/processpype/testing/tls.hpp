@@ -31,6 +31,10 @@ class TestPki {
   void make_server(const std::string& name, const std::string& ca, long serial);
   /// A client certificate (extendedKeyUsage clientAuth) signed by CA `ca`.
   void make_client(const std::string& name, const std::string& ca, long serial);
+  /// A server certificate (as make_server) that is also a client
+  /// certificate: for a server that connects to itself with it (etcd's
+  /// JSON gateway under --client-cert-auth).
+  void make_server_and_client(const std::string& name, const std::string& ca, long serial);
 
   /// Paths of `<name>.pem` and `<name>.key`.
   std::string certificate(const std::string& name) const;
