@@ -2,11 +2,28 @@
 
 #include <algorithm>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <fmt/format.h>
 
 #include "text.hpp"
 
 namespace processpype::communications {
+
+namespace {
+
+/// A write to a connection the server closed raises SIGPIPE in the writing
+/// thread; with CURLOPT_NOSIGNAL libcurl does not guard every write a TLS
+/// library makes. Blocked in the sender thread, it cannot end the process.
+void block_sigpipe() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+}  // namespace
 
 Outbox::Outbox(const BackendSettings& backend, std::unique_ptr<Transport> transport,
                const DispatcherOptions& options, std::shared_ptr<spdlog::logger> logger)
@@ -19,7 +36,10 @@ Outbox::Outbox(const BackendSettings& backend, std::unique_ptr<Transport> transp
       retry_(options.retry),
       log_interval_(options.failure_log_interval),
       logger_(std::move(logger)) {
-  sender_ = std::thread([this] { run(); });
+  sender_ = std::thread([this] {
+    block_sigpipe();
+    run();
+  });
 }
 
 Outbox::~Outbox() {
