@@ -199,7 +199,7 @@ TEST_CASE("A wrong SMTP password fails the message and is never logged") {
   CHECK(text.find("WRONG-pa55") == std::string::npos);
 }
 
-TEST_CASE("metadata.recipients replaces the default recipients; a bad one fails the message") {
+TEST_CASE("metadata.recipients replaces the default recipients, and a bad one fails the message") {
   SmtpReceiver smtp;
   auto log = std::make_shared<RecordingSink>();
   Dispatcher dispatcher({email_backend("mail", plain_email(smtp.port()))}, test_options(log));
