@@ -1,0 +1,148 @@
+#include "receivers.hpp"
+
+#include <cstdlib>
+#include <stdexcept>
+
+namespace processpype::testing {
+
+namespace {
+
+/// The receivers listen on 127.0.0.1: no proxy from the environment may
+/// come in between (libcurl honours http_proxy). Set before main, while no
+/// thread can read the environment.
+[[maybe_unused]] const bool loopback_without_proxy = [] {
+  ::setenv("no_proxy", "127.0.0.1,localhost", 1);
+  ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);
+  return true;
+}();
+
+std::string script(const std::string& name) {
+  return std::string(PROCESSPYPE_COMMUNICATIONS_TEST_DIR) + "/" + name;
+}
+
+/// Starts `args` under Python and waits (bounded) for `listening on <port>`.
+int start_listening(std::unique_ptr<ChildProcess>& process, const std::string& python,
+                    const std::vector<std::string>& args) {
+  process = std::make_unique<ChildProcess>(python, args);
+  const std::string marker = "listening on ";
+  bool ready = wait_until(
+      [&] { return process->stdout_text().find(marker) != std::string::npos || !process->alive(); },
+      15s);
+  auto output = process->stdout_text();
+  auto at = output.find(marker);
+  if (!ready || at == std::string::npos)
+    throw std::runtime_error(args.front() + " did not start: " + process->stderr_text());
+  return std::stoi(output.substr(at + marker.size()));
+}
+
+std::vector<nlohmann::json> json_lines(const std::string& path) {
+  std::vector<nlohmann::json> objects;
+  for (const auto& line : lines_of(read_file(path))) {
+    auto parsed = nlohmann::json::parse(line, nullptr, false);
+    // The line being written at this very moment is left for the next read.
+    if (!parsed.is_discarded()) objects.push_back(std::move(parsed));
+  }
+  return objects;
+}
+
+void add_option(std::vector<std::string>& args, const std::string& name, const std::string& value) {
+  if (value.empty()) return;
+  args.push_back(name);
+  args.push_back(value);
+}
+
+}  // namespace
+
+std::string python_with(const std::string& module) {
+  for (const char* candidate : {"/usr/bin/python3", "python3"}) {
+    auto python = find_program(candidate);
+    if (!python) continue;
+    ChildProcess probe(*python, {"-c", "import " + module});
+    auto status = probe.wait(30s);
+    if (status.exited && status.code == 0) return *python;
+  }
+  throw std::runtime_error("no python3 can import " + module +
+                           " (Debian: apt-get install python3-aiosmtpd)");
+}
+
+// -- HttpReceiver -------------------------------------------------------------
+
+HttpReceiver::HttpReceiver(HttpReceiverOptions options)
+    : directory_("processpype-http-receiver"), record_(directory_.write("requests.jsonl", "")) {
+  static const std::string python = python_with("http.server");
+  std::vector<std::string> args = {script("http_receiver.py"), "--record", record_};
+  add_option(args, "--status", std::to_string(options.status));
+  add_option(args, "--fail-first", std::to_string(options.fail_first));
+  add_option(args, "--fail-status", std::to_string(options.fail_status));
+  if (options.retry_after) add_option(args, "--retry-after", std::to_string(*options.retry_after));
+  if (options.hang) args.emplace_back("--hang");
+  port_ = start_listening(process_, python, args);
+}
+
+std::string HttpReceiver::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+std::vector<RecordedRequest> HttpReceiver::requests() const {
+  std::vector<RecordedRequest> requests;
+  for (const auto& line : json_lines(record_)) {
+    RecordedRequest request;
+    request.method = line.at("method");
+    request.path = line.at("path");
+    request.headers = line.at("headers").get<std::map<std::string, std::string>>();
+    request.body = line.at("body");
+    request.body_json = nlohmann::json::parse(request.body, nullptr, false);
+    request.time = line.at("time");
+    requests.push_back(std::move(request));
+  }
+  return requests;
+}
+
+bool HttpReceiver::wait_for_requests(std::size_t count, std::chrono::milliseconds timeout) const {
+  return wait_until([&] { return json_lines(record_).size() >= count; }, timeout);
+}
+
+// -- SmtpReceiver -------------------------------------------------------------
+
+SmtpReceiver::SmtpReceiver(SmtpReceiverOptions options)
+    : directory_("processpype-smtp-receiver"), record_(directory_.write("messages.jsonl", "")) {
+  static const std::string python = python_with("aiosmtpd");
+  std::vector<std::string> args = {script("smtp_receiver.py"), "--record", record_};
+  add_option(args, "--tls-cert", options.tls_certificate);
+  add_option(args, "--tls-key", options.tls_key);
+  if (options.require_starttls) args.emplace_back("--require-starttls");
+  add_option(args, "--auth-user", options.user);
+  add_option(args, "--auth-password", options.password);
+  add_option(args, "--reject-first", std::to_string(options.reject_first));
+  add_option(args, "--reject-code", std::to_string(options.reject_code));
+  port_ = start_listening(process_, python, args);
+}
+
+std::vector<nlohmann::json> SmtpReceiver::messages() const {
+  return json_lines(record_);
+}
+
+bool SmtpReceiver::wait_for_messages(std::size_t count, std::chrono::milliseconds timeout) const {
+  return wait_until([&] { return json_lines(record_).size() >= count; }, timeout);
+}
+
+// -- RecordingSink ------------------------------------------------------------
+
+std::string RecordingSink::text() {
+  std::lock_guard lock{mutex_};
+  return text_;
+}
+
+void RecordingSink::sink_it_(const spdlog::details::log_msg& message) {
+  spdlog::memory_buf_t formatted;
+  formatter_->format(message, formatted);
+  text_.append(formatted.data(), formatted.size());
+}
+
+std::shared_ptr<spdlog::logger> recording_logger(const std::shared_ptr<RecordingSink>& sink) {
+  auto logger = std::make_shared<spdlog::logger>("processpype.communications", sink);
+  logger->set_level(spdlog::level::trace);
+  return logger;
+}
+
+}  // namespace processpype::testing
