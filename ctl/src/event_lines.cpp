@@ -49,7 +49,7 @@ std::string event_line(const nlohmann::json& event, bool colour) {
 std::string gap_line(std::string_view node, const nlohmann::json& gap, bool colour) {
   auto where = node.empty() ? std::string("the node") : fmt::format("node {}", printable(node));
   auto text =
-      fmt::format("-- gap: some events of {} were lost (now boot {}, oldest seq {})", where,
+      fmt::format("-- gap: events of {} may be missing (now boot {}, oldest seq {})", where,
                   printable(field_text(gap, "boot")), printable(field_text(gap, "oldest_seq")));
   return paint(text, Colour::yellow, colour);
 }
