@@ -1,5 +1,6 @@
 #include "processpype/ctl/ctl.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -43,19 +44,29 @@ std::string trimmed(std::string text) {
   return text;
 }
 
+/// `token`, unless a control character (a line break in the middle of a
+/// file) would break the Authorization header it goes into.
+std::string checked_token(std::string token, const std::string& source) {
+  bool printable = std::all_of(token.begin(), token.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+  });
+  if (!printable) throw UsageError(source + ": the token holds control characters");
+  return token;
+}
+
 /// The token: the content of --token-file (trimmed), else PROCESSPYPE_TOKEN.
 std::string read_token(const GlobalOptions& options) {
   if (!options.token_file) {
     const char* token = std::getenv("PROCESSPYPE_TOKEN");
-    return token != nullptr ? trimmed(token) : std::string();
+    return token != nullptr ? checked_token(trimmed(token), "PROCESSPYPE_TOKEN") : std::string();
   }
+  auto source = "--token-file " + *options.token_file;
   std::ifstream file(*options.token_file, std::ios::binary);
   std::string content((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (!file.is_open() || file.bad())
-    throw UsageError("--token-file " + *options.token_file + ": cannot be read");
+  if (!file.is_open() || file.bad()) throw UsageError(source + ": cannot be read");
   auto token = trimmed(std::move(content));
-  if (token.empty()) throw UsageError("--token-file " + *options.token_file + ": empty");
-  return token;
+  if (token.empty()) throw UsageError(source + ": empty");
+  return checked_token(std::move(token), source);
 }
 
 Connection connection_of(const GlobalOptions& options) {
@@ -77,7 +88,7 @@ using Action = std::function<void(Context&)>;
 struct Commands {
   std::map<const CLI::App*, Action> actions;
   CLI::App* completion = nullptr;
-  CLI::App* follow = nullptr;  ///< `events`, when --follow was given
+  CLI::App* events = nullptr;  ///< with --follow, EventFollower runs instead
 };
 
 void add_instance_command(CLI::App& ctl, Commands& commands, const std::string& name,
@@ -121,7 +132,7 @@ void declare_global_options(CLI::App& ctl, GlobalOptions& global) {
                  "Seconds a request may take (default 10 for reads, 90 for commands that wait for "
                  "a transition)")
       ->type_name("SECONDS")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(0.001, 86400.0));  // libcurl reads 0 ms as "no limit"
   ctl.add_flag("--json", global.json, "Print the server's JSON replies unchanged");
 }
 
@@ -193,7 +204,7 @@ void declare_commands(CLI::App& ctl, CommandLine& line, Commands& commands) {
   commands.actions[events] = [&line](Context& context) {
     list_events(context, line.cluster_events);
   };
-  commands.follow = events;
+  commands.events = events;
 
   auto* drain =
       ctl.add_subcommand("drain", "Hands node ID's cluster instances over and cordons it");
@@ -240,7 +251,7 @@ int run(int argc, char** argv) {
     }
     auto connection = connection_of(line.global);
     HttpClient client(connection);
-    if (chosen == commands.follow && line.follow) {
+    if (chosen == commands.events && line.follow) {
       HttpClient requests(connection);
       FollowOptions options;
       options.cluster = line.cluster_events;

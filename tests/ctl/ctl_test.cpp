@@ -362,6 +362,7 @@ TEST_CASE("usage errors exit 2 before any request", "[ctl]") {
       {"--url", "ftp://127.0.0.1:1", "status"},
       {"--token-file", "/nonexistent/token", "status"},
       {"--timeout", "0", "status"},
+      {"--timeout", "1e30", "status"},
       {"completion", "zsh"},
   };
   for (const auto& args : mistakes) {
@@ -372,6 +373,10 @@ TEST_CASE("usage errors exit 2 before any request", "[ctl]") {
     CHECK(run.code() == 2);
     CHECK_FALSE(run.err.empty());
   }
+  auto broken_token =
+      run_ctl(demo.url, {"start", "greeter"}, {{{"PROCESSPYPE_TOKEN", "abc\ndef"}}, {}});
+  CHECK(broken_token.code() == 2);
+  CHECK(has_words(broken_token.err, {"PROCESSPYPE_TOKEN", "control characters"}));
   CHECK(demo.api.get("/events").body == events_before);  // nothing was changed
 
   auto help = run_ctl(demo.url, {"--help"});
@@ -479,6 +484,17 @@ TEST_CASE("--node sends every request to /nodes/ID: another node of a cluster, o
   auto status = run_ctl(url, {"status", "on_b", "--node", "b"});
   CHECK(has_words(line_starting(status.out, "state"), {"running"}));
   CHECK(run_ctl(url, {"status", "on_b"}).code() == 1);  // not on a
+
+  auto node_status = run_ctl(url, {"--node", "b", "status"});
+  CHECK(has_words(node_status.out, {"2 instances", "on_b", "placed"}));
+
+  // b's event stream, through a.
+  RunningCtl follower(url, {"--node", "b", "events", "--follow"});
+  CHECK(follower.wait_for_line(
+      [](const std::string& line) {
+        return has_words(line, {" b ", "on_b", "running"});
+      },
+      10s));
 
   auto local = run_ctl(url, {"--node", "a", "register", "echo", "on_a"});
   CHECK(local.code() == 0);
