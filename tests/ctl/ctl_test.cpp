@@ -454,8 +454,9 @@ TEST_CASE("tokens from --token-file or PROCESSPYPE_TOKEN authorize; a wrong one 
 // ---------------------------------------------------------------------------
 // Nodes
 
-TEST_CASE("--node sends every request to /nodes/ID: another node of a cluster, or the local one",
-          "[ctl][cluster]") {
+TEST_CASE(
+    "ctl --node sends every request to /nodes/ID: another node of a cluster, or the local one",
+    "[ctl][cluster]") {
   auto a = start_node("a");
   auto b = start_node("b", {a.node_port});
   require_mesh({&a, &b});
