@@ -2,15 +2,20 @@
 // flags, keys and environment variables).
 #include <cstdlib>
 #include <iostream>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
 #include "application.hpp"
 #include "config_commands.hpp"
 #include "processpype/config/validation.hpp"
+#include "processpype/ctl/ctl.hpp"
 #include "processpype/version.hpp"
 
 int main(int argc, char** argv) {
+  // `processpype ctl ...` is the client (docs/cli.md): no server flags, no actors.
+  if (argc > 1 && std::string_view(argv[1]) == "ctl")
+    return processpype::ctl::run(argc - 1, argv + 1);
   CLI::App cli{"ProcessPype: an actor-model runtime for long-running services", "processpype"};
   std::optional<std::string> config_file, host, api_prefix, log_level, log_format, node_host,
       node_id, node_cert, node_key, node_ca, admin_token_file, read_token_file;
