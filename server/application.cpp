@@ -18,16 +18,13 @@
 #include "processpype/rest/server.hpp"
 #include "processpype/runtime/configuration.hpp"
 #include "processpype/runtime/dependencies.hpp"
+#include "processpype/runtime/durations.hpp"
 #include "processpype/runtime/logging.hpp"
 #include "processpype/runtime/service_registry.hpp"
 
 namespace processpype {
 
 namespace {
-
-std::chrono::milliseconds to_milliseconds(double seconds) {
-  return std::chrono::milliseconds{static_cast<std::int64_t>(seconds * 1000.0)};
-}
 
 sigset_t application_signals() {
   sigset_t signals;
@@ -330,9 +327,11 @@ int Application::run() {
   runtime_options.node_id = config_.node_id;
   runtime_options.application = {config_.title, config_.version};
   runtime_options.max_instances = config_.limits.max_instances;
-  runtime_options.heartbeat_interval = to_milliseconds(config_.heartbeat_seconds);
-  runtime_options.down_after = to_milliseconds(config_.down_after_seconds);
-  runtime_options.forget_after = to_milliseconds(config_.forget_after_seconds);
+  runtime_options.heartbeat_interval =
+      to_duration<std::chrono::milliseconds>(config_.heartbeat_seconds);
+  runtime_options.down_after = to_duration<std::chrono::milliseconds>(config_.down_after_seconds);
+  runtime_options.forget_after =
+      to_duration<std::chrono::milliseconds>(config_.forget_after_seconds);
   runtime_options.node_tls = node_tls;
   Runtime runtime{system, runtime_options};
 
@@ -356,7 +355,7 @@ int Application::run() {
     server.start();
   } catch (const std::exception& error) {
     logger->critical("{}", error.what());
-    runtime.stop_all(to_milliseconds(config_.closing_timeout_seconds));
+    runtime.stop_all(to_duration<std::chrono::milliseconds>(config_.closing_timeout_seconds));
     return 1;
   }
   server.api().set_application_state(ServiceState::running);
@@ -371,7 +370,8 @@ int Application::run() {
   if (config_.node_port || !config_.join.empty()) leave_cluster(runtime, *logger);
   logger->info("Shutting down: stopping services (up to {} s)", config_.closing_timeout_seconds);
   server.api().set_application_state(ServiceState::stopping);
-  auto not_stopped = runtime.stop_all(to_milliseconds(config_.closing_timeout_seconds));
+  auto not_stopped =
+      runtime.stop_all(to_duration<std::chrono::milliseconds>(config_.closing_timeout_seconds));
   server.stop();
   if (!not_stopped.empty()) {
     logger->error("Services not stopped in time: {}", fmt::join(not_stopped, ", "));

@@ -10,6 +10,7 @@
 
 #include "processpype/actors/runtime.hpp"
 #include "processpype/rest/json_mapping.hpp"
+#include "processpype/runtime/durations.hpp"
 #include "tls_material.hpp"
 
 namespace processpype::rest {
@@ -363,7 +364,8 @@ struct Server::Impl {
     runtime.set_gateway(api.gateway());
     if (options.tls.enabled()) {
       tls = std::make_unique<TlsMaterial>(options.tls);
-      handshake_timeout_ms = static_cast<std::int64_t>(options.limits.read_timeout_seconds * 1000);
+      handshake_timeout_ms =
+          to_duration<std::chrono::milliseconds>(options.limits.read_timeout_seconds).count();
       auto context = std::make_shared<restinio::asio_ns::ssl::context>(
           restinio::asio_ns::ssl::context::tls_server);
       tls->install(context->native_handle());
@@ -377,8 +379,8 @@ struct Server::Impl {
 
   template <class Settings>
   Settings& configure(Settings& settings) {
-    auto read_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(options.limits.read_timeout_seconds));
+    auto read_timeout =
+        to_duration<std::chrono::steady_clock::duration>(options.limits.read_timeout_seconds);
     return settings.address(options.host)
         .port(options.port)
         .incoming_http_msg_limits(limits)

@@ -4,16 +4,9 @@
 
 #include <fmt/format.h>
 
+#include "processpype/runtime/durations.hpp"
+
 namespace processpype {
-
-namespace {
-
-std::chrono::nanoseconds to_duration(double seconds) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-      std::chrono::duration<double>(seconds));
-}
-
-}  // namespace
 
 ServiceLifecycle::ServiceLifecycle(std::unique_ptr<Service> service)
     : service_(std::move(service)) {
