@@ -11,7 +11,7 @@
 
 #include "node_census.hpp"
 #include "node_dialler.hpp"
-#include "node_member.hpp"
+#include "node_membership.hpp"
 #include "processpype/runtime/logging.hpp"
 
 namespace processpype {

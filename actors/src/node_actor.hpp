@@ -6,18 +6,10 @@
 
 #include <caf/fwd.hpp>
 
-#include "internal_protocol.hpp"
 #include "processpype/actors/node_directory.hpp"
 #include "processpype/actors/protocol.hpp"
 
 namespace processpype {
-
-/// The Node actor with its timer, (tick_atom) every heartbeat interval.
-using TickingNodeActor = NodeActor::extend<caf::reacts_to<tick_atom>>;
-
-/// Bounds each step of a dial (the connection with its handshakes, then the
-/// hello) and every other request to a peer.
-constexpr auto peer_timeout = std::chrono::seconds(5);
 
 /// How the Node actor keeps the membership (RuntimeOptions,
 /// docs/membership.md).

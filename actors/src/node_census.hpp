@@ -4,8 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "node_actor.hpp"
-#include "node_member.hpp"
+#include "node_membership.hpp"
 
 namespace processpype {
 

@@ -5,6 +5,8 @@
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
 
+#include "processpype/actors/node_directory.hpp"
+
 namespace processpype {
 
 void NodeDialler::dial(const std::string& address, Reply reply) {

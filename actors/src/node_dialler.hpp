@@ -9,7 +9,7 @@
 #include <caf/expected.hpp>
 #include <caf/io/middleman_actor.hpp>
 
-#include "node_actor.hpp"
+#include "node_membership.hpp"
 
 namespace processpype {
 

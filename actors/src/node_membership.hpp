@@ -4,9 +4,20 @@
 #include <cstdint>
 #include <string>
 
+#include "internal_protocol.hpp"
 #include "processpype/actors/protocol.hpp"
 
+// What the Node actor's parts share (node_actor.cpp, node_dialler.hpp,
+// node_census.hpp).
+
 namespace processpype {
+
+/// The Node actor with its timer, (tick_atom) every heartbeat interval.
+using TickingNodeActor = NodeActor::extend<caf::reacts_to<tick_atom>>;
+
+/// Bounds each step of a dial (the connection with its handshakes, then the
+/// hello) and every other request to a peer.
+constexpr auto peer_timeout = std::chrono::seconds(5);
 
 enum class MemberState {
   unreached,  ///< named by a member but never reached: not listed yet
