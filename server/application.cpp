@@ -15,15 +15,12 @@
 #include "processpype/config/validation.hpp"
 #include "processpype/rest/server.hpp"
 #include "processpype/runtime/dependencies.hpp"
+#include "processpype/runtime/durations.hpp"
 #include "processpype/runtime/logging.hpp"
 
 namespace processpype {
 
 namespace {
-
-std::chrono::milliseconds to_milliseconds(double seconds) {
-  return std::chrono::milliseconds{static_cast<std::int64_t>(seconds * 1000.0)};
-}
 
 sigset_t application_signals() {
   sigset_t signals;
@@ -187,9 +184,10 @@ int Application::run() {
   runtime_options.node_id = node.id;
   runtime_options.application = {config_.app.title, config_.app.version};
   runtime_options.max_instances = config_.server.max_instances;
-  runtime_options.heartbeat_interval = to_milliseconds(node.heartbeat_seconds);
-  runtime_options.down_after = to_milliseconds(node.down_after_seconds);
-  runtime_options.forget_after = to_milliseconds(node.forget_after_seconds);
+  runtime_options.heartbeat_interval =
+      to_duration<std::chrono::milliseconds>(node.heartbeat_seconds);
+  runtime_options.down_after = to_duration<std::chrono::milliseconds>(node.down_after_seconds);
+  runtime_options.forget_after = to_duration<std::chrono::milliseconds>(node.forget_after_seconds);
   runtime_options.node_tls = node.tls.enabled();
   Runtime runtime{system, runtime_options};
 
@@ -204,7 +202,8 @@ int Application::run() {
     server.start();
   } catch (const std::exception& error) {
     logger->critical("{}", error.what());
-    runtime.stop_all(to_milliseconds(config_.server.closing_timeout_seconds));
+    runtime.stop_all(
+        to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds));
     return 1;
   }
   server.api().set_application_state(ServiceState::running);
@@ -220,7 +219,7 @@ int Application::run() {
   auto closing_timeout = config_.server.closing_timeout_seconds;
   logger->info("Shutting down: stopping services (up to {} s)", closing_timeout);
   server.api().set_application_state(ServiceState::stopping);
-  auto not_stopped = runtime.stop_all(to_milliseconds(closing_timeout));
+  auto not_stopped = runtime.stop_all(to_duration<std::chrono::milliseconds>(closing_timeout));
   server.stop();
   if (!not_stopped.empty()) {
     logger->error("Services not stopped in time: {}", fmt::join(not_stopped, ", "));

@@ -5,57 +5,25 @@
 #include <optional>
 #include <random>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <fmt/format.h>
 #include <caf/all.hpp>
-#include <caf/io/middleman.hpp>
-#include <caf/openssl/manager.hpp>
 
-#include "internal_protocol.hpp"
+#include "node_census.hpp"
+#include "node_dialler.hpp"
+#include "node_membership.hpp"
 #include "processpype/runtime/logging.hpp"
 
 namespace processpype {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = Member::Clock;
 
-/// Bounds each step of a dial (the connection with its handshakes, then the
-/// hello) and every other request to a peer.
-constexpr auto peer_timeout = std::chrono::seconds(5);
 /// How long a leaving node waits for its members to acknowledge.
 constexpr auto leave_timeout = std::chrono::seconds(1);
 /// The longest wait between two dials of a member that does not answer.
 constexpr Clock::duration max_backoff = std::chrono::seconds(30);
-
-/// The Node actor with its timer, (tick_atom) every heartbeat interval.
-using TickingNodeActor = NodeActor::extend<caf::reacts_to<tick_atom>>;
-
-/// A GET /nodes in progress: one count request per node that is up.
-struct NodeCensus {
-  std::vector<NodeStatus> nodes;
-  std::size_t waiting = 0;
-  caf::typed_response_promise<std::vector<NodeStatus>> promise;
-};
-
-enum class MemberState {
-  unreached,  ///< named by a member but never reached: not listed yet
-  up,
-  down,
-};
-
-struct Member {
-  std::string address;
-  MemberState state = MemberState::unreached;
-  NodeInfo info;                 ///< as it last introduced itself
-  bool monitored = false;        ///< a monitor on info.node is in place
-  std::uint64_t services = 0;    ///< last known instance count
-  Clock::time_point last_heard;  ///< up: its last heartbeat (or hello)
-  Clock::time_point since;       ///< down or unreached: since when
-  Clock::time_point next_dial;   ///< down or unreached: when to dial it
-  Clock::duration backoff{};     ///< the wait after that dial
-};
 
 using JoinPromise = caf::typed_response_promise<NodeInfo>;
 
@@ -65,6 +33,10 @@ NodeDirectory::Node local_entry(const NodeInfo& me) {
           me.gateway, me.status_feed, true,           true};
 }
 
+/// The Node actor (node_actor.hpp) keeps the membership
+/// (docs/membership.md): joins and hellos, heartbeats and failure
+/// detection, dials to members with backoff, and leaving. NodeDialler makes
+/// each dial; take_census answers GET /nodes.
 class NodeActorImpl final : public TickingNodeActor::base {
  public:
   NodeActorImpl(caf::actor_config& config, NodeInfo me, std::shared_ptr<NodeDirectory> directory,
@@ -73,7 +45,8 @@ class NodeActorImpl final : public TickingNodeActor::base {
         me_(std::move(me)),
         directory_(std::move(directory)),
         settings_(settings),
-        random_(std::random_device{}()) {
+        random_(std::random_device{}()),
+        dialler_(this, me_, settings.tls, log_) {
     set_down_handler([this](caf::down_msg& message) { on_peer_down(message.source); });
     set_default_handler(caf::drop);  // a stray (or remote) message must not end the node
     // CAF ends an actor on an error message nobody asked for (e.g. bounced
@@ -122,7 +95,7 @@ class NodeActorImpl final : public TickingNodeActor::base {
           on_leave(id);
           return true;
         },
-        [this](nodes_atom) -> caf::result<std::vector<NodeStatus>> { return census(); },
+        [this](nodes_atom) { return take_census(this, me_, members_); },
         [this](tick_atom) { tick(); },
     };
   }
@@ -137,77 +110,25 @@ class NodeActorImpl final : public TickingNodeActor::base {
 
   // -- dialling ------------------------------------------------------------------
 
-  /// Connects to the node port at `address` and says hello; with a promise
-  /// (a join) the outcome goes to it, otherwise a failure only waits for
-  /// the next dial of that member.
+  /// Dials the node port at `address` (NodeDialler); with a promise (a
+  /// join) the outcome goes to it, otherwise a failure only waits for the
+  /// next dial of that member.
   void dial(const std::string& address, std::optional<JoinPromise> promise = std::nullopt) {
-    auto parsed = parse_node_address(address);
-    if (!parsed)
-      return dial_failed(address, make_error(ErrorCode::bad_request, "not a node address"),
-                         promise);
-    if (settings_.tls && !system().has_openssl_manager())
-      return dial_failed(address,
-                         make_error(ErrorCode::bad_request,
-                                    "node TLS needs CAF's OpenSSL module in the actor system"),
-                         promise);
-    dialing_.insert(address);
-    log_->debug("Dialling {}", address);
-    request(connector(), peer_timeout, caf::connect_atom::value, parsed->first, parsed->second)
-        .then(
-            [this, address, promise](const caf::node_id&, caf::strong_actor_ptr& peer,
-                                     const std::set<std::string>&) mutable {
-              if (!peer)
-                return dial_failed(
-                    address, make_error(ErrorCode::node_unavailable, "no node is published there"),
-                    promise);
-              say_hello(caf::actor_cast<NodeActor>(peer), address, promise);
-            },
-            [this, address, promise](caf::error& error) mutable {
-              dial_failed(address, connection_error(error), promise);
-            });
-  }
-
-  /// CAF's middleman actor, or its OpenSSL counterpart with node TLS.
-  caf::io::middleman_actor connector() {
-    return settings_.tls ? system().openssl_manager().actor_handle()
-                         : system().middleman().actor_handle();
-  }
-
-  /// A failed connection, in words a person can act on.
-  caf::error connection_error(const caf::error& error) const {
-    if (error == caf::sec::request_timeout)
-      return make_error(ErrorCode::node_unavailable,
-                        fmt::format("no node handshake within {} s (not a node port, or node TLS "
-                                    "on one side only)",
-                                    peer_timeout.count()));
-    auto text = system().render(error);
-    if (settings_.tls)
-      text += " (with node TLS: does the peer use node TLS with a certificate of the same CA?)";
-    return make_error(ErrorCode::node_unavailable, std::move(text));
-  }
-
-  void say_hello(const NodeActor& peer, const std::string& address,
-                 std::optional<JoinPromise> promise) {
-    request(peer, peer_timeout, hello_atom::value, me_)
-        .then(
-            [this, address, promise](Welcome& welcome) mutable {
-              if (leaving_) return dial_failed(address, leaving_error(), promise);
-              if (welcome.responder.id == me_.id || !welcome.responder.node)
-                return dial_failed(address, make_error(ErrorCode::bad_request, "that is this node"),
-                                   promise);
-              dialing_.erase(address);
-              accept(welcome.responder);
-              for (const auto& member : welcome.members) learn(member, false);
-              if (promise) promise->deliver(welcome.responder);
-            },
-            [this, address, promise](caf::error& error) mutable {
-              dial_failed(address, error, promise);
-            });
+    dialler_.dial(address, [this, address, promise](caf::expected<Welcome> welcome) mutable {
+      if (!welcome) return dial_failed(address, welcome.error(), promise);
+      if (leaving_) return dial_failed(address, leaving_error(), promise);
+      const auto& responder = welcome->responder;
+      if (responder.id == me_.id || !responder.node)
+        return dial_failed(address, make_error(ErrorCode::bad_request, "that is this node"),
+                           promise);
+      accept(responder);
+      for (const auto& member : welcome->members) learn(member, false);
+      if (promise) promise->deliver(responder);
+    });
   }
 
   void dial_failed(const std::string& address, const caf::error& error,
                    std::optional<JoinPromise> promise) {
-    dialing_.erase(address);
     auto failure = to_error(error);
     log_->debug("Cannot reach the node at {}: {}", address, failure.detail());
     if (!promise) return;  // a member: the tick dials it again after its backoff
@@ -223,7 +144,7 @@ class NodeActorImpl final : public TickingNodeActor::base {
   /// Dials a member that is down or not reached yet, unless a dial to its
   /// address is under way, and sets the time of the next dial.
   void dial_member(Member& member, Clock::time_point now) {
-    if (member.address.empty() || dialing_.count(member.address) != 0) return;
+    if (member.address.empty() || dialler_.dialling(member.address)) return;
     member.next_dial = now + jittered(member.backoff);
     member.backoff = std::min<Clock::duration>(member.backoff * 2, max_backoff);
     dial(member.address);
@@ -449,57 +370,16 @@ class NodeActorImpl final : public TickingNodeActor::base {
     return promise;
   }
 
-  // -- GET /nodes -----------------------------------------------------------------
-
-  caf::result<std::vector<NodeStatus>> census() {
-    auto job = std::make_shared<NodeCensus>();
-    job->promise = make_response_promise<std::vector<NodeStatus>>();
-    job->nodes.push_back({me_.id, me_.address, true, 0, me_.application});
-    for (const auto& [id, member] : members_)
-      if (member.state != MemberState::unreached)
-        job->nodes.push_back({id, member.address, member.state == MemberState::up, member.services,
-                              member.info.application});
-    std::sort(job->nodes.begin(), job->nodes.end(),
-              [](const NodeStatus& a, const NodeStatus& b) { return a.id < b.id; });
-    for (std::size_t index = 0; index < job->nodes.size(); ++index) {
-      const auto& id = job->nodes[index].id;
-      if (id == me_.id) {
-        ask_count(job, index, me_.supervisor);
-      } else if (job->nodes[index].up) {
-        ask_count(job, index, members_.at(id).info.supervisor);
-      }
-    }
-    if (job->waiting == 0) job->promise.deliver(std::move(job->nodes));
-    return job->promise;
-  }
-
-  void ask_count(const std::shared_ptr<NodeCensus>& job, std::size_t index,
-                 const SupervisorActor& supervisor) {
-    ++job->waiting;
-    auto done = [job] {
-      if (--job->waiting == 0) job->promise.deliver(std::move(job->nodes));
-    };
-    request(supervisor, peer_timeout, count_atom::value)
-        .then(
-            [this, job, index, done](std::uint64_t count) {
-              job->nodes[index].services = count;
-              if (auto found = members_.find(job->nodes[index].id); found != members_.end())
-                found->second.services = count;
-              done();
-            },
-            [done](caf::error&) { done(); });
-  }
-
   NodeInfo me_;
   std::shared_ptr<NodeDirectory> directory_;
   NodeSettings settings_;
   std::map<std::string, Member> members_;  ///< by id
   std::unordered_map<caf::actor_addr, std::string> by_node_actor_;
-  std::unordered_set<std::string> dialing_;  ///< addresses with a dial under way
   Clock::time_point last_tick_;
   bool leaving_ = false;
   std::minstd_rand random_;
   std::shared_ptr<spdlog::logger> log_ = make_logger("processpype.node");
+  NodeDialler dialler_;
 };
 
 }  // namespace

@@ -1,94 +1,46 @@
 #include "service_actor.hpp"
 
-#include "processpype/actors/stray_messages.hpp"
-
-#include <deque>
-#include <mutex>
-#include <variant>
-#include <vector>
-
 #include <fmt/format.h>
 #include <caf/all.hpp>
+
+#include "actor_service_context.hpp"
+#include "health_checks.hpp"
+#include "instance_publisher.hpp"
+#include "manager_gate.hpp"
+#include "processpype/actors/stray_messages.hpp"
+#include "restart_schedule.hpp"
+#include "service_timers.hpp"
+#include "transition_waiters.hpp"
 
 namespace processpype {
 
 namespace {
 
 using Call = ServiceLifecycle::Call;
-using Clock = std::chrono::steady_clock;
-using StatePromise = caf::typed_response_promise<ServiceState>;
-using TextPromise = caf::typed_response_promise<std::string>;
-using RoutePromise = caf::typed_response_promise<RouteResponse>;
+using StatePromise = TransitionWaiters::StatePromise;
+using TextPromise = TransitionWaiters::TextPromise;
+using StopWaiter = TransitionWaiters::StopWaiter;
 
-/// Lets service code reach its actor from any thread; weak, so the service
-/// does not keep its own actor alive. A reported failure is kept here as
-/// well as sent: the actor applies it right after the route or timer tick
-/// that reported it, so the route's reply already shows it.
-class ActorServiceContext final : public ServiceContext {
- public:
-  explicit ActorServiceContext(caf::weak_actor_ptr actor) : actor_(std::move(actor)) {}
-
-  void every(std::chrono::nanoseconds interval, std::function<void()> tick) override {
-    if (auto actor = caf::actor_cast<ServiceActor>(actor_.lock()))
-      caf::anon_send(actor, timer_atom::value, caf::timespan{interval}, Tick{std::move(tick)});
-  }
-  void fail(std::string reason) override {
-    {
-      std::lock_guard lock{mutex_};
-      if (reported_) return;  // the first report wins until it is applied
-      reported_ = std::move(reason);
-    }
-    if (auto actor = caf::actor_cast<ServiceActor>(actor_.lock()))
-      caf::anon_send(actor, fail_atom::value, std::string{}, EventCause::failure);
-  }
-
-  /// The failure reported since the last call, if any.
-  std::optional<std::string> take_reported() {
-    std::lock_guard lock{mutex_};
-    return std::exchange(reported_, std::nullopt);
-  }
-
- private:
-  caf::weak_actor_ptr actor_;
-  std::mutex mutex_;
-  std::optional<std::string> reported_;
-};
-
-/// A caller waiting for a stop: a command wants the state, a
-/// deregistration the stop's error as text.
-using StopWaiter = std::variant<StatePromise, TextPromise>;
-
-/// A command that arrived while a clean-up or a health check had the
-/// manager: it runs when the manager is free, or is answered `error` if the
-/// actor ends first.
-struct DeferredCommand {
-  std::function<void()> run;
-  std::function<void(const caf::error&)> abandon;
-};
-
-struct Timer {
-  caf::timespan interval;
-  Tick tick;
-};
-
-/// Whether a failure is supervised (the restart policy applies, the
-/// Supervisor hears of it): a failed start or a failure at run time is; a
-/// failed stop is not.
-enum class Supervised : bool { no, yes };
-
-/// The manager call in flight. `late`: it outlived its timeout and was
-/// answered as timed out, but it still runs (the manager stays busy).
-struct CallInFlight {
-  std::uint64_t id = 0;
-  Call kind = Call::start;
-  EventCause cause = EventCause::request;
-  bool late = false;
-};
-
+/// One service instance (internal_protocol.hpp: ServiceActor). It carries
+/// out the commands through its ServiceLifecycle and runs the manager's
+/// calls, inline or on ManagerThreads, through a ManagerGate. Its parts act
+/// on their own timers: Service::every (ServiceTimers), health checks
+/// (HealthChecks) and restarts (RestartSchedule). InstancePublisher tells
+/// the others of every change before a reply goes out.
 class ServiceActorImpl final : public ServiceActor::base {
  public:
   ServiceActorImpl(caf::actor_config& config, ServiceActorSetup setup)
-      : ServiceActor::base(config), setup_(std::move(setup)), lifecycle_(*setup_.lifecycle) {
+      : ServiceActor::base(config),
+        shared_lifecycle_(std::move(setup.lifecycle)),
+        lifecycle_(*shared_lifecycle_),
+        threads_(std::move(setup.threads)),
+        inherited_failure_(std::move(setup.inherited_failure)),
+        gate_(lifecycle_.name()),
+        restarts_(this, lifecycle_, std::move(setup.restarts), std::move(setup.table)),
+        health_(this, lifecycle_),
+        timers_(this, lifecycle_),
+        publisher_(this, lifecycle_, std::move(setup.record), std::move(setup.events),
+                   std::move(setup.supervisor), restarts_) {
     drop_stray_messages(*this);
   }
 
@@ -97,37 +49,30 @@ class ServiceActorImpl final : public ServiceActor::base {
   behavior_type make_behavior() override {
     context_ = std::make_shared<ActorServiceContext>(caf::actor_cast<caf::weak_actor_ptr>(ctrl()));
     lifecycle_.attach(context_);
-    refresh_configuration_view();
-    if (setup_.inherited_failure) {
+    publisher_.refresh_configuration();
+    if (inherited_failure_) {
       supervise_failure();
       enter_state(EventCause::failure, Supervised::yes);
     }
     return {
-        [this](configure_atom, nlohmann::json& configuration,
-               EventCause cause) -> caf::result<ServiceState> {
-          auto promise = make_response_promise<ServiceState>();
-          gated([this, configuration = std::move(configuration), cause,
-                 promise]() mutable { configure(configuration, cause, promise); },
-                refusal_to(promise));
-          return promise;
+        [this](configure_atom, nlohmann::json& configuration, EventCause cause) {
+          return admit<ServiceState>(
+              [this, configuration = std::move(configuration), cause](StatePromise promise) {
+                configure(configuration, cause, promise);
+              });
         },
-        [this](start_atom, EventCause cause) -> caf::result<ServiceState> {
-          auto promise = make_response_promise<ServiceState>();
-          gated([this, cause, promise]() mutable { start(cause, promise); }, refusal_to(promise));
-          return promise;
+        [this](start_atom, EventCause cause) {
+          return admit<ServiceState>(
+              [this, cause](StatePromise promise) { start(cause, promise); });
         },
-        [this](stop_atom, EventCause cause) -> caf::result<ServiceState> {
-          auto promise = make_response_promise<ServiceState>();
-          gated([this, cause, promise]() mutable { stop(cause, StopWaiter{promise}); },
-                refusal_to(promise));
-          return promise;
+        [this](stop_atom, EventCause cause) {
+          return admit<ServiceState>(
+              [this, cause](StatePromise promise) { stop(cause, StopWaiter{promise}); });
         },
-        [this](shutdown_atom) -> caf::result<std::string> {
-          auto promise = make_response_promise<std::string>();
+        [this](shutdown_atom) {
           closing_ = true;  // nothing starts it again: it is about to be removed
           cancel_restart();
-          gated([this, promise]() mutable { shut_down(promise); }, refusal_to(promise));
-          return promise;
+          return admit<std::string>([this](TextPromise promise) { shut_down(promise); });
         },
         [this](route_atom, RouteRequest& request) -> caf::result<RouteResponse> {
           if (!is_transitioning(lifecycle_.state())) {
@@ -137,10 +82,12 @@ class ServiceActorImpl final : public ServiceActor::base {
           }
           // Routes are serialized with the lifecycle: run after the transition.
           auto promise = make_response_promise<RouteResponse>();
-          deferred_routes_.emplace_back(std::move(request), promise);
+          waiters_.hold_route(std::move(request), promise);
           return promise;
         },
-        [this](resume_atom) { resume_restart(); },
+        [this](resume_atom) {
+          if (restarts_.on_dependency_running()) restart_now();
+        },
         [this](fail_atom, std::string& reason, EventCause cause) {
           if (reason.empty())
             apply_reported_failure();
@@ -149,17 +96,17 @@ class ServiceActorImpl final : public ServiceActor::base {
         },
         [this](restart_atom, std::uint64_t generation) { on_restart_due(generation); },
         [this](timer_atom, caf::timespan interval, Tick& tick) {
-          add_timer(interval, std::move(tick));
+          timers_.add(interval, std::move(tick));
         },
         [this](tick_atom, std::uint64_t generation, std::uint64_t index) {
-          on_tick(generation, index);
+          if (timers_.fire(generation, index)) apply_reported_failure();  // may end the timers
         },
         [this](health_atom, std::uint64_t generation) { on_health_due(generation); },
         [this](done_atom, std::uint64_t id, std::string& failure) {
-          if (auto call = take_call(id)) complete(*call, std::move(failure));
+          on_returned(id, std::move(failure));
         },
         [this](checked_atom, std::uint64_t id, bool ok, std::string& detail) {
-          if (auto call = take_call(id)) complete(*call, Health{ok, std::move(detail)});
+          on_returned(id, Health{ok, std::move(detail)});
         },
         [this](late_atom, std::uint64_t id) { on_late(id); },
     };
@@ -169,76 +116,23 @@ class ServiceActorImpl final : public ServiceActor::base {
   /// instead of leaving them hanging.
   void on_exit() override {
     auto gone = make_error(ErrorCode::service_failure, "Service actor of " + name_of() + " ended");
-    for (auto& promise : std::exchange(start_waiters_, {})) promise.deliver(gone);
-    for (auto& waiter : std::exchange(stop_waiters_, {}))
-      std::visit([&](auto& promise) { promise.deliver(gone); }, waiter);
-    for (auto& [request, promise] : std::exchange(deferred_routes_, {})) promise.deliver(gone);
-    for (auto& command : std::exchange(deferred_, {})) command.abandon(gone);
-    // A handle back to the Supervisor, which holds this actor's handle:
-    // CAF frees neither actor's state while the other's handle lives.
-    setup_.supervisor = decltype(setup_.supervisor){};
+    waiters_.abandon(gone);
+    gate_.abandon(gone);
+    publisher_.release_supervisor();
   }
 
  private:
   const std::string& name_of() const { return lifecycle_.name(); }
   spdlog::logger& log() { return *lifecycle_.service().logger(); }
 
-  // -- the manager's gate ------------------------------------------------------
-  //
-  // A manager never sees two calls at once. A command that needs the
-  // manager waits while a clean-up or a health check has it, and is refused
-  // while a call that outlived its timeout still runs.
-
-  using Refuse = std::function<void(const caf::error&)>;
-
-  template <class Promise>
-  static Refuse refusal_to(Promise promise) {
-    return [promise](const caf::error& error) mutable { promise.deliver(error); };
-  }
-
-  void gated(std::function<void()> command, Refuse refuse) {
-    if (auto stuck = manager_stuck()) return refuse(*stuck);
-    if (call_ && (call_->kind == Call::cleanup || call_->kind == Call::health)) {
-      deferred_.push_back({std::move(command), std::move(refuse)});
-      return;
-    }
-    command();
-  }
-
-  /// The refusal while a call that outlived its timeout still runs.
-  std::optional<caf::error> manager_stuck() const {
-    if (!call_ || !call_->late) return std::nullopt;
-    return make_error(ErrorCode::conflict,
-                      fmt::format("Service {} is still running an earlier {} that timed out",
-                                  name_of(), describe(call_->kind)));
-  }
-
-  static const char* describe(Call kind) {
-    switch (kind) {
-      case Call::start:
-        return "start";
-      case Call::stop:
-        return "stop";
-      case Call::cleanup:
-        return "clean-up stop";
-      case Call::health:
-        return "health check";
-    }
-    return "call";
-  }
-
-  /// Runs what waited for the manager, once it is free.
-  void manager_freed() {
-    if (cleanup_pending_ && !call_) {
-      cleanup_pending_ = false;
-      call_manager(Call::cleanup, EventCause::failure, lifecycle_.stop_timeout());
-    }
-    while (!deferred_.empty() && !(call_ && (call_->kind == Call::cleanup ||
-                                             call_->kind == Call::health || call_->late))) {
-      auto command = std::move(deferred_.front());
-      deferred_.pop_front();
-      command.run();
-    }
+  /// A command through the manager's gate: `run` answers the caller with
+  /// its promise, or the gate refuses it.
+  template <class Reply, class Run>
+  caf::result<Reply> admit(Run run) {
+    auto promise = make_response_promise<Reply>();
+    gate_.admit([run = std::move(run), promise]() mutable { run(promise); },
+                [promise](const caf::error& error) mutable { promise.deliver(error); });
+    return promise;
   }
 
   // -- commands ---------------------------------------------------------------
@@ -256,7 +150,7 @@ class ServiceActorImpl final : public ServiceActor::base {
       promise.deliver(make_error(ErrorCode::service_failure, error.what()));
       return;
     }
-    dependencies_changed_ = refresh_configuration_view();
+    publisher_.refresh_configuration();
     enter_state(cause);
     promise.deliver(ServiceState::configured);
     // Anonymous: nobody waits for this start's reply. It runs after this reply.
@@ -279,7 +173,7 @@ class ServiceActorImpl final : public ServiceActor::base {
       return;
     }
     enter_state(cause);
-    if (promise) start_waiters_.push_back(*promise);
+    if (promise) waiters_.wait_for_start(*promise);
     call_manager(Call::start, cause, lifecycle_.start_timeout());
   }
 
@@ -290,13 +184,13 @@ class ServiceActorImpl final : public ServiceActor::base {
         deliver_stop(waiter, std::nullopt);
         break;
       case ServiceLifecycle::StopPlan::wait_for_transition:
-        if (lifecycle_.state() == ServiceState::starting) stop_after_start_ = cause;
-        stop_waiters_.push_back(std::move(waiter));
+        if (lifecycle_.state() == ServiceState::starting) waiters_.stop_after_start(cause);
+        waiters_.wait_for_stop(std::move(waiter));
         break;
       case ServiceLifecycle::StopPlan::run:
         stop_timers();
         enter_state(cause);
-        stop_waiters_.push_back(std::move(waiter));
+        waiters_.wait_for_stop(std::move(waiter));
         call_manager(Call::stop, cause, lifecycle_.stop_timeout());
         break;
     }
@@ -317,36 +211,28 @@ class ServiceActorImpl final : public ServiceActor::base {
   }
 
   void deliver_stop(StopWaiter& waiter, const std::optional<Error>& error) {
-    std::visit(
-        [&](auto& promise) {
-          using Promise = std::decay_t<decltype(promise)>;
-          if constexpr (std::is_same_v<Promise, TextPromise>)
-            promise.deliver(error ? error->detail() : std::string{});
-          else if (error)
-            promise.deliver(make_error(*error));
-          else
-            promise.deliver(lifecycle_.state());
-        },
-        waiter);
+    TransitionWaiters::deliver_stop(waiter, error, lifecycle_.state());
   }
 
   // -- manager calls ------------------------------------------------------------
 
+  /// Calls the manager: inline if its calls do not block, else on a manager
+  /// thread, whose outcome comes back as (done_atom or checked_atom, id,
+  /// ...), preceded by (late_atom, id) if it outlives `timeout`.
   void call_manager(Call kind, EventCause cause, std::chrono::nanoseconds timeout) {
     if (!calls_may_block_) calls_may_block_ = lifecycle_.calls_may_block();
-    CallInFlight call{++last_call_, kind, cause, false};
+    auto call = gate_.open(kind, cause);
     if (!*calls_may_block_) {
       lifecycle_.hand_out();
       auto outcome = lifecycle_.run(kind);
       return complete(call, std::move(outcome));
     }
-    call_ = call;
+    gate_.hold(call);
     lifecycle_.hand_out();
     auto self = caf::actor_cast<ServiceActor>(this);
-    auto lifecycle = setup_.lifecycle;
     auto id = call.id;
-    setup_.threads->run(
-        [self, lifecycle, kind, id] {
+    threads_->run(
+        [self, lifecycle = shared_lifecycle_, kind, id] {
           auto outcome = lifecycle->run(kind);
           if (auto* health = std::get_if<Health>(&outcome))
             caf::anon_send(self, checked_atom::value, id, health->ok, std::move(health->detail));
@@ -356,32 +242,29 @@ class ServiceActorImpl final : public ServiceActor::base {
         timeout, [self, id] { caf::anon_send(self, late_atom::value, id); });
   }
 
-  /// The call in flight with `id`, now finished; none for a stale id.
-  std::optional<CallInFlight> take_call(std::uint64_t id) {
-    if (!call_ || call_->id != id) return std::nullopt;
-    auto call = *call_;
-    call_.reset();
-    if (call.late) {  // answered as timed out already: only the manager is free now
-      manager_freed();
-      return std::nullopt;
-    }
-    return call;
+  /// Call `id` returned `outcome`; a stale `id` is ignored.
+  void on_returned(std::uint64_t id, ServiceLifecycle::Outcome outcome) {
+    auto call = gate_.close(id);
+    if (!call) return;
+    if (call->late)  // answered as timed out already: only the manager is free now
+      return manager_freed();
+    complete(*call, std::move(outcome));
   }
 
   void on_late(std::uint64_t id) {
-    if (!call_ || call_->id != id || call_->late) return;
-    call_->late = true;
-    switch (call_->kind) {
+    const auto* call = gate_.mark_late(id);
+    if (call == nullptr) return;
+    switch (call->kind) {
       case Call::start:
       case Call::stop:
-        time_out(call_->kind);
+        time_out(call->kind);
         break;
       case Call::cleanup:
         log().error("Clean-up stop of {} timed out after {} s; it still runs", name_of(),
                     lifecycle_.configuration().stop_timeout_seconds);
         break;
       case Call::health:
-        record_health(Health{false, health_timeout_text()});
+        record_health(health_.timed_out());
         break;
     }
   }
@@ -405,14 +288,23 @@ class ServiceActorImpl final : public ServiceActor::base {
     manager_freed();
   }
 
+  /// Runs what waited for the manager, once it is free.
+  void manager_freed() {
+    if (gate_.take_cleanup())
+      call_manager(Call::cleanup, EventCause::failure, lifecycle_.stop_timeout());
+    gate_.run_deferred();
+  }
+
+  // -- the end of a start or stop ---------------------------------------------------
+
   void finish_start(EventCause cause, const std::string& failure) {
     auto error = lifecycle_.finish_start(failure);
     if (error) {
       fail_transition(*error, Supervised::yes);
     } else {
-      setup_.restarts->tracker.on_running(Clock::now());
+      restarts_.on_running(RestartSchedule::Clock::now());
       enter_state(cause);
-      arm_health_checks();
+      health_.arm();
       if (pending_failure_) {  // reported while the start ran: it applies now
         answer_start(std::nullopt);
         auto [reason, failure_cause] = std::move(*std::exchange(pending_failure_, std::nullopt));
@@ -427,7 +319,7 @@ class ServiceActorImpl final : public ServiceActor::base {
     if (error) {
       fail_transition(*error, Supervised::no);
     } else {
-      setup_.restarts->tracker.on_stopped();
+      restarts_.on_stopped();
       enter_state(cause);
     }
     answer_stop(error);
@@ -447,40 +339,28 @@ class ServiceActorImpl final : public ServiceActor::base {
   /// start is supervised (restarted by policy); a failed stop is not.
   void fail_transition(const Error& error, Supervised supervised) {
     log().error("{}", error.detail());
-    setup_.record->counters().failures.fetch_add(1, std::memory_order_relaxed);
+    publisher_.count_failure();
     pending_failure_.reset();
     if (supervised == Supervised::yes) supervise_failure();
     enter_state(EventCause::failure, supervised);
   }
 
   void answer_start(const std::optional<Error>& error) {
-    for (auto& promise : std::exchange(start_waiters_, {})) {
-      if (error)
-        promise.deliver(make_error(*error));
-      else
-        promise.deliver(lifecycle_.state());
-    }
-    if (auto cause = std::exchange(stop_after_start_, std::nullopt)) {
-      auto waiters = std::exchange(stop_waiters_, {});
-      for (auto& waiter : waiters) {
-        if (auto stuck = manager_stuck())  // the start timed out and still runs
+    waiters_.answer_start(error, lifecycle_.state());
+    if (auto cause = waiters_.take_stop_after_start()) {
+      for (auto& waiter : waiters_.take_stop_waiters()) {
+        if (auto stuck = gate_.refusal())  // the start timed out and still runs
           deliver_stop(waiter, to_error(*stuck));
         else
           stop(*cause, std::move(waiter));
       }
     }
-    run_deferred_routes();
+    waiters_.run_routes(lifecycle_);
   }
 
   void answer_stop(const std::optional<Error>& error) {
-    for (auto& waiter : std::exchange(stop_waiters_, {})) deliver_stop(waiter, error);
-    run_deferred_routes();
-  }
-
-  void run_deferred_routes() {
-    if (is_transitioning(lifecycle_.state())) return;
-    for (auto& [request, promise] : std::exchange(deferred_routes_, {}))
-      promise.deliver(lifecycle_.routes().dispatch(request));
+    waiters_.answer_stop(error, lifecycle_.state());
+    waiters_.run_routes(lifecycle_);
   }
 
   // -- failures at run time -------------------------------------------------------
@@ -496,14 +376,12 @@ class ServiceActorImpl final : public ServiceActor::base {
     }
     if (state != ServiceState::running) return;  // not meant to run: nothing fails
     log().error("Service {} failed: {}", name_of(), reason);
-    setup_.record->counters().failures.fetch_add(1, std::memory_order_relaxed);
+    publisher_.count_failure();
     lifecycle_.fail(std::move(reason));
     stop_timers();
     supervise_failure();
     enter_state(cause, Supervised::yes);
-    if (call_)
-      cleanup_pending_ = true;  // after the health check that has the manager
-    else
+    if (!gate_.defer_cleanup())  // else after the health check that has the manager
       call_manager(Call::cleanup, cause, lifecycle_.stop_timeout());
   }
 
@@ -513,6 +391,31 @@ class ServiceActorImpl final : public ServiceActor::base {
       fail_at_run_time(std::move(*reason), EventCause::failure);
   }
 
+  /// Timers and health checks end when the service leaves running.
+  void stop_timers() {
+    timers_.stop();
+    health_.stop();
+  }
+
+  // -- health checks (docs/supervision.md) ----------------------------------------------
+
+  void on_health_due(std::uint64_t generation) {
+    if (!health_.is_due(generation)) return;
+    if (const auto* call = gate_.in_flight()) {
+      // A check still running past its timeout counts once more per interval.
+      if (call->kind == Call::health && call->late) record_health(health_.timed_out());
+      return;  // never overlap another call
+    }
+    call_manager(Call::health, EventCause::health, lifecycle_.health_timeout());
+  }
+
+  void record_health(const Health& health) {
+    if (lifecycle_.state() != ServiceState::running) return;
+    auto failure = health_.record(health);
+    publisher_.publish_view();
+    if (failure) fail_at_run_time(std::move(*failure), EventCause::health);
+  }
+
   // -- restarts (docs/supervision.md) ---------------------------------------------
 
   /// Decides, for a failure the lifecycle has just recorded, whether and
@@ -520,219 +423,73 @@ class ServiceActorImpl final : public ServiceActor::base {
   void supervise_failure() {
     const auto& configuration = lifecycle_.configuration();
     if (closing_ || !configuration.restarts_on_failure()) return;
-    auto now = Clock::now();
-    auto decision = setup_.restarts->tracker.on_failure(configuration, now);
-    if (decision.give_up) {
-      lifecycle_.fail(lifecycle_.status().error + decision.give_up_text);
-      log().error("Service {} will not be restarted: {}", name_of(), lifecycle_.status().error);
-      return;
-    }
-    next_restart_at_ = now + decision.delay;
-    restart_delay_ = decision.delay;  // armed once the failure is published (enter_state)
+    auto decision = restarts_.schedule(RestartSchedule::Clock::now());
+    if (!decision.give_up) return;  // armed once the failure is published (enter_state)
+    lifecycle_.fail(lifecycle_.status().error + decision.give_up_text);
+    log().error("Service {} will not be restarted: {}", name_of(), lifecycle_.status().error);
   }
 
   void on_restart_due(std::uint64_t generation) {
-    if (generation != restart_generation_ || lifecycle_.state() != ServiceState::error) return;
-    next_restart_at_.reset();
-    if (!dependencies_running()) {
-      waiting_for_dependency_ = true;  // not a failure: start once they run
-      publish_view();
-      send(setup_.supervisor, waiting_atom::value);
-      return;
+    switch (restarts_.on_timer(generation)) {
+      case RestartSchedule::Due::no:
+        break;
+      case RestartSchedule::Due::after_dependencies:
+        publisher_.publish_view();
+        publisher_.tell_waiting();
+        break;
+      case RestartSchedule::Due::now:
+        restart_now();
+        break;
     }
-    restart_now();
-  }
-
-  void resume_restart() {
-    if (!waiting_for_dependency_ || lifecycle_.state() != ServiceState::error) return;
-    if (!dependencies_running()) return;
-    waiting_for_dependency_ = false;
-    restart_now();
   }
 
   void restart_now() {
-    setup_.restarts->tracker.on_restart(Clock::now());
-    log().info("Restarting service {} (restart {})", name_of(),
-               setup_.restarts->tracker.restarts());
-    if (call_ && call_->late) {  // the manager is stuck: this start fails too
+    restarts_.on_restart(RestartSchedule::Clock::now());
+    log().info("Restarting service {} (restart {})", name_of(), restarts_.restarts());
+    if (const auto* late = gate_.late_call()) {  // the manager is stuck: this start fails too
       lifecycle_.fail(
           fmt::format("Failed to start {} service: still running an earlier {} "
                       "that timed out",
-                      name_of(), describe(call_->kind)));
+                      name_of(), describe(late->kind)));
       fail_transition(Error(ErrorCode::conflict, lifecycle_.status().error), Supervised::yes);
       return;
     }
-    gated([this] { start(EventCause::restart, std::nullopt); }, [](const caf::error&) {});
+    gate_.admit([this] { start(EventCause::restart, std::nullopt); }, [](const caf::error&) {});
   }
 
   void cancel_restart() {
-    if (!next_restart_at_ && !waiting_for_dependency_) return;
-    ++restart_generation_;
-    next_restart_at_.reset();
-    waiting_for_dependency_ = false;
-    publish_view();
+    if (restarts_.cancel()) publisher_.publish_view();
   }
 
-  bool dependencies_running() const {
-    for (const auto& dependency : lifecycle_.configuration().depends_on) {
-      auto record = setup_.table->find(dependency);
-      if (!record || record->state() != ServiceState::running) return false;
-    }
-    return true;
-  }
-
-  // -- health checks ------------------------------------------------------------------
-
-  void arm_health_checks() {
-    consecutive_unhealthy_ = 0;
-    auto interval = lifecycle_.health_interval();
-    if (interval <= std::chrono::nanoseconds::zero()) return;
-    delayed_send(this, interval, health_atom::value, ++health_generation_);
-  }
-
-  void on_health_due(std::uint64_t generation) {
-    if (generation != health_generation_ || lifecycle_.state() != ServiceState::running) return;
-    delayed_send(this, lifecycle_.health_interval(), health_atom::value, generation);
-    if (call_) {
-      // A check still running past its timeout counts once more per interval.
-      if (call_->kind == Call::health && call_->late)
-        record_health(Health{false, health_timeout_text()});
-      return;  // never overlap another call
-    }
-    call_manager(Call::health, EventCause::health, lifecycle_.health_timeout());
-  }
-
-  std::string health_timeout_text() const {
-    return fmt::format("Health check timed out after {} s",
-                       lifecycle_.configuration().health_timeout_seconds);
-  }
-
-  void record_health(const Health& health) {
-    if (lifecycle_.state() != ServiceState::running) return;
-    lifecycle_.record_health(health);
-    consecutive_unhealthy_ = health.ok ? 0 : consecutive_unhealthy_ + 1;
-    publish_view();
-    auto limit = lifecycle_.configuration().health_failures;
-    if (consecutive_unhealthy_ >= limit)
-      fail_at_run_time(
-          fmt::format("Health check failed {} times: {}", consecutive_unhealthy_, health.detail),
-          EventCause::health);
-  }
-
-  // -- timers (Service::every) -----------------------------------------------------------
-
-  void add_timer(caf::timespan interval, Tick tick) {
-    auto state = lifecycle_.state();
-    if (state != ServiceState::starting && state != ServiceState::running) return;
-    timers_.push_back({interval, std::move(tick)});
-    delayed_send(this, interval, tick_atom::value, timer_generation_,
-                 std::uint64_t{timers_.size() - 1});
-  }
-
-  void on_tick(std::uint64_t generation, std::uint64_t index) {
-    if (generation != timer_generation_ || index >= timers_.size()) return;
-    auto interval = timers_[index].interval;
-    if (lifecycle_.state() == ServiceState::running) timers_[index].tick();
-    delayed_send(this, interval, tick_atom::value, generation, index);
-    apply_reported_failure();  // may end the timers
-  }
-
-  /// Timers and health checks end when the service leaves running.
-  void stop_timers() {
-    if (!timers_.empty()) {
-      timers_.clear();
-      ++timer_generation_;
-    }
-    ++health_generation_;
-  }
-
-  // -- publishing -------------------------------------------------------------------------
-
-  /// Returns whether `depends_on` changed.
-  bool refresh_configuration_view() {
-    const auto& status = lifecycle_.status();
-    bool dependencies_changed = !configuration_view_ || configuration_view_->depends_on !=
-                                                            lifecycle_.configuration().depends_on;
-    auto view = std::make_shared<ConfigurationView>();
-    view->metadata = status.metadata;
-    view->is_configured = status.is_configured;
-    view->depends_on = lifecycle_.configuration().depends_on;
-    view->enabled = lifecycle_.configuration().enabled;
-    configuration_view_ = std::move(view);
-    return dependencies_changed;
-  }
-
-  void publish_view() {
-    const auto& status = lifecycle_.status();
-    auto view = std::make_shared<ServiceView>();
-    view->state = status.state;
-    view->error = status.error;
-    view->configuration = configuration_view_;
-    view->health = status.health;
-    view->restarts = setup_.restarts->tracker.restarts();
-    view->next_restart_at = next_restart_at_;
-    setup_.record->publish(std::move(view));
-  }
+  // -- publishing ---------------------------------------------------------------------
 
   /// The instance entered the lifecycle's current state: publish it, log
   /// the event and tell the Supervisor what concerns it, all before any
   /// reply goes out.
   void enter_state(EventCause cause, Supervised failure = Supervised::no) {
-    auto state = lifecycle_.state();
-    auto& record = *setup_.record;
-    if (state != ServiceState::running) lifecycle_.clear_health();
-    if (state == ServiceState::running) record.mark_running();
-    publish_view();
-    record.counters().transitions[static_cast<std::size_t>(state)].fetch_add(
-        1, std::memory_order_relaxed);
-    // An event's error is the error of that state (a start keeps the old
-    // status.error until it succeeds, but its `starting` has none).
-    setup_.events->append(name_of(), to_string(state),
-                          state == ServiceState::error ? lifecycle_.status().error : "", cause);
+    if (lifecycle_.state() != ServiceState::running) lifecycle_.clear_health();
+    publisher_.publish_state(cause);
     // The delay runs from the failure's event on, as a reader of events sees it.
-    if (auto delay = std::exchange(restart_delay_, std::nullopt))
-      delayed_send(this, *delay, restart_atom::value, ++restart_generation_);
-    if (concerns_supervisor(state, failure))
-      send(setup_.supervisor, changed_atom::value, state, cause, failure == Supervised::yes);
+    restarts_.arm();
+    publisher_.tell_supervisor(cause, failure);
   }
 
-  /// The Supervisor keeps the dependency graph: it hears of new
-  /// dependencies, and of an instance with dependents that runs or fails.
-  bool concerns_supervisor(ServiceState state, Supervised failure) {
-    if (state == ServiceState::configured) return std::exchange(dependencies_changed_, false);
-    bool relevant = state == ServiceState::running ||
-                    (state == ServiceState::error && failure == Supervised::yes);
-    return relevant && setup_.record->has_dependents();
-  }
-
-  ServiceActorSetup setup_;
+  std::shared_ptr<ServiceLifecycle> shared_lifecycle_;  ///< with the manager threads
   ServiceLifecycle& lifecycle_;
+  std::shared_ptr<ManagerThreads> threads_;
+  std::optional<std::string> inherited_failure_;
   std::shared_ptr<ActorServiceContext> context_;
-  std::shared_ptr<const ConfigurationView> configuration_view_;
   std::optional<bool> calls_may_block_;
-  bool dependencies_changed_ = false;
-
-  std::uint64_t last_call_ = 0;
-  std::optional<CallInFlight> call_;
-  std::deque<DeferredCommand> deferred_;
-  bool cleanup_pending_ = false;
+  bool closing_ = false;  ///< being deregistered
+  /// A failure reported while the start ran: it applies once it ends.
   std::optional<std::pair<std::string, EventCause>> pending_failure_;
 
-  std::vector<StatePromise> start_waiters_;
-  std::vector<StopWaiter> stop_waiters_;
-  std::optional<EventCause> stop_after_start_;
-  std::vector<std::pair<RouteRequest, RoutePromise>> deferred_routes_;
-
-  std::vector<Timer> timers_;
-  std::uint64_t timer_generation_ = 0;
-  std::uint64_t health_generation_ = 0;
-  std::int64_t consecutive_unhealthy_ = 0;
-
-  std::uint64_t restart_generation_ = 0;
-  std::optional<Clock::time_point> next_restart_at_;
-  std::optional<Clock::duration> restart_delay_;
-  bool waiting_for_dependency_ = false;
-  bool closing_ = false;
+  ManagerGate gate_;
+  TransitionWaiters waiters_;
+  RestartSchedule restarts_;
+  HealthChecks health_;
+  ServiceTimers timers_;
+  InstancePublisher publisher_;
 };
 
 }  // namespace

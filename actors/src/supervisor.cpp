@@ -6,42 +6,18 @@
 #include <fmt/format.h>
 #include <caf/all.hpp>
 
+#include "dependency_graph.hpp"
 #include "internal_protocol.hpp"
 #include "manager_threads.hpp"
 #include "processpype/actors/stray_messages.hpp"
-#include "processpype/runtime/dependencies.hpp"
 #include "processpype/runtime/instance_registry.hpp"
 #include "service_actor.hpp"
+#include "stop_chain.hpp"
+#include "supervised_instance.hpp"
 
 namespace processpype {
 
 namespace {
-
-using StatePromise = caf::typed_response_promise<ServiceState>;
-
-struct Entry {
-  std::string name;
-  RecordPtr record;
-  /// Spawned on the first command: until then the instance is just `idle`,
-  /// which keeps an idle instance small and a registration cheap.
-  ServiceActor actor;
-  std::shared_ptr<ServiceLifecycle> idle;
-  std::shared_ptr<RestartState> restarts = std::make_shared<RestartState>();
-  std::vector<std::string> depends_on;  ///< as last configured
-  bool removing = false;
-  bool stopped_by_dependency = false;  ///< a dependency's failure stopped it
-  bool waits_for_dependency = false;   ///< its restart waits for a dependency
-};
-
-/// Stops, one after the other, then answers: a cascaded stop, stop_all.
-struct StopChain {
-  std::vector<std::string> order;
-  std::size_t next = 0;
-  EventCause cause = EventCause::request;
-  std::optional<caf::actor_clock::time_point> deadline;
-  std::function<void(const std::string& name, const caf::error&)> on_failure;
-  std::function<void()> on_done;
-};
 
 caf::error service_not_found(std::string_view name) {
   return make_error(ErrorCode::not_found, fmt::format("Service {} not found", name));
@@ -66,7 +42,7 @@ class Supervisor final : public InternalSupervisorActor::base {
     // Service actors hold the Supervisor's handle: CAF frees neither actor's
     // state while the other's handle lives.
     instances_ = {};
-    dependents_.clear();
+    graph_.clear();
     by_actor_.clear();
   }
 
@@ -147,11 +123,11 @@ class Supervisor final : public InternalSupervisorActor::base {
                         fmt::format("Failed to create service {}: {}", name, error.what()));
     }
     auto record = setup_.table->make_record(name, service_class);
-    Entry entry;
+    SupervisedInstance entry;
     entry.name = name;
     entry.record = record;
     entry.idle = std::move(lifecycle);
-    record->set_has_dependents(dependents_.count(name) != 0);
+    record->set_has_dependents(graph_.has_dependents(name));
     instances_.insert(std::move(entry));
     setup_.table->insert(std::move(record));
     setup_.events->append(name, "registered", {}, EventCause::request);
@@ -164,7 +140,7 @@ class Supervisor final : public InternalSupervisorActor::base {
     if (entry->removing)
       return make_error(ErrorCode::conflict,
                         fmt::format("Service {} is already being deregistered", name));
-    if (auto dependents = registered_dependents(name); !dependents.empty())
+    if (auto dependents = graph_.registered_dependents(name); !dependents.empty())
       return make_error(ErrorCode::conflict,
                         fmt::format("Cannot deregister {}: {} depend{} on it", name,
                                     join(dependents), dependents.size() == 1 ? "s" : ""));
@@ -195,83 +171,10 @@ class Supervisor final : public InternalSupervisorActor::base {
       by_actor_.erase(entry->actor.address());
       send_exit(entry->actor, caf::exit_reason::user_shutdown);
     }
-    set_dependencies(*entry, {});
+    graph_.set_dependencies(*entry, {});
     instances_.erase(name);
     setup_.table->erase(name);
     setup_.events->append(name, "deregistered", {}, EventCause::request);
-  }
-
-  // -- dependencies (docs/supervision.md, "Dependencies") ----------------------------
-
-  /// The published dependencies of `name`; null when it is not registered.
-  const std::vector<std::string>* dependencies_of(const std::string& name) {
-    auto* entry = instances_.find(name);
-    return entry == nullptr ? nullptr : &entry->depends_on;
-  }
-
-  const std::vector<std::string>* dependents_of(const std::string& name) {
-    static const std::vector<std::string> none;
-    auto found = dependents_.find(name);
-    return found == dependents_.end() ? &none : &found->second;
-  }
-
-  std::vector<std::string> registered_dependents(const std::string& name) {
-    std::vector<std::string> result;
-    for (const auto& dependent : *dependents_of(name))
-      if (auto* entry = instances_.find(dependent); entry != nullptr && !entry->removing)
-        result.push_back(dependent);
-    return result;
-  }
-
-  void set_dependencies(Entry& entry, std::vector<std::string> depends_on) {
-    for (const auto& dependency : entry.depends_on) {
-      auto& list = dependents_[dependency];
-      std::erase(list, entry.name);
-      if (list.empty()) {
-        dependents_.erase(dependency);
-        mark_dependents(dependency, false);
-      }
-    }
-    entry.depends_on = std::move(depends_on);
-    for (const auto& dependency : entry.depends_on) {
-      dependents_[dependency].push_back(entry.name);
-      mark_dependents(dependency, true);
-    }
-  }
-
-  /// Tells `name`'s record whether others depend on it (its actor then
-  /// reports running and failures).
-  void mark_dependents(const std::string& name, bool has_dependents) {
-    if (auto* entry = instances_.find(name)) entry->record->set_has_dependents(has_dependents);
-  }
-
-  /// Why `name` may not start now, if it may not.
-  std::optional<caf::error> start_refusal(const std::string& name) {
-    auto order = order_along({name}, [this](const std::string& n) { return dependencies_of(n); });
-    if (order.cycle)
-      return make_error(ErrorCode::conflict, fmt::format("Cannot start {}: dependency cycle {}",
-                                                         name, describe_cycle(*order.cycle)));
-    for (const auto& dependency : *dependencies_of(name)) {
-      auto record = setup_.table->find(dependency);
-      if (!record || record->state() != ServiceState::running)
-        return make_error(
-            ErrorCode::conflict,
-            fmt::format("Cannot start {}: dependency {} is not running", name, dependency));
-    }
-    return std::nullopt;
-  }
-
-  /// The active instances that depend on `name` (directly or not), each
-  /// before what it depends on; `name` itself is not included.
-  std::vector<std::string> active_dependents(const std::string& name) {
-    auto order = order_along({name}, [this](const std::string& n) { return dependents_of(n); });
-    std::vector<std::string> active;
-    for (const auto& dependent : order.order) {
-      if (dependent == name) continue;
-      auto* entry = instances_.find(dependent);
-      if (entry != nullptr && is_active(entry->record->state())) active.push_back(dependent);
-    }
-    return active;
   }
 
   // -- commands -----------------------------------------------------------------
@@ -279,7 +182,7 @@ class Supervisor final : public InternalSupervisorActor::base {
   caf::result<ServiceState> start(const std::string& name, EventCause cause) {
     auto* entry = instances_.find(name);
     if (entry == nullptr) return service_not_found(name);
-    if (auto refusal = start_refusal(name)) return *refusal;
+    if (auto refusal = graph_.start_refusal(name)) return *refusal;
     entry->stopped_by_dependency = false;
     entry->waits_for_dependency = false;
     return delegate(actor_of(*entry), start_atom::value, cause);
@@ -292,12 +195,10 @@ class Supervisor final : public InternalSupervisorActor::base {
     if (entry == nullptr) return service_not_found(name);
     entry->stopped_by_dependency = false;
     entry->waits_for_dependency = false;
-    auto dependents = active_dependents(name);
+    auto dependents = graph_.active_dependents(name);
     if (dependents.empty()) return delegate(actor_of(*entry), stop_atom::value, cause);
     auto promise = make_response_promise<ServiceState>();
-    auto chain = std::make_shared<StopChain>();
-    chain->order = std::move(dependents);
-    chain->cause = EventCause::dependency;
+    auto chain = stop_chain(std::move(dependents), EventCause::dependency);
     chain->on_done = [this, name, cause, promise]() mutable {
       auto* target = instances_.find(name);
       if (target == nullptr) return promise.deliver(service_not_found(name)), void();
@@ -305,13 +206,13 @@ class Supervisor final : public InternalSupervisorActor::base {
           .then([promise](ServiceState state) mutable { promise.deliver(state); },
                 [promise](caf::error& error) mutable { promise.deliver(error); });
     };
-    run(chain);
+    chain->run();
     return promise;
   }
 
   caf::result<std::vector<std::string>> stop_all(caf::timespan timeout) {
     shutting_down_ = true;
-    std::vector<const Entry*> active;
+    std::vector<const SupervisedInstance*> active;
     for (const auto& entry : instances_)
       if (is_active(entry.record->state())) active.push_back(&entry);
     std::sort(active.begin(), active.end(), [](auto* a, auto* b) {
@@ -319,12 +220,11 @@ class Supervisor final : public InternalSupervisorActor::base {
     });
     std::vector<std::string> roots;
     for (auto* entry : active) roots.push_back(entry->name);
-    auto order = order_along(roots, [this](const std::string& n) { return dependents_of(n); });
-    auto chain = std::make_shared<StopChain>();
-    for (auto& name : order.order)
+    std::vector<std::string> order;
+    for (auto& name : graph_.stop_order(roots).order)
       if (auto* entry = instances_.find(name); entry && is_active(entry->record->state()))
-        chain->order.push_back(std::move(name));
-    chain->cause = EventCause::shutdown;
+        order.push_back(std::move(name));
+    auto chain = stop_chain(std::move(order), EventCause::shutdown);
     chain->deadline = clock().now() + timeout;
     auto promise = make_response_promise<std::vector<std::string>>();
     auto not_stopped = std::make_shared<std::vector<std::string>>();
@@ -335,34 +235,15 @@ class Supervisor final : public InternalSupervisorActor::base {
       shutting_down_ = false;
       promise.deliver(*not_stopped);
     };
-    run(chain);
+    chain->run();
     return promise;
   }
 
-  void run(const std::shared_ptr<StopChain>& chain) {
-    if (chain->next == chain->order.size()) {
-      if (chain->on_done) chain->on_done();
-      return;
-    }
-    const auto name = chain->order[chain->next++];
-    auto* entry = instances_.find(name);
-    if (entry == nullptr) return run(chain);
-    caf::duration timeout = caf::infinite;
-    if (chain->deadline) {
-      auto remaining = *chain->deadline - clock().now();
-      if (remaining <= caf::timespan::zero()) {
-        if (chain->on_failure)
-          chain->on_failure(name, make_error(ErrorCode::timeout, "no time left"));
-        return run(chain);
-      }
-      timeout = caf::duration{remaining};
-    }
-    request(actor_of(*entry), timeout, stop_atom::value, chain->cause)
-        .then([this, chain](ServiceState) { run(chain); },
-              [this, chain, name](caf::error& error) {
-                if (chain->on_failure) chain->on_failure(name, error);
-                run(chain);
-              });
+  std::shared_ptr<StopChain> stop_chain(std::vector<std::string> order, EventCause cause) {
+    return std::make_shared<StopChain>(
+        this, instances_,
+        [this](SupervisedInstance& entry) -> const ServiceActor& { return actor_of(entry); },
+        std::move(order), cause);
   }
 
   std::vector<NamedStatus> list() const {
@@ -380,15 +261,15 @@ class Supervisor final : public InternalSupervisorActor::base {
 
   /// The instance whose actor sent the current message; null for a late
   /// report from an actor that was replaced or removed.
-  Entry* reporting_entry() {
+  SupervisedInstance* reporting_entry() {
     auto found = by_actor_.find(caf::actor_cast<caf::actor_addr>(current_sender()));
     return found == by_actor_.end() ? nullptr : instances_.find(found->second);
   }
 
-  void on_changed(Entry& entry, ServiceState state, bool failure) {
+  void on_changed(SupervisedInstance& entry, ServiceState state, bool failure) {
     switch (state) {
       case ServiceState::configured:
-        set_dependencies(entry, entry.record->view()->configuration->depends_on);
+        graph_.set_dependencies(entry, entry.record->view()->configuration->depends_on);
         break;
       case ServiceState::running:
         entry.stopped_by_dependency = false;
@@ -406,26 +287,23 @@ class Supervisor final : public InternalSupervisorActor::base {
   /// `name` failed: its active dependents stop (cause dependency) and start
   /// again once it runs.
   void stop_dependents_of_failed(const std::string& name) {
-    auto dependents = active_dependents(name);
+    auto dependents = graph_.active_dependents(name);
     if (dependents.empty() || shutting_down_) return;
     for (const auto& dependent : dependents)
       if (auto* entry = instances_.find(dependent)) entry->stopped_by_dependency = true;
-    auto chain = std::make_shared<StopChain>();
-    chain->order = std::move(dependents);
-    chain->cause = EventCause::dependency;
-    run(chain);
+    stop_chain(std::move(dependents), EventCause::dependency)->run();
   }
 
   /// `name` runs (again): start the dependents that a failure stopped, and
   /// wake restarts that waited for it, once all their dependencies run.
   void resume_dependents(const std::string& name) {
     if (shutting_down_) return;
-    for (const auto& dependent : *dependents_of(name)) {
+    for (const auto& dependent : graph_.dependents_of(name)) {
       auto* entry = instances_.find(dependent);
       if (entry == nullptr || entry->removing) continue;
       if (entry->waits_for_dependency) {
         send(actor_of(*entry), resume_atom::value);
-      } else if (entry->stopped_by_dependency && !start_refusal(dependent)) {
+      } else if (entry->stopped_by_dependency && !graph_.start_refusal(dependent)) {
         entry->stopped_by_dependency = false;
         request(actor_of(*entry), caf::infinite, start_atom::value, EventCause::dependency)
             .then([](ServiceState) {}, [](caf::error&) {});
@@ -435,12 +313,13 @@ class Supervisor final : public InternalSupervisorActor::base {
 
   // -- service actors --------------------------------------------------------------------
 
-  const ServiceActor& actor_of(Entry& entry) {
+  const ServiceActor& actor_of(SupervisedInstance& entry) {
     if (!entry.actor) entry.actor = spawn_instance(entry, std::move(entry.idle), std::nullopt);
     return entry.actor;
   }
 
-  ServiceActor spawn_instance(Entry& entry, std::shared_ptr<ServiceLifecycle> lifecycle,
+  ServiceActor spawn_instance(SupervisedInstance& entry,
+                              std::shared_ptr<ServiceLifecycle> lifecycle,
                               std::optional<std::string> inherited_failure) {
     ServiceActorSetup actor_setup{std::move(lifecycle),
                                   entry.record,
@@ -474,7 +353,8 @@ class Supervisor final : public InternalSupervisorActor::base {
 
   /// A fresh service object for `entry` in state error, with its last valid
   /// configuration (which was accepted once, so it is accepted again).
-  std::shared_ptr<ServiceLifecycle> revive(const Entry& entry, const std::string& reason) {
+  std::shared_ptr<ServiceLifecycle> revive(const SupervisedInstance& entry,
+                                           const std::string& reason) {
     auto lifecycle =
         std::make_shared<ServiceLifecycle>(entry.record->service_class().create(entry.name));
     auto view = entry.record->view();
@@ -497,8 +377,8 @@ class Supervisor final : public InternalSupervisorActor::base {
   }
 
   SupervisorSetup setup_;
-  InstanceRegistry<Entry> instances_;
-  std::unordered_map<std::string, std::vector<std::string>> dependents_;
+  InstanceRegistry<SupervisedInstance> instances_;
+  DependencyGraph graph_{instances_};
   bool shutting_down_ = false;
   std::unordered_map<caf::actor_addr, std::string> by_actor_;
   std::shared_ptr<ManagerThreads> threads_ = std::make_shared<ManagerThreads>();

@@ -15,6 +15,7 @@
 #include <restinio/tls.hpp>
 
 #include "processpype/rest/json_mapping.hpp"
+#include "processpype/runtime/durations.hpp"
 
 static_assert(RESTINIO_VERSION_MAJOR == 0 && RESTINIO_VERSION_MINOR == 6,
               "restinio_adapter.cpp patches RESTinio 0.6's internals: check each patch against "
@@ -611,8 +612,7 @@ class RestinioListener final : public HttpListener {
 
  private:
   std::chrono::steady_clock::duration read_timeout() const {
-    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(options_.limits.read_timeout_seconds));
+    return to_duration<std::chrono::steady_clock::duration>(options_.limits.read_timeout_seconds);
   }
 
   template <class Settings>

@@ -4,16 +4,9 @@
 
 #include <fmt/format.h>
 
+#include "processpype/runtime/durations.hpp"
+
 namespace processpype {
-
-namespace {
-
-std::chrono::nanoseconds to_duration(double seconds) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-      std::chrono::duration<double>(seconds));
-}
-
-}  // namespace
 
 ServiceLifecycle::ServiceLifecycle(std::unique_ptr<Service> service)
     : service_(std::move(service)) {
@@ -30,6 +23,44 @@ void ServiceLifecycle::check_dependencies(const ServiceConfiguration& candidate)
     throw ConfigurationError("depends_on",
                              fmt::format("must not name the instance itself ({})", name()));
 }
+
+// -- the transitions (docs/architecture.md, "Lifecycle") ----------------------
+//
+//   command    accepted in                              leads to
+//   ---------  ---------------------------------------  -------------------------
+//   configure  initialized, configured, stopped, error  configured
+//   start      initialized, configured, stopped, error  starting -> running | error
+//   stop       running, error (starting: after it)      stopping -> stopped | error
+//   failure    any                                      error
+//
+//                        configure
+//     +-------------+ ------------> +------------+
+//     | initialized |               | configured | <---- configure (from stopped
+//     +-------------+               +------------+       and error as well)
+//            |                            |
+//            +----------- start ----------+<---- start (from stopped and error
+//                           |                    as well)
+//                           v
+//                    +-------------+   start failed or timed out
+//                    |  starting   | ---------------------------------+
+//                    +-------------+                                  |
+//                           | start returned                          |
+//                           v                                         v
+//                    +-------------+   failure (in any state)   +-----------+
+//                    |   running   | -------------------------> |   error   |
+//                    +-------------+                            +-----------+
+//                           | stop                        stop  |     ^
+//                           v                                   |     |
+//                    +-------------+ <--------------------------+     |
+//                    |  stopping   | ---------------------------------+
+//                    +-------------+   stop failed or timed out
+//                           | stop returned
+//                           v
+//                    +-------------+
+//                    |   stopped   |
+//                    +-------------+
+//
+// A stop while starting waits for the start to end (StopPlan::wait_for_transition).
 
 bool ServiceLifecycle::configure(const nlohmann::json& configuration) {
   if (is_active(state()))
@@ -108,6 +139,8 @@ void ServiceLifecycle::fail(std::string reason) {
   mutable_status().state = ServiceState::error;
   mutable_status().error = std::move(reason);
 }
+
+// -- health, timeouts and the manager's calls ---------------------------------
 
 void ServiceLifecycle::record_health(const Health& health) {
   mutable_status().health =

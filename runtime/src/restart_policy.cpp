@@ -5,20 +5,13 @@
 
 #include <fmt/format.h>
 
+#include "processpype/runtime/durations.hpp"
+
 namespace processpype {
-
-namespace {
-
-RestartTracker::Clock::duration seconds(double value) {
-  return std::chrono::duration_cast<RestartTracker::Clock::duration>(
-      std::chrono::duration<double>(value));
-}
-
-}  // namespace
 
 RestartTracker::Decision RestartTracker::on_failure(const ServiceConfiguration& configuration,
                                                     Clock::time_point now) {
-  auto window = seconds(configuration.restart_window_seconds);
+  auto window = to_duration<Clock::duration>(configuration.restart_window_seconds);
   if (running_since_ && now - *running_since_ >= window) consecutive_ = 0;
   running_since_.reset();
   while (!recent_.empty() && now - recent_.front() >= window) recent_.pop_front();
@@ -35,7 +28,7 @@ RestartTracker::Decision RestartTracker::on_failure(const ServiceConfiguration& 
   double delay = std::min(
       configuration.restart_delay_seconds * factor,
       std::max(configuration.restart_max_delay_seconds, configuration.restart_delay_seconds));
-  decision.delay = seconds(delay);
+  decision.delay = to_duration<Clock::duration>(delay);
   return decision;
 }
 

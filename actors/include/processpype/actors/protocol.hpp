@@ -35,9 +35,9 @@
 /// stop_all stops every running (or starting) service, dependents before
 /// their dependencies, otherwise in reverse order of reaching `running`,
 /// all within `timeout`; it answers the names that did not stop cleanly.
-/// The Supervisor's own messages (from service actors, and its timers) are
-/// in actors/src/supervisor_actor.hpp; the service actor's interface is in
-/// actors/src/service_actor.hpp.
+/// The messages service actors send the Supervisor (InternalSupervisorActor)
+/// and the service actor's interface (ServiceActor) are in
+/// actors/src/internal_protocol.hpp.
 ///
 /// NodeActor: membership (docs/membership.md).
 ///

@@ -1,0 +1,67 @@
+#include "node_dialler.hpp"
+
+#include <fmt/format.h>
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+
+#include "processpype/actors/node_directory.hpp"
+
+namespace processpype {
+
+void NodeDialler::dial(const std::string& address, Reply reply) {
+  auto parsed = parse_node_address(address);
+  if (!parsed)
+    return reply_to(address, reply, make_error(ErrorCode::bad_request, "not a node address"));
+  if (tls_ && !self_->system().has_openssl_manager())
+    return reply_to(address, reply,
+                    make_error(ErrorCode::bad_request,
+                               "node TLS needs CAF's OpenSSL module in the actor system"));
+  dialling_.insert(address);
+  log_->debug("Dialling {}", address);
+  self_->request(connector(), peer_timeout, caf::connect_atom::value, parsed->first, parsed->second)
+      .then(
+          [this, address, reply](const caf::node_id&, caf::strong_actor_ptr& peer,
+                                 const std::set<std::string>&) {
+            if (!peer)
+              return reply_to(
+                  address, reply,
+                  make_error(ErrorCode::node_unavailable, "no node is published there"));
+            say_hello(caf::actor_cast<NodeActor>(peer), address, reply);
+          },
+          [this, address, reply](caf::error& error) {
+            reply_to(address, reply, connection_error(error));
+          });
+}
+
+void NodeDialler::say_hello(const NodeActor& peer, const std::string& address, Reply reply) {
+  self_->request(peer, peer_timeout, hello_atom::value, me_)
+      .then([this, address,
+             reply](Welcome& welcome) { reply_to(address, reply, std::move(welcome)); },
+            [this, address, reply](caf::error& error) { reply_to(address, reply, error); });
+}
+
+void NodeDialler::reply_to(const std::string& address, const Reply& reply,
+                           caf::expected<Welcome> outcome) {
+  dialling_.erase(address);
+  reply(std::move(outcome));
+}
+
+caf::io::middleman_actor NodeDialler::connector() const {
+  return tls_ ? self_->system().openssl_manager().actor_handle()
+              : self_->system().middleman().actor_handle();
+}
+
+caf::error NodeDialler::connection_error(const caf::error& error) const {
+  if (error == caf::sec::request_timeout)
+    return make_error(ErrorCode::node_unavailable,
+                      fmt::format("no node handshake within {} s (not a node port, or node TLS "
+                                  "on one side only)",
+                                  peer_timeout.count()));
+  auto text = self_->system().render(error);
+  if (tls_)
+    text += " (with node TLS: does the peer use node TLS with a certificate of the same CA?)";
+  return make_error(ErrorCode::node_unavailable, std::move(text));
+}
+
+}  // namespace processpype

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "internal_protocol.hpp"
+#include "processpype/actors/instance_table.hpp"
+#include "processpype/runtime/lifecycle.hpp"
+
+namespace processpype {
+
+/// What the Supervisor keeps of one registered instance.
+struct SupervisedInstance {
+  std::string name;
+  RecordPtr record;
+  /// Spawned on the first command: until then the instance is just `idle`,
+  /// which keeps an idle instance small and a registration cheap.
+  ServiceActor actor;
+  std::shared_ptr<ServiceLifecycle> idle;
+  std::shared_ptr<RestartState> restarts = std::make_shared<RestartState>();
+  std::vector<std::string> depends_on;  ///< as last configured
+  bool removing = false;
+  bool stopped_by_dependency = false;  ///< a dependency's failure stopped it
+  bool waits_for_dependency = false;   ///< its restart waits for a dependency
+};
+
+}  // namespace processpype
