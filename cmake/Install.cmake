@@ -5,12 +5,12 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set_target_properties(processpype PROPERTIES EXPORT_NAME processpype)
-install(TARGETS processpype processpype_runtime processpype_actors processpype_rest
+install(TARGETS processpype processpype_runtime processpype_state processpype_actors processpype_rest
   EXPORT processpypeTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS processpype_server RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(layer runtime actors rest)
+foreach(layer runtime state actors rest)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${layer}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endforeach()
 install(FILES ${PROJECT_BINARY_DIR}/runtime/include/processpype/version.hpp
