@@ -60,7 +60,11 @@ InstanceTable::InstanceTable(sqlite3* connection)
 
 std::optional<std::string> InstanceTable::refusal(const Change& change) {
   // Only names the runtime accepts: the table would not read others back.
-  if (!is_valid_instance_name(instance_name(change)))
+  // Deleting a row is fine whatever its name: it purges a row that loaded
+  // with a problem.
+  const auto* deregistration = std::get_if<Deregistered>(&change);
+  bool deletion = deregistration != nullptr && !deregistration->tombstone;
+  if (!deletion && !is_valid_instance_name(instance_name(change)))
     return fmt::format("{} is not a valid instance name", json_text(instance_name(change)));
   return std::visit([](const auto& alternative) { return refusal_of(alternative); }, change);
 }

@@ -23,7 +23,8 @@ class InstanceTable {
 
   /// Why `change` cannot be stored, if it cannot: a value the table would
   /// not read back (an invalid name, a configuration that is not a JSON
-  /// object or nests too deep). Checked before anything is written.
+  /// object or nests too deep). Checked before anything is written. A
+  /// deletion (Deregistered without a tombstone) takes any name.
   static std::optional<std::string> refusal(const Change& change);
 
   /// Writes `change` (valid per refusal()). Returns why it did not fit the

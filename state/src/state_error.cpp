@@ -17,7 +17,7 @@ std::string one_line(std::string text) {
 }  // namespace
 
 StateError::StateError(const std::string& path, const std::string& reason)
-    : std::runtime_error(one_line("State file " + path + ": " + reason)),
+    : std::runtime_error(one_line("State file" + (path.empty() ? "" : " " + path) + ": " + reason)),
       path_(path),
       reason_(reason) {}
 

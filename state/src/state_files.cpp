@@ -7,14 +7,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <stdexcept>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
-
-#include "processpype/state/state_error.hpp"
 
 namespace processpype::state {
 
@@ -49,6 +47,20 @@ class Descriptor {
   int descriptor_;
 };
 
+/// Narrows the mode of an existing file to its owner's bits, logging it.
+void narrow_mode(const std::filesystem::path& file, spdlog::logger& logger) {
+  struct stat status {};
+  if (::stat(file.c_str(), &status) != 0 || (status.st_mode & group_and_others) == 0) return;
+  auto narrowed = status.st_mode & 0700;
+  if (::chmod(file.c_str(), narrowed) != 0) {
+    logger.warn("State file {} has mode {:04o}, readable by others, and it cannot be narrowed: {}",
+                file.string(), status.st_mode & 07777, system_error());
+    return;
+  }
+  logger.warn("State file {} had mode {:04o}; narrowed to {:04o} (only its owner may read it)",
+              file.string(), status.st_mode & 07777, narrowed);
+}
+
 }  // namespace
 
 void prepare_folder(const std::filesystem::path& database) {
@@ -63,14 +75,14 @@ void prepare_folder(const std::filesystem::path& database) {
   }
   for (auto it = missing.rbegin(); it != missing.rend(); ++it)
     if (::mkdir(it->c_str(), folder_mode) != 0 && errno != EEXIST)
-      throw StateError(database.string(), fmt::format("cannot create the folder {}: {}",
-                                                      it->string(), system_error()));
+      throw FileProblem(
+          fmt::format("cannot create the folder {}: {}", it->string(), system_error()));
   struct stat status {};
   if (::stat(folder.c_str(), &status) != 0 || !S_ISDIR(status.st_mode))
-    throw StateError(database.string(), fmt::format("{} is not a folder", folder.string()));
+    throw FileProblem(fmt::format("{} is not a folder", folder.string()));
   if (::access(folder.c_str(), W_OK | X_OK) != 0)
-    throw StateError(database.string(), fmt::format("the folder {} is not writable: {}",
-                                                    folder.string(), system_error()));
+    throw FileProblem(
+        fmt::format("the folder {} is not writable: {}", folder.string(), system_error()));
 }
 
 void prepare_database_file(const std::filesystem::path& database, spdlog::logger& logger) {
@@ -78,55 +90,46 @@ void prepare_database_file(const std::filesystem::path& database, spdlog::logger
   if (created.get() >= 0) {
     // The umask may have taken bits from 0600; SQLite needs both.
     if (::fchmod(created.get(), file_mode) != 0)
-      throw StateError(database.string(), "cannot set its mode to 0600: " + system_error());
+      throw FileProblem("cannot set its mode to 0600: " + system_error());
     return;
   }
-  if (errno != EEXIST) throw StateError(database.string(), "cannot create it: " + system_error());
+  if (errno != EEXIST) throw FileProblem("cannot create it: " + system_error());
   struct stat status {};
   if (::stat(database.c_str(), &status) != 0)
-    throw StateError(database.string(), "cannot open it: " + system_error());
-  if (!S_ISREG(status.st_mode)) throw StateError(database.string(), "not a regular file");
-  if ((status.st_mode & group_and_others) == 0) return;
-  auto narrowed = status.st_mode & 0700;
-  if (::chmod(database.c_str(), narrowed) != 0) {
-    logger.warn("State file {} has mode {:04o}, readable by others, and it cannot be narrowed: {}",
-                database.string(), status.st_mode & 07777, system_error());
-    return;
-  }
-  logger.warn("State file {} had mode {:04o}; narrowed to {:04o} (only its owner may read it)",
-              database.string(), status.st_mode & 07777, narrowed);
+    throw FileProblem("cannot open it: " + system_error());
+  if (!S_ISREG(status.st_mode)) throw FileProblem("not a regular file");
+  // SQLite gives journal files it creates the database's mode, but keeps
+  // the mode of ones a crash left behind.
+  for (const auto* suffix : {"", "-wal", "-shm"}) narrow_mode(database.string() + suffix, logger);
 }
 
 void create_backup_file(const std::filesystem::path& destination) {
   Descriptor created{
       ::open(destination.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, file_mode)};
   if (created.get() >= 0) {
-    if (::fchmod(created.get(), file_mode) != 0) throw std::runtime_error(system_error());
+    if (::fchmod(created.get(), file_mode) != 0) throw FileProblem(system_error());
     return;
   }
-  if (errno != EEXIST) throw std::runtime_error(system_error());
+  if (errno != EEXIST) throw FileProblem(system_error());
   struct stat status {};
   if (::stat(destination.c_str(), &status) != 0 || !S_ISREG(status.st_mode) || status.st_size != 0)
-    throw std::runtime_error("the file exists and is not empty");
+    throw FileProblem("the file exists and is not empty");
 }
 
 void sync_file(const std::filesystem::path& path) {
   Descriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (file.get() < 0 || ::fsync(file.get()) != 0) throw std::runtime_error(system_error());
+  if (file.get() < 0 || ::fsync(file.get()) != 0) throw FileProblem(system_error());
 }
 
 StateFileLock::StateFileLock(const std::filesystem::path& database) {
   auto lock_path = database.string() + ".lock";
   Descriptor lock{::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, file_mode)};
   if (lock.get() < 0)
-    throw StateError(database.string(),
-                     fmt::format("cannot open its lock file {}: {}", lock_path, system_error()));
+    throw FileProblem(fmt::format("cannot open its lock file {}: {}", lock_path, system_error()));
   if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK)
-      throw StateError(database.string(),
-                       fmt::format("locked by another running node (it holds {})", lock_path));
-    throw StateError(database.string(),
-                     fmt::format("cannot lock {}: {}", lock_path, system_error()));
+      throw FileProblem(fmt::format("locked by another running node (it holds {})", lock_path));
+    throw FileProblem(fmt::format("cannot lock {}: {}", lock_path, system_error()));
   }
   descriptor_ = lock.release();
 }

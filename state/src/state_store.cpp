@@ -138,14 +138,18 @@ struct StateStore::Impl {
 StateStore::Impl::Impl(const Options& given)
     : options(given), logger(make_logger("processpype.state")) {
   if (options.path.empty()) throw StateError("", "no path given");
-  prepare_folder(options.path);
-  std::error_code ignored;
-  file = std::filesystem::weakly_canonical(options.path, ignored);
-  if (file.empty()) file = options.path;
-  // The lock first: a second node never touches the file, not even to
-  // migrate it.
-  lock = std::make_unique<StateFileLock>(file);
-  prepare_database_file(file, *logger);
+  try {
+    prepare_folder(options.path);
+    std::error_code ignored;
+    file = std::filesystem::weakly_canonical(options.path, ignored);
+    if (file.empty()) file = options.path;
+    // The lock first: a second node never touches the file, not even to
+    // migrate it.
+    lock = std::make_unique<StateFileLock>(file);
+    prepare_database_file(file, *logger);
+  } catch (const FileProblem& problem) {
+    throw failure(problem.what());
+  }
   try {
     open_database();
     prepare_statements();
@@ -185,7 +189,7 @@ void StateStore::Impl::open_database() {
         "newer ProcessPype on it",
         opened_version, state::current_schema_version));
   // A damaged file is refused at start, rather than failing writes later:
-  // it costs about half a load() (docs/state.md).
+  // it costs about a tenth of a load() (docs/state.md).
   auto verdict = sqlite::query_text(db, "PRAGMA quick_check(1);");
   if (verdict != "ok") throw failure(fmt::format("corrupt ({})", verdict));
   if (sqlite3_db_readonly(db, "main") == 1) throw failure("not writable (opened read-only)");
@@ -387,15 +391,15 @@ void StateStore::reset() {
 
 void StateStore::backup(const std::filesystem::path& destination) {
   auto& impl = *impl_;
-  auto cannot = [&](const std::runtime_error& error) {
+  auto cannot = [&](const std::exception& error) {
     impl.metrics.record_error();
     return impl.failure(
         fmt::format("cannot back up to {}: {}", destination.string(), error.what()));
   };
   try {
     create_backup_file(destination);
-  } catch (const std::runtime_error& error) {
-    throw cannot(error);
+  } catch (const FileProblem& problem) {
+    throw cannot(problem);
   }
   try {
     // A connection of its own: it reads one consistent snapshot while the
@@ -408,7 +412,7 @@ void StateStore::backup(const std::filesystem::path& destination) {
     // VACUUM INTO does not sync what it wrote: a backup that a power loss
     // right after could lose would not be one.
     sync_file(destination);
-  } catch (const std::runtime_error& error) {  // sqlite::SqliteError too
+  } catch (const std::runtime_error& error) {  // sqlite::SqliteError or FileProblem
     std::error_code ignored;
     std::filesystem::remove(destination, ignored);
     throw cannot(error);

@@ -1,6 +1,8 @@
 // The state store when things go wrong (docs/state.md): a file another node
 // holds, a newer or an older schema, a file that is not a database or is
 // damaged, folders that cannot be created or written, and a full disk.
+#include <sys/stat.h>
+
 #include <fstream>
 #include <random>
 #include <string>
@@ -239,4 +241,39 @@ TEST_CASE("a full disk fails commits with SQLite's reason; reads go on; freed sp
   require_saved(store->commit(large));
   require_saved(store->commit(request_registration("after")));
   CHECK(names_of(store->load()) == std::vector<std::string>{"before", "large", "after"});
+}
+
+TEST_CASE("a row that loaded with a problem, even in its name, can be deleted") {
+  StateFile file;
+  open_and_close(file.path);
+  raw_sql(
+      file.path,
+      "INSERT INTO instances (name, class_key, origin) VALUES ('bad name', 'echo', 'request');");
+  auto store = open_store(file.path);
+  auto instances = store->load();
+  REQUIRE(instances.size() == 1);
+  CHECK_FALSE(instances[0].problem.empty());
+  require_saved(store->commit(Deregistered{instances[0].name, false}));
+  CHECK(store->load().empty());
+}
+
+TEST_CASE("journal files a crash left, that others may read, are narrowed with the database") {
+  StateFile file;
+  {
+    ChildProcess writer{PROCESSPYPE_STATE_CHILD, {"write", file.path.string(), "2"}};
+    REQUIRE(processpype::testing::wait_until(
+        [&] { return processpype::testing::lines_of(writer.stdout_text()).size() >= 10; },
+        std::chrono::seconds(30)));
+    writer.kill();
+  }
+  // As a tool with a loose umask would have left them.
+  for (const auto* suffix : {"-wal", "-shm"})
+    REQUIRE(::chmod((file.path.string() + suffix).c_str(), 0644) == 0);
+  auto store = open_store(file.path);
+  for (const auto* suffix : {"-wal", "-shm"}) {
+    INFO(suffix);
+    struct stat status {};
+    REQUIRE(::stat((file.path.string() + suffix).c_str(), &status) == 0);
+    CHECK((status.st_mode & 07777) == 0600);
+  }
 }

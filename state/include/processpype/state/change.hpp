@@ -36,7 +36,8 @@ struct DesiredChanged {
 };
 
 /// An instance was deregistered. `tombstone` false (a request instance): the
-/// row is deleted, and a missing row is fine. `tombstone` true (a file
+/// row is deleted, and a missing row is fine; any name is taken, so that a
+/// row that loaded with a problem (even in its name) can be purged. `tombstone` true (a file
 /// instance): the row is kept as a tombstone, its configuration and desired
 /// state cleared, so the instance stays deregistered when the file still
 /// lists it; the row must exist (submit a Registered with it).
