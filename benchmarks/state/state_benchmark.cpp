@@ -52,6 +52,13 @@ struct Options {
   std::size_t instances = 100000;
 };
 
+/// Ends the benchmark when a step did not do what it measures.
+void require(bool holds, const char* what) {
+  if (holds) return;
+  std::fprintf(stderr, "state_benchmark: %s\n", what);
+  std::exit(1);
+}
+
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -139,7 +146,7 @@ Throughput group_commit(const std::filesystem::path& folder, SyncMode sync, int 
       threads.emplace_back([&, thread] {
         for (std::size_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
           auto name = "c" + std::to_string(thread) + "-" + std::to_string(n);
-          if (!store->commit(registration(name, n)).saved) std::abort();
+          require(store->commit(registration(name, n)).saved, "a commit failed");
           commands.fetch_add(1, std::memory_order_relaxed);
         }
       });
@@ -191,12 +198,11 @@ std::vector<double> commit_latencies(const std::filesystem::path& folder, SyncMo
   std::vector<double> latencies;
   {
     auto store = StateStore::open({file, sync});
-    if (!store->commit(registration("probe", 0)).saved) std::abort();
+    require(store->commit(registration("probe", 0)).saved, "a commit failed");
     for (int n = 0; n < samples; ++n) {
+      Change change = Configured{"probe", typical_configuration(static_cast<std::size_t>(n))};
       auto start = Clock::now();
-      if (!store->commit(Configured{"probe", typical_configuration(static_cast<std::size_t>(n))})
-               .saved)
-        std::abort();
+      require(store->commit(std::move(change)).saved, "a commit failed");
       latencies.push_back(seconds_since(start) * 1e6);
     }
   }
@@ -231,7 +237,7 @@ void fill_store(const std::filesystem::path& file, std::size_t count) {
       auto more = registration("instance-" + std::to_string(n), n);
       changes.insert(changes.end(), more.begin(), more.end());
     }
-    if (!store->commit(std::move(changes)).saved) std::abort();
+    require(store->commit(std::move(changes)).saved, "a commit failed");
   }
 }
 
@@ -247,7 +253,7 @@ void quick_check(const std::filesystem::path& file) {
       },
       &verdict, nullptr);
   sqlite3_close(connection);
-  if (verdict != "ok") std::abort();
+  require(verdict == "ok", "quick_check did not answer ok");
 }
 
 /// Wall-clock and CPU time (of the whole process: the store works on its
@@ -311,7 +317,8 @@ void print_load(const Options& options, const std::filesystem::path& disk) {
     opens.add(timed([&] { store = StateStore::open({file}); }));
     loads.add(timed([&] {
       auto instances = store->load();
-      if (instances.size() != count || !instances.back().problem.empty()) std::abort();
+      require(instances.size() == count && instances.back().problem.empty(),
+              "load() did not return every instance cleanly");
     }));
     store.reset();
     checks.add(timed([&] { quick_check(file); }));

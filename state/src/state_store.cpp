@@ -179,10 +179,10 @@ void StateStore::Impl::open_database() {
   // Only the constructing thread, then the writer thread, use the
   // connection, never both at once: SQLite's own mutexes are not needed.
   connection = sqlite::open(file.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
-  auto* db = connection.get();
-  sqlite3_busy_timeout(db, busy_timeout_ms);
+  auto* database = connection.get();
+  sqlite3_busy_timeout(database, busy_timeout_ms);
   // The first read of the file: a file that is not a database fails here.
-  opened_version = schema_version(db);
+  opened_version = schema_version(database);
   if (opened_version > state::current_schema_version)
     throw failure(fmt::format(
         "written by a newer schema (version {}; this build reads versions up to {}): run a "
@@ -190,28 +190,28 @@ void StateStore::Impl::open_database() {
         opened_version, state::current_schema_version));
   // A damaged file is refused at start, rather than failing writes later:
   // it costs about a tenth of a load() (docs/state.md).
-  auto verdict = sqlite::query_text(db, "PRAGMA quick_check(1);");
+  auto verdict = sqlite::query_text(database, "PRAGMA quick_check(1);");
   if (verdict != "ok") throw failure(fmt::format("corrupt ({})", verdict));
-  if (sqlite3_db_readonly(db, "main") == 1) throw failure("not writable (opened read-only)");
-  auto journal = sqlite::query_text(db, "PRAGMA journal_mode = WAL;");
+  if (sqlite3_db_readonly(database, "main") == 1) throw failure("not writable (opened read-only)");
+  auto journal = sqlite::query_text(database, "PRAGMA journal_mode = WAL;");
   if (journal != "wal")
     throw failure(fmt::format("cannot use a WAL journal (SQLite kept '{}')", journal));
-  sqlite::execute(db, options.sync == SyncMode::full ? "PRAGMA synchronous = FULL;"
-                                                     : "PRAGMA synchronous = NORMAL;");
-  sqlite::execute(db, journal_size_limit_sql);
-  if (upgrade_schema(db, opened_version) && opened_version > 0)
+  sqlite::execute(database, options.sync == SyncMode::full ? "PRAGMA synchronous = FULL;"
+                                                           : "PRAGMA synchronous = NORMAL;");
+  sqlite::execute(database, journal_size_limit_sql);
+  if (upgrade_schema(database, opened_version) && opened_version > 0)
     logger->info("State file {}: migrated from schema version {} to {}", options.path.string(),
                  opened_version, state::current_schema_version);
 }
 
 void StateStore::Impl::prepare_statements() {
-  auto* db = connection.get();
-  table = std::make_unique<InstanceTable>(db);
-  begin = sqlite::prepare(db, "BEGIN IMMEDIATE;");
-  commit = sqlite::prepare(db, "COMMIT;");
-  savepoint = sqlite::prepare(db, "SAVEPOINT submission;");
-  release = sqlite::prepare(db, "RELEASE submission;");
-  rollback_to = sqlite::prepare(db, "ROLLBACK TO submission;");
+  auto* database = connection.get();
+  table = std::make_unique<InstanceTable>(database);
+  begin = sqlite::prepare(database, "BEGIN IMMEDIATE;");
+  commit = sqlite::prepare(database, "COMMIT;");
+  savepoint = sqlite::prepare(database, "SAVEPOINT submission;");
+  release = sqlite::prepare(database, "RELEASE submission;");
+  rollback_to = sqlite::prepare(database, "ROLLBACK TO submission;");
 }
 
 void StateStore::Impl::run_writer() {
@@ -421,13 +421,14 @@ void StateStore::backup(const std::filesystem::path& destination) {
 
 AppliedSettings StateStore::applied_settings() {
   return impl_->on_writer<AppliedSettings>("applied_settings", "cannot read its settings", [this] {
-    auto* db = impl_->connection.get();
+    auto* database = impl_->connection.get();
     AppliedSettings settings;
-    settings.journal_mode = sqlite::query_text(db, "PRAGMA journal_mode;");
-    auto synchronous = sqlite::query_integer(db, "PRAGMA synchronous;");
+    settings.journal_mode = sqlite::query_text(database, "PRAGMA journal_mode;");
+    auto synchronous = sqlite::query_integer(database, "PRAGMA synchronous;");
     if (synchronous == 1) settings.sync = SyncMode::normal;
     if (synchronous == 2) settings.sync = SyncMode::full;
-    settings.schema_version = static_cast<int>(sqlite::query_integer(db, "PRAGMA user_version;"));
+    settings.schema_version =
+        static_cast<int>(sqlite::query_integer(database, "PRAGMA user_version;"));
     return settings;
   });
 }

@@ -228,19 +228,27 @@ TEST_CASE("submissions queued while a transaction is in flight share the next on
   auto store = open_store(file.path);
   constexpr int threads = 8;
   constexpr int per_thread = 50;
-  // The first callback holds the writer thread until every other
-  // submission is queued: they can only go into one next transaction.
+  // The first transaction holds only the first submission; its callback
+  // then holds the writer thread until every other submission is queued:
+  // they can only go into one next transaction.
   std::mutex mutex;
   std::condition_variable changed;
+  bool first_committed = false;
   bool all_queued = false;
   std::vector<int> calls(threads * per_thread + 1, 0);
   std::atomic<int> saved{0};
   store->submit(request_registration("first"), [&](const CommitResult& result) {
     std::unique_lock guard{mutex};
+    first_committed = true;
+    changed.notify_all();
     changed.wait_for(guard, std::chrono::seconds(20), [&] { return all_queued; });
     ++calls[0];
     if (result.saved) ++saved;
   });
+  {
+    std::unique_lock guard{mutex};
+    REQUIRE(changed.wait_for(guard, std::chrono::seconds(20), [&] { return first_committed; }));
+  }
   std::vector<std::thread> submitters;
   for (int thread = 0; thread < threads; ++thread)
     submitters.emplace_back([&, thread] {
