@@ -1,5 +1,8 @@
 #include "instance_table.hpp"
 
+#include <algorithm>
+#include <thread>
+
 #include <fmt/format.h>
 
 #include "processpype/runtime/json_input.hpp"
@@ -9,6 +12,9 @@
 namespace processpype::state {
 
 namespace {
+
+/// Threads that decode a large load: the cores, up to 8.
+const unsigned decoding_threads = std::clamp(std::thread::hardware_concurrency(), 1U, 8U);
 
 std::string no_row(const std::string& name) {
   return fmt::format("no stored instance named {} (its Registered change must come first)", name);
@@ -113,12 +119,12 @@ std::optional<std::string> InstanceTable::apply_one(const Deregistered& change) 
 std::vector<StoredInstance> InstanceTable::load() {
   auto* statement = select_all_.get();
   sqlite::ResetOnExit reset{statement};
-  std::vector<StoredInstance> instances;
+  std::vector<CopiedRow> rows;
   int result = SQLITE_ROW;
   while ((result = sqlite3_step(statement)) == SQLITE_ROW)
-    instances.push_back(decode_row(StoredRow::read(statement)));
+    rows.push_back(CopiedRow::read(statement));
   sqlite::check(connection_, result);
-  return instances;
+  return decode_rows(rows, decoding_threads);
 }
 
 void InstanceTable::clear() {

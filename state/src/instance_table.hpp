@@ -32,9 +32,9 @@ class InstanceTable {
   /// written; throws sqlite::SqliteError when SQLite fails.
   std::optional<std::string> apply(const Change& change);
 
-  /// Every row in registration order (one statement); a row that does not
-  /// decode comes back with its `problem`. Throws sqlite::SqliteError when
-  /// the file cannot be read (e.g. a corrupt page).
+  /// Every row in registration order (one statement, then decoded on up to
+  /// 8 threads); a row that does not decode comes back with its `problem`. Throws
+  /// sqlite::SqliteError when the file cannot be read (e.g. a corrupt page).
   std::vector<StoredInstance> load();
 
   /// Deletes every row.

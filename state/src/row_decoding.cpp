@@ -1,6 +1,9 @@
 #include "row_decoding.hpp"
 
+#include <algorithm>
+#include <exception>
 #include <string>
+#include <thread>
 
 #include "processpype/runtime/errors.hpp"
 #include "processpype/runtime/json_input.hpp"
@@ -125,11 +128,48 @@ ColumnValue ColumnValue::read(sqlite3_stmt* statement, int index) {
   return column;
 }
 
-StoredRow StoredRow::read(sqlite3_stmt* statement) {
-  return {ColumnValue::read(statement, 0), ColumnValue::read(statement, 1),
-          ColumnValue::read(statement, 2), ColumnValue::read(statement, 3),
-          ColumnValue::read(statement, 4), ColumnValue::read(statement, 5),
-          ColumnValue::read(statement, 6)};
+CopiedRow CopiedRow::read(sqlite3_stmt* statement) {
+  CopiedRow row;
+  for (std::size_t i = 0; i < row.columns_.size(); ++i) {
+    auto column = ColumnValue::read(statement, static_cast<int>(i));
+    row.columns_[i] = {column.type, column.integer, column.real, std::string{column.bytes}};
+  }
+  return row;
+}
+
+StoredRow CopiedRow::view() const {
+  return {columns_[0].view(), columns_[1].view(), columns_[2].view(), columns_[3].view(),
+          columns_[4].view(), columns_[5].view(), columns_[6].view()};
+}
+
+std::vector<StoredInstance> decode_rows(const std::vector<CopiedRow>& rows, unsigned threads) {
+  // Below this many rows per thread, starting threads costs more than it saves.
+  constexpr std::size_t rows_per_thread = 2048;
+  std::vector<StoredInstance> instances(rows.size());
+  auto decode_range = [&](std::size_t first, std::size_t last) {
+    for (auto i = first; i < last; ++i) instances[i] = decode_row(rows[i].view());
+  };
+  auto workers = std::clamp<std::size_t>(rows.size() / rows_per_thread, 1, std::max(threads, 1U));
+  auto chunk = (rows.size() + workers - 1) / workers;
+  std::vector<std::exception_ptr> failures(workers);
+  std::vector<std::thread> helpers;
+  for (std::size_t worker = 1; worker < workers; ++worker)
+    helpers.emplace_back([&, worker] {
+      try {
+        decode_range(worker * chunk, std::min(rows.size(), (worker + 1) * chunk));
+      } catch (...) {
+        failures[worker] = std::current_exception();
+      }
+    });
+  try {
+    decode_range(0, std::min(rows.size(), chunk));
+  } catch (...) {
+    failures[0] = std::current_exception();
+  }
+  for (auto& helper : helpers) helper.join();
+  for (const auto& failure : failures)
+    if (failure) std::rethrow_exception(failure);
+  return instances;
 }
 
 StoredInstance decode_row(const StoredRow& row) {

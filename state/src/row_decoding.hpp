@@ -6,8 +6,11 @@
 // a disk that flipped bits): a value that does not decode gives the instance
 // a `problem`, never an exception or a crash.
 
+#include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <sqlite3.h>
 
@@ -37,8 +40,6 @@ struct StoredRow {
   ColumnValue configuration;
   ColumnValue desired;
   ColumnValue deregistered;
-
-  static StoredRow read(sqlite3_stmt* statement);
 };
 
 /// Every row, in registration order, columns as StoredRow reads them.
@@ -46,8 +47,31 @@ inline constexpr std::string_view load_sql =
     "SELECT sequence, name, class_key, origin, configuration, desired, deregistered"
     " FROM instances ORDER BY sequence;";
 
+/// A row's columns copied out of SQLite, so that another thread can decode
+/// it after the statement moved on.
+class CopiedRow {
+ public:
+  static CopiedRow read(sqlite3_stmt* statement);
+  /// Views into this row: valid while it lives, unmoved.
+  StoredRow view() const;
+
+ private:
+  struct Column {
+    ColumnValue::Type type = ColumnValue::Type::null;
+    std::int64_t integer = 0;
+    double real = 0;
+    std::string bytes;
+    ColumnValue view() const { return {type, integer, real, bytes}; }
+  };
+  std::array<Column, 7> columns_;
+};
+
 /// The instance a row holds; `problem` says what did not decode. Throws
 /// nothing for any value (only std::bad_alloc when memory runs out).
 StoredInstance decode_row(const StoredRow& row);
+
+/// decode_row of every row, in order, on up to `threads` threads (parsing
+/// the configurations' JSON is most of a load's time).
+std::vector<StoredInstance> decode_rows(const std::vector<CopiedRow>& rows, unsigned threads);
 
 }  // namespace processpype::state

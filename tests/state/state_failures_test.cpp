@@ -197,6 +197,38 @@ TEST_CASE("rows that do not decode come back with a problem, the other rows inta
   CHECK(named["origin"].configuration == json{{"name", "origin"}});
 }
 
+TEST_CASE("a large load keeps the order of its rows, and each problem with its own row") {
+  StateFile file;
+  constexpr int count = 12000;  // decoded by several threads where there are cores
+  {
+    auto store = open_store(file.path);
+    std::vector<Change> changes;
+    for (int n = 0; n < count; ++n) {
+      auto name = "i" + std::to_string(n);
+      changes.push_back(request_registration(name));
+      changes.push_back(Configured{name, {{"n", n}}});
+    }
+    require_saved(store->commit(std::move(changes)));
+  }
+  raw_sql(file.path, "UPDATE instances SET configuration = 'broken' WHERE sequence % 1000 = 7;");
+  auto instances = open_store(file.path)->load();
+  REQUIRE(instances.size() == count);
+  int problems = 0;
+  for (int n = 0; n < count; ++n) {
+    const auto& instance = instances[static_cast<std::size_t>(n)];
+    INFO(n);
+    REQUIRE(instance.name == "i" + std::to_string(n));
+    if (instance.sequence % 1000 == 7) {
+      ++problems;
+      REQUIRE_THAT(instance.problem, Catch::Contains("not valid JSON"));
+    } else {
+      REQUIRE(instance.problem.empty());
+      REQUIRE(instance.configuration == json{{"n", n}});
+    }
+  }
+  CHECK(problems == count / 1000);
+}
+
 TEST_CASE("a folder that cannot be created is refused, naming it") {
   TempDirectory root{"state"};
   auto blocker = root.write("plain-file", "not a folder");
