@@ -4,6 +4,8 @@
 //   - group commit: commands per second (a registration with its configure:
 //     2 changes) with 1, 8 and 64 threads committing at once, for sync normal
 //     and full; baseline: the same work on a tmpfs, where syncing is free
+//   - pipelined: desired-state changes per second with 1,000 submissions in
+//     flight through submit(), as actors submit; same baseline
 //   - one commit's latency, p50 and p99 (one committer); same baseline
 //   - load() of 100,000 configured instances (a typical 10-field
 //     configuration), PRAGMA quick_check on that file; baseline: parsing the
@@ -27,6 +29,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <semaphore>
 #include <string>
 #include <thread>
 #include <vector>
@@ -187,6 +190,62 @@ void print_group_commit(const Options& options, const std::filesystem::path& dis
                  committers, median(figures), median(grouping), median(baselines), median(ratios));
       std::fflush(stdout);
     }
+}
+
+// -- pipelined submissions -------------------------------------------------------------
+
+/// Desired-state changes per second with `in_flight` submissions queued at
+/// once through submit() (as actors do: no thread waits for its answer), on
+/// 1,000 registered instances.
+double pipelined(const std::filesystem::path& folder, SyncMode sync, std::ptrdiff_t in_flight,
+                 double seconds) {
+  auto file = folder / "pipelined.db";
+  constexpr std::size_t instances = 1000;
+  double per_second = 0;
+  {
+    auto store = StateStore::open({file, sync});
+    std::vector<Change> registrations;
+    for (std::size_t n = 0; n < instances; ++n)
+      registrations.push_back(Registered{"p" + std::to_string(n), "worker", Origin::request});
+    require(store->commit(std::move(registrations)).saved, "a commit failed");
+    std::counting_semaphore<> slots{in_flight};
+    std::atomic<std::uint64_t> stored{0};
+    auto start = Clock::now();
+    auto deadline = start + std::chrono::duration<double>(seconds);
+    for (std::size_t n = 0; Clock::now() < deadline; ++n) {
+      slots.acquire();
+      auto desired = n / instances % 2 == 0 ? DesiredState::running : DesiredState::stopped;
+      store->submit(DesiredChanged{"p" + std::to_string(n % instances), desired},
+                    [&](const CommitResult& result) {
+                      require(result.saved, "a commit failed");
+                      stored.fetch_add(1, std::memory_order_relaxed);
+                      slots.release();
+                    });
+    }
+    for (std::ptrdiff_t slot = 0; slot < in_flight; ++slot) slots.acquire();  // all answered
+    per_second = static_cast<double>(stored.load()) / seconds_since(start);
+  }
+  remove_database(file);
+  return per_second;
+}
+
+void print_pipelined(const Options& options, const std::filesystem::path& disk,
+                     const std::filesystem::path& memory) {
+  fmt::print(
+      "\n== pipelined: desired-state changes/s with 1,000 submissions in flight "
+      "(submit() and callbacks)\n");
+  fmt::print("{:<7} {:>13} {:>13} {:>9}\n", "sync", "changes/s", "tmpfs", "ratio");
+  for (auto sync : {SyncMode::normal, SyncMode::full}) {
+    std::vector<double> figures, baselines, ratios;
+    for (int round = 0; round < options.rounds; ++round) {
+      baselines.push_back(pipelined(memory, sync, 1000, options.seconds));
+      figures.push_back(pipelined(disk, sync, 1000, options.seconds));
+      ratios.push_back(figures.back() / baselines.back());
+    }
+    fmt::print("{:<7} {:>13.0f} {:>13.0f} {:>8.2f}x\n", to_string(sync), median(figures),
+               median(baselines), median(ratios));
+    std::fflush(stdout);
+  }
 }
 
 // -- one commit's latency -----------------------------------------------------------
@@ -378,6 +437,7 @@ int main(int argc, char** argv) {
              is_tmpfs(disk.path()) ? " (a tmpfs too: the ratios mean little)" : "",
              memory.path().string());
   print_group_commit(options, disk.path(), memory.path());
+  print_pipelined(options, disk.path(), memory.path());
   print_latency(options, disk.path(), memory.path());
   print_load(options, disk.path());
   return 0;
