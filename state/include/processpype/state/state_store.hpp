@@ -70,6 +70,10 @@ struct AppliedSettings {
 /// blocking member of the store from it.
 using CommitCallback = std::function<void(const CommitResult&)>;
 
+/// The state file of one node. Every member may be called from any thread.
+/// The blocking ones (commit, load, reset, applied_settings) throw
+/// std::logic_error when called from a commit callback, which would wait for
+/// itself; submit() from a callback is fine.
 class StateStore {
  public:
   using Options = StateStoreOptions;
@@ -97,6 +101,8 @@ class StateStore {
   /// transaction: every submission in it fails with SQLite's message. A
   /// change that does not fit (invalid name, configuration not a JSON
   /// object, a row that does not exist) fails its own submission only.
+  /// Once the store is being destroyed, `done` is called at once, on the
+  /// caller's thread, with "the state store is closing".
   void submit(std::vector<Change> changes, CommitCallback done);
   void submit(Change change, CommitCallback done);
 
