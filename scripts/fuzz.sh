@@ -38,7 +38,7 @@ if [ ${#missing[@]} -ne 0 ]; then
 fi
 
 seconds="${FUZZ_SECONDS:-60}"
-targets="${FUZZ_TARGETS:-http config yaml path}"
+targets="${FUZZ_TARGETS:-http config yaml path state_row}"
 build_dir="${FUZZ_BUILD_DIR:-build-fuzz}"
 artifacts="$build_dir/fuzz-artifacts"
 
@@ -55,7 +55,7 @@ max_len() {
   case "$1" in
     http) echo 16384 ;;
     yaml) echo 8192 ;;
-    config) echo 4096 ;;
+    config | state_row) echo 4096 ;;
     *) echo 1024 ;;
   esac
 }

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <string>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "processpype/state/stored_instance.hpp"
+
+namespace processpype::state {
+
+/// An instance was registered. With no row for `name`, or only a tombstone
+/// (a file instance deregistered earlier), a fresh row is written: a new
+/// sequence, no configuration, no desired state. With a live row, the row is
+/// kept (its configuration and desired state too) and only `class_key` and
+/// `origin` are updated: a file instance gets its row by a Registered
+/// submitted with its first change, and submitting one with every change of
+/// a file instance is harmless.
+struct Registered {
+  std::string name;
+  std::string class_key;
+  Origin origin = Origin::request;
+};
+
+/// A configure was accepted: `configuration` replaces the stored one whole
+/// (the body as given, not defaults-filled). The row must exist.
+struct Configured {
+  std::string name;
+  nlohmann::json configuration;
+};
+
+/// A user's start (running) or stop (stopped). The row must exist.
+struct DesiredChanged {
+  std::string name;
+  DesiredState desired = DesiredState::running;
+};
+
+/// An instance was deregistered. `tombstone` false (a request instance): the
+/// row is deleted, and a missing row is fine; any name is taken, so that a
+/// row that loaded with a problem (even in its name) can be purged. `tombstone` true (a file
+/// instance): the row is kept as a tombstone, its configuration and desired
+/// state cleared, so the instance stays deregistered when the file still
+/// lists it; the row must exist (submit a Registered with it).
+struct Deregistered {
+  std::string name;
+  bool tombstone = false;
+};
+
+/// One change to one instance. A submission of several changes is atomic:
+/// all of them are stored, or none.
+using Change = std::variant<Registered, Configured, DesiredChanged, Deregistered>;
+
+/// The name of the instance `change` is about.
+const std::string& instance_name(const Change& change) noexcept;
+
+}  // namespace processpype::state
