@@ -1,10 +1,7 @@
 #include "application.hpp"
 
 #include <csignal>
-#include <fstream>
-#include <set>
-#include <sstream>
-#include <unordered_map>
+#include <optional>
 
 #include <fmt/format.h>
 #include <caf/all.hpp>
@@ -14,7 +11,6 @@
 #include "processpype/actors/runtime.hpp"
 #include "processpype/config/validation.hpp"
 #include "processpype/rest/server.hpp"
-#include "processpype/runtime/dependencies.hpp"
 #include "processpype/runtime/durations.hpp"
 #include "processpype/runtime/logging.hpp"
 
@@ -47,23 +43,16 @@ void block_application_signals() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 }
 
-Application::Application(ApplicationConfig config, std::vector<std::string> enabled_services)
-    : config_(std::move(config)), enabled_services_(std::move(enabled_services)) {}
+Application::Application(ApplicationConfig config, std::vector<std::string> enabled_services,
+                         bool reset_state)
+    : config_(std::move(config)),
+      enabled_services_(std::move(enabled_services)),
+      reset_state_(reset_state) {}
 
 void Application::validate() {
   ConfigDiagnostics diagnostics;
   validate_application_config(config_, enabled_services_, diagnostics);
   if (diagnostics.has_errors()) throw ApplicationConfigError(diagnostics.first_error().describe());
-}
-
-std::vector<std::string> Application::start_roots(
-    const std::function<bool(const std::string&)>& is_enabled) const {
-  std::vector<std::string> roots;
-  for (const auto& instance : config_.services)
-    if (is_enabled(instance.name)) roots.push_back(instance.name);
-  for (const auto& key : enabled_services_)
-    if (std::find(roots.begin(), roots.end(), key) == roots.end()) roots.push_back(key);
-  return roots;
 }
 
 bool Application::join_cluster(Runtime& runtime, spdlog::logger& logger) const {
@@ -87,44 +76,13 @@ bool Application::join_cluster(Runtime& runtime, spdlog::logger& logger) const {
 }
 
 void Application::start_services(Runtime& runtime, spdlog::logger& logger) const {
-  // Register and configure every listed instance, then start the enabled
-  // ones, dependencies first (an autostarting one starts by itself once
-  // configured, and is not started twice).
-  std::set<std::string> started;
-  for (const auto& instance : config_.services) {
-    runtime.register_service(instance.type, instance.name);
-    if (!instance.configuration.empty())
-      runtime.configure(instance.name, instance.configuration, EventCause::startup);
-    if (auto record = runtime.table().find(instance.name); record && is_active(record->state()))
-      started.insert(instance.name);  // autostart
-  }
-  for (const auto& key : enabled_services_)
-    if (!runtime.table().find(key)) runtime.register_service(key, key);
-  // As each instance's class read its configuration.
-  auto configuration_of = [&](const std::string& name) {
-    auto record = runtime.table().find(name);
-    return record ? record->view()->configuration : nullptr;
-  };
-  auto roots = start_roots([&](const std::string& name) {
-    auto configuration = configuration_of(name);
-    return configuration && configuration->enabled;
-  });
-  std::unordered_map<std::string, std::vector<std::string>> dependencies;
-  for (const auto& name : roots)
-    if (auto configuration = configuration_of(name)) dependencies[name] = configuration->depends_on;
-  auto order = order_along(roots, [&](const std::string& name) {
-    auto found = dependencies.find(name);
-    return found == dependencies.end() ? nullptr : &found->second;
-  });
-  for (const auto& name : order.order) {
-    if (!started.insert(name).second) continue;
-    try {
-      runtime.start(name, EventCause::startup);
-      logger.info("Started service {}", name);
-    } catch (const Error& error) {
-      logger.error("Could not start service {}: {}", name, error.what());
-    }
-  }
+  StartPlan plan;
+  for (const auto& instance : config_.services)
+    plan.file.push_back({instance.name, instance.type, instance.configuration});
+  plan.enabled_services = enabled_services_;
+  auto report = runtime.restore(plan);
+  for (const auto& name : report.started) logger.info("Started service {}", name);
+  for (const auto& [name, problem] : report.problems) logger.error("Service {}: {}", name, problem);
 }
 
 void Application::reload(rest::Server& server, spdlog::logger& logger) {
@@ -189,7 +147,21 @@ int Application::run() {
   runtime_options.down_after = to_duration<std::chrono::milliseconds>(node.down_after_seconds);
   runtime_options.forget_after = to_duration<std::chrono::milliseconds>(node.forget_after_seconds);
   runtime_options.node_tls = node.tls.enabled();
-  Runtime runtime{system, runtime_options};
+  if (!config_.state.path.empty())
+    runtime_options.state = state::StateStoreOptions{
+        config_.state.path, *state::sync_mode_from_string(config_.state.sync)};
+  runtime_options.reset_state = reset_state_;
+  std::optional<Runtime> runtime_holder;
+  try {
+    runtime_holder.emplace(system, runtime_options);
+  } catch (const state::StateError& error) {
+    logger->critical("{}", error.what());
+    return 2;
+  }
+  auto& runtime = *runtime_holder;
+  if (const auto& store = runtime.state_store())
+    logger->info("State file {} (sync {}{})", store->path().string(),
+                 state::to_string(store->sync()), reset_state_ ? ", reset" : "");
 
   const auto& http = config_.server.http;
   rest::Server server{runtime, http};  // before joining: peers learn its gateway

@@ -24,8 +24,9 @@ class Server;
 class Application {
  public:
   /// `enabled_services`: class keys from ENABLED_SERVICES, to register (if
-  /// no instance has that name) and start.
-  Application(ApplicationConfig config, std::vector<std::string> enabled_services);
+  /// no instance has that name) and start. `reset_state`: `--reset-state`.
+  Application(ApplicationConfig config, std::vector<std::string> enabled_services,
+              bool reset_state = false);
 
   /// Checks everything that can be checked before anything starts
   /// (validate_application_config) and reads the token files into the
@@ -43,16 +44,15 @@ class Application {
   /// Publishes the node and joins the configured peers; false (logged) if
   /// either fails.
   bool join_cluster(Runtime& runtime, spdlog::logger& logger) const;
-  /// The instances to start before their dependencies are put first: every
-  /// instance of the file that `is_enabled`, then ENABLED_SERVICES, in order.
-  std::vector<std::string> start_roots(
-      const std::function<bool(const std::string&)>& is_enabled) const;
+  /// Registers the file's instances and the state file's layer, and starts
+  /// them by desired state (Runtime::restore), logging what went wrong.
   void start_services(Runtime& runtime, spdlog::logger& logger) const;
   /// SIGHUP: new token and TLS files, or the old ones if the new are bad.
   void reload(rest::Server& server, spdlog::logger& logger);
 
   ApplicationConfig config_;
   std::vector<std::string> enabled_services_;
+  bool reset_state_ = false;
 };
 
 /// The signals the main thread waits for (SIGINT, SIGTERM, SIGHUP); block

@@ -18,10 +18,11 @@ int main(int argc, char** argv) {
     return processpype::ctl::run(argc - 1, argv + 1);
   CLI::App cli{"ProcessPype: an actor-model runtime for long-running services", "processpype"};
   std::optional<std::string> config_file, host, api_prefix, log_level, log_format, node_host,
-      node_id, node_cert, node_key, node_ca, admin_token_file, read_token_file;
+      node_id, node_cert, node_key, node_ca, admin_token_file, read_token_file, state_path;
   std::optional<std::uint16_t> port, node_port;
   std::vector<std::string> join;
   bool show_version = false;
+  bool reset_state = false;
   cli.add_option("--config", config_file, "YAML configuration file");
   cli.add_option("--host", host, "HTTP address (default 127.0.0.1)");
   cli.add_option("--port", port, "HTTP port (default 8000)");
@@ -41,6 +42,9 @@ int main(int argc, char** argv) {
                  "File holding the admin token (server.auth.admin_token)");
   cli.add_option("--read-token-file", read_token_file,
                  "File holding the read token (server.auth.read_token)");
+  cli.add_option("--state", state_path, "The node's state file (state.path; docs/state.md)");
+  cli.add_flag("--reset-state", reset_state,
+               "Empty the state file and start from the configuration file alone");
   cli.add_flag("--version", show_version, "Print the version and exit");
   std::string checked_file;
   auto* check_config = cli.add_subcommand(
@@ -84,6 +88,7 @@ int main(int argc, char** argv) {
     if (node_ca) node.tls.ca = *node_ca;
     if (admin_token_file) config.server.auth.admin_token_file = *admin_token_file;
     if (read_token_file) config.server.auth.read_token_file = *read_token_file;
+    if (state_path) config.state.path = *state_path;
     auto level = processpype::log_level_from_string(config.logging.level);
     if (!level)
       throw processpype::ApplicationConfigError("--log-level: unknown level '" +
@@ -98,7 +103,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  processpype::Application application{std::move(config), std::move(enabled_services)};
+  processpype::Application application{std::move(config), std::move(enabled_services), reset_state};
   try {
     application.validate();
   } catch (const processpype::ApplicationConfigError& error) {

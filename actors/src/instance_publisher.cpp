@@ -9,12 +9,7 @@ void InstancePublisher::refresh_configuration() {
   // The first description, as the actor starts, is no change.
   dependencies_changed_ =
       configuration_view_ && configuration_view_->depends_on != configuration.depends_on;
-  auto view = std::make_shared<ConfigurationView>();
-  view->metadata = lifecycle_.status().metadata;
-  view->is_configured = lifecycle_.status().is_configured;
-  view->depends_on = configuration.depends_on;
-  view->enabled = configuration.enabled;
-  configuration_view_ = std::move(view);
+  configuration_view_ = describe_configuration(lifecycle_, *record_);
 }
 
 void InstancePublisher::publish_view() {
@@ -29,7 +24,7 @@ void InstancePublisher::publish_view() {
   record_->publish(std::move(view));
 }
 
-void InstancePublisher::publish_state(EventCause cause) {
+void InstancePublisher::publish_state(const Trigger& trigger) {
   auto state = lifecycle_.state();
   if (state == ServiceState::running) record_->mark_running();
   publish_view();
@@ -38,7 +33,7 @@ void InstancePublisher::publish_state(EventCause cause) {
   // An event's error is the error of that state (a start keeps the old
   // status.error until it succeeds, but its `starting` has none).
   events_->append(lifecycle_.name(), to_string(state),
-                  state == ServiceState::error ? lifecycle_.status().error : "", cause);
+                  state == ServiceState::error ? lifecycle_.status().error : "", trigger);
 }
 
 void InstancePublisher::count_failure() {

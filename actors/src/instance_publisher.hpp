@@ -40,7 +40,7 @@ class InstancePublisher {
   void publish_view();
   /// The instance entered the lifecycle's current state: publishes the
   /// view, counts the transition and logs its event.
-  void publish_state(EventCause cause);
+  void publish_state(const Trigger& trigger);
   /// Counts a failure.
   void count_failure();
 

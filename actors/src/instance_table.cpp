@@ -10,15 +10,20 @@ namespace processpype {
 
 namespace {
 
-/// Every new instance starts with the same view: sharing it keeps an idle
-/// instance small.
-const std::shared_ptr<const ServiceView>& initial_view() {
-  static const auto view = [] {
-    auto view = std::make_shared<ServiceView>();
-    view->configuration = std::make_shared<const ConfigurationView>();
-    return std::shared_ptr<const ServiceView>{std::move(view)};
-  }();
+std::shared_ptr<const ServiceView> make_initial_view(InstanceOrigin origin) {
+  auto configuration = std::make_shared<ConfigurationView>();
+  configuration->origin = origin;
+  auto view = std::make_shared<ServiceView>();
+  view->configuration = std::move(configuration);
   return view;
+}
+
+/// Every new instance of an origin starts with the same view: sharing it
+/// keeps an idle instance small.
+const std::shared_ptr<const ServiceView>& initial_view(InstanceOrigin origin) {
+  static const auto file = make_initial_view(InstanceOrigin::file);
+  static const auto request = make_initial_view(InstanceOrigin::request);
+  return origin == InstanceOrigin::file ? file : request;
 }
 
 std::optional<double> seconds_until(
@@ -38,6 +43,8 @@ ServiceStatus status_of(const ServiceView& view, std::chrono::steady_clock::time
   status.restarts = view.restarts;
   status.next_restart_in_seconds = seconds_until(view.next_restart_at, now);
   status.health = view.health;
+  status.origin = view.configuration->origin;
+  status.overrides = view.configuration->overrides;
   return status;
 }
 
@@ -88,11 +95,14 @@ void InstanceCounts::add(const ServiceView& view, std::int64_t delta) {
 
 InstanceRecord::InstanceRecord(std::string name, std::shared_ptr<const ServiceClass> service_class,
                                std::uint64_t order, std::shared_ptr<InstanceCounts> counts,
-                               std::shared_ptr<TableChanges> changes)
+                               std::shared_ptr<TableChanges> changes, InstanceOrigin origin,
+                               std::shared_ptr<const nlohmann::json> file_metadata)
     : name_(std::move(name)),
       service_class_(std::move(service_class)),
       order_(order),
-      view_(initial_view()),
+      origin_(origin),
+      file_metadata_(std::move(file_metadata)),
+      view_(initial_view(origin)),
       counts_(std::move(counts)),
       changes_(std::move(changes)) {}
 
@@ -169,9 +179,28 @@ InstanceListing InstanceTable::listing() const {
 }
 
 RecordPtr InstanceTable::make_record(std::string name,
-                                     std::shared_ptr<const ServiceClass> service_class) {
+                                     std::shared_ptr<const ServiceClass> service_class,
+                                     InstanceOrigin origin,
+                                     std::shared_ptr<const nlohmann::json> file_metadata) {
   return std::make_shared<InstanceRecord>(std::move(name), std::move(service_class), next_order_++,
-                                          counts_, changes_);
+                                          counts_, changes_, origin, std::move(file_metadata));
+}
+
+std::shared_ptr<const ConfigurationView> describe_configuration(const ServiceLifecycle& lifecycle,
+                                                                const InstanceRecord& record) {
+  const auto& configuration = lifecycle.configuration();
+  const auto& status = lifecycle.status();
+  auto view = std::make_shared<ConfigurationView>();
+  view->metadata = status.metadata;
+  view->is_configured = status.is_configured;
+  view->depends_on = configuration.depends_on;
+  view->enabled = configuration.enabled;
+  view->origin = record.origin();
+  // A file instance differs from its file once configured otherwise; one
+  // never configured differs from nothing.
+  if (record.file_metadata() && status.is_configured)
+    view->overrides = overridden_fields(status.metadata, *record.file_metadata());
+  return view;
 }
 
 void InstanceTable::insert(RecordPtr record) {

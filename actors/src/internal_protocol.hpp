@@ -31,6 +31,7 @@ using health_atom = caf::atom_constant<caf::atom("health")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using checked_atom = caf::atom_constant<caf::atom("checked")>;
 using late_atom = caf::atom_constant<caf::atom("late")>;
+using committed_atom = caf::atom_constant<caf::atom("committed")>;
 
 /// A callback to run inside a service actor (Service::every).
 using Tick = std::function<void()>;
@@ -45,19 +46,23 @@ using Tick = std::function<void()>;
 /// |                                                 | an error that is a failure       |
 /// | (waiting_atom)                                  | the sender's restart waits for a |
 /// |                                                 | dependency to run                |
+/// | (committed_atom, ticket, saved, error)          | the state file wrote (or could   |
+/// |                                                 | not write) the change `ticket`   |
+/// |                                                 | (StateCommits)                   |
 using InternalSupervisorActor =
     SupervisorActor::extend<caf::reacts_to<changed_atom, ServiceState, EventCause, bool>,
-                            caf::reacts_to<waiting_atom>>;
+                            caf::reacts_to<waiting_atom>,
+                            caf::reacts_to<committed_atom, std::uint64_t, bool, std::string>>;
 
 /// One service instance (docs/architecture.md). Commands come from the
 /// Supervisor, which delegates them, so replies go to the original caller.
 ///
 /// | message                                         | reply / meaning                  |
 /// | ----------------------------------------------- | -------------------------------- |
-/// | (configure_atom, json, cause)                   | ServiceState                     |
-/// | (start_atom, cause)                             | ServiceState once running        |
-/// | (stop_atom, cause)                              | ServiceState once stopped        |
-/// | (shutdown_atom)                                 | stop error text ("" if none):    |
+/// | (configure_atom, json, Trigger)                 | ServiceState                     |
+/// | (start_atom, Trigger)                           | ServiceState once running        |
+/// | (stop_atom, Trigger)                            | StopResult once stopped          |
+/// | (shutdown_atom, Trigger)                        | stop error text ("" if none):    |
 /// |                                                 | stop for deregistration          |
 /// | (route_atom, RouteRequest)                      | RouteResponse                    |
 /// | (resume_atom)                                   | a dependency runs again: start   |
@@ -72,11 +77,12 @@ using InternalSupervisorActor =
 /// | (checked_atom, call, ok, detail)                | a health check returned          |
 /// | (late_atom, call)                               | a manager call outlived its      |
 /// |                                                 | timeout (it still runs)          |
+/// | (committed_atom, ticket, saved, error)          | as for the Supervisor            |
 using ServiceActor = caf::typed_actor<
-    caf::replies_to<configure_atom, nlohmann::json, EventCause>::with<ServiceState>,
-    caf::replies_to<start_atom, EventCause>::with<ServiceState>,
-    caf::replies_to<stop_atom, EventCause>::with<ServiceState>,
-    caf::replies_to<shutdown_atom>::with<std::string>,
+    caf::replies_to<configure_atom, nlohmann::json, Trigger>::with<ServiceState>,
+    caf::replies_to<start_atom, Trigger>::with<ServiceState>,
+    caf::replies_to<stop_atom, Trigger>::with<StopResult>,
+    caf::replies_to<shutdown_atom, Trigger>::with<std::string>,
     caf::replies_to<route_atom, RouteRequest>::with<RouteResponse>, caf::reacts_to<resume_atom>,
     caf::reacts_to<fail_atom, std::string, EventCause>, caf::reacts_to<restart_atom, std::uint64_t>,
     caf::reacts_to<timer_atom, caf::timespan, Tick>,
@@ -84,7 +90,8 @@ using ServiceActor = caf::typed_actor<
     caf::reacts_to<health_atom, std::uint64_t>,
     caf::reacts_to<done_atom, std::uint64_t, std::string>,
     caf::reacts_to<checked_atom, std::uint64_t, bool, std::string>,
-    caf::reacts_to<late_atom, std::uint64_t>>;
+    caf::reacts_to<late_atom, std::uint64_t>,
+    caf::reacts_to<committed_atom, std::uint64_t, bool, std::string>>;
 
 /// What survives a service actor that dies: its restart bookkeeping.
 struct RestartState {

@@ -38,8 +38,8 @@ std::optional<caf::error> ManagerGate::refusal() const {
                                 service_, describe(late->kind)));
 }
 
-CallInFlight ManagerGate::open(Call kind, EventCause cause) {
-  return CallInFlight{++last_call_, kind, cause, false};
+CallInFlight ManagerGate::open(Call kind, Trigger trigger) {
+  return CallInFlight{++last_call_, kind, std::move(trigger), false};
 }
 
 const CallInFlight* ManagerGate::mark_late(std::uint64_t id) {
@@ -78,7 +78,7 @@ void ManagerGate::abandon(const caf::error& error) {
 }
 
 bool ManagerGate::busy_in_background() const {
-  return call_ && (call_->kind == Call::cleanup || call_->kind == Call::health);
+  return commits_ > 0 || (call_ && (call_->kind == Call::cleanup || call_->kind == Call::health));
 }
 
 }  // namespace processpype

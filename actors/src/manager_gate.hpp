@@ -18,7 +18,7 @@ namespace processpype {
 struct CallInFlight {
   std::uint64_t id = 0;
   ServiceLifecycle::Call kind = ServiceLifecycle::Call::start;
-  EventCause cause = EventCause::request;
+  Trigger trigger;
   bool late = false;
 };
 
@@ -29,7 +29,10 @@ const char* describe(ServiceLifecycle::Call kind);
 /// two calls at once (docs/architecture.md, "Lifecycle"). A command that
 /// needs the manager waits while a clean-up stop or a health check has it,
 /// and is refused while a call that outlived its timeout still runs; the
-/// clean-up after a failure waits for the call that has the manager.
+/// clean-up after a failure waits for the call that has the manager. A
+/// command also waits while the state file writes an earlier command's
+/// change (docs/state.md), so that commands act in the order they are
+/// written.
 ///
 /// Only the rules: the actor makes the calls and runs the commands, the
 /// gate says when.
@@ -45,8 +48,14 @@ class ManagerGate {
   // -- commands ---------------------------------------------------------------
 
   /// Runs `command` now, or once the clean-up or health check that has the
-  /// manager returns; `refuse`s it while a late call runs.
+  /// manager returns (or the commit in flight ends); `refuse`s it while a
+  /// late call runs.
   void admit(Command command, Refusal refuse);
+
+  /// A command's change is being written to the state file: later commands
+  /// wait until end_commit().
+  void begin_commit() { ++commits_; }
+  void end_commit() { --commits_; }
 
   /// The refusal while a call that outlived its timeout still runs.
   std::optional<caf::error> refusal() const;
@@ -54,7 +63,7 @@ class ManagerGate {
   // -- calls ------------------------------------------------------------------
 
   /// Numbers a new call of `kind`.
-  CallInFlight open(Call kind, EventCause cause);
+  CallInFlight open(Call kind, Trigger trigger);
   /// `call` runs on a manager thread: it has the manager until it returns,
   /// even past its timeout (a call made inline never holds the gate).
   void hold(const CallInFlight& call) { call_ = call; }
@@ -94,7 +103,8 @@ class ManagerGate {
     Refusal abandon;
   };
 
-  /// Whether commands wait: a clean-up or health check has the manager.
+  /// Whether commands wait: a clean-up or health check has the manager, or
+  /// a commit is in flight.
   bool busy_in_background() const;
 
   std::string service_;
@@ -102,6 +112,7 @@ class ManagerGate {
   std::optional<CallInFlight> call_;
   std::deque<DeferredCommand> deferred_;
   bool cleanup_pending_ = false;
+  int commits_ = 0;
 };
 
 }  // namespace processpype

@@ -83,15 +83,27 @@ void Runtime::add_types(caf::actor_system_config& config) {
   add_protocol_types(config);
 }
 
+namespace {
+
+std::shared_ptr<state::StateStore> open_state(const RuntimeOptions& options) {
+  if (!options.state) return nullptr;
+  std::shared_ptr<state::StateStore> store = state::StateStore::open(*options.state);
+  if (options.reset_state) store->reset();
+  return store;
+}
+
+}  // namespace
+
 Runtime::Runtime(caf::actor_system& system, RuntimeOptions options)
     : ServiceClient(system, SupervisorActor{}, options.timeout, std::nullopt),
       options_(std::move(options)),
+      state_(open_state(options_)),
       node_id_(options_.node_id.empty() ? host_name() : options_.node_id),
       table_(std::make_shared<InstanceTable>()),
       event_log_(std::make_shared<EventLog>(node_id_)),
       directory_(std::make_shared<NodeDirectory>()) {
-  supervisor_ = spawn_supervisor(
-      system, SupervisorSetup{table_, event_log_, options_.application, options_.max_instances});
+  supervisor_ = spawn_supervisor(system, SupervisorSetup{table_, event_log_, options_.application,
+                                                         options_.max_instances, state_});
   events_ = spawn_event_feed(system, event_log_);
   status_feed_ = spawn_status_feed(system, node_id_, table_);
   NodeInfo me;

@@ -10,6 +10,7 @@
 #include "processpype/actors/stray_messages.hpp"
 #include "restart_schedule.hpp"
 #include "service_timers.hpp"
+#include "state_commits.hpp"
 #include "transition_waiters.hpp"
 
 namespace processpype {
@@ -18,6 +19,7 @@ namespace {
 
 using Call = ServiceLifecycle::Call;
 using StatePromise = TransitionWaiters::StatePromise;
+using StopPromise = TransitionWaiters::StopPromise;
 using TextPromise = TransitionWaiters::TextPromise;
 using StopWaiter = TransitionWaiters::StopWaiter;
 
@@ -36,6 +38,8 @@ class ServiceActorImpl final : public ServiceActor::base {
         threads_(std::move(setup.threads)),
         inherited_failure_(std::move(setup.inherited_failure)),
         gate_(lifecycle_.name()),
+        commits_(std::move(setup.state)),
+        record_(setup.record),
         restarts_(this, lifecycle_, std::move(setup.restarts), std::move(setup.table)),
         health_(this, lifecycle_),
         timers_(this, lifecycle_),
@@ -55,24 +59,28 @@ class ServiceActorImpl final : public ServiceActor::base {
       enter_state(EventCause::failure, Supervised::yes);
     }
     return {
-        [this](configure_atom, nlohmann::json& configuration, EventCause cause) {
-          return admit<ServiceState>(
-              [this, configuration = std::move(configuration), cause](StatePromise promise) {
-                configure(configuration, cause, promise);
-              });
+        [this](configure_atom, nlohmann::json& configuration, Trigger& trigger) {
+          return admit<ServiceState>([this, configuration = std::move(configuration),
+                                      trigger = std::move(trigger)](StatePromise promise) {
+            configure(configuration, trigger, promise);
+          });
         },
-        [this](start_atom, EventCause cause) {
-          return admit<ServiceState>(
-              [this, cause](StatePromise promise) { start(cause, promise); });
+        [this](start_atom, Trigger& trigger) {
+          return admit<ServiceState>([this, trigger = std::move(trigger)](StatePromise promise) {
+            user_start(trigger, promise);
+          });
         },
-        [this](stop_atom, EventCause cause) {
-          return admit<ServiceState>(
-              [this, cause](StatePromise promise) { stop(cause, StopWaiter{promise}); });
+        [this](stop_atom, Trigger& trigger) {
+          return admit<StopResult>([this, trigger = std::move(trigger)](StopPromise promise) {
+            user_stop(trigger, promise);
+          });
         },
-        [this](shutdown_atom) {
+        [this](shutdown_atom, Trigger& trigger) {
           closing_ = true;  // nothing starts it again: it is about to be removed
           cancel_restart();
-          return admit<std::string>([this](TextPromise promise) { shut_down(promise); });
+          return admit<std::string>([this, trigger = std::move(trigger)](TextPromise promise) {
+            shut_down(trigger, promise);
+          });
         },
         [this](route_atom, RouteRequest& request) -> caf::result<RouteResponse> {
           if (!is_transitioning(lifecycle_.state())) {
@@ -109,6 +117,9 @@ class ServiceActorImpl final : public ServiceActor::base {
           on_returned(id, Health{ok, std::move(detail)});
         },
         [this](late_atom, std::uint64_t id) { on_late(id); },
+        [this](committed_atom, std::uint64_t ticket, bool saved, std::string& error) {
+          commits_.complete(ticket, saved, std::move(error));
+        },
     };
   }
 
@@ -116,6 +127,7 @@ class ServiceActorImpl final : public ServiceActor::base {
   /// instead of leaving them hanging.
   void on_exit() override {
     auto gone = make_error(ErrorCode::service_failure, "Service actor of " + name_of() + " ended");
+    commits_.abandon("the service actor of " + name_of() + " ended");
     waiters_.abandon(gone);
     gate_.abandon(gone);
     publisher_.release_supervisor();
@@ -135,14 +147,63 @@ class ServiceActorImpl final : public ServiceActor::base {
     return promise;
   }
 
+  // -- the state file (docs/state.md) ---------------------------------------------
+  //
+  // A user's configure, start and stop write their change before they act.
+  // While a write is in flight, later commands wait (the gate), so that
+  // they act in the order they were written.
+
+  /// Whether `trigger` changes what the state file holds: only a user's
+  /// command does (not startup, restarts, dependencies or shutdown).
+  bool written_ahead(const Trigger& trigger) const {
+    return commits_.enabled() && trigger.cause == EventCause::request;
+  }
+
+  /// Writes `change` (with the instance's row, for a file instance whose
+  /// first change it may be), then runs `next` with the outcome.
+  void write_ahead(state::Change change, StateCommits::Continuation next) {
+    std::vector<state::Change> changes;
+    if (record_->origin() == InstanceOrigin::file)
+      changes.push_back(
+          state::Registered{name_of(), record_->service_class().key, state::Origin::file});
+    changes.push_back(std::move(change));
+    gate_.begin_commit();
+    commits_.submit(caf::actor_cast<ServiceActor>(this), std::move(changes),
+                    [this, next = std::move(next)](const state::CommitResult& result) {
+                      gate_.end_commit();
+                      next(result);
+                      gate_.run_deferred();
+                    });
+  }
+
   // -- commands ---------------------------------------------------------------
 
-  void configure(const nlohmann::json& configuration, EventCause cause, StatePromise promise) {
+  void configure(const nlohmann::json& configuration, const Trigger& trigger,
+                 StatePromise promise) {
     if (closing_) return promise.deliver(being_deregistered()), void();
+    std::unique_ptr<ServiceConfiguration> prepared;
+    try {
+      prepared = lifecycle_.prepare_configuration(configuration);
+    } catch (const Error& error) {
+      return promise.deliver(make_error(error)), void();
+    }
+    if (!written_ahead(trigger)) return apply_configuration(std::move(prepared), trigger, promise);
+    // Held for the continuation, which must be copyable.
+    auto held = std::make_shared<std::unique_ptr<ServiceConfiguration>>(std::move(prepared));
+    write_ahead(state::Configured{name_of(), configuration},
+                [this, held, trigger, promise](const state::CommitResult& result) mutable {
+                  if (!result.saved) return promise.deliver(refused_unsaved(result)), void();
+                  // Nothing acted in between: later commands waited for this one.
+                  apply_configuration(std::move(*held), trigger, promise);
+                });
+  }
+
+  void apply_configuration(std::unique_ptr<ServiceConfiguration> prepared, const Trigger& trigger,
+                           StatePromise promise) {
     cancel_restart();
     bool autostart = false;
     try {
-      autostart = lifecycle_.configure(configuration);
+      autostart = lifecycle_.apply_configuration(std::move(prepared));
     } catch (const Error& error) {
       promise.deliver(make_error(error));
       return;
@@ -151,19 +212,49 @@ class ServiceActorImpl final : public ServiceActor::base {
       return;
     }
     publisher_.refresh_configuration();
-    enter_state(cause);
+    enter_state(trigger);
     promise.deliver(ServiceState::configured);
-    // Anonymous: nobody waits for this start's reply. It runs after this reply.
+    // Anonymous: nobody waits for this start's reply. It runs after this
+    // reply; its events carry the request that configured.
     if (autostart)
-      caf::anon_send(caf::actor_cast<ServiceActor>(this), start_atom::value, EventCause::autostart);
+      caf::anon_send(caf::actor_cast<ServiceActor>(this), start_atom::value,
+                     Trigger{EventCause::autostart, trigger.request_id});
   }
 
-  void start(EventCause cause, std::optional<StatePromise> promise) {
+  /// A start from a command: written ahead when it is a user's and it would
+  /// be accepted (a refused start writes nothing).
+  void user_start(const Trigger& trigger, StatePromise promise) {
+    if (!written_ahead(trigger) || closing_ || lifecycle_.start_refusal())
+      return start(trigger, promise);
+    write_ahead(state::DesiredChanged{name_of(), state::DesiredState::running},
+                [this, trigger, promise](const state::CommitResult& result) mutable {
+                  if (!result.saved) return promise.deliver(refused_unsaved(result)), void();
+                  start(trigger, promise);
+                });
+  }
+
+  /// A stop from a command: a user's is written ahead, and acts even when
+  /// it cannot be written (an operator must be able to stop things during
+  /// an incident), with a warning.
+  void user_stop(const Trigger& trigger, StopPromise promise) {
+    if (!written_ahead(trigger)) return stop(trigger, StopWaiter{promise, {}});
+    write_ahead(
+        state::DesiredChanged{name_of(), state::DesiredState::stopped},
+        [this, trigger, promise](const state::CommitResult& result) mutable {
+          stop(trigger, StopWaiter{promise, result.saved ? "" : state_not_saved(result.error)});
+        });
+  }
+
+  static caf::error refused_unsaved(const state::CommitResult& result) {
+    return make_error(ErrorCode::node_unavailable, state_not_saved(result.error));
+  }
+
+  void start(const Trigger& trigger, std::optional<StatePromise> promise) {
     if (closing_) {
       if (promise) promise->deliver(being_deregistered());
       return;
     }
-    if (cause != EventCause::restart) cancel_restart();
+    if (trigger.cause != EventCause::restart) cancel_restart();
     try {
       lifecycle_.begin_start();
     } catch (const Error& error) {
@@ -172,38 +263,38 @@ class ServiceActorImpl final : public ServiceActor::base {
       if (promise) promise->deliver(make_error(error));
       return;
     }
-    enter_state(cause);
+    enter_state(trigger);
     if (promise) waiters_.wait_for_start(*promise);
-    call_manager(Call::start, cause, lifecycle_.start_timeout());
+    call_manager(Call::start, trigger, lifecycle_.start_timeout());
   }
 
-  void stop(EventCause cause, StopWaiter waiter) {
-    if (cause != EventCause::restart) cancel_restart();
+  void stop(const Trigger& trigger, StopWaiter waiter) {
+    if (trigger.cause != EventCause::restart) cancel_restart();
     switch (lifecycle_.begin_stop()) {
       case ServiceLifecycle::StopPlan::nothing_to_do:
         deliver_stop(waiter, std::nullopt);
         break;
       case ServiceLifecycle::StopPlan::wait_for_transition:
-        if (lifecycle_.state() == ServiceState::starting) waiters_.stop_after_start(cause);
+        if (lifecycle_.state() == ServiceState::starting) waiters_.stop_after_start(trigger);
         waiters_.wait_for_stop(std::move(waiter));
         break;
       case ServiceLifecycle::StopPlan::run:
         stop_timers();
-        enter_state(cause);
+        enter_state(trigger);
         waiters_.wait_for_stop(std::move(waiter));
-        call_manager(Call::stop, cause, lifecycle_.stop_timeout());
+        call_manager(Call::stop, trigger, lifecycle_.stop_timeout());
         break;
     }
   }
 
   /// Deregistration: stop what runs or is about to, then answer the stop
   /// error as text. A service in error is not running: nothing to stop.
-  void shut_down(TextPromise promise) {
+  void shut_down(const Trigger& trigger, TextPromise promise) {
     if (lifecycle_.state() == ServiceState::error) {
       promise.deliver(std::string{});
       return;
     }
-    stop(EventCause::request, StopWaiter{promise});
+    stop(trigger, StopWaiter{promise, {}});
   }
 
   caf::error being_deregistered() const {
@@ -219,9 +310,9 @@ class ServiceActorImpl final : public ServiceActor::base {
   /// Calls the manager: inline if its calls do not block, else on a manager
   /// thread, whose outcome comes back as (done_atom or checked_atom, id,
   /// ...), preceded by (late_atom, id) if it outlives `timeout`.
-  void call_manager(Call kind, EventCause cause, std::chrono::nanoseconds timeout) {
+  void call_manager(Call kind, Trigger trigger, std::chrono::nanoseconds timeout) {
     if (!calls_may_block_) calls_may_block_ = lifecycle_.calls_may_block();
-    auto call = gate_.open(kind, cause);
+    auto call = gate_.open(kind, std::move(trigger));
     if (!*calls_may_block_) {
       lifecycle_.hand_out();
       auto outcome = lifecycle_.run(kind);
@@ -272,10 +363,10 @@ class ServiceActorImpl final : public ServiceActor::base {
   void complete(const CallInFlight& call, ServiceLifecycle::Outcome outcome) {
     switch (call.kind) {
       case Call::start:
-        finish_start(call.cause, std::get<std::string>(outcome));
+        finish_start(call.trigger, std::get<std::string>(outcome));
         break;
       case Call::stop:
-        finish_stop(call.cause, std::get<std::string>(outcome));
+        finish_stop(call.trigger, std::get<std::string>(outcome));
         break;
       case Call::cleanup:
         if (const auto& failure = std::get<std::string>(outcome); !failure.empty())
@@ -297,13 +388,13 @@ class ServiceActorImpl final : public ServiceActor::base {
 
   // -- the end of a start or stop ---------------------------------------------------
 
-  void finish_start(EventCause cause, const std::string& failure) {
+  void finish_start(const Trigger& trigger, const std::string& failure) {
     auto error = lifecycle_.finish_start(failure);
     if (error) {
       fail_transition(*error, Supervised::yes);
     } else {
       restarts_.on_running(RestartSchedule::Clock::now());
-      enter_state(cause);
+      enter_state(trigger);
       health_.arm();
       if (pending_failure_) {  // reported while the start ran: it applies now
         answer_start(std::nullopt);
@@ -314,13 +405,13 @@ class ServiceActorImpl final : public ServiceActor::base {
     answer_start(error);
   }
 
-  void finish_stop(EventCause cause, const std::string& failure) {
+  void finish_stop(const Trigger& trigger, const std::string& failure) {
     auto error = lifecycle_.finish_stop(failure);
     if (error) {
       fail_transition(*error, Supervised::no);
     } else {
       restarts_.on_stopped();
-      enter_state(cause);
+      enter_state(trigger);
     }
     answer_stop(error);
   }
@@ -347,12 +438,12 @@ class ServiceActorImpl final : public ServiceActor::base {
 
   void answer_start(const std::optional<Error>& error) {
     waiters_.answer_start(error, lifecycle_.state());
-    if (auto cause = waiters_.take_stop_after_start()) {
+    if (auto trigger = waiters_.take_stop_after_start()) {
       for (auto& waiter : waiters_.take_stop_waiters()) {
         if (auto stuck = gate_.refusal())  // the start timed out and still runs
           deliver_stop(waiter, to_error(*stuck));
         else
-          stop(*cause, std::move(waiter));
+          stop(*trigger, std::move(waiter));
       }
     }
     waiters_.run_routes(lifecycle_);
@@ -466,12 +557,12 @@ class ServiceActorImpl final : public ServiceActor::base {
   /// The instance entered the lifecycle's current state: publish it, log
   /// the event and tell the Supervisor what concerns it, all before any
   /// reply goes out.
-  void enter_state(EventCause cause, Supervised failure = Supervised::no) {
+  void enter_state(const Trigger& trigger, Supervised failure = Supervised::no) {
     if (lifecycle_.state() != ServiceState::running) lifecycle_.clear_health();
-    publisher_.publish_state(cause);
+    publisher_.publish_state(trigger);
     // The delay runs from the failure's event on, as a reader of events sees it.
     restarts_.arm();
-    publisher_.tell_supervisor(cause, failure);
+    publisher_.tell_supervisor(trigger.cause, failure);
   }
 
   std::shared_ptr<ServiceLifecycle> shared_lifecycle_;  ///< with the manager threads
@@ -485,6 +576,8 @@ class ServiceActorImpl final : public ServiceActor::base {
   std::optional<std::pair<std::string, EventCause>> pending_failure_;
 
   ManagerGate gate_;
+  StateCommits commits_;
+  RecordPtr record_;
   TransitionWaiters waiters_;
   RestartSchedule restarts_;
   HealthChecks health_;

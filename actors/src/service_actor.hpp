@@ -11,6 +11,7 @@
 #include "processpype/actors/instance_table.hpp"
 #include "processpype/runtime/events.hpp"
 #include "processpype/runtime/lifecycle.hpp"
+#include "processpype/state/state_store.hpp"
 
 namespace processpype {
 
@@ -26,6 +27,9 @@ struct ServiceActorSetup {
   /// Set when the actor replaces one that died: the failure it inherits
   /// (the lifecycle is in `error` already); it is supervised like any.
   std::optional<std::string> inherited_failure;
+  /// The node's state file, where users' configures, starts and stops are
+  /// written before they act (docs/state.md); null: none.
+  std::shared_ptr<state::StateStore> state;
 };
 
 /// Spawns the actor that runs one service instance (internal_protocol.hpp

@@ -22,26 +22,29 @@ ServiceClient::ServiceClient(caf::actor_system& system, SupervisorActor supervis
 
 Registration ServiceClient::register_service(std::string_view class_key,
                                              std::optional<std::string> instance_name) {
-  RegisterRequest request{std::string{class_key}, instance_name.value_or(""),
-                          !instance_name.has_value()};
+  RegisterRequest request;
+  request.class_key = std::string{class_key};
+  request.auto_name = !instance_name.has_value();
+  request.instance_name = instance_name.value_or("");
+  request.accept_restored = instance_name.has_value();
   return blocking_request<Registration>(system_, supervisor_, timeout_, register_atom::value,
                                         std::move(request));
 }
 
 void ServiceClient::configure(const std::string& name, const nlohmann::json& configuration,
-                              EventCause cause) {
+                              Trigger trigger) {
   blocking_request<ServiceState>(system_, supervisor_, timeout_, configure_atom::value, name,
-                                 configuration, cause);
+                                 configuration, std::move(trigger));
 }
 
-void ServiceClient::start(const std::string& name, EventCause cause) {
+void ServiceClient::start(const std::string& name, Trigger trigger) {
   blocking_request<ServiceState>(system_, supervisor_, lifecycle_timeout_, start_atom::value, name,
-                                 cause);
+                                 std::move(trigger));
 }
 
-void ServiceClient::stop(const std::string& name, EventCause cause) {
-  blocking_request<ServiceState>(system_, supervisor_, lifecycle_timeout_, stop_atom::value, name,
-                                 cause);
+StopResult ServiceClient::stop(const std::string& name, Trigger trigger) {
+  return blocking_request<StopResult>(system_, supervisor_, lifecycle_timeout_, stop_atom::value,
+                                      name, std::move(trigger));
 }
 
 ServiceStatus ServiceClient::status(const std::string& name) {
@@ -53,9 +56,9 @@ std::vector<NamedStatus> ServiceClient::list() {
                                                     list_atom::value);
 }
 
-Deregistration ServiceClient::deregister(const std::string& name) {
+Deregistration ServiceClient::deregister(const std::string& name, Trigger trigger) {
   return blocking_request<Deregistration>(system_, supervisor_, lifecycle_timeout_,
-                                          deregister_atom::value, name);
+                                          deregister_atom::value, name, std::move(trigger));
 }
 
 RouteResponse ServiceClient::call_route(const std::string& name, RouteRequest request) {

@@ -21,8 +21,8 @@ void StopChain::run() {
     }
     timeout = caf::duration{remaining};
   }
-  self_->request(actor_of_(*instance), timeout, stop_atom::value, cause_)
-      .then([chain = shared_from_this()](ServiceState) { chain->run(); },
+  self_->request(actor_of_(*instance), timeout, stop_atom::value, trigger_)
+      .then([chain = shared_from_this()](StopResult&) { chain->run(); },
             [chain = shared_from_this(), name](caf::error& error) {
               chain->failed(name, error);
               chain->run();

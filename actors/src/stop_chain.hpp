@@ -25,12 +25,12 @@ class StopChain : public std::enable_shared_from_this<StopChain> {
   using ActorOf = std::function<const ServiceActor&(SupervisedInstance&)>;
 
   StopChain(InternalSupervisorActor::pointer self, InstanceRegistry<SupervisedInstance>& instances,
-            ActorOf actor_of, std::vector<std::string> order, EventCause cause)
+            ActorOf actor_of, std::vector<std::string> order, Trigger trigger)
       : self_(self),
         instances_(instances),
         actor_of_(std::move(actor_of)),
         order_(std::move(order)),
-        cause_(cause) {}
+        trigger_(std::move(trigger)) {}
 
   std::optional<caf::actor_clock::time_point> deadline;
   /// An instance that did not stop cleanly (its stop failed, or timed out).
@@ -47,7 +47,7 @@ class StopChain : public std::enable_shared_from_this<StopChain> {
   InstanceRegistry<SupervisedInstance>& instances_;
   ActorOf actor_of_;
   std::vector<std::string> order_;
-  EventCause cause_;
+  Trigger trigger_;
   std::size_t next_ = 0;
 };
 

@@ -21,6 +21,12 @@ struct SupervisedInstance {
   std::shared_ptr<RestartState> restarts = std::make_shared<RestartState>();
   std::vector<std::string> depends_on;  ///< as last configured
   bool removing = false;
+  /// Registered by a request whose change the state file is writing: not
+  /// there yet for commands (docs/state.md).
+  bool registering = false;
+  /// Restored at the node's start (docs/state.md): an embedding program
+  /// that registers it again with the same class gets it back.
+  bool restored = false;
   bool stopped_by_dependency = false;  ///< a dependency's failure stopped it
   bool waits_for_dependency = false;   ///< its restart waits for a dependency
 };

@@ -12,6 +12,7 @@
 #include "processpype/actors/stray_messages.hpp"
 #include "processpype/runtime/instance_registry.hpp"
 #include "service_actor.hpp"
+#include "state_commits.hpp"
 #include "stop_chain.hpp"
 #include "supervised_instance.hpp"
 
@@ -39,6 +40,7 @@ class Supervisor final : public InternalSupervisorActor::base {
   const char* name() const override { return "processpype.supervisor"; }
 
   void on_exit() override {
+    commits_.abandon("the Supervisor ended");
     // Service actors hold the Supervisor's handle: CAF frees neither actor's
     // state while the other's handle lives.
     instances_ = {};
@@ -51,23 +53,23 @@ class Supervisor final : public InternalSupervisorActor::base {
         [this](register_atom, RegisterRequest& request) -> caf::result<Registration> {
           return register_instance(request);
         },
-        [this](deregister_atom, const std::string& name) -> caf::result<Deregistration> {
-          return deregister(name);
-        },
+        [this](deregister_atom, const std::string& name, Trigger& trigger)
+            -> caf::result<Deregistration> { return deregister(name, std::move(trigger)); },
         [this](configure_atom, const std::string& name, nlohmann::json& configuration,
-               EventCause cause) -> caf::result<ServiceState> {
-          auto* entry = instances_.find(name);
+               Trigger& trigger) -> caf::result<ServiceState> {
+          auto* entry = live(name);
           if (entry == nullptr) return service_not_found(name);
-          return delegate(actor_of(*entry), configure_atom::value, std::move(configuration), cause);
+          return delegate(actor_of(*entry), configure_atom::value, std::move(configuration),
+                          std::move(trigger));
         },
-        [this](start_atom, const std::string& name, EventCause cause) -> caf::result<ServiceState> {
-          return start(name, cause);
+        [this](start_atom, const std::string& name, Trigger& trigger) -> caf::result<ServiceState> {
+          return start(name, std::move(trigger));
         },
-        [this](stop_atom, const std::string& name, EventCause cause) -> caf::result<ServiceState> {
-          return stop(name, cause);
+        [this](stop_atom, const std::string& name, Trigger& trigger) -> caf::result<StopResult> {
+          return stop(name, std::move(trigger));
         },
         [this](route_atom, RouteCall& call) -> caf::result<RouteResponse> {
-          auto* entry = instances_.find(call.service);
+          auto* entry = live(call.service);
           if (entry == nullptr) return service_not_found(call.service);
           return delegate(actor_of(*entry), route_atom::value, std::move(call.request));
         },
@@ -79,8 +81,7 @@ class Supervisor final : public InternalSupervisorActor::base {
         [this](count_atom) { return static_cast<std::uint64_t>(setup_.table->size()); },
         [this](info_atom) { return setup_.application; },
         [this](lookup_atom, const std::string& name) -> caf::result<caf::actor> {
-          if (auto* entry = instances_.find(name))
-            return caf::actor_cast<caf::actor>(actor_of(*entry));
+          if (auto* entry = live(name)) return caf::actor_cast<caf::actor>(actor_of(*entry));
           return service_not_found(name);
         },
         [this](stop_all_atom, caf::timespan timeout) -> caf::result<std::vector<std::string>> {
@@ -92,11 +93,24 @@ class Supervisor final : public InternalSupervisorActor::base {
         [this](waiting_atom) {
           if (auto* entry = reporting_entry()) entry->waits_for_dependency = true;
         },
+        [this](restore_atom, std::vector<RestoredInstance>& instances) {
+          return restore(std::move(instances));
+        },
+        [this](committed_atom, std::uint64_t ticket, bool saved, std::string& error) {
+          commits_.complete(ticket, saved, std::move(error));
+        },
     };
   }
 
  private:
   // -- registration ----------------------------------------------------------
+
+  /// The instance `name` as commands see it: registered, and not waiting
+  /// for its registration to be written.
+  SupervisedInstance* live(const std::string& name) {
+    auto* entry = instances_.find(name);
+    return entry == nullptr || entry->registering ? nullptr : entry;
+  }
 
   caf::result<Registration> register_instance(const RegisterRequest& request) {
     auto service_class = ServiceClassRegistry::global().find(request.class_key);
@@ -110,8 +124,8 @@ class Supervisor final : public InternalSupervisorActor::base {
                         fmt::format("Invalid instance name '{}': use 1-64 characters of "
                                     "[A-Za-z0-9_.-], not '.' or '..'",
                                     name));
-    if (instances_.contains(name))
-      return make_error(ErrorCode::conflict, fmt::format("Service {} already exists", name));
+    if (const auto* existing = instances_.find(name))
+      return registered_already(*existing, request, *service_class);
     if (instances_.size() >= setup_.max_instances)
       return make_error(ErrorCode::conflict,
                         fmt::format("Instance limit of {} reached", setup_.max_instances));
@@ -122,20 +136,61 @@ class Supervisor final : public InternalSupervisorActor::base {
       return make_error(ErrorCode::service_failure,
                         fmt::format("Failed to create service {}: {}", name, error.what()));
     }
-    auto record = setup_.table->make_record(name, service_class);
     SupervisedInstance entry;
     entry.name = name;
-    entry.record = record;
+    entry.record = setup_.table->make_record(name, service_class);
     entry.idle = std::move(lifecycle);
-    record->set_has_dependents(graph_.has_dependents(name));
+    Registration registration{name, service_class->type_name};
+    if (!commits_.enabled()) {
+      publish_registration(instances_.insert(std::move(entry)), request.request_id);
+      return registration;
+    }
+    // Written ahead: the name is taken meanwhile, the instance not there yet.
+    entry.registering = true;
     instances_.insert(std::move(entry));
-    setup_.table->insert(std::move(record));
-    setup_.events->append(name, "registered", {}, EventCause::request);
-    return Registration{name, service_class->type_name};
+    auto promise = make_response_promise<Registration>();
+    commits_.submit(caf::actor_cast<InternalSupervisorActor>(this),
+                    {state::Registered{name, service_class->key, state::Origin::request}},
+                    [this, name, registration, request_id = request.request_id,
+                     promise](const state::CommitResult& result) mutable {
+                      auto* pending = instances_.find(name);
+                      if (!result.saved) {
+                        instances_.erase(name);
+                        return promise.deliver(make_error(ErrorCode::node_unavailable,
+                                                          state_not_saved(result.error))),
+                               void();
+                      }
+                      pending->registering = false;
+                      publish_registration(*pending, request_id);
+                      promise.deliver(registration);
+                    });
+    return promise;
   }
 
-  caf::result<Deregistration> deregister(const std::string& name) {
-    auto* entry = instances_.find(name);
+  /// A registration of a name that is taken: 409, except for the embedding
+  /// API's registration of an instance restored with the same class.
+  caf::result<Registration> registered_already(const SupervisedInstance& existing,
+                                               const RegisterRequest& request,
+                                               const ServiceClass& service_class) {
+    const auto& restored_class = existing.record->service_class();
+    if (!request.accept_restored || !existing.restored)
+      return make_error(ErrorCode::conflict,
+                        fmt::format("Service {} already exists", existing.name));
+    if (restored_class.key != service_class.key)
+      return make_error(ErrorCode::conflict,
+                        fmt::format("Service {} was restored with class {}, not {}", existing.name,
+                                    restored_class.key, service_class.key));
+    return Registration{existing.name, restored_class.type_name};
+  }
+
+  void publish_registration(SupervisedInstance& entry, const std::string& request_id) {
+    entry.record->set_has_dependents(graph_.has_dependents(entry.name));
+    setup_.table->insert(entry.record);
+    setup_.events->append(entry.name, "registered", {}, Trigger{EventCause::request, request_id});
+  }
+
+  caf::result<Deregistration> deregister(const std::string& name, Trigger trigger) {
+    auto* entry = live(name);
     if (entry == nullptr) return service_not_found(name);
     if (entry->removing)
       return make_error(ErrorCode::conflict,
@@ -144,26 +199,51 @@ class Supervisor final : public InternalSupervisorActor::base {
       return make_error(ErrorCode::conflict,
                         fmt::format("Cannot deregister {}: {} depend{} on it", name,
                                     join(dependents), dependents.size() == 1 ? "s" : ""));
-    if (!entry->actor) {  // never commanded: nothing runs
-      remove(name);
-      return Deregistration{name, {}};
-    }
     entry->removing = true;
     auto promise = make_response_promise<Deregistration>();
-    request(entry->actor, caf::infinite, shutdown_atom::value)
-        .then(
-            [this, promise, name](std::string& stop_error) mutable {
-              remove(name);
-              promise.deliver(Deregistration{name, std::move(stop_error)});
-            },
-            [this, promise, name](caf::error& error) mutable {
-              remove(name);  // the actor is gone already: nothing left to stop
-              promise.deliver(Deregistration{name, to_error(error).detail()});
-            });
+    if (!commits_.enabled()) {
+      finish_deregistration(name, std::move(trigger), {}, promise);
+      return promise;
+    }
+    // Written ahead; an operator must be able to remove things during an
+    // incident: it acts even when the write fails, with a warning. A file
+    // instance stays deregistered (a tombstone keeps the file from
+    // bringing it back).
+    std::vector<state::Change> changes;
+    const auto& record = *entry->record;
+    if (record.origin() == InstanceOrigin::file)
+      changes.push_back(state::Registered{name, record.service_class().key, state::Origin::file});
+    changes.push_back(state::Deregistered{name, record.origin() == InstanceOrigin::file});
+    commits_.submit(caf::actor_cast<InternalSupervisorActor>(this), std::move(changes),
+                    [this, name, trigger, promise](const state::CommitResult& result) mutable {
+                      finish_deregistration(name, std::move(trigger),
+                                            result.saved ? "" : state_not_saved(result.error),
+                                            promise);
+                    });
     return promise;
   }
 
-  void remove(const std::string& name) {
+  void finish_deregistration(const std::string& name, Trigger trigger, std::string warning,
+                             caf::typed_response_promise<Deregistration> promise) {
+    auto* entry = instances_.find(name);
+    if (entry == nullptr) return promise.deliver(service_not_found(name)), void();
+    if (!entry->actor) {  // never commanded: nothing runs
+      remove(name, trigger);
+      return promise.deliver(Deregistration{name, {}, std::move(warning)}), void();
+    }
+    request(entry->actor, caf::infinite, shutdown_atom::value, trigger)
+        .then(
+            [this, promise, name, trigger, warning](std::string& stop_error) mutable {
+              remove(name, trigger);
+              promise.deliver(Deregistration{name, std::move(stop_error), std::move(warning)});
+            },
+            [this, promise, name, trigger, warning](caf::error& error) mutable {
+              remove(name, trigger);  // the actor is gone already: nothing left to stop
+              promise.deliver(Deregistration{name, to_error(error).detail(), std::move(warning)});
+            });
+  }
+
+  void remove(const std::string& name, const Trigger& trigger) {
     auto* entry = instances_.find(name);
     if (entry == nullptr) return;
     if (entry->actor) {
@@ -174,36 +254,73 @@ class Supervisor final : public InternalSupervisorActor::base {
     graph_.set_dependencies(*entry, {});
     instances_.erase(name);
     setup_.table->erase(name);
-    setup_.events->append(name, "deregistered", {}, EventCause::request);
+    setup_.events->append(name, "deregistered", {}, trigger);
+  }
+
+  // -- the node's start (docs/state.md, "At start") ---------------------------------
+
+  /// Registers prepared instances in bulk: their records and views, their
+  /// dependencies, one `registered` event each (cause startup). Nothing
+  /// starts here.
+  std::uint64_t restore(std::vector<RestoredInstance> restored) {
+    std::uint64_t count = 0;
+    for (auto& instance : restored) {
+      if (instances_.contains(instance.name)) continue;
+      SupervisedInstance entry;
+      entry.name = instance.name;
+      entry.record = setup_.table->make_record(instance.name, instance.service_class,
+                                               instance.origin, std::move(instance.file_metadata));
+      entry.idle = std::move(instance.lifecycle);
+      entry.restored = true;
+      entry.record->publish(idle_view(*entry.idle, *entry.record));
+      auto& inserted = instances_.insert(std::move(entry));
+      if (inserted.idle->status().is_configured)
+        graph_.set_dependencies(inserted, inserted.idle->configuration().depends_on);
+      publish_registration(inserted, {});
+      ++count;
+    }
+    return count;
+  }
+
+  /// The view of an instance no actor runs yet, as its lifecycle is.
+  static std::shared_ptr<const ServiceView> idle_view(const ServiceLifecycle& lifecycle,
+                                                      const InstanceRecord& record) {
+    auto view = std::make_shared<ServiceView>();
+    view->state = lifecycle.state();
+    view->error = lifecycle.status().error;
+    view->configuration = describe_configuration(lifecycle, record);
+    return view;
   }
 
   // -- commands -----------------------------------------------------------------
 
-  caf::result<ServiceState> start(const std::string& name, EventCause cause) {
-    auto* entry = instances_.find(name);
+  caf::result<ServiceState> start(const std::string& name, Trigger trigger) {
+    auto* entry = live(name);
     if (entry == nullptr) return service_not_found(name);
     if (auto refusal = graph_.start_refusal(name)) return *refusal;
     entry->stopped_by_dependency = false;
     entry->waits_for_dependency = false;
-    return delegate(actor_of(*entry), start_atom::value, cause);
+    return delegate(actor_of(*entry), start_atom::value, std::move(trigger));
   }
 
   /// Stops the dependents that run first (dependents before what they
   /// depend on), then `name`; answers with `name`'s state.
-  caf::result<ServiceState> stop(const std::string& name, EventCause cause) {
-    auto* entry = instances_.find(name);
+  caf::result<StopResult> stop(const std::string& name, Trigger trigger) {
+    auto* entry = live(name);
     if (entry == nullptr) return service_not_found(name);
     entry->stopped_by_dependency = false;
     entry->waits_for_dependency = false;
     auto dependents = graph_.active_dependents(name);
-    if (dependents.empty()) return delegate(actor_of(*entry), stop_atom::value, cause);
-    auto promise = make_response_promise<ServiceState>();
-    auto chain = stop_chain(std::move(dependents), EventCause::dependency);
-    chain->on_done = [this, name, cause, promise]() mutable {
+    if (dependents.empty()) return delegate(actor_of(*entry), stop_atom::value, std::move(trigger));
+    auto promise = make_response_promise<StopResult>();
+    // The dependents' events carry the request that stopped what they need.
+    auto chain =
+        stop_chain(std::move(dependents), Trigger{EventCause::dependency, trigger.request_id});
+    chain->on_done = [this, name, trigger, promise]() mutable {
       auto* target = instances_.find(name);
       if (target == nullptr) return promise.deliver(service_not_found(name)), void();
-      request(actor_of(*target), caf::infinite, stop_atom::value, cause)
-          .then([promise](ServiceState state) mutable { promise.deliver(state); },
+      request(actor_of(*target), caf::infinite, stop_atom::value, trigger)
+          .then([promise](StopResult& result) mutable { promise.deliver(std::move(result)); },
                 [promise](caf::error& error) mutable { promise.deliver(error); });
     };
     chain->run();
@@ -239,11 +356,11 @@ class Supervisor final : public InternalSupervisorActor::base {
     return promise;
   }
 
-  std::shared_ptr<StopChain> stop_chain(std::vector<std::string> order, EventCause cause) {
+  std::shared_ptr<StopChain> stop_chain(std::vector<std::string> order, Trigger trigger) {
     return std::make_shared<StopChain>(
         this, instances_,
         [this](SupervisedInstance& entry) -> const ServiceActor& { return actor_of(entry); },
-        std::move(order), cause);
+        std::move(order), std::move(trigger));
   }
 
   std::vector<NamedStatus> list() const {
@@ -305,7 +422,7 @@ class Supervisor final : public InternalSupervisorActor::base {
         send(actor_of(*entry), resume_atom::value);
       } else if (entry->stopped_by_dependency && !graph_.start_refusal(dependent)) {
         entry->stopped_by_dependency = false;
-        request(actor_of(*entry), caf::infinite, start_atom::value, EventCause::dependency)
+        request(actor_of(*entry), caf::infinite, start_atom::value, Trigger{EventCause::dependency})
             .then([](ServiceState) {}, [](caf::error&) {});
       }
     }
@@ -328,7 +445,8 @@ class Supervisor final : public InternalSupervisorActor::base {
                                   setup_.events,
                                   caf::actor_cast<InternalSupervisorActor>(this),
                                   threads_,
-                                  std::move(inherited_failure)};
+                                  std::move(inherited_failure),
+                                  setup_.state};
     auto actor = spawn_service_actor(system(), std::move(actor_setup));
     monitor(actor);
     by_actor_.emplace(actor.address(), entry.name);
@@ -377,6 +495,7 @@ class Supervisor final : public InternalSupervisorActor::base {
   }
 
   SupervisorSetup setup_;
+  StateCommits commits_{setup_.state};
   InstanceRegistry<SupervisedInstance> instances_;
   DependencyGraph graph_{instances_};
   bool shutting_down_ = false;

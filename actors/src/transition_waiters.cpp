@@ -28,7 +28,7 @@ void TransitionWaiters::run_routes(ServiceLifecycle& lifecycle) {
 void TransitionWaiters::abandon(const caf::error& error) {
   for (auto& promise : std::exchange(start_waiters_, {})) promise.deliver(error);
   for (auto& waiter : std::exchange(stop_waiters_, {}))
-    std::visit([&](auto& promise) { promise.deliver(error); }, waiter);
+    std::visit([&](auto& promise) { promise.deliver(error); }, waiter.promise);
   for (auto& [request, promise] : std::exchange(routes_, {})) promise.deliver(error);
 }
 
@@ -42,9 +42,9 @@ void TransitionWaiters::deliver_stop(StopWaiter& waiter, const std::optional<Err
         else if (error)
           promise.deliver(make_error(*error));
         else
-          promise.deliver(state);
+          promise.deliver(StopResult{state, waiter.warning});
       },
-      waiter);
+      waiter.promise);
 }
 
 }  // namespace processpype

@@ -19,26 +19,31 @@ namespace processpype {
 class TransitionWaiters {
  public:
   using StatePromise = caf::typed_response_promise<ServiceState>;
+  using StopPromise = caf::typed_response_promise<StopResult>;
   using TextPromise = caf::typed_response_promise<std::string>;
   using RoutePromise = caf::typed_response_promise<RouteResponse>;
-  /// A caller waiting for a stop: a command wants the state, a
+  /// A caller waiting for a stop: a command wants the state (and the
+  /// warning of its write to the state file, if it could not be written), a
   /// deregistration the stop's error as text.
-  using StopWaiter = std::variant<StatePromise, TextPromise>;
+  struct StopWaiter {
+    std::variant<StopPromise, TextPromise> promise;
+    std::string warning;
+  };
 
   void wait_for_start(StatePromise promise) { start_waiters_.push_back(std::move(promise)); }
   void wait_for_stop(StopWaiter waiter) { stop_waiters_.push_back(std::move(waiter)); }
   /// A stop that came while the service started: it runs once the start
   /// ended (take_stop_after_start).
-  void stop_after_start(EventCause cause) { stop_after_start_ = cause; }
+  void stop_after_start(Trigger trigger) { stop_after_start_ = std::move(trigger); }
   void hold_route(RouteRequest request, RoutePromise promise) {
     routes_.emplace_back(std::move(request), std::move(promise));
   }
 
   /// The start ended: answers its callers with `error`, or else `state`.
   void answer_start(const std::optional<Error>& error, ServiceState state);
-  /// The cause of a stop that waited for the start to end, if one did; its
+  /// The trigger of a stop that waited for the start to end, if one did; its
   /// callers are take_stop_waiters().
-  std::optional<EventCause> take_stop_after_start() {
+  std::optional<Trigger> take_stop_after_start() {
     return std::exchange(stop_after_start_, std::nullopt);
   }
   std::vector<StopWaiter> take_stop_waiters() { return std::exchange(stop_waiters_, {}); }
@@ -56,7 +61,7 @@ class TransitionWaiters {
  private:
   std::vector<StatePromise> start_waiters_;
   std::vector<StopWaiter> stop_waiters_;
-  std::optional<EventCause> stop_after_start_;
+  std::optional<Trigger> stop_after_start_;
   std::vector<std::pair<RouteRequest, RoutePromise>> routes_;
 };
 

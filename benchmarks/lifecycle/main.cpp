@@ -114,6 +114,10 @@ struct Run {
 /// answered. `make(slot)` builds the next request of a slot; a slot's next
 /// request is sent only when its previous one was answered, so a slot can be
 /// one service that alternates start and stop without ever conflicting.
+/// The reply of a start (ServiceState) or a stop (StopResult): what the
+/// drivers of transitions expect.
+struct Transition {};
+
 template <class Response>
 class Driver final : public caf::event_based_actor {
  public:
@@ -135,15 +139,23 @@ class Driver final : public caf::event_based_actor {
  private:
   void issue(std::size_t slot) {
     ++sent_;
-    auto handle = request(target_, caf::infinite, make_(slot));
+    auto message = make_(slot);
+    bool stop = message.match_element<stop_atom>(0);
+    auto handle = request(target_, caf::infinite, std::move(message));
     auto failed = [this, slot](caf::error& error) {
       if (run_.failures++ == 0) run_.first_failure = processpype::to_error(error).what();
       answered(slot);
     };
-    if constexpr (std::is_void_v<Response>)
+    if constexpr (std::is_same_v<Response, Transition>) {
+      if (stop)
+        handle.then([this, slot](processpype::StopResult&) { answered(slot); }, failed);
+      else
+        handle.then([this, slot](processpype::ServiceState) { answered(slot); }, failed);
+    } else if constexpr (std::is_void_v<Response>) {
       handle.then([this, slot] { answered(slot); }, failed);
-    else
+    } else {
       handle.then([this, slot](Response&) { answered(slot); }, failed);
+    }
   }
 
   void answered(std::size_t slot) {
@@ -200,9 +212,9 @@ std::function<caf::message(std::size_t)> alternate_start_stop(std::vector<std::s
   return [names = std::move(names), running](std::size_t slot) {
     bool was_running = (*running)[slot];
     (*running)[slot] = !was_running;
-    auto cause = processpype::EventCause::request;
-    return was_running ? caf::make_message(stop_atom::value, names[slot], cause)
-                       : caf::make_message(start_atom::value, names[slot], cause);
+    processpype::Trigger trigger{processpype::EventCause::request};
+    return was_running ? caf::make_message(stop_atom::value, names[slot], trigger)
+                       : caf::make_message(start_atom::value, names[slot], trigger);
   };
 }
 
@@ -233,7 +245,9 @@ std::vector<Lane> registration_lanes(const std::vector<std::string>& names, std:
     lanes.push_back({std::max<std::size_t>(1, in_flight / drivers), count,
                      [share, key, next = std::size_t{0}](std::size_t) mutable {
                        return caf::make_message(register_atom::value,
-                                                RegisterRequest{key, (*share)[next++], false});
+                                                RegisterRequest{.class_key = key,
+                                                                .instance_name = (*share)[next++],
+                                                                .auto_name = false});
                      }});
   }
   return lanes;
@@ -242,11 +256,11 @@ std::vector<Lane> registration_lanes(const std::vector<std::string>& names, std:
 /// The baseline's peer: answers the same messages at once.
 caf::behavior echo_peer() {
   return {
-      [](start_atom, const std::string&, processpype::EventCause) {
+      [](start_atom, const std::string&, const processpype::Trigger&) {
         return processpype::ServiceState::running;
       },
-      [](stop_atom, const std::string&, processpype::EventCause) {
-        return processpype::ServiceState::stopped;
+      [](stop_atom, const std::string&, const processpype::Trigger&) {
+        return processpype::StopResult{};
       },
   };
 }
@@ -371,10 +385,10 @@ int main(int argc, char** argv) {
   // actor that answers at once.
   auto peer = system.spawn(echo_peer);
   auto baseline_names = numbered("svc", services);
-  auto base_single = drive<processpype::ServiceState>(
+  auto base_single = drive<Transition>(
       system, peer, start_stop_lanes({baseline_names.front()}, baseline_single_total, 1));
-  auto base_many = drive<processpype::ServiceState>(
-      system, peer, start_stop_lanes(baseline_names, baseline_total, drivers));
+  auto base_many =
+      drive<Transition>(system, peer, start_stop_lanes(baseline_names, baseline_total, drivers));
   caf::anon_send_exit(peer, caf::exit_reason::user_shutdown);
   std::printf("\n1. baseline: bare CAF request/response round trips\n");
   std::printf("   1 in flight:        %10.0f requests/s\n", base_single.rate());
@@ -390,11 +404,11 @@ int main(int argc, char** argv) {
       auto names = numbered("svc", services);
       register_all(system, runtime, names, in_flight, drivers, key);
       auto supervisor = caf::actor_cast<caf::actor>(runtime.supervisor());
-      auto single = drive<processpype::ServiceState>(
-          system, supervisor, start_stop_lanes({names.front()}, single_total, 1));
+      auto single =
+          drive<Transition>(system, supervisor, start_stop_lanes({names.front()}, single_total, 1));
       check(single, "one service");
-      auto many = drive<processpype::ServiceState>(system, supervisor,
-                                                   start_stop_lanes(names, many_total, drivers));
+      auto many =
+          drive<Transition>(system, supervisor, start_stop_lanes(names, many_total, drivers));
       check(many, "1,000 services");
       for (const auto& name : names) runtime.stop(name);
       bool inline_calls = key == "bench";

@@ -116,6 +116,12 @@ void declare_node(Section& node, NodeSettings& settings) {
       });
 }
 
+void declare_state(Section& state, StateSettings& settings) {
+  state.text("path", settings.path, "The state file (SQLite); unset: nothing is persisted")
+      .choice("sync", settings.sync, {"normal", "full"},
+              "normal survives a crash of the process, full also a power loss");
+}
+
 /// One instance of `services`: `type`, and the rest is its configuration.
 void read_service(const std::string& name, const json& body, const std::string& key,
                   ApplicationConfig& config, ConfigDiagnostics& diagnostics) {
@@ -169,6 +175,8 @@ void declare_file(Section& file, ApplicationConfig& config, const YamlTree* tree
                [&](Section& logging) { declare_logging(logging, config); })
       .section("node", "Distribution across nodes (docs/membership.md)",
                [&](Section& node) { declare_node(node, config.node); })
+      .section("state", "The node's state file (docs/state.md)",
+               [&](Section& state) { declare_state(state, config.state); })
       .entries(
           "services", "Instances by name, in start order", service_entry_schema(),
           [&](const std::string& name, const json& body, const std::string& key) {

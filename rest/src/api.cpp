@@ -3,6 +3,9 @@
 // from errors to HTTP, and the gateway other nodes forward requests to.
 #include "processpype/rest/api.hpp"
 
+#include <algorithm>
+#include <random>
+
 #include <fmt/format.h>
 
 #include "api_core.hpp"
@@ -62,6 +65,19 @@ HttpResponse json_response(int status, std::string body) {
   return HttpResponse{status, "application/json", {}, std::move(body)};
 }
 
+std::string request_id_of(const HttpExchange& exchange) {
+  constexpr std::size_t longest = 128;
+  if (auto given = exchange.header(request_id_header)) {
+    bool printable =
+        !given->empty() && given->size() <= longest &&
+        std::all_of(given->begin(), given->end(), [](char c) { return c > ' ' && c < 127; });
+    if (printable) return std::string{*given};
+  }
+  // 128 random bits, as hex: unique enough to find one request in any log.
+  thread_local std::mt19937_64 bits{std::random_device{}()};
+  return fmt::format("{:016x}{:016x}", bits(), bits());
+}
+
 bool wants_event_stream(const HttpExchange& exchange) {
   auto accept = exchange.header("Accept");
   return accept && accept->find("text/event-stream") != std::string_view::npos;
@@ -92,9 +108,11 @@ void ApiCore::respond(const ExchangePtr& exchange, HttpResponse response) {
   if (options.collect_metrics)
     http_metrics.observe(exchange->method(), exchange->route(), response.status, elapsed);
   if (access_log)
-    access_log->info("{} {} {} {:.3f} ms {}", exchange->method(), exchange->route(),
+    access_log->info("{} {} {} {:.3f} ms {} {}", exchange->method(), exchange->route(),
                      response.status, std::chrono::duration<double, std::milli>(elapsed).count(),
-                     exchange->peer());
+                     exchange->peer(), exchange->request_id());
+  if (!exchange->request_id().empty())
+    response.headers.emplace_back(request_id_header, exchange->request_id());
   exchange->respond(std::move(response));
 }
 
@@ -240,6 +258,7 @@ Api::Impl::~Impl() {
 }
 
 void Api::Impl::handle(const ExchangePtr& exchange, Call::Origin origin) {
+  exchange->set_request_id(request_id_of(*exchange));
   std::string_view path = exchange->path();
   const auto& prefix = core.options.api_prefix;
   if (origin == Call::Origin::client && !prefix.empty()) {

@@ -54,6 +54,13 @@ class BackgroundWorker {
 /// A JSON response.
 HttpResponse json_response(int status, std::string body);
 
+/// The header a request's id comes in, and goes back out in.
+inline constexpr const char* request_id_header = "X-Request-Id";
+
+/// The id of `exchange`'s request (docs/operations.md, "Request ids"): its
+/// `X-Request-Id` when that is 1-128 printable characters, else a new one.
+std::string request_id_of(const HttpExchange& exchange);
+
 /// Whether the client asked for Server-Sent Events.
 bool wants_event_stream(const HttpExchange& exchange);
 

@@ -152,7 +152,8 @@ RegisterRequest parse_register_request(const json& body) {
   auto service_name = body.find("service_name");
   if (service_name == body.end() || !service_name->is_string())
     throw Error(ErrorCode::bad_request, "Field 'service_name' must be a string");
-  RegisterRequest request{service_name->get<std::string>(), {}, true};
+  RegisterRequest request;
+  request.class_key = service_name->get<std::string>();
   auto instance_name = body.find("instance_name");
   if (instance_name != body.end() && !instance_name->is_null()) {
     if (!instance_name->is_string())

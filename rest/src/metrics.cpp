@@ -275,13 +275,13 @@ void render_process(std::string& out) {
 
 }  // namespace
 
-std::string render_metrics(const InstanceTable& table, const NodeDirectory& directory,
-                           const HttpMetrics* http) {
+std::string render_metrics(const MetricSources& sources) {
   std::string out;
-  out.reserve(256 + table.size() * 200);
-  render_instances(table, out);
-  render_nodes(directory, out);
-  if (http) http->render(out);
+  out.reserve(256 + sources.table.size() * 200);
+  render_instances(sources.table, out);
+  render_nodes(sources.directory, out);
+  if (sources.http) sources.http->render(out);
+  if (sources.state) out += sources.state->metrics().prometheus_text();
   render_process(out);
   return out;
 }

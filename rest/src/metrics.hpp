@@ -13,6 +13,7 @@
 
 #include "processpype/actors/instance_table.hpp"
 #include "processpype/actors/node_directory.hpp"
+#include "processpype/state/state_store.hpp"
 
 namespace processpype::rest {
 
@@ -43,9 +44,17 @@ class HttpMetrics {
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Series>> series_;
 };
 
+/// Where the series of /metrics come from; null parts are left out.
+struct MetricSources {
+  const InstanceTable& table;
+  const NodeDirectory& directory;
+  const HttpMetrics* http = nullptr;
+  const state::StateStore* state = nullptr;
+};
+
 /// The whole /metrics document: the node's instances and nodes, HTTP
-/// requests and the process (docs/operations.md lists every series).
-std::string render_metrics(const InstanceTable& table, const NodeDirectory& directory,
-                           const HttpMetrics* http);
+/// requests, the state file and the process (docs/operations.md lists every
+/// series).
+std::string render_metrics(const MetricSources& sources);
 
 }  // namespace processpype::rest

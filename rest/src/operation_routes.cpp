@@ -57,12 +57,13 @@ class OperationHandlers {
 
   void metrics(Call& call) {
     core_.walk_table([this, exchange = call.exchange] {
-      const auto* http = core_.options.collect_metrics ? &core_.http_metrics : nullptr;
-      core_.respond(exchange, HttpResponse{200,
-                                           "text/plain; version=0.0.4; charset=utf-8",
-                                           {},
-                                           render_metrics(core_.runtime.table(),
-                                                          *core_.runtime.directory(), http)});
+      MetricSources sources{core_.runtime.table(), *core_.runtime.directory()};
+      if (core_.options.collect_metrics) sources.http = &core_.http_metrics;
+      sources.state = core_.runtime.state_store().get();
+      core_.respond(
+          exchange,
+          HttpResponse{
+              200, "text/plain; version=0.0.4; charset=utf-8", {}, render_metrics(sources)});
     });
   }
 

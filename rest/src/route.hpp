@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "processpype/rest/http_exchange.hpp"
+#include "processpype/runtime/events.hpp"
 #include "processpype/runtime/path_pattern.hpp"
 
 namespace processpype::rest {
@@ -37,6 +38,8 @@ struct Call {
   bool remote = false;
 
   const std::string& name() const { return parameters.at("name"); }
+  /// The trigger of a user's command: cause request, and this request's id.
+  Trigger trigger() const { return Trigger{EventCause::request, exchange->request_id()}; }
 };
 
 using Handler = std::function<void(Call&)>;

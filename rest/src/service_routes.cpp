@@ -71,6 +71,7 @@ class ServiceHandlers {
                                fmt::format("Field 'node' ({}) disagrees with the path's node ({})",
                                            *node, call.node_id)));
     if (node && *node != core_.runtime.node_id()) return core_.forward(call, *node, Wait::reply);
+    request.request_id = call.exchange->request_id();
     core_.ask(
         call, core_.runtime.supervisor(),
         [this, exchange = call.exchange](Registration& registration) {
@@ -87,23 +88,33 @@ class ServiceHandlers {
         [this, exchange = call.exchange](Deregistration& result) {
           auto body = command_reply("deregistered", result.name);
           if (!result.stop_error.empty()) body["error"] = result.stop_error;
+          if (!result.warning.empty()) body["warning"] = result.warning;
           core_.respond_json(exchange, body);
         },
-        deregister_atom::value, call.name());
+        deregister_atom::value, call.name(), call.trigger());
   }
 
   void start(Call& call) {
-    core_.command(call, "started", start_atom::value, call.name(), EventCause::request);
+    core_.command(call, "started", start_atom::value, call.name(), call.trigger());
   }
 
+  /// A stop acts even when the state file cannot record it: the reply then
+  /// carries a warning (docs/state.md).
   void stop(Call& call) {
-    core_.command(call, "stopped", stop_atom::value, call.name(), EventCause::request);
+    core_.ask(
+        call, core_.runtime.supervisor(),
+        [this, exchange = call.exchange, name = call.name()](StopResult& result) {
+          auto body = command_reply("stopped", name);
+          if (!result.warning.empty()) body["warning"] = result.warning;
+          core_.respond_json(exchange, body);
+        },
+        stop_atom::value, call.name(), call.trigger());
   }
 
   void configure(Call& call) {
     if (auto configuration = core_.body_of(call))
       core_.command(call, "configured", configure_atom::value, call.name(),
-                    std::move(*configuration), EventCause::request);
+                    std::move(*configuration), call.trigger());
   }
 
   void configure_and_start(Call& call) {
@@ -113,9 +124,9 @@ class ServiceHandlers {
         call, core_.runtime.supervisor(),
         [this, call](ServiceState) mutable {
           core_.command(call, "configured and started", start_atom::value, call.name(),
-                        EventCause::request);
+                        call.trigger());
         },
-        configure_atom::value, call.name(), std::move(*configuration), EventCause::request);
+        configure_atom::value, call.name(), std::move(*configuration), call.trigger());
   }
 
   /// Runs inside the instance's actor (docs/architecture.md, "A custom route").

@@ -42,7 +42,8 @@ nlohmann::json to_json(const Event& event) {
           {"service", event.service},
           {"state", event.state},
           {"error", event.error.empty() ? json(nullptr) : json(event.error)},
-          {"cause", to_string(event.cause)}};
+          {"cause", to_string(event.cause)},
+          {"request_id", event.request_id.empty() ? json(nullptr) : json(event.request_id)}};
 }
 
 EventLog::EventLog(std::string node, std::string boot)
@@ -63,7 +64,7 @@ void EventLog::set_node(std::string node) {
 }
 
 std::uint64_t EventLog::append(std::string_view service, std::string_view state,
-                               std::string_view error, EventCause cause) {
+                               std::string_view error, const Trigger& trigger) {
   std::uint64_t seq;
   std::shared_ptr<const std::vector<std::pair<std::uint64_t, Listener>>> listeners;
   {
@@ -76,7 +77,8 @@ std::uint64_t EventLog::append(std::string_view service, std::string_view state,
                 std::string{service},
                 std::string{state},
                 std::string{error},
-                cause};
+                trigger.cause,
+                trigger.request_id};
     if (ring_.size() < capacity)
       ring_.push_back(std::move(event));
     else

@@ -63,12 +63,31 @@ void ServiceLifecycle::check_dependencies(const ServiceConfiguration& candidate)
 // A stop while starting waits for the start to end (StopPlan::wait_for_transition).
 
 bool ServiceLifecycle::configure(const nlohmann::json& configuration) {
+  return apply_configuration(prepare_configuration(configuration));
+}
+
+std::unique_ptr<ServiceConfiguration> ServiceLifecycle::prepare_configuration(
+    const nlohmann::json& configuration) const {
   if (is_active(state()))
     throw Error(ErrorCode::conflict, fmt::format("Cannot configure service {} while it is {}",
                                                  name(), to_string(state())));
   auto candidate = service_->create_configuration();
   candidate->load(configuration);  // throws; nothing changed yet
   check_dependencies(*candidate);
+  return candidate;
+}
+
+std::optional<Error> ServiceLifecycle::start_refusal() const {
+  if (is_active(state()))
+    return Error(ErrorCode::conflict,
+                 fmt::format("Service {} is already {}", name(), to_string(state())));
+  if (service_->requires_configuration() && !status().is_configured)
+    return Error(ErrorCode::conflict,
+                 fmt::format("Service {} must be configured before starting", name()));
+  return std::nullopt;
+}
+
+bool ServiceLifecycle::apply_configuration(std::unique_ptr<ServiceConfiguration> candidate) {
   ensure_manager();
   service_->manager_->configure(*candidate);
   service_->configuration_ = std::move(candidate);

@@ -13,6 +13,31 @@ std::string format_utc(std::chrono::system_clock::time_point time) {
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", seconds, milliseconds.count());
 }
 
+std::string_view to_string(InstanceOrigin origin) noexcept {
+  return origin == InstanceOrigin::file ? "file" : "request";
+}
+
+std::vector<std::string> overridden_fields(const nlohmann::json& metadata,
+                                           const nlohmann::json& file_metadata) {
+  std::vector<std::string> fields;
+  // JSON objects iterate in key order: one merge walk over both.
+  auto a = metadata.items().begin(), a_end = metadata.items().end();
+  auto b = file_metadata.items().begin(), b_end = file_metadata.items().end();
+  while (a != a_end || b != b_end) {
+    if (b == b_end || (a != a_end && a.key() < b.key())) {
+      fields.push_back(a.key());
+      ++a;
+    } else if (a == a_end || b.key() < a.key()) {
+      fields.push_back(b.key());
+      ++b;
+    } else {
+      if (a.value() != b.value()) fields.push_back(a.key());
+      ++a, ++b;
+    }
+  }
+  return fields;
+}
+
 nlohmann::json to_json(ServiceStatus status) {
   using nlohmann::json;
   json health = nullptr;
@@ -29,6 +54,8 @@ nlohmann::json to_json(ServiceStatus status) {
       {"next_restart_in_seconds",
        status.next_restart_in_seconds ? json(*status.next_restart_in_seconds) : json(nullptr)},
       {"health", std::move(health)},
+      {"origin", to_string(status.origin)},
+      {"overrides", std::move(status.overrides)},
   };
 }
 

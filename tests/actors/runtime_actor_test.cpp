@@ -378,7 +378,7 @@ TEST_CASE("a service actor that dies during a start answers the waiting start", 
   caf::scoped_actor self{*node.system};
   auto pending =
       self->request(node->supervisor(), std::chrono::seconds(3), processpype::start_atom::value,
-                    std::string{"midstart"}, processpype::EventCause::request);
+                    std::string{"midstart"}, processpype::Trigger{});
   REQUIRE(eventually([&] { return p->starts == 1; }));
   auto actor = lookup(node, "midstart");
   caf::anon_send_exit(actor, caf::exit_reason::kill);
@@ -416,7 +416,7 @@ TEST_CASE("starts racing a deregistration are answered and leave no manager runn
       int silent = 0;
       while (!removed && silent == 0) {
         self->request(node->supervisor(), std::chrono::seconds(2), processpype::start_atom::value,
-                      name, processpype::EventCause::request)
+                      name, processpype::Trigger{})
             .receive([](ServiceState) {},
                      [&](caf::error& error) {
                        if (processpype::to_error(error).code() == ErrorCode::timeout) ++silent;
@@ -501,27 +501,29 @@ TEST_CASE("8 threads of conflicting commands end in a consistent state", "[concu
     caf::scoped_actor self{*node.system};
     std::vector<decltype(self->request(node->supervisor(), caf::infinite,
                                        processpype::start_atom::value, std::string{},
-                                       processpype::EventCause::request))>
-        pending;
-    for (int i = 0; i < 100; ++i) {
-      if (i % 2 == 0)
-        pending.push_back(self->request(node->supervisor(), caf::infinite,
-                                        processpype::start_atom::value, std::string{"contended"},
-                                        processpype::EventCause::request));
-      else
-        pending.push_back(self->request(node->supervisor(), caf::infinite,
-                                        processpype::stop_atom::value, std::string{"contended"},
-                                        processpype::EventCause::request));
+                                       processpype::Trigger{}))>
+        starts;
+    std::vector<decltype(self->request(node->supervisor(), caf::infinite,
+                                       processpype::stop_atom::value, std::string{},
+                                       processpype::Trigger{}))>
+        stops;
+    for (int i = 0; i < 50; ++i) {
+      starts.push_back(self->request(node->supervisor(), caf::infinite,
+                                     processpype::start_atom::value, std::string{"contended"},
+                                     processpype::Trigger{}));
+      stops.push_back(self->request(node->supervisor(), caf::infinite,
+                                    processpype::stop_atom::value, std::string{"contended"},
+                                    processpype::Trigger{}));
     }
-    for (std::size_t i = 0; i < pending.size(); ++i) {
-      pending[i].receive([](ServiceState) {},
-                         [&](caf::error& error) {
-                           auto converted = processpype::to_error(error);
-                           bool start = i % 2 == 0;
-                           if (!(start && converted.code() == ErrorCode::conflict))
-                             problem(std::string{"actor api: "} + converted.what());
-                         });
-    }
+    auto refused = [&](bool start) {
+      return [&, start](caf::error& error) {
+        auto converted = processpype::to_error(error);
+        if (!(start && converted.code() == ErrorCode::conflict))
+          problem(std::string{"actor api: "} + converted.what());
+      };
+    };
+    for (auto& pending : starts) pending.receive([](ServiceState) {}, refused(true));
+    for (auto& pending : stops) pending.receive([](processpype::StopResult&) {}, refused(false));
   }));
 
   bool all_done = true;
@@ -621,13 +623,14 @@ TEST_CASE("the actor-message API speaks the protocol of protocol.hpp", "[protoco
   auto fail = [](caf::error& error) { FAIL("unexpected error: " << to_string(error)); };
 
   self->request(supervisor, std::chrono::seconds(5), processpype::register_atom::value,
-                processpype::RegisterRequest{"probe", "wire", false})
+                processpype::RegisterRequest{
+                    .class_key = "probe", .instance_name = "wire", .auto_name = false})
       .receive([](processpype::Registration& r) { CHECK(r.name == "wire"); }, fail);
   self->request(supervisor, std::chrono::seconds(5), processpype::configure_atom::value,
-                std::string{"wire"}, json{{"label", "w"}}, processpype::EventCause::request)
+                std::string{"wire"}, json{{"label", "w"}}, processpype::Trigger{})
       .receive([](ServiceState) {}, fail);
   self->request(supervisor, std::chrono::seconds(5), processpype::start_atom::value,
-                std::string{"wire"}, processpype::EventCause::request)
+                std::string{"wire"}, processpype::Trigger{})
       .receive([](ServiceState) {}, fail);
   // A read that follows a reply sees the new state.
   self->request(supervisor, std::chrono::seconds(5), processpype::status_atom::value,
@@ -639,7 +642,7 @@ TEST_CASE("the actor-message API speaks the protocol of protocol.hpp", "[protoco
           },
           fail);
   self->request(supervisor, std::chrono::seconds(5), processpype::start_atom::value,
-                std::string{"wire"}, processpype::EventCause::request)
+                std::string{"wire"}, processpype::Trigger{})
       .receive([](ServiceState) { FAIL("a second start must be refused"); },
                [](caf::error& error) {
                  CHECK(processpype::to_error(error).code() == ErrorCode::conflict);
@@ -652,7 +655,7 @@ TEST_CASE("the actor-message API speaks the protocol of protocol.hpp", "[protoco
           },
           fail);
   self->request(supervisor, std::chrono::seconds(5), processpype::deregister_atom::value,
-                std::string{"wire"})
+                std::string{"wire"}, processpype::Trigger{})
       .receive([](processpype::Deregistration& d) { CHECK(d.stop_error.empty()); }, fail);
   CHECK(p->stops == 1);
   self->request(supervisor, std::chrono::seconds(5), processpype::status_atom::value,

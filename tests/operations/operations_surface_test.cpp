@@ -474,7 +474,7 @@ services:
 
 TEST_CASE(
     "logging: access_log writes one line per request: method, route template, status, "
-    "duration, peer",
+    "duration, peer, request id",
     "[operations][logging]") {
   TempFile config(R"(logging:
   level: info
@@ -513,9 +513,9 @@ services:
   auto err = server.stderr_text();
   INFO("stderr:\n" << err.substr(0, 5000));
   REQUIRE(all);
-  // "<method> <route> <status> <ms> ms <peer>"
+  // "<method> <route> <status> <ms> ms <peer> <request id>"
   const std::regex line_format(
-      R"(processpype\.access: (GET|POST|DELETE) (/\S*|unmatched) (\d{3}) (\d+\.\d+) ms 127\.0\.0\.1:(\d+)$)");
+      R"(processpype\.access: (GET|POST|DELETE) (/\S*|unmatched) (\d{3}) (\d+\.\d+) ms 127\.0\.0\.1:(\d+) [0-9a-f]{32}$)");
   auto access = lines_with(err, "processpype.access:");
   for (const auto& request : expected) {
     INFO(request);

@@ -25,7 +25,9 @@ TEST_CASE("register, configure, start, stop and delete, each read right after sh
                                {"is_configured", false},
                                {"restarts", 0},
                                {"next_restart_in_seconds", nullptr},
-                               {"health", nullptr}});
+                               {"health", nullptr},
+                               {"origin", "request"},
+                               {"overrides", json::array()}});
 
   auto configured = node.post("/services/e1/configure", json{{"prefix", "Hi"}});
   INFO(configured);

@@ -95,7 +95,7 @@ StartReply start_echo_by_message(processpype::Runtime& runtime) {
   runtime.system().spawn([&runtime, on_started, on_failure](caf::event_based_actor* self) {
     // [snippet:start-message]
     self->request(runtime.supervisor(), caf::infinite, processpype::start_atom::value,
-                  std::string{"echo"}, processpype::EventCause::request)
+                  std::string{"echo"}, processpype::Trigger{processpype::EventCause::request})
         .then([=](processpype::ServiceState state) { on_started(state); },
               [=](caf::error& error) { on_failure(processpype::to_error(error)); });
     // [snippet-end:start-message]

@@ -59,7 +59,9 @@ TEST_CASE("a status renders every field, error null when empty") {
                          {"is_configured", false},
                          {"restarts", 0},
                          {"next_restart_in_seconds", nullptr},
-                         {"health", nullptr}});
+                         {"health", nullptr},
+                         {"origin", "request"},
+                         {"overrides", json::array()}});
   status.error = "boom";
   CHECK(processpype::to_json(status)["error"] == "boom");
 }

@@ -170,7 +170,8 @@ TEST_CASE("an event renders every field, error null when empty") {
                          {"service", "echo"},
                          {"state", "running"},
                          {"error", nullptr},
-                         {"cause", "autostart"}});
+                         {"cause", "autostart"},
+                         {"request_id", nullptr}});
   event.error = "boom";
   CHECK(processpype::to_json(event)["error"] == "boom");
 }

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "processpype/runtime/lifecycle.hpp"
 #include "processpype/runtime/service_registry.hpp"
 #include "processpype/runtime/service_status.hpp"
 
@@ -28,6 +29,9 @@ struct ConfigurationView {
   bool is_configured = false;
   std::vector<std::string> depends_on;
   bool enabled = true;
+  InstanceOrigin origin = InstanceOrigin::request;
+  /// The top-level fields that differ from the application file's.
+  std::vector<std::string> overrides;
 };
 
 /// What the actor running an instance publishes of it: immutable once
@@ -111,10 +115,22 @@ class InstanceRecord {
  public:
   InstanceRecord(std::string name, std::shared_ptr<const ServiceClass> service_class,
                  std::uint64_t order, std::shared_ptr<InstanceCounts> counts,
-                 std::shared_ptr<TableChanges> changes);
+                 std::shared_ptr<TableChanges> changes,
+                 InstanceOrigin origin = InstanceOrigin::request,
+                 std::shared_ptr<const nlohmann::json> file_metadata = nullptr);
 
   const std::string& name() const noexcept { return name_; }
   const ServiceClass& service_class() const noexcept { return *service_class_; }
+  const std::shared_ptr<const ServiceClass>& shared_class() const noexcept {
+    return service_class_;
+  }
+  /// Where it comes from (docs/state.md); fixed for its life.
+  InstanceOrigin origin() const noexcept { return origin_; }
+  /// The application file's configuration of it, defaults filled in; null
+  /// for a request instance.
+  const std::shared_ptr<const nlohmann::json>& file_metadata() const noexcept {
+    return file_metadata_;
+  }
   /// Registration order: larger is later.
   std::uint64_t order() const noexcept { return order_; }
 
@@ -163,6 +179,8 @@ class InstanceRecord {
   const std::string name_;
   const std::shared_ptr<const ServiceClass> service_class_;
   const std::uint64_t order_;
+  const InstanceOrigin origin_;
+  const std::shared_ptr<const nlohmann::json> file_metadata_;
   std::atomic<std::shared_ptr<const ServiceView>> view_;
   /// The body of the view it names (kept alive, so never a reused address).
   struct RenderedStatus {
@@ -180,6 +198,11 @@ class InstanceRecord {
 };
 
 using RecordPtr = std::shared_ptr<InstanceRecord>;
+
+/// The configuration part of the view of `record`, as `lifecycle`'s service
+/// is configured now (its overrides of the application file computed).
+std::shared_ptr<const ConfigurationView> describe_configuration(const ServiceLifecycle& lifecycle,
+                                                                const InstanceRecord& record);
 
 /// A snapshot of the registered instances in registration order, taken by
 /// copying one pointer. Instances removed after the snapshot was taken are
@@ -240,7 +263,9 @@ class InstanceTable {
   // -- the Supervisor only --------------------------------------------------------
 
   /// A new record for `name` (not registered yet) in state initialized.
-  RecordPtr make_record(std::string name, std::shared_ptr<const ServiceClass> service_class);
+  RecordPtr make_record(std::string name, std::shared_ptr<const ServiceClass> service_class,
+                        InstanceOrigin origin = InstanceOrigin::request,
+                        std::shared_ptr<const nlohmann::json> file_metadata = nullptr);
   void insert(RecordPtr record);
   void erase(const std::string& name);
 

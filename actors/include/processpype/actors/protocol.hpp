@@ -16,10 +16,10 @@
 /// | request                                         | response                 |
 /// | ----------------------------------------------- | ------------------------ |
 /// | (register_atom, RegisterRequest)                | Registration             |
-/// | (deregister_atom, name)                         | Deregistration           |
-/// | (configure_atom, name, nlohmann::json, cause)   | ServiceState (configured)|
-/// | (start_atom, name, cause)                       | ServiceState once running|
-/// | (stop_atom, name, cause)                        | ServiceState once stopped|
+/// | (deregister_atom, name, Trigger)                | Deregistration           |
+/// | (configure_atom, name, nlohmann::json, Trigger) | ServiceState (configured)|
+/// | (start_atom, name, Trigger)                     | ServiceState once running|
+/// | (stop_atom, name, Trigger)                      | StopResult once stopped  |
 /// | (route_atom, RouteCall)                         | RouteResponse            |
 /// | (status_atom, name)                             | ServiceStatus            |
 /// | (list_atom)                                     | std::vector<NamedStatus> |
@@ -27,14 +27,23 @@
 /// | (info_atom)                                     | ApplicationInfo          |
 /// | (lookup_atom, name)                             | caf::actor (its actor)   |
 /// | (stop_all_atom, caf::timespan timeout)          | std::vector<std::string> |
+/// | (restore_atom, std::vector<RestoredInstance>)   | std::uint64_t (local use)|
 ///
-/// Commands are carried out by the instance's service actor, which answers
-/// the caller directly (the Supervisor delegates). Status and list are
+/// A Trigger is the command's cause (what its events carry) and the id of
+/// the HTTP request that asked for it, if any. Commands are carried out by
+/// the instance's service actor, which answers the caller directly (the
+/// Supervisor delegates). Status and list are
 /// answered from the node's InstanceTable, which the service actor updates
 /// before it replies, so a read that follows a reply sees the change.
 /// stop_all stops every running (or starting) service, dependents before
 /// their dependencies, otherwise in reverse order of reaching `running`,
 /// all within `timeout`; it answers the names that did not stop cleanly.
+/// With a state file (docs/state.md), register, configure, start, stop and
+/// DELETE write their change ahead: a change that cannot be written refuses
+/// register, configure and start with node_unavailable ("State not saved:
+/// <reason>"); stop and DELETE act anyway and answer with a `warning`.
+/// restore_atom registers a node's instances in bulk at start
+/// (Runtime::restore).
 /// The messages service actors send the Supervisor (InternalSupervisorActor)
 /// and the service actor's interface (ServiceActor) are in
 /// actors/src/internal_protocol.hpp.
@@ -101,9 +110,11 @@
 /// when a node is up, it subscribes to that node's feed.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/meta/load_callback.hpp>
@@ -116,7 +127,9 @@
 #include "processpype/runtime/errors.hpp"
 #include "processpype/runtime/events.hpp"
 #include "processpype/runtime/json_input.hpp"
+#include "processpype/runtime/lifecycle.hpp"
 #include "processpype/runtime/routes.hpp"
+#include "processpype/runtime/service_registry.hpp"
 #include "processpype/runtime/service_status.hpp"
 
 namespace caf {
@@ -152,6 +165,7 @@ using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using events_atom = caf::atom_constant<caf::atom("events")>;
 using http_atom = caf::atom_constant<caf::atom("http")>;
 using gateway_atom = caf::atom_constant<caf::atom("gateway")>;
+using restore_atom = caf::atom_constant<caf::atom("restore")>;
 
 /// The `after` of a subscription that wants no replay, only new events.
 inline constexpr std::uint64_t live_events_only = ~std::uint64_t{0};
@@ -168,6 +182,12 @@ struct RegisterRequest {
   std::string class_key;
   std::string instance_name;
   bool auto_name = true;
+  /// The HTTP request's id, for the `registered` event ("": none).
+  std::string request_id = {};
+  /// An instance of that name restored at start with the same class is
+  /// answered as registered (the embedding API's idempotent registration,
+  /// docs/state.md) instead of 409.
+  bool accept_restored = false;
 };
 
 struct Registration {
@@ -178,6 +198,30 @@ struct Registration {
 struct Deregistration {
   std::string name;
   std::string stop_error;  ///< the error of the final stop, "" if none
+  /// "State not saved: <reason>" when the state file could not record it
+  /// (it was deregistered anyway); "" if none.
+  std::string warning;
+};
+
+/// The reply to a stop: the state it left the instance in, and a warning
+/// when the state file could not record the user's stop (it stopped anyway).
+struct StopResult {
+  ServiceState state = ServiceState::stopped;
+  std::string warning;
+};
+
+/// One instance of a node's start (docs/state.md, "At start"), prepared by
+/// Runtime::restore: its service object, configured from the state file's
+/// configuration, else the application file's, or in `error` with the
+/// problem of the stored layer.
+struct RestoredInstance {
+  std::string name;
+  std::shared_ptr<const ServiceClass> service_class;
+  std::shared_ptr<ServiceLifecycle> lifecycle;
+  InstanceOrigin origin = InstanceOrigin::file;
+  /// The application file's configuration of it with defaults filled in
+  /// (for `overrides`); null for a request instance.
+  std::shared_ptr<const nlohmann::json> file_metadata;
 };
 
 struct NamedStatus {
@@ -251,17 +295,18 @@ struct StatusBatch {
 
 using SupervisorActor = caf::typed_actor<
     caf::replies_to<register_atom, RegisterRequest>::with<Registration>,
-    caf::replies_to<deregister_atom, std::string>::with<Deregistration>,
-    caf::replies_to<configure_atom, std::string, nlohmann::json, EventCause>::with<ServiceState>,
-    caf::replies_to<start_atom, std::string, EventCause>::with<ServiceState>,
-    caf::replies_to<stop_atom, std::string, EventCause>::with<ServiceState>,
+    caf::replies_to<deregister_atom, std::string, Trigger>::with<Deregistration>,
+    caf::replies_to<configure_atom, std::string, nlohmann::json, Trigger>::with<ServiceState>,
+    caf::replies_to<start_atom, std::string, Trigger>::with<ServiceState>,
+    caf::replies_to<stop_atom, std::string, Trigger>::with<StopResult>,
     caf::replies_to<route_atom, RouteCall>::with<RouteResponse>,
     caf::replies_to<status_atom, std::string>::with<ServiceStatus>,
     caf::replies_to<list_atom>::with<std::vector<NamedStatus>>,
     caf::replies_to<count_atom>::with<std::uint64_t>,
     caf::replies_to<info_atom>::with<ApplicationInfo>,
     caf::replies_to<lookup_atom, std::string>::with<caf::actor>,
-    caf::replies_to<stop_all_atom, caf::timespan>::with<std::vector<std::string>>>;
+    caf::replies_to<stop_all_atom, caf::timespan>::with<std::vector<std::string>>,
+    caf::replies_to<restore_atom, std::vector<RestoredInstance>>::with<std::uint64_t>>;
 
 using EventSubscriberActor = caf::typed_actor<caf::reacts_to<events_atom, EventBatch>>;
 
@@ -380,12 +425,14 @@ typename Inspector::result_type inspect(Inspector& f, ServiceStatus& x) {
     return caf::none;
   });
   return f(caf::meta::type_name("ServiceStatus"), x.state, x.error, x.metadata, x.is_configured,
-           x.restarts, has_next_restart, next_restart, has_health, health, load);
+           x.restarts, has_next_restart, next_restart, has_health, health, x.origin, x.overrides,
+           load);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, RegisterRequest& x) {
-  return f(caf::meta::type_name("RegisterRequest"), x.class_key, x.instance_name, x.auto_name);
+  return f(caf::meta::type_name("RegisterRequest"), x.class_key, x.instance_name, x.auto_name,
+           x.request_id, x.accept_restored);
 }
 
 template <class Inspector>
@@ -395,7 +442,12 @@ typename Inspector::result_type inspect(Inspector& f, Registration& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, Deregistration& x) {
-  return f(caf::meta::type_name("Deregistration"), x.name, x.stop_error);
+  return f(caf::meta::type_name("Deregistration"), x.name, x.stop_error, x.warning);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, StopResult& x) {
+  return f(caf::meta::type_name("StopResult"), x.state, x.warning);
 }
 
 template <class Inspector>
@@ -425,9 +477,14 @@ typename Inspector::result_type inspect(Inspector& f, ApplicationInfo& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Trigger& x) {
+  return f(caf::meta::type_name("Trigger"), x.cause, x.request_id);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, Event& x) {
   return f(caf::meta::type_name("Event"), x.seq, x.boot, x.time, x.node, x.service, x.state,
-           x.error, x.cause);
+           x.error, x.cause, x.request_id);
 }
 
 template <class Inspector>
@@ -511,3 +568,7 @@ typename Inspector::result_type inspect(Inspector& f, json& x) {
 }
 
 }  // namespace nlohmann
+
+// Local only: a node's start hands its prepared service objects to its own
+// Supervisor; they never cross nodes.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<processpype::RestoredInstance>)

@@ -17,6 +17,7 @@
 #include "processpype/actors/service_client.hpp"
 #include "processpype/runtime/events.hpp"
 #include "processpype/runtime/service_registry.hpp"
+#include "processpype/state/state_store.hpp"
 
 namespace processpype {
 
@@ -55,6 +56,39 @@ struct RuntimeOptions {
   /// Runtime::configure_node_tls. A node with TLS and one without cannot
   /// join each other.
   bool node_tls = false;
+  /// The node's state file (docs/state.md): what the control API did is
+  /// written there before it acts, and restore() brings it back at start.
+  /// Unset: nothing is persisted and no file is written.
+  std::optional<state::StateStoreOptions> state = std::nullopt;
+  /// Empties the state file before anything is restored (`--reset-state`).
+  bool reset_state = false;
+};
+
+/// An instance of the application file (docs/configuration.md).
+struct FileInstance {
+  std::string name;
+  std::string class_key;
+  /// Its mapping without `type` (`{}`: not configured at start).
+  nlohmann::json configuration = nlohmann::json::object();
+};
+
+/// What a node starts with (docs/state.md, "At start").
+struct StartPlan {
+  /// The application file's instances, in file order.
+  std::vector<FileInstance> file;
+  /// Class keys to register (when no instance has that name) and start:
+  /// ENABLED_SERVICES.
+  std::vector<std::string> enabled_services;
+};
+
+/// What restore() did.
+struct StartReport {
+  /// Instances registered: the file's, then the state file's layer.
+  std::size_t registered = 0;
+  /// Instances started, in the order they started.
+  std::vector<std::string> started;
+  /// Instances left in error, or whose start failed, and why.
+  std::vector<std::pair<std::string, std::string>> problems;
 };
 
 /// An event subscription of the embedding API; ends when destroyed.
@@ -93,6 +127,10 @@ class Runtime : public ServiceClient {
   static void add_types(caf::actor_system_config& config);
 
   explicit Runtime(caf::actor_system& system, RuntimeOptions options = {});
+  /// Opens the state file when RuntimeOptions::state is set: throws
+  /// state::StateError (one line naming the path and the reason) when it
+  /// cannot be used, before anything runs.
+  ///
   /// Ends the Supervisor, the Node actor, the EventFeed and every service
   /// actor (managers are not stopped: call stop_all first for a graceful end).
   ~Runtime();
@@ -109,6 +147,21 @@ class Runtime : public ServiceClient {
   const InstanceTable& table() const noexcept { return *table_; }
   /// The events of this node.
   EventLog& event_log() const noexcept { return *event_log_; }
+  /// The node's state file; null when it has none.
+  const std::shared_ptr<state::StateStore>& state_store() const noexcept { return state_; }
+
+  /// Registers the node's instances at start (docs/state.md, "At start"):
+  /// the application file's, then the state file's layer on top (its
+  /// configurations replace the file's, its deregistrations remove file
+  /// instances, its request instances join them), then starts them in
+  /// dependency order by desired state: the stored one; else, for a file
+  /// instance, the file's `enabled`; else none (a stored `autostart` alone
+  /// never starts anything). A problem of the stored layer (a class gone, an
+  /// invalid field, an unknown dependency, a cycle) leaves that instance in
+  /// `error` with the detail, and the start goes on. Call it once, after
+  /// the service classes are registered; an embedding program without a
+  /// file calls it with an empty plan to bring back what its requests did.
+  StartReport restore(const StartPlan& plan = {});
 
   using ServiceClient::register_service;
   /// Registers `ServiceType` in the class registry if needed, then an instance of it.
@@ -174,6 +227,7 @@ class Runtime : public ServiceClient {
   static std::string demangle(const char* mangled);
 
   RuntimeOptions options_;
+  std::shared_ptr<state::StateStore> state_;
   std::string node_id_;
   std::shared_ptr<InstanceTable> table_;
   std::shared_ptr<EventLog> event_log_;

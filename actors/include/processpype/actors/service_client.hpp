@@ -29,15 +29,20 @@ class ServiceClient {
 
   /// Registers an instance of the class with registry key `class_key`,
   /// named by the auto-naming rule (docs/rest-api.md) or `instance_name`.
+  /// A name that the node restored from its state file with the same class
+  /// returns that instance (docs/state.md): registering in code at every
+  /// start is idempotent.
   Registration register_service(std::string_view class_key,
                                 std::optional<std::string> instance_name = std::nullopt);
   void configure(const std::string& name, const nlohmann::json& configuration,
-                 EventCause cause = EventCause::request);
-  void start(const std::string& name, EventCause cause = EventCause::request);
-  void stop(const std::string& name, EventCause cause = EventCause::request);
+                 Trigger trigger = EventCause::request);
+  void start(const std::string& name, Trigger trigger = EventCause::request);
+  /// The stop acts even when the state file cannot record it: the result's
+  /// `warning` says so.
+  StopResult stop(const std::string& name, Trigger trigger = EventCause::request);
   ServiceStatus status(const std::string& name);
   std::vector<NamedStatus> list();
-  Deregistration deregister(const std::string& name);
+  Deregistration deregister(const std::string& name, Trigger trigger = EventCause::request);
   RouteResponse call_route(const std::string& name, RouteRequest request);
   ApplicationInfo info();
 

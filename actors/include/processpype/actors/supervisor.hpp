@@ -8,6 +8,7 @@
 #include "processpype/actors/instance_table.hpp"
 #include "processpype/actors/protocol.hpp"
 #include "processpype/runtime/events.hpp"
+#include "processpype/state/state_store.hpp"
 
 namespace processpype {
 
@@ -18,6 +19,8 @@ struct SupervisorSetup {
   ApplicationInfo application;
   /// Registrations beyond this many instances are refused (409).
   std::size_t max_instances = 100000;
+  /// The node's state file (docs/state.md); null: nothing is persisted.
+  std::shared_ptr<state::StateStore> state;
 };
 
 /// Spawns a node's Supervisor (protocol.hpp has its interface).

@@ -75,6 +75,15 @@ struct NodeSettings {
   double forget_after_seconds = 3600.0;
 };
 
+/// `state` (docs/state.md): the node's state file.
+struct StateSettings {
+  /// The SQLite file; empty: nothing is persisted.
+  std::string path;
+  /// SQLite's `synchronous`: normal survives a crash of the process, full
+  /// also a power loss.
+  std::string sync = "normal";
+};
+
 /// One entry of `services`: an instance name, its class key and its own
 /// configuration (without `type`).
 struct ServiceInstanceConfig {
@@ -90,6 +99,7 @@ struct ApplicationConfig {
   ServerSettings server;
   LoggingSettings logging;
   NodeSettings node;
+  StateSettings state;
   /// In file order.
   std::vector<ServiceInstanceConfig> services;
 };

@@ -66,10 +66,15 @@ class HttpExchange {
   /// (`/services/{name}/start`; `unmatched` when none did).
   const std::string& route() const noexcept { return route_; }
   void set_route(std::string route) { route_ = std::move(route); }
+  /// The request's id (docs/operations.md, "Request ids"): taken from its
+  /// `X-Request-Id` or made up by the Api, echoed in the response.
+  const std::string& request_id() const noexcept { return request_id_; }
+  void set_request_id(std::string id) { request_id_ = std::move(id); }
   Clock::time_point received_at() const noexcept { return received_at_; }
 
  private:
   std::string route_ = "unmatched";
+  std::string request_id_;
   Clock::time_point received_at_ = Clock::now();
 };
 

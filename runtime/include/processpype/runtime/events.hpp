@@ -29,6 +29,20 @@ enum class EventCause : std::uint8_t {
 std::string_view to_string(EventCause cause) noexcept;
 std::optional<EventCause> event_cause_from_string(std::string_view text) noexcept;
 
+/// What set a command in motion: the cause its events carry and, when an
+/// HTTP request asked for it, that request's id (docs/operations.md,
+/// "Request ids"), which the events it causes carry too.
+struct Trigger {
+  EventCause cause = EventCause::request;
+  std::string request_id;  ///< empty: no request caused it
+
+  Trigger() = default;
+  Trigger(EventCause cause_, std::string request_id_ = {})  // NOLINT: a cause alone is a trigger
+      : cause(cause_), request_id(std::move(request_id_)) {}
+
+  friend bool operator==(const Trigger&, const Trigger&) = default;
+};
+
 /// One state change (or registration) of one instance on one node.
 struct Event {
   std::uint64_t seq = 0;  ///< increasing per node from 1
@@ -39,11 +53,13 @@ struct Event {
   std::string state;  ///< a state name, `registered` or `deregistered`
   std::string error;  ///< empty: none (null on the wire)
   EventCause cause = EventCause::request;
+  std::string request_id;  ///< of the request that caused it; empty: none (null on the wire)
 
   friend bool operator==(const Event&, const Event&) = default;
 };
 
-/// `{"seq", "boot", "time", "node", "service", "state", "error", "cause"}`.
+/// `{"seq", "boot", "time", "node", "service", "state", "error", "cause",
+/// "request_id"}`.
 nlohmann::json to_json(const Event& event);
 
 /// A read of the log: the events after some seq, oldest first. `gap` says
@@ -75,7 +91,7 @@ class EventLog {
 
   /// Appends an event now; returns its seq.
   std::uint64_t append(std::string_view service, std::string_view state, std::string_view error,
-                       EventCause cause);
+                       const Trigger& trigger);
 
   /// The events with seq > `after`, oldest first.
   EventSlice since(std::uint64_t after) const;

@@ -52,6 +52,16 @@ class ServiceLifecycle {
   /// conflict while active, invalid_value (previous config kept). Returns
   /// whether a start should follow by itself (autostart).
   bool configure(const nlohmann::json& configuration);
+  /// configure in two steps, for a change written ahead to the state file
+  /// (docs/state.md) between them: prepare checks the state and reads the
+  /// configuration (throwing as configure does, nothing changed); apply
+  /// makes it the service's.
+  std::unique_ptr<ServiceConfiguration> prepare_configuration(
+      const nlohmann::json& configuration) const;
+  bool apply_configuration(std::unique_ptr<ServiceConfiguration> configuration);
+
+  /// Why a start would be refused now, if it would (begin_start throws it).
+  std::optional<Error> start_refusal() const;
 
   /// Enters `starting`, or throws conflict. When the service requires
   /// configuration and has none, the state becomes `error` first.

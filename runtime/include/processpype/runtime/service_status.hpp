@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +22,13 @@ struct HealthReport {
   friend bool operator==(const HealthReport&, const HealthReport&) = default;
 };
 
+/// Where an instance comes from (docs/state.md): the application file, or
+/// a request (REST, the embedding API).
+enum class InstanceOrigin : std::uint8_t { file, request };
+
+/// "file" / "request".
+std::string_view to_string(InstanceOrigin origin) noexcept;
+
 /// What a client sees of one service instance (GET /services/{name}).
 struct ServiceStatus {
   ServiceState state = ServiceState::initialized;
@@ -34,14 +43,24 @@ struct ServiceStatus {
   std::optional<double> next_restart_in_seconds;
   /// The last health check; none while checks are off or have not run.
   std::optional<HealthReport> health;
+  InstanceOrigin origin = InstanceOrigin::request;
+  /// The top-level fields whose value differs from the application file's
+  /// (docs/state.md): empty for request instances and untouched file ones.
+  std::vector<std::string> overrides;
 
   friend bool operator==(const ServiceStatus&, const ServiceStatus&) = default;
 };
 
 /// `{"state", "error", "metadata", "is_configured", "restarts",
-/// "next_restart_in_seconds", "health"}` (the body of GET /services/{name}).
+/// "next_restart_in_seconds", "health", "origin", "overrides"}` (the body of
+/// GET /services/{name}): the one place a status's JSON is made.
 /// By value: a status made for it gives up its metadata instead of a copy.
 nlohmann::json to_json(ServiceStatus status);
+
+/// The top-level fields whose values differ between `metadata` and
+/// `file_metadata` (present in one only counts), sorted.
+std::vector<std::string> overridden_fields(const nlohmann::json& metadata,
+                                           const nlohmann::json& file_metadata);
 
 /// ISO 8601 in UTC with milliseconds: `2026-11-27T03:09:45.123Z`.
 std::string format_utc(std::chrono::system_clock::time_point time);

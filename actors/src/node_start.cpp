@@ -1,0 +1,281 @@
+// Runtime::restore: a node's instances at start (docs/state.md, "At
+// start"). The application file gives the first layer, the state file's
+// request layer goes on top; the service objects are prepared here, off the
+// actors (in parallel for large tables), registered in one message to the
+// Supervisor, then started by desired state in dependency order.
+#include <algorithm>
+#include <thread>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <caf/all.hpp>
+
+#include "blocking_request.hpp"
+#include "processpype/actors/runtime.hpp"
+#include "processpype/runtime/dependencies.hpp"
+
+namespace processpype {
+
+namespace {
+
+using nlohmann::json;
+
+/// A service whose class this node does not have (the state file names a
+/// class that is gone): it stays in error, and a start says why.
+class MissingClassService final : public Service {
+ public:
+  MissingClassService(std::string name, std::string class_key)
+      : Service(std::move(name)), class_key_(std::move(class_key)) {}
+
+  bool requires_configuration() const override { return false; }
+  std::unique_ptr<ServiceManager> create_manager() override {
+    return std::make_unique<Refusing>(logger(), reason());
+  }
+  std::string reason() const {
+    return fmt::format("Service class '{}' is not registered on this node", class_key_);
+  }
+
+ private:
+  class Refusing final : public ServiceManager {
+   public:
+    Refusing(std::shared_ptr<spdlog::logger> logger, std::string reason)
+        : ServiceManager(std::move(logger)), reason_(std::move(reason)) {}
+    void start() override { throw Error(ErrorCode::conflict, reason_); }
+    void stop() override {}
+    bool may_block() const override { return false; }
+
+   private:
+    std::string reason_;
+  };
+
+  std::string class_key_;
+};
+
+std::shared_ptr<const ServiceClass> missing_class(const std::string& key) {
+  return std::make_shared<const ServiceClass>(
+      ServiceClass{key, "(missing class " + key + ")", [key](std::string name) {
+                     return std::unique_ptr<Service>{new MissingClassService(std::move(name), key)};
+                   }});
+}
+
+/// One instance as the layers describe it, before it is prepared.
+struct Planned {
+  std::string name;
+  std::string class_key;
+  InstanceOrigin origin = InstanceOrigin::file;
+  json file_configuration;                        ///< null: none (a request instance)
+  const state::StoredInstance* stored = nullptr;  ///< its row, if the state file has one
+  bool enabled_service = false;                   ///< named by ENABLED_SERVICES
+};
+
+/// The file's instances, then the state file's layer over them.
+std::vector<Planned> plan_instances(const StartPlan& plan,
+                                    const std::vector<state::StoredInstance>& stored,
+                                    std::vector<std::pair<std::string, std::string>>& problems) {
+  std::unordered_map<std::string, const state::StoredInstance*> rows;
+  for (const auto& row : stored) rows.emplace(row.name, &row);
+  std::vector<Planned> planned;
+  std::unordered_map<std::string, std::size_t> index;
+  auto add = [&](Planned instance) {
+    index.emplace(instance.name, planned.size());
+    planned.push_back(std::move(instance));
+  };
+  for (const auto& file : plan.file) {
+    auto row = rows.find(file.name);
+    const auto* stored_row = row == rows.end() ? nullptr : row->second;
+    if (stored_row && stored_row->deregistered) continue;  // deregistered by a request
+    if (stored_row && stored_row->origin == state::Origin::request) continue;  // the row's, below
+    add({file.name, file.class_key, InstanceOrigin::file, file.configuration, stored_row});
+  }
+  for (const auto& row : stored) {
+    if (row.deregistered || index.count(row.name) != 0) continue;
+    if (row.origin == state::Origin::file) {
+      problems.emplace_back(row.name,
+                            "the state file holds changes of a file instance the application "
+                            "file no longer lists: not restored");
+      continue;
+    }
+    add({row.name, row.class_key, InstanceOrigin::request, nullptr, &row});
+  }
+  for (const auto& key : plan.enabled_services) {
+    if (auto found = index.find(key); found != index.end()) {
+      planned[found->second].enabled_service = true;
+      continue;
+    }
+    Planned instance{key, key, InstanceOrigin::file, json::object()};
+    instance.enabled_service = true;
+    add(std::move(instance));
+  }
+  return planned;
+}
+
+/// What preparing one instance gives: the Supervisor's part, and what its
+/// start needs to know.
+struct Prepared {
+  RestoredInstance instance;
+  /// Its configuration came from the state file: its problems are the
+  /// stored layer's (error, not exit 2).
+  bool stored_configuration = false;
+  std::optional<state::DesiredState> desired;
+  bool enabled_service = false;
+};
+
+/// The file's configuration with defaults filled in, for `overrides`.
+std::shared_ptr<const json> file_metadata(const ServiceClass& service_class,
+                                          const Planned& planned) {
+  if (planned.origin != InstanceOrigin::file) return nullptr;
+  try {
+    auto configuration = service_class.create(planned.name)->create_configuration();
+    if (!planned.file_configuration.empty()) configuration->load(planned.file_configuration);
+    return std::make_shared<const json>(configuration->to_json());
+  } catch (const std::exception&) {
+    return nullptr;  // a configuration the file cannot give (a required field): nothing to compare
+  }
+}
+
+Prepared prepare(const Planned& planned) {
+  Prepared prepared;
+  auto& instance = prepared.instance;
+  instance.name = planned.name;
+  instance.origin = planned.origin;
+  prepared.enabled_service = planned.enabled_service;
+  const auto* row = planned.stored;
+  if (row) prepared.desired = row->desired;
+  instance.service_class = ServiceClassRegistry::global().find(planned.class_key);
+  bool class_missing = !instance.service_class;
+  if (class_missing) instance.service_class = missing_class(planned.class_key);
+  instance.lifecycle =
+      std::make_shared<ServiceLifecycle>(instance.service_class->create(planned.name));
+  auto& lifecycle = *instance.lifecycle;
+  if (class_missing) {
+    lifecycle.fail(static_cast<const MissingClassService&>(lifecycle.service()).reason());
+    return prepared;
+  }
+  instance.file_metadata = file_metadata(*instance.service_class, planned);
+  if (row && !row->problem.empty()) {
+    lifecycle.fail("The state file's record of it cannot be read: " + row->problem);
+    return prepared;
+  }
+  prepared.stored_configuration = row && row->configuration;
+  const json* configuration =
+      prepared.stored_configuration ? &*row->configuration
+      : !planned.file_configuration.empty() && !planned.file_configuration.is_null()
+          ? &planned.file_configuration
+          : nullptr;
+  if (configuration == nullptr) return prepared;
+  try {
+    lifecycle.configure(*configuration);  // autostart never acts here: desired states decide
+  } catch (const Error& error) {
+    lifecycle.fail(fmt::format("{} configuration refused: {}",
+                               prepared.stored_configuration ? "Stored" : "File", error.detail()));
+  }
+  return prepared;
+}
+
+/// Prepares every instance, on several threads when there are many: a
+/// configure per instance is most of a large start.
+std::vector<Prepared> prepare_all(const std::vector<Planned>& planned) {
+  std::vector<Prepared> prepared(planned.size());
+  constexpr std::size_t per_thread = 2048;
+  auto threads = std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()),
+                                       (planned.size() + per_thread - 1) / per_thread);
+  auto prepare_range = [&](std::size_t first, std::size_t step) {
+    for (auto i = first; i < planned.size(); i += step) prepared[i] = prepare(planned[i]);
+  };
+  if (threads <= 1) {
+    prepare_range(0, 1);
+    return prepared;
+  }
+  std::vector<std::thread> workers;
+  for (std::size_t t = 0; t < threads; ++t) workers.emplace_back(prepare_range, t, threads);
+  for (auto& worker : workers) worker.join();
+  return prepared;
+}
+
+bool configured(const Prepared& prepared) {
+  const auto& lifecycle = *prepared.instance.lifecycle;
+  return lifecycle.state() != ServiceState::error && lifecycle.status().is_configured;
+}
+
+/// Dependencies the stored layer broke (an unknown instance, a cycle) leave
+/// the instances whose stored configuration names them in error; the file's
+/// own were checked before the start (exit 2).
+void check_dependencies(std::vector<Prepared>& prepared) {
+  std::unordered_map<std::string, Prepared*> by_name;
+  for (auto& instance : prepared) by_name.emplace(instance.instance.name, &instance);
+  auto dependencies = [&](const std::string& name) -> const std::vector<std::string>* {
+    auto found = by_name.find(name);
+    if (found == by_name.end()) return nullptr;
+    static const std::vector<std::string> none;
+    return configured(*found->second)
+               ? &found->second->instance.lifecycle->configuration().depends_on
+               : &none;
+  };
+  for (auto& instance : prepared) {
+    if (!configured(instance) || !instance.stored_configuration) continue;
+    auto order = order_along({instance.instance.name}, dependencies);
+    if (!order.unknown.empty())
+      instance.instance.lifecycle->fail(
+          fmt::format("Stored configuration refused: depends_on names unknown instance '{}'",
+                      order.unknown.front()));
+    else if (order.cycle)
+      instance.instance.lifecycle->fail(fmt::format(
+          "Stored configuration refused: dependency cycle {}", describe_cycle(*order.cycle)));
+  }
+}
+
+/// Whether the instance should run after the start: its stored desired
+/// state; else, for a file instance, the file's `enabled`; ENABLED_SERVICES
+/// always.
+bool should_run(const Prepared& prepared) {
+  const auto& lifecycle = *prepared.instance.lifecycle;
+  if (lifecycle.state() == ServiceState::error) return false;
+  if (prepared.desired) return *prepared.desired == state::DesiredState::running;
+  if (prepared.enabled_service) return true;
+  return prepared.instance.origin == InstanceOrigin::file && lifecycle.configuration().enabled;
+}
+
+}  // namespace
+
+StartReport Runtime::restore(const StartPlan& plan) {
+  StartReport report;
+  std::vector<state::StoredInstance> stored;
+  if (state_) stored = state_->load();
+  auto planned = plan_instances(plan, stored, report.problems);
+  auto prepared = prepare_all(planned);
+  check_dependencies(prepared);
+
+  std::vector<std::string> roots;
+  std::unordered_map<std::string, std::vector<std::string>> dependencies;
+  std::vector<RestoredInstance> instances;
+  instances.reserve(prepared.size());
+  for (auto& instance : prepared) {
+    const auto& lifecycle = *instance.instance.lifecycle;
+    if (lifecycle.state() == ServiceState::error)
+      report.problems.emplace_back(instance.instance.name, lifecycle.status().error);
+    if (should_run(instance)) {
+      roots.push_back(instance.instance.name);
+      dependencies[instance.instance.name] = lifecycle.configuration().depends_on;
+    }
+    instances.push_back(std::move(instance.instance));
+  }
+  report.registered = blocking_request<std::uint64_t>(system_, supervisor_, caf::infinite,
+                                                      restore_atom::value, std::move(instances));
+
+  auto order = order_along(roots, [&](const std::string& name) {
+    auto found = dependencies.find(name);
+    return found == dependencies.end() ? nullptr : &found->second;
+  });
+  for (const auto& name : order.order) {
+    if (dependencies.count(name) == 0) continue;  // a dependency that is not to run
+    try {
+      start(name, EventCause::startup);
+      report.started.push_back(name);
+    } catch (const Error& error) {
+      report.problems.emplace_back(name, error.detail());
+    }
+  }
+  return report;
+}
+
+}  // namespace processpype

@@ -1,0 +1,149 @@
+// docs/state.md through the embedding API: a Runtime on a state file brings
+// back what its requests did (Runtime::restore), registering again in code
+// is idempotent, and a problem of the stored layer leaves that instance in
+// error while the rest starts.
+#include <filesystem>
+#include <random>
+
+#include "processpype/state/state_store.hpp"
+#include "test_services.hpp"
+
+using namespace actor_tests;
+using nlohmann::json;
+using processpype::StartPlan;
+using processpype::state::StateStore;
+
+namespace {
+
+/// A folder for one test's state file, removed afterwards.
+struct StateFolder {
+  StateFolder()
+      : path(std::filesystem::temp_directory_path() /
+             ("processpype-restore-" + std::to_string(std::random_device{}()))) {}
+  ~StateFolder() { std::filesystem::remove_all(path); }
+  std::filesystem::path file() const { return path / "state.db"; }
+  std::filesystem::path path;
+};
+
+/// A node whose Runtime keeps its state in `file`.
+struct StatefulNode {
+  explicit StatefulNode(const std::filesystem::path& file) {
+    processpype::configure_logging(spdlog::level::off, processpype::LogFormat::text);
+    processpype::Runtime::add_types(config);
+    system = std::make_unique<caf::actor_system>(config);
+    processpype::RuntimeOptions options;
+    options.state = processpype::state::StateStoreOptions{file};
+    runtime = std::make_unique<processpype::Runtime>(*system, options);
+  }
+  ~StatefulNode() {
+    runtime->stop_all(5s);
+    runtime.reset();
+    system.reset();
+  }
+  caf::actor_system_config config;
+  std::unique_ptr<caf::actor_system> system;
+  std::unique_ptr<processpype::Runtime> runtime;
+  processpype::Runtime* operator->() { return runtime.get(); }
+};
+
+}  // namespace
+
+TEST_CASE("a Runtime on a state file brings back what its requests did", "[state]") {
+  StateFolder folder;
+  {
+    StatefulNode node{folder.file()};
+    node->register_service("counter", std::string{"kept"});
+    node->configure("kept", {{"step", 3}});
+    node->start("kept");
+    node->register_service("counter", std::string{"halted"});
+    node->start("halted");
+    node->stop("halted");
+  }
+  StatefulNode node{folder.file()};
+  auto report = node->restore();
+  CHECK(report.registered == 2);
+  CHECK(report.started == std::vector<std::string>{"kept"});
+  CHECK(report.problems.empty());
+  auto kept = node->status("kept");
+  CHECK(kept.state == ServiceState::running);
+  CHECK(kept.origin == processpype::InstanceOrigin::request);
+  CHECK(kept.metadata["step"] == 3);
+  CHECK(node->status("halted").state == ServiceState::initialized);
+
+  // Registering in code at every start is idempotent; another class is not.
+  CHECK(node->register_service("counter", std::string{"kept"}).name == "kept");
+  auto refused = error_of([&] { node->register_service("echo", std::string{"kept"}); });
+  REQUIRE(refused);
+  CHECK(refused->code() == ErrorCode::conflict);
+  CHECK_THAT(refused->detail(), Catch::Contains("restored with class counter"));
+}
+
+TEST_CASE("a problem of the stored layer leaves that instance in error, the rest starts",
+          "[state]") {
+  StateFolder folder;
+  {
+    auto store = StateStore::open({folder.file()});
+    using namespace processpype::state;
+    auto running = DesiredChanged{"", DesiredState::running};
+    auto desired = [&](std::string name) {
+      running.name = std::move(name);
+      return running;
+    };
+    REQUIRE(store->commit({Registered{"gone", "nosuchclass"}, desired("gone")}).saved);
+    REQUIRE(store
+                ->commit({Registered{"invalid", "counter"}, Configured{"invalid", {{"step", 0}}},
+                          desired("invalid")})
+                .saved);
+    REQUIRE(store
+                ->commit({Registered{"loop_a", "counter"},
+                          Configured{"loop_a", {{"depends_on", json{"loop_b"}}}},
+                          Registered{"loop_b", "counter"},
+                          Configured{"loop_b", {{"depends_on", json{"loop_a"}}}}})
+                .saved);
+    REQUIRE(store
+                ->commit({Registered{"orphan", "counter"},
+                          Configured{"orphan", {{"depends_on", json{"nobody"}}}}})
+                .saved);
+    REQUIRE(store->commit({Registered{"fine", "counter"}, desired("fine")}).saved);
+  }
+  StatefulNode node{folder.file()};
+  auto report = node->restore();
+  CHECK(report.registered == 6);
+  CHECK(report.started == std::vector<std::string>{"fine"});
+  auto error_of_instance = [&](const std::string& name) {
+    auto status = node->status(name);
+    CHECK(status.state == ServiceState::error);
+    return status.error;
+  };
+  CHECK_THAT(error_of_instance("gone"), Catch::Contains("'nosuchclass' is not registered"));
+  CHECK_THAT(error_of_instance("invalid"),
+             Catch::Contains("Stored configuration refused") && Catch::Contains("step"));
+  CHECK_THAT(error_of_instance("loop_a"), Catch::Contains("dependency cycle"));
+  CHECK_THAT(error_of_instance("orphan"), Catch::Contains("unknown instance 'nobody'"));
+  CHECK(node->status("fine").state == ServiceState::running);
+  // A start of the instance whose class is gone says why.
+  auto refused = error_of([&] { node->start("gone"); });
+  REQUIRE(refused);
+  CHECK_THAT(refused->detail(), Catch::Contains("not registered on this node"));
+}
+
+TEST_CASE("the file's instances start by their enabled flag unless a user decided otherwise",
+          "[state]") {
+  StateFolder folder;
+  StartPlan plan;
+  plan.file = {{"enabled_one", "counter", json::object()},
+               {"disabled_one", "counter", {{"enabled", false}}},
+               {"user_stopped", "counter", json::object()}};
+  {
+    StatefulNode node{folder.file()};
+    auto report = node->restore(plan);
+    CHECK(report.started == std::vector<std::string>{"enabled_one", "user_stopped"});
+    node->stop("user_stopped");   // a user's stop: remembered
+    node->start("disabled_one");  // a user's start: remembered
+  }
+  StatefulNode node{folder.file()};
+  auto report = node->restore(plan);
+  CHECK(report.started == std::vector<std::string>{"enabled_one", "disabled_one"});
+  CHECK(node->status("user_stopped").state == ServiceState::initialized);
+  CHECK(node->status("user_stopped").origin == processpype::InstanceOrigin::file);
+}
