@@ -484,15 +484,21 @@ function renderGroup(view) {
   const current = [...view.group.rows].slice(1);
   if (rows.length !== current.length || rows.some((row, index) => row !== current[index]))
     view.group.replaceChildren(head, ...rows);
-  const first = view.previous.length * pageSize + 1;
-  const known = filters.search || filters.type ? null : view.counts?.[filters.state || "total"];
-  head.querySelector(".range").textContent = rows.length === 0 ? "no match"
-    : `${number(first)}–${number(first + rows.length - 1)}${known !== null && known !== undefined ? ` of ${number(known)}` : ""}`;
+  head.querySelector(".range").textContent = rangeOf(view, rows.length);
   const [previous, next] = head.querySelectorAll("button");
   previous.disabled = view.previous.length === 0 || !isUp(view.id);
   next.disabled = view.next === null || !isUp(view.id);
   view.group.hidden = rows.length === 0 && view.previous.length === 0 && !filtering();
   renderEmpty();
+}
+
+/// "51–100 of 20,000": which rows of how many matches (when the counts say).
+function rangeOf(view, shown) {
+  if (shown === 0) return "no match";
+  const first = view.previous.length * pageSize + 1;
+  const range = `${number(first)}–${number(first + shown - 1)}`;
+  const matches = filters.search || filters.type ? undefined : view.counts?.[filters.state || "total"];
+  return matches === undefined ? range : `${range} of ${number(matches)}`;
 }
 
 function newRow(instance) {
@@ -606,8 +612,9 @@ async function renderClassChoices() {
     const classes = (await documentOf(""))["x-processpype-classes"] ?? {};
     $("#register select[name=class]").replaceChildren(...Object.entries(classes).map(([classKey, entry]) =>
       el("option", { value: classKey }, `${classKey}${entry.requires_configuration ? " (needs configuration)" : ""}`)));
-    $("#filters select[name=type]").replaceChildren(el("option", { value: "" }, "every class"),
-      ...Object.keys(classes).map((classKey) => el("option", { value: classKey, selected: classKey === filters.type }, classKey)));
+    const classOptions = Object.keys(classes).map((classKey) =>
+      el("option", { value: classKey, selected: classKey === filters.type }, classKey));
+    $("#filters select[name=type]").replaceChildren(el("option", { value: "" }, "every class"), ...classOptions);
   } catch (error) {
     showNotice(`Cannot read the classes: ${error.message}`, "error");
   }
