@@ -222,14 +222,14 @@ def verdict(met):
 
 def report(results):
     print()
-    print(f"{'instances':>10}  {'setup':>7}  {'first rows':>17}  {'search':>17}  {'live change':>17}  {'JS heap':>9}  {'DOM nodes':>9}")
+    print(f"{'instances':>10}  {'setup':>7}  {'first rows':>17}  {'search':>17}  {'live change':>17}  {'JS heap (bytes)':>15}  {'DOM nodes':>9}")
     print(f"{'':>10}  {'':>7}  {'median (max)':>17}  {'median (max)':>17}  {'median (max)':>17}")
     for r in results:
         print(f"{r['size']:>10,}  {r['registered_s']:>6.1f}s  "
               f"{r['first_rows_ms']:>7.0f} ms ({r['first_rows_max_ms']:>4.0f})  "
               f"{r['search_ms']:>7.0f} ms ({r['search_max_ms']:>4.0f})  "
               f"{r['live_ms']:>7.0f} ms ({r['live_max_ms']:>4.0f})  "
-              f"{r['heap_bytes'] / 1024:>6,.0f} KB  {r['dom_nodes']:>9,}")
+              f"{r['heap_bytes']:>15,.0f}  {r['dom_nodes']:>9,}")
     largest, smallest = results[-1], results[0]
     print(f"\nAims, with {largest['size']:,} instances:")
     rows = [
