@@ -1,5 +1,7 @@
 #include "processpype/rest/json_mapping.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -39,10 +41,37 @@ json list_entry(const InstanceRecord& record) {
           {"error", view->error.empty() ? json(nullptr) : json(view->error)}};
 }
 
+// Instance names are ASCII (docs/rest-api.md): folding ASCII letters is
+// enough for a search that ignores case.
+char fold_case(char c) {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
+
+std::string folded(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), fold_case);
+  return text;
+}
+
+/// Whether `name` contains `part` (already folded), whatever the case of `name`.
+bool contains_folded(std::string_view name, std::string_view part) {
+  auto found =
+      std::search(name.begin(), name.end(), part.begin(), part.end(),
+                  [](char in_name, char in_part) { return fold_case(in_name) == in_part; });
+  return found != name.end() || part.empty();
+}
+
 bool matches(const InstanceRecord& record, const ListQuery& query) {
-  if (query.state && record.state() != *query.state) return false;
+  if (query.search && !contains_folded(record.name(), *query.search)) return false;
   if (query.type && record.service_class().key != *query.type) return false;
+  if (query.state && record.state() != *query.state) return false;
   return true;
+}
+
+bool parse_flag(const std::string& name, const std::string& value) {
+  if (value == "true") return true;
+  if (value == "false") return false;
+  throw Error(ErrorCode::bad_request,
+              fmt::format("Query parameter '{}' must be true or false, not '{}'", name, value));
 }
 
 }  // namespace
@@ -103,7 +132,21 @@ ListQuery parse_list_query(std::string_view text) {
     query.limit = limit;
   }
   if (auto found = parameters.find("after"); found != parameters.end()) query.after = found->second;
+  if (auto found = parameters.find("search"); found != parameters.end())
+    query.search = folded(found->second);
+  if (auto found = parameters.find("counts"); found != parameters.end())
+    query.counts = parse_flag("counts", found->second);
   return query;
+}
+
+json instance_counts(const InstanceTable& table) {
+  json counts = {{"total", table.size()}};
+  // by_state is indexed by the state's value (instance_table.hpp).
+  const auto& by_state = table.counts().by_state;
+  for (std::size_t state = 0; state < by_state.size(); ++state)
+    counts[std::string{to_string(static_cast<ServiceState>(state))}] =
+        by_state[state].load(std::memory_order_relaxed);
+  return counts;
 }
 
 std::string service_list(const InstanceTable& table, const InstanceListing& listing,
@@ -132,6 +175,7 @@ std::string service_list(const InstanceTable& table, const InstanceListing& list
       after);
   json body = {{"services", std::move(list)}};
   if (query.limit) body["next"] = next ? json(*next) : json(nullptr);
+  if (query.counts) body["counts"] = instance_counts(table);
   return dump(body);
 }
 

@@ -26,6 +26,19 @@ json error_response(const std::string& description) {
   return response(description, reference("Error"));
 }
 
+/// `counts` of GET /services?counts=true: every instance, and per state.
+json instance_counts_schema() {
+  json count = {{"type", "integer"}, {"minimum", 0}};
+  json counts = {{"type", "object"},
+                 {"description", "The node's instances: every one (total), and per state"}};
+  for (const char* key : {"total", "initialized", "configured", "starting", "running", "stopping",
+                          "stopped", "error"}) {
+    counts["properties"][key] = count;
+    counts["required"].push_back(key);
+  }
+  return counts;
+}
+
 /// The shared schemas of the core API.
 json core_schemas() {
   json nullable_string = {{"type", {"string", "null"}}};
@@ -98,7 +111,8 @@ json core_schemas() {
                 {"state", reference("ServiceState")},
                 {"is_configured", {{"type", "boolean"}}},
                 {"error", nullable_string}}}}}}},
-          {"next", nullable_string}}}}},
+          {"next", nullable_string},
+          {"counts", instance_counts_schema()}}}}},
       {"Event",
        {{"type", "object"},
         {"properties",

@@ -6,6 +6,7 @@ two nodes without auth, then one node with auth (after the token prompt).
 """
 
 import json
+import os
 import sys
 import time
 
@@ -20,6 +21,7 @@ from support import (
     Http,
     assert_no_console_errors,
     free_port,
+    register_many,
     run_scenarios,
     screenshot,
     text_of,
@@ -279,6 +281,170 @@ def leave_and_stop_servers(started, driver, _output, _timer):
     started.stop_all()
 
 
+# -- a node with 20,000 instances (5,000 in the sanitized pass) ------------------------
+
+# The sanitized pass (scripts/test.sh) runs a slower node: fewer instances there.
+SCALE = 5_000 if os.environ.get("PROCESSPYPE_TEST_SANITIZED") else 20_000
+PAGE = 50
+RUNNING_EVERY = 1_000  # n00000, n01000, ... run; the others are initialized
+
+
+def scale_name(index):
+    return f"n{index:05d}"
+
+
+def fill_node(node):
+    """SCALE counters, registered over HTTP by concurrent clients (quicker
+    than the node's file on this machine: see register_many); one in
+    RUNNING_EVERY started, the others left initialized."""
+    register_many(node.base, [scale_name(i) for i in range(SCALE)], "counter")
+    http = Http(node.base)
+    for index in range(0, SCALE, RUNNING_EVERY):
+        http.ok("POST", f"/services/{scale_name(index)}/start")
+
+
+def group(node):
+    return f'#instances tbody[data-node="{node}"]'
+
+
+def shown_names(driver, node):
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0] + ' tr[data-name]')].map(r => r.dataset.name)", group(node))
+
+
+def wait_names(driver, node, expected, what, timeout=5):
+    wait_for(driver, what, lambda d: shown_names(d, node) == expected, timeout)
+
+
+def shown_counts(driver, node):
+    """The counts on the node's card: {"total": n, "<state>": n, ...}."""
+    return driver.execute_script(
+        """return Object.fromEntries([...document.querySelectorAll(arguments[0])]
+                  .map(e => [e.dataset.count, Number(e.dataset.value)]))""",
+        f'#nodes li[data-node="{node}"] [data-count]')
+
+
+def api_counts(http):
+    counts = http.ok("GET", "/services?limit=1&counts=true")["counts"]
+    return {key: value for key, value in counts.items() if key == "total" or value > 0}
+
+
+def set_search(driver, text):
+    search = driver.find_element(By.CSS_SELECTOR, "#filters input[type=search]")
+    search.clear()
+    if text:
+        search.send_keys(text)
+
+
+def choose(driver, name, value):
+    Select(driver.find_element(By.CSS_SELECTOR, f"#filters select[name={name}]")).select_by_value(value)
+
+
+def listed(http, query):
+    """The names GET /services?<query> lists: the order the page must show."""
+    return [service["name"] for service in http.ok("GET", f"/services?{query}")["services"]]
+
+
+def first_page_of_many(driver, node, timer):
+    """The first rows show quickly: one page, in the node's order, with the
+    node's counts from the API."""
+    http = Http(node.base)
+    first_page = listed(http, f"limit={PAGE}")
+    asked = time.monotonic()
+    driver.get(node.base + "/ui")
+    wait_names(driver, "big", first_page, "the first page of rows", timeout=5)
+    print(f"  first {PAGE} rows of {SCALE:,} shown {time.monotonic() - asked:.3f} s after the page was asked")
+    timer.step(f"{SCALE:,} instances: first rows")
+    running = SCALE // RUNNING_EVERY
+    expected = {"total": SCALE, "initialized": SCALE - running, "running": running}
+    wait_for(driver, "the counts", lambda d: shown_counts(d, "big") == expected)
+    assert api_counts(http) == expected
+    assert text_of(driver, f"{group('big')} .range") == f"1–{PAGE} of {SCALE:,}", text_of(driver, f"{group('big')} .range")
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#instances tr[data-name]")) == PAGE
+
+
+def pages_forward_and_back(driver, http):
+    first_page = listed(http, f"limit={PAGE}")
+    driver.find_element(By.CSS_SELECTOR, f'{group("big")} button[data-page="next"]').click()
+    wait_names(driver, "big", listed(http, f"limit={PAGE}&after={first_page[-1]}"), "the second page")
+    assert text_of(driver, f"{group('big')} .range") == f"{PAGE + 1}–{2 * PAGE} of {SCALE:,}"
+    driver.find_element(By.CSS_SELECTOR, f'{group("big")} button[data-page="previous"]').click()
+    wait_names(driver, "big", first_page, "the first page again")
+
+
+def search_and_filters(driver, http):
+    target = scale_name(SCALE - 1234)
+    set_search(driver, target)
+    wait_names(driver, "big", [target], f"the search to find {target}")
+    part = target[:-1]  # the ten names that differ in the last digit contain it
+    set_search(driver, part.upper())  # in any case
+    wait_names(driver, "big", listed(http, f"search={part}"), "the search in capitals")
+    assert sorted(shown_names(driver, "big")) == [f"{part}{digit}" for digit in range(10)]
+    set_search(driver, "")
+    choose(driver, "state", "running")
+    running = [scale_name(i) for i in range(0, SCALE, RUNNING_EVERY)]
+    wait_for(driver, "the running ones", lambda d: sorted(shown_names(d, "big")) == running)
+    assert text_of(driver, f"{group('big')} .range") == f"1–{len(running)} of {len(running)}"
+    choose(driver, "type", "echo")
+    wait_names(driver, "big", [], "no running echo")
+    assert text_of(driver, "#empty") == "No instance matches the filters."
+    choose(driver, "type", "counter")
+    choose(driver, "state", "")
+    wait_names(driver, "big", listed(http, f"limit={PAGE}"), "every counter")
+
+
+def live_change_of_a_shown_row(driver, http):
+    """Start and stop a shown instance over HTTP: its row and the counts follow."""
+    page = http.ok("GET", f"/services?limit={PAGE}")["services"]
+    name = [service["name"] for service in page if service["state"] == "initialized"][-1]
+    assert name in shown_names(driver, "big"), name
+    running = SCALE // RUNNING_EVERY
+    sent = time.monotonic()
+    http.ok("POST", f"/services/{name}/start")
+    wait_state(driver, "big", name, "running", timeout=2)
+    print(f"  {name} shown running {time.monotonic() - sent:.3f} s after the start was sent")
+    wait_for(driver, "the counts after the start",
+             lambda d: shown_counts(d, "big") == {"total": SCALE, "initialized": SCALE - running - 1, "running": running + 1})
+    http.ok("POST", f"/services/{name}/stop")
+    wait_state(driver, "big", name, "stopped", timeout=2)
+    expected = {"total": SCALE, "initialized": SCALE - running - 1, "running": running, "stopped": 1}
+    wait_for(driver, "the counts after the stop", lambda d: shown_counts(d, "big") == expected)
+    assert api_counts(http) == expected
+
+
+def registration_off_the_page_counts(driver, http):
+    """An instance registered past the page shown changes the counts only."""
+    page = shown_names(driver, "big")
+    before = shown_counts(driver, "big")
+    http.ok("POST", "/services/register", {"service_name": "echo", "instance_name": "late"})
+    wait_for(driver, "the total after a registration",
+             lambda d: shown_counts(d, "big")["total"] == SCALE + 1 and
+             shown_counts(d, "big")["initialized"] == before["initialized"] + 1)
+    assert shown_names(driver, "big") == page
+    http.ok("DELETE", "/services/late")
+    wait_for(driver, "the total after a deregistration", lambda d: shown_counts(d, "big") == before)
+    assert shown_names(driver, "big") == page
+
+
+def node_with_many_instances(started, driver, output, timer):
+    node = started.start("big", node_args=["--node-id", "big"])
+    fill_node(node)
+    timer.step(f"a node with {SCALE:,} instances")
+    http = Http(node.base)
+    first_page_of_many(driver, node, timer)
+    pages_forward_and_back(driver, http)
+    timer.step(f"{SCALE:,} instances: next and previous page")
+    search_and_filters(driver, http)
+    timer.step(f"{SCALE:,} instances: search, state and class filters")
+    live_change_of_a_shown_row(driver, http)
+    registration_off_the_page_counts(driver, http)
+    timer.step(f"{SCALE:,} instances: live changes and the counts")
+    tidy_for_screenshot(driver)
+    screenshot(driver, output, "dashboard-many.png")
+    assert_no_console_errors(driver)
+
+
 if __name__ == "__main__":
-    scenarios = [cluster_without_auth, leave_and_stop_servers, node_with_auth]
+    scenarios = [cluster_without_auth, leave_and_stop_servers, node_with_auth, leave_and_stop_servers,
+                 node_with_many_instances]
     sys.exit(run_scenarios(__doc__, "dashboard-failure.png", scenarios))

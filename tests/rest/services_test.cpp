@@ -347,6 +347,113 @@ TEST_CASE("GET /services refuses a limit outside 1..10000 and an unknown after")
   CHECK_THAT(after["detail"].get<std::string>(), Catch::Contains("ghost"));
 }
 
+namespace {
+
+/// web-Alpha (echo, running), db-alpha (counter), webBeta (echo),
+/// ALPHA.cache (counter, running), gamma (echo).
+void add_named_for_search(ApiNode& node) {
+  node.add_running("echo", "web-Alpha");
+  node.add("counter", "db-alpha");
+  node.add("echo", "webBeta");
+  node.add_running("counter", "ALPHA.cache");
+  node.add("echo", "gamma");
+}
+
+}  // namespace
+
+TEST_CASE("GET /services?search= finds the instances whose name contains the text, in any case") {
+  ApiNode node;
+  add_named_for_search(node);
+  CHECK(names_in(node.get("/services?search=alpha")) ==
+        Names{"web-Alpha", "db-alpha", "ALPHA.cache"});
+  CHECK(names_in(node.get("/services?search=ALPHA")) ==
+        Names{"web-Alpha", "db-alpha", "ALPHA.cache"});
+  CHECK(names_in(node.get("/services?search=%41lPhA")) ==
+        Names{"web-Alpha", "db-alpha", "ALPHA.cache"});
+  CHECK(names_in(node.get("/services?search=web")) == Names{"web-Alpha", "webBeta"});
+  CHECK(names_in(node.get("/services?search=a.c")) == Names{"ALPHA.cache"});
+  CHECK(names_in(node.get("/services?search=gamma")) == Names{"gamma"});
+  CHECK(names_in(node.get("/services?search=")).size() == 5);
+  auto nothing = node.get("/services?search=" + std::string(100, 'a'));
+  INFO(nothing);
+  CHECK(nothing.status == 200);
+  CHECK(names_in(nothing).empty());
+}
+
+TEST_CASE("GET /services combines search with state, type and pages") {
+  ApiNode node;
+  add_named_for_search(node);
+  CHECK(names_in(node.get("/services?search=alpha&state=running")) ==
+        Names{"web-Alpha", "ALPHA.cache"});
+  CHECK(names_in(node.get("/services?search=alpha&type=counter")) ==
+        Names{"db-alpha", "ALPHA.cache"});
+  CHECK(names_in(node.get("/services?search=alpha&type=counter&state=initialized")) ==
+        Names{"db-alpha"});
+
+  auto first = node.get("/services?search=alpha&limit=2");
+  INFO(first);
+  CHECK(names_in(first) == Names{"web-Alpha", "db-alpha"});
+  CHECK(first["next"] == "db-alpha");
+  auto last = node.get("/services?search=alpha&limit=2&after=db-alpha");
+  INFO(last);
+  CHECK(names_in(last) == Names{"ALPHA.cache"});
+  CHECK(last["next"].is_null());
+  // `after` may name an instance the search does not match: the page starts after it.
+  CHECK(names_in(node.get("/services?search=alpha&after=webBeta")) == Names{"ALPHA.cache"});
+}
+
+TEST_CASE("GET /services?counts=true adds the node's counts, whatever the filters") {
+  ApiNode node;
+  add_five(node);
+  json five = {{"total", 5},   {"initialized", 3}, {"configured", 0}, {"starting", 0},
+               {"running", 2}, {"stopping", 0},    {"stopped", 0},    {"error", 0}};
+  auto all = node.get("/services?counts=true");
+  INFO(all);
+  REQUIRE(all.status == 200);
+  CHECK(all["counts"] == five);
+
+  // The counts are the node's, not the page's.
+  auto page = node.get("/services?state=running&search=a4&limit=1&counts=true");
+  INFO(page);
+  CHECK(names_in(page) == Names{"a4"});
+  CHECK(page["counts"] == five);
+
+  REQUIRE(node.post("/services/a1/stop").status == 200);
+  REQUIRE(node.del("/services/a3").status == 200);
+  auto after = node.get("/services?limit=1&counts=true");
+  INFO(after);
+  CHECK(after["counts"] == json{{"total", 4},
+                                {"initialized", 2},
+                                {"configured", 0},
+                                {"starting", 0},
+                                {"running", 1},
+                                {"stopping", 0},
+                                {"stopped", 1},
+                                {"error", 0}});
+
+  CHECK_FALSE(node.get("/services").data().contains("counts"));
+  CHECK_FALSE(node.get("/services?counts=false").data().contains("counts"));
+  for (const char* value : {"yes", "1", "", "TRUE"}) {
+    auto refused = node.get(std::string{"/services?counts="} + value);
+    INFO(refused);
+    CHECK(refused.status == 400);
+    CHECK_THAT(refused["detail"].get<std::string>(), Catch::Contains("counts"));
+  }
+}
+
+TEST_CASE("the OpenAPI document describes search, counts and the counts in the reply") {
+  ApiNode node;
+  auto document = node.get("/openapi.json").data();
+  std::vector<std::string> parameters;
+  for (const auto& parameter : document["paths"]["/services"]["get"]["parameters"])
+    parameters.push_back(parameter["name"].get<std::string>());
+  CHECK(parameters == Names{"state", "type", "search", "limit", "after", "counts"});
+  const auto& counts = document["components"]["schemas"]["ServiceList"]["properties"]["counts"];
+  CHECK(counts["type"] == "object");
+  CHECK(counts["required"] == json{"total", "initialized", "configured", "starting", "running",
+                                   "stopping", "stopped", "error"});
+}
+
 TEST_CASE("configure_and_start stops at a refused configuration, and reports a failed start") {
   ApiNode node;
   node.add("echo", "e1");
@@ -402,6 +509,12 @@ TEST_CASE("a list longer than 2000 instances is answered the same way") {
   CHECK(page["next"] == "n2003");
   auto unknown = node.get("/services?after=ghost");
   CHECK(unknown.status == 400);
+
+  CHECK(names_in(node.get("/services?search=N200")) ==
+        Names{"n200", "n2000", "n2001", "n2002", "n2003", "n2004"});
+  auto counted = node.get("/services?limit=1&counts=true");
+  CHECK(counted["counts"]["total"] == count);
+  CHECK(counted["counts"]["initialized"] == count);
 
   auto root = node.get("/");
   REQUIRE(root.status == 200);

@@ -24,23 +24,33 @@ std::string error_body(std::string_view detail);
 /// `{"status": status, "service": name}`, the reply of every command.
 nlohmann::json command_reply(std::string_view status, std::string_view service);
 
-/// The query of GET /services (docs/rest-api.md): filters and a page.
+/// The query of GET /services (docs/rest-api.md): filters, a page, and
+/// whether the node's counts come with it.
 struct ListQuery {
   std::optional<ServiceState> state;
   std::optional<std::string> type;  ///< a class key
+  /// Part of the name, in lower case (names match whatever their case).
+  std::optional<std::string> search;
   std::optional<std::size_t> limit;
   std::optional<std::string> after;
+  bool counts = false;
 };
 
-/// Parses `state`, `type`, `limit` (1-10000) and `after`; other parameters
-/// are ignored. Throws Error(bad_request) naming the parameter.
+/// Parses `state`, `type`, `search`, `limit` (1-10000), `after` and `counts`
+/// (true or false); other parameters are ignored. Throws Error(bad_request)
+/// naming the parameter.
 ListQuery parse_list_query(std::string_view query);
 
 /// GET /services: `{"services": [{"name","state","is_configured","error"}]}`
 /// in registration order, filtered and paged by `query` (with `limit`, also
-/// `"next"`). Throws Error(bad_request) when `after` names no instance.
+/// `"next"`; with `counts`, also `"counts"`). Throws Error(bad_request) when
+/// `after` names no instance.
 std::string service_list(const InstanceTable& table, const InstanceListing& listing,
                          const ListQuery& query);
+
+/// `{"total": n, "<state>": n, ...}` for every state: the node's counters,
+/// read without walking its instances.
+nlohmann::json instance_counts(const InstanceTable& table);
 
 /// GET /: `{"version","state","services": {name: status}}`.
 std::string application_status(std::string_view version, ServiceState state,
