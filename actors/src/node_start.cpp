@@ -63,7 +63,7 @@ struct Planned {
   std::string name;
   std::string class_key;
   InstanceOrigin origin = InstanceOrigin::file;
-  json file_configuration;                        ///< null: none (a request instance)
+  const json* file_configuration = nullptr;       ///< the file's mapping; null: a request instance
   const state::StoredInstance* stored = nullptr;  ///< its row, if the state file has one
   bool enabled_service = false;                   ///< named by ENABLED_SERVICES
 };
@@ -85,7 +85,7 @@ std::vector<Planned> plan_instances(const StartPlan& plan,
     const auto* stored_row = row == rows.end() ? nullptr : row->second;
     if (stored_row && stored_row->deregistered) continue;  // deregistered by a request
     if (stored_row && stored_row->origin == state::Origin::request) continue;  // the row's, below
-    add({file.name, file.class_key, InstanceOrigin::file, file.configuration, stored_row});
+    add({file.name, file.class_key, InstanceOrigin::file, &file.configuration, stored_row});
   }
   for (const auto& row : stored) {
     if (row.deregistered || index.count(row.name) != 0) continue;
@@ -102,7 +102,8 @@ std::vector<Planned> plan_instances(const StartPlan& plan,
       planned[found->second].enabled_service = true;
       continue;
     }
-    Planned instance{key, key, InstanceOrigin::file, json::object()};
+    static const json empty = json::object();
+    Planned instance{key, key, InstanceOrigin::file, &empty};
     instance.enabled_service = true;
     add(std::move(instance));
   }
@@ -126,7 +127,7 @@ std::shared_ptr<const json> file_metadata(const ServiceClass& service_class,
   if (planned.origin != InstanceOrigin::file) return nullptr;
   try {
     auto configuration = service_class.create(planned.name)->create_configuration();
-    if (!planned.file_configuration.empty()) configuration->load(planned.file_configuration);
+    if (!planned.file_configuration->empty()) configuration->load(*planned.file_configuration);
     return std::make_shared<const json>(configuration->to_json());
   } catch (const std::exception&) {
     return nullptr;  // a configuration the file cannot give (a required field): nothing to compare
@@ -157,11 +158,11 @@ Prepared prepare(const Planned& planned) {
     return prepared;
   }
   prepared.stored_configuration = row && row->configuration;
-  const json* configuration =
-      prepared.stored_configuration ? &*row->configuration
-      : !planned.file_configuration.empty() && !planned.file_configuration.is_null()
-          ? &planned.file_configuration
-          : nullptr;
+  const json* configuration = nullptr;
+  if (prepared.stored_configuration)
+    configuration = &*row->configuration;
+  else if (planned.file_configuration && !planned.file_configuration->empty())
+    configuration = planned.file_configuration;
   if (configuration == nullptr) return prepared;
   try {
     lifecycle.configure(*configuration);  // autostart never acts here: desired states decide
@@ -212,7 +213,9 @@ void check_dependencies(std::vector<Prepared>& prepared) {
                : &none;
   };
   for (auto& instance : prepared) {
-    if (!configured(instance) || !instance.stored_configuration) continue;
+    if (!configured(instance) || !instance.stored_configuration ||
+        instance.instance.lifecycle->configuration().depends_on.empty())
+      continue;
     auto order = order_along({instance.instance.name}, dependencies);
     if (!order.unknown.empty())
       instance.instance.lifecycle->fail(

@@ -4,7 +4,7 @@
 // a failed service runs again, each against a baseline measured in the same
 // run (a bare CAF request/response, or one plain start/stop).
 //
-//   lifecycle_benchmark [--quick] [--only=transitions|registration|restarts]
+//   lifecycle_benchmark [--quick] [--only=transitions|state|registration|restarts]
 //
 // --quick runs a tenth of the work; --only skips the other phases (for
 // profiling one phase; the baseline always runs).
@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
@@ -30,6 +31,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include <caf/all.hpp>
 
@@ -423,6 +426,35 @@ int main(int argc, char** argv) {
       if (inline_calls) std::printf("   aim >= 150,000/s: %s", verdict(many.rate() >= 150'000));
       std::printf("\n");
     }
+  }
+
+  // 2b. The same transitions written ahead to a state file (docs/state.md):
+  // every user's start and stop is a commit, grouped by the store.
+  if (only.empty() || only == "transitions" || only == "state") {
+    std::printf("\n2b. the same with a state file (sync normal), manager that does not block\n");
+    auto folder = std::filesystem::temp_directory_path() /
+                  ("processpype-lifecycle-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(folder);
+    double rates[2] = {0, 0};
+    for (bool with_state : {false, true}) {
+      processpype::RuntimeOptions options;
+      if (with_state) options.state = processpype::state::StateStoreOptions{folder / "state.db"};
+      processpype::Runtime runtime{system, options};
+      auto names = numbered("svc", services);
+      register_all(system, runtime, names, in_flight, drivers, "bench");
+      auto supervisor = caf::actor_cast<caf::actor>(runtime.supervisor());
+      auto many =
+          drive<Transition>(system, supervisor, start_stop_lanes(names, many_total, drivers));
+      check(many, with_state ? "with a state file" : "without a state file");
+      for (const auto& name : names) runtime.stop(name);
+      rates[with_state ? 1 : 0] = many.rate();
+    }
+    std::filesystem::remove_all(folder);
+    std::printf("     1,000 services, no state file:   %10.0f transitions/s\n", rates[0]);
+    std::printf(
+        "     1,000 services, state file:      %10.0f transitions/s   ratio to no state file: "
+        "%.2f   aim >= 100,000/s: %s\n",
+        rates[1], rates[1] / rates[0], verdict(rates[1] >= 100'000));
   }
 
   // 3 + 4. registration of many instances, and what an idle one costs.
