@@ -42,6 +42,12 @@ json status(HttpClient& api, const std::string& name) {
   return status_of(api, name);
 }
 
+/// Runs `sql` on the SQLite file `file` with the sqlite3 command.
+bool run_sqlite(const std::string& file, const std::string& sql) {
+  ChildProcess sqlite{"sqlite3", {file, sql}};
+  return sqlite.wait(10s).code == 0;
+}
+
 }  // namespace
 
 TEST_CASE("a registered, configured, started instance is back after a restart", "[state]") {
@@ -174,11 +180,32 @@ TEST_CASE("a state file the node cannot use is exit code 2 naming it", "[state][
     check_refused({"--state", file, "--port", std::to_string(free_port())},
                   "locked by another running node");
   }
+  SECTION("written by a newer schema") {
+    auto file = (folder.path() / "newer.db").string();
+    REQUIRE(run_sqlite(file, "CREATE TABLE instances (x); PRAGMA user_version = 99;"));
+    check_refused({"--state", file, "--port", std::to_string(free_port())}, "newer schema");
+  }
   SECTION("a folder that cannot be created") {
     auto blocked = folder.write("a-file", "not a folder");
     check_refused({"--state", blocked + "/state.db", "--port", std::to_string(free_port())},
                   blocked);
   }
+}
+
+TEST_CASE("a state file of the first schema is migrated in place at start", "[state]") {
+  TempDirectory folder{"processpype-state"};
+  auto file = (folder.path() / "old.db").string();
+  // Schema 1, as the first release wrote it.
+  REQUIRE(
+      run_sqlite(file,
+                 "CREATE TABLE instances (name TEXT PRIMARY KEY, class_key TEXT NOT NULL,"
+                 " origin TEXT NOT NULL, configuration TEXT, running INTEGER);"
+                 "INSERT INTO instances VALUES ('old', 'counter', 'request', '{\"step\":4}', 1);"
+                 "PRAGMA user_version = 1;"));
+  StatefulNode node{file};
+  auto api = node.client();
+  CHECK(state_of(api, "old") == "running");
+  CHECK(status(api, "old")["metadata"]["step"] == 4);
 }
 
 TEST_CASE("a full disk refuses register, configure and start, and still stops and deletes",
