@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <optional>
+#include <thread>
 
 #include <fmt/format.h>
 #include <caf/all.hpp>
@@ -55,6 +56,28 @@ void Application::validate() {
   if (diagnostics.has_errors()) throw ApplicationConfigError(diagnostics.first_error().describe());
 }
 
+NodeInfo Application::join_when_it_answers(Runtime& runtime, const std::string& peer,
+                                           spdlog::logger& logger) const {
+  auto [host, port] = *parse_node_address(peer);
+  const auto limit = config_.node.join_timeout_seconds;
+  const auto deadline = std::chrono::steady_clock::now() + to_duration(limit);
+  auto backoff = std::chrono::milliseconds(250);
+  while (true) {
+    try {
+      return runtime.join(host, port);
+    } catch (const Error& error) {
+      auto now = std::chrono::steady_clock::now();
+      if (error.code() != ErrorCode::unreachable || (limit > 0 && now >= deadline)) throw;
+      auto wait = limit > 0 ? std::min<std::chrono::steady_clock::duration>(backoff, deadline - now)
+                            : backoff;
+      logger.warn("{}: retrying in {} ms (node.join_timeout_seconds: {})", error.detail(),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(wait).count(), limit);
+      std::this_thread::sleep_for(wait);
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
 bool Application::join_cluster(Runtime& runtime, spdlog::logger& logger) const {
   try {
     const auto& node = config_.node;
@@ -64,8 +87,7 @@ bool Application::join_cluster(Runtime& runtime, spdlog::logger& logger) const {
                   node.tls.enabled() ? " (TLS)" : "");
     }
     for (const auto& peer : node.join) {
-      auto [host, port] = *parse_node_address(peer);
-      auto joined = runtime.join(host, port);
+      auto joined = join_when_it_answers(runtime, peer, logger);
       logger.info("Joined node {} at {}", joined.id, peer);
     }
   } catch (const Error& error) {

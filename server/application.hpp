@@ -11,6 +11,7 @@
 namespace processpype {
 
 class Runtime;
+struct NodeInfo;
 
 namespace rest {
 class Server;
@@ -44,6 +45,11 @@ class Application {
   /// Publishes the node and joins the configured peers; false (logged) if
   /// either fails.
   bool join_cluster(Runtime& runtime, spdlog::logger& logger) const;
+  /// Joins `peer`; one that does not answer yet (nodes of a cluster start in
+  /// any order) is retried with backoff for node.join_timeout_seconds (0:
+  /// forever); a refusal is thrown at once.
+  NodeInfo join_when_it_answers(Runtime& runtime, const std::string& peer,
+                                spdlog::logger& logger) const;
   /// Registers the file's instances and the state file's layer, and starts
   /// them by desired state (Runtime::restore), logging what went wrong.
   void start_services(Runtime& runtime, spdlog::logger& logger) const;

@@ -136,9 +136,11 @@ class NodeActorImpl final : public TickingNodeActor::base {
       promise->deliver(error);
       return;
     }
+    // unreachable stays unreachable: a join may try again later.
+    auto code = failure.code() == ErrorCode::unreachable ? ErrorCode::unreachable
+                                                         : ErrorCode::node_unavailable;
     promise->deliver(
-        make_error(ErrorCode::node_unavailable,
-                   fmt::format("Cannot join node at {}: {}", address, failure.detail())));
+        make_error(code, fmt::format("Cannot join node at {}: {}", address, failure.detail())));
   }
 
   /// Dials a member that is down or not reached yet, unless a dial to its

@@ -59,6 +59,9 @@ caf::error NodeDialler::connection_error(const caf::error& error) const {
                                   "on one side only)",
                                   peer_timeout.count()));
   auto text = self_->system().render(error);
+  // Nothing listens there yet: nodes of a cluster start in any order.
+  if (error == caf::sec::cannot_connect_to_node)
+    return make_error(ErrorCode::unreachable, std::move(text));
   if (tls_)
     text += " (with node TLS: does the peer use node TLS with a certificate of the same CA?)";
   return make_error(ErrorCode::node_unavailable, std::move(text));

@@ -102,6 +102,8 @@ void declare_node(Section& node, NodeSettings& settings) {
       .text("host", settings.host, "Address of the node port")
       .text("id", settings.id, "Node id (default <hostname>:<node port>)")
       .texts("join", settings.join, "HOST:PORT of nodes to join")
+      .seconds_or_zero("join_timeout_seconds", settings.join_timeout_seconds,
+                       "How long a join target that does not answer yet is retried (0: forever)")
       .flag("allow_insecure", settings.allow_insecure,
             "Publish the node port beyond loopback without TLS")
       .seconds("heartbeat_seconds", settings.heartbeat_seconds,

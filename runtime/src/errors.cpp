@@ -37,6 +37,8 @@ constexpr CodeInfo info(ErrorCode code) noexcept {
       return {"node_unavailable", 503};
     case ErrorCode::timeout:
       return {"timeout", 504};
+    case ErrorCode::unreachable:
+      return {"unreachable", 503};
   }
   return {"unknown", 500};
 }

@@ -279,3 +279,27 @@ TEST_CASE("cluster: a node port on a non-loopback host without node.tls is exit 
   auto api = node.client();
   CHECK(node_state(api, "open") == "up");
 }
+
+TEST_CASE("cluster: a node whose join target is not listening yet waits for it, then joins",
+          "[cluster][join]") {
+  auto early_port = free_port();
+  auto late = launch_node("late", {early_port});  // starts first; its peer is not there
+  // It waits for its peer (and says so) instead of exiting.
+  REQUIRE(wait_until(
+      [&] { return late->process->stderr_text().find("retrying in") != std::string::npos; }, 10s));
+  REQUIRE(late->process->alive());
+  auto early = start_node("early", {}, early_port);
+  REQUIRE(wait_until_ready({late.get()}, 30s).empty());
+  auto api = early.client();
+  CHECK(wait_until([&] { return node_state(api, "late") == "up"; }, 10s));
+}
+
+TEST_CASE("cluster: a join target that never answers is exit code 2 after join_timeout_seconds",
+          "[cluster][join]") {
+  TempFile config("node:\n  join_timeout_seconds: 1\n");
+  auto begin = Clock::now();
+  auto result = run_node({"--config", config.path(), "--join", node_address(free_port())}, 20s);
+  check_exit(result.status, 2, result.err);
+  CHECK(elapsed_ms(begin) >= 900);
+  CHECK_THAT(result.err, Catch::Contains("Cannot join node at"));
+}

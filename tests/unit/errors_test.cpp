@@ -24,6 +24,7 @@ TEST_CASE("every error code has its HTTP status and lowercase name") {
       {ErrorCode::service_failure, 500, "service_failure"},
       {ErrorCode::node_unavailable, 503, "node_unavailable"},
       {ErrorCode::timeout, 504, "timeout"},
+      {ErrorCode::unreachable, 503, "unreachable"},
   }));
   INFO(name);
   CHECK(processpype::http_status(code) == status);

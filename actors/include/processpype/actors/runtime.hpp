@@ -209,9 +209,10 @@ class Runtime : public ServiceClient {
   /// Returns the port. Needs the middleman loaded.
   std::uint16_t publish(std::uint16_t port, const std::string& host = "127.0.0.1");
   /// Joins the node listening at host:port and, through it, every member.
-  /// Throws node_unavailable when the peer cannot be reached or is not a
-  /// node (with TLS on one side only, the handshake fails), conflict when
-  /// this node's id is taken.
+  /// Throws unreachable when nothing listens there (yet: try again later),
+  /// node_unavailable when the peer is not a node or refuses this one (with
+  /// TLS on one side only, the handshake fails), conflict when this node's
+  /// id is taken.
   NodeInfo join(const std::string& host, std::uint16_t port);
   /// Tells every member that this node leaves (they list it `down` at once)
   /// and stops taking part in the membership; returns once they

@@ -68,6 +68,9 @@ struct NodeSettings {
   std::string host = "127.0.0.1";
   std::string id;
   std::vector<std::string> join;
+  /// How long a `join` target that does not answer yet is retried before
+  /// the start fails (0: forever).
+  double join_timeout_seconds = 60.0;
   NodeTlsFiles tls;
   bool allow_insecure = false;
   double heartbeat_seconds = 1.0;

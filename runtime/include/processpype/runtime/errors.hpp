@@ -24,6 +24,7 @@ enum class ErrorCode : std::uint8_t {
   service_failure,     ///< the manager threw or timed out (500)
   node_unavailable,    ///< the addressed node is down, or the node is busy (503)
   timeout,             ///< no answer within the request timeout (504)
+  unreachable,         ///< nothing answers at the address (yet): connection refused (503)
 };
 
 /// The lowercase name of `code`, e.g. "not_found".
