@@ -11,6 +11,7 @@ void InstancePublisher::refresh_configuration() {
       configuration_view_ && configuration_view_->depends_on != configuration.depends_on;
   auto view = std::make_shared<ConfigurationView>();
   view->metadata = lifecycle_.status().metadata;
+  view->stored = lifecycle_.stored_configuration();
   view->is_configured = lifecycle_.status().is_configured;
   view->depends_on = configuration.depends_on;
   view->enabled = configuration.enabled;

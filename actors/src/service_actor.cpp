@@ -375,9 +375,9 @@ class ServiceActorImpl final : public ServiceActor::base {
       return;
     }
     if (state != ServiceState::running) return;  // not meant to run: nothing fails
-    log().error("Service {} failed: {}", name_of(), reason);
     publisher_.count_failure();
-    lifecycle_.fail(std::move(reason));
+    lifecycle_.fail(std::move(reason));  // redacted (docs/secrets.md)
+    log().error("Service {} failed: {}", name_of(), lifecycle_.status().error);
     stop_timers();
     supervise_failure();
     enter_state(cause, Supervised::yes);

@@ -5,11 +5,54 @@
 #include <fmt/format.h>
 
 #include "processpype/runtime/durations.hpp"
+#include "processpype/runtime/secrets.hpp"
 
 namespace processpype {
 
+namespace {
+
+/// Shorter secrets are not hidden in failure texts: they would garble them.
+constexpr std::size_t shortest_redacted_secret = 4;
+
+/// The clear values of `configuration`'s secret fields that redact() hides,
+/// longest first (a secret containing another is replaced whole).
+std::shared_ptr<const std::vector<std::string>> redacted_values(
+    const ServiceConfiguration& configuration) {
+  auto values = std::make_shared<std::vector<std::string>>();
+  auto clear = configuration.to_json();
+  for (const auto& field : configuration.secret_field_names()) {
+    const auto& value = clear[field];
+    if (value.is_string() && value.get_ref<const std::string&>().size() >= shortest_redacted_secret)
+      values->push_back(value.get<std::string>());
+  }
+  std::sort(values->begin(), values->end(),
+            [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  return values;
+}
+
+std::string redact_values(std::string text, const std::vector<std::string>& values) {
+  for (const auto& value : values)
+    for (auto found = text.find(value); found != std::string::npos;
+         found = text.find(value, found + masked_secret.size()))
+      text.replace(found, value.size(), masked_secret);
+  return text;
+}
+
+/// The configuration to store: `configuration` in clear, but secret fields
+/// as they were given (`prepared`), references kept.
+nlohmann::json stored_form(const ServiceConfiguration& configuration,
+                           const nlohmann::json& prepared) {
+  auto stored = configuration.to_json();
+  for (const auto& field : configuration.secret_field_names())
+    if (auto given = prepared.find(field); given != prepared.end()) stored[field] = *given;
+  return stored;
+}
+
+}  // namespace
+
 ServiceLifecycle::ServiceLifecycle(std::unique_ptr<Service> service)
-    : service_(std::move(service)) {
+    : service_(std::move(service)),
+      secret_values_(std::make_shared<const std::vector<std::string>>()) {
   service_->configuration_ = service_->create_configuration();
 }
 
@@ -67,13 +110,24 @@ bool ServiceLifecycle::configure(const nlohmann::json& configuration) {
     throw Error(ErrorCode::conflict, fmt::format("Cannot configure service {} while it is {}",
                                                  name(), to_string(state())));
   auto candidate = service_->create_configuration();
-  candidate->load(configuration);  // throws; nothing changed yet
+  auto prepared =
+      prepare_configuration(*candidate, configuration, stored_, *SecretStore::global().backends());
+  candidate->load(prepared.resolved);  // throws; nothing changed yet
   check_dependencies(*candidate);
   ensure_manager();
-  service_->manager_->configure(*candidate);
+  try {
+    service_->manager_->configure(*candidate);
+  } catch (const Error& error) {
+    throw Error(error.code(), redact_values(error.detail(), *redacted_values(*candidate)));
+  } catch (const std::exception& error) {
+    throw Error(ErrorCode::service_failure,
+                redact_values(error.what(), *redacted_values(*candidate)));
+  }
+  stored_ = stored_form(*candidate, prepared.stored);
+  secret_values_.store(redacted_values(*candidate), std::memory_order_release);
   service_->configuration_ = std::move(candidate);
   auto& current = mutable_status();
-  current.metadata = service_->configuration_->to_json();
+  current.metadata = service_->configuration_->to_public_json();
   current.is_configured = true;
   current.state = ServiceState::configured;
   return service_->configuration_->starts_by_itself();
@@ -137,7 +191,11 @@ Error ServiceLifecycle::time_out() {
 
 void ServiceLifecycle::fail(std::string reason) {
   mutable_status().state = ServiceState::error;
-  mutable_status().error = std::move(reason);
+  mutable_status().error = redact(std::move(reason));
+}
+
+std::string ServiceLifecycle::redact(std::string text) const {
+  return redact_values(std::move(text), *secret_values_.load(std::memory_order_acquire));
 }
 
 // -- health, timeouts and the manager's calls ---------------------------------
@@ -198,12 +256,15 @@ ServiceLifecycle::Outcome ServiceLifecycle::run(Call call) noexcept {
       case Call::cleanup:
         service_->stop();
         break;
-      case Call::health:
-        return service_->check_health();
+      case Call::health: {
+        auto health = service_->check_health();
+        health.detail = redact(std::move(health.detail));
+        return health;
+      }
     }
     return std::string{};
   } catch (const std::exception& error) {
-    std::string what = error.what();
+    std::string what = redact(error.what());
     if (what.empty()) what = "unknown error";
     if (call == Call::health) return Health{false, what};
     return what;

@@ -47,10 +47,17 @@ class ServiceLifecycle {
   const ServiceStatus& status() const noexcept { return service_->status_; }
   ServiceState state() const noexcept { return service_->status_.state; }
   const ServiceConfiguration& configuration() const { return service_->configuration(); }
+  /// The configuration as it must be applied again (a revived actor, the
+  /// state file, a cluster record): every field, secret ones in clear or as
+  /// their `${secret:...}` references (docs/secrets.md). Never rendered:
+  /// answers show status().metadata, where secrets are masked.
+  const nlohmann::json& stored_configuration() const noexcept { return stored_; }
 
   /// Validates and applies a whole configuration (no merge). Refused with
-  /// conflict while active, invalid_value (previous config kept). Returns
-  /// whether a start should follow by itself (autostart).
+  /// conflict while active, invalid_value (previous config kept). Secret
+  /// fields sent as `"***"` keep their value; their references resolve
+  /// against SecretStore::global() now. Returns whether a start should
+  /// follow by itself (autostart).
   bool configure(const nlohmann::json& configuration);
 
   /// Enters `starting`, or throws conflict. When the service requires
@@ -68,8 +75,13 @@ class ServiceLifecycle {
   /// "Timed out starting|stopping <name> service after <N> s".
   Error time_out();
 
-  /// Any state to `error` with `reason`.
+  /// Any state to `error` with `reason` (redacted).
   void fail(std::string reason);
+
+  /// `text` with the clear value of every secret field (of 4 characters or
+  /// more) replaced by `***`: failure texts come from service code, which
+  /// may quote what it was given. Any thread.
+  std::string redact(std::string text) const;
 
   /// Records a health check's answer (it does not change the state).
   void record_health(const Health& health);
@@ -106,6 +118,9 @@ class ServiceLifecycle {
 
   std::unique_ptr<Service> service_;
   std::unique_ptr<ServiceRoutes> routes_;
+  nlohmann::json stored_ = nlohmann::json::object();
+  /// The clear values redact() hides; read by manager threads.
+  std::atomic<std::shared_ptr<const std::vector<std::string>>> secret_values_;
   /// Set when a call is handed out, cleared by whoever ran it when it
   /// returns; outlives a timeout.
   std::atomic<bool> call_in_flight_{false};
