@@ -77,7 +77,7 @@ bool is_backend_name(std::string_view name) {
 
 std::string contents_of(const std::string& path) {
   auto text = read_config_file(path);
-  if (!text) throw std::runtime_error(fmt::format("cannot read {}", path));
+  if (!text) throw std::runtime_error("cannot read the file");
   return std::move(*text);
 }
 

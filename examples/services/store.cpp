@@ -16,6 +16,7 @@
 namespace processpype::examples {
 namespace {
 
+// [snippet:store-configuration]
 struct StoreConfiguration : ServiceConfiguration {
   Required<std::int64_t> capacity;
   std::string password;
@@ -25,6 +26,7 @@ struct StoreConfiguration : ServiceConfiguration {
     fields("password", password, "When set, writes need X-Store-Password: <password>").secret();
   }
 };
+// [snippet-end:store-configuration]
 
 /// Compares in a time that does not depend on where the texts differ.
 bool same_secret(std::string_view given, std::string_view expected) {
