@@ -359,9 +359,9 @@ class Supervisor final : public InternalSupervisorActor::base {
     auto lifecycle =
         std::make_shared<ServiceLifecycle>(entry.record->service_class().create(entry.name));
     auto view = entry.record->view();
-    if (view->configuration->is_configured) {
+    if (view->configuration->is_configured && view->configuration->stored) {
       try {
-        lifecycle->configure(view->configuration->stored);
+        lifecycle->configure(*view->configuration->stored);
       } catch (const std::exception&) {
         // Keep the defaults; the error says what happened.
       }

@@ -4,12 +4,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
-#include "processpype/config/application_config.hpp"
 #include "yaml_tree.hpp"
 
 namespace processpype {
@@ -75,10 +76,24 @@ bool is_backend_name(std::string_view name) {
   });
 }
 
+/// Secrets files are small: a larger one is a mistake (or /dev/zero).
+constexpr std::size_t largest_secrets_file = 1 << 20;
+
+/// The whole file; a device or FIFO, which could block or never end, is refused.
 std::string contents_of(const std::string& path) {
-  auto text = read_config_file(path);
-  if (!text) throw std::runtime_error("cannot read the file");
-  return std::move(*text);
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error))
+    throw std::runtime_error(error || !std::filesystem::exists(path, error)
+                                 ? "cannot read the file"
+                                 : "is not a regular file");
+  std::ifstream file{path, std::ios::binary};
+  if (!file) throw std::runtime_error("cannot read the file");
+  std::string text(largest_secrets_file + 1, '\0');
+  file.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (file.bad()) throw std::runtime_error("cannot read the file");
+  text.resize(static_cast<std::size_t>(file.gcount()));
+  if (text.size() > largest_secrets_file) throw std::runtime_error("is larger than 1 MiB");
+  return text;
 }
 
 std::shared_ptr<const SecretBackend> read_backend(const SecretBackendSettings& settings) {

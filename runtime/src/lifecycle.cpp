@@ -14,22 +14,6 @@ namespace {
 /// Shorter secrets are not hidden in failure texts: they would garble them.
 constexpr std::size_t shortest_redacted_secret = 4;
 
-/// The clear values of `configuration`'s secret fields that redact() hides,
-/// longest first (a secret containing another is replaced whole).
-std::shared_ptr<const std::vector<std::string>> redacted_values(
-    const ServiceConfiguration& configuration) {
-  auto values = std::make_shared<std::vector<std::string>>();
-  auto clear = configuration.to_json();
-  for (const auto& field : configuration.secret_field_names()) {
-    const auto& value = clear[field];
-    if (value.is_string() && value.get_ref<const std::string&>().size() >= shortest_redacted_secret)
-      values->push_back(value.get<std::string>());
-  }
-  std::sort(values->begin(), values->end(),
-            [](const auto& a, const auto& b) { return a.size() > b.size(); });
-  return values;
-}
-
 std::string redact_values(std::string text, const std::vector<std::string>& values) {
   for (const auto& value : values)
     for (auto found = text.find(value); found != std::string::npos;
@@ -38,20 +22,40 @@ std::string redact_values(std::string text, const std::vector<std::string>& valu
   return text;
 }
 
-/// The configuration to store: `configuration` in clear, but secret fields
-/// as they were given (`prepared`), references kept.
-nlohmann::json stored_form(const ServiceConfiguration& configuration,
-                           const nlohmann::json& prepared) {
-  auto stored = configuration.to_json();
-  for (const auto& field : configuration.secret_field_names())
-    if (auto given = prepared.find(field); given != prepared.end()) stored[field] = *given;
-  return stored;
+/// What the lifecycle keeps of an accepted configuration, from one
+/// to_json(): the metadata statuses show, the stored configuration, and
+/// the clear values redact() hides.
+struct ConfigurationForms {
+  nlohmann::json metadata;
+  std::shared_ptr<const nlohmann::json> stored;
+  std::shared_ptr<const std::vector<std::string>> secret_values;
+};
+
+/// `given`: the configure's body as prepared (its `stored` form), whose
+/// secret fields are kept as given, references included.
+ConfigurationForms forms_of(const ServiceConfiguration& configuration,
+                            const nlohmann::json& given) {
+  auto metadata = configuration.to_json();
+  auto stored = std::make_shared<nlohmann::json>(metadata);
+  auto values = std::make_shared<std::vector<std::string>>();
+  for (const auto& field : configuration.secret_field_names()) {
+    auto& value = metadata[field];
+    if (value.is_string() && value.get_ref<const std::string&>().size() >= shortest_redacted_secret)
+      values->push_back(value.get<std::string>());
+    if (auto found = given.find(field); found != given.end()) (*stored)[field] = *found;
+    value = mask_secret(value);
+  }
+  // Longest first: a secret that contains another is replaced whole.
+  std::sort(values->begin(), values->end(),
+            [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  return {std::move(metadata), std::move(stored), std::move(values)};
 }
 
 }  // namespace
 
 ServiceLifecycle::ServiceLifecycle(std::unique_ptr<Service> service)
     : service_(std::move(service)),
+      stored_(std::make_shared<const nlohmann::json>(nlohmann::json::object())),
       secret_values_(std::make_shared<const std::vector<std::string>>()) {
   service_->configuration_ = service_->create_configuration();
 }
@@ -111,23 +115,23 @@ bool ServiceLifecycle::configure(const nlohmann::json& configuration) {
                                                  name(), to_string(state())));
   auto candidate = service_->create_configuration();
   auto prepared =
-      prepare_configuration(*candidate, configuration, stored_, *SecretStore::global().backends());
+      prepare_configuration(*candidate, configuration, *stored_, *SecretStore::global().backends());
   candidate->load(prepared.resolved);  // throws; nothing changed yet
   check_dependencies(*candidate);
+  auto forms = forms_of(*candidate, prepared.stored);
   ensure_manager();
   try {
     service_->manager_->configure(*candidate);
   } catch (const Error& error) {
-    throw Error(error.code(), redact_values(error.detail(), *redacted_values(*candidate)));
+    throw Error(error.code(), redact_values(error.detail(), *forms.secret_values));
   } catch (const std::exception& error) {
-    throw Error(ErrorCode::service_failure,
-                redact_values(error.what(), *redacted_values(*candidate)));
+    throw Error(ErrorCode::service_failure, redact_values(error.what(), *forms.secret_values));
   }
-  stored_ = stored_form(*candidate, prepared.stored);
-  secret_values_.store(redacted_values(*candidate), std::memory_order_release);
+  stored_ = std::move(forms.stored);
+  secret_values_.store(std::move(forms.secret_values), std::memory_order_release);
   service_->configuration_ = std::move(candidate);
   auto& current = mutable_status();
-  current.metadata = service_->configuration_->to_public_json();
+  current.metadata = std::move(forms.metadata);
   current.is_configured = true;
   current.state = ServiceState::configured;
   return service_->configuration_->starts_by_itself();

@@ -192,7 +192,8 @@ PreparedConfiguration prepare_configuration(const ServiceConfiguration& type,
                                             const SecretBackends& secrets) {
   PreparedConfiguration prepared{requested, requested};
   if (!requested.is_object()) return prepared;
-  for (const auto& field : type.secret_field_names()) {
+  auto secret_fields = type.secret_field_names();
+  for (const auto& field : secret_fields) {
     auto given = prepared.stored.find(field);
     if (given == prepared.stored.end()) continue;
     if (given->is_string() &&
@@ -206,7 +207,7 @@ PreparedConfiguration prepare_configuration(const ServiceConfiguration& type,
     }
   }
   prepared.resolved = prepared.stored;
-  for (const auto& field : type.secret_field_names()) {
+  for (const auto& field : secret_fields) {
     auto value = prepared.resolved.find(field);
     if (value == prepared.resolved.end() || !value->is_string()) continue;
     const auto& text = value->get_ref<const std::string&>();

@@ -281,12 +281,14 @@ secrets:
                    dotenv + R"('}
     missing: {type: dotenv, path: ')" +
                    absent + R"('}
+    device: {type: file, path: /dev/zero}
   load: ["dot:API_*", "dot:NOTHING_*", "nocolon", "ghost:*", "missing:*"]
 )");
   CHECK(file.mentions("secrets.backends.missing: " + absent + ": cannot read the file"));
   CHECK(file.mentions("secrets.load.2: 'nocolon' is not backend:glob"));
   CHECK(file.mentions("secrets.load.3: 'ghost:*': no secrets backend named 'ghost'"));
-  CHECK(file.errors.size() == 3);  // missing:* is said by its backend's own error
+  CHECK(file.mentions("secrets.backends.device: /dev/zero: is not a regular file"));
+  CHECK(file.errors.size() == 4);  // missing:* is said by its backend's own error
   CHECK(file.warnings ==
         std::vector<std::string>{"secrets.load.1: 'dot:NOTHING_*' matches no secret"});
 }

@@ -230,7 +230,7 @@ TEST_CASE("a secret set in clear reaches the manager and shows as *** in the sta
   CHECK(fixture.recorded.password == "hunter22");
   CHECK(fixture.metadata()["password"] == "***");
   CHECK(fixture.metadata()["label"] == "x");
-  CHECK(fixture.lifecycle.stored_configuration()["password"] == "hunter22");
+  CHECK((*fixture.lifecycle.stored_configuration())["password"] == "hunter22");
   CHECK(fixture.metadata().dump().find("hunter22") == std::string::npos);
 }
 
@@ -268,7 +268,8 @@ TEST_CASE("a reference in a secret field resolves at each configure and is store
   fixture.lifecycle.configure({{"password", "${secret:unit-vault:db_password}"}});
   CHECK(fixture.recorded.password == "s3cret-db");
   CHECK(fixture.metadata()["password"] == "***");
-  CHECK(fixture.lifecycle.stored_configuration()["password"] == "${secret:unit-vault:db_password}");
+  CHECK((*fixture.lifecycle.stored_configuration())["password"] ==
+        "${secret:unit-vault:db_password}");
 
   // As after a SIGHUP: the next configure sees the new value, also with ***.
   SecretFixture::install("rotated-db");
@@ -278,7 +279,7 @@ TEST_CASE("a reference in a secret field resolves at each configure and is store
   // The stored configuration applies again to a fresh lifecycle (a revived actor).
   Recorded revived_calls;
   ServiceLifecycle revived{std::make_unique<VaultService>("vault-user", revived_calls)};
-  revived.configure(fixture.lifecycle.stored_configuration());
+  revived.configure(*fixture.lifecycle.stored_configuration());
   CHECK(revived_calls.password == "rotated-db");
 }
 

@@ -30,7 +30,8 @@ struct ConfigurationView {
   /// file, cluster records): secret fields in clear or as their
   /// `${secret:...}` references (ServiceLifecycle::stored_configuration).
   /// Never rendered into an answer, an event, a log line or a replica.
-  nlohmann::json stored = nlohmann::json::object();
+  /// Shared with the lifecycle; null in the initial view.
+  std::shared_ptr<const nlohmann::json> stored;
   bool is_configured = false;
   std::vector<std::string> depends_on;
   bool enabled = true;

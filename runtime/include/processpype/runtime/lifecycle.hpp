@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -51,7 +52,9 @@ class ServiceLifecycle {
   /// state file, a cluster record): every field, secret ones in clear or as
   /// their `${secret:...}` references (docs/secrets.md). Never rendered:
   /// answers show status().metadata, where secrets are masked.
-  const nlohmann::json& stored_configuration() const noexcept { return stored_; }
+  const std::shared_ptr<const nlohmann::json>& stored_configuration() const noexcept {
+    return stored_;
+  }
 
   /// Validates and applies a whole configuration (no merge). Refused with
   /// conflict while active, invalid_value (previous config kept). Secret
@@ -118,7 +121,7 @@ class ServiceLifecycle {
 
   std::unique_ptr<Service> service_;
   std::unique_ptr<ServiceRoutes> routes_;
-  nlohmann::json stored_ = nlohmann::json::object();
+  std::shared_ptr<const nlohmann::json> stored_;  ///< shared with the published views
   /// The clear values redact() hides; read by manager threads.
   std::atomic<std::shared_ptr<const std::vector<std::string>>> secret_values_;
   /// Set when a call is handed out, cleared by whoever ran it when it
