@@ -14,6 +14,7 @@
 #include "processpype/rest/server.hpp"
 #include "processpype/runtime/durations.hpp"
 #include "processpype/runtime/logging.hpp"
+#include "processpype/runtime/secrets.hpp"
 
 namespace processpype {
 
@@ -107,8 +108,33 @@ void Application::start_services(Runtime& runtime, spdlog::logger& logger) const
   for (const auto& [name, problem] : report.problems) logger.error("Service {}: {}", name, problem);
 }
 
+void Application::install_secrets(spdlog::logger& logger) const {
+  if (!config_.secret_backends) return;
+  const auto& backends = *config_.secret_backends;
+  SecretStore::global().install(backends);
+  for (const auto& declaration : unmatched_preloads(config_.secrets, backends))
+    logger.warn("secrets.load: '{}' matches no secret", declaration);
+  if (!backends.empty())
+    logger.info("Secrets: {} backend(s), {} preloaded", backends.backend_names().size(),
+                backends.preloaded().size());
+}
+
+void Application::reload_secrets(spdlog::logger& logger) const {
+  if (config_.secrets.backends.empty()) return;
+  ConfigDiagnostics diagnostics;
+  auto backends = read_secret_backends(config_.secrets, diagnostics);
+  if (diagnostics.has_errors()) {
+    logger.error("Keeping the old secrets: {}", diagnostics.first_error().describe());
+    return;
+  }
+  for (const auto& problem : diagnostics.problems()) logger.warn("{}", problem.describe());
+  SecretStore::global().install(backends);
+  logger.info("Secrets re-read: instances see new values at their next configure");
+}
+
 void Application::reload(rest::Server& server, spdlog::logger& logger) {
-  logger.info("SIGHUP: re-reading the token and TLS files");
+  logger.info("SIGHUP: re-reading the token, TLS and secrets files");
+  reload_secrets(logger);
   const auto& auth = config_.server.auth;
   try {
     auto tokens = config_.server.http.api.tokens;
@@ -190,6 +216,7 @@ int Application::run() {
   server.api().set_application_state(ServiceState::starting);
 
   if (!join_cluster(runtime, *logger)) return 2;
+  install_secrets(*logger);
   start_services(runtime, *logger);
 
   try {

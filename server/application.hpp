@@ -20,8 +20,8 @@ class Server;
 /// The `processpype` process (docs/configuration.md): registers and
 /// configures the instances of its configuration, starts the enabled ones in
 /// dependency order, serves HTTP until SIGINT/SIGTERM (SIGHUP re-reads the
-/// token and TLS files), then stops every running service, dependents
-/// first, within `closing_timeout_seconds`.
+/// token, TLS and secrets files), then stops every running service,
+/// dependents first, within `closing_timeout_seconds`.
 class Application {
  public:
   /// `enabled_services`: class keys from ENABLED_SERVICES, to register (if
@@ -53,7 +53,14 @@ class Application {
   /// Registers the file's instances and the state file's layer, and starts
   /// them by desired state (Runtime::restore), logging what went wrong.
   void start_services(Runtime& runtime, spdlog::logger& logger) const;
-  /// SIGHUP: new token and TLS files, or the old ones if the new are bad.
+  /// The secrets backends read with the file, into SecretStore::global()
+  /// before any instance is configured (docs/secrets.md).
+  void install_secrets(spdlog::logger& logger) const;
+  /// SIGHUP: the secrets backends read again, or the old ones kept if any
+  /// cannot be read.
+  void reload_secrets(spdlog::logger& logger) const;
+  /// SIGHUP: new token, TLS and secrets files, or the old ones if the new
+  /// are bad.
   void reload(rest::Server& server, spdlog::logger& logger);
 
   ApplicationConfig config_;

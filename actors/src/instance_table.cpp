@@ -192,6 +192,7 @@ std::shared_ptr<const ConfigurationView> describe_configuration(const ServiceLif
   const auto& status = lifecycle.status();
   auto view = std::make_shared<ConfigurationView>();
   view->metadata = status.metadata;
+  view->stored = lifecycle.stored_configuration();
   view->is_configured = status.is_configured;
   view->depends_on = configuration.depends_on;
   view->enabled = configuration.enabled;

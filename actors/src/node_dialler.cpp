@@ -8,6 +8,17 @@
 #include "processpype/actors/node_directory.hpp"
 
 namespace processpype {
+namespace {
+
+/// True when CAF could not open a TCP connection at all (its context is
+/// ("ip_connect failed", host, port)), as opposed to a handshake failure.
+bool nothing_listens(const caf::error& error) {
+  const auto& context = error.context();
+  return !context.empty() && context.match_element<std::string>(0) &&
+         context.get_as<std::string>(0) == "ip_connect failed";
+}
+
+}  // namespace
 
 void NodeDialler::dial(const std::string& address, Reply reply) {
   auto parsed = parse_node_address(address);
@@ -59,9 +70,15 @@ caf::error NodeDialler::connection_error(const caf::error& error) const {
                                   "on one side only)",
                                   peer_timeout.count()));
   auto text = self_->system().render(error);
-  // Nothing listens there yet: nodes of a cluster start in any order.
-  if (error == caf::sec::cannot_connect_to_node)
+  // Nothing listens there yet: nodes of a cluster start in any order. CAF
+  // 0.17 reports a refused TCP connection and a failed handshake with the
+  // same code; only the former carries "ip_connect failed", and only the
+  // former is worth trying again (a peer that answers in another protocol,
+  // or with node TLS on one side only, stays wrong).
+  if (error == caf::sec::cannot_connect_to_node && nothing_listens(error))
     return make_error(ErrorCode::unreachable, std::move(text));
+  if (error == caf::sec::cannot_connect_to_node && !tls_)
+    text += " (something answers there but not as a node: node TLS on the peer only?)";
   if (tls_)
     text += " (with node TLS: does the peer use node TLS with a certificate of the same CA?)";
   return make_error(ErrorCode::node_unavailable, std::move(text));

@@ -181,16 +181,19 @@ class ServiceActorImpl final : public ServiceActor::base {
   void configure(const nlohmann::json& configuration, const Trigger& trigger,
                  StatePromise promise) {
     if (closing_) return promise.deliver(being_deregistered()), void();
-    std::unique_ptr<ServiceConfiguration> prepared;
+    ServiceLifecycle::Candidate prepared;
     try {
       prepared = lifecycle_.prepare_configuration(configuration);
     } catch (const Error& error) {
       return promise.deliver(make_error(error)), void();
     }
     if (!written_ahead(trigger)) return apply_configuration(std::move(prepared), trigger, promise);
+    // The stored form: a secret sent back as "***" is kept as it was, never
+    // as stars (docs/secrets.md).
+    state::Configured change{name_of(), prepared.stored_body};
     // Held for the continuation, which must be copyable.
-    auto held = std::make_shared<std::unique_ptr<ServiceConfiguration>>(std::move(prepared));
-    write_ahead(state::Configured{name_of(), configuration},
+    auto held = std::make_shared<ServiceLifecycle::Candidate>(std::move(prepared));
+    write_ahead(std::move(change),
                 [this, held, trigger, promise](const state::CommitResult& result) mutable {
                   if (!result.saved) return promise.deliver(refused_unsaved(result)), void();
                   // Nothing acted in between: later commands waited for this one.
@@ -198,7 +201,7 @@ class ServiceActorImpl final : public ServiceActor::base {
                 });
   }
 
-  void apply_configuration(std::unique_ptr<ServiceConfiguration> prepared, const Trigger& trigger,
+  void apply_configuration(ServiceLifecycle::Candidate prepared, const Trigger& trigger,
                            StatePromise promise) {
     cancel_restart();
     bool autostart = false;
@@ -466,9 +469,9 @@ class ServiceActorImpl final : public ServiceActor::base {
       return;
     }
     if (state != ServiceState::running) return;  // not meant to run: nothing fails
-    log().error("Service {} failed: {}", name_of(), reason);
     publisher_.count_failure();
-    lifecycle_.fail(std::move(reason));
+    lifecycle_.fail(std::move(reason));  // redacted (docs/secrets.md)
+    log().error("Service {} failed: {}", name_of(), lifecycle_.status().error);
     stop_timers();
     supervise_failure();
     enter_state(cause, Supervised::yes);

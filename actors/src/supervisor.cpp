@@ -470,15 +470,16 @@ class Supervisor final : public InternalSupervisorActor::base {
   }
 
   /// A fresh service object for `entry` in state error, with its last valid
-  /// configuration (which was accepted once, so it is accepted again).
+  /// configuration (which was accepted once, so it is accepted again): the
+  /// stored one, whose secrets are not masked (docs/secrets.md).
   std::shared_ptr<ServiceLifecycle> revive(const SupervisedInstance& entry,
                                            const std::string& reason) {
     auto lifecycle =
         std::make_shared<ServiceLifecycle>(entry.record->service_class().create(entry.name));
     auto view = entry.record->view();
-    if (view->configuration->is_configured) {
+    if (view->configuration->is_configured && view->configuration->stored) {
       try {
-        lifecycle->configure(view->configuration->metadata);
+        lifecycle->configure(*view->configuration->stored);
       } catch (const std::exception&) {
         // Keep the defaults; the error says what happened.
       }

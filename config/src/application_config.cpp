@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "processpype/runtime/service_registry.hpp"
+#include "secret_references.hpp"
 #include "section.hpp"
 #include "yaml_tree.hpp"
 
@@ -124,6 +125,63 @@ void declare_state(Section& state, StateSettings& settings) {
               "normal survives a crash of the process, full also a power loss");
 }
 
+void declare_secret_backend(Section& backend, SecretBackendSettings& settings) {
+  backend
+      .choice("type", settings.type, {"env", "file", "dotenv"},
+              "The environment, a YAML file of key: value, or a .env file")
+      .text("prefix", settings.prefix, "Put before every key looked up (APP_ + key)")
+      .text("path", settings.path, "The file of a file or dotenv backend (dotenv: default .env)")
+      .rule(settings.type != "file" || !settings.path.empty(), "a file backend needs a path")
+      .rule(settings.type != "env" || settings.path.empty(), "an env backend has no path");
+}
+
+/// What every entry of `secrets.backends` may hold.
+json secret_backend_schema() {
+  json schema;
+  SecretBackendSettings defaults;
+  auto backend = Section::describer(schema);
+  declare_secret_backend(backend, defaults);
+  backend.finish();
+  return schema;
+}
+
+void declare_secrets(Section& secrets, SecretsSettings& settings) {
+  secrets.flag("enabled", settings.enabled, "false: no backend is read and every reference fails")
+      .flag("cache_enabled", settings.cache_enabled,
+            "ProcessPype's key, accepted: every backend is read whole at start and SIGHUP")
+      .entries("backends", "Backends by name: ${secret:<name>:<key>} looks there",
+               secret_backend_schema(),
+               [&](const std::string& name, const json& value, const std::string& key) {
+                 auto backend = Section::reader(value, key, secrets.diagnostics());
+                 SecretBackendSettings read;
+                 declare_secret_backend(backend, read);
+                 backend.finish();
+                 settings.backends.insert_or_assign(name, std::move(read));
+               })
+      .texts("load", settings.load, "backend:glob of the secrets to preload, e.g. env:API_*");
+}
+
+/// Reads `secrets` first, then resolves the references of the rest of the
+/// file against it (docs/secrets.md). The section's own problems are
+/// reported when the whole file is read; with any, nothing is resolved.
+void resolve_file_secrets(YamlTree& tree, ApplicationConfig& config,
+                          ConfigDiagnostics& diagnostics) {
+  if (!tree.root.is_object()) return;
+  refuse_references_in_secrets(tree.root, diagnostics);
+  ConfigDiagnostics section_problems;
+  SecretsSettings settings;
+  static const json absent = nullptr;
+  auto found = tree.root.find("secrets");
+  const json& value = found != tree.root.end() ? *found : absent;
+  auto section = Section::reader(value, "secrets", section_problems);
+  declare_secrets(section, settings);
+  section.finish();
+  if (section_problems.has_errors()) return;
+  auto backends = std::make_shared<SecretBackends>(read_secret_backends(settings, diagnostics));
+  resolve_secret_references(tree.root, *backends, diagnostics);
+  config.secret_backends = std::move(backends);
+}
+
 /// One instance of `services`: `type`, and the rest is its configuration.
 void read_service(const std::string& name, const json& body, const std::string& key,
                   ApplicationConfig& config, ConfigDiagnostics& diagnostics) {
@@ -179,6 +237,8 @@ void declare_file(Section& file, ApplicationConfig& config, const YamlTree* tree
                [&](Section& node) { declare_node(node, config.node); })
       .section("state", "The node's state file (docs/state.md)",
                [&](Section& state) { declare_state(state, config.state); })
+      .section("secrets", "Where ${secret:backend:key} references look (docs/secrets.md)",
+               [&](Section& secrets) { declare_secrets(secrets, config.secrets); })
       .entries(
           "services", "Instances by name, in start order", service_entry_schema(),
           [&](const std::string& name, const json& body, const std::string& key) {
@@ -204,6 +264,7 @@ void read_application_config(const std::string& text, ApplicationConfig& config,
                                       error.mark.column + 1, error.msg));
     return;
   }
+  resolve_file_secrets(tree, config, diagnostics);
   auto file = Section::reader(tree.root, "", diagnostics);
   declare_file(file, config, &tree);
 }

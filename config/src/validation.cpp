@@ -12,6 +12,7 @@
 #include "processpype/actors/node_directory.hpp"
 #include "processpype/runtime/configuration.hpp"
 #include "processpype/runtime/dependencies.hpp"
+#include "processpype/runtime/secrets.hpp"
 #include "processpype/runtime/service_registry.hpp"
 
 namespace processpype {
@@ -28,8 +29,8 @@ using Plan = std::unordered_map<std::string, PlannedInstance>;
 
 /// Checks one instance of `services` as its class reads it; adds it to
 /// `plan` when its configuration holds.
-void check_instance(const ServiceInstanceConfig& instance, Plan& plan,
-                    ConfigDiagnostics& diagnostics) {
+void check_instance(const ServiceInstanceConfig& instance, const SecretBackends* secrets,
+                    Plan& plan, ConfigDiagnostics& diagnostics) {
   auto key = fmt::format("services.{}", instance.name);
   if (!is_valid_instance_name(instance.name)) {
     diagnostics.error(key, "invalid instance name: use 1-64 characters of [A-Za-z0-9_.-]");
@@ -44,7 +45,18 @@ void check_instance(const ServiceInstanceConfig& instance, Plan& plan,
     return;
   }
   auto configuration = service_class->create(instance.name)->create_configuration();
-  auto problems = configuration->problems(instance.configuration);
+  // Secret fields are checked with their references resolved, as the
+  // configure at start will (a reference that fails was reported already).
+  auto resolved = instance.configuration;
+  if (secrets != nullptr) {
+    try {
+      resolved = prepare_configuration(*configuration, resolved, nlohmann::json::object(), *secrets)
+                     .resolved;
+    } catch (const ConfigurationError&) {
+      return;
+    }
+  }
+  auto problems = configuration->problems(resolved);
   for (const auto& problem : problems)
     diagnostics.error(problem.field().empty() ? key : key + "." + problem.field(),
                       problem.reason());
@@ -64,7 +76,8 @@ void check_services(const ApplicationConfig& config,
                     const std::vector<std::string>& enabled_services,
                     ConfigDiagnostics& diagnostics) {
   Plan plan;
-  for (const auto& instance : config.services) check_instance(instance, plan, diagnostics);
+  for (const auto& instance : config.services)
+    check_instance(instance, config.secret_backends.get(), plan, diagnostics);
   for (const auto& key : enabled_services) {
     if (!ServiceClassRegistry::global().find(key))
       diagnostics.error("ENABLED_SERVICES", fmt::format("unknown service type '{}'", key));

@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "processpype/runtime/json_input.hpp"
+#include "processpype/runtime/secrets.hpp"
 
 namespace processpype {
 
@@ -102,7 +103,9 @@ class Converter {
       diagnostics_.error(key, error.what());
       return nullptr;
     }
-    if (node.Tag() == "!") return text;  // quoted: always a string
+    // Quoted, or holding a secret reference (docs/secrets.md): a secret
+    // `123456` stays text.
+    if (node.Tag() == "!" || mentions_secret(text)) return text;
     if (text == "true" || text == "True" || text == "TRUE") return true;
     if (text == "false" || text == "False" || text == "FALSE") return false;
     if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL")
@@ -129,6 +132,11 @@ std::string substitute_environment(std::string_view text) {
     if (end == std::string_view::npos) break;
     result.append(text.substr(position, start - position));
     auto expression = text.substr(start + 2, end - start - 2);
+    if (expression.starts_with("secret:")) {  // resolved later, from the secrets backends
+      result.append(text.substr(start, end + 1 - start));
+      position = end + 1;
+      continue;
+    }
     auto separator = expression.find(":-");
     auto name = std::string{expression.substr(0, separator)};
     const char* value = std::getenv(name.c_str());

@@ -1,11 +1,13 @@
 // `store` (docs/rest-api.md, "Example services"): an in-memory key/value store of at most
 // `capacity` items (required: no default). PUT/GET/DELETE /items/{key}, GET /items lists the keys
 // in insertion order (overwriting keeps a key's place). The routes work in any state; storing needs
-// a configuration. Items survive a reconfigure.
+// a configuration. Items survive a reconfigure. `password` is a secret field (docs/secrets.md):
+// when set, PUT and DELETE need `X-Store-Password: <password>` (403 otherwise).
 #include <cstdint>
 #include <iterator>
 #include <list>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "processpype/runtime/service.hpp"
@@ -14,13 +16,25 @@
 namespace processpype::examples {
 namespace {
 
+// [snippet:store-configuration]
 struct StoreConfiguration : ServiceConfiguration {
   Required<std::int64_t> capacity;
+  std::string password;
 
   void fields(Fields& fields) override {
     fields("capacity", capacity, "How many items it holds at most").greater_than(0);
+    fields("password", password, "When set, writes need X-Store-Password: <password>").secret();
   }
 };
+// [snippet-end:store-configuration]
+
+/// Compares in a time that does not depend on where the texts differ.
+bool same_secret(std::string_view given, std::string_view expected) {
+  unsigned char difference = given.size() == expected.size() ? 0 : 1;
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    difference |= static_cast<unsigned char>(expected[i] ^ (i < given.size() ? given[i] : 0));
+  return difference == 0;
+}
 
 class StoreService : public ConfiguredService<StoreConfiguration> {
  public:
@@ -30,13 +44,21 @@ class StoreService : public ConfiguredService<StoreConfiguration> {
     routes.get(
         "/items", [this](const RouteRequest&) { return keys(); }, "Keys in insertion order");
     routes.put(
-        "/items/{key}", [this](const RouteRequest& r) { return put(r.parameter("key"), r.body); },
+        "/items/{key}",
+        [this](const RouteRequest& r) {
+          check_password(r);
+          return put(r.parameter("key"), r.body);
+        },
         "Store any JSON under a key");
     routes.get(
         "/items/{key}", [this](const RouteRequest& r) { return get(r.parameter("key")); },
         "The value of a key");
     routes.del(
-        "/items/{key}", [this](const RouteRequest& r) { return remove(r.parameter("key")); },
+        "/items/{key}",
+        [this](const RouteRequest& r) {
+          check_password(r);
+          return remove(r.parameter("key"));
+        },
         "Remove a key");
   }
 
@@ -45,6 +67,15 @@ class StoreService : public ConfiguredService<StoreConfiguration> {
     nlohmann::json value;
     std::list<std::string>::iterator position;  // in order_
   };
+
+  void check_password(const RouteRequest& request) const {
+    const auto& password = config().password;
+    if (password.empty()) return;
+    auto given = request.header("X-Store-Password");
+    if (!given || !same_secret(*given, password))
+      throw Error(ErrorCode::forbidden,
+                  "Store " + name() + " needs the right X-Store-Password header to write");
+  }
 
   RouteResponse keys() const {
     auto keys = nlohmann::json::array();

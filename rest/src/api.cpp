@@ -83,6 +83,15 @@ bool wants_event_stream(const HttpExchange& exchange) {
   return accept && accept->find("text/event-stream") != std::string_view::npos;
 }
 
+std::vector<std::pair<std::string, std::string>> carried_headers(const HttpExchange& exchange) {
+  auto headers = exchange.headers();
+  std::erase_if(headers, [](const auto& header) {
+    return same_header_name(header.first, "Authorization") ||
+           same_header_name(header.first, "Proxy-Authorization");
+  });
+  return headers;
+}
+
 std::string normalize_prefix(std::string_view prefix) {
   while (!prefix.empty() && prefix.front() == '/') prefix.remove_prefix(1);
   while (!prefix.empty() && prefix.back() == '/') prefix.remove_suffix(1);
@@ -174,7 +183,8 @@ void ApiCore::forward(const Call& call, const std::string& node_id, Wait wait) {
     return respond_error(call.exchange, Error(ErrorCode::node_unavailable,
                                               "Node " + node->id + " serves no REST API"));
   ForwardedRequest request{std::string{call.exchange->method()}, call.path,
-                           std::string{call.exchange->query()}, std::string{call.exchange->body()}};
+                           std::string{call.exchange->query()}, std::string{call.exchange->body()},
+                           carried_headers(*call.exchange)};
   auto timeout = wait == Wait::transition ? options.transition_timeout : options.request_timeout;
   caller.request(
       node->gateway, caf::timespan{timeout},
@@ -239,6 +249,7 @@ Api::Impl::Impl(Runtime& runtime, ApiOptions options)
               auto promise = self->make_response_promise<ForwardedResponse>();
               RecordedExchange::Request recorded{request.method, request.path, request.query,
                                                  request.body,   {},           "another node"};
+              recorded.headers = std::move(request.headers);
               auto exchange = std::make_shared<RecordedExchange>(
                   std::move(recorded), [this, promise](const HttpResponse& response) mutable {
                     // Read now: the command's effect is published, so the version

@@ -64,6 +64,11 @@ std::string request_id_of(const HttpExchange& exchange);
 /// Whether the client asked for Server-Sent Events.
 bool wants_event_stream(const HttpExchange& exchange);
 
+/// The headers of `exchange` that a custom route sees and that a request
+/// carried to another node takes along: all but `Authorization` and
+/// `Proxy-Authorization`, this node's credentials (docs/rest-api.md).
+std::vector<std::pair<std::string, std::string>> carried_headers(const HttpExchange& exchange);
+
 class ApiCore {
  public:
   ApiCore(Runtime& runtime, ApiOptions options);

@@ -1,21 +1,10 @@
 #include "processpype/rest/http_exchange.hpp"
 
-#include <algorithm>
-#include <cctype>
 #include <mutex>
 
+#include "processpype/runtime/routes.hpp"
+
 namespace processpype::rest {
-
-namespace {
-
-bool equal_ignoring_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-}  // namespace
 
 struct RecordedExchange::State {
   std::mutex mutex;
@@ -48,7 +37,7 @@ RecordedExchange::RecordedExchange(Request request,
 
 std::optional<std::string_view> RecordedExchange::header(std::string_view name) const {
   for (const auto& [key, value] : request_.headers)
-    if (equal_ignoring_case(key, name)) return value;
+    if (same_header_name(key, name)) return value;
   return std::nullopt;
 }
 

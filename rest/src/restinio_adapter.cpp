@@ -538,6 +538,15 @@ class RestinioExchange final : public HttpExchange {
     if (!value) return std::nullopt;
     return std::string_view{value->data(), value->size()};
   }
+  std::vector<std::pair<std::string, std::string>> headers() const override {
+    std::vector<std::pair<std::string, std::string>> fields;
+    request_->header().for_each_field([&](const restinio::http_header_field_t& field) {
+      // Marks the parser callbacks set have a '/' no client can send.
+      if (field.name().find('/') == std::string::npos)
+        fields.emplace_back(field.name(), field.value());
+    });
+    return fields;
+  }
   std::string peer() const override {
     const auto& endpoint = request_->remote_endpoint();
     return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());

@@ -138,6 +138,7 @@ class ServiceHandlers {
     request.method = std::string{call.exchange->method()};
     request.path = "/" + call.parameters.at("path");
     request.query_parameters = parse_query(call.exchange->query());
+    request.headers = carried_headers(*call.exchange);
     core_.ask(
         call, core_.runtime.supervisor(),
         [this, exchange = call.exchange, node = !call.node_id.empty()](RouteResponse& response) {

@@ -17,6 +17,12 @@ ConfigurationError::ConfigurationError(std::string field, const std::string& rea
       field_(std::move(field)),
       reason_(reason) {}
 
+json mask_secret(const json& value) {
+  if (value.is_null()) return nullptr;
+  if (value.is_string() && value.get_ref<const std::string&>().empty()) return "";
+  return masked_secret;
+}
+
 void ServiceConfiguration::require(bool condition, std::string_view field,
                                    std::string_view reason) {
   if (!condition) throw ConfigurationError(std::string{field}, std::string{reason});
@@ -160,7 +166,11 @@ json FieldDeclaration::schema() const {
   if (std::holds_alternative<std::vector<std::string>*>(target_))
     schema["items"] = {{"type", "string"}};
   if (!description_.empty()) schema["description"] = description_;
-  if (is_set_ == nullptr) schema["default"] = value();
+  if (is_set_ == nullptr) schema["default"] = secret_ ? mask_secret(value()) : value();
+  if (secret_) {
+    schema["x-processpype-secret"] = true;
+    if (std::holds_alternative<std::string*>(target_)) schema["format"] = "password";
+  }
   if (minimum_) schema["minimum"] = *minimum_;
   if (maximum_) schema["maximum"] = *maximum_;
   if (exclusive_minimum_) schema["exclusiveMinimum"] = *exclusive_minimum_;
@@ -284,10 +294,26 @@ std::vector<std::string> ServiceConfiguration::field_names() const {
   return names;
 }
 
+std::vector<std::string> ServiceConfiguration::secret_field_names() const {
+  std::vector<std::string> names;
+  auto declared = declare();
+  for (const auto& field : declared.declarations())
+    if (field.is_secret()) names.push_back(field.name());
+  return names;
+}
+
 json ServiceConfiguration::to_json() const {
   json object = extra_fields_.is_null() ? json::object() : extra_fields_;
   auto declared = declare();
   for (const auto& field : declared.declarations()) object[field.name()] = field.value();
+  return object;
+}
+
+json ServiceConfiguration::to_public_json() const {
+  json object = extra_fields_.is_null() ? json::object() : extra_fields_;
+  auto declared = declare();
+  for (const auto& field : declared.declarations())
+    object[field.name()] = field.is_secret() ? mask_secret(field.value()) : field.value();
   return object;
 }
 

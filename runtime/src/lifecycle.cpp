@@ -5,11 +5,58 @@
 #include <fmt/format.h>
 
 #include "processpype/runtime/durations.hpp"
+#include "processpype/runtime/secrets.hpp"
 
 namespace processpype {
 
+namespace {
+
+/// Shorter secrets are not hidden in failure texts: they would garble them.
+constexpr std::size_t shortest_redacted_secret = 4;
+
+std::string redact_values(std::string text, const std::vector<std::string>& values) {
+  for (const auto& value : values)
+    for (auto found = text.find(value); found != std::string::npos;
+         found = text.find(value, found + masked_secret.size()))
+      text.replace(found, value.size(), masked_secret);
+  return text;
+}
+
+/// What the lifecycle keeps of an accepted configuration, from one
+/// to_json(): the metadata statuses show, the stored configuration, and
+/// the clear values redact() hides.
+struct ConfigurationForms {
+  nlohmann::json metadata;
+  std::shared_ptr<const nlohmann::json> stored;
+  std::shared_ptr<const std::vector<std::string>> secret_values;
+};
+
+/// `given`: the configure's body as prepared (its `stored` form), whose
+/// secret fields are kept as given, references included.
+ConfigurationForms forms_of(const ServiceConfiguration& configuration,
+                            const nlohmann::json& given) {
+  auto metadata = configuration.to_json();
+  auto stored = std::make_shared<nlohmann::json>(metadata);
+  auto values = std::make_shared<std::vector<std::string>>();
+  for (const auto& field : configuration.secret_field_names()) {
+    auto& value = metadata[field];
+    if (value.is_string() && value.get_ref<const std::string&>().size() >= shortest_redacted_secret)
+      values->push_back(value.get<std::string>());
+    if (auto found = given.find(field); found != given.end()) (*stored)[field] = *found;
+    value = mask_secret(value);
+  }
+  // Longest first: a secret that contains another is replaced whole.
+  std::sort(values->begin(), values->end(),
+            [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  return {std::move(metadata), std::move(stored), std::move(values)};
+}
+
+}  // namespace
+
 ServiceLifecycle::ServiceLifecycle(std::unique_ptr<Service> service)
-    : service_(std::move(service)) {
+    : service_(std::move(service)),
+      stored_(std::make_shared<const nlohmann::json>(nlohmann::json::object())),
+      secret_values_(std::make_shared<const std::vector<std::string>>()) {
   service_->configuration_ = service_->create_configuration();
 }
 
@@ -66,14 +113,22 @@ bool ServiceLifecycle::configure(const nlohmann::json& configuration) {
   return apply_configuration(prepare_configuration(configuration));
 }
 
-std::unique_ptr<ServiceConfiguration> ServiceLifecycle::prepare_configuration(
+ServiceLifecycle::Candidate ServiceLifecycle::prepare_configuration(
     const nlohmann::json& configuration) const {
   if (is_active(state()))
     throw Error(ErrorCode::conflict, fmt::format("Cannot configure service {} while it is {}",
                                                  name(), to_string(state())));
-  auto candidate = service_->create_configuration();
-  candidate->load(configuration);  // throws; nothing changed yet
-  check_dependencies(*candidate);
+  Candidate candidate;
+  candidate.configuration = service_->create_configuration();
+  auto prepared = ::processpype::prepare_configuration(*candidate.configuration, configuration,
+                                                       *stored_, *SecretStore::global().backends());
+  candidate.configuration->load(prepared.resolved);  // throws; nothing changed yet
+  check_dependencies(*candidate.configuration);
+  auto forms = forms_of(*candidate.configuration, prepared.stored);
+  candidate.stored_body = std::move(prepared.stored);
+  candidate.metadata = std::move(forms.metadata);
+  candidate.stored = std::move(forms.stored);
+  candidate.secret_values = std::move(forms.secret_values);
   return candidate;
 }
 
@@ -87,12 +142,20 @@ std::optional<Error> ServiceLifecycle::start_refusal() const {
   return std::nullopt;
 }
 
-bool ServiceLifecycle::apply_configuration(std::unique_ptr<ServiceConfiguration> candidate) {
+bool ServiceLifecycle::apply_configuration(Candidate candidate) {
   ensure_manager();
-  service_->manager_->configure(*candidate);
-  service_->configuration_ = std::move(candidate);
+  try {
+    service_->manager_->configure(*candidate.configuration);
+  } catch (const Error& error) {
+    throw Error(error.code(), redact_values(error.detail(), *candidate.secret_values));
+  } catch (const std::exception& error) {
+    throw Error(ErrorCode::service_failure, redact_values(error.what(), *candidate.secret_values));
+  }
+  stored_ = std::move(candidate.stored);
+  secret_values_.store(std::move(candidate.secret_values), std::memory_order_release);
+  service_->configuration_ = std::move(candidate.configuration);
   auto& current = mutable_status();
-  current.metadata = service_->configuration_->to_json();
+  current.metadata = std::move(candidate.metadata);
   current.is_configured = true;
   current.state = ServiceState::configured;
   return service_->configuration_->starts_by_itself();
@@ -156,7 +219,11 @@ Error ServiceLifecycle::time_out() {
 
 void ServiceLifecycle::fail(std::string reason) {
   mutable_status().state = ServiceState::error;
-  mutable_status().error = std::move(reason);
+  mutable_status().error = redact(std::move(reason));
+}
+
+std::string ServiceLifecycle::redact(std::string text) const {
+  return redact_values(std::move(text), *secret_values_.load(std::memory_order_acquire));
 }
 
 // -- health, timeouts and the manager's calls ---------------------------------
@@ -217,12 +284,15 @@ ServiceLifecycle::Outcome ServiceLifecycle::run(Call call) noexcept {
       case Call::cleanup:
         service_->stop();
         break;
-      case Call::health:
-        return service_->check_health();
+      case Call::health: {
+        auto health = service_->check_health();
+        health.detail = redact(std::move(health.detail));
+        return health;
+      }
     }
     return std::string{};
   } catch (const std::exception& error) {
-    std::string what = error.what();
+    std::string what = redact(error.what());
     if (what.empty()) what = "unknown error";
     if (call == Call::health) return Health{false, what};
     return what;

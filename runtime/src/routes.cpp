@@ -1,5 +1,8 @@
 #include "processpype/runtime/routes.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include "processpype/runtime/errors.hpp"
 
 namespace processpype {
@@ -11,6 +14,19 @@ RouteResponse refusal(int status, std::string_view detail, std::string route = {
 }
 
 }  // namespace
+
+bool same_header_name(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::optional<std::string_view> RouteRequest::header(std::string_view name) const {
+  for (const auto& [key, value] : headers)
+    if (same_header_name(key, name)) return value;
+  return std::nullopt;
+}
 
 RouteResponse ServiceRoutes::dispatch(RouteRequest& request) const {
   auto match = table_.resolve(request.method, split_path(request.path));

@@ -518,16 +518,6 @@ TEST_CASE("cluster: --join with an invalid address is exit code 2 with one stder
   }
 }
 
-TEST_CASE("cluster: --join of an unreachable peer is exit code 2 within a bounded time",
-          "[cluster][invalid]") {
-  auto closed = free_port();  // nothing listens there
-  auto started = Clock::now();
-  auto result = run_node({"--join", node_address(closed)});
-  check_exit(result.status, 2, result.err);
-  CHECK(elapsed_ms(started) < 10000);
-  CHECK_THAT(result.err, Catch::Contains(std::to_string(closed)));  // it logs why
-}
-
 TEST_CASE("cluster: --join of a port that is not a node (HTTP) fails in bounded time",
           "[cluster][invalid]") {
   auto a = start_node("A");

@@ -17,6 +17,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -68,18 +69,28 @@ inline Headers bearer(const std::string& token) {
   return {{"Authorization", "Bearer " + token}};
 }
 
+/// Who a node is: its id, and whether it can publish and join (its actor
+/// system loads CAF's middleman, its Api is its gateway) to reach another
+/// ApiNode over loopback.
+struct NodeSetup {
+  std::string id = node_id;
+  bool networked = false;
+};
+
 /// One actor system with a Runtime and an Api on it.
 class ApiNode {
  public:
-  explicit ApiNode(processpype::rest::ApiOptions options = {}) {
+  explicit ApiNode(processpype::rest::ApiOptions options = {}, NodeSetup setup = {}) {
     processpype::configure_logging(spdlog::level::off, processpype::LogFormat::text);
     processpype::Runtime::add_types(config_);
+    if (setup.networked) config_.load<caf::io::middleman>();
     system_ = std::make_unique<caf::actor_system>(config_);
     processpype::RuntimeOptions runtime_options;
-    runtime_options.node_id = node_id;
+    runtime_options.node_id = setup.id;
     runtime_options.application = {"ProcessPype tests", app_version};
     runtime_ = std::make_unique<processpype::Runtime>(*system_, runtime_options);
     api_ = std::make_unique<processpype::rest::Api>(*runtime_, std::move(options));
+    if (setup.networked) runtime_->set_gateway(api_->gateway());  // as rest::Server does
   }
   ~ApiNode() {
     api_.reset();

@@ -25,7 +25,14 @@ namespace processpype {
 /// The configuration part of a view: shared by the views of one instance
 /// until the next configure.
 struct ConfigurationView {
+  /// What statuses show: secret fields masked (docs/secrets.md).
   nlohmann::json metadata = nlohmann::json::object();
+  /// The configuration to apply again (the Supervisor's revive, the state
+  /// file, cluster records): secret fields in clear or as their
+  /// `${secret:...}` references (ServiceLifecycle::stored_configuration).
+  /// Never rendered into an answer, an event, a log line or a replica.
+  /// Shared with the lifecycle; null in the initial view.
+  std::shared_ptr<const nlohmann::json> stored;
   bool is_configured = false;
   std::vector<std::string> depends_on;
   bool enabled = true;

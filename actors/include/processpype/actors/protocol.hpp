@@ -253,12 +253,14 @@ struct EventBatch {
 };
 
 /// An HTTP request forwarded to another node's REST API (`/nodes/{id}/...`):
-/// the path is relative to the API prefix; the receiving node authorized it.
+/// the path is relative to the API prefix; the receiving node authorized
+/// it. Its headers travel with it, but `Authorization`.
 struct ForwardedRequest {
   std::string method;
   std::string path;
   std::string query;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 struct ForwardedResponse {
@@ -458,7 +460,8 @@ typename Inspector::result_type inspect(Inspector& f, NamedStatus& x) {
 /// The path parameters are filled where the route is matched: they do not cross.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, RouteRequest& x) {
-  return f(caf::meta::type_name("RouteRequest"), x.method, x.path, x.body, x.query_parameters);
+  return f(caf::meta::type_name("RouteRequest"), x.method, x.path, x.body, x.query_parameters,
+           x.headers);
 }
 
 template <class Inspector>
@@ -494,7 +497,7 @@ typename Inspector::result_type inspect(Inspector& f, EventBatch& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ForwardedRequest& x) {
-  return f(caf::meta::type_name("ForwardedRequest"), x.method, x.path, x.query, x.body);
+  return f(caf::meta::type_name("ForwardedRequest"), x.method, x.path, x.query, x.body, x.headers);
 }
 
 template <class Inspector>

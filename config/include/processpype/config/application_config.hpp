@@ -11,6 +11,7 @@
 
 #include "processpype/actors/runtime.hpp"
 #include "processpype/config/diagnostics.hpp"
+#include "processpype/config/secrets.hpp"
 #include "processpype/rest/server.hpp"
 #include "processpype/runtime/logging.hpp"
 
@@ -103,7 +104,13 @@ struct ApplicationConfig {
   LoggingSettings logging;
   NodeSettings node;
   StateSettings state;
-  /// In file order.
+  SecretsSettings secrets;
+  /// The backends of `secrets` as they were read with the file: the file's
+  /// references were resolved against them, and the application installs
+  /// them at start (SecretStore). Null when `secrets` had a problem.
+  std::shared_ptr<const SecretBackends> secret_backends;
+  /// In file order. Secret fields keep their `${secret:...}` references,
+  /// resolved at each configure (docs/secrets.md).
   std::vector<ServiceInstanceConfig> services;
 };
 
@@ -111,9 +118,11 @@ struct ApplicationConfig {
 /// `diagnostics`: each key's value is read as its type and constraints say,
 /// `${VAR}` / `${VAR:-default}` replaced from the environment first (the
 /// default applies when VAR is unset or empty); plain YAML scalars are typed
-/// (bool, int, float, null, string) after substitution, quoted ones stay
-/// strings; unknown keys are errors (service configurations keep theirs). A
-/// key with a problem keeps its default.
+/// (bool, int, float, null, string) after substitution, quoted ones and
+/// those holding a `${secret:...}` reference stay strings; then the
+/// `secrets` backends are read and every reference resolved, but those of
+/// secret fields (docs/secrets.md); unknown keys are errors (service
+/// configurations keep theirs). A key with a problem keeps its default.
 void read_application_config(const std::string& text, ApplicationConfig& config,
                              ConfigDiagnostics& diagnostics);
 

@@ -54,6 +54,8 @@ class HttpExchange {
   virtual std::string_view body() const = 0;
   /// The first value of request header `name` (case-insensitive).
   virtual std::optional<std::string_view> header(std::string_view name) const = 0;
+  /// Every request header, in the order received (none by default).
+  virtual std::vector<std::pair<std::string, std::string>> headers() const { return {}; }
   /// The client's address, `ip:port`.
   virtual std::string peer() const = 0;
 
@@ -102,6 +104,9 @@ class RecordedExchange : public HttpExchange {
   std::string_view query() const override { return request_.query; }
   std::string_view body() const override { return request_.body; }
   std::optional<std::string_view> header(std::string_view name) const override;
+  std::vector<std::pair<std::string, std::string>> headers() const override {
+    return request_.headers;
+  }
   std::string peer() const override { return request_.peer; }
 
   void respond(HttpResponse response) override;

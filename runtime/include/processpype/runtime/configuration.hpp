@@ -15,6 +15,14 @@
 
 namespace processpype {
 
+/// What a status shows of a secret field that is set (docs/secrets.md); a
+/// configure that sends it back keeps the field's current value.
+inline constexpr std::string_view masked_secret = "***";
+
+/// What answers show of a secret field's `value`: `"***"` when set, `""`
+/// when it is the empty string, null when unset.
+nlohmann::json mask_secret(const nlohmann::json& value);
+
 /// A configuration was refused: names the field and says why. Maps to 422.
 class ConfigurationError : public Error {
  public:
@@ -71,17 +79,26 @@ class FieldDeclaration {
   }
   /// Strings: the accepted values.
   FieldDeclaration& one_of(std::initializer_list<std::string_view> values);
+  /// A secret (docs/secrets.md): answers, events and documents show it as
+  /// `"***"`; a configure may set it to a `${secret:backend:key}`
+  /// reference, resolved at each configure.
+  FieldDeclaration& secret() noexcept {
+    secret_ = true;
+    return *this;
+  }
 
   const std::string& name() const noexcept { return name_; }
   const std::string& description() const noexcept { return description_; }
   bool required() const noexcept { return is_set_ != nullptr; }
+  bool is_secret() const noexcept { return secret_; }
 
   /// Reads `value` into the field with strict types, then checks the
   /// constraints. Throws ConfigurationError naming the field.
   void read(const nlohmann::json& value) const;
   /// The field's current value (null for a required field not set yet).
   nlohmann::json value() const;
-  /// The JSON Schema of the field, `default` from its current value.
+  /// The JSON Schema of the field, `default` from its current value
+  /// (masked for a secret).
   nlohmann::json schema() const;
 
  private:
@@ -95,6 +112,7 @@ class FieldDeclaration {
   std::optional<double> maximum_;
   std::optional<double> exclusive_minimum_;
   std::vector<std::string> allowed_;
+  bool secret_ = false;
 };
 
 /// What a configuration's `fields` receives: declare each field once, with
@@ -170,8 +188,14 @@ class ServiceConfiguration {
   /// The names of the declared fields, base ones first.
   std::vector<std::string> field_names() const;
 
-  /// Every field (base, declared, unknown extras) as one JSON object.
+  /// The names of the fields declared secret.
+  std::vector<std::string> secret_field_names() const;
+
+  /// Every field (base, declared, unknown extras) as one JSON object, in
+  /// clear: what the manager sees. Never put it in an answer.
   nlohmann::json to_json() const;
+  /// The same with secret fields masked (mask_secret): what statuses show.
+  nlohmann::json to_public_json() const;
 
   /// The JSON Schema (2020-12) of this configuration type: every declared
   /// field with type, default, description and constraints; required fields;

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -47,18 +48,38 @@ class ServiceLifecycle {
   const ServiceStatus& status() const noexcept { return service_->status_; }
   ServiceState state() const noexcept { return service_->status_.state; }
   const ServiceConfiguration& configuration() const { return service_->configuration(); }
+  /// The configuration as it must be applied again (a revived actor, the
+  /// state file, a cluster record): every field, secret ones in clear or as
+  /// their `${secret:...}` references (docs/secrets.md). Never rendered:
+  /// answers show status().metadata, where secrets are masked.
+  const std::shared_ptr<const nlohmann::json>& stored_configuration() const noexcept {
+    return stored_;
+  }
 
   /// Validates and applies a whole configuration (no merge). Refused with
-  /// conflict while active, invalid_value (previous config kept). Returns
-  /// whether a start should follow by itself (autostart).
+  /// conflict while active, invalid_value (previous config kept). Secret
+  /// fields sent as `"***"` keep their value; their references resolve
+  /// against SecretStore::global() now. Returns whether a start should
+  /// follow by itself (autostart).
   bool configure(const nlohmann::json& configuration);
-  /// configure in two steps, for a change written ahead to the state file
-  /// (docs/state.md) between them: prepare checks the state and reads the
-  /// configuration (throwing as configure does, nothing changed); apply
-  /// makes it the service's.
-  std::unique_ptr<ServiceConfiguration> prepare_configuration(
-      const nlohmann::json& configuration) const;
-  bool apply_configuration(std::unique_ptr<ServiceConfiguration> configuration);
+  /// A configuration read and checked, to be made the service's: configure
+  /// in two steps, for a change written ahead to the state file
+  /// (docs/state.md) between them.
+  struct Candidate {
+    std::unique_ptr<ServiceConfiguration> configuration;
+    /// The body as the state file keeps it: secret fields as given (in
+    /// clear or as references), those sent as `"***"` in their current form.
+    nlohmann::json stored_body;
+    nlohmann::json metadata;                       ///< what statuses will show: secrets masked
+    std::shared_ptr<const nlohmann::json> stored;  ///< stored_configuration() once applied
+    std::shared_ptr<const std::vector<std::string>> secret_values;  ///< for redaction
+  };
+  /// Checks the state and reads `configuration` as configure does
+  /// (throwing the same refusals); nothing changes.
+  Candidate prepare_configuration(const nlohmann::json& configuration) const;
+  /// Makes a prepared configuration the service's; returns whether a start
+  /// should follow by itself (autostart).
+  bool apply_configuration(Candidate candidate);
 
   /// Why a start would be refused now, if it would (begin_start throws it).
   std::optional<Error> start_refusal() const;
@@ -78,8 +99,13 @@ class ServiceLifecycle {
   /// "Timed out starting|stopping <name> service after <N> s".
   Error time_out();
 
-  /// Any state to `error` with `reason`.
+  /// Any state to `error` with `reason` (redacted).
   void fail(std::string reason);
+
+  /// `text` with the clear value of every secret field (of 4 characters or
+  /// more) replaced by `***`: failure texts come from service code, which
+  /// may quote what it was given. Any thread.
+  std::string redact(std::string text) const;
 
   /// Records a health check's answer (it does not change the state).
   void record_health(const Health& health);
@@ -116,6 +142,9 @@ class ServiceLifecycle {
 
   std::unique_ptr<Service> service_;
   std::unique_ptr<ServiceRoutes> routes_;
+  std::shared_ptr<const nlohmann::json> stored_;  ///< shared with the published views
+  /// The clear values redact() hides; read by manager threads.
+  std::atomic<std::shared_ptr<const std::vector<std::string>>> secret_values_;
   /// Set when a call is handed out, cleared by whoever ran it when it
   /// returns; outlives a timeout.
   std::atomic<bool> call_in_flight_{false};

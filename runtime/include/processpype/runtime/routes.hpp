@@ -1,9 +1,12 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -11,18 +14,27 @@
 
 namespace processpype {
 
+/// Whether two header names are the same: ASCII case is ignored.
+bool same_header_name(std::string_view a, std::string_view b) noexcept;
+
 /// A request to a custom service route, already parsed: the JSON body
-/// (`{}` when empty), the `{placeholders}` of the route's pattern and the
-/// query parameters.
+/// (`{}` when empty), the `{placeholders}` of the route's pattern, the
+/// query parameters and the request's headers.
 struct RouteRequest {
   std::string method;
   std::string path;  ///< relative to `/services/{name}`, e.g. `/items/a`
   nlohmann::json body = nlohmann::json::object();
   PathParameters path_parameters;
   std::unordered_map<std::string, std::string> query_parameters;
+  /// The request's headers as received, also when another node carried the
+  /// request here, but never `Authorization` (the node's own bearer token,
+  /// checked before any route runs; docs/rest-api.md).
+  std::vector<std::pair<std::string, std::string>> headers;
 
   /// The value of `{name}` in the matched pattern.
   const std::string& parameter(std::string_view name) const { return path_parameters.at(name); }
+  /// The first value of header `name` (case-insensitive), if any.
+  std::optional<std::string_view> header(std::string_view name) const;
 };
 
 /// What a route answers: an HTTP status and a JSON body. `allow` lists the
