@@ -17,6 +17,7 @@
 #include "processpype/runtime/dependencies.hpp"
 #include "processpype/runtime/durations.hpp"
 #include "processpype/runtime/logging.hpp"
+#include "systemd_notifier.hpp"
 
 namespace processpype {
 
@@ -190,6 +191,7 @@ int Application::run() {
   runtime_options.forget_after = to_duration<std::chrono::milliseconds>(node.forget_after_seconds);
   runtime_options.node_tls = node.tls.enabled();
   Runtime runtime{system, runtime_options};
+  SystemdNotifier systemd{runtime};  // after the Runtime: it ends first
 
   const auto& http = config_.server.http;
   rest::Server server{runtime, http};  // before joining: peers learn its gateway
@@ -210,10 +212,12 @@ int Application::run() {
   logger->info("{} {} serving on {}://{}:{}{}", config_.app.title, config_.app.version,
                http.tls.enabled() ? "https" : "http", http.host, http.port,
                rest::normalize_prefix(http.api.api_prefix));
+  systemd.ready();
 
   auto signals = application_signals();
   for (int received = 0; sigwait(&signals, &received) == 0 && received == SIGHUP;)
     reload(server, *logger);
+  systemd.stopping();
 
   if (node.port || !node.join.empty()) leave_cluster(runtime, *logger);
   auto closing_timeout = config_.server.closing_timeout_seconds;
