@@ -15,6 +15,7 @@
 #include "processpype/runtime/durations.hpp"
 #include "processpype/runtime/logging.hpp"
 #include "processpype/runtime/secrets.hpp"
+#include "systemd_notifier.hpp"
 
 namespace processpype {
 
@@ -210,6 +211,7 @@ int Application::run() {
   if (const auto& store = runtime.state_store())
     logger->info("State file {} (sync {}{})", store->path().string(),
                  state::to_string(store->sync()), reset_state_ ? ", reset" : "");
+  SystemdNotifier systemd{runtime};  // after the Runtime: it ends first
 
   const auto& http = config_.server.http;
   rest::Server server{runtime, http};  // before joining: peers learn its gateway
@@ -231,10 +233,12 @@ int Application::run() {
   logger->info("{} {} serving on {}://{}:{}{}", config_.app.title, config_.app.version,
                http.tls.enabled() ? "https" : "http", http.host, http.port,
                rest::normalize_prefix(http.api.api_prefix));
+  systemd.ready();
 
   auto signals = application_signals();
   for (int received = 0; sigwait(&signals, &received) == 0 && received == SIGHUP;)
     reload(server, *logger);
+  systemd.stopping();
 
   if (node.port || !node.join.empty()) leave_cluster(runtime, *logger);
   auto closing_timeout = config_.server.closing_timeout_seconds;

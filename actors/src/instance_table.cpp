@@ -110,7 +110,8 @@ void InstanceRecord::publish(std::shared_ptr<const ServiceView> view) {
   const auto& next = *view;
   // seq_cst: see TableChanges::follow.
   auto previous = view_.exchange(std::move(view));
-  if (removed()) return;  // counted out when it was removed
+  // Not listed yet: the insert counts it; removed: counted out already.
+  if (!listed_.load(std::memory_order_acquire) || removed()) return;
   counts_->add(*previous, -1);
   counts_->add(next, +1);
   changes_->note(name_);
@@ -218,6 +219,7 @@ void InstanceTable::insert(RecordPtr record) {
     shard.records.emplace(record->name(), record);
   }
   size_.fetch_add(1, std::memory_order_relaxed);
+  record->listed_.store(true, std::memory_order_release);
   counts_->add(*record->view(), +1);
   publish_listing();
   changes_->note(record->name());

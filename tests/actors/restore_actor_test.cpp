@@ -146,4 +146,13 @@ TEST_CASE("the file's instances start by their enabled flag unless a user decide
   CHECK(report.started == std::vector<std::string>{"enabled_one", "disabled_one"});
   CHECK(node->status("user_stopped").state == ServiceState::initialized);
   CHECK(node->status("user_stopped").origin == processpype::InstanceOrigin::file);
+
+  // The node's counts (readiness, metrics, systemd's STATUS=) agree with it.
+  const auto& counts = node->table().counts();
+  auto count = [&](ServiceState state) {
+    return counts.by_state[static_cast<std::size_t>(state)].load();
+  };
+  CHECK(count(ServiceState::running) == 2);
+  CHECK(count(ServiceState::initialized) == 1);
+  CHECK(count(ServiceState::configured) == 0);
 }

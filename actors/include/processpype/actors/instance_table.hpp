@@ -157,6 +157,9 @@ class InstanceRecord {
   std::shared_ptr<const std::string> timeless_status_body() const;
   ServiceState state() const { return view()->state; }
 
+  /// Replaces the view. The node's counts follow only while the record is
+  /// in the table: a view published before `InstanceTable::insert` (on the
+  /// inserting thread) is counted by the insert.
   void publish(std::shared_ptr<const ServiceView> view);
 
   ServiceCounters& counters() noexcept { return counters_; }
@@ -199,6 +202,7 @@ class InstanceRecord {
   ServiceCounters counters_;
   std::shared_ptr<InstanceCounts> counts_;
   std::shared_ptr<TableChanges> changes_;
+  std::atomic<bool> listed_{false};
   std::atomic<bool> removed_{false};
   std::atomic<std::uint64_t> running_since_{0};
   std::atomic<bool> has_dependents_{false};
