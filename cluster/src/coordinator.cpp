@@ -32,6 +32,8 @@ CoordinatorOptions checked(CoordinatorOptions options) {
         options.node.id + "\"");
   if (options.batch_size < 1 || options.batch_size > 64)
     throw std::invalid_argument("the batch size must be between 1 and 64");
+  if (options.placement_delay < std::chrono::milliseconds(0))
+    throw std::invalid_argument("the placement delay cannot be negative");
   options.node.cordoned = false;
   options.node.classes = sorted_set(std::move(options.node.classes));
   return options;

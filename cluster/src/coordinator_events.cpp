@@ -174,9 +174,10 @@ void Coordinator::Impl::wait_for_other_registration(std::int64_t lease_id,
   }
   auto longest = std::chrono::duration_cast<BootClock::duration>(timing_.lease()) + expiry_slack;
   if (now - since > longest) {
-    auto reason = fmt::format("node id {} is registered by a live node (lease {:x} still "
-                              "renewed after {} s)",
-                              options_.node.id, other.lease, timing_.lease().count());
+    auto reason = fmt::format(
+        "node id {} is registered by a live node (lease {:x} still "
+        "renewed after {} s)",
+        options_.node.id, other.lease, timing_.lease().count());
     log_->error("cluster registration refused: {}", reason);
     change_and_tell([&](Deliveries& deliveries) {
       id_conflict_ = true;
@@ -198,6 +199,10 @@ void Coordinator::Impl::registered(std::int64_t lease_id, std::int64_t revision)
     if (lease_.id != lease_id) return;
     lease_.registered = true;
     conflict_since_.reset();
+    if (!placement_from_) {
+      placement_from_ = BootClock::now() + options_.placement_delay;
+      worker_->post_at(*placement_from_, {[this] { request_reconcile(); }});
+    }
     auto changes = view_.put({key, encode(registration_), revision, revision, 1, lease_id});
     handle_view_changes(changes, deliveries);
     log_->info("cluster node {} registered (lease {:x}, lost in {} ms without renewal)",

@@ -181,6 +181,8 @@ class Coordinator::Impl {
   /// release() calls whose owner key is not deleted yet, with their callbacks.
   std::map<std::string, std::vector<WriteDone>> pending_releases_;
   std::optional<BootClock::time_point> conflict_since_;
+  /// Set at the first registration: placement_delay after it.
+  std::optional<BootClock::time_point> placement_from_;
   bool id_conflict_ = false;
   bool left_ = false;
   std::uint64_t failovers_ = 0;

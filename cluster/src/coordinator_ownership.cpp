@@ -54,7 +54,7 @@ void Coordinator::Impl::reconcile() {
   change_and_tell([&](Deliveries& deliveries) {
     if (may_place()) {
       adopt(deliveries);
-      plan = placements();
+      if (placement_from_ && BootClock::now() >= *placement_from_) plan = placements();
       lease_id = lease_.id;
     }
     releases_waiting = !pending_releases_.empty();
@@ -64,6 +64,7 @@ void Coordinator::Impl::reconcile() {
 }
 
 void Coordinator::Impl::adopt(Deliveries& deliveries) {
+  std::size_t adopted = 0;
   for (const auto& [name, instance] : view_.instances()) {
     if (!instance.owner || instance.owner->lease != lease_.id ||
         instance.owner->value.node != options_.node.id || owned_.contains(name) ||
@@ -80,9 +81,15 @@ void Coordinator::Impl::adopt(Deliveries& deliveries) {
     auto acquisition = acquisition_of(name, instance.owner->token, resumed);
     if (acquisition.cause == Cause::failover) ++failovers_;
     ++acquisitions_;
-    log_->info("cluster instance {} owned by this node ({})", name, to_string(acquisition.cause));
+    ++adopted;
+    log_->debug("cluster instance {} owned by this node ({})", name, to_string(acquisition.cause));
     tell(deliveries, callbacks_.on_acquired, acquisition);
   }
+  if (adopted > 0)
+    log_->info("cluster: {} instance(s) owned again under lease {:x}", adopted, lease_.id);
+  // What was owned before the lease counted as lost and is not in the view
+  // under this lease any more is gone for good.
+  suspended_.clear();
 }
 
 std::vector<Coordinator::Impl::Placement> Coordinator::Impl::placements() const {

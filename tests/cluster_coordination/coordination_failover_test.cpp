@@ -480,3 +480,34 @@ TEST_CASE("A second live node with the same id is refused after lease_seconds",
   CHECK(first.coordinator().lease_status().registered);
   CHECK(first.coordinator().nodes().size() == 1);
 }
+
+TEST_CASE("Nodes started together with a placement delay share the instances that waited",
+          "[cluster][placement]") {
+  EtcdCluster etcd;
+  // Records from before any node (a file's instances, a whole cluster restarted).
+  SimulatedCluster writers(etcd.endpoints());
+  auto& writer = writers.add("writer", [](SimulatedNodeOptions& options) {
+    options.classes = {};  // can own nothing
+  });
+  REQUIRE(writer.wait_registered());
+  auto names = numbered("svc", 30);
+  writers.create("writer", names);
+  writers.remove("writer");
+
+  SimulatedCluster nodes(etcd.endpoints(),
+                         [](SimulatedNodeOptions& options) { options.placement_delay = 1500ms; });
+  auto started = BootClock::now();
+  for (auto id : {"a", "b", "c"}) nodes.add(id);
+  REQUIRE(nodes.wait_until_placed(names, 10s));
+  for (auto id : {"a", "b", "c"}) {
+    auto& node = nodes.node(id);
+    INFO(id << " owns " << node.owned().size());
+    CHECK(node.owned().size() >= 3);
+    CHECK(node.owned().size() <= 17);
+    for (const auto& timed : node.acquisitions()) {
+      CHECK(ms_between(started, timed.at) >= 1500);
+      CHECK(timed.acquisition.cause == Cause::initial);
+    }
+  }
+  CHECK(nodes.runs().violations().empty());
+}

@@ -66,6 +66,7 @@ struct SimulatedNodeOptions {
   std::string cluster = "test";
   std::chrono::milliseconds request_timeout = 1000ms;
   std::chrono::milliseconds stop_allowance = 0ms;
+  std::chrono::milliseconds placement_delay = 0ms;
   /// Releases at once what on_must_release names (a node that stops at once).
   bool release_when_asked = true;
 };
@@ -186,6 +187,7 @@ class SimulatedNode {
     options.node.classes = options_.classes;
     options.lease_seconds = options_.lease;
     options.stop_allowance = options_.stop_allowance;
+    options.placement_delay = options_.placement_delay;
     return options;
   }
 

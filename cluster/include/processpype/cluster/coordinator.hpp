@@ -91,6 +91,11 @@ struct CoordinatorOptions {
   std::chrono::milliseconds stop_allowance = 0ms;
   /// Owner keys acquired or released per transaction (1 to 64).
   std::size_t batch_size = 64;
+  /// After its first registration, the node places nothing for this long
+  /// (it adopts what it still owns): nodes of a cluster started together
+  /// all register before anything is placed, so that the first one up does
+  /// not take every instance (an owner keeps what it has). 0: none.
+  std::chrono::milliseconds placement_delay = 0ms;
 };
 
 /// What this node knows of its lease.
