@@ -56,7 +56,7 @@ TEST_CASE("Rendezvous hashing spreads 10,000 instances over 3 nodes within 10 % 
   }
 }
 
-TEST_CASE("Removing a node moves only its instances; adding one takes only what it now wins",
+TEST_CASE("Removing a node moves only its instances, and adding one takes only what it now wins",
           "[cluster][placement]") {
   std::vector<std::string> three{"a", "b", "c"};
   std::vector<std::string> two{"a", "c"};
