@@ -125,7 +125,7 @@ void Coordinator::Impl::start() {
 
 void Coordinator::Impl::leave() {
   forbid_waiting("leave");
-  if (!started_.load()) return;
+  if (!started_.load() || leaving_.exchange(true)) return;
   wait_for("leave", [this](WriteDone done) {
     worker_->post({[this, done] { release_all_for_leave(done); },
                    [this, done] { finish(done, {WriteOutcome::stopping}); }});

@@ -288,7 +288,12 @@ void Coordinator::Impl::handle_view_changes(internal::ViewChanges& changes,
                                             Deliveries& deliveries) {
   for (const auto& event : changes.membership) tell(deliveries, callbacks_.on_membership, event);
   for (const auto& event : changes.records) tell(deliveries, callbacks_.on_record, event);
-  for (const auto& event : changes.owners) tell(deliveries, callbacks_.on_owner, event);
+  for (const auto& event : changes.owners) {
+    tell(deliveries, callbacks_.on_owner, event);
+    // This node's key that it was not told of (a write whose answer was
+    // lost): adopt() takes it.
+    if (event.owner == options_.node.id && !owned_.contains(event.name)) changes.placement = true;
+  }
   for (const auto& erased : changes.erased_owners) handle_erased_owner(erased, deliveries);
   for (const auto& [id, lease] : changes.erased_nodes)
     if (id == options_.node.id && lease == lease_.id) lease_keeper_->renew_now();

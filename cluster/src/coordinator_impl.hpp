@@ -195,6 +195,7 @@ class Coordinator::Impl {
   std::atomic<int> reachable_{-1};
   std::atomic<bool> reconcile_posted_{false};
   std::atomic<bool> started_{false};
+  std::atomic<bool> leaving_{false};
   std::atomic<std::uint64_t> store_calls_{0};
   std::atomic<std::uint64_t> store_errors_{0};
   /// The watch's thread calls into the coordinator: made by the worker,

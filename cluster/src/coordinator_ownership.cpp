@@ -153,15 +153,17 @@ void Coordinator::Impl::acquired(const std::vector<Placement>& batch, std::int64
   auto value = encode(OwnerValue{options_.node.id});
   change_and_tell([&](Deliveries& deliveries) {
     for (const auto& placement : batch) {
-      auto key = layout_.owner_key(placement.name);
-      auto changes = view_.put({key, value, revision, revision, 1, lease_id});
-      handle_view_changes(changes, deliveries);
       // A lease that became at risk meanwhile: adopt() tells it once secure.
-      if (lease_.id != lease_id || lease_.health != LeaseHealth::secure ||
-          owned_.contains(placement.name) || view_.instance(placement.name) == nullptr)
-        continue;
-      owned_[placement.name] =
-          OwnedInstance{revision, revision, OwnerValue{options_.node.id}, false};
+      const auto* instance = view_.instance(placement.name);
+      bool take = lease_.id == lease_id && lease_.health == LeaseHealth::secure &&
+                  !owned_.contains(placement.name) && instance != nullptr && instance->record;
+      if (take)
+        owned_[placement.name] =
+            OwnedInstance{revision, revision, OwnerValue{options_.node.id}, false};
+      auto changes =
+          view_.put({layout_.owner_key(placement.name), value, revision, revision, 1, lease_id});
+      handle_view_changes(changes, deliveries);
+      if (!take) continue;
       auto acquisition = acquisition_of(placement.name, revision, false);
       if (acquisition.cause == Cause::failover) ++failovers_;
       ++acquisitions_;

@@ -56,8 +56,10 @@ void NodeLease::stop(bool revoke) {
   auto id = state().id;
   if (id == 0) return;
   try {
-    client_.revoke(id);
-    log_->info("cluster lease {:x} revoked", id);
+    if (client_.revoke(id))
+      log_->info("cluster lease {:x} revoked", id);
+    else
+      log_->info("cluster lease {:x} had expired already", id);
   } catch (const etcd::StoreError& error) {
     log_->warn("cluster lease {:x} not revoked ({}): it expires on its own", id, error.what());
   }
