@@ -11,8 +11,9 @@ namespace processpype {
 
 namespace {
 
-constexpr std::array<std::string_view, 8> cause_names{
-    "request", "autostart", "startup", "restart", "failure", "health", "dependency", "shutdown"};
+constexpr std::array<std::string_view, 12> cause_names{
+    "request",    "autostart", "startup",  "restart",  "failure",   "health",
+    "dependency", "shutdown",  "failover", "handover", "rebalance", "lease_lost"};
 
 /// 12 hex digits: random enough to tell boots apart, short enough for SSO.
 std::string random_boot_id() {
@@ -43,7 +44,8 @@ nlohmann::json to_json(const Event& event) {
           {"state", event.state},
           {"error", event.error.empty() ? json(nullptr) : json(event.error)},
           {"cause", to_string(event.cause)},
-          {"request_id", event.request_id.empty() ? json(nullptr) : json(event.request_id)}};
+          {"request_id", event.request_id.empty() ? json(nullptr) : json(event.request_id)},
+          {"from_node", event.from_node.empty() ? json(nullptr) : json(event.from_node)}};
 }
 
 EventLog::EventLog(std::string node, std::string boot)
@@ -78,7 +80,8 @@ std::uint64_t EventLog::append(std::string_view service, std::string_view state,
                 std::string{state},
                 std::string{error},
                 trigger.cause,
-                trigger.request_id};
+                trigger.request_id,
+                trigger.from_node};
     if (ring_.size() < capacity)
       ring_.push_back(std::move(event));
     else

@@ -171,20 +171,26 @@ TEST_CASE("an event renders every field, error null when empty") {
                          {"state", "running"},
                          {"error", nullptr},
                          {"cause", "autostart"},
-                         {"request_id", nullptr}});
+                         {"request_id", nullptr},
+                         {"from_node", nullptr}});
   event.error = "boom";
   CHECK(processpype::to_json(event)["error"] == "boom");
+  event.cause = EventCause::failover;
+  event.from_node = "n2";
+  CHECK(processpype::to_json(event)["from_node"] == "n2");
 }
 
 TEST_CASE("event causes have names that parse back") {
-  for (auto cause :
-       {EventCause::request, EventCause::autostart, EventCause::startup, EventCause::restart,
-        EventCause::failure, EventCause::health, EventCause::dependency, EventCause::shutdown}) {
+  for (auto cause : {EventCause::request, EventCause::autostart, EventCause::startup,
+                     EventCause::restart, EventCause::failure, EventCause::health,
+                     EventCause::dependency, EventCause::shutdown, EventCause::failover,
+                     EventCause::handover, EventCause::rebalance, EventCause::lease_lost}) {
     auto name = processpype::to_string(cause);
     INFO(name);
     CHECK(processpype::event_cause_from_string(name) == cause);
   }
   CHECK(processpype::to_string(EventCause::dependency) == "dependency");
+  CHECK(processpype::to_string(EventCause::lease_lost) == "lease_lost");
   CHECK_FALSE(processpype::event_cause_from_string("Request"));
   CHECK_FALSE(processpype::event_cause_from_string(""));
 }

@@ -481,7 +481,7 @@ typename Inspector::result_type inspect(Inspector& f, ApplicationInfo& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, Trigger& x) {
-  return f(caf::meta::type_name("Trigger"), x.cause, x.request_id);
+  return f(caf::meta::type_name("Trigger"), x.cause, x.request_id, x.from_node);
 }
 
 template <class Inspector>

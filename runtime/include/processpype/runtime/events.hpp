@@ -24,6 +24,11 @@ enum class EventCause : std::uint8_t {
   health,      ///< failed health checks
   dependency,  ///< a dependency stopped, failed or runs again
   shutdown,    ///< the application stopping
+  // Cluster instances (docs/cluster.md, "Failover"):
+  failover,    ///< its owner's lease ended; this node took it over (from_node: the old owner)
+  handover,    ///< its owner let it go: drain, SIGTERM
+  rebalance,   ///< its owner let it go for POST /cluster/rebalance
+  lease_lost,  ///< this node's lease is lost: it runs the instance no more
 };
 
 std::string_view to_string(EventCause cause) noexcept;
@@ -35,6 +40,9 @@ std::optional<EventCause> event_cause_from_string(std::string_view text) noexcep
 struct Trigger {
   EventCause cause = EventCause::request;
   std::string request_id;  ///< empty: no request caused it
+  /// A cluster instance's previous owner (failover, handover, rebalance);
+  /// empty: none.
+  std::string from_node;
 
   Trigger() = default;
   Trigger(EventCause cause_, std::string request_id_ = {})  // NOLINT: a cause alone is a trigger
@@ -54,12 +62,13 @@ struct Event {
   std::string error;  ///< empty: none (null on the wire)
   EventCause cause = EventCause::request;
   std::string request_id;  ///< of the request that caused it; empty: none (null on the wire)
+  std::string from_node;   ///< a cluster instance's previous owner; empty: none (null)
 
   friend bool operator==(const Event&, const Event&) = default;
 };
 
 /// `{"seq", "boot", "time", "node", "service", "state", "error", "cause",
-/// "request_id"}`.
+/// "request_id", "from_node"}`.
 nlohmann::json to_json(const Event& event);
 
 /// A read of the log: the events after some seq, oldest first. `gap` says
