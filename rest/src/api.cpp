@@ -4,6 +4,7 @@
 #include "processpype/rest/api.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <random>
 
 #include <fmt/format.h>
@@ -120,8 +121,18 @@ void ApiCore::respond(const ExchangePtr& exchange, HttpResponse response) {
     access_log->info("{} {} {} {:.3f} ms {} {}", exchange->method(), exchange->route(),
                      response.status, std::chrono::duration<double, std::milli>(elapsed).count(),
                      exchange->peer(), exchange->request_id());
-  if (!exchange->request_id().empty())
+  if (!exchange->request_id().empty()) {
+    // A response carried back from another node has that node's copy of
+    // the (same) id already: the client gets the header once.
+    std::erase_if(response.headers, [](const auto& header) {
+      return std::ranges::equal(header.first, std::string_view{request_id_header},
+                                [](char left, char right) {
+                                  return std::tolower(static_cast<unsigned char>(left)) ==
+                                         std::tolower(static_cast<unsigned char>(right));
+                                });
+    });
     response.headers.emplace_back(request_id_header, exchange->request_id());
+  }
   exchange->respond(std::move(response));
 }
 
