@@ -1,6 +1,7 @@
 #include "processpype/testing/server.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <stdexcept>
 #include <utility>
 
@@ -42,6 +43,18 @@ std::vector<std::string> server_arguments(const ServerOptions& options, int port
   return args;
 }
 
+/// The server's process: the binary with `args`, through the launcher
+/// when there is one.
+std::unique_ptr<ChildProcess> launch(const ServerOptions& options, std::vector<std::string> args) {
+  if (options.launcher.empty())
+    return std::make_unique<ChildProcess>(server_binary(), args, options.env, options.output);
+  std::vector<std::string> launcher_args(options.launcher.begin() + 1, options.launcher.end());
+  launcher_args.push_back(server_binary());
+  launcher_args.insert(launcher_args.end(), args.begin(), args.end());
+  return std::make_unique<ChildProcess>(options.launcher.front(), launcher_args, options.env,
+                                        options.output);
+}
+
 ServerOptions with_args(std::vector<std::string> args) {
   ServerOptions options;
   options.args = std::move(args);
@@ -64,8 +77,7 @@ ServerProcess::ServerProcess(ServerOptions options) : prefix_(options.api_prefix
 }
 
 std::string ServerProcess::try_start(const ServerOptions& options) {
-  process_ = std::make_unique<ChildProcess>(server_binary(), server_arguments(options, port_),
-                                            options.env, options.output);
+  process_ = launch(options, server_arguments(options, port_));
   HttpClient probe(port_, prefix_, 1s);
   bool exited = false;
   bool ready = wait_until(

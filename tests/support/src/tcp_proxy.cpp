@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -24,12 +25,20 @@ std::runtime_error system_failure(const std::string& call) {
   return std::runtime_error("TcpProxy: " + call + ": " + std::strerror(errno));
 }
 
-int listen_on(int port) {
+/// `host`:`port` (dotted IPv4) as a socket address.
+sockaddr_in address_of(const std::string& host, int port) {
+  auto address = loopback_address(port);
+  if (::inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1)
+    throw std::runtime_error("TcpProxy: not an IPv4 address: " + host);
+  return address;
+}
+
+int listen_on(const std::string& host, int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) throw system_failure("socket");
   int yes = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  auto address = loopback_address(port);
+  auto address = address_of(host, port);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
       ::listen(fd, 64) != 0) {
     ::close(fd);
@@ -46,11 +55,11 @@ int bound_port(int fd) {
   return ntohs(address.sin_port);
 }
 
-/// A blocking connection to 127.0.0.1:`port`; -1 when refused.
-int connect_to(int port) {
+/// A blocking connection to `host`:`port`; -1 when refused.
+int connect_to(const std::string& host, int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  auto address = loopback_address(port);
+  auto address = address_of(host, port);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     ::close(fd);
     return -1;
@@ -98,9 +107,14 @@ std::size_t passing(std::string_view answer, TcpProxy::Cut cut) {
 
 }  // namespace
 
-TcpProxy::TcpProxy(int target_port) : target_port_(target_port) {
+TcpProxy::TcpProxy(int target_port) : TcpProxy(target_port, "127.0.0.1", "127.0.0.1") {}
+
+TcpProxy::TcpProxy(int target_port, std::string listen_host, std::string target_host)
+    : listen_host_(std::move(listen_host)),
+      target_host_(std::move(target_host)),
+      target_port_(target_port) {
   if (::pipe2(wake_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) throw system_failure("pipe2");
-  listener_ = listen_on(0);
+  listener_ = listen_on(listen_host_, 0);
   port_ = bound_port(listener_);
   thread_ = std::thread([this] { run(); });
 }
@@ -119,7 +133,7 @@ TcpProxy::~TcpProxy() {
 }
 
 std::string TcpProxy::endpoint() const {
-  return "http://127.0.0.1:" + std::to_string(port_);
+  return "http://" + listen_host_ + ":" + std::to_string(port_);
 }
 
 void TcpProxy::set_mode(Mode mode) {
@@ -199,11 +213,11 @@ void TcpProxy::apply(Mode mode) {
     listener_ = -1;
     return;
   }
-  if (listener_ < 0) listener_ = listen_on(port_);
+  if (listener_ < 0) listener_ = listen_on(listen_host_, port_);
   if (mode != Mode::forward) return;
   for (auto& link : links_)
     if (link.server < 0) {
-      link.server = connect_to(target_port_);
+      link.server = connect_to(target_host_, target_port_);
       if (link.server < 0) close_link(link, true);
     }
   links_.erase(std::remove_if(links_.begin(), links_.end(),
@@ -222,7 +236,7 @@ void TcpProxy::accept_one() {
   }
   Link link{client, -1};
   if (mode == Mode::forward) {
-    link.server = connect_to(target_port_);
+    link.server = connect_to(target_host_, target_port_);
     if (link.server < 0) {
       close_socket(client, true);  // the server refuses: so does the proxy
       return;

@@ -34,6 +34,10 @@ RunResult run_to_completion(const std::vector<std::string>& args, const Environm
 
 struct ServerOptions {
   std::vector<std::string> args;  ///< extra command-line arguments
+  /// A command the binary is run through, before its path: e.g. {"ip",
+  /// "netns", "exec", "ns1"} (it must exec the binary, so that signals
+  /// reach the server). Empty: the binary is run itself.
+  std::vector<std::string> launcher;
   Environment env;
   /// Adds `--host 127.0.0.1 --port <port>`. When false the server is
   /// expected on `port` (e.g. from a config file).

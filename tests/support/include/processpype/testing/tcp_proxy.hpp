@@ -1,6 +1,6 @@
 #pragma once
 
-// A TCP proxy on 127.0.0.1 in front of a server (etcd, a node), to cut one
+// A TCP proxy (on 127.0.0.1 unless told otherwise) in front of a server (etcd, a node), to cut one
 // client off without touching the server or other clients: a network
 // partition (connections hang: nothing goes through), a refusal (the
 // connections are reset and new ones refused), and an answer lost on the
@@ -25,13 +25,19 @@ class TcpProxy {
 
   /// Listens on a free port of 127.0.0.1 and forwards to 127.0.0.1:`target_port`.
   explicit TcpProxy(int target_port);
+  /// Listens on a free port of `listen_host` and forwards to
+  /// `target_host`:`target_port` (dotted IPv4 addresses): a bridge between
+  /// network namespaces (the host end of a veth pair and 127.0.0.1). A
+  /// connection to an unreachable target blocks the proxy's thread until
+  /// the kernel gives up on it.
+  TcpProxy(int target_port, std::string listen_host, std::string target_host);
   /// Closes every connection and the port.
   ~TcpProxy();
   TcpProxy(const TcpProxy&) = delete;
   TcpProxy& operator=(const TcpProxy&) = delete;
 
   int port() const { return port_; }
-  /// "http://127.0.0.1:<port>".
+  /// "http://<listen host>:<port>".
   std::string endpoint() const;
   /// Switches, and returns once the proxy's thread applied it. Back to
   /// forward after blackhole, what waited goes through (as TCP retransmits
@@ -67,6 +73,8 @@ class TcpProxy {
   void close_link(Link& link, bool reset);
   void wake();
 
+  std::string listen_host_;
+  std::string target_host_;
   int target_port_;
   int port_ = 0;
   int listener_ = -1;
