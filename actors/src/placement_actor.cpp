@@ -266,6 +266,13 @@ class Placement final : public PlacementActor::base {
 
   void acquire(const cluster::Acquisition& acquisition) {
     const auto& name = acquisition.name;
+    if (drops_in_flight_.contains(name)) {
+      // Its table entry is about to go (a lost lease dropped it; the
+      // deregistration may wait behind a command in flight): registered
+      // again once it went, not taken for "still registered here".
+      waiting_acquisitions_.insert_or_assign(name, acquisition);
+      return;
+    }
     bool run = acquisition.record.desired == cluster::DesiredState::running;
     if (auto existing = setup_.table->find(name)) {
       if (existing->origin() != InstanceOrigin::cluster) {
@@ -351,8 +358,22 @@ class Placement final : public PlacementActor::base {
   }
 
   void drop(const std::string& name, const Trigger& trigger) {
+    ++drops_in_flight_[name];
     request(setup_.supervisor, caf::infinite, deregister_atom::value, name, trigger)
-        .then([](Deregistration&) {}, [](caf::error&) {});
+        .then([this, name](Deregistration&) { dropped(name); },
+              [this, name](caf::error&) { dropped(name); });
+  }
+
+  /// A drop's deregistration is done: an acquisition that came meanwhile
+  /// registers the instance again, if this node still owns it.
+  void dropped(const std::string& name) {
+    auto in_flight = drops_in_flight_.find(name);
+    if (in_flight != drops_in_flight_.end() && --in_flight->second > 0) return;
+    drops_in_flight_.erase(name);
+    auto waiting = waiting_acquisitions_.extract(name);
+    if (waiting.empty()) return;
+    auto owned = coordinator_.owned();
+    if (std::find(owned.begin(), owned.end(), name) != owned.end()) acquire(waiting.mapped());
   }
 
   // -- the lease (docs/cluster.md, "Leases and timing") ------------------------------------
@@ -502,6 +523,10 @@ class Placement final : public PlacementActor::base {
   bool poll_scheduled_ = false;
   bool lease_at_risk_ = false;
   std::unordered_map<std::string, bool> file_records_pending_;
+  /// Instances whose drop (deregistration) has not finished, and how many.
+  std::unordered_map<std::string, int> drops_in_flight_;
+  /// Acquisitions that came while their instance's drop was in flight.
+  std::unordered_map<std::string, cluster::Acquisition> waiting_acquisitions_;
   bool retry_scheduled_ = false;
 };
 
