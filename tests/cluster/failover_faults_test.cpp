@@ -77,17 +77,23 @@ bool tells_of_second_copy(const std::vector<json>& events) {
   });
 }
 
-/// The index of a member of `etcd` that is not its leader (POST
-/// /v3/maintenance/status: its member_id differs from the leader's).
-std::size_t first_follower(EtcdCluster& etcd) {
-  for (std::size_t member = 0; member < etcd.size(); ++member) {
-    HttpClient api(etcd.member(member).client_port());
-    auto status = api.post("/v3/maintenance/status", json::object());
-    auto header = status.field("header");
-    if (status.status == 200 && header.is_object() && header["member_id"] != status.field("leader"))
-      return member;
-  }
-  FAIL("no etcd member reports another member as its leader");
+/// Whether member `index` of `etcd` says it is the leader (POST
+/// /v3/maintenance/status: its member_id is the leader's); nullopt when it
+/// does not answer.
+std::optional<bool> is_leader(EtcdCluster& etcd, std::size_t index) {
+  HttpClient api(etcd.member(index).client_port());
+  auto status = api.post("/v3/maintenance/status", json::object());
+  auto header = status.field("header");
+  if (status.status != 200 || !header.is_object()) return std::nullopt;
+  return header["member_id"] == status.field("leader");
+}
+
+/// The index of the first member of `etcd` that is (`leader`) or is not its
+/// leader.
+std::size_t member_by_role(EtcdCluster& etcd, bool leader) {
+  for (std::size_t member = 0; member < etcd.size(); ++member)
+    if (is_leader(etcd, member) == leader) return member;
+  FAIL("no etcd member reports " << (leader ? "being" : "following") << " the leader");
   return 0;
 }
 
@@ -298,7 +304,7 @@ TEST_CASE(
   // The nodes name a follower first, and lose it: their calls must move on
   // to the other members. (Losing the leader instead stops the store for
   // an election, about a second: more than a 2 s lease's margin.)
-  auto follower = first_follower(cluster.etcd);
+  auto follower = member_by_role(cluster.etcd, false);
   auto store = cluster.etcd.member(follower).endpoint();
   for (std::size_t member = 0; member < cluster.etcd.size(); ++member)
     if (member != follower) store += "," + cluster.etcd.member(member).endpoint();
@@ -327,6 +333,55 @@ TEST_CASE(
   }
   CHECK(a.get("/services/lk/holder").field("fencing_token") == token);
   CHECK(state_of(a, "lk") == "running");
+  CHECK(second_copy_starts(cluster).empty());
+}
+
+TEST_CASE(
+    "the etcd leader killed: once the others elect one, commands answer again, nothing moves and "
+    "nothing runs twice",
+    "[cluster][failover][faults]") {
+  StoreCluster cluster({"A", "B", "C"}, EtcdClusterOptions{.members = 3});
+  auto a = cluster.node("A").client();
+  auto lock_path = (cluster.directory.path() / "lk.lock").string();
+  register_cluster_instance(a, "lock", "lk");
+  E2E_REQUIRE_STATUS(a.post("/services/lk/configure", retrying_lock(lock_path)), 200);
+  E2E_REQUIRE_STATUS(a.post("/services/lk/start"), 200);
+  for (const auto& name : {"e1", "e2", "e3"}) register_cluster_instance(a, "echo", name);
+  auto owners_before = owners(a);
+
+  // The store stops for an election (etcd's election timeout, 1 s): with a
+  // 2 s lease a node may count its lease as lost meanwhile and stop its
+  // instances, then start them again when the new leader keeps the lease.
+  auto killed_at = Clock::now();
+  cluster.etcd.member(member_by_role(cluster.etcd, true)).kill();
+  std::string refusal;
+  auto every_node_answers = [&] {
+    for (auto& [id, node] : cluster.nodes) {
+      auto api = node.client();
+      auto answer = api.post("/services/e1/configure", json{{"prefix", "from " + id}});
+      if (answer.status != 200) {
+        refusal = id + ": " + answer.describe();
+        return false;
+      }
+    }
+    return true;
+  };
+  bool answered = wait_until(every_node_answers, 15s, 100ms);
+  INFO("last refusal: " << refusal << "; store health: " << cluster.etcd.wait_until_healthy(0ms));
+  if (!answered)
+    for (auto& [id, node] : cluster.nodes) {
+      auto api = node.client();
+      UNSCOPED_INFO(id << " lists " << json(service_names(api)).dump() << ", owners "
+                       << json(owners(api)).dump());
+    }
+  REQUIRE(answered);
+  INFO("every node answered " << milliseconds(Clock::now() - killed_at) << " ms after the kill");
+  CHECK(wait_until([&] { return state_of(a, "lk") == "running"; }, lease + slack() + 5s, 50ms));
+  for (auto& [id, node] : cluster.nodes) {
+    auto api = node.client();
+    CHECK(owners(api) == owners_before);
+  }
+  CHECK(nodes_running(cluster, "lk").size() == 1);
   CHECK(second_copy_starts(cluster).empty());
 }
 
