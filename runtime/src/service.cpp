@@ -8,6 +8,10 @@ void ServiceManager::fail(std::string reason) const {
   if (context_) context_->fail(std::move(reason));
 }
 
+void ServiceManager::emit(OutgoingMessage message) const {
+  if (context_) context_->emit(std::move(message));
+}
+
 Service::Service(std::string name) : name_(std::move(name)) {}
 
 Service::~Service() = default;
@@ -43,6 +47,10 @@ bool Service::may_block() {
 
 void Service::fail(std::string reason) {
   if (context_) context_->fail(std::move(reason));
+}
+
+void Service::emit(OutgoingMessage message) {
+  if (context_) context_->emit(std::move(message));
 }
 
 ServiceManager& Service::manager() {

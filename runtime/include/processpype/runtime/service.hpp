@@ -9,6 +9,7 @@
 #include <spdlog/logger.h>
 
 #include "processpype/runtime/configuration.hpp"
+#include "processpype/runtime/outgoing_message.hpp"
 #include "processpype/runtime/routes.hpp"
 #include "processpype/runtime/service_status.hpp"
 
@@ -26,6 +27,10 @@ class ServiceContext {
   /// Reports a failure at run time: the service enters `error` with
   /// `reason` and is supervised like any failure (docs/supervision.md).
   virtual void fail(std::string reason) = 0;
+  /// Queues `message` for the node's communications backends
+  /// (docs/communications.md), `source` defaulting to the instance's name;
+  /// returns at once. Nothing happens when the node has none.
+  virtual void emit(OutgoingMessage message) = 0;
 };
 
 /// The answer of a health check.
@@ -69,6 +74,8 @@ class ServiceManager {
   /// Reports a failure at run time, from any thread (e.g. a worker that
   /// lost its connection). Does nothing once the service's actor is gone.
   void fail(std::string reason) const;
+  /// Sends a message to people, as Service::emit does, from any thread.
+  void emit(OutgoingMessage message) const;
 
   /// The logger `processpype.services.<name>`.
   spdlog::logger& logger() const noexcept { return *logger_; }
@@ -141,6 +148,15 @@ class Service {
 
   /// Reports a failure at run time, from any thread.
   void fail(std::string reason);
+
+  /// Sends a message to people through the node's communications backends
+  /// (docs/communications.md): to every enabled backend whose labels
+  /// contain `message.label`; `source` defaults to this instance's name.
+  /// Thread-safe, and it never waits: the message is queued (or dropped and
+  /// counted when a backend's queue is full), not sent. Without
+  /// communications configured, or before the service's actor exists, it
+  /// does nothing.
+  void emit(OutgoingMessage message);
 
  protected:
   ServiceManager& manager();
