@@ -9,6 +9,7 @@
 #include "internal_protocol.hpp"
 #include "manager_threads.hpp"
 #include "processpype/actors/instance_table.hpp"
+#include "processpype/communications/dispatcher.hpp"
 #include "processpype/runtime/events.hpp"
 #include "processpype/runtime/lifecycle.hpp"
 #include "processpype/state/state_store.hpp"
@@ -30,6 +31,8 @@ struct ServiceActorSetup {
   /// The node's state file, where users' configures, starts and stops are
   /// written before they act (docs/state.md); null: none.
   std::shared_ptr<state::StateStore> state;
+  /// Where Service::emit sends (docs/communications.md); empty: nowhere.
+  std::weak_ptr<communications::Dispatcher> messages{};
 };
 
 /// Spawns the actor that runs one service instance (internal_protocol.hpp

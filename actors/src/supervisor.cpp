@@ -446,7 +446,8 @@ class Supervisor final : public InternalSupervisorActor::base {
                                   caf::actor_cast<InternalSupervisorActor>(this),
                                   threads_,
                                   std::move(inherited_failure),
-                                  setup_.state};
+                                  setup_.state,
+                                  setup_.messages};
     auto actor = spawn_service_actor(system(), std::move(actor_setup));
     monitor(actor);
     by_actor_.emplace(actor.address(), entry.name);

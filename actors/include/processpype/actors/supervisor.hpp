@@ -7,6 +7,7 @@
 
 #include "processpype/actors/instance_table.hpp"
 #include "processpype/actors/protocol.hpp"
+#include "processpype/communications/dispatcher.hpp"
 #include "processpype/runtime/events.hpp"
 #include "processpype/state/state_store.hpp"
 
@@ -21,6 +22,8 @@ struct SupervisorSetup {
   std::size_t max_instances = 100000;
   /// The node's state file (docs/state.md); null: nothing is persisted.
   std::shared_ptr<state::StateStore> state;
+  /// Where services' emit() sends (docs/communications.md); empty: nowhere.
+  std::weak_ptr<communications::Dispatcher> messages{};
 };
 
 /// Spawns a node's Supervisor (protocol.hpp has its interface).
