@@ -60,6 +60,7 @@ class OperationHandlers {
       MetricSources sources{core_.runtime.table(), *core_.runtime.directory()};
       if (core_.options.collect_metrics) sources.http = &core_.http_metrics;
       sources.state = core_.runtime.state_store().get();
+      sources.messages = core_.runtime.dispatcher().get();
       core_.respond(
           exchange,
           HttpResponse{
