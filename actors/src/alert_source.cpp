@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <optional>
 #include <unordered_set>
 
@@ -19,11 +20,15 @@ namespace {
 using communications::AlertKind;
 using nlohmann::json;
 
+using ThrottleClock = communications::AlertThrottle::Clock;
+
 /// An alert before the throttle has its say.
 struct Alert {
   std::string throttle_key;  ///< instances and nodes apart, whatever their names
   AlertKind kind = AlertKind::throttled;
   OutgoingMessage message;
+  /// When it happened, on the throttle's clock.
+  ThrottleClock::time_point happened = ThrottleClock::now();
 };
 
 Alert make_alert(std::string throttle_key, AlertKind kind, std::string source, std::string text,
@@ -35,6 +40,22 @@ Alert make_alert(std::string throttle_key, AlertKind kind, std::string source, s
   message.severity = "error";
   message.metadata = std::move(metadata);
   return {std::move(throttle_key), kind, std::move(message)};
+}
+
+/// When `time` (a wall-clock time of the past) was on the throttle's clock.
+ThrottleClock::time_point throttle_time_of(std::chrono::system_clock::time_point time) {
+  auto steady_now = ThrottleClock::now();
+  auto age = std::max(std::chrono::system_clock::now() - time,
+                      std::chrono::system_clock::duration::zero());
+  return steady_now - std::chrono::duration_cast<ThrottleClock::duration>(age);
+}
+
+/// An event's alert goes by when the event happened, not when this actor
+/// read it: a reader behind by a second must not let through what the
+/// interval holds back, nor hold back what it allows.
+Alert event_alert(const Event& event, Alert alert) {
+  alert.happened = throttle_time_of(event.time);
+  return alert;
 }
 
 /// An instance's alert carries its event as /events shows it.
@@ -80,14 +101,14 @@ class EventAlerts {
   std::optional<Alert> alert_for(const Event& event) {
     if (event.state == "error") {
       failing_over_.erase(event.service);
-      return failure_alert(event);
+      return event_alert(event, failure_alert(event));
     }
     if (event.cause != EventCause::failover) {
       if (!failing_over_.empty()) failing_over_.erase(event.service);
       return std::nullopt;
     }
     if (!failing_over_.insert(event.service).second) return std::nullopt;
-    return failover_alert(event);
+    return event_alert(event, failover_alert(event));
   }
 
  private:
@@ -99,7 +120,7 @@ class AlertSource final : public AlertSourceActor::base {
   AlertSource(caf::actor_config& config, AlertSourceSetup setup)
       : AlertSourceActor::base(config),
         setup_(std::move(setup)),
-        throttle_(setup_.min_interval),
+        throttle_(setup_.min_interval, [this] { return admitting_; }),
         last_seq_(setup_.after),
         wake_up_pending_(std::make_shared<std::atomic<bool>>(false)) {
     drop_stray_messages(*this);
@@ -166,6 +187,7 @@ class AlertSource final : public AlertSourceActor::base {
   }
 
   void send(Alert alert) {
+    admitting_ = alert.happened;
     auto admission = throttle_.admit(alert.throttle_key, alert.kind);
     if (!admission) return;
     auto& message = alert.message;
@@ -178,6 +200,8 @@ class AlertSource final : public AlertSourceActor::base {
 
   AlertSourceSetup setup_;
   communications::AlertThrottle throttle_;
+  /// When the alert the throttle is asked about happened: its clock.
+  ThrottleClock::time_point admitting_{};
   EventAlerts events_;
   std::uint64_t last_seq_;
   /// Whether a wake-up is on its way already: the listener sends one
