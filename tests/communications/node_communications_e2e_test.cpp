@@ -285,7 +285,8 @@ TEST_CASE("e2e: a hanging webhook slows no request, and the node still stops at 
   auto stop_start = Clock::now();
   auto status = server.stop(SIGTERM, 15s);
   auto stop_ms = elapsed_ms(stop_start);
-  CHECK_FALSE(status.timed_out());
+  INFO("exit: " << status.describe());
+  CHECK((status.exited && status.code == 0));
   // The end gives the queues 2 s; the hanging transfer is aborted, not awaited.
   CHECK(stop_ms < 8000);
   CHECK_THAT(server.stderr_text(), Catch::Contains("messages unsent"));
