@@ -185,9 +185,9 @@ int run(const Options& options) {
       {"GET /services/{name}, alerts into a hanging webhook",
        alerting.client().url("/services/bench")});
   auto metrics = alerting.client().get("/metrics").body;
-  auto alerts_made = alerting.client().get("/services/flaky").field("restarts");
+  auto restarts = alerting.client().get("/services/flaky").field("restarts");
   std::cout << fmt::format("  the alerting server's restarts so far: {}; its counters:\n",
-                           alerts_made.dump());
+                           restarts.dump());
   for (const auto& line : processpype::testing::lines_of(metrics))
     if (line.starts_with("processpype_messages_")) std::cout << "    " << line << "\n";
   std::cout << "  " << stop_server(alerting) << "; " << stop_server(quiet) << "\n";
