@@ -29,8 +29,9 @@ class ServiceContext {
   virtual void fail(std::string reason) = 0;
   /// Queues `message` for the node's communications backends
   /// (docs/communications.md), `source` defaulting to the instance's name;
-  /// returns at once. Nothing happens when the node has none.
-  virtual void emit(OutgoingMessage message) = 0;
+  /// returns at once. Nothing happens when the node has none (this
+  /// default).
+  virtual void emit(OutgoingMessage /*message*/) {}
 };
 
 /// The answer of a health check.
