@@ -327,6 +327,7 @@ std::string render_metrics(const MetricSources& sources) {
   render_nodes(sources.directory, out);
   if (sources.http) sources.http->render(out);
   if (sources.state) out += sources.state->metrics().prometheus_text();
+  if (sources.cluster) out += sources.cluster->prometheus_text();
   if (sources.messages) render_messages(*sources.messages, out);
   render_process(out);
   return out;

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <utility>
 
+#include "processpype/actors/cluster.hpp"
 #include "processpype/actors/instance_table.hpp"
 #include "processpype/actors/node_directory.hpp"
 #include "processpype/communications/dispatcher.hpp"
@@ -51,6 +52,7 @@ struct MetricSources {
   const NodeDirectory& directory;
   const HttpMetrics* http = nullptr;
   const state::StateStore* state = nullptr;
+  const Cluster* cluster = nullptr;
   /// The node's communications backends (docs/communications.md).
   const communications::Dispatcher* messages = nullptr;
 };

@@ -27,6 +27,11 @@ class ServiceContext {
   /// Reports a failure at run time: the service enters `error` with
   /// `reason` and is supervised like any failure (docs/supervision.md).
   virtual void fail(std::string reason) = 0;
+  /// A cluster instance's fencing token on this node (docs/cluster.md,
+  /// "Fencing tokens"); nullopt for a node instance.
+  virtual std::optional<std::int64_t> fencing_token() const { return std::nullopt; }
+  /// The id of the node that runs the instance (empty until the node has one).
+  virtual std::string node_id() const { return {}; }
   /// Queues `message` for the node's communications backends
   /// (docs/communications.md), `source` defaulting to the instance's name;
   /// returns at once. Nothing happens when the node has none (this
@@ -77,6 +82,17 @@ class ServiceManager {
   void fail(std::string reason) const;
   /// Sends a message to people, as Service::emit does, from any thread.
   void emit(OutgoingMessage message) const;
+
+  /// The fencing token of a cluster instance (docs/cluster.md, "Fencing
+  /// tokens"): larger for every node that takes the instance over. A manager
+  /// that guards something outside the process (a lock, a row, a file)
+  /// passes it along so that the guarded side can refuse an older owner
+  /// that woke up late. nullopt for a node instance.
+  std::optional<std::int64_t> fencing_token() const;
+
+  /// The id of the node that runs this instance (`node.id`, or the id the
+  /// node took when it published); empty outside a runtime.
+  std::string node_id() const;
 
   /// The logger `processpype.services.<name>`.
   spdlog::logger& logger() const noexcept { return *logger_; }
