@@ -444,9 +444,9 @@ void print_remote_table(const Options& options, const std::vector<Comparison>& c
       "a transition or the echo route, to the service actor); the reply is serialized by b's\n"
       "middleman and deserialized by a's, whose I/O thread runs the REST callback. So: two\n"
       "serializations, two deserializations, two loopback writes/reads and the hand-offs to\n"
-      "and from each node's middleman thread, plus a per-request timeout entry in a's CAF\n"
-      "clock (remote requests are bounded by the request timeout), and b is a second process\n"
-      "competing for the same CPUs.\n",
+      "and from each node's middleman thread (a's deadlines for them cost one clock message\n"
+      "per timeout period, not one per request), and b is a second process competing for\n"
+      "the same CPUs.\n",
       options.connections, cycle_instances);
 
   // The figure of all connections whose name starts with `operation`.
