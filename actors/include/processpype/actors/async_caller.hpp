@@ -68,8 +68,8 @@ class AsyncCaller {
   /// Answers sec::request_timeout to every request whose deadline passed,
   /// then asks the clock for the next sweep.
   void sweep();
-  /// Asks CAF's clock for a sweep at `deadline` unless one comes earlier.
-  /// Call it with mutex_ held; returns whether the caller must schedule.
+  /// Notes a sweep at `deadline` unless one comes earlier; returns whether
+  /// the caller must schedule it (after releasing mutex_, which it holds).
   bool needs_sweep_at(caf::actor_clock::time_point deadline);
   void schedule_sweep(caf::actor_clock::time_point at);
 
