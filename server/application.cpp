@@ -31,7 +31,7 @@ sigset_t application_signals() {
 }
 
 /// Tells the other nodes that this one leaves (they list it down at once).
-void leave_cluster(Runtime& runtime, spdlog::logger& logger) {
+void leave_nodes(Runtime& runtime, spdlog::logger& logger) {
   try {
     runtime.leave();
   } catch (const Error& error) {
@@ -80,11 +80,11 @@ NodeInfo Application::join_when_it_answers(Runtime& runtime, const std::string& 
   }
 }
 
-bool Application::join_cluster(Runtime& runtime, spdlog::logger& logger) const {
+bool Application::join_nodes(Runtime& runtime, spdlog::logger& logger) const {
   try {
     const auto& node = config_.node;
-    if (node.port) {
-      auto port = runtime.publish(*node.port, node.host);
+    if (node.port || config_.cluster.enabled()) {
+      auto port = runtime.publish(node.port.value_or(0), node.host);
       logger.info("Node {} listening for nodes on {}:{}{}", runtime.node_id(), node.host, port,
                   node.tls.enabled() ? " (TLS)" : "");
     }
@@ -99,10 +99,56 @@ bool Application::join_cluster(Runtime& runtime, spdlog::logger& logger) const {
   return true;
 }
 
+bool Application::join_cluster_store(Runtime& runtime, spdlog::logger& logger) const {
+  const auto& settings = config_.cluster;
+  if (!settings.enabled()) return true;
+  ClusterOptions options;
+  auto& coordinator = options.coordinator;
+  coordinator.store.endpoints = settings.store;
+  coordinator.store.tls = {settings.store_ca, settings.store_certificate, settings.store_key};
+  coordinator.cluster_name = settings.name;
+  coordinator.lease_seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(to_duration(settings.lease_seconds));
+  // Nodes started together all register before anything is placed, so
+  // that the first one up does not take every instance (docs/cluster.md).
+  coordinator.placement_delay =
+      std::chrono::duration_cast<std::chrono::milliseconds>(coordinator.lease_seconds);
+  const auto& http = config_.server.http;
+  options.rest_url = fmt::format("{}://{}:{}", http.tls.enabled() ? "https" : "http",
+                                 http.host == "0.0.0.0" ? "localhost" : http.host, http.port);
+  std::vector<FileClusterInstance> file_instances;
+  for (const auto& instance : config_.services) {
+    if (!instance.cluster) continue;
+    auto configuration = instance.configuration;
+    bool enabled = configuration.value("enabled", true);
+    file_instances.push_back(
+        {instance.name, instance.type, instance.nodes, std::move(configuration), enabled});
+  }
+  try {
+    runtime.join_cluster(std::move(options), std::move(file_instances));
+  } catch (const Error& error) {
+    logger.critical("cluster: {}", error.detail());
+    return false;
+  }
+  logger.info("Cluster {} on {} (lease {} s)", settings.name, fmt::join(settings.store, ","),
+              settings.lease_seconds);
+  return true;
+}
+
+void Application::hand_over_cluster_instances(Runtime& runtime, spdlog::logger& logger) const {
+  auto timeout = to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds);
+  logger.info("Handing cluster instances over to other nodes");
+  auto left_behind = runtime.cluster()->leave(timeout);
+  if (!left_behind.empty())
+    logger.warn("Not handed over in time (they move when this node's lease ends): {}",
+                fmt::join(left_behind, ", "));
+}
+
 void Application::start_services(Runtime& runtime, spdlog::logger& logger) const {
   StartPlan plan;
   for (const auto& instance : config_.services)
-    plan.file.push_back({instance.name, instance.type, instance.configuration});
+    if (!instance.cluster)
+      plan.file.push_back({instance.name, instance.type, instance.configuration});
   plan.enabled_services = enabled_services_;
   auto report = runtime.restore(plan);
   for (const auto& name : report.started) logger.info("Started service {}", name);
@@ -217,7 +263,7 @@ int Application::run() {
   rest::Server server{runtime, http};  // before joining: peers learn its gateway
   server.api().set_application_state(ServiceState::starting);
 
-  if (!join_cluster(runtime, *logger)) return 2;
+  if (!join_nodes(runtime, *logger)) return 2;
   install_secrets(*logger);
   start_services(runtime, *logger);
 
@@ -228,6 +274,12 @@ int Application::run() {
     runtime.stop_all(
         to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds));
     return 1;
+  }
+  if (!join_cluster_store(runtime, *logger)) {
+    runtime.stop_all(
+        to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds));
+    server.stop();
+    return 2;
   }
   server.api().set_application_state(ServiceState::running);
   logger->info("{} {} serving on {}://{}:{}{}", config_.app.title, config_.app.version,
@@ -240,7 +292,8 @@ int Application::run() {
     reload(server, *logger);
   systemd.stopping();
 
-  if (node.port || !node.join.empty()) leave_cluster(runtime, *logger);
+  if (runtime.cluster()) hand_over_cluster_instances(runtime, *logger);
+  if (node.port || !node.join.empty() || config_.cluster.enabled()) leave_nodes(runtime, *logger);
   auto closing_timeout = config_.server.closing_timeout_seconds;
   logger->info("Shutting down: stopping services (up to {} s)", closing_timeout);
   server.api().set_application_state(ServiceState::stopping);

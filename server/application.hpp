@@ -38,13 +38,23 @@ class Application {
   /// Runs until SIGINT/SIGTERM (which the caller has blocked in every
   /// thread, with SIGHUP). Returns the exit code: 0 when every service
   /// stopped in time, 1 when some did not or the server could not start, 2
-  /// when the node could not publish or join.
+  /// when the node could not publish or join. A cluster node also exits
+  /// with 2 when its id is registered by a live node, and 70 when its lease
+  /// is lost while a cluster instance still runs (docs/cluster.md).
   int run();
 
  private:
-  /// Publishes the node and joins the configured peers; false (logged) if
-  /// either fails.
-  bool join_cluster(Runtime& runtime, spdlog::logger& logger) const;
+  /// Publishes the node (on any free port when it has a cluster store but
+  /// no node.port: peers carry commands there) and joins the configured
+  /// peers; false (logged) if either fails.
+  bool join_nodes(Runtime& runtime, spdlog::logger& logger) const;
+  /// With cluster.store: registers in the store and takes part in the
+  /// placement of cluster instances, the file's included (docs/cluster.md).
+  /// False (logged) for settings the store cannot take.
+  bool join_cluster_store(Runtime& runtime, spdlog::logger& logger) const;
+  /// SIGTERM with a cluster store: hands this node's cluster instances over
+  /// to other nodes, then leaves the store.
+  void hand_over_cluster_instances(Runtime& runtime, spdlog::logger& logger) const;
   /// Joins `peer`; one that does not answer yet (nodes of a cluster start in
   /// any order) is retried with backoff for node.join_timeout_seconds (0:
   /// forever); a refusal is thrown at once.

@@ -29,7 +29,7 @@ int check_config_command(const std::string& file, std::ostream& out) {
     // A key with a problem keeps its default: the checks of a start still
     // apply to the rest, so that one run lists everything to fix.
     read_application_config(*text, config, diagnostics);
-    validate_application_config(config, parse_enabled_services(std::getenv("ENABLED_SERVICES")),
+    validate_application_config(config, parse_comma_list(std::getenv("ENABLED_SERVICES")),
                                 diagnostics);
   } else {
     diagnostics.error("", "cannot read the file");

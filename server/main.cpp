@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
       node_id, node_cert, node_key, node_ca, admin_token_file, read_token_file, state_path;
   std::optional<std::uint16_t> port, node_port;
   std::vector<std::string> join;
+  std::optional<std::string> cluster_store;
   bool show_version = false;
   bool reset_state = false;
   cli.add_option("--config", config_file, "YAML configuration file");
@@ -42,6 +43,8 @@ int main(int argc, char** argv) {
                  "File holding the admin token (server.auth.admin_token)");
   cli.add_option("--read-token-file", read_token_file,
                  "File holding the read token (server.auth.read_token)");
+  cli.add_option("--cluster-store", cluster_store,
+                 "etcd endpoints URL[,URL] of the cluster store (cluster.store; docs/cluster.md)");
   cli.add_option("--state", state_path, "The node's state file (state.path; docs/state.md)");
   cli.add_flag("--reset-state", reset_state,
                "Empty the state file and start from the configuration file alone");
@@ -89,6 +92,7 @@ int main(int argc, char** argv) {
     if (admin_token_file) config.server.auth.admin_token_file = *admin_token_file;
     if (read_token_file) config.server.auth.read_token_file = *read_token_file;
     if (state_path) config.state.path = *state_path;
+    if (cluster_store) config.cluster.store = processpype::parse_comma_list(cluster_store->c_str());
     auto level = processpype::log_level_from_string(config.logging.level);
     if (!level)
       throw processpype::ApplicationConfigError("--log-level: unknown level '" +
@@ -97,7 +101,7 @@ int main(int argc, char** argv) {
     for (const auto& [name, logger_level] : config.logging.loggers)
       logger_levels.emplace_back(name, *processpype::log_level_from_string(logger_level));
     processpype::configure_logging(*level, config.logging.format, std::move(logger_levels));
-    enabled_services = processpype::parse_enabled_services(std::getenv("ENABLED_SERVICES"));
+    enabled_services = processpype::parse_comma_list(std::getenv("ENABLED_SERVICES"));
   } catch (const processpype::ApplicationConfigError& error) {
     std::cerr << "processpype: " << error.what() << "\n";
     return 2;

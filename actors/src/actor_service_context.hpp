@@ -2,12 +2,14 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
 #include <caf/actor_control_block.hpp>
 
+#include "processpype/runtime/events.hpp"
 #include "processpype/runtime/service.hpp"
 
 namespace processpype {
@@ -19,16 +21,23 @@ namespace processpype {
 /// timer tick that reported it, so the route's reply already shows it.
 class ActorServiceContext final : public ServiceContext {
  public:
-  explicit ActorServiceContext(caf::weak_actor_ptr actor) : actor_(std::move(actor)) {}
+  ActorServiceContext(caf::weak_actor_ptr actor, std::optional<std::int64_t> fencing_token,
+                      std::shared_ptr<const EventLog> events)
+      : actor_(std::move(actor)), fencing_token_(fencing_token), events_(std::move(events)) {}
 
   void every(std::chrono::nanoseconds interval, std::function<void()> tick) override;
   void fail(std::string reason) override;
+  std::optional<std::int64_t> fencing_token() const override { return fencing_token_; }
+  /// The event log knows the node's id from the moment the node publishes.
+  std::string node_id() const override { return events_ ? events_->node() : std::string(); }
 
   /// The failure reported since the last call, if any.
   std::optional<std::string> take_reported();
 
  private:
   caf::weak_actor_ptr actor_;
+  const std::optional<std::int64_t> fencing_token_;
+  const std::shared_ptr<const EventLog> events_;
   std::mutex mutex_;
   std::optional<std::string> reported_;
 };

@@ -53,6 +53,8 @@ class InstancePublisher {
   /// Drops the handle of the Supervisor, which holds this actor's handle:
   /// CAF frees neither actor's state while the other's handle lives.
   void release_supervisor() { supervisor_ = InternalSupervisorActor{}; }
+  /// The node's event log (it knows the node's id).
+  const std::shared_ptr<EventLog>& events() const { return events_; }
 
  private:
   bool concerns_supervisor(ServiceState state, Supervised failure);

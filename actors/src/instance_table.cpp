@@ -23,7 +23,15 @@ std::shared_ptr<const ServiceView> make_initial_view(InstanceOrigin origin) {
 const std::shared_ptr<const ServiceView>& initial_view(InstanceOrigin origin) {
   static const auto file = make_initial_view(InstanceOrigin::file);
   static const auto request = make_initial_view(InstanceOrigin::request);
-  return origin == InstanceOrigin::file ? file : request;
+  static const auto cluster = make_initial_view(InstanceOrigin::cluster);
+  switch (origin) {
+    case InstanceOrigin::file:
+      return file;
+    case InstanceOrigin::cluster:
+      return cluster;
+    default:
+      return request;
+  }
 }
 
 std::optional<double> seconds_until(
@@ -33,8 +41,10 @@ std::optional<double> seconds_until(
   return std::max(0.0, std::chrono::duration<double>(*moment - now).count());
 }
 
-/// The status of `view` (`now`: for next_restart_in_seconds).
-ServiceStatus status_of(const ServiceView& view, std::chrono::steady_clock::time_point now) {
+/// The status of `view` (`now`: for next_restart_in_seconds) of an
+/// instance placed by `cluster` (null: a node instance).
+ServiceStatus status_of(const ServiceView& view, const ClusterPlacement* cluster,
+                        std::chrono::steady_clock::time_point now) {
   ServiceStatus status;
   status.state = view.state;
   status.error = view.error;
@@ -45,6 +55,7 @@ ServiceStatus status_of(const ServiceView& view, std::chrono::steady_clock::time
   status.health = view.health;
   status.origin = view.configuration->origin;
   status.overrides = view.configuration->overrides;
+  if (cluster) status.cluster = *cluster;
   return status;
 }
 
@@ -96,12 +107,14 @@ void InstanceCounts::add(const ServiceView& view, std::int64_t delta) {
 InstanceRecord::InstanceRecord(std::string name, std::shared_ptr<const ServiceClass> service_class,
                                std::uint64_t order, std::shared_ptr<InstanceCounts> counts,
                                std::shared_ptr<TableChanges> changes, InstanceOrigin origin,
-                               std::shared_ptr<const nlohmann::json> file_metadata)
+                               std::shared_ptr<const nlohmann::json> file_metadata,
+                               std::shared_ptr<const ClusterPlacement> cluster)
     : name_(std::move(name)),
       service_class_(std::move(service_class)),
       order_(order),
       origin_(origin),
       file_metadata_(std::move(file_metadata)),
+      cluster_(std::move(cluster)),
       view_(initial_view(origin)),
       counts_(std::move(counts)),
       changes_(std::move(changes)) {}
@@ -123,7 +136,7 @@ std::shared_ptr<const std::string> InstanceRecord::rendered(
   if (!cached || cached->view != view) {
     // Two readers may both render a new view: the same text, either kept.
     cached = std::make_shared<const RenderedStatus>(
-        RenderedStatus{view, json_text(to_json(status_of(*view, {})))});
+        RenderedStatus{view, json_text(to_json(status_of(*view, cluster_.get(), {})))});
     rendered_.store(cached, std::memory_order_release);
   }
   return {cached, &cached->body};
@@ -133,7 +146,8 @@ std::shared_ptr<const std::string> InstanceRecord::status_body(
     std::chrono::steady_clock::time_point now) const {
   auto current = view();
   if (current->next_restart_at)
-    return std::make_shared<const std::string>(json_text(to_json(status_of(*current, now))));
+    return std::make_shared<const std::string>(
+        json_text(to_json(status_of(*current, cluster_.get(), now))));
   return rendered(current);
 }
 
@@ -143,11 +157,11 @@ std::shared_ptr<const std::string> InstanceRecord::timeless_status_body() const 
 }
 
 ServiceStatus InstanceRecord::status(std::chrono::steady_clock::time_point now) const {
-  return status_of(*view(), now);
+  return status_of(*view(), cluster_.get(), now);
 }
 
 nlohmann::json InstanceRecord::status_json(std::chrono::steady_clock::time_point now) const {
-  return to_json(status_of(*view(), now));
+  return to_json(status_of(*view(), cluster_.get(), now));
 }
 
 std::size_t InstanceListing::first_after(std::uint64_t after) const {
@@ -182,9 +196,11 @@ InstanceListing InstanceTable::listing() const {
 RecordPtr InstanceTable::make_record(std::string name,
                                      std::shared_ptr<const ServiceClass> service_class,
                                      InstanceOrigin origin,
-                                     std::shared_ptr<const nlohmann::json> file_metadata) {
+                                     std::shared_ptr<const nlohmann::json> file_metadata,
+                                     std::shared_ptr<const ClusterPlacement> cluster) {
   return std::make_shared<InstanceRecord>(std::move(name), std::move(service_class), next_order_++,
-                                          counts_, changes_, origin, std::move(file_metadata));
+                                          counts_, changes_, origin, std::move(file_metadata),
+                                          std::move(cluster));
 }
 
 std::shared_ptr<const ConfigurationView> describe_configuration(const ServiceLifecycle& lifecycle,

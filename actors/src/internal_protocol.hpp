@@ -46,13 +46,13 @@ using Tick = std::function<void()>;
 /// |                                                 | an error that is a failure       |
 /// | (waiting_atom)                                  | the sender's restart waits for a |
 /// |                                                 | dependency to run                |
-/// | (committed_atom, ticket, saved, error)          | the state file wrote (or could   |
-/// |                                                 | not write) the change `ticket`   |
-/// |                                                 | (StateCommits)                   |
+/// | (committed_atom, ticket, failure)               | the state file wrote the change  |
+/// |                                                 | `ticket` (failure none), or      |
+/// |                                                 | could not (StateCommits)         |
 using InternalSupervisorActor =
     SupervisorActor::extend<caf::reacts_to<changed_atom, ServiceState, EventCause, bool>,
                             caf::reacts_to<waiting_atom>,
-                            caf::reacts_to<committed_atom, std::uint64_t, bool, std::string>>;
+                            caf::reacts_to<committed_atom, std::uint64_t, caf::error>>;
 
 /// One service instance (docs/architecture.md). Commands come from the
 /// Supervisor, which delegates them, so replies go to the original caller.
@@ -62,6 +62,8 @@ using InternalSupervisorActor =
 /// | (configure_atom, json, Trigger)                 | ServiceState                     |
 /// | (start_atom, Trigger)                           | ServiceState once running        |
 /// | (stop_atom, Trigger)                            | StopResult once stopped          |
+/// | (stop_atom, Trigger, within)                    | the same, the manager's stop     |
+/// |                                                 | timeout capped at `within`       |
 /// | (shutdown_atom, Trigger)                        | stop error text ("" if none):    |
 /// |                                                 | stop for deregistration          |
 /// | (route_atom, RouteRequest)                      | RouteResponse                    |
@@ -77,11 +79,13 @@ using InternalSupervisorActor =
 /// | (checked_atom, call, ok, detail)                | a health check returned          |
 /// | (late_atom, call)                               | a manager call outlived its      |
 /// |                                                 | timeout (it still runs)          |
-/// | (committed_atom, ticket, saved, error)          | as for the Supervisor            |
+/// | (committed_atom, ticket, failure)               | the ChangeWriter wrote (or could |
+/// |                                                 | not write) the change `ticket`   |
 using ServiceActor = caf::typed_actor<
     caf::replies_to<configure_atom, nlohmann::json, Trigger>::with<ServiceState>,
     caf::replies_to<start_atom, Trigger>::with<ServiceState>,
     caf::replies_to<stop_atom, Trigger>::with<StopResult>,
+    caf::replies_to<stop_atom, Trigger, caf::timespan>::with<StopResult>,
     caf::replies_to<shutdown_atom, Trigger>::with<std::string>,
     caf::replies_to<route_atom, RouteRequest>::with<RouteResponse>, caf::reacts_to<resume_atom>,
     caf::reacts_to<fail_atom, std::string, EventCause>, caf::reacts_to<restart_atom, std::uint64_t>,
@@ -91,7 +95,7 @@ using ServiceActor = caf::typed_actor<
     caf::reacts_to<done_atom, std::uint64_t, std::string>,
     caf::reacts_to<checked_atom, std::uint64_t, bool, std::string>,
     caf::reacts_to<late_atom, std::uint64_t>,
-    caf::reacts_to<committed_atom, std::uint64_t, bool, std::string>>;
+    caf::reacts_to<committed_atom, std::uint64_t, caf::error>>;
 
 /// What survives a service actor that dies: its restart bookkeeping.
 struct RestartState {

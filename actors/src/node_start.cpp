@@ -11,6 +11,7 @@
 #include <caf/all.hpp>
 
 #include "blocking_request.hpp"
+#include "missing_class.hpp"
 #include "processpype/actors/runtime.hpp"
 #include "processpype/runtime/dependencies.hpp"
 
@@ -19,44 +20,6 @@ namespace processpype {
 namespace {
 
 using nlohmann::json;
-
-/// A service whose class this node does not have (the state file names a
-/// class that is gone): it stays in error, and a start says why.
-class MissingClassService final : public Service {
- public:
-  MissingClassService(std::string name, std::string class_key)
-      : Service(std::move(name)), class_key_(std::move(class_key)) {}
-
-  bool requires_configuration() const override { return false; }
-  std::unique_ptr<ServiceManager> create_manager() override {
-    return std::make_unique<Refusing>(logger(), reason());
-  }
-  std::string reason() const {
-    return fmt::format("Service class '{}' is not registered on this node", class_key_);
-  }
-
- private:
-  class Refusing final : public ServiceManager {
-   public:
-    Refusing(std::shared_ptr<spdlog::logger> logger, std::string reason)
-        : ServiceManager(std::move(logger)), reason_(std::move(reason)) {}
-    void start() override { throw Error(ErrorCode::conflict, reason_); }
-    void stop() override {}
-    bool may_block() const override { return false; }
-
-   private:
-    std::string reason_;
-  };
-
-  std::string class_key_;
-};
-
-std::shared_ptr<const ServiceClass> missing_class(const std::string& key) {
-  return std::make_shared<const ServiceClass>(
-      ServiceClass{key, "(missing class " + key + ")", [key](std::string name) {
-                     return std::unique_ptr<Service>{new MissingClassService(std::move(name), key)};
-                   }});
-}
 
 /// One instance as the layers describe it, before it is prepared.
 struct Planned {
@@ -149,7 +112,7 @@ Prepared prepare(const Planned& planned) {
       std::make_shared<ServiceLifecycle>(instance.service_class->create(planned.name));
   auto& lifecycle = *instance.lifecycle;
   if (class_missing) {
-    lifecycle.fail(static_cast<const MissingClassService&>(lifecycle.service()).reason());
+    lifecycle.fail(missing_class_reason(planned.class_key));
     return prepared;
   }
   instance.file_metadata = file_metadata(*instance.service_class, planned);

@@ -58,6 +58,8 @@ void add_protocol_types(caf::actor_system_config& config) {
       .add_message_type<EventFeedActor>("processpype::EventFeedActor")
       .add_message_type<EventSubscriberActor>("processpype::EventSubscriberActor")
       .add_message_type<HttpGatewayActor>("processpype::HttpGatewayActor")
+      .add_message_type<ClusterActor>("processpype::ClusterActor")
+      .add_message_type<ClusterPlacement>("processpype::ClusterPlacement")
       .add_message_type<ForwardedRequest>("processpype::ForwardedRequest")
       .add_message_type<ForwardedResponse>("processpype::ForwardedResponse")
       .add_message_type<TableVersion>("processpype::TableVersion")

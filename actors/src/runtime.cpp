@@ -18,6 +18,7 @@
 
 #include "blocking_request.hpp"
 #include "node_actor.hpp"
+#include "placement_actor.hpp"
 #include "processpype/actors/event_feed.hpp"
 #include "processpype/actors/status_replicas.hpp"
 #include "processpype/actors/supervisor.hpp"
@@ -102,8 +103,9 @@ Runtime::Runtime(caf::actor_system& system, RuntimeOptions options)
       table_(std::make_shared<InstanceTable>()),
       event_log_(std::make_shared<EventLog>(node_id_)),
       directory_(std::make_shared<NodeDirectory>()) {
-  supervisor_ = spawn_supervisor(system, SupervisorSetup{table_, event_log_, options_.application,
-                                                         options_.max_instances, state_});
+  supervisor_ =
+      spawn_supervisor(system, SupervisorSetup{table_, event_log_, options_.application,
+                                               options_.max_instances, state_, reserved_names_});
   events_ = spawn_event_feed(system, event_log_);
   status_feed_ = spawn_status_feed(system, node_id_, table_);
   NodeInfo me;
@@ -118,6 +120,7 @@ Runtime::Runtime(caf::actor_system& system, RuntimeOptions options)
 }
 
 Runtime::~Runtime() {
+  cluster_.reset();
   caf::anon_send_exit(node_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(events_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(status_feed_, caf::exit_reason::user_shutdown);
@@ -204,6 +207,9 @@ std::uint16_t Runtime::publish(std::uint16_t port, const std::string& host) {
                                             std::to_string(port) + ": " +
                                             system_.render(published.error()));
   auto address = host + ":" + std::to_string(*published);
+  // Peers cannot dial a wildcard address: they get the host's name.
+  node_address_ =
+      (host == "0.0.0.0" || host == "::" ? host_name() : host) + ":" + std::to_string(*published);
   if (options_.node_id.empty()) node_id_ = host_name() + ":" + std::to_string(*published);
   event_log_->set_node(node_id_);
   blocking_request<bool>(system_, node_, timeout_, identity_atom::value, node_id_, address);
@@ -234,6 +240,50 @@ ServiceClient Runtime::at(const std::string& id) {
   if (!node->up) throw Error(ErrorCode::node_unavailable, "Node " + id + " is down");
   if (node->local) return *this;
   return ServiceClient(system_, node->supervisor, options_.timeout, remote_lifecycle_timeout);
+}
+
+Cluster& Runtime::join_cluster(ClusterOptions options,
+                               std::vector<FileClusterInstance> file_instances) {
+  if (cluster_) throw Error(ErrorCode::conflict, "This node is a cluster member already");
+  auto& registration = options.coordinator.node;
+  registration.id = node_id_;
+  registration.rest_url = options.rest_url;
+  registration.node_address = node_address_;
+  registration.classes.clear();
+  for (const auto& service_class : ServiceClassRegistry::global().classes())
+    registration.classes.push_back(service_class->key);
+  auto latency = std::make_shared<StoreLatency>();
+  options.coordinator.store.on_request = [latency](std::chrono::nanoseconds duration, bool) {
+    latency->observe(duration);
+  };
+  auto actor = std::make_shared<PlacementActor>();
+  std::shared_ptr<cluster::Coordinator> coordinator;
+  try {
+    coordinator = std::make_shared<cluster::Coordinator>(std::move(options.coordinator),
+                                                         placement_callbacks(actor));
+  } catch (const std::invalid_argument& error) {
+    throw Error(ErrorCode::bad_request, error.what());
+  }
+  PlacementSetup setup{coordinator,
+                       supervisor_,
+                       node_,
+                       table_,
+                       replicate_peer_status(),
+                       directory_,
+                       node_id_,
+                       options_.timeout + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              options.coordinator.lease_seconds),
+                       std::move(file_instances)};
+  *actor = spawn_placement_actor(system_, std::move(setup));
+  // Node instances may not take a cluster instance's name (409).
+  reserved_names_->set(
+      [view = std::weak_ptr<cluster::Coordinator>(coordinator)](std::string_view name) {
+        auto coordinator = view.lock();
+        return coordinator && coordinator->instance(name).has_value();
+      });
+  cluster_ = std::make_unique<Cluster>(system_, coordinator, *actor, std::move(latency));
+  coordinator->start();
+  return *cluster_;
 }
 
 }  // namespace processpype

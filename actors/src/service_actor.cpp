@@ -4,13 +4,14 @@
 #include <caf/all.hpp>
 
 #include "actor_service_context.hpp"
+#include "change_writer.hpp"
 #include "health_checks.hpp"
 #include "instance_publisher.hpp"
 #include "manager_gate.hpp"
+#include "pending_writes.hpp"
 #include "processpype/actors/stray_messages.hpp"
 #include "restart_schedule.hpp"
 #include "service_timers.hpp"
-#include "state_commits.hpp"
 #include "transition_waiters.hpp"
 
 namespace processpype {
@@ -38,7 +39,7 @@ class ServiceActorImpl final : public ServiceActor::base {
         threads_(std::move(setup.threads)),
         inherited_failure_(std::move(setup.inherited_failure)),
         gate_(lifecycle_.name()),
-        commits_(std::move(setup.state)),
+        writer_(std::move(setup.writer)),
         record_(setup.record),
         restarts_(this, lifecycle_, std::move(setup.restarts), std::move(setup.table)),
         health_(this, lifecycle_),
@@ -51,7 +52,10 @@ class ServiceActorImpl final : public ServiceActor::base {
   const char* name() const override { return "processpype.service"; }
 
   behavior_type make_behavior() override {
-    context_ = std::make_shared<ActorServiceContext>(caf::actor_cast<caf::weak_actor_ptr>(ctrl()));
+    std::optional<std::int64_t> fencing_token;
+    if (const auto& cluster = record_->cluster()) fencing_token = cluster->fencing_token;
+    context_ = std::make_shared<ActorServiceContext>(caf::actor_cast<caf::weak_actor_ptr>(ctrl()),
+                                                     fencing_token, publisher_.events());
     lifecycle_.attach(context_);
     publisher_.refresh_configuration();
     if (inherited_failure_) {
@@ -74,6 +78,12 @@ class ServiceActorImpl final : public ServiceActor::base {
           return admit<StopResult>([this, trigger = std::move(trigger)](StopPromise promise) {
             user_stop(trigger, promise);
           });
+        },
+        [this](stop_atom, Trigger& trigger, caf::timespan within) {
+          return admit<StopResult>(
+              [this, trigger = std::move(trigger), within](StopPromise promise) {
+                stop(trigger, StopWaiter{promise, {}}, within);
+              });
         },
         [this](shutdown_atom, Trigger& trigger) {
           closing_ = true;  // nothing starts it again: it is about to be removed
@@ -117,8 +127,8 @@ class ServiceActorImpl final : public ServiceActor::base {
           on_returned(id, Health{ok, std::move(detail)});
         },
         [this](late_atom, std::uint64_t id) { on_late(id); },
-        [this](committed_atom, std::uint64_t ticket, bool saved, std::string& error) {
-          commits_.complete(ticket, saved, std::move(error));
+        [this](committed_atom, std::uint64_t ticket, const caf::error& failure) {
+          writes_.complete(ticket, failure);
         },
     };
   }
@@ -127,7 +137,7 @@ class ServiceActorImpl final : public ServiceActor::base {
   /// instead of leaving them hanging.
   void on_exit() override {
     auto gone = make_error(ErrorCode::service_failure, "Service actor of " + name_of() + " ended");
-    commits_.abandon("the service actor of " + name_of() + " ended");
+    writes_.abandon(gone);
     waiters_.abandon(gone);
     gate_.abandon(gone);
     publisher_.release_supervisor();
@@ -147,33 +157,31 @@ class ServiceActorImpl final : public ServiceActor::base {
     return promise;
   }
 
-  // -- the state file (docs/state.md) ---------------------------------------------
+  // -- write-ahead (docs/state.md; docs/cluster.md, "Records") -------------------------
   //
-  // A user's configure, start and stop write their change before they act.
-  // While a write is in flight, later commands wait (the gate), so that
-  // they act in the order they were written.
+  // A user's configure, start and stop write their change before they act:
+  // to the state file, or to a cluster instance's record. While a write is
+  // in flight, later commands wait (the gate), so that they act in the
+  // order they were written.
 
-  /// Whether `trigger` changes what the state file holds: only a user's
-  /// command does (not startup, restarts, dependencies or shutdown).
+  /// Whether `trigger` changes what is written: only a user's command does
+  /// (not startup, restarts, dependencies, failover or shutdown).
   bool written_ahead(const Trigger& trigger) const {
-    return commits_.enabled() && trigger.cause == EventCause::request;
+    return writer_ && trigger.cause == EventCause::request;
   }
 
-  /// Writes `change` (with the instance's row, for a file instance whose
-  /// first change it may be), then runs `next` with the outcome.
-  void write_ahead(state::Change change, StateCommits::Continuation next) {
-    std::vector<state::Change> changes;
-    if (record_->origin() == InstanceOrigin::file)
-      changes.push_back(
-          state::Registered{name_of(), record_->service_class().key, state::Origin::file});
-    changes.push_back(std::move(change));
+  /// Writes `change`, then runs `next` with the outcome, in the actor.
+  void write_ahead(InstanceChange change, PendingWrites::Continuation next) {
     gate_.begin_commit();
-    commits_.submit(caf::actor_cast<ServiceActor>(this), std::move(changes),
-                    [this, next = std::move(next)](const state::CommitResult& result) {
-                      gate_.end_commit();
-                      next(result);
-                      gate_.run_deferred();
-                    });
+    auto ticket = writes_.add([this, next = std::move(next)](const caf::error& failure) {
+      gate_.end_commit();
+      next(failure);
+      gate_.run_deferred();
+    });
+    writer_->write(std::move(change),
+                   [self = caf::actor_cast<ServiceActor>(this), ticket](caf::error failure) {
+                     caf::anon_send(self, committed_atom::value, ticket, std::move(failure));
+                   });
   }
 
   // -- commands ---------------------------------------------------------------
@@ -190,12 +198,12 @@ class ServiceActorImpl final : public ServiceActor::base {
     if (!written_ahead(trigger)) return apply_configuration(std::move(prepared), trigger, promise);
     // The stored form: a secret sent back as "***" is kept as it was, never
     // as stars (docs/secrets.md).
-    state::Configured change{name_of(), prepared.stored_body};
+    ConfigurationChange change{prepared.stored_body};
     // Held for the continuation, which must be copyable.
     auto held = std::make_shared<ServiceLifecycle::Candidate>(std::move(prepared));
     write_ahead(std::move(change),
-                [this, held, trigger, promise](const state::CommitResult& result) mutable {
-                  if (!result.saved) return promise.deliver(refused_unsaved(result)), void();
+                [this, held, trigger, promise](const caf::error& failure) mutable {
+                  if (failure) return promise.deliver(failure), void();
                   // Nothing acted in between: later commands waited for this one.
                   apply_configuration(std::move(*held), trigger, promise);
                 });
@@ -229,27 +237,25 @@ class ServiceActorImpl final : public ServiceActor::base {
   void user_start(const Trigger& trigger, StatePromise promise) {
     if (!written_ahead(trigger) || closing_ || lifecycle_.start_refusal())
       return start(trigger, promise);
-    write_ahead(state::DesiredChanged{name_of(), state::DesiredState::running},
-                [this, trigger, promise](const state::CommitResult& result) mutable {
-                  if (!result.saved) return promise.deliver(refused_unsaved(result)), void();
+    write_ahead(DesiredStateChange{true},
+                [this, trigger, promise](const caf::error& failure) mutable {
+                  if (failure) return promise.deliver(failure), void();
                   start(trigger, promise);
                 });
   }
 
-  /// A stop from a command: a user's is written ahead, and acts even when
-  /// it cannot be written (an operator must be able to stop things during
-  /// an incident), with a warning.
+  /// A stop from a command: a user's is written ahead. Where the writer
+  /// allows it (the state file), it acts even when it cannot be written (an
+  /// operator must be able to stop things during an incident), with a
+  /// warning.
   void user_stop(const Trigger& trigger, StopPromise promise) {
     if (!written_ahead(trigger)) return stop(trigger, StopWaiter{promise, {}});
-    write_ahead(
-        state::DesiredChanged{name_of(), state::DesiredState::stopped},
-        [this, trigger, promise](const state::CommitResult& result) mutable {
-          stop(trigger, StopWaiter{promise, result.saved ? "" : state_not_saved(result.error)});
-        });
-  }
-
-  static caf::error refused_unsaved(const state::CommitResult& result) {
-    return make_error(ErrorCode::node_unavailable, state_not_saved(result.error));
+    write_ahead(DesiredStateChange{false},
+                [this, trigger, promise](const caf::error& failure) mutable {
+                  if (failure && !writer_->stop_acts_unwritten())
+                    return promise.deliver(failure), void();
+                  stop(trigger, StopWaiter{promise, failure ? to_error(failure).detail() : ""});
+                });
   }
 
   void start(const Trigger& trigger, std::optional<StatePromise> promise) {
@@ -271,7 +277,10 @@ class ServiceActorImpl final : public ServiceActor::base {
     call_manager(Call::start, trigger, lifecycle_.start_timeout());
   }
 
-  void stop(const Trigger& trigger, StopWaiter waiter) {
+  /// `within`: a cap on the manager's stop timeout (a cluster node that
+  /// must have stopped its instances before its lease counts as lost).
+  void stop(const Trigger& trigger, StopWaiter waiter,
+            std::optional<caf::timespan> within = std::nullopt) {
     if (trigger.cause != EventCause::restart) cancel_restart();
     switch (lifecycle_.begin_stop()) {
       case ServiceLifecycle::StopPlan::nothing_to_do:
@@ -285,7 +294,9 @@ class ServiceActorImpl final : public ServiceActor::base {
         stop_timers();
         enter_state(trigger);
         waiters_.wait_for_stop(std::move(waiter));
-        call_manager(Call::stop, trigger, lifecycle_.stop_timeout());
+        call_manager(Call::stop, trigger,
+                     within ? std::min<std::chrono::nanoseconds>(lifecycle_.stop_timeout(), *within)
+                            : lifecycle_.stop_timeout());
         break;
     }
   }
@@ -340,14 +351,17 @@ class ServiceActorImpl final : public ServiceActor::base {
   void on_returned(std::uint64_t id, ServiceLifecycle::Outcome outcome) {
     auto call = gate_.close(id);
     if (!call) return;
-    if (call->late)  // answered as timed out already: only the manager is free now
+    if (call->late) {  // answered as timed out already: only the manager is free now
+      record_->set_manager_overdue(false);
       return manager_freed();
+    }
     complete(*call, std::move(outcome));
   }
 
   void on_late(std::uint64_t id) {
     const auto* call = gate_.mark_late(id);
     if (call == nullptr) return;
+    if (call->kind != Call::health) record_->set_manager_overdue(true);
     switch (call->kind) {
       case Call::start:
       case Call::stop:
@@ -579,7 +593,8 @@ class ServiceActorImpl final : public ServiceActor::base {
   std::optional<std::pair<std::string, EventCause>> pending_failure_;
 
   ManagerGate gate_;
-  StateCommits commits_;
+  std::shared_ptr<ChangeWriter> writer_;
+  PendingWrites writes_;
   RecordPtr record_;
   TransitionWaiters waiters_;
   RestartSchedule restarts_;

@@ -6,6 +6,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "change_writer.hpp"
 #include "internal_protocol.hpp"
 #include "manager_threads.hpp"
 #include "processpype/actors/instance_table.hpp"
@@ -27,9 +28,10 @@ struct ServiceActorSetup {
   /// Set when the actor replaces one that died: the failure it inherits
   /// (the lifecycle is in `error` already); it is supervised like any.
   std::optional<std::string> inherited_failure;
-  /// The node's state file, where users' configures, starts and stops are
-  /// written before they act (docs/state.md); null: none.
-  std::shared_ptr<state::StateStore> state;
+  /// Where users' configures, starts and stops are written before they act:
+  /// the node's state file (docs/state.md) or a cluster instance's record
+  /// (docs/cluster.md); null: nowhere.
+  std::shared_ptr<ChangeWriter> writer;
 };
 
 /// Spawns the actor that runs one service instance (internal_protocol.hpp

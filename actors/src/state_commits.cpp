@@ -2,16 +2,13 @@
 
 namespace processpype {
 
-void StateCommits::complete(std::uint64_t ticket, bool saved, std::string error) {
-  auto found = pending_.find(ticket);
-  if (found == pending_.end()) return;
-  auto next = std::move(found->second);
-  pending_.erase(found);
-  next(state::CommitResult{saved, std::move(error)});
+void StateCommits::abandon(const std::string& why) {
+  pending_.abandon(make_error(ErrorCode::node_unavailable, state_not_saved(why)));
 }
 
-void StateCommits::abandon(const std::string& why) {
-  for (auto& [ticket, next] : std::exchange(pending_, {})) next(state::CommitResult{false, why});
+caf::error StateCommits::unsaved(const state::CommitResult& result) {
+  if (result.saved) return caf::none;
+  return make_error(ErrorCode::node_unavailable, state_not_saved(result.error));
 }
 
 std::string state_not_saved(const std::string& reason) {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "change_writer.hpp"
 #include "internal_protocol.hpp"
 #include "processpype/actors/instance_table.hpp"
 #include "processpype/runtime/lifecycle.hpp"
@@ -19,6 +20,9 @@ struct SupervisedInstance {
   ServiceActor actor;
   std::shared_ptr<ServiceLifecycle> idle;
   std::shared_ptr<RestartState> restarts = std::make_shared<RestartState>();
+  /// A cluster instance's record writer (docs/cluster.md); null: the
+  /// node's state file, if any.
+  std::shared_ptr<ChangeWriter> writer;
   std::vector<std::string> depends_on;  ///< as last configured
   bool removing = false;
   /// Registered by a request whose change the state file is writing: not

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <caf/all.hpp>
 
+#include "change_writer.hpp"
 #include "dependency_graph.hpp"
 #include "internal_protocol.hpp"
 #include "manager_threads.hpp"
@@ -96,8 +97,12 @@ class Supervisor final : public InternalSupervisorActor::base {
         [this](restore_atom, std::vector<RestoredInstance>& instances) {
           return restore(std::move(instances));
         },
-        [this](committed_atom, std::uint64_t ticket, bool saved, std::string& error) {
-          commits_.complete(ticket, saved, std::move(error));
+        [this](committed_atom, std::uint64_t ticket, const caf::error& failure) {
+          commits_.complete(ticket, failure);
+        },
+        [this](stop_atom, std::vector<std::string>& names, Trigger& trigger,
+               caf::timespan within) -> caf::result<std::vector<std::string>> {
+          return stop_within(std::move(names), std::move(trigger), within);
         },
     };
   }
@@ -126,6 +131,9 @@ class Supervisor final : public InternalSupervisorActor::base {
                                     name));
     if (const auto* existing = instances_.find(name))
       return registered_already(*existing, request, *service_class);
+    if (setup_.reserved_names && setup_.reserved_names->reserved(name))
+      return make_error(ErrorCode::conflict,
+                        fmt::format("Service {} already exists as a cluster instance", name));
     if (instances_.size() >= setup_.max_instances)
       return make_error(ErrorCode::conflict,
                         fmt::format("Instance limit of {} reached", setup_.max_instances));
@@ -142,7 +150,8 @@ class Supervisor final : public InternalSupervisorActor::base {
     entry.idle = std::move(lifecycle);
     Registration registration{name, service_class->type_name};
     if (!commits_.enabled()) {
-      publish_registration(instances_.insert(std::move(entry)), request.request_id);
+      publish_registration(instances_.insert(std::move(entry)),
+                           Trigger{EventCause::request, request.request_id});
       return registration;
     }
     // Written ahead: the name is taken meanwhile, the instance not there yet.
@@ -152,16 +161,14 @@ class Supervisor final : public InternalSupervisorActor::base {
     commits_.submit(caf::actor_cast<InternalSupervisorActor>(this),
                     {state::Registered{name, service_class->key, state::Origin::request}},
                     [this, name, registration, request_id = request.request_id,
-                     promise](const state::CommitResult& result) mutable {
+                     promise](const caf::error& failure) mutable {
                       auto* pending = instances_.find(name);
-                      if (!result.saved) {
+                      if (failure) {
                         instances_.erase(name);
-                        return promise.deliver(make_error(ErrorCode::node_unavailable,
-                                                          state_not_saved(result.error))),
-                               void();
+                        return promise.deliver(failure), void();
                       }
                       pending->registering = false;
-                      publish_registration(*pending, request_id);
+                      publish_registration(*pending, Trigger{EventCause::request, request_id});
                       promise.deliver(registration);
                     });
     return promise;
@@ -183,10 +190,10 @@ class Supervisor final : public InternalSupervisorActor::base {
     return Registration{existing.name, restored_class.type_name};
   }
 
-  void publish_registration(SupervisedInstance& entry, const std::string& request_id) {
+  void publish_registration(SupervisedInstance& entry, const Trigger& trigger) {
     entry.record->set_has_dependents(graph_.has_dependents(entry.name));
     setup_.table->insert(entry.record);
-    setup_.events->append(entry.name, "registered", {}, Trigger{EventCause::request, request_id});
+    setup_.events->append(entry.name, "registered", {}, trigger);
   }
 
   caf::result<Deregistration> deregister(const std::string& name, Trigger trigger) {
@@ -201,7 +208,9 @@ class Supervisor final : public InternalSupervisorActor::base {
                                     join(dependents), dependents.size() == 1 ? "s" : ""));
     entry->removing = true;
     auto promise = make_response_promise<Deregistration>();
-    if (!commits_.enabled()) {
+    // A cluster instance is not in the state file: its record is (its
+    // owner removed it before it asked for this).
+    if (!commits_.enabled() || entry->record->origin() == InstanceOrigin::cluster) {
       finish_deregistration(name, std::move(trigger), {}, promise);
       return promise;
     }
@@ -215,10 +224,9 @@ class Supervisor final : public InternalSupervisorActor::base {
       changes.push_back(state::Registered{name, record.service_class().key, state::Origin::file});
     changes.push_back(state::Deregistered{name, record.origin() == InstanceOrigin::file});
     commits_.submit(caf::actor_cast<InternalSupervisorActor>(this), std::move(changes),
-                    [this, name, trigger, promise](const state::CommitResult& result) mutable {
+                    [this, name, trigger, promise](const caf::error& failure) mutable {
                       finish_deregistration(name, std::move(trigger),
-                                            result.saved ? "" : state_not_saved(result.error),
-                                            promise);
+                                            failure ? to_error(failure).detail() : "", promise);
                     });
     return promise;
   }
@@ -268,15 +276,17 @@ class Supervisor final : public InternalSupervisorActor::base {
       if (instances_.contains(instance.name)) continue;
       SupervisedInstance entry;
       entry.name = instance.name;
-      entry.record = setup_.table->make_record(instance.name, instance.service_class,
-                                               instance.origin, std::move(instance.file_metadata));
+      entry.record =
+          setup_.table->make_record(instance.name, instance.service_class, instance.origin,
+                                    std::move(instance.file_metadata), std::move(instance.cluster));
       entry.idle = std::move(instance.lifecycle);
-      entry.restored = true;
+      entry.writer = std::move(instance.writer);
+      entry.restored = instance.origin != InstanceOrigin::cluster;
       entry.record->publish(idle_view(*entry.idle, *entry.record));
       auto& inserted = instances_.insert(std::move(entry));
       if (inserted.idle->status().is_configured)
         graph_.set_dependencies(inserted, inserted.idle->configuration().depends_on);
-      publish_registration(inserted, {});
+      publish_registration(inserted, instance.trigger);
       ++count;
     }
     return count;
@@ -353,6 +363,33 @@ class Supervisor final : public InternalSupervisorActor::base {
       promise.deliver(*not_stopped);
     };
     chain->run();
+    return promise;
+  }
+
+  /// Stops `names` at once (they have no dependents: cluster instances),
+  /// each manager's stop timeout capped at `within`; answers those still
+  /// active (or whose manager still runs) when all answered.
+  caf::result<std::vector<std::string>> stop_within(std::vector<std::string> names, Trigger trigger,
+                                                    caf::timespan within) {
+    auto promise = make_response_promise<std::vector<std::string>>();
+    auto waiting = std::make_shared<std::size_t>(0);
+    auto done = [this, names, promise, waiting]() mutable {
+      if (--*waiting != 0) return;
+      std::vector<std::string> active;
+      for (const auto& name : names)
+        if (auto record = setup_.table->find(name))
+          if (is_active(record->state()) || record->manager_overdue()) active.push_back(name);
+      promise.deliver(std::move(active));
+    };
+    ++*waiting;  // held until every stop is sent
+    for (const auto& name : names) {
+      auto* entry = live(name);
+      if (entry == nullptr || !is_active(entry->record->state())) continue;
+      ++*waiting;
+      request(actor_of(*entry), within + std::chrono::seconds(1), stop_atom::value, trigger, within)
+          .then([done](StopResult&) mutable { done(); }, [done](caf::error&) mutable { done(); });
+    }
+    done();
     return promise;
   }
 
@@ -438,6 +475,8 @@ class Supervisor final : public InternalSupervisorActor::base {
   ServiceActor spawn_instance(SupervisedInstance& entry,
                               std::shared_ptr<ServiceLifecycle> lifecycle,
                               std::optional<std::string> inherited_failure) {
+    auto writer = entry.writer;
+    if (!writer && setup_.state) writer = state_file_writer(setup_.state, *entry.record);
     ServiceActorSetup actor_setup{std::move(lifecycle),
                                   entry.record,
                                   entry.restarts,
@@ -446,7 +485,7 @@ class Supervisor final : public InternalSupervisorActor::base {
                                   caf::actor_cast<InternalSupervisorActor>(this),
                                   threads_,
                                   std::move(inherited_failure),
-                                  setup_.state};
+                                  std::move(writer)};
     auto actor = spawn_service_actor(system(), std::move(actor_setup));
     monitor(actor);
     by_actor_.emplace(actor.address(), entry.name);

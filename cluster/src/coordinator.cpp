@@ -357,10 +357,12 @@ std::vector<ClusterInstance> Coordinator::instances(bool with_tombstones) const 
   return instances;
 }
 
-std::optional<ClusterInstance> Coordinator::instance(std::string_view name) const {
+std::optional<ClusterInstance> Coordinator::instance(std::string_view name,
+                                                     bool with_tombstones) const {
   std::lock_guard lock{impl_->mutex_};
   const auto* instance = impl_->view_.instance(std::string(name));
   if (instance == nullptr || !instance->record) return std::nullopt;
+  if (instance->record->tombstone && !with_tombstones) return std::nullopt;
   return impl_->view_.describe(std::string(name), *instance);
 }
 

@@ -125,6 +125,23 @@ void declare_state(Section& state, StateSettings& settings) {
               "normal survives a crash of the process, full also a power loss");
 }
 
+void declare_cluster(Section& cluster, ClusterSettings& settings) {
+  cluster.texts("store", settings.store, "etcd endpoints: http://HOST:PORT or https://HOST:PORT")
+      .text("name", settings.name, "Keys under /processpype/<name>/ in the store")
+      .seconds("lease_seconds", settings.lease_seconds,
+               "A node that cannot renew its lease this long loses its cluster instances")
+      .rule(settings.lease_seconds >= 2, "lease_seconds must be at least 2")
+      .section("store_tls", "TLS to https:// endpoints", [&](Section& tls) {
+        tls.text("ca", settings.store_ca,
+                 "PEM CA of the store's certificates (default: the system's)")
+            .text("certificate", settings.store_certificate,
+                  "PEM client certificate, for a store that asks for one")
+            .text("key", settings.store_key, "PEM private key of the client certificate")
+            .rule(settings.store_certificate.empty() == settings.store_key.empty(),
+                  "needs both certificate and key");
+      });
+}
+
 void declare_secret_backend(Section& backend, SecretBackendSettings& settings) {
   backend
       .choice("type", settings.type, {"env", "file", "dotenv"},
@@ -182,10 +199,37 @@ void resolve_file_secrets(YamlTree& tree, ApplicationConfig& config,
   config.secret_backends = std::move(backends);
 }
 
-/// One instance of `services`: `type`, and the rest is its configuration.
+/// `placement` and `nodes` next to `type` (docs/cluster.md): registration
+/// attributes, not configuration.
+void read_placement(ServiceInstanceConfig& instance, const std::string& key,
+                    ConfigDiagnostics& diagnostics) {
+  auto& body = instance.configuration;
+  if (auto placement = body.find("placement"); placement != body.end()) {
+    if (*placement == "cluster" || *placement == "node")
+      instance.cluster = *placement == "cluster";
+    else
+      diagnostics.error(key + ".placement", "must be node or cluster");
+    body.erase(placement);
+  }
+  auto nodes = body.find("nodes");
+  if (nodes == body.end()) return;
+  bool ids = nodes->is_array() && std::all_of(nodes->begin(), nodes->end(), [](const json& id) {
+               return id.is_string() && !id.get_ref<const std::string&>().empty();
+             });
+  if (!ids)
+    diagnostics.error(key + ".nodes", "must be a list of node ids");
+  else if (!instance.cluster)
+    diagnostics.error(key + ".nodes", "needs placement: cluster");
+  else
+    instance.nodes = nodes->get<std::vector<std::string>>();
+  body.erase(nodes);
+}
+
+/// One instance of `services`: `type`, `placement`, `nodes`, and the rest
+/// is its configuration.
 void read_service(const std::string& name, const json& body, const std::string& key,
                   ApplicationConfig& config, ConfigDiagnostics& diagnostics) {
-  ServiceInstanceConfig instance{name, name, json::object()};
+  ServiceInstanceConfig instance{name, name, json::object(), false, {}};
   if (!body.is_null()) {
     if (!body.is_object()) {
       diagnostics.error(key, "must be a mapping of configuration fields");
@@ -199,6 +243,7 @@ void read_service(const std::string& name, const json& body, const std::string& 
         diagnostics.error(key + ".type", "must be a service class key");
       instance.configuration.erase(type);
     }
+    read_placement(instance, key, diagnostics);
   }
   config.services.push_back(std::move(instance));
 }
@@ -221,7 +266,15 @@ json service_entry_schema() {
       {"description",
        "An instance: its class (`type`, default the instance's name) and its configuration"},
       {"properties",
-       {{"type", {{"type", "string"}, {"enum", keys}, {"description", "A class key"}}}}}};
+       {{"type", {{"type", "string"}, {"enum", keys}, {"description", "A class key"}}},
+        {"placement",
+         {{"type", "string"},
+          {"enum", {"node", "cluster"}},
+          {"description", "cluster: one node of the cluster runs it (docs/cluster.md)"}}},
+        {"nodes",
+         {{"type", "array"},
+          {"items", {{"type", "string"}}},
+          {"description", "The nodes that may run a cluster instance (default: all)"}}}}}};
   if (!by_class.empty()) schema["allOf"] = std::move(by_class);
   return schema;
 }
@@ -237,6 +290,8 @@ void declare_file(Section& file, ApplicationConfig& config, const YamlTree* tree
                [&](Section& node) { declare_node(node, config.node); })
       .section("state", "The node's state file (docs/state.md)",
                [&](Section& state) { declare_state(state, config.state); })
+      .section("cluster", "Cluster instances and their store (docs/cluster.md)",
+               [&](Section& cluster) { declare_cluster(cluster, config.cluster); })
       .section("secrets", "Where ${secret:backend:key} references look (docs/secrets.md)",
                [&](Section& secrets) { declare_secrets(secrets, config.secrets); })
       .entries(

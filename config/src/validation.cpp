@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -89,7 +90,8 @@ void check_services(const ApplicationConfig& config,
   // name (a dependency on it is not "unknown"), its own problems reported.
   std::vector<std::string> roots;
   for (const auto& instance : config.services)
-    if (auto planned = plan.find(instance.name); planned != plan.end() && planned->second.enabled)
+    if (auto planned = plan.find(instance.name);
+        !instance.cluster && planned != plan.end() && planned->second.enabled)
       roots.push_back(instance.name);
   for (const auto& key : enabled_services)
     if (plan.count(key) != 0 && std::find(roots.begin(), roots.end(), key) == roots.end())
@@ -123,6 +125,39 @@ void check_node(const ApplicationConfig& config, ConfigDiagnostics& diagnostics)
                       fmt::format("refusing to publish the node port on {} without node.tls; set "
                                   "node.allow_insecure: true to override",
                                   node.host));
+}
+
+/// Cluster instances need a store, and cannot take part in dependencies
+/// (docs/cluster.md).
+void check_cluster(const ApplicationConfig& config, ConfigDiagnostics& diagnostics) {
+  const auto& cluster = config.cluster;
+  for (const auto& endpoint : cluster.store)
+    if (!endpoint.starts_with("http://") && !endpoint.starts_with("https://"))
+      diagnostics.error("cluster.store",
+                        fmt::format("'{}' must start with http:// or https://", endpoint));
+  if (cluster.enabled() && config.node.id.empty())
+    diagnostics.warning("node.id",
+                        "unset with cluster.store: the id follows the node port, and "
+                        "cluster instances' `nodes` name ids");
+  std::unordered_set<std::string> cluster_names;
+  for (const auto& instance : config.services) {
+    if (!instance.cluster) continue;
+    cluster_names.insert(instance.name);
+    auto key = fmt::format("services.{}", instance.name);
+    if (!cluster.enabled())
+      diagnostics.error(key + ".placement", "cluster placement needs cluster.store");
+    if (instance.configuration.contains("depends_on"))
+      diagnostics.error(key + ".depends_on", "a cluster instance cannot have dependencies");
+  }
+  for (const auto& instance : config.services) {
+    auto depends_on = instance.configuration.find("depends_on");
+    if (depends_on == instance.configuration.end() || !depends_on->is_array()) continue;
+    for (const auto& dependency : *depends_on)
+      if (dependency.is_string() && cluster_names.count(dependency.get<std::string>()) != 0)
+        diagnostics.error(fmt::format("services.{}.depends_on", instance.name),
+                          fmt::format("'{}' is a cluster instance: it cannot be a dependency",
+                                      dependency.get<std::string>()));
+  }
 }
 
 void check_auth(ApplicationConfig& config, ConfigDiagnostics& diagnostics) {
@@ -166,11 +201,12 @@ void validate_application_config(ApplicationConfig& config,
                                  ConfigDiagnostics& diagnostics) {
   check_services(config, enabled_services, diagnostics);
   check_node(config, diagnostics);
+  check_cluster(config, diagnostics);
   check_auth(config, diagnostics);
   check_server_tls(config, diagnostics);
 }
 
-std::vector<std::string> parse_enabled_services(const char* value) {
+std::vector<std::string> parse_comma_list(const char* value) {
   std::vector<std::string> keys;
   if (value == nullptr) return keys;
   std::string_view text{value};

@@ -202,6 +202,34 @@ void ApiCore::forward(const Call& call, const std::string& node_id, Wait wait) {
       http_atom::value, std::move(request));
 }
 
+bool ApiCore::carry_to_owner(const Call& call, const Route& route) {
+  const auto* cluster = runtime.cluster();
+  if (cluster == nullptr || call.remote || !call.parameters.find("name")) return false;
+  const auto& name = call.name();
+  if (runtime.table().find(name)) return false;
+  auto instance = cluster->instance(name);
+  if (!instance) return false;
+  auto unavailable = [&](std::string detail) {
+    respond_error(call.exchange, Error(ErrorCode::node_unavailable, std::move(detail)));
+    return true;
+  };
+  if (!instance->owner)
+    return unavailable(cluster->store_reachable()
+                           ? "Service " + name + " has no owner: no node that may run it is up"
+                           : "cluster store unreachable");
+  const auto& owner = *instance->owner;
+  // Views move on: a call already carried here is not carried again.
+  if (owner == runtime.node_id() || call.origin == Call::Origin::peer)
+    return unavailable("Service " + name + " is changing owner: try again");
+  if (route.remote == Remote::handler)
+    if (auto body = replicas->find(owner, name)) {
+      respond(call.exchange, json_response(200, std::string{*body}));
+      return true;
+    }
+  forward(call, owner, route.wait);
+  return true;
+}
+
 // -- the Api -------------------------------------------------------------------------------
 
 struct Api::Impl {
@@ -228,7 +256,8 @@ Api::Impl::Impl(Runtime& runtime, ApiOptions options)
       authorizer(core.options.tokens),
       custom(custom_route(core)) {
   // Literal routes before placeholders, within each resource.
-  for (auto&& resource : {node_routes(core), event_routes(core), service_routes(core)})
+  for (auto&& resource :
+       {node_routes(core), cluster_routes(core), event_routes(core), service_routes(core)})
     routes.insert(routes.end(), resource.begin(), resource.end());
   auto operations = operation_routes(core, routes);
   routes.insert(routes.begin(), operations.begin(), operations.end());
@@ -336,6 +365,7 @@ void Api::Impl::dispatch(Call& call, const std::vector<std::string>& segments) {
   if (call.remote && route->remote == Remote::forward)
     return core.forward(call, call.node_id, route->wait);
   if (call.remote && !core.reachable_node(call, call.node_id)) return;
+  if (core.carry_to_owner(call, *route)) return;
   route->handle(call);
 }
 

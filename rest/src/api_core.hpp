@@ -112,6 +112,13 @@ class ApiCore {
   /// that node answers.
   void forward(const Call& call, const std::string& node_id, Wait wait);
 
+  /// A cluster instance this node does not hold (docs/cluster.md,
+  /// "Routes"): the call is carried to its owner, or a status read (`route`
+  /// serves remote reads) answered from this node's replica of the owner's
+  /// status; 503 while it has no owner. False when `call` names no such
+  /// instance: this node answers it as its own.
+  bool carry_to_owner(const Call& call, const Route& route);
+
   /// The node `id` when it is known and up; else answers 404 or 503 and
   /// returns nullopt.
   std::optional<NodeDirectory::Node> reachable_node(const Call& call, const std::string& id);
@@ -160,6 +167,8 @@ void ApiCore::command(const Call& call, std::string_view done, Ts&&... message) 
 std::vector<Route> service_routes(ApiCore& core);
 /// `/nodes` (docs/rest-api.md, "Cluster").
 std::vector<Route> node_routes(ApiCore& core);
+/// `/cluster/...`, `/drain` and `/uncordon` (docs/cluster.md).
+std::vector<Route> cluster_routes(ApiCore& core);
 /// `/events` (docs/supervision.md, "Events").
 std::vector<Route> event_routes(ApiCore& core);
 /// Probes, metrics, the OpenAPI document and the pages (docs/operations.md).

@@ -205,6 +205,22 @@ RegisterRequest parse_register_request(const json& body) {
     request.instance_name = instance_name->get<std::string>();
     request.auto_name = false;
   }
+  if (auto placement = body.find("placement"); placement != body.end() && !placement->is_null()) {
+    if (!placement->is_string() || (*placement != "node" && *placement != "cluster"))
+      throw Error(ErrorCode::bad_request, "Field 'placement' must be \"node\" or \"cluster\"");
+    request.cluster = *placement == "cluster";
+  }
+  if (auto nodes = body.find("nodes"); nodes != body.end() && !nodes->is_null()) {
+    if (!request.cluster)
+      throw Error(ErrorCode::bad_request, "Field 'nodes' needs \"placement\": \"cluster\"");
+    if (!nodes->is_array())
+      throw Error(ErrorCode::bad_request, "Field 'nodes' must be a list of node ids");
+    for (const auto& node : *nodes) {
+      if (!node.is_string() || node.get_ref<const std::string&>().empty())
+        throw Error(ErrorCode::bad_request, "Field 'nodes' must be a list of node ids");
+      request.nodes.push_back(node.get<std::string>());
+    }
+  }
   return request;
 }
 

@@ -282,6 +282,7 @@ std::string render_metrics(const MetricSources& sources) {
   render_nodes(sources.directory, out);
   if (sources.http) sources.http->render(out);
   if (sources.state) out += sources.state->metrics().prometheus_text();
+  if (sources.cluster) out += sources.cluster->prometheus_text();
   render_process(out);
   return out;
 }

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <utility>
 
+#include "processpype/actors/cluster.hpp"
 #include "processpype/actors/instance_table.hpp"
 #include "processpype/actors/node_directory.hpp"
 #include "processpype/state/state_store.hpp"
@@ -50,6 +51,7 @@ struct MetricSources {
   const NodeDirectory& directory;
   const HttpMetrics* http = nullptr;
   const state::StateStore* state = nullptr;
+  const Cluster* cluster = nullptr;
 };
 
 /// The whole /metrics document: the node's instances and nodes, HTTP

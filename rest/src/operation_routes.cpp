@@ -38,8 +38,14 @@ class OperationHandlers {
       return core_.respond(call.exchange, json_response(503, dump({{"status", "shutting down"}})));
     const auto& table = core_.runtime.table();
     if (current == ServiceState::running &&
-        table.counts().enabled_not_ready.load(std::memory_order_relaxed) == 0)
-      return core_.respond(call.exchange, json_response(200, dump({{"status", "ready"}})));
+        table.counts().enabled_not_ready.load(std::memory_order_relaxed) == 0) {
+      json body = {{"status", "ready"}};
+      // An outage of the store must not take every node out of its load
+      // balancer at once: it is said, not failed (docs/cluster.md).
+      if (const auto* cluster = core_.runtime.cluster())
+        body["cluster_store"] = cluster->store_reachable() ? "reachable" : "unreachable";
+      return core_.respond(call.exchange, json_response(200, dump(body)));
+    }
     auto services = json::object();
     table.listing().for_each([&](const InstanceRecord& record) {
       auto view = record.view();
@@ -60,6 +66,7 @@ class OperationHandlers {
       MetricSources sources{core_.runtime.table(), *core_.runtime.directory()};
       if (core_.options.collect_metrics) sources.http = &core_.http_metrics;
       sources.state = core_.runtime.state_store().get();
+      sources.cluster = core_.runtime.cluster();
       core_.respond(
           exchange,
           HttpResponse{

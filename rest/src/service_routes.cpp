@@ -70,8 +70,9 @@ class ServiceHandlers {
           call.exchange, Error(ErrorCode::bad_request,
                                fmt::format("Field 'node' ({}) disagrees with the path's node ({})",
                                            *node, call.node_id)));
-    if (node && *node != core_.runtime.node_id()) return core_.forward(call, *node, Wait::reply);
     request.request_id = call.exchange->request_id();
+    if (request.cluster) return register_cluster_instance(call, node, std::move(request));
+    if (node && *node != core_.runtime.node_id()) return core_.forward(call, *node, Wait::reply);
     core_.ask(
         call, core_.runtime.supervisor(),
         [this, exchange = call.exchange](Registration& registration) {
@@ -82,16 +83,50 @@ class ServiceHandlers {
         register_atom::value, std::move(request));
   }
 
+  /// `placement: cluster` (docs/cluster.md): its record is created, and
+  /// the reply comes once its owner registered it.
+  void register_cluster_instance(Call& call, const std::optional<std::string>& node,
+                                 RegisterRequest request) {
+    auto* cluster = core_.runtime.cluster();
+    if (!cluster)
+      return core_.respond_error(
+          call.exchange, Error(ErrorCode::bad_request, "cluster placement needs cluster.store"));
+    if (node)
+      return core_.respond_error(
+          call.exchange,
+          Error(ErrorCode::bad_request,
+                "Field 'node' does not apply to a cluster instance: the cluster places it"));
+    core_.ask(
+        call, cluster->actor(),
+        [this, exchange = call.exchange](Registration& registration) {
+          core_.respond_json(exchange, {{"status", "registered"},
+                                        {"service", registration.name},
+                                        {"type", registration.type},
+                                        {"placement", "cluster"}});
+        },
+        register_atom::value, std::move(request));
+  }
+
+  /// A cluster instance this node owns is deleted through the cluster: its
+  /// record first (docs/cluster.md, "Records").
   void deregister(Call& call) {
+    auto record = core_.runtime.table().find(call.name());
+    if (record && record->origin() == InstanceOrigin::cluster && core_.runtime.cluster())
+      return core_.ask(
+          call, core_.runtime.cluster()->actor(),
+          [this, exchange = call.exchange](Deregistration& result) { answer(exchange, result); },
+          deregister_atom::value, call.name(), call.trigger());
     core_.ask(
         call, core_.runtime.supervisor(),
-        [this, exchange = call.exchange](Deregistration& result) {
-          auto body = command_reply("deregistered", result.name);
-          if (!result.stop_error.empty()) body["error"] = result.stop_error;
-          if (!result.warning.empty()) body["warning"] = result.warning;
-          core_.respond_json(exchange, body);
-        },
+        [this, exchange = call.exchange](Deregistration& result) { answer(exchange, result); },
         deregister_atom::value, call.name(), call.trigger());
+  }
+
+  void answer(const ExchangePtr& exchange, const Deregistration& result) {
+    auto body = command_reply("deregistered", result.name);
+    if (!result.stop_error.empty()) body["error"] = result.stop_error;
+    if (!result.warning.empty()) body["warning"] = result.warning;
+    core_.respond_json(exchange, body);
   }
 
   void start(Call& call) {

@@ -8,6 +8,14 @@ void ServiceManager::fail(std::string reason) const {
   if (context_) context_->fail(std::move(reason));
 }
 
+std::optional<std::int64_t> ServiceManager::fencing_token() const {
+  return context_ ? context_->fencing_token() : std::nullopt;
+}
+
+std::string ServiceManager::node_id() const {
+  return context_ ? context_->node_id() : std::string();
+}
+
 Service::Service(std::string name) : name_(std::move(name)) {}
 
 Service::~Service() = default;

@@ -14,7 +14,15 @@ std::string format_utc(std::chrono::system_clock::time_point time) {
 }
 
 std::string_view to_string(InstanceOrigin origin) noexcept {
-  return origin == InstanceOrigin::file ? "file" : "request";
+  switch (origin) {
+    case InstanceOrigin::file:
+      return "file";
+    case InstanceOrigin::request:
+      return "request";
+    case InstanceOrigin::cluster:
+      return "cluster";
+  }
+  return "request";
 }
 
 std::vector<std::string> overridden_fields(const nlohmann::json& metadata,
@@ -45,7 +53,7 @@ nlohmann::json to_json(ServiceStatus status) {
     health = {{"ok", status.health->ok},
               {"detail", status.health->detail},
               {"checked_at", format_utc(status.health->checked_at)}};
-  return {
+  json body = {
       {"state", to_string(status.state)},
       {"error", status.error.empty() ? json(nullptr) : json(std::move(status.error))},
       {"metadata", std::move(status.metadata)},
@@ -56,7 +64,13 @@ nlohmann::json to_json(ServiceStatus status) {
       {"health", std::move(health)},
       {"origin", to_string(status.origin)},
       {"overrides", std::move(status.overrides)},
+      {"placement", status.cluster ? "cluster" : "node"},
   };
+  if (status.cluster) {
+    body["nodes"] = std::move(status.cluster->nodes);
+    body["owner"] = std::move(status.cluster->owner);
+  }
+  return body;
 }
 
 }  // namespace processpype

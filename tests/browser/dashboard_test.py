@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The dashboard (/ui) in headless Chromium, as a person sees it: a cluster of
-two nodes without auth, then one node with auth (after the token prompt).
+two nodes without auth, a cluster instance that moves to the other node when
+its owner is killed, then one node with auth (after the token prompt).
 
     dashboard_test.py --server build/server/processpype --output DIR
 """
@@ -18,6 +19,7 @@ from selenium.webdriver.support.ui import Select
 from support import (
     ADMIN_TOKEN,
     AUTH_CONFIG,
+    Etcd,
     Http,
     assert_no_console_errors,
     free_port,
@@ -193,6 +195,48 @@ def cluster_without_auth(started, driver, output, timer):
     # Requests refused on purpose (the 422s) log network errors.
     assert_no_console_errors(driver, allowed_statuses=(422,))
     timer.step("node b down: shown")
+
+
+def cluster_instance_moves_live(started, driver, output, timer):
+    """A cluster instance shows under its owner, marked `cluster`; when the
+    owner is killed it shows under the node that took it over, without a
+    reload, and no longer under the dead one."""
+    etcd = Etcd(started.workdir)
+    try:
+        config = "cluster:\n  lease_seconds: 2\nservices: {}\n"
+        nodes = {}
+        for node_id in ["a", "b"]:
+            nodes[node_id] = started.start(
+                f"store-{node_id}", config,
+                node_args=["--node-id", node_id, "--node-port", str(free_port()),
+                           "--cluster-store", etcd.endpoint])
+        http = Http(nodes["a"].base)
+        wait_for(driver, "both nodes up", lambda _: [n["state"] for n in http.ok("GET", "/nodes")["nodes"]] == ["up", "up"],
+                 timeout=15)
+        http.ok("POST", "/services/register", {"service_name": "echo", "instance_name": "leader", "placement": "cluster"})
+        http.ok("POST", "/services/leader/start")
+        owner = http.ok("GET", "/cluster/services")["services"][0]["owner"]
+        survivor = "b" if owner == "a" else "a"
+        driver.get(nodes[survivor].base + "/ui")
+        wait_live(driver, ["a", "b"])
+        wait_state(driver, owner, "leader", "running")
+        wait_for(driver, "the cluster mark", lambda d: "cluster" in cell(d, owner, "leader", "name"))
+        timer.step("cluster instance shown under its owner")
+
+        nodes[owner].process.kill()
+        killed = time.monotonic()
+        wait_state(driver, survivor, "leader", "running", timeout=15)
+        print(f"  leader shown running on {survivor} {time.monotonic() - killed:.3f} s after kill -9 of {owner}")
+        wait_for(driver, "the old owner's row to go",
+                 lambda d: not d.find_elements(By.CSS_SELECTOR, row(owner, "leader")))
+        assert "cluster" in cell(driver, survivor, "leader", "name")
+        screenshot(driver, output, "dashboard-failover.png")
+        assert_no_console_errors(driver)
+        timer.step("cluster instance moved live")
+    finally:
+        leave_page(driver)
+        started.stop_all()
+        etcd.stop()
 
 
 def reconnects_after_restart(driver, node, http):
@@ -445,6 +489,6 @@ def node_with_many_instances(started, driver, output, timer):
 
 
 if __name__ == "__main__":
-    scenarios = [cluster_without_auth, leave_and_stop_servers, node_with_auth, leave_and_stop_servers,
-                 node_with_many_instances]
+    scenarios = [cluster_without_auth, leave_and_stop_servers, cluster_instance_moves_live,
+                 node_with_auth, leave_and_stop_servers, node_with_many_instances]
     sys.exit(run_scenarios(__doc__, "dashboard-failure.png", scenarios))

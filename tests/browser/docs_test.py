@@ -68,7 +68,8 @@ def body_prefilled_from_defaults(driver):
     prefill = json.loads(form.find_element(By.NAME, "body").get_attribute("value"))
     assert "capacity" in prefill and "step" not in prefill, prefill
     register = operation(driver, "POST", "/services/register")
-    assert json.loads(register.find_element(By.NAME, "body").get_attribute("value")) == {"service_name": ""}
+    register_prefill = json.loads(register.find_element(By.NAME, "body").get_attribute("value"))
+    assert register_prefill == {"service_name": "", "placement": "node"}, register_prefill
 
 
 def requests_from_forms(driver, http):

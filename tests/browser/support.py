@@ -213,6 +213,44 @@ class Server:
         self.log.close()
 
 
+class Etcd:
+    """One etcd member (Debian etcd-server) on 127.0.0.1, its data in `workdir`:
+    the cluster store of docs/cluster.md. Stopped by stop() (SIGKILL)."""
+
+    def __init__(self, workdir, timeout=20):
+        client, peer = free_port(), free_port()
+        self.endpoint = f"http://127.0.0.1:{client}"
+        data = tempfile.mkdtemp(prefix="etcd-", dir=workdir)
+        self.log = open(Path(workdir) / "etcd.log", "w")
+        binary = shutil.which("etcd") or "/usr/bin/etcd"
+        self.process = subprocess.Popen(
+            [binary, "--data-dir", data, "--name", "e0",
+             "--listen-client-urls", self.endpoint, "--advertise-client-urls", self.endpoint,
+             "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+             "--initial-cluster", f"e0=http://127.0.0.1:{peer}"],
+            stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=die_with_this_test)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"etcd exited: {(Path(workdir) / 'etcd.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.endpoint + "/health", timeout=1) as reply:
+                    if json.loads(reply.read()).get("health") == "true":
+                        return
+            except (OSError, urllib.error.URLError, ValueError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"etcd did not become healthy within {timeout} s")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
 class Servers:
     """Every server a test started, stopped at the end whatever happens."""
 

@@ -231,7 +231,8 @@ TEST_CASE("A deleted instance leaves a tombstone that a file cannot undo and a r
   REQUIRE(owner.release("doomed").ok());
   for (auto id : {"a", "b", "c"})
     CHECK(wait_until(
-        [&] { return !nodes.node(id).coordinator().instance("doomed")->owner.has_value(); }, 5s));
+        [&] { return !nodes.node(id).coordinator().instance("doomed", true)->owner.has_value(); },
+        5s));
   // Nobody takes a tombstone (a placement pass runs at every renewal).
   CHECK_FALSE(wait_until(
       [&] {
@@ -263,11 +264,11 @@ TEST_CASE("A deleted instance leaves a tombstone that a file cannot undo and a r
   REQUIRE(wait_until([&] { return purger.instances().empty(); }, 5s));
   CHECK(purger.purge_record("doomed").outcome == WriteOutcome::conflict);  // still owned
   REQUIRE(nodes.node(second_owner).coordinator().release("doomed").ok());
-  REQUIRE(wait_until([&] { return !purger.instance("doomed")->owner; }, 5s));
+  REQUIRE(wait_until([&] { return !purger.instance("doomed", true)->owner; }, 5s));
   CHECK(purger.purge_record("doomed").ok());
   CHECK(raw_client(etcd).range("/processpype/test/instances/doomed").kvs.empty());
   for (auto id : {"a", "b", "c"})
-    CHECK(wait_until([&] { return !nodes.node(id).coordinator().instance("doomed"); }, 5s));
+    CHECK(wait_until([&] { return !nodes.node(id).coordinator().instance("doomed", true); }, 5s));
 }
 
 TEST_CASE("A write whose answer is lost on the way back is read back and counts as written",

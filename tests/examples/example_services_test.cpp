@@ -1,6 +1,8 @@
 // The example services of docs/rest-api.md, "Example services" (echo, counter, ticker, faulty,
-// store), driven through the embedding Runtime: every route, status code and validation rule.
+// lock, store), driven through the embedding Runtime: every route, status code and validation rule.
 #include <catch2/catch.hpp>
+
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -15,6 +17,7 @@
 
 #include "processpype/actors/runtime.hpp"
 #include "processpype/runtime/logging.hpp"
+#include "processpype/testing/process.hpp"
 
 using nlohmann::json;
 using processpype::Error;
@@ -112,12 +115,13 @@ bool eventually(const std::function<bool()>& condition,
 
 }  // namespace
 
-TEST_CASE("the five example classes are registered under their keys", "[examples]") {
+TEST_CASE("the six example classes are registered under their keys", "[examples]") {
   Node node;
   for (auto [key, type] : {std::pair{"echo", "EchoService"},
                            {"counter", "CounterService"},
                            {"ticker", "TickerService"},
                            {"faulty", "FaultyService"},
+                           {"lock", "LockService"},
                            {"store", "StoreService"}}) {
     auto registration = node.runtime.register_service(key);
     CHECK(registration.name == key);
@@ -679,4 +683,55 @@ TEST_CASE("store: routes work in any state, storing needs a configuration", "[ex
   CHECK(node.call(store, "GET", "/items").body == json{{"keys", {"a", "b"}}});
   CHECK(node.call(store, "PUT", "/items/c", json(3)).status == 409);
   CHECK(node.call(store, "PUT", "/items/b", json(20)).status == 200);
+}
+
+// -- lock ---------------------------------------------------------------------
+
+TEST_CASE("lock: path is required, and its holder is whoever runs it", "[examples][lock]") {
+  Node node;
+  processpype::testing::TempDirectory directory("lock-test");
+  auto path = (directory.path() / "held").string();
+  auto lock = node.add("lock");
+  CHECK(error_of([&] { node.runtime.configure(lock, json::object()); }) ==
+        ErrorCode::invalid_value);
+  CHECK(node.call(lock, "GET", "/holder").status == 409);  // not configured
+
+  node.runtime.configure(lock, {{"path", path}});
+  CHECK(node.call(lock, "GET", "/holder").status == 404);  // the file does not exist yet
+  node.runtime.start(lock);
+  auto holder = node.call(lock, "GET", "/holder");
+  REQUIRE(holder.status == 200);
+  CHECK(holder.body["pid"] == ::getpid());
+  CHECK(holder.body["since"].get<std::string>().size() == 24);  // 2026-12-06T04:27:55.123Z
+  CHECK(holder.body.contains("node"));
+  CHECK_FALSE(holder.body.contains("fencing_token"));  // a node instance has none
+
+  node.runtime.stop(lock);
+  auto released = node.call(lock, "GET", "/holder");
+  CHECK(released.status == 404);
+  CHECK_THAT(released.body["detail"].get<std::string>(), Catch::Contains("Nobody holds"));
+}
+
+TEST_CASE("lock: a second copy on the same file fails to start until the first stops",
+          "[examples][lock]") {
+  Node node;
+  processpype::testing::TempDirectory directory("lock-test");
+  auto path = (directory.path() / "held").string();
+  auto first = node.add("lock", "first");
+  auto second = node.add("lock", "second");
+  node.runtime.configure(first, {{"path", path}});
+  node.runtime.configure(second, {{"path", path}});
+  node.runtime.start(first);
+
+  std::string detail;
+  error_of([&] { node.runtime.start(second); }, &detail);
+  CHECK_THAT(detail, Catch::Contains("lock held by another copy"));
+  CHECK(node.state(second) == ServiceState::error);
+  CHECK(node.call(second, "GET", "/holder").status == 200);  // both see the first's holder
+
+  node.runtime.stop(first);
+  node.runtime.configure(second, {{"path", path}});  // leaves error
+  node.runtime.start(second);
+  CHECK(node.state(second) == ServiceState::running);
+  node.runtime.stop(second);
 }

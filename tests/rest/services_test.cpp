@@ -27,7 +27,8 @@ TEST_CASE("register, configure, start, stop and delete, each read right after sh
                                {"next_restart_in_seconds", nullptr},
                                {"health", nullptr},
                                {"origin", "request"},
-                               {"overrides", json::array()}});
+                               {"overrides", json::array()},
+                               {"placement", "node"}});
 
   auto configured = node.post("/services/e1/configure", json{{"prefix", "Hi"}});
   INFO(configured);

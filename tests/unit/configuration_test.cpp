@@ -61,7 +61,8 @@ TEST_CASE("a status renders every field, error null when empty") {
                          {"next_restart_in_seconds", nullptr},
                          {"health", nullptr},
                          {"origin", "request"},
-                         {"overrides", json::array()}});
+                         {"overrides", json::array()},
+                         {"placement", "node"}});
   status.error = "boom";
   CHECK(processpype::to_json(status)["error"] == "boom");
 }

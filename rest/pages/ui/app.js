@@ -42,6 +42,9 @@ let lastChange = 0;
 let loaded = false;
 
 const maxLoggedEvents = 50;
+/// The causes of a cluster instance's registration on its new owner (docs/cluster.md).
+const movedCauses = ["failover", "handover", "rebalance"];
+const clusterTitle = "A cluster instance: this node runs it; another takes it over when this node is lost";
 /// The least time between two reads of a node's page caused by events.
 const reloadGapMs = 250;
 /// How long the search waits for the next key before asking the nodes.
@@ -264,6 +267,7 @@ function applyStatus(instance, status, asked) {
     nextRestart: status.next_restart_in_seconds ?? null,
     configuration: status.metadata ?? {},
     isConfigured: status.is_configured,
+    placement: status.placement ?? "node",
   });
   renderRow(instance);
 }
@@ -330,7 +334,8 @@ function onStreamEvent({ event, data }) {
 /// Shows what the event says at once if its instance is shown, then reads
 /// the row again for what it does not say (restarts, health); the node's
 /// page and counts are read again in any case.
-function applyEvent({ node, service, state, error }) {
+function applyEvent({ node, service, state, error, cause }) {
+  if (state === "registered" && movedCauses.includes(cause)) dropCopiesElsewhere(service, node);
   const view = viewOf(node);
   const instance = view.rows.get(service);
   if (instance && state === "deregistered") return removeRow(instance);
@@ -343,6 +348,15 @@ function applyEvent({ node, service, state, error }) {
     refreshInstance(instance);
   }
   scheduleReload(view);
+}
+
+/// A cluster instance that another node took over is shown under its new
+/// owner only: the row its old owner showed (stale when that node died) goes.
+function dropCopiesElsewhere(name, owner) {
+  for (const view of views.values()) {
+    const instance = view.rows.get(name);
+    if (view.id !== owner && instance) removeRow(instance);
+  }
 }
 
 function nodeWentDown(id) {
@@ -517,6 +531,9 @@ function renderRow(instance) {
   if (!instance.row) return;
   const cells = Object.fromEntries(columns.map((column, index) => [column, instance.row.cells[index]]));
   const state = instance.state ?? "unknown";
+  cells.name.replaceChildren(instance.name);
+  if (instance.placement === "cluster")
+    cells.name.append(" ", el("span", { class: "badge placement", title: clusterTitle }, "cluster"));
   cells.state.replaceChildren(el("span", { class: `badge ${state}` }, state));
   if (instance.nextRestart !== null && instance.nextRestart !== undefined)
     cells.state.append(el("small", {}, ` restart in ${instance.nextRestart.toFixed(1)} s`));

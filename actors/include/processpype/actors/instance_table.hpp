@@ -124,7 +124,8 @@ class InstanceRecord {
                  std::uint64_t order, std::shared_ptr<InstanceCounts> counts,
                  std::shared_ptr<TableChanges> changes,
                  InstanceOrigin origin = InstanceOrigin::request,
-                 std::shared_ptr<const nlohmann::json> file_metadata = nullptr);
+                 std::shared_ptr<const nlohmann::json> file_metadata = nullptr,
+                 std::shared_ptr<const ClusterPlacement> cluster = nullptr);
 
   const std::string& name() const noexcept { return name_; }
   const ServiceClass& service_class() const noexcept { return *service_class_; }
@@ -167,6 +168,16 @@ class InstanceRecord {
 
   bool removed() const noexcept { return removed_.load(std::memory_order_acquire); }
 
+  /// A cluster instance's placement (docs/cluster.md); null for a node
+  /// instance. Fixed while this node owns it.
+  const std::shared_ptr<const ClusterPlacement>& cluster() const noexcept { return cluster_; }
+  /// Whether a start or stop of its manager outlived its timeout and still
+  /// runs on a manager thread: the service may still be active although its
+  /// state says otherwise (a cluster node that loses its lease exits then).
+  bool manager_overdue() const noexcept { return manager_overdue_.load(std::memory_order_acquire); }
+  void set_manager_overdue(bool value) noexcept {
+    manager_overdue_.store(value, std::memory_order_release);
+  }
   /// When it last reached `running`, in the order of the node's instances
   /// (0: never); its actor sets it as it enters running.
   std::uint64_t running_since() const noexcept {
@@ -191,6 +202,7 @@ class InstanceRecord {
   const std::uint64_t order_;
   const InstanceOrigin origin_;
   const std::shared_ptr<const nlohmann::json> file_metadata_;
+  const std::shared_ptr<const ClusterPlacement> cluster_;
   std::atomic<std::shared_ptr<const ServiceView>> view_;
   /// The body of the view it names (kept alive, so never a reused address).
   struct RenderedStatus {
@@ -206,6 +218,7 @@ class InstanceRecord {
   std::atomic<bool> removed_{false};
   std::atomic<std::uint64_t> running_since_{0};
   std::atomic<bool> has_dependents_{false};
+  std::atomic<bool> manager_overdue_{false};
 };
 
 using RecordPtr = std::shared_ptr<InstanceRecord>;
@@ -276,7 +289,8 @@ class InstanceTable {
   /// A new record for `name` (not registered yet) in state initialized.
   RecordPtr make_record(std::string name, std::shared_ptr<const ServiceClass> service_class,
                         InstanceOrigin origin = InstanceOrigin::request,
-                        std::shared_ptr<const nlohmann::json> file_metadata = nullptr);
+                        std::shared_ptr<const nlohmann::json> file_metadata = nullptr,
+                        std::shared_ptr<const ClusterPlacement> cluster = nullptr);
   void insert(RecordPtr record);
   void erase(const std::string& name);
 

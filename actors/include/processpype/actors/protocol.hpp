@@ -28,6 +28,8 @@
 /// | (lookup_atom, name)                             | caf::actor (its actor)   |
 /// | (stop_all_atom, caf::timespan timeout)          | std::vector<std::string> |
 /// | (restore_atom, std::vector<RestoredInstance>)   | std::uint64_t (local use)|
+/// | (stop_atom, names, Trigger, within)             | std::vector<std::string> |
+/// |                                                 | still active (local use) |
 ///
 /// A Trigger is the command's cause (what its events carry) and the id of
 /// the HTTP request that asked for it, if any. Commands are carried out by
@@ -43,7 +45,10 @@
 /// register, configure and start with node_unavailable ("State not saved:
 /// <reason>"); stop and DELETE act anyway and answer with a `warning`.
 /// restore_atom registers a node's instances in bulk at start
-/// (Runtime::restore).
+/// (Runtime::restore), and the cluster instances this node takes over.
+/// (stop_atom, names, ...) stops the named instances at once, each
+/// manager's stop timeout capped at `within` (a cluster node whose lease is
+/// at risk, docs/cluster.md), and answers those still active.
 /// The messages service actors send the Supervisor (InternalSupervisorActor)
 /// and the service actor's interface (ServiceActor) are in
 /// actors/src/internal_protocol.hpp.
@@ -71,6 +76,22 @@
 /// interval; a member silent for the down threshold (or whose connection
 /// closes) is down, and is dialled again with backoff until it answers or
 /// is forgotten.
+///
+/// ClusterActor: the node's part in the placement of cluster instances
+/// (docs/cluster.md), when it has a cluster store. Local use.
+///
+/// | request                                         | response                 |
+/// | ----------------------------------------------- | ------------------------ |
+/// | (register_atom, RegisterRequest) cluster        | Registration, once its   |
+/// |                                                 | owner registered it      |
+/// | (deregister_atom, name, Trigger)                | Deregistration: as owner,|
+/// |                                                 | tombstone, stop, release |
+/// | (drain_atom)                                    | bool once handed over    |
+/// | (uncordon_atom)                                 | bool                     |
+/// | (rebalance_atom)                                | bool once asked          |
+///
+/// Configure, start and stop of a cluster instance go to the Supervisor of
+/// its owner like any command; its service actor writes the record first.
 ///
 /// EventFeedActor: the node's events (docs/supervision.md, "Events").
 ///
@@ -166,6 +187,9 @@ using events_atom = caf::atom_constant<caf::atom("events")>;
 using http_atom = caf::atom_constant<caf::atom("http")>;
 using gateway_atom = caf::atom_constant<caf::atom("gateway")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using uncordon_atom = caf::atom_constant<caf::atom("uncordon")>;
+using rebalance_atom = caf::atom_constant<caf::atom("rebalance")>;
 
 /// The `after` of a subscription that wants no replay, only new events.
 inline constexpr std::uint64_t live_events_only = ~std::uint64_t{0};
@@ -177,7 +201,8 @@ constexpr caf::atom_value error_category = caf::atom("processpyp");
 
 /// Register an instance of the class `class_key`. With `auto_name` the
 /// Supervisor picks the name (docs/rest-api.md) and `instance_name` is
-/// ignored.
+/// ignored. A cluster instance (`cluster`, docs/cluster.md) is registered
+/// through the node's ClusterActor, never the Supervisor.
 struct RegisterRequest {
   std::string class_key;
   std::string instance_name;
@@ -188,6 +213,10 @@ struct RegisterRequest {
   /// answered as registered (the embedding API's idempotent registration,
   /// docs/state.md) instead of 409.
   bool accept_restored = false;
+  /// `placement: cluster`: one node of the cluster runs it at a time.
+  bool cluster = false;
+  /// A cluster instance's eligible nodes; empty: every node with the class.
+  std::vector<std::string> nodes = {};
 };
 
 struct Registration {
@@ -210,10 +239,13 @@ struct StopResult {
   std::string warning;
 };
 
-/// One instance of a node's start (docs/state.md, "At start"), prepared by
-/// Runtime::restore: its service object, configured from the state file's
-/// configuration, else the application file's, or in `error` with the
-/// problem of the stored layer.
+class ChangeWriter;
+
+/// An instance registered with its service object prepared off the actors:
+/// one of a node's start (docs/state.md, "At start"), configured from the
+/// state file's configuration, else the application file's, or in `error`
+/// with the problem of the stored layer; or a cluster instance this node
+/// takes over (docs/cluster.md), configured from its record.
 struct RestoredInstance {
   std::string name;
   std::shared_ptr<const ServiceClass> service_class;
@@ -222,6 +254,13 @@ struct RestoredInstance {
   /// The application file's configuration of it with defaults filled in
   /// (for `overrides`); null for a request instance.
   std::shared_ptr<const nlohmann::json> file_metadata;
+  /// What its `registered` event says caused it (startup, failover...).
+  Trigger trigger = Trigger{EventCause::startup};
+  /// A cluster instance's placement; null for a node instance.
+  std::shared_ptr<const ClusterPlacement> cluster;
+  /// Where a cluster instance's users' changes are written (its record);
+  /// null: the node's state file, if any.
+  std::shared_ptr<ChangeWriter> writer;
 };
 
 struct NamedStatus {
@@ -308,7 +347,9 @@ using SupervisorActor = caf::typed_actor<
     caf::replies_to<info_atom>::with<ApplicationInfo>,
     caf::replies_to<lookup_atom, std::string>::with<caf::actor>,
     caf::replies_to<stop_all_atom, caf::timespan>::with<std::vector<std::string>>,
-    caf::replies_to<restore_atom, std::vector<RestoredInstance>>::with<std::uint64_t>>;
+    caf::replies_to<restore_atom, std::vector<RestoredInstance>>::with<std::uint64_t>,
+    caf::replies_to<stop_atom, std::vector<std::string>, Trigger,
+                    caf::timespan>::with<std::vector<std::string>>>;
 
 using EventSubscriberActor = caf::typed_actor<caf::reacts_to<events_atom, EventBatch>>;
 
@@ -327,6 +368,15 @@ using StatusFeedActor =
 using StatusFollowerActor =
     caf::typed_actor<caf::reacts_to<status_atom, StatusBatch>,
                      caf::reacts_to<subscribe_atom, std::string, StatusFeedActor>>;
+
+/// A node's part in the placement of cluster instances (docs/cluster.md),
+/// for its REST API; a node has one when it has a cluster store.
+using ClusterActor =
+    caf::typed_actor<caf::replies_to<register_atom, RegisterRequest>::with<Registration>,
+                     caf::replies_to<deregister_atom, std::string, Trigger>::with<Deregistration>,
+                     caf::replies_to<drain_atom>::with<bool>,
+                     caf::replies_to<uncordon_atom>::with<bool>,
+                     caf::replies_to<rebalance_atom>::with<bool>>;
 
 /// A node's REST API, for requests that other nodes forward to it.
 using HttpGatewayActor =
@@ -420,21 +470,29 @@ typename Inspector::result_type inspect(Inspector& f, ServiceStatus& x) {
   double next_restart = x.next_restart_in_seconds.value_or(0.0);
   bool has_health = x.health.has_value();
   HealthReport health = x.health.value_or(HealthReport{});
+  bool has_cluster = x.cluster.has_value();
+  ClusterPlacement cluster = x.cluster.value_or(ClusterPlacement{});
   auto load = caf::meta::load_callback([&]() -> caf::error {
     x.next_restart_in_seconds =
         has_next_restart ? std::optional<double>{next_restart} : std::nullopt;
     x.health = has_health ? std::optional<HealthReport>{std::move(health)} : std::nullopt;
+    x.cluster = has_cluster ? std::optional<ClusterPlacement>{std::move(cluster)} : std::nullopt;
     return caf::none;
   });
   return f(caf::meta::type_name("ServiceStatus"), x.state, x.error, x.metadata, x.is_configured,
            x.restarts, has_next_restart, next_restart, has_health, health, x.origin, x.overrides,
-           load);
+           has_cluster, cluster, load);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ClusterPlacement& x) {
+  return f(caf::meta::type_name("ClusterPlacement"), x.nodes, x.owner, x.fencing_token);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, RegisterRequest& x) {
   return f(caf::meta::type_name("RegisterRequest"), x.class_key, x.instance_name, x.auto_name,
-           x.request_id, x.accept_restored);
+           x.request_id, x.accept_restored, x.cluster, x.nodes);
 }
 
 template <class Inspector>
@@ -487,7 +545,7 @@ typename Inspector::result_type inspect(Inspector& f, Trigger& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, Event& x) {
   return f(caf::meta::type_name("Event"), x.seq, x.boot, x.time, x.node, x.service, x.state,
-           x.error, x.cause, x.request_id);
+           x.error, x.cause, x.request_id, x.from_node);
 }
 
 template <class Inspector>

@@ -12,9 +12,11 @@
 
 #include <caf/fwd.hpp>
 
+#include "processpype/actors/cluster.hpp"
 #include "processpype/actors/instance_table.hpp"
 #include "processpype/actors/node_directory.hpp"
 #include "processpype/actors/service_client.hpp"
+#include "processpype/actors/supervisor.hpp"
 #include "processpype/runtime/events.hpp"
 #include "processpype/runtime/service_registry.hpp"
 #include "processpype/state/state_store.hpp"
@@ -64,7 +66,8 @@ struct RuntimeOptions {
   bool reset_state = false;
 };
 
-/// An instance of the application file (docs/configuration.md).
+/// An instance of the application file (docs/configuration.md); its
+/// cluster instances go to Runtime::join_cluster instead.
 struct FileInstance {
   std::string name;
   std::string class_key;
@@ -149,6 +152,8 @@ class Runtime : public ServiceClient {
   EventLog& event_log() const noexcept { return *event_log_; }
   /// The node's state file; null when it has none.
   const std::shared_ptr<state::StateStore>& state_store() const noexcept { return state_; }
+  /// This node's part in a cluster with a store; null until join_cluster.
+  Cluster* cluster() const noexcept { return cluster_.get(); }
 
   /// Registers the node's instances at start (docs/state.md, "At start"):
   /// the application file's, then the state file's layer on top (its
@@ -214,6 +219,16 @@ class Runtime : public ServiceClient {
   /// TLS on one side only, the handshake fails), conflict when this node's
   /// id is taken.
   NodeInfo join(const std::string& host, std::uint16_t port);
+  /// Makes this node a member of the cluster whose store `options` names
+  /// (docs/cluster.md): it registers under a lease, meets the other nodes
+  /// registered there (no join() needed), runs the cluster instances it is
+  /// placed, and creates the records of `file_instances` that the cluster
+  /// does not have. Returns at once; the store may answer later. Call it
+  /// once, after publish() (other nodes carry commands to this node's
+  /// address) and after the service classes are registered. Throws Error
+  /// (bad_request) for options the store cannot take.
+  Cluster& join_cluster(ClusterOptions options, std::vector<FileClusterInstance> file_instances);
+
   /// Tells every member that this node leaves (they list it `down` at once)
   /// and stops taking part in the membership; returns once they
   /// acknowledged, or after about a second. For a graceful shutdown.
@@ -238,6 +253,10 @@ class Runtime : public ServiceClient {
   std::shared_ptr<StatusReplicas> status_replicas_;
   StatusFollowerActor status_follower_;
   NodeActor node_;
+  /// host:port where other nodes reach this one; "" until published.
+  std::string node_address_;
+  std::shared_ptr<ReservedNames> reserved_names_ = std::make_shared<ReservedNames>();
+  std::unique_ptr<Cluster> cluster_;
 };
 
 }  // namespace processpype

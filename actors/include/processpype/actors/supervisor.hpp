@@ -1,7 +1,10 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <string_view>
 
 #include <caf/fwd.hpp>
 
@@ -12,6 +15,22 @@
 
 namespace processpype {
 
+/// Names that node instances may not take: those of cluster instances
+/// (docs/cluster.md). Empty until the node joins a cluster; any thread.
+class ReservedNames {
+ public:
+  using Check = std::function<bool(std::string_view name)>;
+
+  void set(Check check) { check_.store(std::make_shared<const Check>(std::move(check))); }
+  bool reserved(std::string_view name) const {
+    auto check = check_.load();
+    return check && (*check)(name);
+  }
+
+ private:
+  std::atomic<std::shared_ptr<const Check>> check_;
+};
+
 /// What a node's Supervisor works with.
 struct SupervisorSetup {
   std::shared_ptr<InstanceTable> table;
@@ -21,6 +40,8 @@ struct SupervisorSetup {
   std::size_t max_instances = 100000;
   /// The node's state file (docs/state.md); null: nothing is persisted.
   std::shared_ptr<state::StateStore> state;
+  /// Names of cluster instances, refused to node instances (409).
+  std::shared_ptr<const ReservedNames> reserved_names;
 };
 
 /// Spawns a node's Supervisor (protocol.hpp has its interface).

@@ -321,7 +321,9 @@ class Coordinator {
   /// Every instance with a live record (not a tombstone), by name;
   /// `with_tombstones` adds the tombstones.
   std::vector<ClusterInstance> instances(bool with_tombstones = false) const;
-  std::optional<ClusterInstance> instance(std::string_view name) const;
+  /// The instance `name` with a live record; `with_tombstones`: also a tombstone.
+  std::optional<ClusterInstance> instance(std::string_view name,
+                                          bool with_tombstones = false) const;
   /// The live nodes (registered under a lease), by id.
   std::vector<NodeInfo> nodes() const;
   /// The instances this node owns, by name.

@@ -88,12 +88,33 @@ struct StateSettings {
   std::string sync = "normal";
 };
 
+/// `cluster` (docs/cluster.md): the store that coordinates cluster
+/// instances; without `store` a node has none.
+struct ClusterSettings {
+  /// etcd endpoints, `http://host:port` or `https://host:port`.
+  std::vector<std::string> store;
+  /// `cluster.store_tls`: the CA of the https endpoints, and a client
+  /// certificate with its key when the store asks for one.
+  std::string store_ca;
+  std::string store_certificate;
+  std::string store_key;
+  /// Key prefix `/processpype/<name>/`.
+  std::string name = "processpype";
+  double lease_seconds = 5.0;
+
+  bool enabled() const noexcept { return !store.empty(); }
+};
+
 /// One entry of `services`: an instance name, its class key and its own
-/// configuration (without `type`).
+/// configuration (without `type`, `placement` and `nodes`).
 struct ServiceInstanceConfig {
   std::string name;
   std::string type;  ///< registry key; defaults to the instance name
   nlohmann::json configuration = nlohmann::json::object();
+  /// `placement: cluster` (docs/cluster.md): one node of the cluster runs
+  /// it; `nodes` are those that may (empty: every node with the class).
+  bool cluster = false;
+  std::vector<std::string> nodes;
 };
 
 /// The application file (docs/configuration.md; ProcessPype's keys), with
@@ -104,6 +125,7 @@ struct ApplicationConfig {
   LoggingSettings logging;
   NodeSettings node;
   StateSettings state;
+  ClusterSettings cluster;
   SecretsSettings secrets;
   /// The backends of `secrets` as they were read with the file: the file's
   /// references were resolved against them, and the application installs

@@ -21,8 +21,9 @@ void validate_application_config(ApplicationConfig& config,
                                  const std::vector<std::string>& enabled_services,
                                  ConfigDiagnostics& diagnostics);
 
-/// ENABLED_SERVICES=" a, b,," → {"a", "b"}: trimmed, empty entries dropped.
-std::vector<std::string> parse_enabled_services(const char* value);
+/// " a, b,," → {"a", "b"}: a comma-separated list (ENABLED_SERVICES,
+/// --cluster-store), trimmed, empty entries dropped; none for null.
+std::vector<std::string> parse_comma_list(const char* value);
 
 /// The content of a token file, trimmed; throws ApplicationConfigError
 /// when the file is missing or empty. `what` names the file's role.

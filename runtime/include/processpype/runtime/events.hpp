@@ -45,8 +45,9 @@ struct Trigger {
   std::string from_node;
 
   Trigger() = default;
-  Trigger(EventCause cause_, std::string request_id_ = {})  // NOLINT: a cause alone is a trigger
-      : cause(cause_), request_id(std::move(request_id_)) {}
+  Trigger(EventCause cause_, std::string request_id_ = {},  // NOLINT: a cause alone is a trigger
+          std::string from_node_ = {})
+      : cause(cause_), request_id(std::move(request_id_)), from_node(std::move(from_node_)) {}
 
   friend bool operator==(const Trigger&, const Trigger&) = default;
 };

@@ -26,6 +26,11 @@ class ServiceContext {
   /// Reports a failure at run time: the service enters `error` with
   /// `reason` and is supervised like any failure (docs/supervision.md).
   virtual void fail(std::string reason) = 0;
+  /// A cluster instance's fencing token on this node (docs/cluster.md,
+  /// "Fencing tokens"); nullopt for a node instance.
+  virtual std::optional<std::int64_t> fencing_token() const { return std::nullopt; }
+  /// The id of the node that runs the instance (empty until the node has one).
+  virtual std::string node_id() const { return {}; }
 };
 
 /// The answer of a health check.
@@ -69,6 +74,17 @@ class ServiceManager {
   /// Reports a failure at run time, from any thread (e.g. a worker that
   /// lost its connection). Does nothing once the service's actor is gone.
   void fail(std::string reason) const;
+
+  /// The fencing token of a cluster instance (docs/cluster.md, "Fencing
+  /// tokens"): larger for every node that takes the instance over. A manager
+  /// that guards something outside the process (a lock, a row, a file)
+  /// passes it along so that the guarded side can refuse an older owner
+  /// that woke up late. nullopt for a node instance.
+  std::optional<std::int64_t> fencing_token() const;
+
+  /// The id of the node that runs this instance (`node.id`, or the id the
+  /// node took when it published); empty outside a runtime.
+  std::string node_id() const;
 
   /// The logger `processpype.services.<name>`.
   spdlog::logger& logger() const noexcept { return *logger_; }

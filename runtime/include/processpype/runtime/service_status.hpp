@@ -22,12 +22,28 @@ struct HealthReport {
   friend bool operator==(const HealthReport&, const HealthReport&) = default;
 };
 
-/// Where an instance comes from (docs/state.md): the application file, or
-/// a request (REST, the embedding API).
-enum class InstanceOrigin : std::uint8_t { file, request };
+/// Where an instance comes from (docs/state.md): the application file, a
+/// request (REST, the embedding API), or, for a cluster instance, its record
+/// in the cluster store (docs/cluster.md).
+enum class InstanceOrigin : std::uint8_t { file, request, cluster };
 
-/// "file" / "request".
+/// "file" / "request" / "cluster".
 std::string_view to_string(InstanceOrigin origin) noexcept;
+
+/// Where a cluster instance runs (docs/cluster.md), fixed while this node
+/// owns it.
+struct ClusterPlacement {
+  /// The nodes that may own it; empty: every node that has its class.
+  std::vector<std::string> nodes;
+  /// The node that owns it (and runs it when it runs).
+  std::string owner;
+  /// The owner key's create revision: larger for every new owner. A service
+  /// guarding something outside the process passes it along
+  /// (ServiceManager::fencing_token).
+  std::int64_t fencing_token = 0;
+
+  friend bool operator==(const ClusterPlacement&, const ClusterPlacement&) = default;
+};
 
 /// What a client sees of one service instance (GET /services/{name}).
 struct ServiceStatus {
@@ -47,13 +63,16 @@ struct ServiceStatus {
   /// The top-level fields whose value differs from the application file's
   /// (docs/state.md): empty for request instances and untouched file ones.
   std::vector<std::string> overrides;
+  /// Set for a cluster instance.
+  std::optional<ClusterPlacement> cluster;
 
   friend bool operator==(const ServiceStatus&, const ServiceStatus&) = default;
 };
 
 /// `{"state", "error", "metadata", "is_configured", "restarts",
-/// "next_restart_in_seconds", "health", "origin", "overrides"}` (the body of
-/// GET /services/{name}): the one place a status's JSON is made.
+/// "next_restart_in_seconds", "health", "origin", "overrides", "placement"}`
+/// and, for a cluster instance, `"nodes"` and `"owner"` (the body of GET
+/// /services/{name}): the one place a status's JSON is made.
 /// By value: a status made for it gives up its metadata instead of a copy.
 nlohmann::json to_json(ServiceStatus status);
 

@@ -1,0 +1,50 @@
+#include "cluster_record_writer.hpp"
+
+#include <fmt/format.h>
+
+namespace processpype {
+
+caf::error refusal_of(const cluster::WriteResult& result, const std::string& name) {
+  using cluster::WriteOutcome;
+  switch (result.outcome) {
+    case WriteOutcome::ok:
+      return caf::none;
+    case WriteOutcome::exists:
+      return make_error(ErrorCode::conflict, fmt::format("Service {} already exists", name));
+    case WriteOutcome::conflict:
+      return make_error(
+          ErrorCode::conflict,
+          fmt::format("Service {} was changed meanwhile: read it and try again", name));
+    case WriteOutcome::not_found:
+      return make_error(ErrorCode::not_found, fmt::format("Service {} not found", name));
+    case WriteOutcome::not_owner:
+      return make_error(ErrorCode::node_unavailable,
+                        fmt::format("Service {} moved to another node: try again", name));
+    case WriteOutcome::invalid:
+      return make_error(ErrorCode::bad_request, result.detail);
+    case WriteOutcome::unreachable:
+      return make_error(ErrorCode::node_unavailable, "cluster store unreachable");
+    case WriteOutcome::rejected:
+      return make_error(ErrorCode::service_failure, "cluster store refused: " + result.detail);
+    case WriteOutcome::stopping:
+      return make_error(ErrorCode::node_unavailable, "The node is shutting down");
+  }
+  return make_error(ErrorCode::service_failure, result.detail);
+}
+
+void ClusterRecordWriter::write(InstanceChange change, Done done) {
+  cluster::RecordUpdate update;
+  if (auto* configured = std::get_if<ConfigurationChange>(&change))
+    update.configuration = std::move(configured->stored);
+  else
+    update.desired = std::get<DesiredStateChange>(change).running ? cluster::DesiredState::running
+                                                                  : cluster::DesiredState::stopped;
+  coordinator_->update_record(
+      name_, std::move(update), revision_.load(),
+      [self = shared_from_this(), done = std::move(done)](const cluster::WriteResult& result) {
+        if (result.ok()) self->revision_.store(result.revision);
+        done(refusal_of(result, self->name_));
+      });
+}
+
+}  // namespace processpype

@@ -1,0 +1,539 @@
+// The node's ClusterActor (docs/cluster.md): what the Coordinator decides
+// (this node owns an instance now, must hand one over, its lease is at risk
+// or lost) becomes commands to the node's Supervisor; registrations and
+// deletions of cluster instances write their records first.
+#include "placement_actor.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+
+#include "cluster_record_writer.hpp"
+#include "missing_class.hpp"
+#include "processpype/actors/stray_messages.hpp"
+#include "processpype/runtime/logging.hpp"
+
+namespace processpype {
+
+namespace {
+
+using cluster::Cause;
+using Clock = std::chrono::steady_clock;
+using WriteDone = cluster::WriteDone;
+
+/// How often registrations and drains look at the view again.
+constexpr auto poll_interval = std::chrono::milliseconds(10);
+/// A store write the file's records could not make is tried again after this.
+constexpr auto file_record_retry = std::chrono::seconds(1);
+/// How long a drain waits for every handover.
+constexpr auto drain_wait = std::chrono::minutes(2);
+/// Stops at lease risk end this long before the lease counts as lost.
+constexpr auto stop_margin = std::chrono::milliseconds(50);
+
+/// What an acquisition's `registered` event (and its start) say caused it.
+Trigger trigger_of(const cluster::Acquisition& acquisition) {
+  auto from = acquisition.from_node.value_or("");
+  switch (acquisition.cause) {
+    case Cause::failover:
+      return {EventCause::failover, {}, std::move(from)};
+    case Cause::handover:
+      return {EventCause::handover, {}, std::move(from)};
+    case Cause::rebalance:
+      return {EventCause::rebalance, {}, std::move(from)};
+    default:
+      return {EventCause::startup};
+  }
+}
+
+/// Exits the process at once, logs flushed: what a node does when going on
+/// could let two copies of an instance run (docs/cluster.md).
+[[noreturn]] void exit_now(int code) {
+  spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& logger) { logger->flush(); });
+  std::_Exit(code);
+}
+
+class Placement final : public PlacementActor::base {
+ public:
+  Placement(caf::actor_config& config, PlacementSetup setup)
+      : PlacementActor::base(config),
+        setup_(std::move(setup)),
+        coordinator_(*setup_.coordinator),
+        log_(make_logger("processpype.cluster")) {
+    drop_stray_messages(*this);
+  }
+
+  const char* name() const override { return "processpype.placement"; }
+
+  behavior_type make_behavior() override {
+    if (!setup_.file_instances.empty()) send(this, files_atom::value);
+    return {
+        [this](register_atom, RegisterRequest& request) -> caf::result<Registration> {
+          return register_instance(request);
+        },
+        [this](deregister_atom, const std::string& name, Trigger& trigger)
+            -> caf::result<Deregistration> { return deregister(name, std::move(trigger)); },
+        [this](drain_atom) -> caf::result<bool> { return drain(); },
+        [this](uncordon_atom) -> caf::result<bool> {
+          return answer_write([this](WriteDone done) { coordinator_.uncordon(std::move(done)); });
+        },
+        [this](rebalance_atom) -> caf::result<bool> {
+          return answer_write([this](WriteDone done) { coordinator_.rebalance(std::move(done)); });
+        },
+        [this](acquired_atom, cluster::Acquisition& acquisition) { acquire(acquisition); },
+        [this](release_atom, const std::string& name, Cause cause) { hand_over(name, cause); },
+        [this](lease_atom, const cluster::LeaseEvent& event) { on_lease(event); },
+        [this](lost_atom, const std::string& name, Cause) {
+          drop(name, Trigger{EventCause::lease_lost});
+        },
+        [this](joined_atom, std::string& id, std::string& address) { connect(id, address); },
+        [this](written_atom, std::uint64_t ticket, cluster::WriteResult& result) {
+          complete_write(ticket, result);
+        },
+        [this](poll_atom) {
+          poll_scheduled_ = false;
+          poll();
+        },
+        [this](conflict_atom, const std::string& reason) {
+          log_->critical("{}: exiting (code 2)", reason);
+          exit_now(2);
+        },
+        [this](files_atom) { create_file_records(); },
+    };
+  }
+
+ private:
+  // -- store writes --------------------------------------------------------------------
+  // The Coordinator answers on its own thread; the answer comes back here
+  // as (written_atom, ticket, result).
+
+  using WriteNext = std::function<void(const cluster::WriteResult&)>;
+
+  /// Calls `write` with a completion that brings its result back to `next`.
+  template <class Write>
+  void write_then(Write write, WriteNext next) {
+    auto ticket = ++last_ticket_;
+    writes_.emplace(ticket, std::move(next));
+    write(
+        [self = caf::actor_cast<PlacementActor>(this), ticket](const cluster::WriteResult& result) {
+          caf::anon_send(self, written_atom::value, ticket, result);
+        });
+  }
+
+  void complete_write(std::uint64_t ticket, const cluster::WriteResult& result) {
+    auto found = writes_.find(ticket);
+    if (found == writes_.end()) return;
+    auto next = std::move(found->second);
+    writes_.erase(found);
+    next(result);
+  }
+
+  /// A command that is one store write: true once written.
+  template <class Write>
+  caf::result<bool> answer_write(Write write) {
+    auto promise = make_response_promise<bool>();
+    write_then(std::move(write), [promise](const cluster::WriteResult& result) mutable {
+      if (auto refusal = refusal_of(result, "")) return promise.deliver(refusal), void();
+      promise.deliver(true);
+    });
+    return promise;
+  }
+
+  // -- waiting on the view -------------------------------------------------------------
+  // Registrations wait until the instance's owner registered it, drains
+  // until this node owns nothing: both look at the view every few ms.
+
+  struct Waiting {
+    std::function<bool()> ready;
+    Clock::time_point deadline;
+    std::function<void(bool ready)> done;
+  };
+
+  void wait_for(std::function<bool()> ready, Clock::duration limit,
+                std::function<void(bool)> done) {
+    waiting_.push_back({std::move(ready), Clock::now() + limit, std::move(done)});
+    poll();
+  }
+
+  void poll() {
+    auto now = Clock::now();
+    std::vector<std::function<void()>> finished;
+    std::erase_if(waiting_, [&](Waiting& waiting) {
+      bool ready = waiting.ready();
+      if (!ready && now < waiting.deadline) return false;
+      finished.push_back([done = std::move(waiting.done), ready] { done(ready); });
+      return true;
+    });
+    for (auto& finish : finished) finish();
+    if (!waiting_.empty() && !poll_scheduled_) {
+      poll_scheduled_ = true;
+      delayed_send(this, poll_interval, poll_atom::value);
+    }
+  }
+
+  // -- registration and deletion ---------------------------------------------------------
+
+  caf::result<Registration> register_instance(const RegisterRequest& request) {
+    if (request.auto_name)
+      return make_error(ErrorCode::bad_request,
+                        "A cluster instance needs a name: give instance_name");
+    const auto& name = request.instance_name;
+    if (!is_valid_instance_name(name))
+      return make_error(ErrorCode::bad_request,
+                        fmt::format("Invalid instance name '{}': use 1-64 characters of "
+                                    "[A-Za-z0-9_.-], not '.' or '..'",
+                                    name));
+    auto service_class = ServiceClassRegistry::global().find(request.class_key);
+    if (!service_class && !any_node_has_class(request.class_key))
+      return make_error(ErrorCode::not_found,
+                        fmt::format("Unknown service class: {}", request.class_key));
+    if (auto holder = node_instance_holder(name))
+      return make_error(ErrorCode::conflict,
+                        fmt::format("Service {} already exists on node {}", name, *holder));
+    if (coordinator_.instance(name))
+      return make_error(ErrorCode::conflict, fmt::format("Service {} already exists", name));
+    cluster::InstanceRecord record;
+    record.class_key = request.class_key;
+    record.nodes = cluster::sorted_set(request.nodes);
+    Registration registration{name, service_class ? service_class->type_name : request.class_key};
+    auto promise = make_response_promise<Registration>();
+    write_then(
+        [this, name, record](WriteDone done) {
+          coordinator_.create_record(name, record, cluster::CreateMode::request, std::move(done));
+        },
+        [this, registration, promise](const cluster::WriteResult& result) mutable {
+          if (auto refusal = refusal_of(result, registration.name))
+            return promise.deliver(refusal), void();
+          // Commands right after the reply find it at its owner.
+          wait_for([this, name = registration.name] { return registered_at_owner(name); },
+                   setup_.registration_wait,
+                   [registration, promise](bool) mutable { promise.deliver(registration); });
+        });
+    return promise;
+  }
+
+  bool any_node_has_class(const std::string& class_key) const {
+    auto nodes = coordinator_.nodes();
+    return std::any_of(nodes.begin(), nodes.end(), [&](const cluster::NodeInfo& node) {
+      return node.registration.has_class(class_key);
+    });
+  }
+
+  /// The node that has a node instance called `name`, if any live one does.
+  std::optional<std::string> node_instance_holder(const std::string& name) const {
+    if (setup_.table->find(name)) return setup_.node_id;
+    for (const auto& node : setup_.directory->nodes())
+      if (!node.local && node.up && setup_.replicas->find(node.id, name)) return node.id;
+    return std::nullopt;
+  }
+
+  bool registered_at_owner(const std::string& name) const {
+    auto instance = coordinator_.instance(name);
+    if (!instance || !instance->owner) return false;
+    if (*instance->owner == setup_.node_id) return setup_.table->find(name) != nullptr;
+    return setup_.replicas->find(*instance->owner, name) != nullptr;
+  }
+
+  /// As the owner: the tombstone first, then the stop, then the release.
+  caf::result<Deregistration> deregister(const std::string& name, Trigger trigger) {
+    auto record = setup_.table->find(name);
+    if (!record || record->origin() != InstanceOrigin::cluster)
+      return make_error(ErrorCode::not_found, fmt::format("Service {} not found", name));
+    auto promise = make_response_promise<Deregistration>();
+    write_then([this, name](WriteDone done) { coordinator_.remove_record(name, std::move(done)); },
+               [this, name, trigger, promise](const cluster::WriteResult& result) mutable {
+                 if (auto refusal = refusal_of(result, name))
+                   return promise.deliver(refusal), void();
+                 request(setup_.supervisor, caf::infinite, deregister_atom::value, name, trigger)
+                     .then(
+                         [this, name, promise](Deregistration& done) mutable {
+                           coordinator_.release(name, {});
+                           promise.deliver(std::move(done));
+                         },
+                         [this, name, promise](caf::error& error) mutable {
+                           coordinator_.release(name, {});
+                           promise.deliver(error);
+                         });
+               });
+    return promise;
+  }
+
+  // -- what the Coordinator decides --------------------------------------------------------
+
+  void acquire(const cluster::Acquisition& acquisition) {
+    const auto& name = acquisition.name;
+    bool run = acquisition.record.desired == cluster::DesiredState::running;
+    if (auto existing = setup_.table->find(name)) {
+      if (existing->origin() != InstanceOrigin::cluster) {
+        log_->error("Cluster instance {} has the name of a node instance of this node: not run",
+                    name);
+        return;
+      }
+      // Still registered here (its lease proved alive): it runs again.
+      if (run && !is_active(existing->state())) start(name, Trigger{EventCause::startup});
+      return;
+    }
+    auto instance = prepare(acquisition);
+    auto trigger = instance.trigger;
+    std::vector<RestoredInstance> instances;
+    instances.push_back(std::move(instance));
+    request(setup_.supervisor, caf::infinite, restore_atom::value, std::move(instances))
+        .then(
+            [this, name, run, trigger](std::uint64_t) {
+              if (run) start(name, trigger);
+            },
+            [this, name](caf::error& error) {
+              log_->error("Cluster instance {} could not be registered: {}", name,
+                          to_error(error).detail());
+            });
+  }
+
+  /// Its service object, configured from the record (in error with the
+  /// reason when the record's configuration or class cannot be used here).
+  RestoredInstance prepare(const cluster::Acquisition& acquisition) {
+    RestoredInstance instance;
+    instance.name = acquisition.name;
+    instance.origin = InstanceOrigin::cluster;
+    instance.trigger = trigger_of(acquisition);
+    instance.cluster = std::make_shared<const ClusterPlacement>(
+        ClusterPlacement{acquisition.record.nodes, setup_.node_id, acquisition.fencing_token});
+    instance.writer = std::make_shared<ClusterRecordWriter>(setup_.coordinator, acquisition.name,
+                                                            acquisition.record_revision);
+    const auto& class_key = acquisition.record.class_key;
+    std::string problem;
+    instance.service_class = ServiceClassRegistry::global().find(class_key);
+    if (instance.service_class) {
+      try {
+        instance.lifecycle =
+            std::make_shared<ServiceLifecycle>(instance.service_class->create(acquisition.name));
+      } catch (const std::exception& error) {
+        problem = fmt::format("Failed to create service {}: {}", acquisition.name, error.what());
+      }
+    } else {
+      problem = missing_class_reason(class_key);
+    }
+    if (!instance.lifecycle) {
+      instance.service_class = missing_class(class_key);
+      instance.lifecycle =
+          std::make_shared<ServiceLifecycle>(instance.service_class->create(acquisition.name));
+      instance.lifecycle->fail(problem);
+      return instance;
+    }
+    if (acquisition.record.configuration.empty()) return instance;
+    try {
+      instance.lifecycle->configure(acquisition.record.configuration);
+    } catch (const Error& error) {
+      instance.lifecycle->fail("Cluster record's configuration refused: " + error.detail());
+    }
+    return instance;
+  }
+
+  void start(const std::string& name, const Trigger& trigger) {
+    if (lease_at_risk_) return;  // started again once the lease is secure
+    request(setup_.supervisor, caf::infinite, start_atom::value, name, trigger)
+        .then([](ServiceState) {},
+              [this, name](caf::error& error) {
+                // Its restart policy runs here; a failed start does not move it.
+                log_->warn("Cluster instance {} did not start: {}", name, to_error(error).detail());
+              });
+  }
+
+  /// Drain or rebalance: stop it, drop it, release it (the next owner starts it).
+  void hand_over(const std::string& name, Cause cause) {
+    Trigger trigger{cause == Cause::rebalance ? EventCause::rebalance : EventCause::handover};
+    request(setup_.supervisor, caf::infinite, deregister_atom::value, name, trigger)
+        .then([this, name](Deregistration&) { coordinator_.release(name, {}); },
+              [this, name](caf::error&) { coordinator_.release(name, {}); });
+  }
+
+  void drop(const std::string& name, const Trigger& trigger) {
+    request(setup_.supervisor, caf::infinite, deregister_atom::value, name, trigger)
+        .then([](Deregistration&) {}, [](caf::error&) {});
+  }
+
+  // -- the lease (docs/cluster.md, "Leases and timing") ------------------------------------
+
+  void on_lease(const cluster::LeaseEvent& event) {
+    switch (event.health) {
+      case cluster::LeaseHealth::at_risk:
+        lease_at_risk_ = true;
+        stop_cluster_instances(event.lost_at);
+        break;
+      case cluster::LeaseHealth::secure: {
+        bool was_at_risk = std::exchange(lease_at_risk_, false);
+        if (was_at_risk && !event.fresh) start_owned_instances();
+        break;
+      }
+      case cluster::LeaseHealth::lost:
+        lease_at_risk_ = true;
+        exit_if_any_runs();
+        break;
+    }
+  }
+
+  /// This node's cluster instances, as its table holds them.
+  std::vector<RecordPtr> cluster_records() const {
+    std::vector<RecordPtr> records;
+    for (const auto& name : coordinator_.owned())
+      if (auto record = setup_.table->find(name);
+          record && record->origin() == InstanceOrigin::cluster)
+        records.push_back(std::move(record));
+    return records;
+  }
+
+  /// Stops every cluster instance so that it has stopped by `lost_at`.
+  void stop_cluster_instances(cluster::BootClock::time_point lost_at) {
+    std::vector<std::string> names;
+    for (const auto& record : cluster_records())
+      if (is_active(record->state())) names.push_back(record->name());
+    if (names.empty()) return;
+    auto left = lost_at - cluster::BootClock::now() - stop_margin;
+    auto within = std::max<caf::timespan>(caf::timespan::zero(),
+                                          std::chrono::duration_cast<caf::timespan>(left));
+    log_->warn("Cluster lease at risk: stopping {} cluster instance(s) within {} ms", names.size(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(within).count());
+    request(setup_.supervisor, within + std::chrono::seconds(2), stop_atom::value, names,
+            Trigger{EventCause::lease_lost}, within)
+        .then(
+            [this](std::vector<std::string>& active) {
+              if (!active.empty())
+                log_->error("Cluster instances still active after the stop: {}",
+                            fmt::join(active, ", "));
+            },
+            [](caf::error&) {});
+  }
+
+  void start_owned_instances() {
+    for (const auto& record : cluster_records()) {
+      auto instance = coordinator_.instance(record->name());
+      if (instance && instance->record.desired == cluster::DesiredState::running &&
+          !is_active(record->state()))
+        start(record->name(), Trigger{EventCause::startup});
+    }
+  }
+
+  /// The lease counts as lost now: another node may start any instance of
+  /// this one's. If one still runs here, the node exits rather than let two
+  /// copies run (docs/cluster.md, "Leases and timing").
+  void exit_if_any_runs() {
+    for (const auto& record : cluster_records()) {
+      if (!is_active(record->state()) && !record->manager_overdue()) continue;
+      log_->critical(
+          "Cluster lease lost while {} is still {}: exiting (code 70) rather than let two "
+          "copies run",
+          record->name(),
+          record->manager_overdue() ? "in its manager" : to_string(record->state()));
+      exit_now(70);
+    }
+    log_->warn("Cluster lease lost: this node owns no cluster instance any more");
+  }
+
+  // -- membership and the file's records -------------------------------------------------
+
+  /// A node registered in the store: connect to it (nodes of a store find
+  /// each other there, without --join).
+  void connect(const std::string& id, const std::string& address) {
+    if (id == setup_.node_id || address.empty()) return;
+    if (auto known = setup_.directory->find(id); known && known->up) return;
+    send(setup_.node, member_atom::value, NodeAddress{id, address});
+  }
+
+  caf::result<bool> drain() {
+    auto promise = make_response_promise<bool>();
+    write_then([this](WriteDone done) { coordinator_.drain(std::move(done)); },
+               [this, promise](const cluster::WriteResult& result) mutable {
+                 if (auto refusal = refusal_of(result, "")) return promise.deliver(refusal), void();
+                 wait_for(
+                     [this] { return coordinator_.owned().empty(); }, drain_wait,
+                     [this, promise](bool handed_over) mutable {
+                       if (handed_over) return promise.deliver(true), void();
+                       promise.deliver(make_error(
+                           ErrorCode::timeout, fmt::format("Not handed over in time: {}",
+                                                           fmt::join(coordinator_.owned(), ", "))));
+                     });
+               });
+    return promise;
+  }
+
+  /// Creates the records of the file's cluster instances that have none (a
+  /// record that exists, or a tombstone, stays); those the store did not
+  /// take are tried again.
+  void create_file_records() {
+    for (auto& instance : setup_.file_instances) {
+      if (std::exchange(file_records_pending_[instance.name], true)) continue;
+      cluster::InstanceRecord record;
+      record.class_key = instance.class_key;
+      record.nodes = cluster::sorted_set(instance.nodes);
+      record.configuration = instance.configuration;
+      record.desired =
+          instance.enabled ? cluster::DesiredState::running : cluster::DesiredState::stopped;
+      write_then(
+          [this, name = instance.name, record](WriteDone done) {
+            coordinator_.create_record(name, record, cluster::CreateMode::file, std::move(done));
+          },
+          [this, name = instance.name](const cluster::WriteResult& result) {
+            if (result.ok() || result.outcome == cluster::WriteOutcome::exists) {
+              std::erase_if(setup_.file_instances,
+                            [&](const FileClusterInstance& done) { return done.name == name; });
+              return;
+            }
+            file_records_pending_[name] = false;
+            log_->warn("Cluster record of {} not created yet: {}", name,
+                       to_error(refusal_of(result, name)).detail());
+            if (!retry_scheduled_) {
+              retry_scheduled_ = true;
+              delayed_send(this, file_record_retry, files_atom::value);
+            }
+          });
+    }
+    retry_scheduled_ = false;
+  }
+
+  PlacementSetup setup_;
+  cluster::Coordinator& coordinator_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::uint64_t last_ticket_ = 0;
+  std::unordered_map<std::uint64_t, WriteNext> writes_;
+  std::vector<Waiting> waiting_;
+  bool poll_scheduled_ = false;
+  bool lease_at_risk_ = false;
+  std::unordered_map<std::string, bool> file_records_pending_;
+  bool retry_scheduled_ = false;
+};
+
+}  // namespace
+
+PlacementActor spawn_placement_actor(caf::actor_system& system, PlacementSetup setup) {
+  return system.spawn<Placement>(std::move(setup));
+}
+
+cluster::CoordinatorCallbacks placement_callbacks(std::shared_ptr<PlacementActor> actor) {
+  cluster::CoordinatorCallbacks callbacks;
+  callbacks.on_acquired = [actor](const cluster::Acquisition& acquisition) {
+    caf::anon_send(*actor, acquired_atom::value, acquisition);
+  };
+  callbacks.on_must_release = [actor](const std::string& name, Cause cause) {
+    caf::anon_send(*actor, release_atom::value, name, cause);
+  };
+  callbacks.on_lease = [actor](const cluster::LeaseEvent& event) {
+    caf::anon_send(*actor, lease_atom::value, event);
+  };
+  callbacks.on_lost = [actor](const std::string& name, Cause cause) {
+    caf::anon_send(*actor, lost_atom::value, name, cause);
+  };
+  callbacks.on_membership = [actor](const cluster::MembershipEvent& event) {
+    if (event.change != cluster::MembershipChange::left)
+      caf::anon_send(*actor, joined_atom::value, event.node.registration.id,
+                     event.node.registration.node_address);
+  };
+  callbacks.on_id_conflict = [actor](const std::string& reason) {
+    caf::anon_send(*actor, conflict_atom::value, reason);
+  };
+  return callbacks;
+}
+
+}  // namespace processpype
