@@ -246,11 +246,15 @@ int Application::run() {
     runtime_options.state = state::StateStoreOptions{
         config_.state.path, *state::sync_mode_from_string(config_.state.sync)};
   runtime_options.reset_state = reset_state_;
+  runtime_options.communications = communications_options(config_.communications);
   std::optional<Runtime> runtime_holder;
   try {
     runtime_holder.emplace(system, runtime_options);
   } catch (const state::StateError& error) {
     logger->critical("{}", error.what());
+    return 2;
+  } catch (const communications::InvalidSettings& error) {  // checked when read: a file gone since
+    logger->critical("communications: {}", error.what());
     return 2;
   }
   auto& runtime = *runtime_holder;

@@ -21,6 +21,13 @@ void ActorServiceContext::fail(std::string reason) {
     caf::anon_send(actor, fail_atom::value, std::string{}, EventCause::failure);
 }
 
+void ActorServiceContext::emit(OutgoingMessage message) {
+  auto dispatcher = dispatcher_.lock();
+  if (!dispatcher) return;  // no communications (or the Runtime is ending)
+  if (message.source.empty()) message.source = instance_;
+  dispatcher->emit(std::move(message));
+}
+
 std::optional<std::string> ActorServiceContext::take_reported() {
   std::lock_guard lock{mutex_};
   return std::exchange(reported_, std::nullopt);

@@ -24,7 +24,7 @@ void InstancePublisher::publish_view() {
   record_->publish(std::move(view));
 }
 
-void InstancePublisher::publish_state(const Trigger& trigger) {
+void InstancePublisher::publish_state(const Trigger& trigger, bool gave_up) {
   auto state = lifecycle_.state();
   if (state == ServiceState::running) record_->mark_running();
   publish_view();
@@ -33,7 +33,7 @@ void InstancePublisher::publish_state(const Trigger& trigger) {
   // An event's error is the error of that state (a start keeps the old
   // status.error until it succeeds, but its `starting` has none).
   events_->append(lifecycle_.name(), to_string(state),
-                  state == ServiceState::error ? lifecycle_.status().error : "", trigger);
+                  state == ServiceState::error ? lifecycle_.status().error : "", trigger, gave_up);
 }
 
 void InstancePublisher::count_failure() {

@@ -39,8 +39,9 @@ class InstancePublisher {
   /// Publishes the instance's view as it is now.
   void publish_view();
   /// The instance entered the lifecycle's current state: publishes the
-  /// view, counts the transition and logs its event.
-  void publish_state(const Trigger& trigger);
+  /// view, counts the transition and logs its event (`gave_up`:
+  /// Event::gave_up).
+  void publish_state(const Trigger& trigger, bool gave_up = false);
   /// Counts a failure.
   void count_failure();
 

@@ -277,16 +277,17 @@ class NodeActorImpl final : public TickingNodeActor::base {
   void on_leave(const std::string& id) {
     auto found = members_.find(id);
     if (found != members_.end() && found->second.state == MemberState::up)
-      mark_down(id, found->second, "it left the cluster");
+      mark_down(id, found->second, "it left the cluster", true);
   }
 
-  void mark_down(const std::string& id, Member& member, std::string_view why) {
+  /// `left`: it said it leaves (NodeDirectory::Node::left).
+  void mark_down(const std::string& id, Member& member, std::string_view why, bool left = false) {
     auto now = Clock::now();
     member.state = MemberState::down;
     member.since = now;
     member.backoff = heartbeat();
     member.next_dial = now + jittered(member.backoff);
-    directory_->mark_down(id);
+    directory_->mark_down(id, std::string{why}, left);
     log_->info("Node {} is down: {}", id, why);
   }
 

@@ -56,7 +56,7 @@ void NodeDirectory::erase(const std::string& id) {
   nodes_.erase(id);
 }
 
-void NodeDirectory::mark_down(const std::string& id) {
+void NodeDirectory::mark_down(const std::string& id, std::string reason, bool left) {
   Node node;
   std::vector<std::function<void(const Node&)>> listeners;
   {
@@ -64,6 +64,8 @@ void NodeDirectory::mark_down(const std::string& id) {
     auto found = nodes_.find(id);
     if (found == nodes_.end() || !found->second.up) return;
     found->second.up = false;
+    found->second.down_reason = std::move(reason);
+    found->second.left = left;
     node = found->second;
     listeners = down_listeners_;
   }

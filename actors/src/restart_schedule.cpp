@@ -6,6 +6,7 @@ namespace processpype {
 
 RestartTracker::Decision RestartSchedule::schedule(Clock::time_point now) {
   auto decision = state_->tracker.on_failure(lifecycle_.configuration(), now);
+  gave_up_unpublished_ = decision.give_up;
   if (decision.give_up) return decision;
   next_restart_at_ = now + decision.delay;
   delay_to_arm_ = decision.delay;

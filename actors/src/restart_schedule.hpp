@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "internal_protocol.hpp"
 #include "processpype/actors/instance_table.hpp"
@@ -35,6 +36,9 @@ class RestartSchedule {
   /// decision. Unless it gives up, a restart is due after its delay, which
   /// runs from the failure's event on: arm() sets the timer then.
   RestartTracker::Decision schedule(Clock::time_point now);
+  /// Whether the policy gave up with the failure scheduled last and its
+  /// event has not said so yet; true once (the event's Event::gave_up).
+  bool take_give_up() { return std::exchange(gave_up_unpublished_, false); }
   /// Sets the timer of the restart scheduled last, once.
   void arm();
   /// The restart timer of `generation` fired.
@@ -67,6 +71,7 @@ class RestartSchedule {
   std::optional<Clock::time_point> next_restart_at_;
   std::optional<Clock::duration> delay_to_arm_;
   bool waiting_for_dependencies_ = false;
+  bool gave_up_unpublished_ = false;
 };
 
 }  // namespace processpype

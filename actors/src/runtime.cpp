@@ -16,6 +16,7 @@
 #include <caf/openssl/manager.hpp>
 #include <caf/openssl/publish.hpp>
 
+#include "alert_source.hpp"
 #include "blocking_request.hpp"
 #include "node_actor.hpp"
 #include "placement_actor.hpp"
@@ -93,6 +94,15 @@ std::shared_ptr<state::StateStore> open_state(const RuntimeOptions& options) {
   return store;
 }
 
+std::shared_ptr<communications::Dispatcher> start_communications(const RuntimeOptions& options,
+                                                                 const std::string& node) {
+  if (!options.communications) return nullptr;
+  auto dispatcher_options = options.communications->dispatcher;
+  dispatcher_options.node = node;
+  return std::make_shared<communications::Dispatcher>(options.communications->backends,
+                                                      std::move(dispatcher_options));
+}
+
 }  // namespace
 
 Runtime::Runtime(caf::actor_system& system, RuntimeOptions options)
@@ -102,10 +112,11 @@ Runtime::Runtime(caf::actor_system& system, RuntimeOptions options)
       node_id_(options_.node_id.empty() ? host_name() : options_.node_id),
       table_(std::make_shared<InstanceTable>()),
       event_log_(std::make_shared<EventLog>(node_id_)),
-      directory_(std::make_shared<NodeDirectory>()) {
-  supervisor_ =
-      spawn_supervisor(system, SupervisorSetup{table_, event_log_, options_.application,
-                                               options_.max_instances, state_, reserved_names_});
+      directory_(std::make_shared<NodeDirectory>()),
+      dispatcher_(start_communications(options_, node_id_)) {
+  supervisor_ = spawn_supervisor(
+      system, SupervisorSetup{table_, event_log_, options_.application, options_.max_instances,
+                              state_, reserved_names_, dispatcher_});
   events_ = spawn_event_feed(system, event_log_);
   status_feed_ = spawn_status_feed(system, node_id_, table_);
   NodeInfo me;
@@ -117,15 +128,43 @@ Runtime::Runtime(caf::actor_system& system, RuntimeOptions options)
   node_ = spawn_node_actor(system, std::move(me), directory_,
                            NodeSettings{options_.heartbeat_interval, options_.down_after,
                                         options_.forget_after, options_.node_tls});
+  if (dispatcher_ && options_.communications->alerts)
+    alert_source_ = caf::actor_cast<caf::actor>(spawn_alert_source(
+        system,
+        AlertSourceSetup{event_log_, directory_, dispatcher_,
+                         options_.communications->alerts_min_interval, event_log_->last_seq()}));
 }
 
 Runtime::~Runtime() {
   cluster_.reset();
+  flush_messages();
+  if (alert_source_) caf::anon_send_exit(alert_source_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(node_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(events_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(status_feed_, caf::exit_reason::user_shutdown);
   if (status_follower_) caf::anon_send_exit(status_follower_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
+}
+
+void Runtime::flush_messages() {
+  if (!dispatcher_) return;
+  auto timeout = options_.communications->flush_timeout;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (alert_source_) {
+    try {
+      blocking_request<bool>(system_, alert_source_, caf::duration{timeout}, flush_atom::value);
+    } catch (const std::exception&) {  // its alerts are late: what is queued still goes
+    }
+  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (left.count() > 0) dispatcher_->flush(left);
+}
+
+void Runtime::emit(OutgoingMessage message) {
+  if (!dispatcher_) return;
+  if (message.source.empty()) message.source = event_log_->node();
+  dispatcher_->emit(std::move(message));
 }
 
 std::string Runtime::demangle(const char* mangled) {
@@ -212,6 +251,7 @@ std::uint16_t Runtime::publish(std::uint16_t port, const std::string& host) {
       (host == "0.0.0.0" || host == "::" ? host_name() : host) + ":" + std::to_string(*published);
   if (options_.node_id.empty()) node_id_ = host_name() + ":" + std::to_string(*published);
   event_log_->set_node(node_id_);
+  if (dispatcher_) dispatcher_->set_node(node_id_);
   blocking_request<bool>(system_, node_, timeout_, identity_atom::value, node_id_, address);
   return *published;
 }

@@ -38,6 +38,7 @@ class ServiceActorImpl final : public ServiceActor::base {
         lifecycle_(*shared_lifecycle_),
         threads_(std::move(setup.threads)),
         inherited_failure_(std::move(setup.inherited_failure)),
+        messages_(std::move(setup.messages)),
         gate_(lifecycle_.name()),
         writer_(std::move(setup.writer)),
         record_(setup.record),
@@ -55,7 +56,8 @@ class ServiceActorImpl final : public ServiceActor::base {
     std::optional<std::int64_t> fencing_token;
     if (const auto& cluster = record_->cluster()) fencing_token = cluster->fencing_token;
     context_ = std::make_shared<ActorServiceContext>(caf::actor_cast<caf::weak_actor_ptr>(ctrl()),
-                                                     fencing_token, publisher_.events());
+                                                     lifecycle_.name(), fencing_token,
+                                                     publisher_.events(), messages_);
     lifecycle_.attach(context_);
     publisher_.refresh_configuration();
     if (inherited_failure_) {
@@ -576,7 +578,7 @@ class ServiceActorImpl final : public ServiceActor::base {
   /// reply goes out.
   void enter_state(const Trigger& trigger, Supervised failure = Supervised::no) {
     if (lifecycle_.state() != ServiceState::running) lifecycle_.clear_health();
-    publisher_.publish_state(trigger);
+    publisher_.publish_state(trigger, failure == Supervised::yes && restarts_.take_give_up());
     // The delay runs from the failure's event on, as a reader of events sees it.
     restarts_.arm();
     publisher_.tell_supervisor(trigger.cause, failure);
@@ -586,6 +588,7 @@ class ServiceActorImpl final : public ServiceActor::base {
   ServiceLifecycle& lifecycle_;
   std::shared_ptr<ManagerThreads> threads_;
   std::optional<std::string> inherited_failure_;
+  std::weak_ptr<communications::Dispatcher> messages_;  ///< for context_
   std::shared_ptr<ActorServiceContext> context_;
   std::optional<bool> calls_may_block_;
   bool closing_ = false;  ///< being deregistered

@@ -10,6 +10,7 @@
 #include "internal_protocol.hpp"
 #include "manager_threads.hpp"
 #include "processpype/actors/instance_table.hpp"
+#include "processpype/communications/dispatcher.hpp"
 #include "processpype/runtime/events.hpp"
 #include "processpype/runtime/lifecycle.hpp"
 #include "processpype/state/state_store.hpp"
@@ -32,6 +33,8 @@ struct ServiceActorSetup {
   /// the node's state file (docs/state.md) or a cluster instance's record
   /// (docs/cluster.md); null: nowhere.
   std::shared_ptr<ChangeWriter> writer;
+  /// Where Service::emit sends (docs/communications.md); empty: nowhere.
+  std::weak_ptr<communications::Dispatcher> messages{};
 };
 
 /// Spawns the actor that runs one service instance (internal_protocol.hpp

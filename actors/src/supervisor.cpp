@@ -485,7 +485,8 @@ class Supervisor final : public InternalSupervisorActor::base {
                                   caf::actor_cast<InternalSupervisorActor>(this),
                                   threads_,
                                   std::move(inherited_failure),
-                                  std::move(writer)};
+                                  std::move(writer),
+                                  setup_.messages};
     auto actor = spawn_service_actor(system(), std::move(actor_setup));
     monitor(actor);
     by_actor_.emplace(actor.address(), entry.name);

@@ -26,6 +26,7 @@
 
 #include <fmt/format.h>
 
+#include "processpype/etcd/etcd_client.hpp"
 #include "processpype/testing/cluster.hpp"
 #include "processpype/testing/etcd.hpp"
 #include "processpype/testing/process.hpp"
@@ -99,6 +100,7 @@ class ThreeNodes {
   }
 
   Node& node(const std::string& id) { return nodes_.at(id); }
+  std::string store() { return etcd_.member(0).endpoint(); }
 
   /// The owner of `name` as node `observer` sees it ("" when none).
   std::string owner_of(const std::string& observer, const std::string& name) {
@@ -196,6 +198,12 @@ void print_one_connection_figures(ThreeNodes& nodes, const Options& options) {
   };
   print_against("start + stop on the owner, one connection", 3.0, blocks,
                 std::max(1, options.cycles / blocks), cycle("ne"), cycle("ce"));
+  // What the store alone costs: a cluster instance's start and stop each
+  // write its record (one transaction) before they act.
+  processpype::etcd::Client store(processpype::etcd::ClientOptions{{nodes.store()}});
+  auto put = p50_of(options.cycles, [&] { store.put("/failover-benchmark/probe", "{}"); });
+  fmt::print("{:<44} p50 {:7.1f} us: a start + stop writes twice\n",
+             "one etcd write from this process", put);
 }
 
 /// Rounds of: signal the owner of `lk`, time until another node runs it,

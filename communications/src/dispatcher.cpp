@@ -18,24 +18,25 @@ void check_options(const DispatcherOptions& options) {
     throw std::invalid_argument("communications retry delays must not be negative");
 }
 
-std::unique_ptr<Transport> make_transport(const BackendSettings& backend, const std::string& node) {
+std::unique_ptr<Transport> make_transport(const BackendSettings& backend) {
   if (const auto* webhook = std::get_if<WebhookSettings>(&backend.transport))
-    return make_webhook_transport(*webhook, node);
+    return make_webhook_transport(*webhook);
   if (const auto* email = std::get_if<EmailSettings>(&backend.transport))
-    return make_email_transport(*email, node);
+    return make_email_transport(*email);
   return make_telegram_transport(std::get<TelegramSettings>(backend.transport));
 }
 
 }  // namespace
 
-Dispatcher::Dispatcher(std::vector<BackendSettings> backends, DispatcherOptions options) {
+Dispatcher::Dispatcher(std::vector<BackendSettings> backends, DispatcherOptions options)
+    : node_(std::make_shared<const std::string>(options.node)) {
   validate(backends);
   check_options(options);
   auto logger = options.logger ? options.logger : make_logger("processpype.communications");
   for (const auto& backend : backends)
     if (backend.enabled)
-      outboxes_.push_back(std::make_unique<Outbox>(backend, make_transport(backend, options.node),
-                                                   options, logger));
+      outboxes_.push_back(
+          std::make_unique<Outbox>(backend, make_transport(backend), options, logger));
 }
 
 Dispatcher::~Dispatcher() {
@@ -50,9 +51,20 @@ void Dispatcher::emit(Message message) {
     if (!outbox->handles(envelope ? envelope->message.label : message.label)) continue;
     if (!envelope)
       envelope = std::make_shared<const Envelope>(
-          Envelope{std::move(message), std::chrono::system_clock::now()});
+          Envelope{std::move(message), std::chrono::system_clock::now(), node()});
     outbox->offer(envelope);
   }
+}
+
+void Dispatcher::set_node(std::string node) {
+  auto shared = std::make_shared<const std::string>(std::move(node));
+  std::lock_guard lock{node_mutex_};
+  node_ = std::move(shared);
+}
+
+std::shared_ptr<const std::string> Dispatcher::node() const {
+  std::lock_guard lock{node_mutex_};
+  return node_;
 }
 
 bool Dispatcher::flush(std::chrono::milliseconds timeout) {

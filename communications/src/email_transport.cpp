@@ -55,12 +55,11 @@ std::variant<std::vector<std::string>, std::string> recipients_of(
 
 class EmailTransport final : public Transport {
  public:
-  EmailTransport(const EmailSettings& settings, std::string node)
+  explicit EmailTransport(const EmailSettings& settings)
       : settings_(settings),
         url_(smtp_url(settings)),
         mail_from_("<" + settings.from_address + ">"),
-        timeout_(milliseconds_of(settings.timeout_seconds)),
-        node_(std::move(node)) {}
+        timeout_(milliseconds_of(settings.timeout_seconds)) {}
 
   Attempt attempt(const Envelope& envelope, Transfer& transfer) override {
     auto recipients = recipients_of(envelope.message, settings_.default_recipients);
@@ -69,7 +68,8 @@ class EmailTransport final : public Transport {
     const auto& addresses = std::get<std::vector<std::string>>(recipients);
 
     auto message_id = make_message_id(settings_.from_address, envelope.time);
-    auto content = compose_email({envelope, settings_.from_address, addresses, node_, message_id});
+    auto content =
+        compose_email({envelope, settings_.from_address, addresses, *envelope.node, message_id});
     std::string_view rest = content;
     std::vector<std::string> envelope_recipients;
     for (const auto& address : addresses) envelope_recipients.push_back("<" + address + ">");
@@ -108,13 +108,12 @@ class EmailTransport final : public Transport {
   std::string url_;
   std::string mail_from_;
   std::chrono::milliseconds timeout_;
-  std::string node_;
 };
 
 }  // namespace
 
-std::unique_ptr<Transport> make_email_transport(const EmailSettings& settings, std::string node) {
-  return std::make_unique<EmailTransport>(settings, std::move(node));
+std::unique_ptr<Transport> make_email_transport(const EmailSettings& settings) {
+  return std::make_unique<EmailTransport>(settings);
 }
 
 }  // namespace processpype::communications

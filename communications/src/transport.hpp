@@ -16,11 +16,13 @@
 
 namespace processpype::communications {
 
-/// A message as emitted: the time it was emitted travels with it, so that a
-/// late delivery still says when it happened.
+/// A message as emitted: the time it was emitted and the node that emitted
+/// it travel with it, so that a late delivery still says when and where it
+/// happened.
 struct Envelope {
   Message message;
   std::chrono::system_clock::time_point time;
+  std::shared_ptr<const std::string> node;  ///< never null
 };
 
 /// How one attempt at a delivery ended.
@@ -60,10 +62,8 @@ class Transport {
   virtual std::vector<std::string> secrets() const { return {}; }
 };
 
-/// `node`: the node id that webhook bodies and emails carry.
-std::unique_ptr<Transport> make_webhook_transport(const WebhookSettings& settings,
-                                                  std::string node);
-std::unique_ptr<Transport> make_email_transport(const EmailSettings& settings, std::string node);
+std::unique_ptr<Transport> make_webhook_transport(const WebhookSettings& settings);
+std::unique_ptr<Transport> make_email_transport(const EmailSettings& settings);
 std::unique_ptr<Transport> make_telegram_transport(const TelegramSettings& settings);
 
 /// An SMTP attempt's outcome: delivered when libcurl succeeded; a 4xx reply

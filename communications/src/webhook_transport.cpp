@@ -40,12 +40,11 @@ CurlList make_header_list(const std::map<std::string, std::string>& headers) {
 
 class WebhookTransport final : public Transport {
  public:
-  WebhookTransport(const WebhookSettings& settings, std::string node)
+  explicit WebhookTransport(const WebhookSettings& settings)
       : url_(settings.url),
         target_(loggable_target(settings.url)),
         timeout_(milliseconds_of(settings.timeout_seconds)),
-        headers_(make_header_list(settings.headers)),
-        node_(std::move(node)) {
+        headers_(make_header_list(settings.headers)) {
     for (const auto& [name, value] : settings.headers) header_values_.push_back(value);
   }
 
@@ -69,14 +68,10 @@ class WebhookTransport final : public Transport {
   nlohmann::json body_of(const Envelope& envelope) const {
     const auto& message = envelope.message;
     return {
-        {"message", message.message},
-        {"label", message.label},
-        {"source", message.source},
-        {"severity", message.severity},
-        {"subject", message.subject},
-        {"metadata", message.metadata},
-        {"node", node_},
-        {"time", format_utc(envelope.time)},
+        {"message", message.message}, {"label", message.label},
+        {"source", message.source},   {"severity", message.severity},
+        {"subject", message.subject}, {"metadata", message.metadata},
+        {"node", *envelope.node},     {"time", format_utc(envelope.time)},
     };
   }
 
@@ -85,14 +80,12 @@ class WebhookTransport final : public Transport {
   std::chrono::milliseconds timeout_;
   CurlList headers_;
   std::vector<std::string> header_values_;
-  std::string node_;
 };
 
 }  // namespace
 
-std::unique_ptr<Transport> make_webhook_transport(const WebhookSettings& settings,
-                                                  std::string node) {
-  return std::make_unique<WebhookTransport>(settings, std::move(node));
+std::unique_ptr<Transport> make_webhook_transport(const WebhookSettings& settings) {
+  return std::make_unique<WebhookTransport>(settings);
 }
 
 }  // namespace processpype::communications

@@ -2,12 +2,15 @@
 // the same declarations read a file and describe it as JSON Schema.
 #include "processpype/config/application_config.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "processpype/runtime/durations.hpp"
 #include "processpype/runtime/service_registry.hpp"
 #include "secret_references.hpp"
 #include "section.hpp"
@@ -199,6 +202,208 @@ void resolve_file_secrets(YamlTree& tree, ApplicationConfig& config,
   config.secret_backends = std::move(backends);
 }
 
+// -- communications (docs/communications.md) -----------------------------------------
+
+namespace communication_keys {
+
+using communications::BackendSettings;
+
+const std::vector<std::string> backend_types = {"webhook", "email", "telegram"};
+
+/// The keys every backend has; `type` is read by the caller.
+void declare_basics(Section& backend, std::string& type, BackendSettings& settings) {
+  backend.choice("type", type, backend_types, "webhook, email or telegram")
+      .texts("labels", settings.labels, "The labels whose messages it gets")
+      .flag("enabled", settings.enabled, "false: checked, then sent nothing");
+}
+
+void declare_webhook(Section& backend, communications::WebhookSettings& webhook) {
+  backend.text("url", webhook.url, "Where each message is POSTed as JSON (http:// or https://)")
+      .entries("headers", "Sent with every request; values may be ${secret:...}",
+               {{"type", {"string", "number", "boolean"}}},
+               [&](const std::string& name, const json& value, const std::string& key) {
+                 // The value is not quoted: it may be a secret.
+                 if (value.is_string())
+                   webhook.headers[name] = value.get<std::string>();
+                 else if (value.is_number() || value.is_boolean())
+                   webhook.headers[name] = value.dump();
+                 else
+                   backend.diagnostics().error(key, "must be a string");
+               })
+      .seconds("timeout_seconds", webhook.timeout_seconds,
+               "For one attempt, the connection included (at most 600)");
+}
+
+void declare_email(Section& backend, communications::EmailSettings& email, std::string& ca_file) {
+  auto port = static_cast<std::uint16_t>(email.port);
+  backend.text("host", email.host, "The SMTP server")
+      .port("port", port, "Its port (587: submission with STARTTLS)")
+      .token("username", email.username, "AUTH is used when set")
+      .token("password", email.password, "The AUTH password; use ${secret:...}")
+      .text("from_address", email.from_address, "The From address")
+      .texts("default_recipients", email.default_recipients,
+             "Where messages go unless their metadata.recipients says otherwise")
+      .flag("start_tls", email.start_tls,
+            "Require STARTTLS and verify the server's certificate (no implicit TLS)")
+      .text("ca_file", ca_file, "PEM CAs to verify the server with (default: the system's)")
+      .seconds("timeout_seconds", email.timeout_seconds,
+               "For one attempt: the whole SMTP session (at most 600)");
+  email.port = port;
+  if (!ca_file.empty()) email.ca_file = ca_file;
+}
+
+void declare_chat(Section& chat, communications::TelegramChat& settings, std::size_t& topic_id) {
+  chat.text("chat_id", settings.chat_id, "A chat id (-100...) or @channel")
+      .count("topic_id", topic_id, "A forum topic (message_thread_id)");
+  if (topic_id > 0) settings.topic_id = static_cast<std::int64_t>(topic_id);
+}
+
+json chat_schema() {
+  json schema;
+  communications::TelegramChat defaults;
+  std::size_t no_topic = 0;
+  auto chat = Section::describer(schema);
+  declare_chat(chat, defaults, no_topic);
+  chat.finish();
+  schema["properties"]["topic_id"].erase("default");  // none: no topic
+  schema["required"] = {"chat_id"};
+  return schema;
+}
+
+void declare_telegram(Section& backend, communications::TelegramSettings& telegram) {
+  std::optional<std::string> token;
+  backend.token("token", token, "The bot's token; use ${secret:...}")
+      .entries("chats", "A chat per label; `default` takes the labels without one", chat_schema(),
+               [&](const std::string& label, const json& value, const std::string& key) {
+                 auto chat = Section::reader(value, key, backend.diagnostics());
+                 communications::TelegramChat settings;
+                 std::size_t topic_id = 0;
+                 declare_chat(chat, settings, topic_id);
+                 chat.finish();
+                 telegram.chats.insert_or_assign(label, std::move(settings));
+               })
+      .text("base_url", telegram.base_url,
+            "The Bot API's URL: a self-hosted gateway, a test server")
+      .seconds("timeout_seconds", telegram.timeout_seconds, "For one attempt (at most 600)");
+  if (token) telegram.token = std::move(*token);
+}
+
+/// Declares the keys of a backend of `type` on `backend`, into `settings`.
+void declare_transport(Section& backend, const std::string& type, BackendSettings& settings,
+                       std::string& ca_file) {
+  if (type == "webhook") {
+    declare_webhook(backend, settings.transport.emplace<communications::WebhookSettings>());
+  } else if (type == "email") {
+    declare_email(backend, settings.transport.emplace<communications::EmailSettings>(), ca_file);
+  } else {
+    declare_telegram(backend, settings.transport.emplace<communications::TelegramSettings>());
+  }
+}
+
+/// The closed schema of a backend of `type`.
+json typed_backend_schema(const std::string& type) {
+  json schema;
+  BackendSettings defaults;
+  std::string type_value = type;
+  std::string ca_file;
+  auto backend = Section::describer(schema);
+  declare_basics(backend, type_value, defaults);
+  declare_transport(backend, type, defaults, ca_file);
+  backend.finish();
+  return schema;
+}
+
+/// What every entry of `communications.backends` may hold: `type`, then the
+/// keys of that type.
+json backend_schema() {
+  auto by_type = json::array();
+  for (const auto& type : backend_types)
+    by_type.push_back(
+        {{"if", {{"properties", {{"type", {{"const", type}}}}}, {"required", {"type"}}}},
+         {"then", typed_backend_schema(type)}});
+  return {{"type", "object"},
+          {"description", "A backend: its type, labels, and the keys of its type"},
+          {"required", {"type"}},
+          {"properties", {{"type", {{"type", "string"}, {"enum", backend_types}}}}},
+          {"allOf", std::move(by_type)}};
+}
+
+bool is_backend_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+/// One entry of `communications.backends`: its keys, then the library's
+/// checks (which never quote a token, a password, a header value or a URL).
+void read_backend(const std::string& name, const json& value, const std::string& key,
+                  std::vector<BackendSettings>& backends, ConfigDiagnostics& diagnostics) {
+  // The name is the metrics' `backend` label and appears in logs.
+  if (!is_backend_name(name))
+    return diagnostics.error(key, "a backend name is letters, digits, '_', '.' and '-'");
+  auto errors = diagnostics.errors();
+  auto backend = Section::reader(value, key, diagnostics);
+  BackendSettings settings;
+  settings.name = name;
+  std::string type;
+  std::string ca_file;
+  declare_basics(backend, type, settings);
+  if (type.empty()) {  // without a type, its other keys mean nothing
+    if (diagnostics.errors() == errors)
+      diagnostics.error(key + ".type", "is required: webhook, email or telegram");
+    return;
+  }
+  declare_transport(backend, type, settings, ca_file);
+  backend.finish();
+  if (diagnostics.errors() != errors) return;
+  try {
+    communications::validate(settings);
+  } catch (const communications::InvalidSettings& refusal) {
+    return diagnostics.error(key + "." + refusal.field(), refusal.what());
+  }
+  backends.push_back(std::move(settings));
+}
+
+}  // namespace communication_keys
+
+void declare_communications(Section& section, CommunicationsSettings& settings) {
+  section
+      .flag("alerts", settings.alerts,
+            "Send the runtime's alerts (label alerts): failures, give-ups, failovers, nodes lost")
+      .seconds("alerts_min_interval_seconds", settings.alerts_min_interval_seconds,
+               "At most one alert per instance or node this often; a give-up always goes")
+      .entries("backends", "Backends by name; each gets the messages of its labels",
+               communication_keys::backend_schema(),
+               [&](const std::string& name, const json& value, const std::string& key) {
+                 communication_keys::read_backend(name, value, key, settings.backends,
+                                                  section.diagnostics());
+               });
+  bool alerts_go_somewhere =
+      std::any_of(settings.backends.begin(), settings.backends.end(), [](const auto& backend) {
+        return backend.enabled && std::find(backend.labels.begin(), backend.labels.end(),
+                                            "alerts") != backend.labels.end();
+      });
+  if (section.reading() && settings.alerts && !alerts_go_somewhere &&
+      !section.diagnostics().has_errors())
+    section.diagnostics().warning(section.key() + ".alerts",
+                                  "no enabled backend has the label alerts: alerts go nowhere");
+}
+
+}  // namespace
+
+std::optional<CommunicationsOptions> communications_options(
+    const CommunicationsSettings& settings) {
+  if (settings.backends.empty()) return std::nullopt;
+  CommunicationsOptions options;
+  options.backends = settings.backends;
+  options.alerts = settings.alerts;
+  options.alerts_min_interval =
+      to_duration<std::chrono::milliseconds>(settings.alerts_min_interval_seconds);
+  return options;
+}
+
+namespace {
+
 /// `placement` and `nodes` next to `type` (docs/cluster.md): registration
 /// attributes, not configuration.
 void read_placement(ServiceInstanceConfig& instance, const std::string& key,
@@ -294,6 +499,10 @@ void declare_file(Section& file, ApplicationConfig& config, const YamlTree* tree
                [&](Section& cluster) { declare_cluster(cluster, config.cluster); })
       .section("secrets", "Where ${secret:backend:key} references look (docs/secrets.md)",
                [&](Section& secrets) { declare_secrets(secrets, config.secrets); })
+      .section("communications",
+               "Messages to people and the node's alerts "
+               "(docs/communications.md)",
+               [&](Section& section) { declare_communications(section, config.communications); })
       .entries(
           "services", "Instances by name, in start order", service_entry_schema(),
           [&](const std::string& name, const json& body, const std::string& key) {

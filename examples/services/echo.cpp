@@ -1,6 +1,7 @@
 // `echo` (docs/rest-api.md, "Example services"): the minimal service of the
-// README (a manager that logs), plus a small configuration and one route,
-// POST /echo, that answers while the service runs.
+// README (a manager that logs), plus a small configuration and two routes
+// that answer while the service runs: POST /echo, and POST /emit, which
+// sends a message to people (docs/communications.md).
 #include <cstdint>
 #include <string>
 
@@ -52,6 +53,9 @@ class EchoService : public ConfiguredService<EchoConfiguration, EchoManager> {
     routes.post(
         "/echo", [this](const RouteRequest& request) { return echo(request); },
         "Echo a message with the prefix");
+    routes.post(
+        "/emit", [this](const RouteRequest& request) { return emit_message(request); },
+        "Send a message through the node's communications");
   }
 
  private:
@@ -59,16 +63,52 @@ class EchoService : public ConfiguredService<EchoConfiguration, EchoManager> {
   /// framework validates a request before its handler runs.
   RouteResponse echo(const RouteRequest& request) const {
     const auto& body = request.body;
+    check_message(body);
+    check_running();
+    auto text = config().prefix + ": " + body["message"].get<std::string>();
+    return RouteResponse::ok(
+        {{"message", cut_to_code_points(std::move(text), config().max_length)}});
+  }
+
+  /// `{message, label?, source?, severity?, subject?, metadata?}`, each
+  /// field as OutgoingMessage has it; what is absent keeps its default.
+  RouteResponse emit_message(const RouteRequest& request) {
+    const auto& body = request.body;
+    check_message(body);
+    OutgoingMessage message;
+    message.message = body["message"].get<std::string>();
+    read_text(body, "label", message.label);
+    read_text(body, "source", message.source);
+    read_text(body, "severity", message.severity);
+    read_text(body, "subject", message.subject);
+    if (body.contains("metadata")) {
+      if (!body["metadata"].is_object())
+        throw Error(ErrorCode::invalid_value, "Field 'metadata' must be an object");
+      message.metadata = body["metadata"];
+    }
+    check_running();
+    emit(std::move(message));
+    return RouteResponse::ok({{"emitted", true}});
+  }
+
+  static void check_message(const nlohmann::json& body) {
     if (!body.is_object() || !body.contains("message"))
       throw Error(ErrorCode::invalid_value, "Field 'message' is required");
     if (!body["message"].is_string())
       throw Error(ErrorCode::invalid_value, "Field 'message' must be a string");
+  }
+
+  static void read_text(const nlohmann::json& body, const char* key, std::string& into) {
+    if (!body.contains(key)) return;
+    if (!body[key].is_string())
+      throw Error(ErrorCode::invalid_value, std::string{"Field '"} + key + "' must be a string");
+    into = body[key].get<std::string>();
+  }
+
+  void check_running() const {
     if (status().state != ServiceState::running)
       throw Error(ErrorCode::conflict, "Service " + name() + " is not running (state: " +
                                            std::string{to_string(status().state)} + ")");
-    auto text = config().prefix + ": " + body["message"].get<std::string>();
-    return RouteResponse::ok(
-        {{"message", cut_to_code_points(std::move(text), config().max_length)}});
   }
 };
 

@@ -223,6 +223,51 @@ void render_nodes(const NodeDirectory& directory, std::string& out) {
                  up, down);
 }
 
+/// A label value as the text format wants it: `\`, `"` and line feeds escaped.
+std::string label_value(std::string_view text) {
+  std::string escaped;
+  escaped.reserve(text.size());
+  for (char c : text) {
+    if (c == '\\' || c == '"') escaped += '\\';
+    if (c == '\n') {
+      escaped += "\\n";
+      continue;
+    }
+    escaped += c;
+  }
+  return escaped;
+}
+
+/// processpype_messages_{sent,dropped,failed}_total, one series per backend.
+void render_messages(const communications::Dispatcher& dispatcher, std::string& out) {
+  auto backends = dispatcher.counters();
+  struct Counter {
+    const char* name;
+    const char* help;
+    std::uint64_t communications::BackendCounters::*value;
+  };
+  const Counter counters[] = {
+      {"processpype_messages_sent_total", "Messages each communications backend delivered.",
+       &communications::BackendCounters::sent},
+      {"processpype_messages_dropped_total",
+       "Messages each communications backend dropped: its queue was full, or they were left "
+       "unsent at shutdown.",
+       &communications::BackendCounters::dropped},
+      {"processpype_messages_failed_total",
+       "Messages each communications backend gave up on: a final refusal, or every attempt "
+       "failed.",
+       &communications::BackendCounters::failed},
+  };
+  auto into = std::back_inserter(out);
+  for (const auto& counter : counters) {
+    fmt::format_to(into, "# HELP {} {}\n# TYPE {} counter\n", counter.name, counter.help,
+                   counter.name);
+    for (const auto& backend : backends)
+      fmt::format_to(into, "{}{{backend=\"{}\"}} {}\n", counter.name, label_value(backend.backend),
+                     backend.*counter.value);
+  }
+}
+
 std::string read_text(const char* path) {
   std::ifstream file{path};
   std::stringstream content;
@@ -283,6 +328,7 @@ std::string render_metrics(const MetricSources& sources) {
   if (sources.http) sources.http->render(out);
   if (sources.state) out += sources.state->metrics().prometheus_text();
   if (sources.cluster) out += sources.cluster->prometheus_text();
+  if (sources.messages) render_messages(*sources.messages, out);
   render_process(out);
   return out;
 }

@@ -14,6 +14,7 @@
 #include "processpype/actors/cluster.hpp"
 #include "processpype/actors/instance_table.hpp"
 #include "processpype/actors/node_directory.hpp"
+#include "processpype/communications/dispatcher.hpp"
 #include "processpype/state/state_store.hpp"
 
 namespace processpype::rest {
@@ -52,6 +53,8 @@ struct MetricSources {
   const HttpMetrics* http = nullptr;
   const state::StateStore* state = nullptr;
   const Cluster* cluster = nullptr;
+  /// The node's communications backends (docs/communications.md).
+  const communications::Dispatcher* messages = nullptr;
 };
 
 /// The whole /metrics document: the node's instances and nodes, HTTP

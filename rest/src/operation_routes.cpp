@@ -67,6 +67,7 @@ class OperationHandlers {
       if (core_.options.collect_metrics) sources.http = &core_.http_metrics;
       sources.state = core_.runtime.state_store().get();
       sources.cluster = core_.runtime.cluster();
+      sources.messages = core_.runtime.dispatcher().get();
       core_.respond(
           exchange,
           HttpResponse{

@@ -66,7 +66,7 @@ void EventLog::set_node(std::string node) {
 }
 
 std::uint64_t EventLog::append(std::string_view service, std::string_view state,
-                               std::string_view error, const Trigger& trigger) {
+                               std::string_view error, const Trigger& trigger, bool gave_up) {
   std::uint64_t seq;
   std::shared_ptr<const std::vector<std::pair<std::uint64_t, Listener>>> listeners;
   {
@@ -81,7 +81,8 @@ std::uint64_t EventLog::append(std::string_view service, std::string_view state,
                 std::string{error},
                 trigger.cause,
                 trigger.request_id,
-                trigger.from_node};
+                trigger.from_node,
+                gave_up};
     if (ring_.size() < capacity)
       ring_.push_back(std::move(event));
     else

@@ -16,6 +16,10 @@ std::string ServiceManager::node_id() const {
   return context_ ? context_->node_id() : std::string();
 }
 
+void ServiceManager::emit(OutgoingMessage message) const {
+  if (context_) context_->emit(std::move(message));
+}
+
 Service::Service(std::string name) : name_(std::move(name)) {}
 
 Service::~Service() = default;
@@ -51,6 +55,10 @@ bool Service::may_block() {
 
 void Service::fail(std::string reason) {
   if (context_) context_->fail(std::move(reason));
+}
+
+void Service::emit(OutgoingMessage message) {
+  if (context_) context_->emit(std::move(message));
 }
 
 ServiceManager& Service::manager() {

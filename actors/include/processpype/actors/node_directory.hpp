@@ -31,6 +31,11 @@ class NodeDirectory {
     StatusFeedActor status_feed;
     bool up = true;
     bool local = false;
+    /// Down: why, as the Node actor logs it ("its connection closed", "no
+    /// heartbeat for 5.2 s", "it left the cluster").
+    std::string down_reason{};
+    /// Down because it said it leaves (a graceful shutdown), not lost.
+    bool left = false;
   };
 
   std::optional<Node> find(std::string_view id) const;
@@ -41,8 +46,9 @@ class NodeDirectory {
   /// not (new, back, or another process under its id).
   void put(Node node);
   void erase(const std::string& id);
-  /// Marks `id` down and tells every down listener about it.
-  void mark_down(const std::string& id);
+  /// Marks `id` down (`reason`, `left`: Node::down_reason, Node::left) and
+  /// tells every down listener about it.
+  void mark_down(const std::string& id, std::string reason = {}, bool left = false);
 
   /// Called (on the Node actor's thread) with a node that went down: lets
   /// callers fail requests in flight to it.

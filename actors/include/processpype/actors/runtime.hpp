@@ -10,6 +10,7 @@
 #include <typeinfo>
 #include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
 #include "processpype/actors/cluster.hpp"
@@ -17,7 +18,10 @@
 #include "processpype/actors/node_directory.hpp"
 #include "processpype/actors/service_client.hpp"
 #include "processpype/actors/supervisor.hpp"
+#include "processpype/communications/dispatcher.hpp"
+#include "processpype/communications/settings.hpp"
 #include "processpype/runtime/events.hpp"
+#include "processpype/runtime/outgoing_message.hpp"
 #include "processpype/runtime/service_registry.hpp"
 #include "processpype/state/state_store.hpp"
 
@@ -33,6 +37,25 @@ struct NodeTlsFiles {
   std::string ca;
 
   bool enabled() const noexcept { return !certificate.empty() || !key.empty(); }
+};
+
+/// A node's messages to people (docs/communications.md): what services
+/// emit, and its own alerts.
+struct CommunicationsOptions {
+  /// `communications.backends`; the Runtime's constructor checks them
+  /// (communications::InvalidSettings).
+  std::vector<communications::BackendSettings> backends;
+  /// Send the runtime's alerts, label `alerts`: an instance failure, a
+  /// give-up, a failover, a member lost.
+  bool alerts = false;
+  /// At most one alert per source (instance or node) this often; a give-up
+  /// always goes.
+  std::chrono::milliseconds alerts_min_interval = std::chrono::seconds(60);
+  /// How long the Runtime's end waits for queued messages to go out; a
+  /// server that hangs does not hold it up longer.
+  std::chrono::milliseconds flush_timeout = std::chrono::seconds(2);
+  /// Queues, retries and the logger; `node` is set to the node's id.
+  communications::DispatcherOptions dispatcher{};
 };
 
 struct RuntimeOptions {
@@ -64,6 +87,9 @@ struct RuntimeOptions {
   std::optional<state::StateStoreOptions> state = std::nullopt;
   /// Empties the state file before anything is restored (`--reset-state`).
   bool reset_state = false;
+  /// Messages to people and the node's alerts (docs/communications.md).
+  /// Unset: emit() does nothing, and no thread or queue exists for it.
+  std::optional<CommunicationsOptions> communications = std::nullopt;
 };
 
 /// An instance of the application file (docs/configuration.md); its
@@ -132,10 +158,14 @@ class Runtime : public ServiceClient {
   explicit Runtime(caf::actor_system& system, RuntimeOptions options = {});
   /// Opens the state file when RuntimeOptions::state is set: throws
   /// state::StateError (one line naming the path and the reason) when it
-  /// cannot be used, before anything runs.
+  /// cannot be used, before anything runs. Starts the communications
+  /// backends when RuntimeOptions::communications is set: throws
+  /// communications::InvalidSettings for a backend that cannot be used.
   ///
   /// Ends the Supervisor, the Node actor, the EventFeed and every service
-  /// actor (managers are not stopped: call stop_all first for a graceful end).
+  /// actor (managers are not stopped: call stop_all first for a graceful end),
+  /// after the messages still queued had CommunicationsOptions::flush_timeout
+  /// to go out.
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
@@ -152,6 +182,18 @@ class Runtime : public ServiceClient {
   EventLog& event_log() const noexcept { return *event_log_; }
   /// The node's state file; null when it has none.
   const std::shared_ptr<state::StateStore>& state_store() const noexcept { return state_; }
+  /// The node's communications backends (their counters feed /metrics);
+  /// null without RuntimeOptions::communications.
+  const std::shared_ptr<communications::Dispatcher>& dispatcher() const noexcept {
+    return dispatcher_;
+  }
+
+  /// Sends `message` to people (docs/communications.md): to every enabled
+  /// backend whose labels contain its label; `source` defaults to this
+  /// node's id. Thread-safe and never waits (the message is queued, not
+  /// sent). Without RuntimeOptions::communications it does nothing.
+  void emit(OutgoingMessage message);
+
   /// This node's part in a cluster with a store; null until join_cluster.
   Cluster* cluster() const noexcept { return cluster_.get(); }
 
@@ -241,6 +283,9 @@ class Runtime : public ServiceClient {
 
  private:
   static std::string demangle(const char* mangled);
+  /// At the end: the alerts of the events so far, then what is queued, get
+  /// CommunicationsOptions::flush_timeout to go out.
+  void flush_messages();
 
   RuntimeOptions options_;
   std::shared_ptr<state::StateStore> state_;
@@ -248,6 +293,8 @@ class Runtime : public ServiceClient {
   std::shared_ptr<InstanceTable> table_;
   std::shared_ptr<EventLog> event_log_;
   std::shared_ptr<NodeDirectory> directory_;
+  std::shared_ptr<communications::Dispatcher> dispatcher_;
+  caf::actor alert_source_;  ///< null without alerts
   EventFeedActor events_;
   StatusFeedActor status_feed_;
   std::shared_ptr<StatusReplicas> status_replicas_;

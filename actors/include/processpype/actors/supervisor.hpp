@@ -10,6 +10,7 @@
 
 #include "processpype/actors/instance_table.hpp"
 #include "processpype/actors/protocol.hpp"
+#include "processpype/communications/dispatcher.hpp"
 #include "processpype/runtime/events.hpp"
 #include "processpype/state/state_store.hpp"
 
@@ -42,6 +43,8 @@ struct SupervisorSetup {
   std::shared_ptr<state::StateStore> state;
   /// Names of cluster instances, refused to node instances (409).
   std::shared_ptr<const ReservedNames> reserved_names;
+  /// Where services' emit() sends (docs/communications.md); empty: nowhere.
+  std::weak_ptr<communications::Dispatcher> messages{};
 };
 
 /// Spawns a node's Supervisor (protocol.hpp has its interface).

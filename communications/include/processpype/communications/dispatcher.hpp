@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,7 @@ struct RetryPolicy {
 };
 
 struct DispatcherOptions {
-  std::string node{};                 ///< the node id that webhook bodies and emails carry
+  std::string node{};  ///< the node id that webhook bodies and emails carry (set_node changes it)
   std::size_t queue_capacity = 1000;  ///< per backend; a message beyond it is dropped
   RetryPolicy retry{};
   /// A backend logs its send failures (and its drops) at most once per
@@ -75,6 +76,10 @@ class Dispatcher {
   /// Returns at once: nothing here waits for a sender or the network.
   void emit(Message message);
 
+  /// The node id that messages emitted from now on carry: a node learns its
+  /// id when it publishes, after its dispatcher is made.
+  void set_node(std::string node);
+
   /// Waits until every queue is empty and no message is in flight, for at
   /// most `timeout`; whether they all drained.
   bool flush(std::chrono::milliseconds timeout);
@@ -83,7 +88,12 @@ class Dispatcher {
   std::vector<BackendCounters> counters() const;
 
  private:
+  std::shared_ptr<const std::string> node() const;
+
   std::vector<std::unique_ptr<Outbox>> outboxes_;
+  mutable std::mutex node_mutex_;
+  /// Shared by the envelopes that carry it: a message costs no copy of it.
+  std::shared_ptr<const std::string> node_;
 };
 
 }  // namespace processpype::communications

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "processpype/actors/runtime.hpp"
+#include "processpype/communications/settings.hpp"
 #include "processpype/config/diagnostics.hpp"
 #include "processpype/config/secrets.hpp"
 #include "processpype/rest/server.hpp"
@@ -88,6 +89,16 @@ struct StateSettings {
   std::string sync = "normal";
 };
 
+/// `communications` (docs/communications.md): messages to people.
+struct CommunicationsSettings {
+  /// The runtime's own alerts, label `alerts`.
+  bool alerts = false;
+  /// At most one alert per instance or node this often; a give-up always goes.
+  double alerts_min_interval_seconds = 60.0;
+  /// `backends`, checked (communications::validate), by name.
+  std::vector<communications::BackendSettings> backends;
+};
+
 /// `cluster` (docs/cluster.md): the store that coordinates cluster
 /// instances; without `store` a node has none.
 struct ClusterSettings {
@@ -125,6 +136,7 @@ struct ApplicationConfig {
   LoggingSettings logging;
   NodeSettings node;
   StateSettings state;
+  CommunicationsSettings communications;
   ClusterSettings cluster;
   SecretsSettings secrets;
   /// The backends of `secrets` as they were read with the file: the file's
@@ -156,6 +168,10 @@ ApplicationConfig load_application_config(const std::string& path);
 
 /// As load_application_config, from the text of a file.
 ApplicationConfig parse_application_config(const std::string& text, const std::string& name);
+
+/// What the Runtime makes of `communications`; unset when no backend is
+/// configured (emit then does nothing, and no alert is sent).
+std::optional<CommunicationsOptions> communications_options(const CommunicationsSettings& settings);
 
 /// The JSON Schema (2020-12) of the file format, with each registered
 /// class's configuration under `services` (`processpype config-schema`).

@@ -64,6 +64,10 @@ struct Event {
   EventCause cause = EventCause::request;
   std::string request_id;  ///< of the request that caused it; empty: none (null on the wire)
   std::string from_node;   ///< a cluster instance's previous owner; empty: none (null)
+  /// An `error` with which the restart policy gave up: no restart follows
+  /// (the alerts of docs/communications.md always send it). Not in the
+  /// JSON, whose `error` ends with `; gave up after ...` then.
+  bool gave_up = false;
 
   friend bool operator==(const Event&, const Event&) = default;
 };
@@ -99,9 +103,9 @@ class EventLog {
   /// The node id in later events (a node learns its id when it publishes).
   void set_node(std::string node);
 
-  /// Appends an event now; returns its seq.
+  /// Appends an event now; returns its seq. `gave_up`: Event::gave_up.
   std::uint64_t append(std::string_view service, std::string_view state, std::string_view error,
-                       const Trigger& trigger);
+                       const Trigger& trigger, bool gave_up = false);
 
   /// The events with seq > `after`, oldest first.
   EventSlice since(std::uint64_t after) const;

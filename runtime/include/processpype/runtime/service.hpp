@@ -9,6 +9,7 @@
 #include <spdlog/logger.h>
 
 #include "processpype/runtime/configuration.hpp"
+#include "processpype/runtime/outgoing_message.hpp"
 #include "processpype/runtime/routes.hpp"
 #include "processpype/runtime/service_status.hpp"
 
@@ -31,6 +32,11 @@ class ServiceContext {
   virtual std::optional<std::int64_t> fencing_token() const { return std::nullopt; }
   /// The id of the node that runs the instance (empty until the node has one).
   virtual std::string node_id() const { return {}; }
+  /// Queues `message` for the node's communications backends
+  /// (docs/communications.md), `source` defaulting to the instance's name;
+  /// returns at once. Nothing happens when the node has none (this
+  /// default).
+  virtual void emit(OutgoingMessage /*message*/) {}
 };
 
 /// The answer of a health check.
@@ -74,6 +80,8 @@ class ServiceManager {
   /// Reports a failure at run time, from any thread (e.g. a worker that
   /// lost its connection). Does nothing once the service's actor is gone.
   void fail(std::string reason) const;
+  /// Sends a message to people, as Service::emit does, from any thread.
+  void emit(OutgoingMessage message) const;
 
   /// The fencing token of a cluster instance (docs/cluster.md, "Fencing
   /// tokens"): larger for every node that takes the instance over. A manager
@@ -157,6 +165,15 @@ class Service {
 
   /// Reports a failure at run time, from any thread.
   void fail(std::string reason);
+
+  /// Sends a message to people through the node's communications backends
+  /// (docs/communications.md): to every enabled backend whose labels
+  /// contain `message.label`; `source` defaults to this instance's name.
+  /// Thread-safe, and it never waits: the message is queued (or dropped and
+  /// counted when a backend's queue is full), not sent. Without
+  /// communications configured, or before the service's actor exists, it
+  /// does nothing.
+  void emit(OutgoingMessage message);
 
  protected:
   ServiceManager& manager();
