@@ -1,5 +1,8 @@
 #include "processpype/actors/async_caller.hpp"
 
+#include <cstdint>
+#include <vector>
+
 #include <caf/actor_companion.hpp>
 #include <caf/all.hpp>
 
@@ -7,7 +10,7 @@ namespace processpype {
 
 namespace {
 
-using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 
 caf::actor_companion* as_companion(const caf::strong_actor_ptr& pointer) {
   return static_cast<caf::actor_companion*>(caf::actor_cast<caf::abstract_actor*>(pointer));
@@ -36,16 +39,20 @@ AsyncCaller::~AsyncCaller() {
 void AsyncCaller::send(const caf::strong_actor_ptr& destination, caf::message message,
                        Callback callback, std::optional<caf::timespan> timeout) {
   auto id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  std::optional<caf::actor_clock::time_point> deadline;
+  if (timeout) deadline = system_.clock().now() + *timeout;
+  bool schedule = false;
   {
     std::lock_guard lock{mutex_};
-    pending_.emplace(id,
-                     Pending{std::move(callback), caf::actor_cast<caf::actor_addr>(destination)});
+    pending_.emplace(
+        id, Pending{std::move(callback), caf::actor_cast<caf::actor_addr>(destination), deadline});
+    if (deadline) {
+      deadlines_.emplace(*deadline, id);
+      schedule = needs_sweep_at(*deadline);
+    }
   }
-  if (timeout) {
-    system_.clock().schedule_message(
-        system_.clock().now() + *timeout, companion_,
-        caf::make_mailbox_element(nullptr, caf::make_message_id(), {}, timeout_atom::value, id));
-  }
+  // Outside the lock: the clock thread may be running sweep() and wait for it.
+  if (schedule) schedule_sweep(*deadline);
   if (!destination) {
     auto reply = caf::make_message(caf::make_error(caf::sec::invalid_argument));
     finish(id, reply);
@@ -62,11 +69,39 @@ void AsyncCaller::on_enqueue(caf::mailbox_element_ptr element) {
     finish(element->mid.request_id().integer_value(), reply);
     return;
   }
-  auto& content = element->content();
-  if (content.match_elements<timeout_atom, std::uint64_t>()) {
-    auto reply = caf::make_message(caf::make_error(caf::sec::request_timeout));
-    finish(content.get_as<std::uint64_t>(1), reply);
+  if (element->content().match_elements<sweep_atom>()) sweep();
+}
+
+bool AsyncCaller::needs_sweep_at(caf::actor_clock::time_point deadline) {
+  if (sweep_at_ && *sweep_at_ <= deadline) return false;
+  sweep_at_ = deadline;
+  return true;
+}
+
+void AsyncCaller::schedule_sweep(caf::actor_clock::time_point at) {
+  system_.clock().schedule_message(
+      at, companion_,
+      caf::make_mailbox_element(nullptr, caf::make_message_id(), {}, sweep_atom::value));
+}
+
+void AsyncCaller::sweep() {
+  auto now = system_.clock().now();
+  std::vector<std::uint64_t> expired;
+  std::optional<caf::actor_clock::time_point> next;
+  {
+    std::lock_guard lock{mutex_};
+    if (sweep_at_ && *sweep_at_ <= now) sweep_at_.reset();  // this sweep, or an earlier one
+    auto first_pending = deadlines_.upper_bound({now, UINT64_MAX});
+    for (auto entry = deadlines_.begin(); entry != first_pending; ++entry)
+      expired.push_back(entry->second);
+    if (first_pending != deadlines_.end() && needs_sweep_at(first_pending->first))
+      next = first_pending->first;
   }
+  for (auto id : expired) {
+    auto reply = caf::make_message(caf::make_error(caf::sec::request_timeout));
+    finish(id, reply);
+  }
+  if (next) schedule_sweep(*next);
 }
 
 void AsyncCaller::fail_requests_to(const caf::actor_addr& destination, const caf::error& error) {
@@ -89,6 +124,7 @@ void AsyncCaller::finish(std::uint64_t id, caf::message& reply) {
     auto found = pending_.find(id);
     if (found == pending_.end()) return;  // answered already (reply vs timeout)
     callback = std::move(found->second.callback);
+    if (found->second.deadline) deadlines_.erase({*found->second.deadline, id});
     pending_.erase(found);
   }
   // The callback runs on the replying actor's thread: whatever it throws

@@ -18,15 +18,19 @@
 //     - start/stop transitions (one instance per wrk connection, as in
 //       rest_benchmark: every request is a real transition),
 //     - the echo custom route;
-//  4. a table: each remote figure next to the local one, its ratio to it,
-//     and the latency the remote hop adds.
+//     the start/stop and echo figures also beside their limit: the same
+//     requests to a bare CAF hop (bare_hop_node.cpp: a bare RESTinio
+//     handler in front of a bare CAF node that calls another over BASP,
+//     messages of the sizes a node sends for them);
+//  4. a table: each remote figure next to the local one and its limit, its
+//     ratios to them, and the latency the remote hop adds.
 //
 //  5. node TLS: the echo custom route through a's REST to an instance of b
 //     (it crosses BASP both ways; status reads are served from a's replica),
 //     with a second pair of nodes whose node protocol runs over TLS (CAF's
 //     OpenSSL module, certificates of a throwaway CA made with the `openssl`
-//     command), in rounds alternating with the plain pair: the TLS figure
-//     as a ratio to plain BASP;
+//     command), in rounds alternating with the plain pair and the bare hop
+//     over TLS: the TLS figure as a ratio to plain BASP and to its limit;
 //  6. convergence: for N = 2, 4, 8 nodes, node n1 first, then N-1 nodes
 //     started at the same moment, each joining a random node already up;
 //     the time until every node answered (its join done) and until every
@@ -80,6 +84,9 @@ struct Phases {
   int convergence_rounds = 5;
 };
 
+/// What echo.lua posts.
+const json echo_request_body = {{"message", "hi"}};
+
 /// The remote node's id, and the prefix of a's routes that act on it.
 const std::string remote_node = "b";
 const std::string remote_services = "/nodes/b/services/";
@@ -98,19 +105,112 @@ void register_echo(HttpClient& api, const std::string& name, const std::string& 
   expect_ok(api.post("/services/register", body), "register " + name);
 }
 
-/// One operation: its local figure (the baseline) and its remote one.
+/// One operation: its local figure (the baseline), its remote one and,
+/// when measured, its limit (the bare hop).
 struct Comparison {
   std::string operation;
   Figure local;
-  Figure remote;  ///< ratio: median over rounds of remote / local req/s
+  Figure remote;                ///< ratio: median over rounds of remote / local req/s
+  std::optional<Figure> limit;  ///< the bare hop's median run
+  double limit_ratio = 0;       ///< median over rounds of remote / limit req/s
 };
 
 Comparison compare(const Options& options, std::string operation, const WrkTarget& local,
-                   const WrkTarget& remote) {
-  std::vector<Measurement> local_runs;
-  auto remote_figure = measure_against(options, local, local_runs, remote);
-  return {std::move(operation), Figure{local.name, median_run(local_runs), 1.0, {}},
-          std::move(remote_figure)};
+                   const WrkTarget& remote, const WrkTarget* limit = nullptr) {
+  std::vector<Measurement> local_runs, limit_runs;
+  std::vector<Reference> references{{&local, &local_runs}};
+  if (limit) references.push_back({limit, &limit_runs});
+  auto compared = measure_beside(options, remote, references);
+  Comparison comparison{std::move(operation), Figure{local.name, median_run(local_runs), 1.0, {}},
+                        std::move(compared.figure), std::nullopt, 0};
+  if (limit) {
+    comparison.limit = Figure{limit->name, median_run(limit_runs), 1.0, {}};
+    comparison.limit_ratio = compared.ratios[1];
+  }
+  return comparison;
+}
+
+// -- the limit: a bare CAF hop ------------------------------------------------------------
+
+/// About the bytes CAF 0.17 serializes for a string: a length, then the
+/// characters.
+std::size_t serialized(const std::string& text) {
+  return text.size() + (text.size() < 128 ? 1 : 2);
+}
+
+/// The request a node sends its peer for one HTTP request (ForwardedRequest
+/// after http_atom, with the headers wrk sends: Host, Content-Type,
+/// Content-Length), in bytes.
+std::size_t forwarded_request_bytes(const std::string& path, const std::string& body) {
+  std::size_t bytes =
+      8 + serialized("POST") + serialized(path) + serialized("") + serialized(body) + 1;
+  for (const auto& [name, value] : {std::pair<std::string, std::string>{"Host", "127.0.0.1:40000"},
+                                    {"Content-Type", "application/json"},
+                                    {"Content-Length", std::to_string(body.size())}})
+    bytes += serialized(name) + serialized(value);
+  return bytes;
+}
+
+/// The reply (ForwardedResponse: status, content type, the X-Request-Id
+/// header, body, table version), in bytes.
+std::size_t forwarded_response_bytes(const std::string& body) {
+  return 4 + serialized("application/json") + 1 + serialized("X-Request-Id") +
+         serialized(std::string(32, '0')) + serialized(body) + 16;
+}
+
+/// Two bare_hop_node processes (see bare_hop_node.cpp): a peer, and a front
+/// serving HTTP on `http_port` that calls the peer for every request.
+struct BareHop {
+  std::unique_ptr<ChildProcess> peer;
+  std::unique_ptr<ChildProcess> front;
+  int http_port = 0;
+
+  std::string url(const std::string& path) const {
+    return fmt::format("http://127.0.0.1:{}{}", http_port, path);
+  }
+};
+
+/// Waits (at most 15 s) for `process` to print "ready".
+void wait_ready(ChildProcess& process, const std::string& name) {
+  if (wait_until([&] { return process.stdout_text().find("ready") != std::string::npos; }, 15s,
+                 20ms))
+    return;
+  throw std::runtime_error(fmt::format("{} not ready in 15 s: {}{}", name, process.stdout_text(),
+                                       process.stderr_text()));
+}
+
+/// A bare hop carrying messages of `request_bytes` and `reply_bytes`; over
+/// TLS with `tls` (a certificate for each node, one CA).
+BareHop start_bare_hop(std::size_t request_bytes, std::size_t reply_bytes,
+                       const std::optional<std::pair<NodeTlsFiles, NodeTlsFiles>>& tls = {}) {
+  auto tls_args = [](const NodeTlsFiles& files) {
+    return std::vector<std::string>{"--tls", files.certificate, files.key, files.ca};
+  };
+  BareHop hop;
+  auto node_port = free_port();
+  std::vector<std::string> peer_args{"peer", "--node-port", std::to_string(node_port),
+                                     "--reply-bytes", std::to_string(reply_bytes)};
+  if (tls) {
+    auto args = tls_args(tls->first);
+    peer_args.insert(peer_args.end(), args.begin(), args.end());
+  }
+  hop.peer = std::make_unique<ChildProcess>(PROCESSPYPE_BARE_HOP_NODE, peer_args);
+  wait_ready(*hop.peer, "the bare hop's peer");
+  hop.http_port = free_port();
+  std::vector<std::string> front_args{"front",
+                                      "--http-port",
+                                      std::to_string(hop.http_port),
+                                      "--peer-port",
+                                      std::to_string(node_port),
+                                      "--request-bytes",
+                                      std::to_string(request_bytes)};
+  if (tls) {
+    auto args = tls_args(tls->second);
+    front_args.insert(front_args.end(), args.begin(), args.end());
+  }
+  hop.front = std::make_unique<ChildProcess>(PROCESSPYPE_BARE_HOP_NODE, front_args);
+  wait_ready(*hop.front, "the bare hop's front");
+  return hop;
 }
 
 /// Non-2xx, socket errors and script lines of a run, "" when none.
@@ -223,21 +323,31 @@ std::vector<Comparison> compare_tls(const Options& options, const std::string& p
                            api.url(""), tls_a.node_port, tls_b.node_port)
             << std::flush;
   const auto tls_base = api.url("");
+  const std::string echo_path = "/nodes/tb/services/remote/echo";
+  auto echo_reply = api.post(echo_path, echo_request_body);
+  expect_ok(echo_reply, "echo remote on tb");
+  auto hop = start_bare_hop(forwarded_request_bytes(echo_path, echo_request_body.dump()),
+                            forwarded_response_bytes(echo_reply.body),
+                            std::pair{ca.issue("bare-peer"), ca.issue("bare-front")});
   std::vector<Comparison> comparisons;
   Options one_connection = options;
   one_connection.threads = 1;
   one_connection.connections = 1;
   const auto echo_lua = wrk_script("echo.lua");
-  comparisons.push_back(compare(one_connection, "remote echo route, 1 connection",
-                                {"plain: POST /nodes/b/services/remote/echo (1 connection)",
-                                 plain_base + remote_services + "remote/echo", echo_lua},
-                                {"TLS: POST /nodes/tb/services/remote/echo (1 connection)",
-                                 tls_base + "/nodes/tb/services/remote/echo", echo_lua}));
-  comparisons.push_back(compare(options, "remote echo route",
-                                {"plain: POST /nodes/b/services/remote/echo",
-                                 plain_base + remote_services + "remote/echo", echo_lua},
-                                {"TLS: POST /nodes/tb/services/remote/echo",
-                                 tls_base + "/nodes/tb/services/remote/echo", echo_lua}));
+  const WrkTarget limit_one{"(limit: bare CAF hop over TLS, 1 connection)", hop.url(echo_path),
+                            echo_lua};
+  const WrkTarget limit{"(limit: bare CAF hop over TLS)", hop.url(echo_path), echo_lua};
+  comparisons.push_back(compare(
+      one_connection, "remote echo route, 1 connection",
+      {"plain: POST /nodes/b/services/remote/echo (1 connection)",
+       plain_base + remote_services + "remote/echo", echo_lua},
+      {"TLS: POST /nodes/tb/services/remote/echo (1 connection)", tls_base + echo_path, echo_lua},
+      &limit_one));
+  comparisons.push_back(compare(
+      options, "remote echo route",
+      {"plain: POST /nodes/b/services/remote/echo", plain_base + remote_services + "remote/echo",
+       echo_lua},
+      {"TLS: POST /nodes/tb/services/remote/echo", tls_base + echo_path, echo_lua}, &limit));
   auto tb_state = node_state(api, "tb");
   std::cout << fmt::format("TLS node tb: {}; ta: {}\n", stop_server(*tls_b.server),
                            stop_server(*tls_a.server));
@@ -246,11 +356,25 @@ std::vector<Comparison> compare_tls(const Options& options, const std::string& p
   return comparisons;
 }
 
+std::string limit_rate(const Comparison& comparison) {
+  return comparison.limit ? fmt::format("{:.0f}", comparison.limit->measurement.requests_per_second)
+                          : "-";
+}
+
+std::string limit_ratio(const Comparison& comparison) {
+  return comparison.limit ? fmt::format("{:.2f}x", comparison.limit_ratio) : "-";
+}
+
+std::string limit_p50(const Comparison& comparison) {
+  return comparison.limit ? format_latency(comparison.limit->measurement.p50_ms) : "-";
+}
+
 void print_tls_table(const std::vector<Comparison>& comparisons) {
   std::cout << "\n"
-            << fmt::format("{:<34} {:>11} {:>10} {:>8} {:>9} {:>9} {:>9}  {}\n",
+            << fmt::format("{:<34} {:>11} {:>10} {:>8} {:>11} {:>7} {:>9} {:>9} {:>9} {:>9}  {}\n",
                            "node TLS (through a's REST)", "plain req/s", "TLS req/s", "/plain",
-                           "plain p50", "TLS p50", "TLS p99", "notes");
+                           "limit req/s", "/limit", "plain p50", "TLS p50", "limit p50", "TLS p99",
+                           "notes");
   for (const auto& comparison : comparisons) {
     const auto& plain = comparison.local.measurement;
     const auto& tls = comparison.remote.measurement;
@@ -258,25 +382,30 @@ void print_tls_table(const std::vector<Comparison>& comparisons) {
     if (auto text = run_notes(plain); !text.empty()) notes += "plain: " + text;
     if (auto text = run_notes(tls); !text.empty())
       notes += (notes.empty() ? "" : "; ") + ("TLS: " + text);
-    std::cout << fmt::format("{:<34} {:>11.0f} {:>10.0f} {:>7.2f}x {:>9} {:>9} {:>9}  {}\n",
-                             comparison.operation, plain.requests_per_second,
-                             tls.requests_per_second, comparison.remote.ratio,
-                             format_latency(plain.p50_ms), format_latency(tls.p50_ms),
-                             format_latency(tls.p99_ms), notes);
+    std::cout << fmt::format(
+        "{:<34} {:>11.0f} {:>10.0f} {:>7.2f}x {:>11} {:>7} {:>9} {:>9} {:>9} {:>9}  {}\n",
+        comparison.operation, plain.requests_per_second, tls.requests_per_second,
+        comparison.remote.ratio, limit_rate(comparison), limit_ratio(comparison),
+        format_latency(plain.p50_ms), format_latency(tls.p50_ms), limit_p50(comparison),
+        format_latency(tls.p99_ms), notes);
   }
   std::cout << "\nplain: node a's /nodes/b/... over plain BASP; TLS: node ta's /nodes/tb/... "
                "over BASP in TLS\n(mutual verification, certificates of one CA). /plain is "
                "the median, over rounds, of the\nTLS run's req/s divided by that of the plain "
-               "run next to it.\n";
+               "run next to it; /limit, divided by that of\nthe bare CAF hop over TLS "
+               "(bare_hop_node: a bare RESTinio handler in front of two bare\nCAF nodes, "
+               "messages of the same sizes).\n";
 }
 
 // 4. The table.
 void print_remote_table(const Options& options, const std::vector<Comparison>& comparisons,
                         int cycle_instances) {
   std::cout << "\n"
-            << fmt::format("{:<34} {:>11} {:>12} {:>8} {:>9} {:>10} {:>10} {:>10}  {}\n",
-                           "operation (through a's REST)", "local req/s", "remote req/s", "/local",
-                           "local p50", "remote p50", "added p50", "remote p99", "notes");
+            << fmt::format(
+                   "{:<34} {:>11} {:>12} {:>8} {:>11} {:>7} {:>9} {:>10} {:>9} {:>10} {:>10}  {}\n",
+                   "operation (through a's REST)", "local req/s", "remote req/s", "/local",
+                   "limit req/s", "/limit", "local p50", "remote p50", "limit p50", "added p50",
+                   "remote p99", "notes");
   for (const auto& comparison : comparisons) {
     const auto& local = comparison.local.measurement;
     const auto& remote = comparison.remote.measurement;
@@ -285,9 +414,10 @@ void print_remote_table(const Options& options, const std::vector<Comparison>& c
     if (auto text = run_notes(remote); !text.empty())
       notes += (notes.empty() ? "" : "; ") + ("remote: " + text);
     std::cout << fmt::format(
-        "{:<34} {:>11.0f} {:>12.0f} {:>7.2f}x {:>9} {:>10} {:>10} {:>10}  {}\n",
+        "{:<34} {:>11.0f} {:>12.0f} {:>7.2f}x {:>11} {:>7} {:>9} {:>10} {:>9} {:>10} {:>10}  {}\n",
         comparison.operation, local.requests_per_second, remote.requests_per_second,
-        comparison.remote.ratio, format_latency(local.p50_ms), format_latency(remote.p50_ms),
+        comparison.remote.ratio, limit_rate(comparison), limit_ratio(comparison),
+        format_latency(local.p50_ms), format_latency(remote.p50_ms), limit_p50(comparison),
         signed_latency(remote.p50_ms - local.p50_ms), format_latency(remote.p99_ms), notes);
   }
 
@@ -300,6 +430,10 @@ void print_remote_table(const Options& options, const std::vector<Comparison>& c
       "includes queueing. The start/stop figures use {} instances per side, one idle per wrk\n"
       "connection plus one spare per wrk thread (see rest_benchmark): every request is a real\n"
       "transition, all stopped before each run.\n"
+      "\nlimit: the same requests to a bare CAF hop (bare_hop_node: a bare RESTinio handler\n"
+      "in front of one bare CAF node that calls another over BASP on loopback, messages of\n"
+      "the sizes a node sends for them); /limit is the median, over rounds, of the remote\n"
+      "run's req/s divided by that of the bare hop's run next to it.\n"
       "\nA status read through a is answered from a's replica of b's status (no BASP hop; see\n"
       "docs/architecture.md, \"Status replicas\"): it costs what a local read costs.\n"
       "Where the remote cost of the others comes from: a local request goes from a's RESTinio\n"
@@ -310,18 +444,26 @@ void print_remote_table(const Options& options, const std::vector<Comparison>& c
       "a transition or the echo route, to the service actor); the reply is serialized by b's\n"
       "middleman and deserialized by a's, whose I/O thread runs the REST callback. So: two\n"
       "serializations, two deserializations, two loopback writes/reads and the hand-offs to\n"
-      "and from each node's middleman thread, plus a per-request timeout entry in a's CAF\n"
-      "clock (remote requests are bounded by the request timeout), and b is a second process\n"
-      "competing for the same CPUs.\n",
+      "and from each node's middleman thread (a's deadlines for them cost one clock message\n"
+      "per timeout period, not one per request), and b is a second process competing for\n"
+      "the same CPUs.\n",
       options.connections, cycle_instances);
 
   // The figure of all connections whose name starts with `operation`.
-  auto ratio_of = [&](std::string_view operation) {
+  auto find = [&](std::string_view operation) -> const Comparison* {
     for (const auto& comparison : comparisons)
       if (comparison.operation.starts_with(operation) &&
           comparison.operation.find("1 connection") == std::string::npos)
-        return comparison.remote.ratio;
-    return 0.0;
+        return &comparison;
+    return nullptr;
+  };
+  auto ratio_of = [&](std::string_view operation) {
+    const auto* comparison = find(operation);
+    return comparison ? comparison->remote.ratio : 0.0;
+  };
+  auto limit_ratio_of = [&](std::string_view operation) {
+    const auto* comparison = find(operation);
+    return comparison ? comparison->limit_ratio : 0.0;
   };
   auto aim = [](std::string_view text, double ratio, double bound) {
     std::cout << fmt::format("  [{}] {}: {:.2f}x\n", ratio >= bound ? "met   " : "MISSED", text,
@@ -330,8 +472,13 @@ void print_remote_table(const Options& options, const std::vector<Comparison>& c
   std::cout << "\nAims:\n";
   aim(fmt::format("remote status reads, {} connections, >= 0.8x local", options.connections),
       ratio_of("status read"), 0.8);
-  aim(fmt::format("remote transitions, {} connections, >= 0.7x local", options.connections),
-      ratio_of("start/stop"), 0.7);
+  for (auto operation : {"start/stop", "echo custom route"}) {
+    aim(fmt::format("remote {}, {} connections, >= 0.7x the bare CAF hop", operation,
+                    options.connections),
+        limit_ratio_of(operation), 0.7);
+    aim(fmt::format("remote {}, {} connections, >= 0.6x local", operation, options.connections),
+        ratio_of(operation), 0.6);
+  }
 }
 
 int run(const Options& options, const Phases& phases) {
@@ -366,8 +513,8 @@ int run(const Options& options, const Phases& phases) {
   register_echo(api, "remote", remote_node);
   expect_ok(api.post("/services/local/start"), "start local");
   expect_ok(api.post(remote_services + "remote/start"), "start remote");
-  expect_ok(api.post("/services/local/echo", {{"message", "hi"}}), "echo local");
-  expect_ok(api.post(remote_services + "remote/echo", {{"message", "hi"}}), "echo remote");
+  expect_ok(api.post("/services/local/echo", echo_request_body), "echo local");
+  expect_ok(api.post(remote_services + "remote/echo", echo_request_body), "echo remote");
   {
     // The remote instance really lives on b.
     auto b_api = node_b.client();
@@ -400,18 +547,38 @@ int run(const Options& options, const Phases& phases) {
     comparisons.push_back(
         compare(options, "status read", {"GET /services/local", base + "/services/local", {}},
                 {"GET /nodes/b/services/remote", base + remote_services + "remote", {}}));
+    // The limits: bare hops carrying messages of the same sizes.
+    const auto cycle_path = remote_services + "remote-cycle-0/start";
+    auto cycle_hop = start_bare_hop(
+        forwarded_request_bytes(cycle_path, ""),
+        forwarded_response_bytes(R"({"service":"remote-cycle-0","status":"started"})"));
+    const auto echo_path = remote_services + "remote/echo";
+    auto echo_reply = api.post(echo_path, echo_request_body);
+    auto echo_hop = start_bare_hop(forwarded_request_bytes(echo_path, echo_request_body.dump()),
+                                   forwarded_response_bytes(echo_reply.body));
+    const auto cycle_limit = start_stop_target("(limit: bare CAF hop)", cycle_hop.url("/"),
+                                               "remote-cycle-", per_thread, remote_services);
+    const WrkTarget echo_limit_one{"(limit: bare CAF hop, 1 connection)", echo_hop.url(echo_path),
+                                   echo_lua};
+    const WrkTarget echo_limit{"(limit: bare CAF hop)", echo_hop.url(echo_path), echo_lua};
     comparisons.push_back(compare(
-        options, fmt::format("start/stop ({} instances each)", cycle_instances),
-        start_stop_target("POST /services/{name}/start|stop", base + "/", "local-cycle-",
-                          per_thread, "/services/",
-                          [&] { stop_cycle_instances("/services/", "local-cycle-"); }),
-        start_stop_target("POST /nodes/b/services/{name}/start|stop", base + "/", "remote-cycle-",
-                          per_thread, remote_services,
-                          [&] { stop_cycle_instances(remote_services, "remote-cycle-"); })));
-    comparisons.push_back(compare(
-        options, "echo custom route",
-        {"POST /services/local/echo", base + "/services/local/echo", echo_lua},
-        {"POST /nodes/b/services/remote/echo", base + remote_services + "remote/echo", echo_lua}));
+        one_connection, "echo custom route, 1 connection",
+        {"POST /services/local/echo (1 connection)", base + "/services/local/echo", echo_lua},
+        {"POST /nodes/b/services/remote/echo (1 connection)", base + echo_path, echo_lua},
+        &echo_limit_one));
+    comparisons.push_back(
+        compare(options, fmt::format("start/stop ({} instances each)", cycle_instances),
+                start_stop_target("POST /services/{name}/start|stop", base + "/", "local-cycle-",
+                                  per_thread, "/services/",
+                                  [&] { stop_cycle_instances("/services/", "local-cycle-"); }),
+                start_stop_target("POST /nodes/b/services/{name}/start|stop", base + "/",
+                                  "remote-cycle-", per_thread, remote_services,
+                                  [&] { stop_cycle_instances(remote_services, "remote-cycle-"); }),
+                &cycle_limit));
+    comparisons.push_back(
+        compare(options, "echo custom route",
+                {"POST /services/local/echo", base + "/services/local/echo", echo_lua},
+                {"POST /nodes/b/services/remote/echo", base + echo_path, echo_lua}, &echo_limit));
   }
 
   auto load_at_end = machine_load();

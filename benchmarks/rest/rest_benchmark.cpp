@@ -4,7 +4,8 @@
 //
 // The baseline is a bare RESTinio server in this process (RESTinio's default
 // traits, the same number of I/O threads as the real server) whose handler
-// answers a fixed JSON body at once, on its I/O thread.
+// answers a fixed JSON body at once, on its I/O thread
+// (support/bare_servers.hpp).
 //
 // Figures (docs/performance.md explains the paths they measure):
 //  A. 32 connections, throughput: GET /services/{name}, GET /services, a
@@ -14,7 +15,10 @@
 //     liveness probe (one CAF round trip) and a transition of a manager that
 //     may block; the differences between them give the cost of each stage.
 //  C. state changes while 10 Server-Sent Events clients follow /events,
-//     against the same with none.
+//     against the same with none (the old baseline) and against their
+//     limit: a bare RESTinio server that writes each of a transition's
+//     two events to 10 open chunked responses as it answers (the cost of
+//     fan-out alone).
 //  D. status reads with metrics collection on, against a server with it off.
 //  E. 10,000 instances: their registration, the last instance's status read
 //     against the first's, GET /metrics latency.
@@ -43,62 +47,14 @@
 
 #include <fmt/format.h>
 #include <processpype/testing/server.hpp>
-#include <restinio/all.hpp>
 
+#include "bare_servers.hpp"
 #include "benchmark_support.hpp"
-#include "processpype/rest/server.hpp"
 
 namespace {
 
 using namespace processpype::benchmark;
 using namespace processpype::testing;
-
-// -- the baseline ------------------------------------------------------------------
-
-/// A bare RESTinio server: the same I/O threads as the real server, a
-/// handler that answers the body of a status read at once.
-class BareServer {
- public:
-  explicit BareServer(std::uint16_t port)
-      : http_(restinio::own_io_context(),
-              [port](auto& settings) {
-                settings.address("127.0.0.1")
-                    .port(port)
-                    .request_handler([](restinio::request_handle_t request) {
-                      request->create_response()
-                          .append_header(restinio::http_field::content_type, "application/json")
-                          .set_body(std::string{body})
-                          .done();
-                      return restinio::request_accepted();
-                    });
-              }),
-        runner_(processpype::rest::ServerOptions{}.threads, http_) {}
-  ~BareServer() {
-    runner_.stop();
-    runner_.wait();
-  }
-  BareServer(const BareServer&) = delete;
-  BareServer& operator=(const BareServer&) = delete;
-
-  void start() {
-    std::promise<void> started;
-    auto result = started.get_future();
-    runner_.start(
-        [&started]() noexcept { started.set_value(); },
-        [&started](std::exception_ptr error) noexcept { started.set_exception(std::move(error)); });
-    result.get();
-  }
-
- private:
-  /// What GET /services/{name} of a running echo instance answers.
-  static constexpr std::string_view body =
-      R"({"error":null,"health":null,"is_configured":false,"metadata":{},)"
-      R"("next_restart_in_seconds":null,"restarts":0,"state":"running"})";
-
-  using HttpServer = restinio::http_server_t<restinio::default_traits_t>;
-  HttpServer http_;
-  restinio::on_pool_runner_t<HttpServer> runner_;
-};
 
 // -- options and output --------------------------------------------------------------
 
@@ -106,6 +62,10 @@ struct Options : WrkOptions {
   int instances = 10'000;
   int big = 100'000;
 };
+
+/// A start publishes `starting` and `running`, a stop `stopping` and
+/// `stopped`: the bare fan-out writes as many events per request.
+constexpr int events_per_transition = 2;
 
 WrkOptions one_connection(const WrkOptions& options) {
   auto one = options;
@@ -250,6 +210,19 @@ int run(const Options& options) {
   cycle32.note = "transitions/s";
   auto echo32 = measure_against(options, baseline, bare_runs, echo);
 
+  // A2. Four connections: transitions, next to the bare handler.
+  std::cout << "\nA2. four connections\n";
+  auto four = options;
+  four.connections = 4;
+  four.threads = std::min(options.threads, four.connections);
+  std::vector<Measurement> bare_four_runs;
+  auto cycle4 = measure_against(
+      four, baseline, bare_four_runs,
+      cycle("POST start/stop, 4 connections", start_stop_instances_per_thread(four)));
+  cycle4.note = "transitions/s";
+  Figure bare_four_figure{
+      "baseline: bare RESTinio, 4 connections", median_run(bare_four_runs), 1.0, {}};
+
   // B. One keep-alive connection: latency.
   std::cout << "\nB. one connection\n";
   auto status1 = measure_against(one, baseline, bare_one_runs, status);
@@ -272,16 +245,17 @@ int run(const Options& options) {
     figure->note =
         fmt::format("p50 {:.2f}x the bare p50", figure->measurement.p50_ms / bare_one.p50_ms);
 
-  // C. State changes while 10 event streams follow them.
+  // C. State changes while 10 event streams follow them, against none and
+  // against the bare fan-out of the same events (their limit).
   std::cout << "\nC. state changes followed by 10 event streams\n";
+  constexpr std::size_t follower_count = 10;
   std::vector<std::unique_ptr<ChildProcess>> followers;
-  auto follow = [&] {
-    all_stopped();
+  auto start_followers = [&](const std::string& events_url) {
     followers.clear();
-    for (int i = 0; i < 10; ++i)
+    for (std::size_t i = 0; i < follower_count; ++i)
       followers.push_back(std::make_unique<ChildProcess>(
           "curl", std::vector<std::string>{"-sN", "-o", "/dev/null", "-H",
-                                           "Accept: text/event-stream", base + "/events"}));
+                                           "Accept: text/event-stream", events_url}));
   };
   auto unfollowed = cycle("POST start/stop, no event streams", per_thread);
   auto unfollow = unfollowed.prepare;
@@ -290,11 +264,35 @@ int run(const Options& options) {
     unfollow();
   };
   auto followed = cycle("POST start/stop, 10 event streams", per_thread);
-  followed.prepare = follow;
-  std::vector<Measurement> unfollowed_runs;
-  auto streams = measure_against(options, unfollowed, unfollowed_runs, followed);
+  followed.prepare = [&] {
+    all_stopped();
+    start_followers(base + "/events");
+  };
+  auto fan_out_port = free_port();
+  BareFanOut fan_out{static_cast<std::uint16_t>(fan_out_port), events_per_transition};
+  fan_out.start();
+  auto fan_out_base = fmt::format("http://127.0.0.1:{}", fan_out_port);
+  auto fan_out_limit = start_stop_target(
+      "(limit: bare fan-out to 10 streams)", fan_out_base + "/", "cycle-", per_thread, "/services/",
+      [&] {
+        fan_out.close_streams();
+        start_followers(fan_out_base + "/events");
+        if (!wait_until([&] { return fan_out.open_streams() == follower_count; }, 10s))
+          throw std::runtime_error("the followers of the bare fan-out did not connect in 10 s");
+      });
+  std::vector<Measurement> unfollowed_runs, fan_out_runs;
+  auto streams_compared = measure_beside(
+      options, followed, {{&unfollowed, &unfollowed_runs}, {&fan_out_limit, &fan_out_runs}});
+  fan_out.close_streams();
   followers.clear();
-  streams.note = "ratio to the same with no stream";
+  auto streams = streams_compared.figure;
+  const double streams_to_limit = streams_compared.ratios[1];
+  streams.note =
+      fmt::format("ratio to the same with no stream; {:.2f}x the bare fan-out", streams_to_limit);
+  Figure fan_out_figure{"limit: bare fan-out to 10 streams", median_run(fan_out_runs),
+                        median_run(fan_out_runs).requests_per_second /
+                            median_run(unfollowed_runs).requests_per_second,
+                        "ratio to start/stop with no stream"};
 
   // D. Metrics collection on, against off.
   std::cout << "\nD. metrics collection\n";
@@ -354,9 +352,9 @@ int run(const Options& options) {
   Figure listing{"GET /services/{name} while another client lists", reads_while_listing,
                  reads_while_listing.requests_per_second / reads_alone.requests_per_second,
                  "ratio to the same reads alone"};
-  print_figures({&bare_figure, &status32, &list32, &cycle32, &echo32, &bare_one_figure, &status1,
-                 &cycle1, &echo1, &live1, &blocking1, &streams, &metrics_on, &first, &last,
-                 &listing});
+  print_figures({&bare_figure, &status32, &list32, &cycle32, &echo32, &bare_four_figure, &cycle4,
+                 &bare_one_figure, &status1, &cycle1, &echo1, &live1, &blocking1, &fan_out_figure,
+                 &streams, &metrics_on, &first, &last, &listing});
   print_stages(bare_one.p50_ms, status1.measurement.p50_ms, live1.measurement.p50_ms,
                cycle1.measurement.p50_ms, blocking1.measurement.p50_ms, echo1.measurement.p50_ms);
   std::cout << fmt::format(
@@ -383,8 +381,12 @@ int run(const Options& options) {
           last_vs_first >= 0.95, times(last_vs_first)),
       aim("status-read p99 < 10 ms while another client lists all",
           reads_while_listing.p99_ms < 10.0, format_latency(reads_while_listing.p99_ms)),
-      aim("state changes with 10 event streams >= 0.8x with none", streams.ratio >= 0.8,
-          times(streams.ratio)),
+      aim("one-connection transition p50 <= 1.5x the bare handler's p50", cycle1_p50 <= 1.5,
+          times(cycle1_p50)),
+      aim("4-connection transitions >= 40,000/s", cycle4.measurement.requests_per_second >= 40'000,
+          fmt::format("{:.0f}/s", cycle4.measurement.requests_per_second)),
+      aim("state changes with 10 event streams >= 0.7x the bare fan-out", streams_to_limit >= 0.7,
+          times(streams_to_limit)),
       aim("status reads with metrics on >= 0.95x off", metrics_on.ratio >= 0.95,
           times(metrics_on.ratio)),
       aim(fmt::format("GET /metrics with {} instances < 50 ms", options.instances),

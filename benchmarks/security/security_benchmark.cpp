@@ -9,12 +9,18 @@
 //  - https:  server.tls with a certificate of a throwaway CA made by the
 //            `openssl` command in a temporary directory; wrk keeps its
 //            connections alive, so a handshake is paid once per connection.
+// And the limit of https: bare RESTinio handlers in this process
+// (support/bare_servers.hpp), one over TLS with the https server's
+// certificate and protocol floor, one over plain HTTP; the cipher each
+// negotiates is printed.
 // Figures: GET /services/bench (a status read) with `--connections`
 // connections (throughput), and with one connection (wrk -c1 -t1: p50 and
-// p99 latency), for token and https, each against plain.
+// p99 latency), for token and https against plain (the old baseline),
+// https against the bare TLS handler (its limit), and the bare TLS handler
+// against the bare HTTP one (what encryption alone costs).
 //
-// The machine may be shared, so every figure is measured in rounds, each a
-// baseline run right next to a run of the figure (in alternating order);
+// The machine may be shared, so every figure is measured in rounds, each
+// running its references right next to the figure (in alternating order);
 // a figure's ratio is the median of the rounds' ratios.
 //
 // Usage: security_benchmark [--duration S (3)] [--runs ROUNDS (5)] [--threads N (2)]
@@ -27,6 +33,7 @@
 #include <algorithm>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,6 +43,7 @@
 #include <processpype/testing/server.hpp>
 #include <processpype/testing/tls.hpp>
 
+#include "bare_servers.hpp"
 #include "benchmark_support.hpp"
 
 namespace {
@@ -77,44 +85,64 @@ struct Target {
   std::vector<std::string> headers;
 };
 
-struct Result {
-  std::string name;
-  Measurement measurement;  ///< the figure's median run (by req/s)
-  double throughput = 1;    ///< median of the rounds' req/s ratios
-  double p50 = 1;           ///< median of the rounds' p50 ratios (figure / baseline)
+/// A figure's ratios to one reference: medians over rounds of figure /
+/// reference (for latencies, above 1.00x is slower).
+struct Ratios {
+  double throughput = 1;
+  double p50 = 1;
   double p99 = 1;
 };
 
-/// `options.runs` rounds of a baseline run next to a figure run.
-Result measure(const WrkOptions& options, const Target& baseline, const Target& figure,
-               std::vector<Measurement>& baseline_runs) {
+struct Result {
+  std::string name;
+  Measurement measurement;     ///< the figure's median run (by req/s)
+  std::vector<Ratios> ratios;  ///< one per reference, in their order
+};
+
+struct Reference {
+  const Target* target;
+  std::vector<Measurement>* runs;  ///< every run of it is appended
+};
+
+/// `options.runs` rounds, each running every reference and the figure back
+/// to back (the figure last in even rounds, first in odd ones).
+Result measure(const WrkOptions& options, const Target& figure,
+               const std::vector<Reference>& references) {
   std::vector<Measurement> runs;
-  std::vector<double> throughput, p50, p99;
+  std::vector<std::vector<double>> throughput(references.size()), p50(references.size()),
+      p99(references.size());
   for (int round = 0; round < options.runs; ++round) {
     auto label = fmt::format("{}/{}", round + 1, options.runs);
-    Measurement base, run;
-    auto measure_baseline = [&] {
-      base = run_wrk_with(options, baseline.url, baseline.headers);
-      print_run(baseline.name, label, base);
+    auto measure_one = [&](const Target& target) {
+      auto run = run_wrk_with(options, target.url, target.headers);
+      print_run(target.name, label, run);
+      return run;
     };
-    auto measure_figure = [&] {
-      run = run_wrk_with(options, figure.url, figure.headers);
-      print_run(figure.name, label, run);
+    std::vector<Measurement> round_runs(references.size());
+    auto measure_references = [&](bool reversed) {
+      for (std::size_t k = 0; k < references.size(); ++k) {
+        auto i = reversed ? references.size() - 1 - k : k;
+        round_runs[i] = measure_one(*references[i].target);
+        references[i].runs->push_back(round_runs[i]);
+      }
     };
     if (round % 2 == 0) {
-      measure_baseline();
-      measure_figure();
+      measure_references(false);
+      runs.push_back(measure_one(figure));
     } else {
-      measure_figure();
-      measure_baseline();
+      runs.push_back(measure_one(figure));
+      measure_references(true);
     }
-    baseline_runs.push_back(base);
-    runs.push_back(run);
-    throughput.push_back(run.requests_per_second / base.requests_per_second);
-    p50.push_back(run.p50_ms / base.p50_ms);
-    p99.push_back(run.p99_ms / base.p99_ms);
+    for (std::size_t i = 0; i < references.size(); ++i) {
+      throughput[i].push_back(runs.back().requests_per_second / round_runs[i].requests_per_second);
+      p50[i].push_back(runs.back().p50_ms / round_runs[i].p50_ms);
+      p99[i].push_back(runs.back().p99_ms / round_runs[i].p99_ms);
+    }
   }
-  return Result{figure.name, median_run(runs), median(throughput), median(p50), median(p99)};
+  Result result{figure.name, median_run(runs), {}};
+  for (std::size_t i = 0; i < references.size(); ++i)
+    result.ratios.push_back(Ratios{median(throughput[i]), median(p50[i]), median(p99[i])});
+  return result;
 }
 
 /// A server on a free port with a running echo instance `bench`.
@@ -197,6 +225,18 @@ int run(const WrkOptions& options) {
     expect_ok(secure.get("/services/bench"), "https server");
   }
 
+  // The limits: bare RESTinio handlers in this process, plain and over TLS
+  // with the https server's certificate (the cost of encryption alone).
+  auto bare_plain_port = free_port();
+  BareServer bare_plain{static_cast<std::uint16_t>(bare_plain_port)};
+  bare_plain.start();
+  auto bare_tls_port = free_port();
+  BareServer bare_tls{static_cast<std::uint16_t>(bare_tls_port),
+                      BareTls{pki.certificate("server"), pki.key("server")}};
+  bare_tls.start();
+  std::cout << fmt::format("negotiated: https server {}; bare TLS handler {}\n\n",
+                           negotiated_cipher(https->port()), negotiated_cipher(bare_tls_port));
+
   const std::string path = "/services/bench";
   const Target plain_target{
       "plain HTTP (baseline)", fmt::format("http://127.0.0.1:{}{}", plain->port(), path), {}};
@@ -205,18 +245,34 @@ int run(const WrkOptions& options) {
                             {"Authorization: Bearer " + read_token}};
   const Target https_target{
       "HTTPS keep-alive", fmt::format("https://127.0.0.1:{}{}", https->port(), path), {}};
+  const Target bare_plain_target{"(bare RESTinio handler, HTTP)",
+                                 fmt::format("http://127.0.0.1:{}{}", bare_plain_port, path),
+                                 {}};
+  const Target bare_tls_target{"(limit: bare RESTinio handler, TLS)",
+                               fmt::format("https://127.0.0.1:{}{}", bare_tls_port, path),
+                               {}};
 
   WrkOptions one = options;
   one.threads = 1;
   one.connections = 1;
-  std::vector<Measurement> baseline_many, baseline_one;
+  struct Runs {
+    std::vector<Measurement> plain, bare_plain, bare_tls;
+  };
+  Runs many_runs, one_runs;
+  struct Figures {
+    Result token, https, encryption;
+  };
+  auto measure_all = [&](const WrkOptions& wrk, Runs& runs) {
+    return Figures{measure(wrk, token_target, {{&plain_target, &runs.plain}}),
+                   measure(wrk, https_target,
+                           {{&plain_target, &runs.plain}, {&bare_tls_target, &runs.bare_tls}}),
+                   measure(wrk, bare_tls_target, {{&bare_plain_target, &runs.bare_plain}})};
+  };
   std::cout << fmt::format("GET {} with {} connections, {} threads:\n", path, options.connections,
                            options.threads);
-  auto token_many = measure(options, plain_target, token_target, baseline_many);
-  auto https_many = measure(options, plain_target, https_target, baseline_many);
+  auto many = measure_all(options, many_runs);
   std::cout << fmt::format("\nGET {} with one connection (wrk -t1 -c1):\n", path);
-  auto token_one = measure(one, plain_target, token_target, baseline_one);
-  auto https_one = measure(one, plain_target, https_target, baseline_one);
+  auto single = measure_all(one, one_runs);
 
   auto load_at_end = machine_load();
   auto stopped_plain = stop(*plain);
@@ -224,30 +280,42 @@ int run(const WrkOptions& options) {
   auto stopped_https = stop(*https);
 
   // The table.
-  std::cout << "\n"
-            << fmt::format("{:<40} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "figure", "req/s",
-                           "p50", "p99", "req/s /b", "p50 /b", "p99 /b");
-  auto row = [](const std::string& name, const Measurement& m, const std::string& throughput,
-                const std::string& p50, const std::string& p99) {
-    std::cout << fmt::format("{:<40} {:>10.0f} {:>9} {:>9} {:>9} {:>9} {:>9}\n", name,
-                             m.requests_per_second, format_latency(m.p50_ms),
-                             format_latency(m.p99_ms), throughput, p50, p99);
-  };
   auto ratio_text = [](double value) { return fmt::format("{:.2f}x", value); };
-  row(fmt::format("baseline, {} connections", options.connections), median_run(baseline_many),
-      "1.00x", "1.00x", "1.00x");
-  for (const auto* result : {&token_many, &https_many})
-    row(result->name + fmt::format(", {} connections", options.connections), result->measurement,
-        ratio_text(result->throughput), ratio_text(result->p50), ratio_text(result->p99));
-  row("baseline, 1 connection", median_run(baseline_one), "1.00x", "1.00x", "1.00x");
-  for (const auto* result : {&token_one, &https_one})
-    row(result->name + ", 1 connection", result->measurement, ratio_text(result->throughput),
-        ratio_text(result->p50), ratio_text(result->p99));
+  std::cout << "\n"
+            << fmt::format("{:<44} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>9} {:>8} {:>8}\n",
+                           "figure", "req/s", "p50", "p99", "req/s /b", "p50 /b", "p99 /b",
+                           "req/s /l", "p50 /l", "p99 /l");
+  auto row = [&](const std::string& name, const Measurement& m, const Ratios& baseline,
+                 const std::optional<Ratios>& limit) {
+    auto limit_text = [&](double Ratios::*field) {
+      return limit ? ratio_text((*limit).*field) : std::string{"-"};
+    };
+    std::cout << fmt::format(
+        "{:<44} {:>9.0f} {:>8} {:>8} {:>8} {:>7} {:>7} {:>9} {:>8} {:>8}\n", name,
+        m.requests_per_second, format_latency(m.p50_ms), format_latency(m.p99_ms),
+        ratio_text(baseline.throughput), ratio_text(baseline.p50), ratio_text(baseline.p99),
+        limit_text(&Ratios::throughput), limit_text(&Ratios::p50), limit_text(&Ratios::p99));
+  };
+  auto rows = [&](const std::string& suffix, const Runs& runs, const Figures& figures) {
+    row("plain HTTP (baseline)" + suffix, median_run(runs.plain), {}, std::nullopt);
+    row("HTTP + read token" + suffix, figures.token.measurement, figures.token.ratios[0],
+        std::nullopt);
+    row("HTTPS keep-alive" + suffix, figures.https.measurement, figures.https.ratios[0],
+        figures.https.ratios[1]);
+    row("bare handler, HTTP" + suffix, median_run(runs.bare_plain), {}, std::nullopt);
+    row("bare handler, TLS (the limit)" + suffix, figures.encryption.measurement,
+        figures.encryption.ratios[0], std::nullopt);
+  };
+  rows(fmt::format(", {} conn.", options.connections), many_runs, many);
+  rows(", 1 conn.", one_runs, single);
   std::cout << fmt::format(
       "\nreq/s, p50 and p99 are those of a figure's median run; /b is the median, over {}\n"
-      "rounds, of the figure's value divided by that of the plain-HTTP run next to it\n"
-      "(for latencies, above 1.00x is slower). The token figure sends the read token with\n"
-      "every request; the HTTPS figure pays one handshake per connection (keep-alive).\n",
+      "rounds, of the figure's value divided by that of its baseline run next to it: the\n"
+      "plain-HTTP server for the token and HTTPS figures, the bare HTTP handler for the bare\n"
+      "TLS handler (the cost of encryption alone); /l, of HTTPS divided by the bare TLS\n"
+      "handler with the same certificate (its limit). For latencies, above 1.00x is slower.\n"
+      "The token figure sends the read token with every request; the HTTPS figures pay one\n"
+      "handshake per connection (keep-alive).\n",
       options.runs);
 
   struct Aim {
@@ -257,6 +325,12 @@ int run(const WrkOptions& options) {
   };
   // A latency aim "r x the baseline's speed" is a latency of at most 1/r x.
   auto latency_aim = [](double ratio, double aim) { return ratio <= 1.0 / aim; };
+  const auto& token_many = many.token.ratios[0];
+  const auto& token_one = single.token.ratios[0];
+  const auto& https_many = many.https.ratios[0];
+  const auto& https_one = single.https.ratios[0];
+  const auto& https_many_limit = many.https.ratios[1];
+  const auto& https_one_limit = single.https.ratios[1];
   std::vector<Aim> aims{
       {fmt::format("token, {} connections: req/s >= 0.95x", options.connections),
        token_many.throughput >= 0.95, ratio_text(token_many.throughput)},
@@ -274,6 +348,11 @@ int run(const WrkOptions& options) {
        ratio_text(https_one.p50)},
       {"HTTPS keep-alive, 1 connection: p99 <= 1.43x", latency_aim(https_one.p99, 0.7),
        ratio_text(https_one.p99)},
+      {fmt::format("HTTPS, {} connections: req/s >= 0.9x the bare TLS handler",
+                   options.connections),
+       https_many_limit.throughput >= 0.9, ratio_text(https_many_limit.throughput)},
+      {"HTTPS, 1 connection: p50 <= 1.15x the bare TLS handler's", https_one_limit.p50 <= 1.15,
+       ratio_text(https_one_limit.p50)},
   };
   std::cout << "\nAims:\n";
   bool all_met = true;

@@ -260,31 +260,48 @@ void print_run(const std::string& name, const std::string& label, const Measurem
 
 Figure measure_against(const WrkOptions& options, const WrkTarget& baseline,
                        std::vector<Measurement>& baseline_runs, const WrkTarget& figure) {
+  return measure_beside(options, figure, {{&baseline, &baseline_runs}}).figure;
+}
+
+Compared measure_beside(const WrkOptions& options, const WrkTarget& figure,
+                        const std::vector<Reference>& references) {
   std::vector<Measurement> runs;
-  std::vector<double> ratios;
+  std::vector<std::vector<double>> ratios(references.size()), p50_ratios(references.size());
+  auto measure = [&options](const WrkTarget& target, const std::string& label) {
+    if (target.prepare) target.prepare();
+    auto run = run_wrk(options, target.url, target.script, target.script_args);
+    print_run(target.name, label, run);
+    return run;
+  };
   for (int round = 0; round < options.runs; ++round) {
     auto label = fmt::format("{}/{}", round + 1, options.runs);
-    auto measure_baseline = [&] {
-      if (baseline.prepare) baseline.prepare();
-      baseline_runs.push_back(
-          run_wrk(options, baseline.url, baseline.script, baseline.script_args));
-      print_run(baseline.name, label, baseline_runs.back());
-    };
-    auto measure_figure = [&] {
-      if (figure.prepare) figure.prepare();
-      runs.push_back(run_wrk(options, figure.url, figure.script, figure.script_args));
-      print_run(figure.name, label, runs.back());
+    std::vector<Measurement> round_runs(references.size());
+    auto measure_references = [&](bool reversed) {
+      for (std::size_t k = 0; k < references.size(); ++k) {
+        auto i = reversed ? references.size() - 1 - k : k;
+        round_runs[i] = measure(*references[i].target, label);
+        references[i].runs->push_back(round_runs[i]);
+      }
     };
     if (round % 2 == 0) {
-      measure_baseline();
-      measure_figure();
+      measure_references(false);
+      runs.push_back(measure(figure, label));
     } else {
-      measure_figure();
-      measure_baseline();
+      runs.push_back(measure(figure, label));
+      measure_references(true);
     }
-    ratios.push_back(runs.back().requests_per_second / baseline_runs.back().requests_per_second);
+    for (std::size_t i = 0; i < references.size(); ++i) {
+      ratios[i].push_back(runs.back().requests_per_second / round_runs[i].requests_per_second);
+      p50_ratios[i].push_back(runs.back().p50_ms / round_runs[i].p50_ms);
+    }
   }
-  return Figure{figure.name, median_run(runs), median(ratios), {}};
+  Compared compared{Figure{figure.name, median_run(runs), 1.0, {}}, {}, {}};
+  for (std::size_t i = 0; i < references.size(); ++i) {
+    compared.ratios.push_back(median(ratios[i]));
+    compared.p50_ratios.push_back(median(p50_ratios[i]));
+  }
+  if (!compared.ratios.empty()) compared.figure.ratio = compared.ratios.front();
+  return compared;
 }
 
 WrkTarget start_stop_target(std::string name, std::string url, const std::string& prefix,

@@ -125,6 +125,27 @@ void print_run(const std::string& name, const std::string& label, const Measurem
 Figure measure_against(const WrkOptions& options, const WrkTarget& baseline,
                        std::vector<Measurement>& baseline_runs, const WrkTarget& figure);
 
+/// What a figure is compared with: its old baseline, its physical limit...
+/// Every run of `target` is appended to `runs`.
+struct Reference {
+  const WrkTarget* target;
+  std::vector<Measurement>* runs;
+};
+
+/// A figure next to each of its references.
+struct Compared {
+  Figure figure;               ///< its ratio: to the first reference
+  std::vector<double> ratios;  ///< per reference: median over rounds of figure / reference req/s
+  std::vector<double> p50_ratios;  ///< per reference: median over rounds of figure / reference p50
+};
+
+/// As measure_against, with several references: each of `options.runs`
+/// rounds runs every reference and the figure back to back (the figure last
+/// in even rounds, first in odd ones, the references reversed), so that
+/// each ratio comes from runs seconds apart.
+Compared measure_beside(const WrkOptions& options, const WrkTarget& figure,
+                        const std::vector<Reference>& references);
+
 // -- the start/stop cycle (scripts/start_stop.lua) --------------------------------
 
 /// The instances per wrk thread that start_stop.lua needs: one idle

@@ -1,6 +1,7 @@
 #include "processpype/testing/server.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <utility>
@@ -8,6 +9,10 @@
 namespace processpype::testing {
 
 std::string server_binary() {
+  // Another build's binary under this build's tests or benchmarks: a
+  // before/after comparison runs the same benchmark against both.
+  if (const char* other = std::getenv("PROCESSPYPE_SERVER_BINARY"); other && *other != '\0')
+    return other;
 #ifdef PROCESSPYPE_SERVER_BINARY
   return PROCESSPYPE_SERVER_BINARY;
 #else

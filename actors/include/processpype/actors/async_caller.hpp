@@ -5,10 +5,13 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <unordered_map>
+#include <utility>
 
 #include <caf/actor_addr.hpp>
 #include <caf/actor_cast.hpp>
+#include <caf/actor_clock.hpp>
 #include <caf/fwd.hpp>
 #include <caf/message.hpp>
 #include <caf/response_type.hpp>
@@ -62,6 +65,13 @@ class AsyncCaller {
             std::optional<caf::timespan> timeout);
   void on_enqueue(caf::mailbox_element_ptr element);
   void finish(std::uint64_t id, caf::message& reply);
+  /// Answers sec::request_timeout to every request whose deadline passed,
+  /// then asks the clock for the next sweep.
+  void sweep();
+  /// Notes a sweep at `deadline` unless one comes earlier; returns whether
+  /// the caller must schedule it (after releasing mutex_, which it holds).
+  bool needs_sweep_at(caf::actor_clock::time_point deadline);
+  void schedule_sweep(caf::actor_clock::time_point at);
 
   caf::actor_system& system_;
   caf::strong_actor_ptr companion_;
@@ -70,8 +80,16 @@ class AsyncCaller {
   struct Pending {
     Callback callback;
     caf::actor_addr destination;
+    std::optional<caf::actor_clock::time_point> deadline;
   };
   std::unordered_map<std::uint64_t, Pending> pending_;
+  /// The deadlines of the requests in flight that have one, earliest first.
+  /// One clock message (a sweep) stands for all of them: a message per
+  /// request woke CAF's clock thread once per remote call and kept one
+  /// entry per call for the whole timeout (docs/performance.md).
+  std::set<std::pair<caf::actor_clock::time_point, std::uint64_t>> deadlines_;
+  /// When the earliest sweep the clock holds for us fires; none: no sweep.
+  std::optional<caf::actor_clock::time_point> sweep_at_;
 };
 
 }  // namespace processpype

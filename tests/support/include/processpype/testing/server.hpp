@@ -16,7 +16,8 @@
 
 namespace processpype::testing {
 
-/// The `processpype` binary of this build.
+/// The `processpype` binary of this build, or the one the environment
+/// variable PROCESSPYPE_SERVER_BINARY names.
 std::string server_binary();
 /// The repository's `examples/` directory.
 std::string examples_dir();
