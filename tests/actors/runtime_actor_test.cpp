@@ -676,7 +676,7 @@ processpype::StatusEntry status_entry(std::string name, std::string body) {
 
 }  // namespace
 
-TEST_CASE("replicas: a full batch, then changes; nothing before it, nothing of another run",
+TEST_CASE("replicas: a full batch, then changes, nothing before it, nothing of another run",
           "[replica]") {
   using processpype::StatusBatch;
   using processpype::StatusEntry;

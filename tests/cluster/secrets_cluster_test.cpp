@@ -39,7 +39,7 @@ HttpResponse put_item(HttpClient& api, const std::string& path, const std::strin
 
 }  // namespace
 
-TEST_CASE("cluster: secret fields never reach another node in clear; headers are carried",
+TEST_CASE("cluster: secret fields never reach another node in clear, headers are carried",
           "[cluster][secrets]") {
   TempDirectory directory;
   auto dotenv = directory.write(".env", "STORE_PASSWORD=" + file_secret + "\n");

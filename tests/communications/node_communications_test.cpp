@@ -162,7 +162,7 @@ TEST_CASE("a message emitted right before the Runtime ends is delivered: the end
 }
 
 TEST_CASE(
-    "alerts: one per instance per interval, each instance apart; a give-up always goes and "
+    "alerts: one per instance per interval, each instance apart, a give-up always goes and "
     "says how many were held back",
     "[communications][alerts]") {
   HttpReceiver receiver;
@@ -265,7 +265,7 @@ TEST_CASE("a failover is one alert, however many events of the instance carry it
   CHECK(sent[2]["source"] == "marker");
 }
 
-TEST_CASE("a lost node is reported by the up node with the smallest id; one that left is not",
+TEST_CASE("a lost node is reported by the up node with the smallest id, one that left is not",
           "[communications][alerts]") {
   using Node = processpype::NodeDirectory::Node;
   HttpReceiver receiver;

@@ -149,7 +149,7 @@ TEST_CASE("file backend: scalars as written, ${VAR} replaced, empty values, nest
 
 // -- references in the application file -------------------------------------------------
 
-TEST_CASE("references resolve in every section; a whole-reference scalar stays a string") {
+TEST_CASE("references resolve in every section, a whole-reference scalar stays a string") {
   TempDirectory directory;
   auto dotenv = directory.write(".env", "PIN=123456\nTOKEN=admin-secret\nHOST=127.0.0.1\n");
   auto file = read(with_backend("dot", "dotenv", dotenv, R"(
@@ -173,7 +173,7 @@ services:
   CHECK(file.mentions("services.echo.prefix: holds a secret reference but is not a secret field"));
 }
 
-TEST_CASE("a secret field of an instance keeps its reference; other fields resolve") {
+TEST_CASE("a secret field of an instance keeps its reference, other fields resolve") {
   TempDirectory directory;
   ::setenv("PROCESSPYPE_SECRET_FILE_PART", "from-env", 1);
   auto secrets =
@@ -270,7 +270,7 @@ app: {title: '${secret:nopath:x}'}
   CHECK(file.errors.size() == 3);  // nothing resolves before the section is right
 }
 
-TEST_CASE("an unreadable backend and bad load entries are errors; an empty glob a warning") {
+TEST_CASE("an unreadable backend and bad load entries are errors, an empty glob a warning") {
   TempDirectory directory;
   auto dotenv = directory.write(".env", "API_ONE=1\nAPI_TWO=2\nDB=3\n");
   auto absent = (directory.path() / "absent.env").string();

@@ -96,7 +96,7 @@ class SilentListener {
 // ---------------------------------------------------------------------------
 // Reading
 
-TEST_CASE("ctl status prints the application and an aligned row per instance; --json the reply",
+TEST_CASE("ctl status prints the application and an aligned row per instance, --json the reply",
           "[ctl]") {
   DemoServer demo;
   auto run = run_ctl(demo.url, {"status"});
@@ -187,7 +187,7 @@ TEST_CASE("ctl list pages through every instance in registration order, filtered
   CHECK(trimmed(none.out) == "No instances.");
 }
 
-TEST_CASE("ctl nodes lists the node and ctl events its events; --json their replies", "[ctl]") {
+TEST_CASE("ctl nodes lists the node and ctl events its events, --json their replies", "[ctl]") {
   DemoServer demo;
   auto node_id = demo.api.get("/nodes").body_json["nodes"][0]["id"].get<std::string>();
 
@@ -221,7 +221,7 @@ TEST_CASE("ctl nodes lists the node and ctl events its events; --json their repl
 // ---------------------------------------------------------------------------
 // Commands
 
-TEST_CASE("ctl register, start, stop and deregister say what the node did; --json its replies",
+TEST_CASE("ctl register, start, stop and deregister say what the node did, --json its replies",
           "[ctl]") {
   ServerProcess server;
   auto api = server.client();
@@ -406,7 +406,7 @@ TEST_CASE("an unreachable node exits 3: connection refused, no answer in time", 
 // ---------------------------------------------------------------------------
 // Tokens
 
-TEST_CASE("tokens from --token-file or PROCESSPYPE_TOKEN authorize; a wrong one exits 1 (401)",
+TEST_CASE("tokens from --token-file or PROCESSPYPE_TOKEN authorize, a wrong one exits 1 (401)",
           "[ctl][auth]") {
   const std::string admin_token = "ctl-admin-7Hq2xP";
   const std::string read_token = "ctl-read-4Lm9wZ";

@@ -114,7 +114,7 @@ TEST_CASE("assignments merge into a configuration, the later one for a key winni
   CHECK(apply_assignments(json::object(), {}) == json::object());
 }
 
-TEST_CASE("a configuration file must be a readable JSON object; - reads the given input",
+TEST_CASE("a configuration file must be a readable JSON object, - reads the given input",
           "[ctl][configure]") {
   std::istringstream input(R"({"prefix": "from stdin"})");
   CHECK(read_configuration_file("-", input) == json{{"prefix", "from stdin"}});

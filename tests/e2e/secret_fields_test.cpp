@@ -176,7 +176,7 @@ TEST_CASE("secrets set by the file and by configure appear in no output channel 
   check_hidden("stderr (service, runtime and access logs)", logs);
 }
 
-TEST_CASE("SIGHUP re-reads the backends; the next configure of an instance sees the new value",
+TEST_CASE("SIGHUP re-reads the backends, the next configure of an instance sees the new value",
           "[secrets]") {
   TempDirectory directory;
   auto dotenv = directory.write(".env", "STORE_PASSWORD=before-sighup\n");

@@ -26,8 +26,8 @@ using namespace processpype::testing::operations;
 
 namespace {
 
-const std::set<std::string> event_fields = {"seq",     "boot",  "time",  "node",
-                                            "service", "state", "error", "cause"};
+const std::set<std::string> event_fields = {"seq",   "boot",  "time",  "node",       "service",
+                                            "state", "error", "cause", "request_id", "from_node"};
 const std::set<std::string> causes = {"request", "autostart", "startup",    "restart",
                                       "failure", "health",    "dependency", "shutdown"};
 
@@ -128,7 +128,7 @@ void register_restart_storm(HttpClient& api, const std::string& name, double del
 }  // namespace
 
 TEST_CASE_METHOD(FreshServer,
-                 "events: GET /events lists every event with its 8 fields, oldest first; "
+                 "events: GET /events lists every event with its 10 fields, oldest first, "
                  "?since= only the later ones",
                  "[operations][events]") {
   register_started(api, "echo", "e");
@@ -165,6 +165,9 @@ TEST_CASE_METHOD(FreshServer,
     CHECK(event["service"].is_string());
     CHECK(event["state"].is_string());
     CHECK(causes.count(event.value("cause", "")) == 1);
+    CHECK(event["from_node"].is_null());  // only a cluster instance's failover names one
+    // Commands carry the request's id; what the node does on its own does not.
+    CHECK((event["request_id"].is_string() || event["request_id"].is_null()));
     if (event["state"] == "error")
       CHECK(event["error"].is_string());
     else
@@ -551,7 +554,7 @@ TEST_CASE("events: a client that keeps reading is not cut off by 30,000 events",
 
 TEST_CASE_METHOD(
     FreshServer,
-    "events: the node keeps the last 1,000; a Last-Event-ID older than that gets `event: "
+    "events: the node keeps the last 1,000, a Last-Event-ID older than that gets `event: "
     "gap`, then those 1,000",
     "[operations][events][sse]") {
   register_restart_storm(api, "noisy", 0, 700);

@@ -537,7 +537,7 @@ services:
 // Nodes
 
 TEST_CASE(
-    "nodes: GET /nodes gives each node's version and title; /nodes/{other}/ answers with the "
+    "nodes: GET /nodes gives each node's version and title, /nodes/{other}/ answers with the "
     "other's version",
     "[operations][nodes]") {
   TempFile config_a(R"(app:

@@ -307,7 +307,7 @@ TEST_CASE_METHOD(FreshServer,
 
 TEST_CASE_METHOD(
     FreshServer,
-    "supervision: the intensity limit gives up with '...; gave up after 2 restarts in 60 s'",
+    "supervision: the intensity limit gives up with '..., gave up after 2 restarts in 60 s'",
     "[operations][supervision][restart]") {
   faulty(api, "doomed",
          {{"fail_starts", 10},
@@ -349,7 +349,7 @@ TEST_CASE_METHOD(
 }
 
 TEST_CASE_METHOD(FreshServer,
-                 "supervision: restarts and next_restart_in_seconds while a restart is pending; "
+                 "supervision: restarts and next_restart_in_seconds while a restart is pending, "
                  "a user stop during the delay cancels it",
                  "[operations][supervision][restart]") {
   faulty(api, "pending",

@@ -42,7 +42,7 @@ class DbService : public processpype::ConfiguredService<DbConfiguration, DbManag
 
 }  // namespace
 
-TEST_CASE("An embedding program sets secrets in C++; the next configure sees a rotated one") {
+TEST_CASE("An embedding program sets secrets in C++, the next configure sees a rotated one") {
   caf::actor_system_config config;
   processpype::Runtime::add_types(config);
   caf::actor_system system{config};

@@ -249,7 +249,7 @@ TEST_CASE("a folder that cannot be written is refused, naming it") {
                                      " is not writable: Read-only file system");
 }
 
-TEST_CASE("a full disk fails commits with SQLite's reason; reads go on; freed space heals") {
+TEST_CASE("a full disk fails commits with SQLite's reason, reads go on, freed space heals") {
   TempDirectory root{"state"};
   auto mounted = mount_or_skip(root.path() / "small", 2 << 20);
   if (!mounted) return;

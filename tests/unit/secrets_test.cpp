@@ -242,7 +242,7 @@ TEST_CASE("an empty secret shows as \"\"") {
   CHECK(fixture.metadata()["password"] == "");
 }
 
-TEST_CASE("*** keeps the current value; a new value replaces it") {
+TEST_CASE("*** keeps the current value, a new value replaces it") {
   SecretFixture fixture;
   fixture.lifecycle.configure({{"password", "hunter22"}, {"label", "a"}});
   fixture.lifecycle.configure({{"password", "***"}, {"label", "b"}});
