@@ -31,38 +31,33 @@ class ClusterHandlers {
   }
 
   void rebalance(Call& call) {
-    if (auto* cluster = member(call))
-      core_.ask(
-          call, cluster->actor(),
-          [this, exchange = call.exchange](bool) {
-            core_.respond_json(exchange, {{"status", "rebalancing"}});
-          },
-          rebalance_atom::value);
+    ask_placement(call, rebalance_atom::value, {{"status", "rebalancing"}});
   }
 
   void drain(Call& call) {
-    if (auto* cluster = member(call))
-      core_.ask(
-          call, cluster->actor(),
-          [this, exchange = call.exchange](bool) {
-            core_.respond_json(exchange,
-                               {{"status", "drained"}, {"node", core_.runtime.node_id()}});
-          },
-          drain_atom::value);
+    ask_placement(call, drain_atom::value,
+                  {{"status", "drained"}, {"node", core_.runtime.node_id()}});
   }
 
   void uncordon(Call& call) {
-    if (auto* cluster = member(call))
-      core_.ask(
-          call, cluster->actor(),
-          [this, exchange = call.exchange](bool) {
-            core_.respond_json(exchange,
-                               {{"status", "uncordoned"}, {"node", core_.runtime.node_id()}});
-          },
-          uncordon_atom::value);
+    ask_placement(call, uncordon_atom::value,
+                  {{"status", "uncordoned"}, {"node", core_.runtime.node_id()}});
   }
 
  private:
+  /// Asks this node's placement actor `atom`; its answer (true) answers
+  /// the call with `reply`, a refusal with its status.
+  template <class Atom>
+  void ask_placement(Call& call, Atom atom, json reply) {
+    if (auto* cluster = member(call))
+      core_.ask(
+          call, cluster->actor(),
+          [this, exchange = call.exchange, reply = std::move(reply)](bool) {
+            core_.respond_json(exchange, reply);
+          },
+          atom);
+  }
+
   /// This node's cluster, or 400 when it has no store.
   Cluster* member(const Call& call) {
     auto* cluster = core_.runtime.cluster();

@@ -75,9 +75,10 @@ TEST_CASE("A request answered in time gets its reply once and never a timeout") 
   CallerFixture fixture;
   auto answering = fixture.system.spawn(echo);
   auto quiet = fixture.system.spawn(silent);
-  fixture.caller.request(answering, caf::timespan{100ms}, fixture.answers.record(1), 7);
-  // Its deadline passes before this one's does: a wrong timeout would show.
-  fixture.caller.request(quiet, caf::timespan{300ms}, fixture.answers.record(2), 0);
+  // A deadline far longer than a reply takes, even under the sanitizers on a
+  // busy machine; it passes before the quiet one's: a wrong timeout would show.
+  fixture.caller.request(answering, caf::timespan{1000ms}, fixture.answers.record(1), 7);
+  fixture.caller.request(quiet, caf::timespan{1500ms}, fixture.answers.record(2), 0);
   REQUIRE(wait_until([&] { return fixture.answers.size() >= 2; }, 5000ms));
   CHECK(fixture.answers.copy() == std::vector<int>{7, -2});
   caf::anon_send_exit(quiet, caf::exit_reason::user_shutdown);
@@ -101,8 +102,10 @@ TEST_CASE("A thousand requests in flight with one timeout each get exactly one a
   auto quiet = fixture.system.spawn(silent);
   constexpr int requests = 1000;
   for (int i = 1; i <= requests; ++i) {
-    // Every other one answered; deadlines spread over 20-120 ms.
-    auto timeout = caf::timespan{20ms + std::chrono::milliseconds(i % 100)};
+    // Every other one answered (deadlines over 1-1.1 s, far longer than a
+    // reply takes), the others time out over 20-120 ms.
+    auto spread = std::chrono::milliseconds(i % 100);
+    auto timeout = caf::timespan{(i % 2 == 0 ? 1000ms : 20ms) + spread};
     if (i % 2 == 0)
       fixture.caller.request(answering, timeout, fixture.answers.record(i), i);
     else
@@ -113,5 +116,7 @@ TEST_CASE("A thousand requests in flight with one timeout each get exactly one a
   std::sort(values.begin(), values.end(), [](int a, int b) { return std::abs(a) < std::abs(b); });
   REQUIRE(values.size() == static_cast<std::size_t>(requests));
   for (int i = 1; i <= requests; ++i) CHECK(values[i - 1] == (i % 2 == 0 ? i : -i));
+  // Once every deadline has passed, still one answer each: no late timeout.
+  CHECK_FALSE(wait_until([&] { return fixture.answers.size() > requests; }, 1300ms));
   caf::anon_send_exit(quiet, caf::exit_reason::user_shutdown);
 }

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include "test_services.hpp"
@@ -110,19 +111,21 @@ PROCESSPYPE_REGISTER_SERVICE(SupervisedService);  // key "supervised"
 
 // -- events ---------------------------------------------------------------------------
 
-/// Every event of a node, as the embedding API delivers them.
+/// Every event of a node, as the embedding API delivers them. The events
+/// are shared with the callback: a batch delivered while the subscription
+/// ends may still arrive after this object is gone (ASan saw it).
 class EventRecorder {
  public:
   explicit EventRecorder(processpype::Runtime& runtime)
-      : subscription_(runtime.subscribe([this](const EventBatch& batch) {
-          std::lock_guard lock{mutex_};
-          for (const auto& event : batch.events) events_.push_back(event);
+      : subscription_(runtime.subscribe([recorded = recorded_](const EventBatch& batch) {
+          std::lock_guard lock{recorded->mutex};
+          for (const auto& event : batch.events) recorded->events.push_back(event);
         })) {}
 
   std::vector<Event> of(const std::string& service) const {
-    std::lock_guard lock{mutex_};
+    std::lock_guard lock{recorded_->mutex};
     std::vector<Event> result;
-    for (const auto& event : events_)
+    for (const auto& event : recorded_->events)
       if (event.service == service) result.push_back(event);
     return result;
   }
@@ -155,15 +158,18 @@ class EventRecorder {
   }
 
   std::vector<std::uint64_t> seqs() const {
-    std::lock_guard lock{mutex_};
+    std::lock_guard lock{recorded_->mutex};
     std::vector<std::uint64_t> result;
-    for (const auto& event : events_) result.push_back(event.seq);
+    for (const auto& event : recorded_->events) result.push_back(event.seq);
     return result;
   }
 
  private:
-  mutable std::mutex mutex_;
-  std::vector<Event> events_;
+  struct Recorded {
+    std::mutex mutex;
+    std::vector<Event> events;
+  };
+  std::shared_ptr<Recorded> recorded_ = std::make_shared<Recorded>();
   processpype::EventSubscription subscription_;
 };
 

@@ -816,3 +816,25 @@ TEST_CASE_METHOD(
   register_ok(on_new, "echo", "z");
   REQUIRE(reads_state("z", "initialized"));
 }
+
+TEST_CASE_METHOD(TwoNodes,
+                 "cluster: a /nodes/{id}/ request carries its X-Request-Id to the events it causes "
+                 "there",
+                 "[cluster][request-id]") {
+  register_on(api, c, "echo", "traced");
+  auto started = api.request("POST", c.path() + "/services/traced/start", std::nullopt,
+                             {"X-Request-Id: ops-42"});
+  E2E_REQUIRE_STATUS(started, 200);
+  CHECK(started.header("X-Request-Id") == "ops-42");  // once, not once per node
+
+  auto on_c = c.client();
+  auto events = on_c.get("/events").field("events");
+  REQUIRE(events.is_array());
+  std::set<std::string> caused;
+  for (const auto& event : events)
+    if (event.value("service", "") == "traced" && event["request_id"] == "ops-42")
+      caused.insert(event.value("state", ""));
+  INFO(events.dump());
+  CHECK(caused.count("starting") == 1);
+  CHECK(caused.count("running") == 1);
+}
