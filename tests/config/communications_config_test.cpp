@@ -14,10 +14,9 @@
 #include "processpype/config/validation.hpp"
 #include "processpype/testing/process.hpp"
 
+#include "config_read.hpp"
+
 using nlohmann::json;
-using processpype::ApplicationConfig;
-using processpype::ConfigDiagnostics;
-using processpype::ConfigProblem;
 namespace communications = processpype::communications;
 
 // Named, the test cases too: the test files of a target share a unity build.
@@ -25,30 +24,8 @@ namespace communications_config_test {
 
 namespace {
 
-struct Read {
-  ApplicationConfig config;
-  std::vector<std::string> errors;
-  std::vector<std::string> warnings;
-
-  std::string all() const {
-    std::string text;
-    for (const auto& lines : {errors, warnings})
-      for (const auto& line : lines) text += line + "\n";
-    return text;
-  }
-};
-
-/// `text` read and validated as check-config does.
-Read read(const std::string& text) {
-  Read result;
-  ConfigDiagnostics diagnostics;
-  processpype::read_application_config(text, result.config, diagnostics);
-  processpype::validate_application_config(result.config, {}, diagnostics);
-  for (const auto& problem : diagnostics.problems())
-    (problem.severity == ConfigProblem::Severity::error ? result.errors : result.warnings)
-        .push_back(problem.describe());
-  return result;
-}
+using config_tests::Read;
+using config_tests::read;
 
 /// A file whose `communications.backends` has one backend, `name`, given as
 /// a YAML flow mapping.

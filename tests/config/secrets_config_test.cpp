@@ -13,38 +13,16 @@
 #include "processpype/config/validation.hpp"
 #include "processpype/testing/process.hpp"
 
+#include "config_read.hpp"
+
 using nlohmann::json;
 using processpype::ApplicationConfig;
-using processpype::ConfigDiagnostics;
-using processpype::ConfigProblem;
 using processpype::testing::TempDirectory;
 
 namespace {
 
-struct Read {
-  ApplicationConfig config;
-  std::vector<std::string> errors;
-  std::vector<std::string> warnings;
-
-  bool mentions(const std::string& text) const {
-    for (const auto& lines : {errors, warnings})
-      for (const auto& line : lines)
-        if (line.find(text) != std::string::npos) return true;
-    return false;
-  }
-};
-
-/// `text` read and validated as check-config does.
-Read read(const std::string& text) {
-  Read result;
-  ConfigDiagnostics diagnostics;
-  processpype::read_application_config(text, result.config, diagnostics);
-  processpype::validate_application_config(result.config, {}, diagnostics);
-  for (const auto& problem : diagnostics.problems())
-    (problem.severity == ConfigProblem::Severity::error ? result.errors : result.warnings)
-        .push_back(problem.describe());
-  return result;
-}
+using config_tests::Read;
+using config_tests::read;
 
 /// A file whose `secrets` section has one backend, `name`, of `type` on `path`.
 std::string with_backend(const std::string& name, const std::string& type, const std::string& path,
