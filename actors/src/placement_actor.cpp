@@ -28,6 +28,9 @@ using WriteDone = cluster::WriteDone;
 
 /// How often registrations and drains look at the view again.
 constexpr auto poll_interval = std::chrono::milliseconds(10);
+/// How long a registration waits for a peer to say whether it has a node
+/// instance of the name (a peer that does not answer in time has none).
+constexpr auto peer_check_timeout = std::chrono::seconds(2);
 /// A store write the file's records could not make is tried again after this.
 constexpr auto file_record_retry = std::chrono::seconds(1);
 /// How long a drain waits for every handover.
@@ -201,6 +204,53 @@ class Placement final : public PlacementActor::base {
     record.nodes = cluster::sorted_set(request.nodes);
     Registration registration{name, service_class ? service_class->type_name : request.class_key};
     auto promise = make_response_promise<Registration>();
+    // The replicas may lag behind a registration that just happened on a
+    // peer: ask each live peer's Supervisor before the record is created.
+    ask_peers_for(
+        name, [this, record, registration, promise](std::optional<std::string> holder) mutable {
+          if (holder)
+            return promise.deliver(make_error(ErrorCode::conflict,
+                                              fmt::format("Service {} already exists on node {}",
+                                                          registration.name, *holder))),
+                   void();
+          create_record(std::move(record), std::move(registration), std::move(promise));
+        });
+    return promise;
+  }
+
+  /// Calls `done` with a live peer that has a node instance called `name`
+  /// (nullopt: none answered that it has one within peer_check_timeout).
+  void ask_peers_for(const std::string& name,
+                     std::function<void(std::optional<std::string>)> done) {
+    struct Round {
+      std::size_t waiting = 0;
+      std::optional<std::string> holder;
+      std::function<void(std::optional<std::string>)> done;
+    };
+    auto round = std::make_shared<Round>();
+    round->done = std::move(done);
+    std::vector<NodeDirectory::Node> peers;
+    for (auto& node : setup_.directory->nodes())
+      if (!node.local && node.up) peers.push_back(std::move(node));
+    round->waiting = peers.size();
+    if (peers.empty()) return round->done(std::nullopt);
+    for (const auto& peer : peers) {
+      auto answered = [round](std::optional<std::string> holder) {
+        if (holder && !round->holder) round->holder = std::move(holder);
+        if (--round->waiting == 0) round->done(round->holder);
+      };
+      request(peer.supervisor, peer_check_timeout, status_atom::value, name)
+          .then(
+              [answered, id = peer.id](const ServiceStatus& status) {
+                answered(status.cluster ? std::nullopt : std::optional<std::string>{id});
+              },
+              [answered](caf::error&) { answered(std::nullopt); });
+    }
+  }
+
+  void create_record(cluster::InstanceRecord record, Registration registration,
+                     caf::typed_response_promise<Registration> promise) {
+    auto name = registration.name;
     write_then(
         [this, name, record](WriteDone done) {
           coordinator_.create_record(name, record, cluster::CreateMode::request, std::move(done));
@@ -213,7 +263,6 @@ class Placement final : public PlacementActor::base {
                    setup_.registration_wait,
                    [registration, promise](bool) mutable { promise.deliver(registration); });
         });
-    return promise;
   }
 
   bool any_node_has_class(const std::string& class_key) const {
