@@ -111,7 +111,7 @@ Runtime::Runtime(caf::actor_system& system, RuntimeOptions options)
       state_(open_state(options_)),
       node_id_(options_.node_id.empty() ? host_name() : options_.node_id),
       table_(std::make_shared<InstanceTable>()),
-      event_log_(std::make_shared<EventLog>(node_id_)),
+      event_log_(std::make_shared<EventLog>(node_id_, std::string{}, options_.event_capacity)),
       directory_(std::make_shared<NodeDirectory>()),
       dispatcher_(start_communications(options_, node_id_)) {
   supervisor_ = spawn_supervisor(

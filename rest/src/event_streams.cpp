@@ -37,7 +37,7 @@ using StreamActor = EventSubscriberActor::extend<caf::reacts_to<heartbeat_atom>,
 class RenderedEvents {
  public:
   static constexpr std::size_t slots = 1024;
-  static_assert(slots >= EventLog::capacity);
+  static_assert(slots >= EventLog::max_capacity);
 
   /// Appends the text of each event of `batch` to `out`.
   void append(const EventBatch& batch, std::string& out) {

@@ -1,4 +1,5 @@
 #include "processpype/runtime/events.hpp"
+#include <algorithm>
 
 #include <array>
 #include <random>
@@ -48,11 +49,12 @@ nlohmann::json to_json(const Event& event) {
           {"from_node", event.from_node.empty() ? json(nullptr) : json(event.from_node)}};
 }
 
-EventLog::EventLog(std::string node, std::string boot)
+EventLog::EventLog(std::string node, std::string boot, std::size_t capacity)
     : boot_(boot.empty() ? random_boot_id() : std::move(boot)),
+      capacity_(std::clamp<std::size_t>(capacity, 1, max_capacity)),
       node_(std::move(node)),
       listeners_(std::make_shared<std::vector<std::pair<std::uint64_t, Listener>>>()) {
-  ring_.reserve(capacity);
+  ring_.reserve(capacity_);
 }
 
 std::string EventLog::node() const {
@@ -83,10 +85,10 @@ std::uint64_t EventLog::append(std::string_view service, std::string_view state,
                 trigger.request_id,
                 trigger.from_node,
                 gave_up};
-    if (ring_.size() < capacity)
+    if (ring_.size() < capacity_)
       ring_.push_back(std::move(event));
     else
-      ring_[(seq - 1) % capacity] = std::move(event);
+      ring_[(seq - 1) % capacity_] = std::move(event);
     listeners = listeners_;
   }
   for (const auto& [id, listener] : *listeners) listener(seq);
@@ -114,7 +116,7 @@ EventSlice EventLog::since(std::uint64_t after) const {
   }
   slice.events.reserve(last_seq_ - after);
   for (auto seq = after + 1; seq <= last_seq_; ++seq)
-    slice.events.push_back(ring_[(seq - 1) % capacity]);
+    slice.events.push_back(ring_[(seq - 1) % capacity_]);
   return slice;
 }
 

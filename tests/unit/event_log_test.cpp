@@ -79,7 +79,7 @@ TEST_CASE("an empty log has nothing to return and no gap from 0") {
 TEST_CASE("the ring keeps the last 1000 events") {
   EventLog log{"node"};
   append_many(log, 1500);
-  REQUIRE(EventLog::capacity == 1000);
+  REQUIRE(log.capacity() == 1000);
   CHECK(log.last_seq() == 1500);
 
   auto all = log.since(0);
@@ -101,6 +101,19 @@ TEST_CASE("the ring keeps the last 1000 events") {
   CHECK_FALSE(recent.gap);
   CHECK(seqs_of(recent) == range(1491, 1500));
   CHECK(recent.events.back().service == "svc1499");
+}
+
+TEST_CASE("an embedder's smaller log keeps its last events and reports the rest as gone") {
+  EventLog log{"node", "boot", 3};
+  append_many(log, 5);
+  CHECK(log.capacity() == 3);
+  auto all = log.since(0);
+  CHECK(seqs_of(all) == range(3, 5));
+  CHECK(all.oldest_seq == 3);
+  CHECK(log.since(1).gap);
+  CHECK_FALSE(log.since(2).gap);
+  CHECK(EventLog{"node", "boot", 0}.capacity() == 1);
+  CHECK(EventLog{"node", "boot", 5000}.capacity() == EventLog::max_capacity);
 }
 
 TEST_CASE("a seq beyond the last (another boot's) is a gap followed by everything kept") {

@@ -70,6 +70,9 @@ struct RuntimeOptions {
   ApplicationInfo application{"ProcessPype", ""};
   /// Registrations beyond this many instances are refused.
   std::size_t max_instances = 100000;
+  /// How many of the node's latest events it keeps for GET /events and for
+  /// streams that resume (1 to EventLog::max_capacity).
+  std::size_t event_capacity = EventLog::max_capacity;
   /// Membership (docs/membership.md): how often this node sends each member
   /// a heartbeat, after how long without one a member is `down`, and after
   /// how long `down` it leaves the node list.

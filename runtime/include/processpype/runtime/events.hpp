@@ -86,17 +86,22 @@ struct EventSlice {
   std::uint64_t last_seq = 0;  ///< the log's last seq when the slice was read
 };
 
-/// The last `capacity` events of a node, in a ring buffer. Thread-safe:
+/// The last `capacity()` events of a node, in a ring buffer. Thread-safe:
 /// service actors append as they change state; readers copy slices.
 /// Listeners hear of every append (the event streams follow them); they run
 /// on the appending thread, outside the lock, and must not block.
 class EventLog {
  public:
-  static constexpr std::size_t capacity = 1000;
+  /// The most a log keeps, and what a node's log keeps unless its embedder
+  /// asks for fewer (RuntimeOptions::event_capacity).
+  static constexpr std::size_t max_capacity = 1000;
   using Listener = std::function<void(std::uint64_t seq)>;
 
-  /// `boot`: empty picks a random id.
-  explicit EventLog(std::string node, std::string boot = {});
+  /// `boot`: empty picks a random id. `capacity` is clamped to
+  /// [1, max_capacity].
+  explicit EventLog(std::string node, std::string boot = {}, std::size_t capacity = max_capacity);
+
+  std::size_t capacity() const noexcept { return capacity_; }
 
   const std::string& boot() const noexcept { return boot_; }
   std::string node() const;
@@ -117,6 +122,7 @@ class EventLog {
 
  private:
   const std::string boot_;
+  const std::size_t capacity_;
   mutable std::mutex mutex_;
   std::string node_;
   std::vector<Event> ring_;  ///< grows to capacity, then wraps
