@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <variant>
@@ -7,6 +8,7 @@
 #include <caf/error.hpp>
 #include <nlohmann/json.hpp>
 
+#include "internal_protocol.hpp"
 #include "processpype/actors/instance_table.hpp"
 #include "processpype/state/state_store.hpp"
 
@@ -38,6 +40,12 @@ class ChangeWriter {
 
   virtual ~ChangeWriter() = default;
   virtual void write(InstanceChange change, Done done) = 0;
+  /// write(), then tells `actor` how it went: (committed_atom, ticket,
+  /// failure). A writer may send it straight from its own completion, as the
+  /// state file's does: one callback less per change, on a path every
+  /// user's start and stop takes.
+  virtual void write_and_notify(InstanceChange change, const ServiceActor& actor,
+                                std::uint64_t ticket);
   /// Whether a stop acts although its change could not be written: yes for
   /// the state file (an operator must be able to stop things during an
   /// incident; the reply warns), no for a cluster record (the instance may

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
-#include <unordered_map>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include <caf/error.hpp>
 
@@ -21,31 +23,46 @@ class PendingWrites {
 
   std::uint64_t add(Continuation next) {
     auto ticket = ++last_ticket_;
-    pending_.emplace(ticket, std::move(next));
+    pending_.push_back({ticket, std::move(next)});
     return ticket;
+  }
+
+  /// The writer answered `ticket`: its continuation, which no longer waits;
+  /// none for a stale ticket.
+  std::optional<Continuation> take(std::uint64_t ticket) {
+    // A flat list, not a map: a service actor has one write in flight, and
+    // writers answer in the order of the writes, so the ticket is first.
+    auto found = std::find_if(pending_.begin(), pending_.end(), [ticket](const Pending& pending) {
+      return pending.ticket == ticket;
+    });
+    if (found == pending_.end()) return std::nullopt;
+    auto next = std::move(found->next);
+    pending_.erase(found);
+    return next;
   }
 
   /// The writer answered `ticket`: runs its continuation (a stale ticket is
   /// ignored).
   void complete(std::uint64_t ticket, const caf::error& failure) {
-    auto found = pending_.find(ticket);
-    if (found == pending_.end()) return;
-    auto next = std::move(found->second);
-    pending_.erase(found);
-    next(failure);
+    if (auto next = take(ticket)) (*next)(failure);
   }
 
   /// The actor ends: every waiting continuation runs with `why`, so that no
   /// caller waits for an answer that will not come.
   void abandon(const caf::error& why) {
-    for (auto& [ticket, next] : std::exchange(pending_, {})) next(why);
+    for (auto& pending : std::exchange(pending_, {})) pending.next(why);
   }
 
   std::size_t size() const noexcept { return pending_.size(); }
 
  private:
+  struct Pending {
+    std::uint64_t ticket = 0;
+    Continuation next;
+  };
+
   std::uint64_t last_ticket_ = 0;
-  std::unordered_map<std::uint64_t, Continuation> pending_;
+  std::vector<Pending> pending_;
 };
 
 }  // namespace processpype

@@ -130,7 +130,7 @@ class ServiceActorImpl final : public ServiceActor::base {
         },
         [this](late_atom, std::uint64_t id) { on_late(id); },
         [this](committed_atom, std::uint64_t ticket, const caf::error& failure) {
-          writes_.complete(ticket, failure);
+          on_written(ticket, failure);
         },
     };
   }
@@ -172,18 +172,23 @@ class ServiceActorImpl final : public ServiceActor::base {
     return writer_ && trigger.cause == EventCause::request;
   }
 
-  /// Writes `change`, then runs `next` with the outcome, in the actor.
+  /// Writes `change`, then runs `next` with the outcome, in the actor
+  /// (on_written).
   void write_ahead(InstanceChange change, PendingWrites::Continuation next) {
     gate_.begin_commit();
-    auto ticket = writes_.add([this, next = std::move(next)](const caf::error& failure) {
-      gate_.end_commit();
-      next(failure);
-      gate_.run_deferred();
-    });
-    writer_->write(std::move(change),
-                   [self = caf::actor_cast<ServiceActor>(this), ticket](caf::error failure) {
-                     caf::anon_send(self, committed_atom::value, ticket, std::move(failure));
-                   });
+    auto ticket = writes_.add(std::move(next));
+    writer_->write_and_notify(std::move(change), caf::actor_cast<ServiceActor>(this), ticket);
+  }
+
+  /// The writer answered `ticket`: its command acts (or is refused), then
+  /// the commands that waited for it run. An actor that ends answers its
+  /// write's caller instead (on_exit), and runs nothing more.
+  void on_written(std::uint64_t ticket, const caf::error& failure) {
+    auto next = writes_.take(ticket);
+    if (!next) return;
+    gate_.end_commit();
+    (*next)(failure);
+    gate_.run_deferred();
   }
 
   // -- commands ---------------------------------------------------------------

@@ -436,6 +436,8 @@ int main(int argc, char** argv) {
                   ("processpype-lifecycle-" + std::to_string(::getpid()));
     std::filesystem::remove_all(folder);
     double rates[2] = {0, 0};
+    std::uint64_t transactions = 0;
+    std::uint64_t changes = 0;
     for (bool with_state : {false, true}) {
       processpype::RuntimeOptions options;
       if (with_state) options.state = processpype::state::StateStoreOptions{folder / "state.db"};
@@ -443,9 +445,16 @@ int main(int argc, char** argv) {
       auto names = numbered("svc", services);
       register_all(system, runtime, names, in_flight, drivers, "bench");
       auto supervisor = caf::actor_cast<caf::actor>(runtime.supervisor());
+      const auto* store = runtime.state_store().get();
+      auto commits_before = store ? store->metrics().commits() : 0;
+      auto changes_before = store ? store->metrics().changes() : 0;
       auto many =
           drive<Transition>(system, supervisor, start_stop_lanes(names, many_total, drivers));
       check(many, with_state ? "with a state file" : "without a state file");
+      if (store) {
+        transactions = store->metrics().commits() - commits_before;
+        changes = store->metrics().changes() - changes_before;
+      }
       for (const auto& name : names) runtime.stop(name);
       rates[with_state ? 1 : 0] = many.rate();
     }
@@ -455,6 +464,10 @@ int main(int argc, char** argv) {
         "     1,000 services, state file:      %10.0f transitions/s   ratio to no state file: "
         "%.2f   aim >= 100,000/s: %s\n",
         rates[1], rates[1] / rates[0], verdict(rates[1] >= 100'000));
+    std::printf("     (%llu changes in %llu transactions: %.0f per group commit)\n",
+                static_cast<unsigned long long>(changes),
+                static_cast<unsigned long long>(transactions),
+                transactions > 0 ? double(changes) / double(transactions) : 0.0);
   }
 
   // 3 + 4. registration of many instances, and what an idle one costs.

@@ -101,9 +101,10 @@ std::optional<std::string> InstanceTable::apply_one(const Configured& change) {
 }
 
 std::optional<std::string> InstanceTable::apply_one(const DesiredChanged& change) {
+  // The commonest change (every user's start and stop): bound without copies.
   auto* statement = update_desired_.get();
-  sqlite::bind_text(statement, 1, change.name);
-  sqlite::bind_text(statement, 2, to_string(change.desired));
+  sqlite::bind_lasting_text(statement, 1, change.name);
+  sqlite::bind_lasting_text(statement, 2, to_string(change.desired));
   if (sqlite::run(statement) == 0) return no_row(change.name);
   return std::nullopt;
 }

@@ -11,7 +11,21 @@ void check(sqlite3* connection, int result) {
   throw SqliteError(code, message);
 }
 
+namespace {
+
+/// SQLite counts the memory it allocates under a process-wide mutex, taken
+/// at every allocation of every statement; nothing here reads the counts.
+/// It can only be turned off before SQLite initializes (a later call is
+/// refused and changes nothing).
+void skip_memory_statistics() noexcept {
+  static const bool configured [[maybe_unused]] =
+      sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+}
+
+}  // namespace
+
 Connection open(const std::string& path, int flags) {
+  skip_memory_statistics();
   sqlite3* raw = nullptr;
   auto result = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   Connection connection{raw};  // closed on every path, also when the open failed
@@ -56,6 +70,11 @@ void bind_text(sqlite3_stmt* statement, int index, std::string_view text) {
   check(sqlite3_db_handle(statement),
         sqlite3_bind_text64(statement, index, text.data(), text.size(), SQLITE_TRANSIENT,
                             SQLITE_UTF8));
+}
+
+void bind_lasting_text(sqlite3_stmt* statement, int index, std::string_view text) {
+  check(sqlite3_db_handle(statement), sqlite3_bind_text64(statement, index, text.data(),
+                                                          text.size(), SQLITE_STATIC, SQLITE_UTF8));
 }
 
 void bind_integer(sqlite3_stmt* statement, int index, std::int64_t value) {

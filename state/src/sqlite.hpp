@@ -57,6 +57,9 @@ std::string query_text(sqlite3* connection, const char* sql);
 
 /// Binding helpers (1-based parameter indexes); the text is copied.
 void bind_text(sqlite3_stmt* statement, int index, std::string_view text);
+/// The same without the copy: `text` must outlive the run() that follows
+/// (run() clears the bindings), as a change's name does while it is stored.
+void bind_lasting_text(sqlite3_stmt* statement, int index, std::string_view text);
 void bind_integer(sqlite3_stmt* statement, int index, std::int64_t value);
 void bind_null(sqlite3_stmt* statement, int index);
 
