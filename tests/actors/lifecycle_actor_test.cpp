@@ -381,8 +381,7 @@ TEST_CASE("requires_configuration: start without configure is an error and a 409
   CHECK(p->starts == 0);
 
   node->configure("vault", {{"capacity", 3}});
-  node->start("vault");
-  check_status(*node, "vault", ServiceState::running);
+  start_running(*node, "vault");
   CHECK(node->status("vault").metadata.at("capacity") == 3);
   CHECK(p->starts == 1);
 }
@@ -403,16 +402,14 @@ TEST_CASE("a manager throwing in start or stop puts the service in error", "[lif
   // A later successful start clears the error.
   node->configure("flaky", {{"fail_on", "stop"}});
   CHECK(node->status("flaky").error == start_failure);
-  node->start("flaky");
-  check_status(*node, "flaky", ServiceState::running);
+  start_running(*node, "flaky");
 
   error = expect_error(ErrorCode::service_failure, [&] { node->stop("flaky"); });
   CHECK(std::string{error.what()} == stop_failure);
   check_status(*node, "flaky", ServiceState::error, stop_failure);
 
   node->configure("flaky", json::object());
-  node->start("flaky");
-  check_status(*node, "flaky", ServiceState::running);
+  start_running(*node, "flaky");
   CHECK_FALSE(p->overlapped);
 }
 

@@ -293,8 +293,7 @@ TEST_CASE("a start that outlasts start_timeout_seconds leaves the service in err
         return !refused;
       },
       2000ms));
-  node->start("stuck");
-  check_status(*node, "stuck", ServiceState::running);
+  start_running(*node, "stuck");
   CHECK_FALSE(p->overlapped);
 }
 

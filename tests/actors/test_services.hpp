@@ -375,6 +375,12 @@ inline void check_status(processpype::Runtime& runtime, const std::string& name,
   CHECK(status.error == error);
 }
 
+/// Starts `name` and checks that it runs, without an error.
+inline void start_running(processpype::Runtime& runtime, const std::string& name) {
+  runtime.start(name);
+  check_status(runtime, name, ServiceState::running);
+}
+
 /// The manager call a test holds at the probe.
 enum class HeldCall { start, stop };
 

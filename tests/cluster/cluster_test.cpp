@@ -283,9 +283,7 @@ TEST_CASE("cluster: register, configure, start, routes, stop, deregister on a re
 
 TEST_CASE("cluster: register with a 'node' that disagrees with the path, or is unknown",
           "[cluster][remote]") {
-  auto a = start_node("A");
-  auto c = start_node("n:1", {a.node_port});
-  require_mesh({&a, &c});
+  auto [a, c] = start_joined_pair("A", "n:1");
   auto api = a.client();
 
   auto disagrees = api.post(c.path() + "/services/register",

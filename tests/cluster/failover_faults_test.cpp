@@ -110,8 +110,7 @@ std::string current_owner(StoreCluster& cluster, const std::string& name) {
 /// Kills `owner`, the owner of `lk` (SIGKILL), and checks that a survivor
 /// runs it within lease + slack() with its configuration and a newer
 /// fencing token.
-void kill_owner_and_check_failover(StoreCluster& cluster, const std::string& owner,
-                                   const std::string& lock_path) {
+void kill_owner_and_check_failover(StoreCluster& cluster, const std::string& owner) {
   REQUIRE_FALSE(owner.empty());
   auto token = cluster.node(owner).client().get("/services/lk/holder").field("fencing_token");
   REQUIRE(token.is_number_integer());
@@ -133,7 +132,7 @@ void kill_owner_and_check_failover(StoreCluster& cluster, const std::string& own
   CHECK(holder.body_json["node"] == new_owner);
   CHECK(holder.body_json["fencing_token"].get<long long>() > token.get<long long>());
   auto status = api.get("/services/lk");
-  CHECK(status.field("metadata")["path"] == lock_path);
+  CHECK(status.field("metadata")["path"] == cluster.lock_path());
   CHECK(status.field("metadata")["restart"] == "on-failure");
 }
 
@@ -144,11 +143,10 @@ TEST_CASE(
     "the instance within lease + 1 s with its configuration",
     "[cluster][failover][faults]") {
   StoreCluster cluster;
-  auto lock_path = (cluster.directory.path() / "lk.lock").string();
   {
     auto a = cluster.node("A").client();
     register_cluster_instance(a, "lock", "lk");
-    E2E_REQUIRE_STATUS(a.post("/services/lk/configure", retrying_lock(lock_path)), 200);
+    E2E_REQUIRE_STATUS(a.post("/services/lk/configure", retrying_lock(cluster.lock_path())), 200);
     E2E_REQUIRE_STATUS(a.post("/services/lk/start"), 200);
   }
   const int quiet_rounds = sanitized() ? 2 : 3;
@@ -158,7 +156,7 @@ TEST_CASE(
     std::optional<BusyLoops> load;
     if (loaded) load.emplace(2);
     auto killed = current_owner(cluster, "lk");
-    kill_owner_and_check_failover(cluster, killed, lock_path);
+    kill_owner_and_check_failover(cluster, killed);
     CHECK(second_copy_starts(cluster).empty());
     load.reset();
     if (loaded) break;
@@ -206,9 +204,8 @@ TEST_CASE(
   cluster.require_all_up();
 
   auto b = cluster.node("B").client();
-  auto lock_path = (cluster.directory.path() / "lk.lock").string();
   register_cluster_instance(b, "lock", "lk");
-  E2E_REQUIRE_STATUS(b.post("/services/lk/configure", retrying_lock(lock_path)), 200);
+  E2E_REQUIRE_STATUS(b.post("/services/lk/configure", retrying_lock(cluster.lock_path())), 200);
   E2E_REQUIRE_STATUS(b.post("/services/lk/start"), 200);
   if (owner_of(b, "lk") == "B") {  // hand it to A, the node the test cuts off
     E2E_REQUIRE_STATUS(b.post("/drain"), 200);
@@ -267,9 +264,8 @@ TEST_CASE(
     "[cluster][failover][faults]") {
   StoreCluster cluster({"A", "B"});
   auto a = cluster.node("A").client();
-  auto lock_path = (cluster.directory.path() / "lk.lock").string();
   register_cluster_instance(a, "lock", "lk");
-  E2E_REQUIRE_STATUS(a.post("/services/lk/configure", retrying_lock(lock_path)), 200);
+  E2E_REQUIRE_STATUS(a.post("/services/lk/configure", retrying_lock(cluster.lock_path())), 200);
   E2E_REQUIRE_STATUS(a.post("/services/lk/start"), 200);
   const std::vector<std::string> echoes = {"e1", "e2", "e3", "e4"};
   for (const auto& name : echoes) {
@@ -312,8 +308,7 @@ TEST_CASE(
     cluster.nodes.emplace(id, cluster.start(id, node_options(), store));
   cluster.require_all_up();
   auto a = cluster.node("A").client();
-  auto lock_path = (cluster.directory.path() / "lk.lock").string();
-  start_lock(a, lock_path);
+  start_lock(a, cluster.lock_path());
   for (const auto& name : {"e1", "e2", "e3"}) register_cluster_instance(a, "echo", name);
   auto owners_before = owners(a);
   auto token = a.get("/services/lk/holder").field("fencing_token");
@@ -342,9 +337,8 @@ TEST_CASE(
     "[cluster][failover][faults]") {
   StoreCluster cluster({"A", "B", "C"}, EtcdClusterOptions{.members = 3});
   auto a = cluster.node("A").client();
-  auto lock_path = (cluster.directory.path() / "lk.lock").string();
   register_cluster_instance(a, "lock", "lk");
-  E2E_REQUIRE_STATUS(a.post("/services/lk/configure", retrying_lock(lock_path)), 200);
+  E2E_REQUIRE_STATUS(a.post("/services/lk/configure", retrying_lock(cluster.lock_path())), 200);
   E2E_REQUIRE_STATUS(a.post("/services/lk/start"), 200);
   for (const auto& name : {"e1", "e2", "e3"}) register_cluster_instance(a, "echo", name);
   auto owners_before = owners(a);

@@ -23,8 +23,7 @@ TEST_CASE("a cluster instance runs on one node and answers from every node",
           "[cluster][failover]") {
   StoreCluster cluster;
   auto api = cluster.node("A").client();
-  auto lock_path = (cluster.directory.path() / "lk.lock").string();
-  auto owner = start_lock(api, lock_path);
+  auto owner = start_lock(api, cluster.lock_path());
 
   for (auto& [id, node] : cluster.nodes) {
     INFO("asked on " << id);
@@ -34,7 +33,7 @@ TEST_CASE("a cluster instance runs on one node and answers from every node",
     CHECK(status.body_json["state"] == "running");
     CHECK(status.body_json["placement"] == "cluster");
     CHECK(status.body_json["owner"] == owner);
-    CHECK(status.body_json["metadata"]["path"] == lock_path);
+    CHECK(status.body_json["metadata"]["path"] == cluster.lock_path());
     auto holder = client.get("/services/lk/holder");  // a custom route, carried to the owner
     E2E_REQUIRE_STATUS(holder, 200);
     CHECK(holder.body_json["node"] == owner);
@@ -74,11 +73,10 @@ TEST_CASE(
     "configuration",
     "[cluster][failover]") {
   StoreCluster cluster;
-  auto lock_path = (cluster.directory.path() / "lk.lock").string();
   std::string owner;
   {
     auto api = cluster.node("A").client();
-    owner = start_lock(api, lock_path);
+    owner = start_lock(api, cluster.lock_path());
   }
   auto first_token = cluster.node(owner).client().get("/services/lk/holder").field("fencing_token");
   auto survivor = other_than(cluster, owner);
@@ -98,7 +96,7 @@ TEST_CASE(
   E2E_REQUIRE_STATUS(holder, 200);
   CHECK(holder.body_json["node"] == new_owner);
   CHECK(holder.body_json["fencing_token"].get<long long>() > first_token.get<long long>());
-  CHECK(api.get("/services/lk").field("metadata")["path"] == lock_path);
+  CHECK(api.get("/services/lk").field("metadata")["path"] == cluster.lock_path());
 
   auto new_owner_api = cluster.node(new_owner).client();
   auto failovers = events_with_cause(new_owner_api, "lk", "failover");
@@ -113,12 +111,11 @@ TEST_CASE(
 TEST_CASE("SIGSTOP of the owner past its lease: the copy stops when it wakes, never two at once",
           "[cluster][failover]") {
   StoreCluster cluster({"A", "B"});
-  auto lock_path = (cluster.directory.path() / "lk.lock").string();
   auto a = cluster.node("A").client();
   register_cluster_instance(a, "lock", "lk");
   // Retries while the frozen copy still holds the flock (its start fails
   // with "lock held by another copy"), so it runs once the old copy stopped.
-  E2E_REQUIRE_STATUS(a.post("/services/lk/configure", json{{"path", lock_path},
+  E2E_REQUIRE_STATUS(a.post("/services/lk/configure", json{{"path", cluster.lock_path()},
                                                            {"restart", "on-failure"},
                                                            {"restart_delay_seconds", 0.1},
                                                            {"restart_max_delay_seconds", 0.3},
@@ -154,9 +151,8 @@ TEST_CASE("SIGSTOP of the owner past its lease: the copy stops when it wakes, ne
 TEST_CASE("drain hands a node's cluster instances over and cordons it, uncordon undoes it",
           "[cluster][failover]") {
   StoreCluster cluster({"A", "B"});
-  auto lock_path = (cluster.directory.path() / "lk.lock").string();
   auto a = cluster.node("A").client();
-  auto owner = start_lock(a, lock_path);
+  auto owner = start_lock(a, cluster.lock_path());
   auto other = other_than(cluster, owner);
 
   auto drained_at = Clock::now();
@@ -193,9 +189,8 @@ TEST_CASE("drain hands a node's cluster instances over and cordons it, uncordon 
 TEST_CASE("DELETE of a cluster instance from any node stops it and removes its record",
           "[cluster][failover]") {
   StoreCluster cluster({"A", "B"});
-  auto lock_path = (cluster.directory.path() / "lk.lock").string();
   auto a = cluster.node("A").client();
-  auto owner = start_lock(a, lock_path);
+  auto owner = start_lock(a, cluster.lock_path());
   auto b = cluster.node(other_than(cluster, "A")).client();
 
   auto deleted = b.del("/services/lk");

@@ -17,18 +17,9 @@ namespace {
 const std::string file_secret = "ClusterFileSecret-5t6y";
 const std::string clear_secret = "ClusterRestSecret-8u9i";
 
+/// CHECKs that neither secret is in `text`, read from `channel`.
 void check_hidden(const std::string& channel, const std::string& text) {
-  INFO("channel: " << channel);
-  CHECK_FALSE(text.empty());
-  CHECK(text.find(file_secret) == std::string::npos);
-  CHECK(text.find(clear_secret) == std::string::npos);
-}
-
-std::string body_of(HttpClient& api, const std::string& path) {
-  auto response = api.get(path);
-  INFO(response.describe());
-  CHECK(response.status == 200);
-  return response.body;
+  check_secrets_hidden(channel, text, {file_secret, clear_secret});
 }
 
 HttpResponse put_item(HttpClient& api, const std::string& path, const std::string& password) {

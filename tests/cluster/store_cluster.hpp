@@ -45,6 +45,9 @@ struct StoreCluster {
     if (!ids.empty()) require_all_up();
   }
 
+  /// The file the `lock` instance lk locks (start_lock): in this cluster's directory.
+  std::string lock_path() const { return (directory.path() / "lk.lock").string(); }
+
   /// Every member's client URL, as --cluster-store takes them.
   std::string store_endpoints() const {
     std::string joined;

@@ -66,15 +66,11 @@ void check_lease_timing(const TimedLeaseEvent& at_risk, const TimedLeaseEvent& l
 
 }  // namespace
 
-TEST_CASE("An owner that dies loses its instances to their next preferred nodes within the lease",
-          "[cluster][failover]") {
-  EtcdCluster etcd;
-  SimulatedCluster nodes(etcd.endpoints());
-  for (auto id : {"a", "b", "c"}) nodes.add(id);
-  REQUIRE(nodes.wait_until_joined());
-  auto names = numbered("svc", 30);
-  nodes.create("a", names);
-  REQUIRE(nodes.wait_until_placed(names));
+TEST_CASE_METHOD(
+    ThreeNodes,
+    "An owner that dies loses its instances to their next preferred nodes within the lease",
+    "[cluster][failover]") {
+  auto names = place_services(30);
   auto before = nodes.single_owners();
   std::map<std::string, int> per_node;
   for (const auto& [name, owner] : before) ++per_node[owner];
@@ -126,8 +122,7 @@ TEST_CASE(
   nodes.add("c");
   REQUIRE(nodes.wait_until_joined());
   auto names = numbered("svc", 15);
-  nodes.create("a", names);
-  REQUIRE(nodes.wait_until_placed(names));
+  REQUIRE(nodes.create_placed("a", names));
   auto& b = nodes.node("b");
   auto stranded = b.owned();
   REQUIRE_FALSE(stranded.empty());
@@ -206,15 +201,11 @@ TEST_CASE(
   CHECK(nodes.runs().violations().empty());
 }
 
-TEST_CASE("Drain hands every instance over at once and cordons, and uncordon moves nothing back",
-          "[cluster][drain]") {
-  EtcdCluster etcd;
-  SimulatedCluster nodes(etcd.endpoints());
-  for (auto id : {"a", "b", "c"}) nodes.add(id);
-  REQUIRE(nodes.wait_until_joined());
-  auto names = numbered("svc", 30);
-  nodes.create("a", names);
-  REQUIRE(nodes.wait_until_placed(names));
+TEST_CASE_METHOD(
+    ThreeNodes,
+    "Drain hands every instance over at once and cordons, and uncordon moves nothing back",
+    "[cluster][drain]") {
+  auto names = place_services(30);
   auto& b = nodes.node("b");
   auto handed = b.owned();
   REQUIRE_FALSE(handed.empty());
@@ -242,8 +233,7 @@ TEST_CASE("Drain hands every instance over at once and cordons, and uncordon mov
         5s));
   // Cordoned: nothing new is placed on it.
   auto more = numbered("more", 10);
-  nodes.create("c", more);
-  REQUIRE(nodes.wait_until_placed(more));
+  REQUIRE(nodes.create_placed("c", more));
   CHECK(b.owned().empty());
 
   // Uncordoned: placeable again, but what moved stays where it is.
@@ -264,8 +254,7 @@ TEST_CASE("Drain hands every instance over at once and cordons, and uncordon mov
   CHECK(some_prefer_b);
   // New instances may land on it again.
   auto later = numbered("later", 10);
-  nodes.create("a", later);
-  REQUIRE(nodes.wait_until_placed(later));
+  REQUIRE(nodes.create_placed("a", later));
   CHECK_FALSE(b.owned().empty());
   CHECK(nodes.runs().violations().empty());
 }
@@ -274,12 +263,9 @@ TEST_CASE("A node that joins takes nothing until a rebalance moves instances to 
           "[cluster][rebalance]") {
   EtcdCluster etcd;
   SimulatedCluster nodes(etcd.endpoints());
-  nodes.add("a");
-  nodes.add("b");
-  REQUIRE(nodes.wait_until_joined());
+  REQUIRE(nodes.join({"a", "b"}));
   auto names = numbered("svc", 30);
-  nodes.create("a", names);
-  REQUIRE(nodes.wait_until_placed(names));
+  REQUIRE(nodes.create_placed("a", names));
 
   // c comes (or comes back): no flapping.
   auto& c = nodes.add("c");
@@ -313,15 +299,11 @@ TEST_CASE("A node that joins takes nothing until a rebalance moves instances to 
   CHECK(nodes.runs().violations().empty());
 }
 
-TEST_CASE("etcd killed: nodes hear it unreachable, count their leases lost in time, and resume",
-          "[cluster][outage]") {
-  EtcdCluster etcd;
-  SimulatedCluster nodes(etcd.endpoints());
-  for (auto id : {"a", "b", "c"}) nodes.add(id);
-  REQUIRE(nodes.wait_until_joined());
-  auto names = numbered("svc", 12);
-  nodes.create("a", names);
-  REQUIRE(nodes.wait_until_placed(names));
+TEST_CASE_METHOD(
+    ThreeNodes,
+    "etcd killed: nodes hear it unreachable, count their leases lost in time, and resume",
+    "[cluster][outage]") {
+  auto names = place_services(12);
   auto before = nodes.single_owners();
 
   etcd.member(0).kill();
@@ -372,12 +354,9 @@ TEST_CASE("etcd restarted within the lease: the owners keep their instances and 
     options.lease = 10s;
     options.stop_allowance = 4000ms;
   });
-  nodes.add("a");
-  nodes.add("b");
-  REQUIRE(nodes.wait_until_joined());
+  REQUIRE(nodes.join({"a", "b"}));
   auto names = numbered("svc", 8);
-  nodes.create("a", names);
-  REQUIRE(nodes.wait_until_placed(names));
+  REQUIRE(nodes.create_placed("a", names));
   auto before = nodes.single_owners();
   auto acquired_before = acquisition_count(nodes);
 
@@ -422,11 +401,9 @@ TEST_CASE("Three etcd members, one killed: nothing moves and every call keeps wo
   std::rotate(endpoints.begin(), endpoints.begin() + static_cast<std::ptrdiff_t>(follower),
               endpoints.end());
   SimulatedCluster nodes(endpoints);
-  for (auto id : {"a", "b", "c"}) nodes.add(id);
-  REQUIRE(nodes.wait_until_joined());
+  REQUIRE(nodes.join({"a", "b", "c"}));
   auto names = numbered("svc", 12);
-  nodes.create("a", names);
-  REQUIRE(nodes.wait_until_placed(names));
+  REQUIRE(nodes.create_placed("a", names));
   auto before = nodes.single_owners();
 
   etcd.member(follower).kill();
@@ -438,8 +415,7 @@ TEST_CASE("Three etcd members, one killed: nothing moves and every call keeps wo
             .update_record("svc-0", RecordUpdate{nlohmann::json{{"after", "kill"}}})
             .ok());
   auto more = numbered("more", 6);
-  nodes.create("b", more);
-  REQUIRE(nodes.wait_until_placed(more, 5s));
+  REQUIRE(nodes.create_placed("b", more, 5s));
   // Two lease periods later nothing moved: no node took another's instance.
   CHECK_FALSE(
       wait_until([&] { return acquisition_count(nodes) != names.size() + more.size(); }, 4s));

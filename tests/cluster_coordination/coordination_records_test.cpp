@@ -37,15 +37,22 @@ std::string owner_of(SimulatedCluster& nodes, const std::string& name) {
   return nodes.single_owners().at(name);
 }
 
+/// Nodes a, b and c with relaxed leases.
+struct ThreeRelaxedNodes : ThreeNodes {
+  ThreeRelaxedNodes() : ThreeNodes(relaxed_lease) {}
+
+  /// Creates `name` through node a; returns the node that came to own it.
+  std::string create_owned(const std::string& name) {
+    nodes.create("a", {name});
+    return owner_of(nodes, name);
+  }
+};
+
 }  // namespace
 
-TEST_CASE("Three coordinators register under their leases and each sees all three",
-          "[cluster][membership]") {
-  EtcdCluster etcd;
-  SimulatedCluster nodes(etcd.endpoints(), relaxed_lease);
-  for (auto id : {"a", "b", "c"}) nodes.add(id);
-  REQUIRE(nodes.wait_until_joined());
-
+TEST_CASE_METHOD(ThreeRelaxedNodes,
+                 "Three coordinators register under their leases and each sees all three",
+                 "[cluster][membership]") {
   auto client = raw_client(etcd);
   for (auto id : {"a", "b", "c"}) {
     auto& node = nodes.node(id);
@@ -79,13 +86,9 @@ TEST_CASE("Three coordinators register under their leases and each sees all thre
   }
 }
 
-TEST_CASE("A record is created once: a file never overwrites it, a request is refused",
-          "[cluster][records]") {
-  EtcdCluster etcd;
-  SimulatedCluster nodes(etcd.endpoints(), relaxed_lease);
-  for (auto id : {"a", "b", "c"}) nodes.add(id);
-  REQUIRE(nodes.wait_until_joined());
-
+TEST_CASE_METHOD(ThreeRelaxedNodes,
+                 "A record is created once: a file never overwrites it, a request is refused",
+                 "[cluster][records]") {
   auto first = nodes.node("a").coordinator().create_record("echo-1", echo_record({{"v", 1}}),
                                                            CreateMode::file);
   REQUIRE(first.ok());
@@ -132,14 +135,10 @@ TEST_CASE("A record is created once: a file never overwrites it, a request is re
         WriteOutcome::not_found);
 }
 
-TEST_CASE("The owner writes a record by compare-and-set: of two concurrent writers one wins",
-          "[cluster][records]") {
-  EtcdCluster etcd;
-  SimulatedCluster nodes(etcd.endpoints(), relaxed_lease);
-  for (auto id : {"a", "b", "c"}) nodes.add(id);
-  REQUIRE(nodes.wait_until_joined());
-  nodes.create("a", {"shared"});
-  auto owner_id = owner_of(nodes, "shared");
+TEST_CASE_METHOD(ThreeRelaxedNodes,
+                 "The owner writes a record by compare-and-set: of two concurrent writers one wins",
+                 "[cluster][records]") {
+  auto owner_id = create_owned("shared");
   auto& owner = nodes.node(owner_id).coordinator();
   auto revision = owner.instance("shared")->record_revision;
 
@@ -202,14 +201,11 @@ TEST_CASE("The owner writes a record by compare-and-set: of two concurrent write
   CHECK(nodes.single_owners().at("shared") == owner_id);
 }
 
-TEST_CASE("A deleted instance leaves a tombstone that a file cannot undo and a request replaces",
-          "[cluster][records]") {
-  EtcdCluster etcd;
-  SimulatedCluster nodes(etcd.endpoints(), relaxed_lease);
-  for (auto id : {"a", "b", "c"}) nodes.add(id);
-  REQUIRE(nodes.wait_until_joined());
-  nodes.create("a", {"doomed"});
-  auto owner_id = owner_of(nodes, "doomed");
+TEST_CASE_METHOD(
+    ThreeRelaxedNodes,
+    "A deleted instance leaves a tombstone that a file cannot undo and a request replaces",
+    "[cluster][records]") {
+  auto owner_id = create_owned("doomed");
   auto& owner = nodes.node(owner_id).coordinator();
   auto first_token = owner.instance("doomed")->fencing_token;
 
@@ -306,15 +302,10 @@ TEST_CASE("A write whose answer is lost on the way back is read back and counts 
   CHECK(node.coordinator().update_record("echo-1", RecordUpdate{nlohmann::json{{"v", 2}}}).ok());
 }
 
-TEST_CASE("A node that leaves cleanly hands its instances over at once, cause handover",
-          "[cluster][ownership]") {
-  EtcdCluster etcd;
-  SimulatedCluster nodes(etcd.endpoints(), relaxed_lease);
-  for (auto id : {"a", "b", "c"}) nodes.add(id);
-  REQUIRE(nodes.wait_until_joined());
-  auto names = numbered("svc", 12);
-  nodes.create("a", names);
-  REQUIRE(nodes.wait_until_placed(names));
+TEST_CASE_METHOD(ThreeRelaxedNodes,
+                 "A node that leaves cleanly hands its instances over at once, cause handover",
+                 "[cluster][ownership]") {
+  auto names = place_services(12);
   auto before = nodes.single_owners();
   auto leaving = nodes.node("b").owned();
   REQUIRE_FALSE(leaving.empty());

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -15,6 +16,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "processpype/cluster/coordinator.hpp"
 #include "processpype/testing/etcd.hpp"
@@ -123,50 +126,22 @@ class SimulatedNode {
     crash();
   }
 
-  std::vector<TimedAcquisition> acquisitions() const {
-    std::lock_guard lock{mutex_};
-    return acquisitions_;
-  }
-  std::vector<TimedLeaseEvent> lease_events() const {
-    std::lock_guard lock{mutex_};
-    return lease_events_;
-  }
-  std::vector<TimedLoss> losses() const {
-    std::lock_guard lock{mutex_};
-    return losses_;
-  }
+  std::vector<TimedAcquisition> acquisitions() const { return locked_copy(acquisitions_); }
+  std::vector<TimedLeaseEvent> lease_events() const { return locked_copy(lease_events_); }
+  std::vector<TimedLoss> losses() const { return locked_copy(losses_); }
   std::vector<std::pair<std::string, Cause>> release_requests() const {
-    std::lock_guard lock{mutex_};
-    return release_requests_;
+    return locked_copy(release_requests_);
   }
-  std::vector<bool> reachability() const {
-    std::lock_guard lock{mutex_};
-    return reachability_;
-  }
-  std::vector<MembershipEvent> membership() const {
-    std::lock_guard lock{mutex_};
-    return membership_;
-  }
-  std::vector<std::string> id_conflicts() const {
-    std::lock_guard lock{mutex_};
-    return id_conflicts_;
-  }
+  std::vector<bool> reachability() const { return locked_copy(reachability_); }
+  std::vector<MembershipEvent> membership() const { return locked_copy(membership_); }
+  std::vector<std::string> id_conflicts() const { return locked_copy(id_conflicts_); }
   /// What runs here now.
-  std::set<std::string> running() const {
-    std::lock_guard lock{mutex_};
-    return running_;
-  }
+  std::set<std::string> running() const { return locked_copy(running_); }
   /// What the node believes it owns (from the callbacks).
-  std::set<std::string> owned() const {
-    std::lock_guard lock{mutex_};
-    return owned_;
-  }
+  std::set<std::string> owned() const { return locked_copy(owned_); }
   /// Found by the node itself: something still ran when the lease counted
   /// as lost (a real node exits with code 70 there).
-  std::vector<std::string> violations() const {
-    std::lock_guard lock{mutex_};
-    return violations_;
-  }
+  std::vector<std::string> violations() const { return locked_copy(violations_); }
   std::optional<TimedLeaseEvent> last_lease_event(LeaseHealth health) const {
     std::lock_guard lock{mutex_};
     for (auto event = lease_events_.rbegin(); event != lease_events_.rend(); ++event)
@@ -175,6 +150,13 @@ class SimulatedNode {
   }
 
  private:
+  /// A copy of what the callbacks write, taken under their lock.
+  template <typename Recorded>
+  Recorded locked_copy(const Recorded& recorded) const {
+    std::lock_guard lock{mutex_};
+    return recorded;
+  }
+
   CoordinatorOptions coordinator_options() const {
     CoordinatorOptions options;
     options.store.endpoints = options_.endpoints;
@@ -312,6 +294,11 @@ class SimulatedCluster {
     return ids;
   }
 
+  /// Makes and starts nodes `ids`, then waits until every node joined.
+  bool join(std::initializer_list<const char*> ids, std::chrono::milliseconds timeout = 10s) {
+    for (const auto* id : ids) add(id);
+    return wait_until_joined(timeout);
+  }
   /// Every node registered and seeing every other in its view.
   bool wait_until_joined(std::chrono::milliseconds timeout = 10s) {
     return wait_until(
@@ -364,6 +351,12 @@ class SimulatedCluster {
       if (!result.ok()) throw std::runtime_error("create " + name + ": " + result.detail);
     }
   }
+  /// Creates `names` through node `through`, then waits until each is placed.
+  bool create_placed(const std::string& through, const std::vector<std::string>& names,
+                     std::chrono::milliseconds timeout = 10s) {
+    create(through, names);
+    return wait_until_placed(names, timeout);
+  }
 
  private:
   std::vector<std::string> endpoints_;
@@ -378,6 +371,26 @@ inline std::vector<std::string> numbered(const std::string& prefix, int count) {
   for (int index = 0; index < count; ++index) names.push_back(prefix + "-" + std::to_string(index));
   return names;
 }
+
+/// The start of most tests (a Catch2 fixture): a fresh one-member etcd and
+/// nodes a, b and c on it, joined; `tweak` adjusts every node's options.
+class ThreeNodes {
+ public:
+  explicit ThreeNodes(SimulatedCluster::Tweak tweak = {})
+      : nodes(etcd.endpoints(), std::move(tweak)) {
+    REQUIRE(nodes.join({"a", "b", "c"}));
+  }
+
+  /// Creates "svc-0" to "svc-<count - 1>" through node a and requires each placed.
+  std::vector<std::string> place_services(int count) {
+    auto names = numbered("svc", count);
+    REQUIRE(nodes.create_placed("a", names));
+    return names;
+  }
+
+  EtcdCluster etcd;
+  SimulatedCluster nodes;
+};
 
 /// Milliseconds from `from` to `to` (negative when `to` is earlier).
 inline double ms_between(BootClock::time_point from, BootClock::time_point to) {

@@ -25,6 +25,15 @@ std::map<std::string, int> spread(int instances, const std::vector<std::string>&
   return counts;
 }
 
+/// Places `instances` on `nodes` and checks that each gets `least` to `most`.
+void check_spread(int instances, const std::vector<std::string>& nodes, int least, int most) {
+  for (const auto& [node, count] : spread(instances, nodes)) {
+    INFO(node << ": " << count << " of " << instances);
+    CHECK(count >= least);
+    CHECK(count <= most);
+  }
+}
+
 double ms(std::chrono::nanoseconds duration) {
   return std::chrono::duration<double, std::milli>(duration).count();
 }
@@ -37,23 +46,13 @@ TEST_CASE("Rendezvous hashing spreads 30 instances over 3 nodes with 3 to 17 on 
        std::vector<std::vector<std::string>>{{"a", "b", "c"},
                                              {"node-1", "node-2", "node-3"},
                                              {"10.0.0.1:4000", "10.0.0.2:4000", "10.0.0.3:4000"}}) {
-    auto counts = spread(30, nodes);
-    for (const auto& [node, count] : counts) {
-      INFO(node << ": " << count);
-      CHECK(count >= 3);
-      CHECK(count <= 17);
-    }
+    check_spread(30, nodes, 3, 17);
   }
 }
 
 TEST_CASE("Rendezvous hashing spreads 10,000 instances over 3 nodes within 10 % of a third each",
           "[cluster][placement]") {
-  auto counts = spread(10'000, {"node-a", "node-b", "node-c"});
-  for (const auto& [node, count] : counts) {
-    INFO(node << ": " << count);
-    CHECK(count >= 3000);
-    CHECK(count <= 3667);
-  }
+  check_spread(10'000, {"node-a", "node-b", "node-c"}, 3000, 3667);
 }
 
 TEST_CASE("Removing a node moves only its instances, and adding one takes only what it now wins",

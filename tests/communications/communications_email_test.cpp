@@ -43,33 +43,40 @@ EmailSettings tls_email(int port, const std::string& ca_file, const std::string&
   return email;
 }
 
-Message alert(std::string text) {
-  Message message;
-  message.message = std::move(text);
-  message.source = "store";
-  message.severity = "error";
-  return message;
-}
+/// What sending one message did: the backend's counters, the dispatcher's log.
+struct Outcome {
+  BackendCounters counters;
+  std::string log;
+};
 
 /// Emits `message` to one email backend and waits until it is settled.
-void send_one(const EmailSettings& email, const Message& message,
-              const std::shared_ptr<RecordingSink>& log, BackendCounters& counters) {
-  Dispatcher dispatcher({email_backend("mail", email)}, test_options(log));
-  dispatcher.emit(message);
-  REQUIRE(dispatcher.flush(20s));
-  counters = counters_of(dispatcher, "mail");
+Outcome send_one(const EmailSettings& email, const Message& message) {
+  auto log = std::make_shared<RecordingSink>();
+  BackendCounters counters;
+  {
+    Dispatcher dispatcher({email_backend("mail", email)}, test_options(log));
+    dispatcher.emit(message);
+    REQUIRE(dispatcher.flush(20s));
+    counters = counters_of(dispatcher, "mail");
+  }
+  return {counters, log->text()};
+}
+
+/// The message failed at its first attempt (a final refusal): nothing arrived.
+void check_failed_at_once(const Outcome& outcome, const SmtpReceiver& smtp) {
+  CHECK(outcome.counters.sent == 0);
+  CHECK(outcome.counters.failed == 1);
+  CHECK(smtp.messages().empty());
+  CHECK_THAT(outcome.log, Catch::Contains("a message failed after 1 attempt"));
 }
 
 }  // namespace
 
 TEST_CASE("An email carries its subject, recipients and body as an RFC 5322 message") {
   SmtpReceiver smtp;
-  auto message = alert("store failed: disk full\nrestarting in 5 s");
+  auto message = store_error("store failed: disk full\nrestarting in 5 s");
   message.metadata = {{"restarts", 2}};
-  auto log = std::make_shared<RecordingSink>();
-  BackendCounters counters;
-  send_one(plain_email(smtp.port()), message, log, counters);
-  CHECK(counters.sent == 1);
+  CHECK(send_one(plain_email(smtp.port()), message).counters.sent == 1);
 
   auto messages = smtp.messages();
   REQUIRE(messages.size() == 1);
@@ -104,7 +111,7 @@ TEST_CASE("An email carries its subject, recipients and body as an RFC 5322 mess
 TEST_CASE("A given subject is used as it is, and each email has its own Message-ID") {
   SmtpReceiver smtp;
   Dispatcher dispatcher({email_backend("mail", plain_email(smtp.port()))}, test_options());
-  auto message = alert("details");
+  auto message = store_error("details");
   message.subject = "Weekly report";
   dispatcher.emit(message);
   dispatcher.emit(message);
@@ -117,11 +124,10 @@ TEST_CASE("A given subject is used as it is, and each email has its own Message-
 
 TEST_CASE("Email subjects and bodies that are not ASCII arrive intact") {
   SmtpReceiver smtp;
-  auto message = alert("Ünïcödé body ✓\n" + std::string(1200, 'x'));  // also an over-long line
+  auto message =
+      store_error("Ünïcödé body ✓\n" + std::string(1200, 'x'));  // also an over-long line
   message.subject = "Störung im Speicher ✓ — 日本語のテキストも正しく届くこと";
-  BackendCounters counters;
-  send_one(plain_email(smtp.port()), message, std::make_shared<RecordingSink>(), counters);
-  CHECK(counters.sent == 1);
+  CHECK(send_one(plain_email(smtp.port()), message).counters.sent == 1);
 
   auto messages = smtp.messages();
   REQUIRE(messages.size() == 1);
@@ -134,10 +140,9 @@ TEST_CASE("Email subjects and bodies that are not ASCII arrive intact") {
 
 TEST_CASE("Email lines starting with a dot and bare line feeds arrive as written") {
   SmtpReceiver smtp;
-  BackendCounters counters;
-  send_one(plain_email(smtp.port()), alert("first\n.\n.hidden\r\nlast"),
-           std::make_shared<RecordingSink>(), counters);
-  CHECK(counters.sent == 1);
+  CHECK(
+      send_one(plain_email(smtp.port()), store_error("first\n.\n.hidden\r\nlast")).counters.sent ==
+      1);
   auto messages = smtp.messages();
   REQUIRE(messages.size() == 1);
   CHECK_THAT(messages[0]["body"].get<std::string>(),
@@ -147,10 +152,9 @@ TEST_CASE("Email lines starting with a dot and bare line feeds arrive as written
 TEST_CASE("Email uses STARTTLS verified against the given CA, then AUTH") {
   Certificates certificates;
   SmtpReceiver smtp(certificates.server_options());
-  BackendCounters counters;
-  send_one(tls_email(smtp.port(), certificates.pki.certificate("ca"), "pa55-word"),
-           alert("over TLS"), std::make_shared<RecordingSink>(), counters);
-  CHECK(counters.sent == 1);
+  auto sent = send_one(tls_email(smtp.port(), certificates.pki.certificate("ca"), "pa55-word"),
+                       store_error("over TLS"));
+  CHECK(sent.counters.sent == 1);
 
   auto messages = smtp.messages();
   REQUIRE(messages.size() == 1);
@@ -162,51 +166,38 @@ TEST_CASE("Email uses STARTTLS verified against the given CA, then AUTH") {
 TEST_CASE("Email refuses a server whose certificate the given CA did not sign") {
   Certificates certificates;
   SmtpReceiver smtp(certificates.server_options());
-  auto log = std::make_shared<RecordingSink>();
-  BackendCounters counters;
-  send_one(tls_email(smtp.port(), certificates.pki.certificate("other"), "pa55-word"),
-           alert("must not leave"), log, counters);
-  CHECK(counters.sent == 0);
-  CHECK(counters.failed == 1);
-  CHECK(smtp.messages().empty());
+  auto refused =
+      send_one(tls_email(smtp.port(), certificates.pki.certificate("other"), "pa55-word"),
+               store_error("must not leave"));
   // Final: another attempt would meet the same certificate.
-  CHECK_THAT(log->text(), Catch::Contains("a message failed after 1 attempt: smtp://127.0.0.1:"));
+  check_failed_at_once(refused, smtp);
+  CHECK_THAT(refused.log, Catch::Contains("a message failed after 1 attempt: smtp://127.0.0.1:"));
 }
 
 TEST_CASE("Email with start_tls refuses a server that does not offer STARTTLS") {
   SmtpReceiver smtp;  // no TLS at all
   auto email = plain_email(smtp.port());
   email.start_tls = true;
-  auto log = std::make_shared<RecordingSink>();
-  BackendCounters counters;
-  send_one(email, alert("must not go in clear"), log, counters);
-  CHECK(counters.failed == 1);
-  CHECK(smtp.messages().empty());
-  CHECK_THAT(log->text(), Catch::Contains("a message failed after 1 attempt"));
+  check_failed_at_once(send_one(email, store_error("must not go in clear")), smtp);
 }
 
 TEST_CASE("A wrong SMTP password fails the message and is never logged") {
   Certificates certificates;
   SmtpReceiver smtp(certificates.server_options());
-  auto log = std::make_shared<RecordingSink>();
-  BackendCounters counters;
-  send_one(tls_email(smtp.port(), certificates.pki.certificate("ca"), "WRONG-pa55"),
-           alert("denied"), log, counters);
-  CHECK(counters.failed == 1);
-  CHECK(smtp.messages().empty());
-  auto text = log->text();
-  CHECK_THAT(text, Catch::Contains("a message failed after 1 attempt"));
-  CHECK(text.find("WRONG-pa55") == std::string::npos);
+  auto denied = send_one(tls_email(smtp.port(), certificates.pki.certificate("ca"), "WRONG-pa55"),
+                         store_error("denied"));
+  check_failed_at_once(denied, smtp);
+  CHECK(denied.log.find("WRONG-pa55") == std::string::npos);
 }
 
 TEST_CASE("metadata.recipients replaces the default recipients, and a bad one fails the message") {
   SmtpReceiver smtp;
   auto log = std::make_shared<RecordingSink>();
   Dispatcher dispatcher({email_backend("mail", plain_email(smtp.port()))}, test_options(log));
-  auto chosen = alert("to the developers");
+  auto chosen = store_error("to the developers");
   chosen.metadata = {{"recipients", {"dev@example.net", "lead@example.net"}}};
   dispatcher.emit(chosen);
-  auto bad = alert("to nobody");
+  auto bad = store_error("to nobody");
   bad.metadata = {{"recipients", {"dev@example.net", "not an address"}}};
   dispatcher.emit(bad);
   REQUIRE(dispatcher.flush(20s));
@@ -228,9 +219,7 @@ TEST_CASE("An SMTP 4xx reply is retried and a 5xx reply is final") {
       {554, 0, 1, 0},  // "transaction failed": no second session
   }));
   SmtpReceiver smtp({.reject_first = 1, .reject_code = code});
-  BackendCounters counters;
-  send_one(plain_email(smtp.port()), alert("rejected once"), std::make_shared<RecordingSink>(),
-           counters);
+  auto counters = send_one(plain_email(smtp.port()), store_error("rejected once")).counters;
   CHECK(counters.sent == static_cast<std::uint64_t>(sent));
   CHECK(counters.failed == static_cast<std::uint64_t>(failed));
   CHECK(smtp.messages().size() == delivered);

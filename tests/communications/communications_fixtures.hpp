@@ -65,6 +65,15 @@ inline communications::DispatcherOptions test_options(
   return options;
 }
 
+/// An error of the instance "store" that says `text`.
+inline communications::Message store_error(std::string text) {
+  communications::Message message;
+  message.message = std::move(text);
+  message.source = "store";
+  message.severity = "error";
+  return message;
+}
+
 /// The counters of the backend named `name` (all zero when there is none).
 inline communications::BackendCounters counters_of(const communications::Dispatcher& dispatcher,
                                                    const std::string& name) {

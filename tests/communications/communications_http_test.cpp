@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "communications_fixtures.hpp"
+#include "message_checks.hpp"
 #include "processpype/runtime/service_status.hpp"
 
 using namespace processpype::communications;
@@ -41,10 +42,7 @@ TEST_CASE("A webhook POSTs the message as JSON with its configured headers") {
                                                           {"X-Team", "ops"}};
   Dispatcher dispatcher({backend}, test_options());
 
-  Message message;
-  message.message = "store failed: disk full\nsecond line";
-  message.source = "store";
-  message.severity = "error";
+  auto message = store_error("store failed: disk full\nsecond line");
   message.subject = "Store down";
   message.metadata = {{"restarts", 3}, {"exit_code", 1}};
   auto before = processpype::format_utc(std::chrono::system_clock::now());
@@ -146,9 +144,7 @@ TEST_CASE("A 4xx answer other than 429 is final: not retried, counted failed, lo
   REQUIRE(dispatcher.flush(10s));
 
   CHECK(receiver.requests().size() == 1);
-  auto counters = counters_of(dispatcher, "hook");
-  CHECK(counters.sent == 0);
-  CHECK(counters.failed == 1);
+  check_one_failed(dispatcher, "hook");
   CHECK_THAT(log->text(), Catch::Contains("backend hook (webhook): a message failed after 1 "
                                           "attempt: http://127.0.0.1:" +
                                           std::to_string(receiver.port()) + " answered HTTP " +
@@ -161,9 +157,7 @@ TEST_CASE("A webhook gives up after its last attempt and counts the message fail
   dispatcher.emit(message_with("never accepted"));
   REQUIRE(dispatcher.flush(10s));
   CHECK(receiver.requests().size() == 4);  // max_attempts
-  auto counters = counters_of(dispatcher, "hook");
-  CHECK(counters.sent == 0);
-  CHECK(counters.failed == 1);
+  check_one_failed(dispatcher, "hook");
 }
 
 TEST_CASE("A refused connection is retried, then counted failed") {

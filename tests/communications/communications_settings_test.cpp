@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <type_traits>
 
 #include <catch2/catch.hpp>
 
@@ -45,6 +46,20 @@ Transport& transport_of(BackendSettings& backend) {
   return std::get<Transport>(backend.transport);
 }
 
+/// A maker of `valid()` with `change` applied to its `Part`: its transport
+/// settings, or the backend itself when Part is BackendSettings.
+template <class Part, class Change>
+std::function<BackendSettings()> changed(BackendSettings (*valid)(), Change change) {
+  return [valid, change] {
+    auto backend = valid();
+    if constexpr (std::is_same_v<Part, BackendSettings>)
+      change(backend);
+    else
+      change(transport_of<Part>(backend));
+    return backend;
+  };
+}
+
 struct Refusal {
   const char* what;
   std::function<BackendSettings()> make;
@@ -73,27 +88,10 @@ TEST_CASE("Valid webhook, email and telegram settings pass validation") {
 }
 
 TEST_CASE("Invalid settings are refused naming the field and the reason") {
-  auto webhook = [](auto change) {
-    return [change] {
-      auto backend = valid_webhook();
-      change(transport_of<WebhookSettings>(backend));
-      return backend;
-    };
-  };
-  auto email = [](auto change) {
-    return [change] {
-      auto backend = valid_email();
-      change(transport_of<EmailSettings>(backend));
-      return backend;
-    };
-  };
-  auto telegram = [](auto change) {
-    return [change] {
-      auto backend = valid_telegram();
-      change(transport_of<TelegramSettings>(backend));
-      return backend;
-    };
-  };
+  auto webhook = [](auto change) { return changed<WebhookSettings>(valid_webhook, change); };
+  auto email = [](auto change) { return changed<EmailSettings>(valid_email, change); };
+  auto telegram = [](auto change) { return changed<TelegramSettings>(valid_telegram, change); };
+  auto backend = [](auto change) { return changed<BackendSettings>(valid_webhook, change); };
   const std::vector<Refusal> refusals = {
       {"an ftp URL", webhook([](auto& w) { w.url = "ftp://example.com/x"; }), "url",
        "webhook url must start with http:// or https://"},
@@ -149,27 +147,14 @@ TEST_CASE("Invalid settings are refused naming the field and the reason") {
        "chats", "telegram chats has no chat for label 'default' and no 'default' chat"},
       {"a base_url that is not http", telegram([](auto& t) { t.base_url = "api.telegram.org"; }),
        "base_url", "telegram base_url must start with http:// or https://"},
-      {"no label",
-       [] {
-         auto backend = valid_webhook();
-         backend.labels.clear();
-         return backend;
-       },
-       "labels", "labels must list at least one label"},
-      {"an empty label",
-       [] {
-         auto backend = valid_webhook();
-         backend.labels = {"alerts", ""};
-         return backend;
-       },
+      {"no label", backend([](auto& b) { b.labels.clear(); }), "labels",
+       "labels must list at least one label"},
+      {"an empty label", backend([](auto& b) {
+         b.labels = {"alerts", ""};
+       }),
        "labels[1]", "labels[1] must not be empty"},
-      {"no name",
-       [] {
-         auto backend = valid_webhook();
-         backend.name.clear();
-         return backend;
-       },
-       "name", "a backend's name must not be empty"},
+      {"no name", backend([](auto& b) { b.name.clear(); }), "name",
+       "a backend's name must not be empty"},
   };
   for (const auto& refusal : refusals) {
     INFO(refusal.what);

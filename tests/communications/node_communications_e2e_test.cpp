@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include "message_checks.hpp"
 #include "processpype/testing/checks.hpp"
 #include "processpype/testing/cluster.hpp"
 #include "processpype/testing/server.hpp"
@@ -45,12 +46,6 @@ ServerOptions with_config(const TempFile& config) {
   return options;
 }
 
-std::vector<json> bodies(const HttpReceiver& receiver) {
-  std::vector<json> result;
-  for (const auto& request : receiver.requests()) result.push_back(request.body_json);
-  return result;
-}
-
 /// The received bodies whose metadata.alert is `alert`.
 std::vector<json> alerts_of_kind(const std::vector<json>& sent, const std::string& alert) {
   std::vector<json> result;
@@ -79,39 +74,67 @@ bool gave_up(const json& status, int restarts) {
 }
 
 bool received_from(const HttpReceiver& receiver, const std::string& source) {
-  auto sent = bodies(receiver);
+  auto sent = receiver.bodies();
   return std::any_of(sent.begin(), sent.end(),
                      [&](const json& body) { return body.value("source", "") == source; });
+}
+
+/// A node started from config_with_hook(its receiver's /hook, `labels`,
+/// `min_interval_seconds`, `rest`).
+struct HookedNode {
+  HookedNode(const std::string& labels, double min_interval_seconds, const std::string& rest,
+             HttpReceiverOptions receiver_options = {})
+      : receiver(receiver_options),
+        config(config_with_hook(receiver.url("/hook"), labels, min_interval_seconds, rest)),
+        server(with_config(config)),
+        api(server.client()) {}
+
+  HttpReceiver receiver;
+  TempFile config;
+  ServerProcess server;
+  HttpClient api;
+};
+
+/// services: "flaky", a `faulty` instance that fails every start and is
+/// restarted `max_restarts` times, `restart_delay` apart at first (doubling).
+std::string flaky_services(double restart_delay, int max_restarts) {
+  return fmt::format(R"(services:
+  flaky:
+    type: faulty
+    fail_starts: 10
+    restart: on-failure
+    restart_delay_seconds: {}
+    max_restarts: {}
+    restart_window_seconds: 60
+)",
+                     restart_delay, max_restarts);
+}
+
+/// Waits until flaky gave up after `restarts`, then fails a marker
+/// (fail_marker) and waits until it arrived, so that every alert before it
+/// is in; requires `count` bodies, that marker's included, and returns them.
+std::vector<json> alerts_until_give_up(HookedNode& node, int restarts, std::size_t count) {
+  REQUIRE(wait_until([&] { return gave_up(status_of(node.api, "flaky"), restarts); }, 15s, 50ms));
+  fail_marker(node.api, "marker");
+  REQUIRE(wait_until([&] { return received_from(node.receiver, "marker"); }, 10s, 20ms));
+  auto sent = node.receiver.bodies();
+  INFO(json(sent).dump(2));
+  REQUIRE(sent.size() == count);
+  return sent;
 }
 
 }  // namespace
 
 TEST_CASE("e2e: a restart loop of `faulty` sends the alerts its interval allows, then its give-up",
           "[communications][e2e]") {
-  HttpReceiver receiver;
   // Failures at about 0, d, 3d and 7d (the restart delay doubles, d = 0.5 s),
   // the fourth past max_restarts; the throttle goes by the events' times.
   // With an interval of 2d the second failure is held back (d after the
   // first), the third goes (3d after it) and says so, and the give-up goes
   // whatever the interval: every margin is d, more than a restart takes.
-  TempFile config{config_with_hook(receiver.url("/hook"), "alerts", 1.0, R"(services:
-  flaky:
-    type: faulty
-    fail_starts: 10
-    restart: on-failure
-    restart_delay_seconds: 0.5
-    max_restarts: 3
-    restart_window_seconds: 60
-)")};
-  ServerProcess server{with_config(config)};
-  auto api = server.client();
-  REQUIRE(wait_until([&] { return gave_up(status_of(api, "flaky"), 3); }, 15s, 50ms));
-  fail_marker(api, "marker");
-  REQUIRE(wait_until([&] { return received_from(receiver, "marker"); }, 10s, 20ms));
-
-  auto sent = bodies(receiver);
+  HookedNode node("alerts", 1.0, flaky_services(0.5, 3));
+  auto sent = alerts_until_give_up(node, 3, 4);
   INFO(json(sent).dump(2));
-  REQUIRE(sent.size() == 4);
   for (std::size_t i = 0; i < 3; ++i) {
     CHECK(sent[i]["source"] == "flaky");
     CHECK(sent[i]["label"] == "alerts");
@@ -138,7 +161,7 @@ TEST_CASE("e2e: a restart loop of `faulty` sends the alerts its interval allows,
   std::string metrics;
   CHECK(wait_until(
       [&] {
-        metrics = api.get("/metrics").body;
+        metrics = node.api.get("/metrics").body;
         return metrics.find("processpype_messages_sent_total{backend=\"hook\"} 4") !=
                std::string::npos;
       },
@@ -148,23 +171,9 @@ TEST_CASE("e2e: a restart loop of `faulty` sends the alerts its interval allows,
 
 TEST_CASE("e2e: a give-up is sent even when the interval held back every failure before it",
           "[communications][e2e]") {
-  HttpReceiver receiver;
-  TempFile config{config_with_hook(receiver.url("/hook"), "alerts", 3600, R"(services:
-  flaky:
-    type: faulty
-    fail_starts: 10
-    restart: on-failure
-    restart_delay_seconds: 0.01
-    max_restarts: 2
-)")};
-  ServerProcess server{with_config(config)};
-  auto api = server.client();
-  REQUIRE(wait_until([&] { return gave_up(status_of(api, "flaky"), 2); }, 15s, 50ms));
-  fail_marker(api, "marker");
-  REQUIRE(wait_until([&] { return received_from(receiver, "marker"); }, 10s, 20ms));
-  auto sent = bodies(receiver);
+  HookedNode node("alerts", 3600, flaky_services(0.01, 2));
+  auto sent = alerts_until_give_up(node, 2, 3);
   INFO(json(sent).dump(2));
-  REQUIRE(sent.size() == 3);
   CHECK(sent[0]["metadata"]["alert"] == "failure");
   CHECK(sent[1]["metadata"]["alert"] == "give_up");
   CHECK(sent[1]["metadata"]["held_back"] == 1);  // the second of three failures
@@ -173,12 +182,9 @@ TEST_CASE("e2e: a give-up is sent even when the interval held back every failure
 
 TEST_CASE("e2e: a service's emit reaches the webhook of its label with every field",
           "[communications][e2e]") {
-  HttpReceiver receiver;
-  TempFile config{config_with_hook(receiver.url("/hook"), "ops", 60, R"(services:
-  echo: {}
-)")};
-  ServerProcess server{with_config(config)};
-  auto api = server.client();
+  HookedNode node("ops", 60, "services:\n  echo: {}\n");
+  auto& api = node.api;
+  auto& receiver = node.receiver;
   REQUIRE(wait_for_state(api, "echo", "running"));
 
   E2E_REQUIRE_STATUS(api.post("/services/echo/emit", {{"message", "not for ops"}}), 200);
@@ -195,12 +201,12 @@ TEST_CASE("e2e: a service's emit reaches the webhook of its label with every fie
   CHECK(request.path == "/hook");
   CHECK(request.headers["content-type"] == "application/json");
   const auto& body = request.body_json;
-  CHECK(body["message"] == "backup done");
-  CHECK(body["label"] == "ops");
-  CHECK(body["source"] == "echo");
-  CHECK(body["severity"] == "warning");
-  CHECK(body["subject"] == "Backup");
-  CHECK(body["metadata"] == json{{"bytes", 1024}});
+  check_fields(body, {{"message", "backup done"},
+                      {"label", "ops"},
+                      {"source", "echo"},
+                      {"severity", "warning"},
+                      {"subject", "Backup"},
+                      {"metadata", {{"bytes", 1024}}}});
   CHECK(body["time"].is_string());
   auto nodes = nodes_of(api);  // the local node alone
   REQUIRE(nodes.size() == 1);
@@ -239,7 +245,7 @@ TEST_CASE("e2e: a node lost from a 3-node cluster is reported once, by the small
       [&] { return received_from(receiver, "marker-b") && received_from(receiver, "marker-c"); },
       10s, 20ms));
 
-  auto sent = bodies(receiver);
+  auto sent = receiver.bodies();
   INFO(json(sent).dump(2));
   auto down = alerts_of_kind(sent, "node_down");
   REQUIRE(down.size() == 1);
@@ -253,8 +259,7 @@ TEST_CASE("e2e: a node lost from a 3-node cluster is reported once, by the small
 
 TEST_CASE("e2e: a hanging webhook slows no request, and the node still stops at once",
           "[communications][e2e]") {
-  HttpReceiver hanging{HttpReceiverOptions{.hang = true}};
-  TempFile config{config_with_hook(hanging.url("/hook"), "alerts, default", 0.01, R"(services:
+  HookedNode node("alerts, default", 0.01, R"(services:
   echo: {}
   flaky:
     type: faulty
@@ -263,9 +268,10 @@ TEST_CASE("e2e: a hanging webhook slows no request, and the node still stops at 
     restart_delay_seconds: 0.05
     restart_max_delay_seconds: 0.05
     max_restarts: 1000
-)")};
-  ServerProcess server{with_config(config)};
-  auto api = server.client();
+)",
+                  {.hang = true});
+  auto& api = node.api;
+  auto& hanging = node.receiver;
   REQUIRE(wait_for_state(api, "echo", "running"));
   REQUIRE(hanging.wait_for_requests(1));  // the backend's sender is stuck in it now
 
@@ -283,11 +289,11 @@ TEST_CASE("e2e: a hanging webhook slows no request, and the node still stops at 
   CHECK(hanging.requests().size() == 1);  // one transfer, still hanging
 
   auto stop_start = Clock::now();
-  auto status = server.stop(SIGTERM, 15s);
+  auto status = node.server.stop(SIGTERM, 15s);
   auto stop_ms = elapsed_ms(stop_start);
   INFO("exit: " << status.describe());
   CHECK((status.exited && status.code == 0));
   // The end gives the queues 2 s; the hanging transfer is aborted, not awaited.
   CHECK(stop_ms < 8000);
-  CHECK_THAT(server.stderr_text(), Catch::Contains("messages unsent"));
+  CHECK_THAT(node.server.stderr_text(), Catch::Contains("messages unsent"));
 }

@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "message_checks.hpp"
 #include "node_fixture.hpp"
 #include "processpype/runtime/routes.hpp"
 #include "processpype/runtime/service.hpp"
@@ -61,12 +62,6 @@ bool is_utc_milliseconds(const json& time) {
   return time.is_string() && std::regex_match(time.get<std::string>(), format);
 }
 
-std::vector<json> bodies(const HttpReceiver& receiver) {
-  std::vector<json> result;
-  for (const auto& request : receiver.requests()) result.push_back(request.body_json);
-  return result;
-}
-
 Trigger failover_from(std::string node) {
   Trigger trigger{EventCause::failover};
   trigger.from_node = std::move(node);
@@ -98,16 +93,16 @@ TEST_CASE(
   report_usage(node.runtime(), 95);
   REQUIRE(ops.wait_for_requests(1));
   REQUIRE(node->dispatcher()->flush(5s));
-  auto sent = bodies(ops);
+  auto sent = ops.bodies();
   REQUIRE(sent.size() == 1);
   const auto& body = sent[0];
-  CHECK(body["message"] == "disk 95% full");
-  CHECK(body["label"] == "ops");
-  CHECK(body["source"] == "disk");
-  CHECK(body["severity"] == "warning");
-  CHECK(body["subject"] == "");
-  CHECK(body["metadata"] == json{{"used_percent", 95}});
-  CHECK(body["node"] == "node-1");
+  check_fields(body, {{"message", "disk 95% full"},
+                      {"label", "ops"},
+                      {"source", "disk"},
+                      {"severity", "warning"},
+                      {"subject", ""},
+                      {"metadata", {{"used_percent", 95}}},
+                      {"node", "node-1"}});
   CHECK(is_utc_milliseconds(body["time"]));
   CHECK(ops.requests()[0].path == "/hook");
   CHECK(alerts_only.requests().empty());  // label routing: `pager` handles alerts only
@@ -120,7 +115,7 @@ TEST_CASE("Runtime::emit sends for the embedding program, from the node unless i
   node->emit({.message = "nightly import done"});
   node->emit({.message = "import slow", .source = "importer", .severity = "warning"});
   REQUIRE(receiver.wait_for_requests(2));
-  auto sent = bodies(receiver);
+  auto sent = receiver.bodies();
   CHECK(sent[0]["source"] == "node-1");
   CHECK(sent[0]["label"] == "default");
   CHECK(sent[0]["severity"] == "info");
@@ -135,7 +130,7 @@ TEST_CASE("messages carry the id a node learns when it publishes", "[communicati
   REQUIRE(node->node_id().ends_with(":" + std::to_string(port)));
   node->emit({.message = "published"});
   REQUIRE(receiver.wait_for_requests(1));
-  auto body = bodies(receiver).at(0);
+  auto body = receiver.bodies().at(0);
   CHECK(body["node"] == node->node_id());
   CHECK(body["source"] == node->node_id());
 }
@@ -156,7 +151,7 @@ TEST_CASE("a message emitted right before the Runtime ends is delivered: the end
   node->emit({.message = "last words"});
   node.end();
   // The receiver records a request before it answers it.
-  auto sent = bodies(receiver);
+  auto sent = receiver.bodies();
   REQUIRE(sent.size() == 1);
   CHECK(sent[0]["message"] == "last words");
 }
@@ -177,17 +172,15 @@ TEST_CASE(
   REQUIRE(receiver.wait_for_requests(3));
   append_marker(node.runtime());
   REQUIRE(receiver.wait_for_requests(4));
-  auto sent = bodies(receiver);
+  auto sent = receiver.bodies();
   REQUIRE(sent.size() == 4);
 
-  CHECK(sent[0]["label"] == "alerts");
-  CHECK(sent[0]["severity"] == "error");
-  CHECK(sent[0]["source"] == "x");
-  CHECK(sent[0]["message"] == "Instance x failed on node node-1: boom 1");
-  CHECK(sent[0]["metadata"]["alert"] == "failure");
-  CHECK(sent[0]["metadata"]["held_back"] == 0);
-  CHECK(sent[0]["metadata"]["event"]["seq"] == 1);
-  CHECK(sent[0]["metadata"]["event"]["error"] == "boom 1");
+  check_fields(sent[0], {{"label", "alerts"},
+                         {"severity", "error"},
+                         {"source", "x"},
+                         {"message", "Instance x failed on node node-1: boom 1"}});
+  check_fields(sent[0]["metadata"], {{"alert", "failure"}, {"held_back", 0}});
+  check_fields(sent[0]["metadata"]["event"], {{"seq", 1}, {"error", "boom 1"}});
 
   CHECK(sent[1]["source"] == "y");
   CHECK(sent[1]["metadata"]["event"]["cause"] == "health");
@@ -208,7 +201,7 @@ TEST_CASE("alerts off: failures send nothing", "[communications][alerts]") {
   node->emit({.message = "after the failure"});
   REQUIRE(receiver.wait_for_requests(1));
   REQUIRE(node->dispatcher()->flush(5s));
-  auto sent = bodies(receiver);
+  auto sent = receiver.bodies();
   REQUIRE(sent.size() == 1);
   CHECK(sent[0]["message"] == "after the failure");
 }
@@ -227,7 +220,7 @@ TEST_CASE("a restart loop of `faulty` alerts its first failure, then its give-up
 
   // The give-up is the instance's last event: once its alert is in, no other
   // can follow.
-  auto sent = bodies(receiver);
+  auto sent = receiver.bodies();
   REQUIRE(sent.size() == 2);
   CHECK(sent[0]["metadata"]["alert"] == "failure");
   CHECK(sent[0]["metadata"]["held_back"] == 0);
@@ -255,7 +248,7 @@ TEST_CASE("a failover is one alert, however many events of the instance carry it
   log.append("store", "running", "", failover_from("c"));
   append_marker(node.runtime());
   REQUIRE(receiver.wait_for_requests(3));
-  auto sent = bodies(receiver);
+  auto sent = receiver.bodies();
   REQUIRE(sent.size() == 3);
   CHECK(sent[0]["message"] == "Instance store failed over to node node-1 from node b");
   CHECK(sent[0]["metadata"]["alert"] == "failover");
@@ -286,7 +279,7 @@ TEST_CASE("a lost node is reported by the up node with the smallest id, one that
   directory.mark_down("n", "it left the cluster", true);
   append_marker(node.runtime(), "marker-2");
   REQUIRE(receiver.wait_for_requests(3));
-  auto sent = bodies(receiver);
+  auto sent = receiver.bodies();
   REQUIRE(sent.size() == 3);
   CHECK(sent[0]["source"] == "marker-1");
   CHECK(sent[1]["source"] == "a");

@@ -20,21 +20,6 @@ std::string script(const std::string& name) {
   return std::string(PROCESSPYPE_COMMUNICATIONS_TEST_DIR) + "/" + name;
 }
 
-/// Starts `args` under Python and waits (bounded) for `listening on <port>`.
-int start_listening(std::unique_ptr<ChildProcess>& process, const std::string& python,
-                    const std::vector<std::string>& args) {
-  process = std::make_unique<ChildProcess>(python, args);
-  const std::string marker = "listening on ";
-  bool ready = wait_until(
-      [&] { return process->stdout_text().find(marker) != std::string::npos || !process->alive(); },
-      15s);
-  auto output = process->stdout_text();
-  auto at = output.find(marker);
-  if (!ready || at == std::string::npos)
-    throw std::runtime_error(args.front() + " did not start: " + process->stderr_text());
-  return std::stoi(output.substr(at + marker.size()));
-}
-
 std::vector<nlohmann::json> json_lines(const std::string& path) {
   std::vector<nlohmann::json> objects;
   for (const auto& line : lines_of(read_file(path))) {
@@ -51,6 +36,38 @@ void add_option(std::vector<std::string>& args, const std::string& name, const s
   args.push_back(value);
 }
 
+std::vector<std::string> http_arguments(const HttpReceiverOptions& options) {
+  std::vector<std::string> args;
+  add_option(args, "--status", std::to_string(options.status));
+  add_option(args, "--fail-first", std::to_string(options.fail_first));
+  add_option(args, "--fail-status", std::to_string(options.fail_status));
+  if (options.retry_after) add_option(args, "--retry-after", std::to_string(*options.retry_after));
+  if (options.hang) args.emplace_back("--hang");
+  return args;
+}
+
+std::vector<std::string> smtp_arguments(const SmtpReceiverOptions& options) {
+  std::vector<std::string> args;
+  add_option(args, "--tls-cert", options.tls_certificate);
+  add_option(args, "--tls-key", options.tls_key);
+  if (options.require_starttls) args.emplace_back("--require-starttls");
+  add_option(args, "--auth-user", options.user);
+  add_option(args, "--auth-password", options.password);
+  add_option(args, "--reject-first", std::to_string(options.reject_first));
+  add_option(args, "--reject-code", std::to_string(options.reject_code));
+  return args;
+}
+
+// Found once per module: each look runs a Python.
+const std::string& python_with_http_server() {
+  static const std::string python = python_with("http.server");
+  return python;
+}
+const std::string& python_with_aiosmtpd() {
+  static const std::string python = python_with("aiosmtpd");
+  return python;
+}
+
 }  // namespace
 
 std::string python_with(const std::string& module) {
@@ -65,27 +82,47 @@ std::string python_with(const std::string& module) {
                            " (Debian: apt-get install python3-aiosmtpd)");
 }
 
+// -- ScriptReceiver -----------------------------------------------------------
+
+ScriptReceiver::ScriptReceiver(const std::string& python, const std::string& script_name,
+                               const std::vector<std::string>& arguments)
+    : directory_("processpype-receiver"), record_(directory_.write("record.jsonl", "")) {
+  std::vector<std::string> args = {script(script_name), "--record", record_};
+  args.insert(args.end(), arguments.begin(), arguments.end());
+  process_ = std::make_unique<ChildProcess>(python, args);
+  const std::string marker = "listening on ";
+  bool ready = wait_until(
+      [&] {
+        return process_->stdout_text().find(marker) != std::string::npos || !process_->alive();
+      },
+      15s);
+  auto output = process_->stdout_text();
+  auto at = output.find(marker);
+  if (!ready || at == std::string::npos)
+    throw std::runtime_error(script_name + " did not start: " + process_->stderr_text());
+  port_ = std::stoi(output.substr(at + marker.size()));
+}
+
+std::vector<nlohmann::json> ScriptReceiver::records() const {
+  return json_lines(record_);
+}
+
+bool ScriptReceiver::wait_for_records(std::size_t count, std::chrono::milliseconds timeout) const {
+  return wait_until([&] { return json_lines(record_).size() >= count; }, timeout);
+}
+
 // -- HttpReceiver -------------------------------------------------------------
 
 HttpReceiver::HttpReceiver(HttpReceiverOptions options)
-    : directory_("processpype-http-receiver"), record_(directory_.write("requests.jsonl", "")) {
-  static const std::string python = python_with("http.server");
-  std::vector<std::string> args = {script("http_receiver.py"), "--record", record_};
-  add_option(args, "--status", std::to_string(options.status));
-  add_option(args, "--fail-first", std::to_string(options.fail_first));
-  add_option(args, "--fail-status", std::to_string(options.fail_status));
-  if (options.retry_after) add_option(args, "--retry-after", std::to_string(*options.retry_after));
-  if (options.hang) args.emplace_back("--hang");
-  port_ = start_listening(process_, python, args);
-}
+    : ScriptReceiver(python_with_http_server(), "http_receiver.py", http_arguments(options)) {}
 
 std::string HttpReceiver::url(const std::string& path) const {
-  return "http://127.0.0.1:" + std::to_string(port_) + path;
+  return "http://127.0.0.1:" + std::to_string(port()) + path;
 }
 
 std::vector<RecordedRequest> HttpReceiver::requests() const {
   std::vector<RecordedRequest> requests;
-  for (const auto& line : json_lines(record_)) {
+  for (const auto& line : records()) {
     RecordedRequest request;
     request.method = line.at("method");
     request.path = line.at("path");
@@ -98,33 +135,20 @@ std::vector<RecordedRequest> HttpReceiver::requests() const {
   return requests;
 }
 
+std::vector<nlohmann::json> HttpReceiver::bodies() const {
+  std::vector<nlohmann::json> bodies;
+  for (const auto& request : requests()) bodies.push_back(request.body_json);
+  return bodies;
+}
+
 bool HttpReceiver::wait_for_requests(std::size_t count, std::chrono::milliseconds timeout) const {
-  return wait_until([&] { return json_lines(record_).size() >= count; }, timeout);
+  return wait_for_records(count, timeout);
 }
 
 // -- SmtpReceiver -------------------------------------------------------------
 
 SmtpReceiver::SmtpReceiver(SmtpReceiverOptions options)
-    : directory_("processpype-smtp-receiver"), record_(directory_.write("messages.jsonl", "")) {
-  static const std::string python = python_with("aiosmtpd");
-  std::vector<std::string> args = {script("smtp_receiver.py"), "--record", record_};
-  add_option(args, "--tls-cert", options.tls_certificate);
-  add_option(args, "--tls-key", options.tls_key);
-  if (options.require_starttls) args.emplace_back("--require-starttls");
-  add_option(args, "--auth-user", options.user);
-  add_option(args, "--auth-password", options.password);
-  add_option(args, "--reject-first", std::to_string(options.reject_first));
-  add_option(args, "--reject-code", std::to_string(options.reject_code));
-  port_ = start_listening(process_, python, args);
-}
-
-std::vector<nlohmann::json> SmtpReceiver::messages() const {
-  return json_lines(record_);
-}
-
-bool SmtpReceiver::wait_for_messages(std::size_t count, std::chrono::milliseconds timeout) const {
-  return wait_until([&] { return json_lines(record_).size() >= count; }, timeout);
-}
+    : ScriptReceiver(python_with_aiosmtpd(), "smtp_receiver.py", smtp_arguments(options)) {}
 
 // -- RecordingSink ------------------------------------------------------------
 

@@ -27,6 +27,29 @@ namespace processpype::testing {
 /// (where python3-aiosmtpd installs), then the PATH's. Throws when none can.
 std::string python_with(const std::string& module);
 
+/// A receiver script of this folder run by `python` on a free 127.0.0.1
+/// port; it appends a JSON line to its record file for each thing received.
+class ScriptReceiver {
+ public:
+  int port() const { return port_; }
+
+ protected:
+  /// Runs `script` with `--record <file>` and `arguments`; waits (bounded)
+  /// until it listens, throws when it does not.
+  ScriptReceiver(const std::string& python, const std::string& script,
+                 const std::vector<std::string>& arguments);
+  /// Every line recorded so far, in arrival order.
+  std::vector<nlohmann::json> records() const;
+  /// Waits (bounded) until at least `count` lines are recorded.
+  bool wait_for_records(std::size_t count, std::chrono::milliseconds timeout) const;
+
+ private:
+  TempDirectory directory_;
+  std::string record_;
+  std::unique_ptr<ChildProcess> process_;
+  int port_ = 0;
+};
+
 struct RecordedRequest {
   std::string method;
   std::string path;
@@ -45,23 +68,18 @@ struct HttpReceiverOptions {
 };
 
 /// http_receiver.py: answers as the telegram Bot API does.
-class HttpReceiver {
+class HttpReceiver : public ScriptReceiver {
  public:
   explicit HttpReceiver(HttpReceiverOptions options = {});
 
-  int port() const { return port_; }
   /// http://127.0.0.1:<port><path>
   std::string url(const std::string& path = "/") const;
   /// Every request so far, in arrival order.
   std::vector<RecordedRequest> requests() const;
+  /// The JSON body of every request so far (discarded where not JSON).
+  std::vector<nlohmann::json> bodies() const;
   /// Waits (bounded) until at least `count` requests arrived.
   bool wait_for_requests(std::size_t count, std::chrono::milliseconds timeout = 10s) const;
-
- private:
-  TempDirectory directory_;
-  std::string record_;
-  std::unique_ptr<ChildProcess> process_;
-  int port_ = 0;
 };
 
 struct SmtpReceiverOptions {
@@ -76,19 +94,14 @@ struct SmtpReceiverOptions {
 
 /// smtp_receiver.py. Each message is a JSON object: mail_from, rcpt_tos,
 /// tls, authenticated, login, headers, subject, body (decoded), raw.
-class SmtpReceiver {
+class SmtpReceiver : public ScriptReceiver {
  public:
   explicit SmtpReceiver(SmtpReceiverOptions options = {});
 
-  int port() const { return port_; }
-  std::vector<nlohmann::json> messages() const;
-  bool wait_for_messages(std::size_t count, std::chrono::milliseconds timeout = 10s) const;
-
- private:
-  TempDirectory directory_;
-  std::string record_;
-  std::unique_ptr<ChildProcess> process_;
-  int port_ = 0;
+  std::vector<nlohmann::json> messages() const { return records(); }
+  bool wait_for_messages(std::size_t count, std::chrono::milliseconds timeout = 10s) const {
+    return wait_for_records(count, timeout);
+  }
 };
 
 /// A spdlog sink that keeps what it is given, for a logger handed to a

@@ -95,9 +95,7 @@ TEST_CASE("events --follow reconnects after the node restarts on the same port a
 
 TEST_CASE("events --follow --cluster resumes each node's events from where they left off",
           "[ctl][events][cluster]") {
-  auto a = start_node("a");
-  auto b = start_node("b", {a.node_port});
-  require_mesh({&a, &b});
+  auto [a, b] = start_joined_pair("a", "b");
   auto api_b = b.client();
   register_ok(api_b, "echo", "early");  // before the stream: from b's buffer
   RunningCtl follower(url_of(a.http_port()), {"events", "--follow", "--cluster"});

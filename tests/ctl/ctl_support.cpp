@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;  // NOLINT: POSIX
+#include "processpype/testing/systemd.hpp"
 
 namespace processpype::testing::ctl {
 
@@ -34,26 +34,6 @@ std::vector<std::string> with_ctl(const std::vector<std::string>& args) {
   std::vector<std::string> full{"ctl"};
   full.insert(full.end(), args.begin(), args.end());
   return full;
-}
-
-/// The environment a child gets (ChildProcess's rules: `env` applied to
-/// ours), as "NAME=value" strings.
-std::vector<std::string> environment_strings(const Environment& env) {
-  auto overridden = [&](const std::string& name) {
-    if (name == "ENABLED_SERVICES") return true;
-    if (std::find(env.unset.begin(), env.unset.end(), name) != env.unset.end()) return true;
-    return std::any_of(env.set.begin(), env.set.end(),
-                       [&](const auto& variable) { return variable.first == name; });
-  };
-  std::vector<std::string> strings;
-  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-    std::string variable(*entry);
-    auto equals = variable.find('=');
-    if (equals != std::string::npos && overridden(variable.substr(0, equals))) continue;
-    strings.push_back(std::move(variable));
-  }
-  for (const auto& [name, value] : env.set) strings.push_back(name + "=" + value);
-  return strings;
 }
 
 }  // namespace
@@ -85,13 +65,8 @@ CtlRun run_in_shell(const std::string& url, const std::string& shell_command,
                     std::chrono::milliseconds timeout) {
   Environment extra;
   extra.set.emplace_back("CTL", server_binary() + " ctl");
-  ChildProcess shell("/bin/sh", {"-c", shell_command}, ctl_environment(url, extra));
-  CtlRun run;
-  run.status = shell.wait(timeout);
-  if (run.status.timed_out()) shell.kill();
-  run.out = shell.stdout_text();
-  run.err = shell.stderr_text();
-  return run;
+  auto result = run_command("/bin/sh", {"-c", shell_command}, ctl_environment(url, extra), timeout);
+  return {result.status, result.out, result.err};
 }
 
 CtlRun run_ctl_on_terminal(const std::string& url, const std::vector<std::string>& args,

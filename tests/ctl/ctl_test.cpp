@@ -10,14 +10,10 @@
 #include <string>
 #include <vector>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <processpype/testing/checks.hpp>
 #include <processpype/testing/cluster.hpp>
 #include <processpype/testing/probed_server.hpp>
+#include <processpype/testing/silent_listener.hpp>
 
 #include "ctl_support.hpp"
 
@@ -63,32 +59,6 @@ struct DemoServer {
   ServerProcess server;
   HttpClient api;
   std::string url;
-};
-
-/// A TCP port that accepts connections (the kernel's backlog) and never
-/// answers: a node that hangs.
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
-    socklen_t length = sizeof address;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
-  }
-  ~SilentListener() { ::close(fd_); }
-  SilentListener(const SilentListener&) = delete;
-  SilentListener& operator=(const SilentListener&) = delete;
-
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
 };
 
 }  // namespace
@@ -457,9 +427,7 @@ TEST_CASE("tokens from --token-file or PROCESSPYPE_TOKEN authorize, a wrong one 
 TEST_CASE(
     "ctl --node sends every request to /nodes/ID: another node of a cluster, or the local one",
     "[ctl][cluster]") {
-  auto a = start_node("a");
-  auto b = start_node("b", {a.node_port});
-  require_mesh({&a, &b});
+  auto [a, b] = start_joined_pair("a", "b");
   auto url = url_of(a.http_port());
   auto api_a = a.client();
   auto api_b = b.client();

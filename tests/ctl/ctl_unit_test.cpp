@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -159,13 +160,16 @@ TEST_CASE("a table aligns its columns by code points and paints only when asked"
 }
 
 TEST_CASE("states read at a glance: running green, error red, transitions yellow", "[ctl][table]") {
-  CHECK(state_colour("running") == Colour::green);
-  CHECK(state_colour("up") == Colour::green);
-  CHECK(state_colour("error") == Colour::red);
-  CHECK(state_colour("down") == Colour::red);
-  CHECK(state_colour("starting") == Colour::yellow);
-  CHECK(state_colour("stopping") == Colour::yellow);
-  CHECK(state_colour("something new") == Colour::plain);
+  auto check_colour = [](std::initializer_list<const char*> states, Colour colour) {
+    for (const char* state : states) {
+      INFO(state);
+      CHECK(state_colour(state) == colour);
+    }
+  };
+  check_colour({"running", "up"}, Colour::green);
+  check_colour({"error", "down"}, Colour::red);
+  check_colour({"starting", "stopping"}, Colour::yellow);
+  check_colour({"something new"}, Colour::plain);
   CHECK(paint("x", Colour::plain, true) == "x");
   CHECK(paint("x", Colour::green, false) == "x");
 }

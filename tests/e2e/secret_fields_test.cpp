@@ -30,19 +30,7 @@ const std::vector<std::string> all_secrets = {file_secret, reference_secret, cle
 
 /// CHECKs that none of the secrets is in `text`, read from `channel`.
 void check_hidden(const std::string& channel, const std::string& text) {
-  INFO("channel: " << channel);
-  CHECK_FALSE(text.empty());
-  for (const auto& secret : all_secrets) {
-    INFO("secret: " << secret);
-    CHECK(text.find(secret) == std::string::npos);
-  }
-}
-
-std::string body_of(HttpClient& api, const std::string& path) {
-  auto response = api.get(path);
-  INFO(response.describe());
-  CHECK(response.status == 200);
-  return response.body;
+  check_secrets_hidden(channel, text, all_secrets);
 }
 
 /// PUT /services/<name>/items/<key> with `password` in X-Store-Password

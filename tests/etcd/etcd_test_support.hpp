@@ -21,11 +21,13 @@
 #include "processpype/etcd/etcd_client.hpp"
 #include "processpype/etcd/etcd_watch.hpp"
 #include "processpype/testing/etcd.hpp"
+#include "processpype/testing/silent_listener.hpp"
 
 namespace processpype::etcd::test {
 
 using namespace std::chrono_literals;
 using testing::EtcdCluster;
+using testing::SilentListener;
 using testing::wait_until;
 
 /// Client options for every endpoint of `cluster` (with its CA under TLS).
@@ -96,34 +98,6 @@ class WatchRecorder {
   mutable std::mutex mutex_;
   std::vector<Delivery> deliveries_;
   std::vector<bool> states_;
-};
-
-/// A socket bound to a free port on 127.0.0.1 that listens and never
-/// accepts: the kernel completes connections (backlog), nobody answers.
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    socklen_t length = sizeof address;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::listen(fd_, 64) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0)
-      throw std::runtime_error("cannot listen on 127.0.0.1");
-    port_ = ntohs(address.sin_port);
-  }
-  ~SilentListener() { ::close(fd_); }
-  SilentListener(const SilentListener&) = delete;
-  SilentListener& operator=(const SilentListener&) = delete;
-
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- protected:
-  int fd_ = -1;
-  int port_ = 0;
 };
 
 /// Answers every connection with `response` (raw HTTP, as given) once the

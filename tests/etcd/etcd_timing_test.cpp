@@ -18,6 +18,14 @@ namespace {
 /// What a call may take beyond its timeout (scheduling on a busy machine).
 constexpr double timeout_margin_ms = 300;
 
+/// Options for `cluster` with `silent` as the first endpoint, calls bounded by 500 ms.
+ClientOptions silent_first(const EtcdCluster& cluster, const SilentListener& silent) {
+  auto options = options_for(cluster);
+  options.endpoints.insert(options.endpoints.begin(), silent.endpoint());
+  options.request_timeout = 500ms;
+  return options;
+}
+
 }  // namespace
 
 TEST_CASE("A lease kept alive keeps its key, and left alone it expires and takes the key along",
@@ -130,10 +138,7 @@ TEST_CASE("An endpoint that accepts and never answers fails a call within its ti
 TEST_CASE("A silent endpoint costs one call its timeout, and later calls go elsewhere", "[etcd]") {
   EtcdCluster cluster;
   SilentListener silent;
-  auto options = options_for(cluster);
-  options.endpoints.insert(options.endpoints.begin(), silent.endpoint());
-  options.request_timeout = 500ms;
-  Client client(options);
+  Client client(silent_first(cluster, silent));
   SECTION("a write") {
     // Sent and unanswered: not sent again elsewhere, it may have been applied.
     CHECK_THROWS_AS(client.put("/k", "v"), StoreError);
@@ -162,10 +167,7 @@ TEST_CASE("A store that refuses connections fails every call at once", "[etcd]")
 TEST_CASE("A watch moves on from an endpoint that accepts and never answers", "[etcd]") {
   EtcdCluster cluster;
   SilentListener silent;
-  auto options = options_for(cluster);
-  options.endpoints.insert(options.endpoints.begin(), silent.endpoint());
-  options.request_timeout = 500ms;
-  Client client(options);
+  Client client(silent_first(cluster, silent));
   WatchRecorder recorder;
   auto started = Clock::now();
   auto watch = client.watch({.key = "/k", .min_backoff = 50ms}, recorder.callbacks());

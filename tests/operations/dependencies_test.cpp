@@ -94,9 +94,8 @@ TEST_CASE(
     "dependencies: a three-level chain from YAML, listed in reverse, starts dependencies "
     "first (cause startup)",
     "[operations][dependencies]") {
-  TempFile config(chain_yaml("faulty", "    start_delay_ms: 100\n"));
-  ServerProcess server(with_config(config));
-  auto api = server.client();
+  ConfiguredServer node(chain_yaml("faulty", "    start_delay_ms: 100\n"));
+  auto& api = node.api;
   REQUIRE(wait_until([&] { return all_running(api); }, 15s));
 
   auto steps = steps_of(events_of(api));
@@ -148,9 +147,8 @@ TEST_CASE(
     "dependencies: stopping the bottom of a chain stops its dependents first "
     "(cause dependency) and replies when all have stopped",
     "[operations][dependencies]") {
-  TempFile config(chain_yaml());
-  ServerProcess server(with_config(config));
-  auto api = server.client();
+  ConfiguredServer node(chain_yaml());
+  auto& api = node.api;
   REQUIRE(wait_until([&] { return all_running(api); }, 15s));
 
   auto before = last_seq(api);
@@ -182,11 +180,10 @@ TEST_CASE(
     "dependencies: a failing dependency stops its dependents, which start again when it "
     "runs",
     "[operations][dependencies]") {
-  TempFile config(chain_yaml("faulty",
-                             "    restart: on-failure\n"
-                             "    restart_delay_seconds: 0.2\n"));
-  ServerProcess server(with_config(config));
-  auto api = server.client();
+  ConfiguredServer node(chain_yaml("faulty",
+                                   "    restart: on-failure\n"
+                                   "    restart_delay_seconds: 0.2\n"));
+  auto& api = node.api;
   REQUIRE(wait_until([&] { return all_running(api); }, 15s));
 
   auto before = last_seq(api);
@@ -228,12 +225,11 @@ TEST_CASE(
 
 TEST_CASE("dependencies: DELETE of an instance that others depend on is 409 naming the dependents",
           "[operations][dependencies]") {
-  TempFile config(chain_yaml() + R"(  side:
+  ConfiguredServer node(chain_yaml() + R"(  side:
     type: echo
     depends_on: [bottom]
 )");
-  ServerProcess server(with_config(config));
-  auto api = server.client();
+  auto& api = node.api;
   REQUIRE(wait_until([&] { return all_running(api) && state_of(api, "side") == "running"; }, 15s));
 
   auto bottom = api.del("/services/bottom");
@@ -260,7 +256,7 @@ TEST_CASE(
     "dependencies: a restart waits while its dependency is not running, then starts "
     "(not a failure)",
     "[operations][dependencies][restart]") {
-  TempFile config(R"(services:
+  ConfiguredServer node(R"(services:
   worker:
     type: faulty
     depends_on: [store]
@@ -270,8 +266,7 @@ TEST_CASE(
     type: echo
     prefix: S
 )");
-  ServerProcess server(with_config(config));
-  auto api = server.client();
+  auto& api = node.api;
   REQUIRE(wait_until(
       [&] { return state_of(api, "worker") == "running" && state_of(api, "store") == "running"; },
       15s));
@@ -317,7 +312,7 @@ TEST_CASE(
     "dependencies: a failed dependency started by hand brings back the dependents it "
     "stopped, not one the user had stopped",
     "[operations][dependencies]") {
-  TempFile config(R"(services:
+  ConfiguredServer node(R"(services:
   reader:
     type: echo
     depends_on: [db]
@@ -327,8 +322,7 @@ TEST_CASE(
   db:
     type: faulty
 )");
-  ServerProcess server(with_config(config));
-  auto api = server.client();
+  auto& api = node.api;
   REQUIRE(wait_until(
       [&] {
         return state_of(api, "reader") == "running" && state_of(api, "writer") == "running" &&

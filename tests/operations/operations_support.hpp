@@ -187,4 +187,14 @@ inline ServerOptions with_config(const TempFile& config, std::vector<std::string
   return options;
 }
 
+/// The binary started with `--config` a file that holds `yaml`, and a client of it.
+struct ConfiguredServer {
+  explicit ConfiguredServer(const std::string& yaml)
+      : config(yaml), server(with_config(config)), api(server.client()) {}
+
+  TempFile config;
+  ServerProcess server;
+  HttpClient api;
+};
+
 }  // namespace processpype::testing::operations

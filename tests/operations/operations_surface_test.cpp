@@ -124,18 +124,17 @@ TEST_CASE_METHOD(FreshServer,
 
 TEST_CASE("health: from SIGTERM on, /health/ready is 503 'shutting down' while a slow stop runs",
           "[operations][health][signals]") {
-  TempFile config(R"(services:
+  ConfiguredServer node(R"(services:
   lingering:
     type: faulty
     stop_delay_ms: 4000
 )");
-  ServerProcess server(with_config(config));
-  auto api = server.client();
+  auto& api = node.api;
   REQUIRE(wait_for_state(api, "lingering", "running", 10s));
   E2E_REQUIRE_STATUS(api.get("/health/ready"), 200);
 
-  server.process().signal(SIGTERM);
-  HttpClient probe(server.port(), "", 1s);
+  node.server.process().signal(SIGTERM);
+  HttpClient probe(node.server.port(), "", 1s);
   HttpResponse ready;
   bool shutting_down = wait_until(
       [&] {
@@ -152,8 +151,8 @@ TEST_CASE("health: from SIGTERM on, /health/ready is 503 'shutting down' while a
   CHECK(again.body_json == json{{"status", "shutting down"}});
   E2E_CHECK_STATUS(probe.get("/health/live"), 200);
 
-  auto exit = server.process().wait(20s);
-  INFO(exit.describe() << "\nstderr:\n" << server.stderr_text().substr(0, 3000));
+  auto exit = node.server.process().wait(20s);
+  INFO(exit.describe() << "\nstderr:\n" << node.server.stderr_text().substr(0, 3000));
   CHECK(exit.code == 0);
 }
 
@@ -421,7 +420,7 @@ TEST_CASE_METHOD(FreshServer,
 
 TEST_CASE("logging: logging.loggers sets levels per logger, by prefix on dotted names",
           "[operations][logging]") {
-  TempFile config(R"(logging:
+  ConfiguredServer node(R"(logging:
   level: info
   format: text
   loggers:
@@ -441,8 +440,7 @@ services:
     type: echo
     prefix: G
 )");
-  ServerProcess server(with_config(config));
-  auto api = server.client();
+  auto& api = node.api;
   for (const auto* name : {"quiet", "quieter", "loud", "group.member"}) {
     INFO(name);
     REQUIRE(wait_for_state(api, name, "running", 10s));
@@ -451,13 +449,13 @@ services:
   command_ok(api, "quiet", "fail", {{"reason", "quiet breaks down"}});
   bool logged = wait_until(
       [&] {
-        auto err = server.stderr_text();
+        auto err = node.server.stderr_text();
         return count_lines_with(err, "quiet breaks down") >= 1 &&
                count_lines_with(err, "processpype.services.loud: Echo service ready") == 1 &&
                count_lines_with(err, "processpype.services.quieter: Echo service ready") == 1;
       },
       10s);
-  auto err = server.stderr_text();
+  auto err = node.server.stderr_text();
   INFO("stderr:\n" << err.substr(0, 5000));
   CHECK(logged);
   // Info lines of quiet and of the group (a dotted-name prefix) are hidden.
@@ -476,7 +474,7 @@ TEST_CASE(
     "logging: access_log writes one line per request: method, route template, status, "
     "duration, peer, request id",
     "[operations][logging]") {
-  TempFile config(R"(logging:
+  ConfiguredServer node(R"(logging:
   level: info
   access_log: true
 services:
@@ -484,8 +482,7 @@ services:
     type: echo
     enabled: false
 )");
-  ServerProcess server(with_config(config));
-  auto api = server.client();
+  auto& api = node.api;
   E2E_REQUIRE_STATUS(api.get("/services/acc"), 200);
   command_ok(api, "acc", "start");
   command_ok(api, "acc", "echo", {{"message", "hello"}});
@@ -504,13 +501,13 @@ services:
                                              "GET /metrics 200"};
   bool all = wait_until(
       [&] {
-        auto err = server.stderr_text();
+        auto err = node.server.stderr_text();
         return std::all_of(expected.begin(), expected.end(), [&](const std::string& request) {
           return count_lines_with(err, "processpype.access: " + request + " ") >= 1;
         });
       },
       10s);
-  auto err = server.stderr_text();
+  auto err = node.server.stderr_text();
   INFO("stderr:\n" << err.substr(0, 5000));
   REQUIRE(all);
   // "<method> <route> <status> <ms> ms <peer> <request id>"

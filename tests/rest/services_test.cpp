@@ -12,11 +12,8 @@ using Names = std::vector<std::string>;
 
 TEST_CASE("register, configure, start, stop and delete, each read right after shows the effect") {
   ApiNode node;
-  auto registered =
-      node.post("/services/register", json{{"service_name", "echo"}, {"instance_name", "e1"}});
-  INFO(registered);
-  REQUIRE(registered.status == 200);
-  CHECK(registered.data() ==
+  CHECK(require_ok(node.post("/services/register",
+                             json{{"service_name", "echo"}, {"instance_name", "e1"}})) ==
         json{{"status", "registered"}, {"service", "e1"}, {"type", "EchoService"}});
   auto initial = node.get("/services/e1");
   CHECK(initial.data() == json{{"state", "initialized"},
@@ -30,32 +27,24 @@ TEST_CASE("register, configure, start, stop and delete, each read right after sh
                                {"overrides", json::array()},
                                {"placement", "node"}});
 
-  auto configured = node.post("/services/e1/configure", json{{"prefix", "Hi"}});
-  INFO(configured);
-  REQUIRE(configured.status == 200);
-  CHECK(configured.data() == json{{"status", "configured"}, {"service", "e1"}});
+  CHECK(require_ok(node.post("/services/e1/configure", json{{"prefix", "Hi"}})) ==
+        json{{"status", "configured"}, {"service", "e1"}});
   auto after_configure = node.get("/services/e1");
   CHECK(after_configure["state"] == "configured");
   CHECK(after_configure["is_configured"] == true);
   CHECK(after_configure["metadata"]["prefix"] == "Hi");
   CHECK(after_configure["metadata"]["max_length"] == 1000);
 
-  auto started = node.post("/services/e1/start");
-  INFO(started);
-  REQUIRE(started.status == 200);
-  CHECK(started.data() == json{{"status", "started"}, {"service", "e1"}});
+  CHECK(require_ok(node.post("/services/e1/start")) ==
+        json{{"status", "started"}, {"service", "e1"}});
   CHECK(node.state_of("e1") == "running");
 
-  auto stopped = node.post("/services/e1/stop");
-  INFO(stopped);
-  REQUIRE(stopped.status == 200);
-  CHECK(stopped.data() == json{{"status", "stopped"}, {"service", "e1"}});
+  CHECK(require_ok(node.post("/services/e1/stop")) ==
+        json{{"status", "stopped"}, {"service", "e1"}});
   CHECK(node.state_of("e1") == "stopped");
 
-  auto deleted = node.del("/services/e1");
-  INFO(deleted);
-  REQUIRE(deleted.status == 200);
-  CHECK(deleted.data() == json{{"status", "deregistered"}, {"service", "e1"}});
+  CHECK(require_ok(node.del("/services/e1")) ==
+        json{{"status", "deregistered"}, {"service", "e1"}});
   CHECK(node.get("/services/e1").status == 404);
   CHECK(names_in(node.get("/services")).empty());
 }
@@ -63,10 +52,8 @@ TEST_CASE("register, configure, start, stop and delete, each read right after sh
 TEST_CASE("configure_and_start answers once the instance runs") {
   ApiNode node;
   node.add("counter", "c1");
-  auto reply = node.post("/services/c1/configure_and_start", json{{"initial_value", 5}});
-  INFO(reply);
-  REQUIRE(reply.status == 200);
-  CHECK(reply.data() == json{{"status", "configured and started"}, {"service", "c1"}});
+  CHECK(require_ok(node.post("/services/c1/configure_and_start", json{{"initial_value", 5}})) ==
+        json{{"status", "configured and started"}, {"service", "c1"}});
   auto status = node.get("/services/c1");
   CHECK(status["state"] == "running");
   CHECK(status["metadata"]["initial_value"] == 5);
@@ -75,55 +62,38 @@ TEST_CASE("configure_and_start answers once the instance runs") {
 TEST_CASE("deleting a running instance stops it first") {
   ApiNode node;
   node.add_running("echo", "e1");
-  auto reply = node.del("/services/e1");
-  INFO(reply);
-  REQUIRE(reply.status == 200);
+  auto reply = require_ok(node.del("/services/e1"));
   CHECK(reply["status"] == "deregistered");
-  CHECK_FALSE(reply.data().contains("error"));
+  CHECK_FALSE(reply.contains("error"));
   CHECK(node.get("/services/e1").status == 404);
 }
 
 TEST_CASE("registration picks a name when none is given and refuses bad requests") {
   ApiNode node;
-  auto automatic = node.post("/services/register", json{{"service_name", "echo"}});
-  INFO(automatic);
-  REQUIRE(automatic.status == 200);
+  auto automatic = require_ok(node.post("/services/register", json{{"service_name", "echo"}}));
   auto name = automatic["service"].get<std::string>();
   CHECK_FALSE(name.empty());
   CHECK(node.get("/services/" + name).status == 200);
 
-  auto unknown = node.post("/services/register", json{{"service_name", "no-such-class"}});
-  INFO(unknown);
-  CHECK(unknown.status == 404);
+  check_status(node.post("/services/register", json{{"service_name", "no-such-class"}}), 404);
 
   node.add("echo", "taken");
-  auto duplicate =
-      node.post("/services/register", json{{"service_name", "echo"}, {"instance_name", "taken"}});
-  INFO(duplicate);
-  CHECK(duplicate.status == 409);
+  check_status(
+      node.post("/services/register", json{{"service_name", "echo"}, {"instance_name", "taken"}}),
+      409);
 
   for (const auto& body : {json::array(), json{{"instance_name", "x"}}, json{{"service_name", 5}},
                            json{{"service_name", "echo"}, {"instance_name", 5}},
-                           json{{"service_name", "echo"}, {"instance_name", "bad name"}}}) {
-    auto refused = node.post("/services/register", body);
-    INFO(refused);
-    CHECK(refused.status == 400);
-    CHECK(refused["detail"].is_string());
-  }
-  auto malformed = node.post("/services/register", std::string{"{"});
-  INFO(malformed);
-  CHECK(malformed.status == 400);
+                           json{{"service_name", "echo"}, {"instance_name", "bad name"}}})
+    check_error(node.post("/services/register", body), 400);
+  check_status(node.post("/services/register", std::string{"{"}), 400);
 }
 
 TEST_CASE("commands that do not fit the state are 409") {
   ApiNode node;
   node.add_running("echo", "e1");
-  auto again = node.post("/services/e1/start");
-  INFO(again);
-  CHECK(again.status == 409);
-  auto reconfigure = node.post("/services/e1/configure", json::object());
-  INFO(reconfigure);
-  CHECK(reconfigure.status == 409);
+  check_status(node.post("/services/e1/start"), 409);
+  check_status(node.post("/services/e1/configure", json::object()), 409);
   CHECK(node.state_of("e1") == "running");
 }
 
@@ -132,21 +102,13 @@ TEST_CASE("commands that do not fit the state are 409") {
 TEST_CASE("configure refuses malformed, too deep and out-of-range JSON with 400") {
   ApiNode node;
   node.add("echo", "e1");
-  auto malformed = node.post("/services/e1/configure", std::string{"{\"prefix\": "});
-  INFO(malformed);
-  CHECK(malformed.status == 400);
-  CHECK_THAT(malformed["detail"].get<std::string>(), Catch::StartsWith("Malformed JSON"));
-
-  auto deep = node.post("/services/e1/configure",
-                        "{\"x\": " + std::string(64, '[') + std::string(64, ']') + "}");
-  INFO(deep);
-  CHECK(deep.status == 400);
-  CHECK(deep["detail"] == "JSON nested deeper than 64 levels");
-
-  auto huge = node.post("/services/e1/configure", std::string{R"({"max_length": 1e400})"});
-  INFO(huge);
-  CHECK(huge.status == 400);
-  CHECK_THAT(huge["detail"].get<std::string>(), Catch::Contains("1e400"));
+  check_error(node.post("/services/e1/configure", std::string{"{\"prefix\": "}), 400,
+              Catch::StartsWith("Malformed JSON"));
+  check_error(node.post("/services/e1/configure",
+                        "{\"x\": " + std::string(64, '[') + std::string(64, ']') + "}"),
+              400, Catch::Equals("JSON nested deeper than 64 levels"));
+  check_error(node.post("/services/e1/configure", std::string{R"({"max_length": 1e400})"}), 400,
+              Catch::Contains("1e400"));
 
   CHECK(node.state_of("e1") == "initialized");
 }
@@ -154,25 +116,13 @@ TEST_CASE("configure refuses malformed, too deep and out-of-range JSON with 400"
 TEST_CASE("configure refuses a field of the wrong type or value with 422 naming it") {
   ApiNode node;
   node.add("echo", "e1");
-  auto wrong_type = node.post("/services/e1/configure", json{{"max_length", "ten"}});
-  INFO(wrong_type);
-  CHECK(wrong_type.status == 422);
-  CHECK_THAT(wrong_type["detail"].get<std::string>(), Catch::Contains("max_length"));
-
-  auto zero = node.post("/services/e1/configure", json{{"max_length", 0}});
-  INFO(zero);
-  CHECK(zero.status == 422);
-  CHECK_THAT(zero["detail"].get<std::string>(),
-             Catch::Contains("max_length") && Catch::Contains("must be greater than 0"));
-
-  auto base = node.post("/services/e1/configure", json{{"restart", "always"}});
-  INFO(base);
-  CHECK(base.status == 422);
-  CHECK_THAT(base["detail"].get<std::string>(), Catch::Contains("restart"));
-
-  auto not_object = node.post("/services/e1/configure", json::array({1}));
-  INFO(not_object);
-  CHECK(not_object.status == 422);
+  check_error(node.post("/services/e1/configure", json{{"max_length", "ten"}}), 422,
+              Catch::Contains("max_length"));
+  check_error(node.post("/services/e1/configure", json{{"max_length", 0}}), 422,
+              Catch::Contains("max_length") && Catch::Contains("must be greater than 0"));
+  check_error(node.post("/services/e1/configure", json{{"restart", "always"}}), 422,
+              Catch::Contains("restart"));
+  check_status(node.post("/services/e1/configure", json::array({1})), 422);
 
   CHECK(node.state_of("e1") == "initialized");
 }
@@ -180,9 +130,7 @@ TEST_CASE("configure refuses a field of the wrong type or value with 422 naming 
 TEST_CASE("an empty configure body is an empty configuration: every default") {
   ApiNode node;
   node.add("echo", "e1");
-  auto reply = node.post("/services/e1/configure", std::string{});
-  INFO(reply);
-  REQUIRE(reply.status == 200);
+  require_ok(node.post("/services/e1/configure", std::string{}));
   auto status = node.get("/services/e1");
   CHECK(status["metadata"]["prefix"] == "Echo");
   CHECK(status["metadata"]["max_length"] == 1000);
@@ -193,24 +141,17 @@ TEST_CASE("an empty configure body is an empty configuration: every default") {
 TEST_CASE("a service's custom routes answer under /services/{name}/") {
   ApiNode node;
   node.add_running("echo", "e1", {{"prefix", "Hi"}});
-  auto echoed = node.post("/services/e1/echo", json{{"message", "there"}});
-  INFO(echoed);
-  REQUIRE(echoed.status == 200);
-  CHECK(echoed.data() == json{{"message", "Hi: there"}});
-
-  auto missing = node.post("/services/e1/echo", json::object());
-  INFO(missing);
-  CHECK(missing.status == 422);
-  CHECK(missing["detail"] == "Field 'message' is required");
+  CHECK(require_ok(node.post("/services/e1/echo", json{{"message", "there"}})) ==
+        json{{"message", "Hi: there"}});
+  check_error(node.post("/services/e1/echo", json::object()), 422,
+              Catch::Equals("Field 'message' is required"));
 }
 
 TEST_CASE("custom routes refuse with the service's own status codes") {
   ApiNode node;
   node.add("echo", "idle");
-  auto not_running = node.post("/services/idle/echo", json{{"message", "x"}});
-  INFO(not_running);
-  CHECK(not_running.status == 409);
-  CHECK_THAT(not_running["detail"].get<std::string>(), Catch::Contains("not running"));
+  check_error(node.post("/services/idle/echo", json{{"message", "x"}}), 409,
+              Catch::Contains("not running"));
 }
 
 TEST_CASE("a counter increments through its routes in any state") {
@@ -218,10 +159,7 @@ TEST_CASE("a counter increments through its routes in any state") {
   node.add("counter", "c1");
   REQUIRE(node.post("/services/c1/configure", json{{"initial_value", 5}, {"step", 2}}).status ==
           200);
-  auto incremented = node.post("/services/c1/increment");
-  INFO(incremented);
-  REQUIRE(incremented.status == 200);
-  CHECK(incremented.data() == json{{"value", 7}});
+  CHECK(require_ok(node.post("/services/c1/increment")) == json{{"value", 7}});
   auto value = node.get("/services/c1/value");
   INFO(value);
   CHECK(value.data() == json{{"value", 7}});
@@ -232,44 +170,49 @@ TEST_CASE("a counter increments through its routes in any state") {
 TEST_CASE("an unknown custom route is 404 and a wrong method is 405 with Allow") {
   ApiNode node;
   node.add_running("echo", "e1");
-  auto unknown = node.post("/services/e1/nothing/here");
-  INFO(unknown);
-  CHECK(unknown.status == 404);
-  CHECK(unknown["detail"].is_string());
-
-  auto wrong_method = node.get("/services/e1/echo");
-  INFO(wrong_method);
-  CHECK(wrong_method.status == 405);
-  CHECK(wrong_method.header("Allow") == "POST");
-  CHECK(wrong_method["detail"].is_string());
-
+  check_error(node.post("/services/e1/nothing/here"), 404);
+  check_not_allowed(node.get("/services/e1/echo"), "POST");
   node.add("counter", "c1");
-  auto counter_method = node.del("/services/c1/value");
-  INFO(counter_method);
-  CHECK(counter_method.status == 405);
-  CHECK(counter_method.header("Allow") == "GET");
+  check_not_allowed(node.del("/services/c1/value"), "GET");
 }
 
 TEST_CASE("a custom route body must be JSON") {
   ApiNode node;
   node.add_running("echo", "e1");
-  auto reply = node.post("/services/e1/echo", std::string{"not json"});
-  INFO(reply);
-  CHECK(reply.status == 400);
-  CHECK_THAT(reply["detail"].get<std::string>(), Catch::StartsWith("Malformed JSON"));
+  check_error(node.post("/services/e1/echo", std::string{"not json"}), 400,
+              Catch::StartsWith("Malformed JSON"));
 }
 
 // -- GET /services --------------------------------------------------------------------------
 
 namespace {
 
-/// a1 (echo, running), a2 (counter), a3 (echo), a4 (counter, running), a5 (echo).
-void add_five(ApiNode& node) {
-  node.add_running("echo", "a1");
-  node.add("counter", "a2");
-  node.add("echo", "a3");
-  node.add_running("counter", "a4");
-  node.add("echo", "a5");
+/// Five instances, by default a1 (echo, running), a2 (counter), a3 (echo),
+/// a4 (counter, running), a5 (echo); `names` renames them in that order.
+void add_five(ApiNode& node, const Names& names = {"a1", "a2", "a3", "a4", "a5"}) {
+  node.add_running("echo", names.at(0));
+  node.add("counter", names.at(1));
+  node.add("echo", names.at(2));
+  node.add_running("counter", names.at(3));
+  node.add("echo", names.at(4));
+}
+
+/// GET /services with each query of `table` lists the names it pairs with.
+void check_listed(ApiNode& node, const std::vector<std::pair<std::string, Names>>& table) {
+  for (const auto& [query, expected] : table) {
+    auto reply = node.get("/services?" + query);
+    INFO(reply);
+    CHECK(names_in(reply) == expected);
+  }
+}
+
+/// GET /services?`query` lists `expected`, and its "next" is `next` (null: the last page).
+void check_page(ApiNode& node, const std::string& query, const Names& expected, const json& next) {
+  auto reply = node.get("/services?" + query);
+  INFO(reply);
+  CHECK(names_in(reply) == expected);
+  REQUIRE(reply.data().contains("next"));
+  CHECK(reply["next"] == next);
 }
 
 }  // namespace
@@ -290,117 +233,70 @@ TEST_CASE("GET /services lists every instance in registration order") {
 TEST_CASE("GET /services filters by state and by type") {
   ApiNode node;
   add_five(node);
-  CHECK(names_in(node.get("/services?state=running")) == Names{"a1", "a4"});
-  CHECK(names_in(node.get("/services?state=initialized")) == Names{"a2", "a3", "a5"});
-  CHECK(names_in(node.get("/services?type=counter")) == Names{"a2", "a4"});
-  CHECK(names_in(node.get("/services?type=echo&state=running")) == Names{"a1"});
-  CHECK(names_in(node.get("/services?type=nothing")).empty());
-  auto bad_state = node.get("/services?state=sleeping");
-  INFO(bad_state);
-  CHECK(bad_state.status == 400);
-  CHECK_THAT(bad_state["detail"].get<std::string>(), Catch::Contains("state"));
+  check_listed(node, {{"state=running", {"a1", "a4"}},
+                      {"state=initialized", {"a2", "a3", "a5"}},
+                      {"type=counter", {"a2", "a4"}},
+                      {"type=echo&state=running", {"a1"}},
+                      {"type=nothing", {}}});
+  check_error(node.get("/services?state=sleeping"), 400, Catch::Contains("state"));
 }
 
 TEST_CASE("GET /services pages with limit and after, next names the last entry of a full page") {
   ApiNode node;
   add_five(node);
-  auto first = node.get("/services?limit=2");
-  INFO(first);
-  CHECK(names_in(first) == Names{"a1", "a2"});
-  CHECK(first["next"] == "a2");
+  check_page(node, "limit=2", {"a1", "a2"}, "a2");
+  check_page(node, "limit=2&after=a2", {"a3", "a4"}, "a4");
+  check_page(node, "limit=2&after=a4", {"a5"}, nullptr);
+  check_page(node, "limit=5", {"a1", "a2", "a3", "a4", "a5"}, nullptr);
+  check_page(node, "type=echo&limit=1&after=a1", {"a3"}, "a3");
 
-  auto second = node.get("/services?limit=2&after=a2");
-  INFO(second);
-  CHECK(names_in(second) == Names{"a3", "a4"});
-  CHECK(second["next"] == "a4");
-
-  auto last = node.get("/services?limit=2&after=a4");
-  INFO(last);
-  CHECK(names_in(last) == Names{"a5"});
-  REQUIRE(last.data().contains("next"));
-  CHECK(last["next"].is_null());
-
-  auto exact = node.get("/services?limit=5");
-  CHECK(names_in(exact) == Names{"a1", "a2", "a3", "a4", "a5"});
-  CHECK(exact["next"].is_null());
-
-  auto filtered = node.get("/services?type=echo&limit=1&after=a1");
-  CHECK(names_in(filtered) == Names{"a3"});
-  CHECK(filtered["next"] == "a3");
-
-  CHECK(names_in(node.get("/services?after=a3")) == Names{"a4", "a5"});
-  CHECK(names_in(node.get("/services?limit=1")) == Names{"a1"});
-  CHECK(names_in(node.get("/services?limit=10000")).size() == 5);
+  check_listed(node, {{"after=a3", {"a4", "a5"}},
+                      {"limit=1", {"a1"}},
+                      {"limit=10000", {"a1", "a2", "a3", "a4", "a5"}}});
 }
 
 TEST_CASE("GET /services refuses a limit outside 1..10000 and an unknown after") {
   ApiNode node;
   add_five(node);
-  for (const char* limit : {"0", "10001", "x", "-1", "1.5", ""}) {
-    auto reply = node.get(std::string{"/services?limit="} + limit);
-    INFO(reply);
-    CHECK(reply.status == 400);
-    CHECK_THAT(reply["detail"].get<std::string>(), Catch::Contains("limit"));
-  }
-  auto after = node.get("/services?after=ghost");
-  INFO(after);
-  CHECK(after.status == 400);
-  CHECK_THAT(after["detail"].get<std::string>(), Catch::Contains("ghost"));
+  for (const char* limit : {"0", "10001", "x", "-1", "1.5", ""})
+    check_error(node.get(std::string{"/services?limit="} + limit), 400, Catch::Contains("limit"));
+  check_error(node.get("/services?after=ghost"), 400, Catch::Contains("ghost"));
 }
 
 namespace {
 
 /// web-Alpha (echo, running), db-alpha (counter), webBeta (echo),
 /// ALPHA.cache (counter, running), gamma (echo).
-void add_named_for_search(ApiNode& node) {
-  node.add_running("echo", "web-Alpha");
-  node.add("counter", "db-alpha");
-  node.add("echo", "webBeta");
-  node.add_running("counter", "ALPHA.cache");
-  node.add("echo", "gamma");
-}
+const Names named_for_search{"web-Alpha", "db-alpha", "webBeta", "ALPHA.cache", "gamma"};
 
 }  // namespace
 
 TEST_CASE("GET /services?search= finds the instances whose name contains the text, in any case") {
   ApiNode node;
-  add_named_for_search(node);
-  CHECK(names_in(node.get("/services?search=alpha")) ==
-        Names{"web-Alpha", "db-alpha", "ALPHA.cache"});
-  CHECK(names_in(node.get("/services?search=ALPHA")) ==
-        Names{"web-Alpha", "db-alpha", "ALPHA.cache"});
-  CHECK(names_in(node.get("/services?search=%41lPhA")) ==
-        Names{"web-Alpha", "db-alpha", "ALPHA.cache"});
-  CHECK(names_in(node.get("/services?search=web")) == Names{"web-Alpha", "webBeta"});
-  CHECK(names_in(node.get("/services?search=a.c")) == Names{"ALPHA.cache"});
-  CHECK(names_in(node.get("/services?search=gamma")) == Names{"gamma"});
-  CHECK(names_in(node.get("/services?search=")).size() == 5);
+  add_five(node, named_for_search);
+  check_listed(node, {{"search=alpha", {"web-Alpha", "db-alpha", "ALPHA.cache"}},
+                      {"search=ALPHA", {"web-Alpha", "db-alpha", "ALPHA.cache"}},
+                      {"search=%41lPhA", {"web-Alpha", "db-alpha", "ALPHA.cache"}},
+                      {"search=web", {"web-Alpha", "webBeta"}},
+                      {"search=a.c", {"ALPHA.cache"}},
+                      {"search=gamma", {"gamma"}},
+                      {"search=", named_for_search}});
   auto nothing = node.get("/services?search=" + std::string(100, 'a'));
-  INFO(nothing);
-  CHECK(nothing.status == 200);
+  check_status(nothing, 200);
   CHECK(names_in(nothing).empty());
 }
 
 TEST_CASE("GET /services combines search with state, type and pages") {
   ApiNode node;
-  add_named_for_search(node);
-  CHECK(names_in(node.get("/services?search=alpha&state=running")) ==
-        Names{"web-Alpha", "ALPHA.cache"});
-  CHECK(names_in(node.get("/services?search=alpha&type=counter")) ==
-        Names{"db-alpha", "ALPHA.cache"});
-  CHECK(names_in(node.get("/services?search=alpha&type=counter&state=initialized")) ==
-        Names{"db-alpha"});
+  add_five(node, named_for_search);
+  check_listed(node, {{"search=alpha&state=running", {"web-Alpha", "ALPHA.cache"}},
+                      {"search=alpha&type=counter", {"db-alpha", "ALPHA.cache"}},
+                      {"search=alpha&type=counter&state=initialized", {"db-alpha"}}});
 
-  auto first = node.get("/services?search=alpha&limit=2");
-  INFO(first);
-  CHECK(names_in(first) == Names{"web-Alpha", "db-alpha"});
-  CHECK(first["next"] == "db-alpha");
-  auto last = node.get("/services?search=alpha&limit=2&after=db-alpha");
-  INFO(last);
-  CHECK(names_in(last) == Names{"ALPHA.cache"});
-  CHECK(last["next"].is_null());
+  check_page(node, "search=alpha&limit=2", {"web-Alpha", "db-alpha"}, "db-alpha");
+  check_page(node, "search=alpha&limit=2&after=db-alpha", {"ALPHA.cache"}, nullptr);
   // `after` may name an instance the search does not match: the page starts after it.
-  CHECK(names_in(node.get("/services?search=alpha&after=webBeta")) == Names{"ALPHA.cache"});
+  check_listed(node, {{"search=alpha&after=webBeta", {"ALPHA.cache"}}});
 }
 
 TEST_CASE("GET /services?counts=true adds the node's counts, whatever the filters") {
@@ -408,10 +304,7 @@ TEST_CASE("GET /services?counts=true adds the node's counts, whatever the filter
   add_five(node);
   json five = {{"total", 5},   {"initialized", 3}, {"configured", 0}, {"starting", 0},
                {"running", 2}, {"stopping", 0},    {"stopped", 0},    {"error", 0}};
-  auto all = node.get("/services?counts=true");
-  INFO(all);
-  REQUIRE(all.status == 200);
-  CHECK(all["counts"] == five);
+  CHECK(require_ok(node.get("/services?counts=true"))["counts"] == five);
 
   // The counts are the node's, not the page's.
   auto page = node.get("/services?state=running&search=a4&limit=1&counts=true");
@@ -434,12 +327,8 @@ TEST_CASE("GET /services?counts=true adds the node's counts, whatever the filter
 
   CHECK_FALSE(node.get("/services").data().contains("counts"));
   CHECK_FALSE(node.get("/services?counts=false").data().contains("counts"));
-  for (const char* value : {"yes", "1", "", "TRUE"}) {
-    auto refused = node.get(std::string{"/services?counts="} + value);
-    INFO(refused);
-    CHECK(refused.status == 400);
-    CHECK_THAT(refused["detail"].get<std::string>(), Catch::Contains("counts"));
-  }
+  for (const char* value : {"yes", "1", "", "TRUE"})
+    check_error(node.get(std::string{"/services?counts="} + value), 400, Catch::Contains("counts"));
 }
 
 TEST_CASE("the OpenAPI document describes search, counts and the counts in the reply") {
@@ -458,16 +347,12 @@ TEST_CASE("the OpenAPI document describes search, counts and the counts in the r
 TEST_CASE("configure_and_start stops at a refused configuration, and reports a failed start") {
   ApiNode node;
   node.add("echo", "e1");
-  auto refused = node.post("/services/e1/configure_and_start", json{{"max_length", -1}});
-  INFO(refused);
-  CHECK(refused.status == 422);
+  check_status(node.post("/services/e1/configure_and_start", json{{"max_length", -1}}), 422);
   CHECK(node.state_of("e1") == "initialized");
 
   node.add("faulty", "f1");
-  auto failed = node.post("/services/f1/configure_and_start", json{{"fail_on", "start"}});
-  INFO(failed);
-  CHECK(failed.status == 500);
-  CHECK_THAT(failed["detail"].get<std::string>(), Catch::Contains("simulated failure on start"));
+  check_error(node.post("/services/f1/configure_and_start", json{{"fail_on", "start"}}), 500,
+              Catch::Contains("simulated failure on start"));
   auto status = node.get("/services/f1");
   CHECK(status["state"] == "error");
   CHECK_THAT(status["error"].get<std::string>(), Catch::Contains("simulated failure on start"));
@@ -476,9 +361,7 @@ TEST_CASE("configure_and_start stops at a refused configuration, and reports a f
 TEST_CASE("deregistering an instance whose stop fails reports the stop's error") {
   ApiNode node;
   node.add_running("faulty", "f1", {{"fail_on", "stop"}});
-  auto reply = node.del("/services/f1");
-  INFO(reply);
-  REQUIRE(reply.status == 200);
+  auto reply = require_ok(node.del("/services/f1"));
   CHECK(reply["status"] == "deregistered");
   CHECK_THAT(reply["error"].get<std::string>(), Catch::Contains("simulated failure on stop"));
   CHECK(node.get("/services/f1").status == 404);
@@ -488,8 +371,7 @@ TEST_CASE("a custom route gets the query parameters and percent-decoded path") {
   ApiNode node;
   node.add("counter", "c1");
   auto value = node.get("/services/c1/%76alue?ignored=1");  // "value"
-  INFO(value);
-  CHECK(value.status == 200);
+  check_status(value, 200);
   CHECK(value.data() == json{{"value", 0}});
 }
 

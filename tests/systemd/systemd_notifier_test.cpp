@@ -61,6 +61,15 @@ caf::actor_system_config& with_runtime_types(caf::actor_system_config& config) {
 }
 
 /// An actor system and a Runtime on it.
+/// What systemd sets for a Type=notify service with a watchdog of `usec`
+/// µs: NOTIFY_SOCKET `socket` (unset for none), and no WATCHDOG_PID.
+std::vector<std::pair<std::string, std::optional<std::string>>> watchdog_environment(
+    std::optional<std::string> socket, const std::string& usec) {
+  return {{"NOTIFY_SOCKET", std::move(socket)},
+          {"WATCHDOG_USEC", usec},
+          {"WATCHDOG_PID", std::nullopt}};
+}
+
 struct ActorNode {
   caf::actor_system_config config;
   caf::actor_system system{with_runtime_types(config)};
@@ -120,9 +129,7 @@ TEST_CASE("The status line names the states that have instances, in lifecycle or
 
 TEST_CASE("The watchdog is pinged only while the Supervisor answers") {
   NotifySocket socket;
-  ScopedEnvironment environment{{{"NOTIFY_SOCKET", socket.path()},
-                                 {"WATCHDOG_USEC", "400000"},
-                                 {"WATCHDOG_PID", std::nullopt}}};
+  ScopedEnvironment environment{watchdog_environment(socket.path(), "400000")};
   ActorNode node;
   auto gate = std::make_shared<Gate>();
   // Creating an instance runs in the Supervisor: this class holds it there.
@@ -164,9 +171,7 @@ TEST_CASE("The watchdog is pinged only while the Supervisor answers") {
 
 TEST_CASE("The notifier's thread ends promptly, whatever the watchdog period") {
   NotifySocket socket;
-  ScopedEnvironment environment{{{"NOTIFY_SOCKET", socket.path()},
-                                 {"WATCHDOG_USEC", "60000000"},
-                                 {"WATCHDOG_PID", std::nullopt}}};
+  ScopedEnvironment environment{watchdog_environment(socket.path(), "60000000")};
   ActorNode node;
   std::optional<processpype::SystemdNotifier> notifier{std::in_place, node.runtime};
   REQUIRE(socket.receive_until(is_watchdog_ping, 2s));
@@ -176,9 +181,7 @@ TEST_CASE("The notifier's thread ends promptly, whatever the watchdog period") {
 }
 
 TEST_CASE("Without NOTIFY_SOCKET the notifier keeps no watchdog") {
-  ScopedEnvironment environment{{{"NOTIFY_SOCKET", std::nullopt},
-                                 {"WATCHDOG_USEC", "400000"},
-                                 {"WATCHDOG_PID", std::nullopt}}};
+  ScopedEnvironment environment{watchdog_environment(std::nullopt, "400000")};
   ActorNode node;
   processpype::SystemdNotifier notifier{node.runtime};
   CHECK_FALSE(notifier.watchdog_interval());

@@ -2,6 +2,7 @@
 
 #include "processpype/runtime/configuration.hpp"
 #include "processpype/runtime/service_status.hpp"
+#include "thrown.hpp"
 
 using nlohmann::json;
 using processpype::ConfigurationError;
@@ -30,12 +31,8 @@ struct StoreConfiguration : processpype::ServiceConfiguration {
 };
 
 std::string refused_field(processpype::ServiceConfiguration& configuration, const json& input) {
-  try {
-    configuration.load(input);
-  } catch (const ConfigurationError& error) {
-    return error.field();
-  }
-  return "<accepted>";
+  auto error = unit_tests::thrown_by<ConfigurationError>([&] { configuration.load(input); });
+  return error ? error->field() : "<accepted>";
 }
 
 }  // namespace

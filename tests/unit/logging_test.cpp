@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -198,18 +199,23 @@ TEST_CASE("text lines name the level and the logger") {
 
 TEST_CASE("log levels parse from their names, warning and critical included") {
   using processpype::log_level_from_string;
-  CHECK(log_level_from_string("trace") == level::trace);
-  CHECK(log_level_from_string("debug") == level::debug);
-  CHECK(log_level_from_string("info") == level::info);
-  CHECK(log_level_from_string("warning") == level::warn);
-  CHECK(log_level_from_string("warn") == level::warn);
-  CHECK(log_level_from_string("error") == level::err);
-  CHECK(log_level_from_string("critical") == level::critical);
-  CHECK(log_level_from_string("WARNING") == level::warn);
-  CHECK(log_level_from_string("off") == level::off);
-  CHECK_FALSE(log_level_from_string("verbose"));
-  CHECK_FALSE(log_level_from_string(""));
-  CHECK_FALSE(log_level_from_string("fatal"));
+  auto check_parsed = [](std::initializer_list<const char*> names, level::level_enum parsed) {
+    for (const char* name : names) {
+      INFO(name);
+      CHECK(log_level_from_string(name) == parsed);
+    }
+  };
+  check_parsed({"trace"}, level::trace);
+  check_parsed({"debug"}, level::debug);
+  check_parsed({"info"}, level::info);
+  check_parsed({"warning", "warn", "WARNING"}, level::warn);
+  check_parsed({"error"}, level::err);
+  check_parsed({"critical"}, level::critical);
+  check_parsed({"off"}, level::off);
+  for (const char* unknown : {"verbose", "", "fatal"}) {
+    INFO(unknown);
+    CHECK_FALSE(log_level_from_string(unknown));
+  }
 }
 
 TEST_CASE("log formats parse from text and json only") {

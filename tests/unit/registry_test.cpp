@@ -1,3 +1,6 @@
+#include <string>
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 #include "processpype/runtime/instance_registry.hpp"
@@ -45,16 +48,15 @@ TEST_CASE("the macro registers a class under its key with its type name") {
 
 TEST_CASE("instance names are 1-64 characters of [A-Za-z0-9_.-], not . or ..") {
   using processpype::is_valid_instance_name;
-  CHECK(is_valid_instance_name("echo"));
-  CHECK(is_valid_instance_name("a.b-c_D9"));
-  CHECK(is_valid_instance_name(std::string(64, 'x')));
-  CHECK_FALSE(is_valid_instance_name(std::string(65, 'x')));
-  CHECK_FALSE(is_valid_instance_name(""));
-  CHECK_FALSE(is_valid_instance_name("."));
-  CHECK_FALSE(is_valid_instance_name(".."));
-  CHECK_FALSE(is_valid_instance_name("a/b"));
-  CHECK_FALSE(is_valid_instance_name("a b"));
-  CHECK_FALSE(is_valid_instance_name("é"));
+  for (const auto& name : std::vector<std::string>{"echo", "a.b-c_D9", std::string(64, 'x')}) {
+    INFO(name);
+    CHECK(is_valid_instance_name(name));
+  }
+  for (const auto& name :
+       std::vector<std::string>{std::string(65, 'x'), "", ".", "..", "a/b", "a b", "é"}) {
+    INFO(name);
+    CHECK_FALSE(is_valid_instance_name(name));
+  }
 }
 
 TEST_CASE("auto-naming: the key, then <key>_<n> with n the names starting with the key") {

@@ -10,6 +10,7 @@
 
 #include "processpype/runtime/lifecycle.hpp"
 #include "processpype/runtime/secrets.hpp"
+#include "thrown.hpp"
 
 using nlohmann::json;
 using processpype::ConfigurationError;
@@ -36,12 +37,8 @@ SecretBackends sample_backends() {
 
 /// The text of the SecretError `substitute(text)` throws ("" when none).
 std::string refusal_of(const SecretBackends& backends, const std::string& text) {
-  try {
-    backends.substitute(text);
-  } catch (const SecretError& error) {
-    return error.detail();
-  }
-  return "";
+  auto error = unit_tests::thrown_by<SecretError>([&] { backends.substitute(text); });
+  return error ? error->detail() : "";
 }
 
 }  // namespace

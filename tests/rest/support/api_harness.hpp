@@ -194,6 +194,43 @@ inline processpype::rest::ApiOptions with_tokens() {
   return options;
 }
 
+/// Checks `reply`'s status; a failure names the request and the body.
+inline void check_status(const Reply& reply, int status) {
+  INFO(reply);
+  CHECK(reply.status == status);
+}
+
+/// Requires `reply` to be 200 and returns its body as JSON.
+inline json require_ok(const Reply& reply) {
+  INFO(reply);
+  REQUIRE(reply.status == 200);
+  return reply.data();
+}
+
+/// Checks that `reply` is an error answer: `status` and a "detail" string.
+inline void check_error(const Reply& reply, int status) {
+  INFO(reply);
+  CHECK(reply.status == status);
+  CHECK(reply["detail"].is_string());
+}
+
+/// Checks that `reply` is an error answer: `status` and a "detail" string
+/// that `detail` matches (Catch::Contains, Catch::StartsWith, Catch::Equals).
+template <typename Matcher>
+void check_error(const Reply& reply, int status, const Matcher& detail) {
+  check_error(reply, status);
+  INFO(reply);
+  auto text = reply["detail"];
+  CHECK_THAT(text.is_string() ? text.get<std::string>() : std::string{}, detail);
+}
+
+/// Checks that `reply` is 405 and that its Allow header is `allowed`.
+inline void check_not_allowed(const Reply& reply, const std::string& allowed) {
+  check_error(reply, 405);
+  INFO(reply);
+  CHECK(reply.header("Allow") == allowed);
+}
+
 /// The `name`s of a GET /services reply, in order.
 inline std::vector<std::string> names_in(const Reply& reply) {
   std::vector<std::string> names;

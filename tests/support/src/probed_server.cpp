@@ -13,13 +13,10 @@ bool http_ready(int port) {
 }
 
 ProbedServer::ProbedServer(ProbedServerOptions options) {
-  std::string why;
-  for (int attempt = 1; attempt <= std::max(1, options.attempts); ++attempt) {
-    port_ = options.port != 0 ? options.port : free_port();
-    why = try_start(options);
-    if (why.empty()) return;
-  }
-  throw std::runtime_error(why);
+  port_ = start_on_a_port(options.port, options.attempts, [&](int port) {
+    port_ = port;
+    return try_start(options);
+  });
 }
 
 std::string ProbedServer::try_start(const ProbedServerOptions& options) {
@@ -28,31 +25,12 @@ std::string ProbedServer::try_start(const ProbedServerOptions& options) {
   args.insert(args.end(), options.args.begin(), options.args.end());
   process_ = std::make_unique<ChildProcess>(server_binary(), args, options.env, options.output);
   auto ready = options.ready ? options.ready : http_ready;
-  bool exited = false;
-  bool ok = wait_until(
-      [&] {
-        if (!process_->alive()) {
-          exited = true;
-          return true;
-        }
-        return ready(port_);
-      },
-      options.ready_timeout, 25ms);
-  if (!exited && ok) return "";
-  std::string why =
-      exited ? "exited (" + process_->wait(0ms).describe() + ")" : "was not ready in time";
-  auto err = process_->stderr_text();
-  process_->kill();
-  std::string message = options.name + " on port " + std::to_string(port_) + " " + why;
-  if (options.output == Output::capture) message += "; stderr:\n" + err.substr(0, 4000);
-  return message;
+  return await_ready(*process_, [&] { return ready(port_); }, options.ready_timeout,
+                     {options.name, port_, "was not ready in time", options.output});
 }
 
 ExitStatus ProbedServer::stop(int signal, std::chrono::milliseconds timeout) {
-  process_->signal(signal);
-  auto status = process_->wait(timeout);
-  if (status.timed_out()) process_->kill();
-  return status;
+  return process_->stop(signal, timeout);
 }
 
 }  // namespace processpype::testing

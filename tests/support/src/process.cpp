@@ -285,6 +285,26 @@ std::string ExitStatus::describe() const {
   return "exit code " + std::to_string(code);
 }
 
+std::vector<std::string> environment_strings(const Environment& env) {
+  auto overridden = [&](const std::string& name) {
+    if (name == "ENABLED_SERVICES") return true;
+    for (const auto& unset : env.unset)
+      if (unset == name) return true;
+    for (const auto& [key, value] : env.set)
+      if (key == name) return true;
+    return false;
+  };
+  std::vector<std::string> strings;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string variable(*entry);
+    auto equals = variable.find('=');
+    if (equals != std::string::npos && overridden(variable.substr(0, equals))) continue;
+    strings.push_back(std::move(variable));
+  }
+  for (const auto& [key, value] : env.set) strings.push_back(key + "=" + value);
+  return strings;
+}
+
 ChildProcess::ChildProcess(const std::string& program, const std::vector<std::string>& args,
                            const Environment& env, Output output) {
   if (output == Output::capture) {
@@ -301,22 +321,7 @@ ChildProcess::ChildProcess(const std::string& program, const std::vector<std::st
   for (auto& arg : argv_strings) argv.push_back(arg.data());
   argv.push_back(nullptr);
 
-  auto overridden = [&](const std::string& name) {
-    if (name == "ENABLED_SERVICES") return true;
-    for (const auto& unset : env.unset)
-      if (unset == name) return true;
-    for (const auto& [key, value] : env.set)
-      if (key == name) return true;
-    return false;
-  };
-  std::vector<std::string> env_strings;
-  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-    std::string variable(*entry);
-    auto equals = variable.find('=');
-    if (equals != std::string::npos && overridden(variable.substr(0, equals))) continue;
-    env_strings.push_back(std::move(variable));
-  }
-  for (const auto& [key, value] : env.set) env_strings.push_back(key + "=" + value);
+  auto env_strings = environment_strings(env);
   std::vector<char*> envp;
   for (auto& variable : env_strings) envp.push_back(variable.data());
   envp.push_back(nullptr);
@@ -428,6 +433,13 @@ void ChildProcess::signal(int signal) {
 ExitStatus ChildProcess::wait(std::chrono::milliseconds timeout) {
   wait_until([&] { return reap(WNOHANG); }, timeout, 10ms);
   return status_ ? *status_ : ExitStatus{};
+}
+
+ExitStatus ChildProcess::stop(int signal_number, std::chrono::milliseconds timeout) {
+  signal(signal_number);
+  auto status = wait(timeout);
+  if (status.timed_out()) kill();
+  return status;
 }
 
 void ChildProcess::kill() {

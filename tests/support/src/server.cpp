@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "processpype/testing/systemd.hpp"
+
 namespace processpype::testing {
 
 std::string server_binary() {
@@ -28,13 +30,7 @@ std::string examples_dir() {
 
 RunResult run_to_completion(const std::vector<std::string>& args, const Environment& env,
                             std::chrono::milliseconds timeout) {
-  ChildProcess child(server_binary(), args, env);
-  RunResult result;
-  result.status = child.wait(timeout);
-  if (result.status.timed_out()) child.kill();
-  result.out = child.stdout_text();
-  result.err = child.stderr_text();
-  return result;
+  return run_command(server_binary(), args, env, timeout);
 }
 
 namespace {
@@ -71,44 +67,54 @@ ServerOptions with_args(std::vector<std::string> args) {
 ServerProcess::ServerProcess(std::vector<std::string> args)
     : ServerProcess(with_args(std::move(args))) {}
 
-ServerProcess::ServerProcess(ServerOptions options) : prefix_(options.api_prefix) {
+int start_on_a_port(int port, int attempts, const std::function<std::string(int port)>& try_start) {
   std::string why;
-  for (int attempt = 1; attempt <= std::max(1, options.attempts); ++attempt) {
-    port_ = options.port != 0 ? options.port : free_port();
-    why = try_start(options);
-    if (why.empty()) return;
+  for (int attempt = 1; attempt <= std::max(1, attempts); ++attempt) {
+    auto chosen = port != 0 ? port : free_port();
+    why = try_start(chosen);
+    if (why.empty()) return chosen;
   }
   throw std::runtime_error(why);
+}
+
+std::string await_ready(ChildProcess& process, const std::function<bool()>& ready,
+                        std::chrono::milliseconds timeout, const StartFailure& failure) {
+  bool exited = false;
+  bool ok = wait_until(
+      [&] {
+        if (!process.alive()) {
+          exited = true;
+          return true;
+        }
+        return ready();
+      },
+      timeout, 25ms);
+  if (!exited && ok) return "";
+  std::string why = exited ? "exited (" + process.wait(0ms).describe() + ")" : failure.not_ready;
+  auto err = process.stderr_text();
+  process.kill();
+  std::string message = failure.name + " on port " + std::to_string(failure.port) + " " + why;
+  if (failure.output == Output::capture) message += "; stderr:\n" + err.substr(0, 4000);
+  return message;
+}
+
+ServerProcess::ServerProcess(ServerOptions options) : prefix_(options.api_prefix) {
+  port_ = start_on_a_port(options.port, options.attempts, [&](int port) {
+    port_ = port;
+    return try_start(options);
+  });
 }
 
 std::string ServerProcess::try_start(const ServerOptions& options) {
   process_ = launch(options, server_arguments(options, port_));
   HttpClient probe(port_, prefix_, 1s);
-  bool exited = false;
-  bool ready = wait_until(
-      [&] {
-        if (!process_->alive()) {
-          exited = true;
-          return true;
-        }
-        return probe.get("/").status == 200;
-      },
-      options.ready_timeout, 25ms);
-  if (!exited && ready) return "";
-  std::string why = exited ? "exited (" + process_->wait(0ms).describe() + ")"
-                           : "did not answer GET " + prefix_ + "/ with 200 in time";
-  auto err = process_->stderr_text();
-  process_->kill();
-  std::string message = options.name + " on port " + std::to_string(port_) + " " + why;
-  if (options.output == Output::capture) message += "; stderr:\n" + err.substr(0, 4000);
-  return message;
+  return await_ready(*process_, [&] { return probe.get("/").status == 200; }, options.ready_timeout,
+                     {options.name, port_, "did not answer GET " + prefix_ + "/ with 200 in time",
+                      options.output});
 }
 
 ExitStatus ServerProcess::stop(int signal, std::chrono::milliseconds timeout) {
-  process_->signal(signal);
-  auto status = process_->wait(timeout);
-  if (status.timed_out()) process_->kill();
-  return status;
+  return process_->stop(signal, timeout);
 }
 
 // ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -17,6 +18,7 @@
 #include "processpype/testing/http.hpp"
 #include "processpype/testing/process.hpp"
 #include "processpype/testing/server.hpp"
+#include "processpype/testing/systemd.hpp"
 
 /// `assertion` (REQUIRE or CHECK) of `response.status == expected`, with the
 /// response (an HttpResponse or a RawResponse) printed on failure.
@@ -147,6 +149,51 @@ inline void require_mesh(const std::vector<Node*>& nodes,
   auto converged = time_until_all_up(ports, names, bound);
   INFO("GET /nodes: " << describe_views(ports));
   REQUIRE(converged.has_value());
+}
+
+/// GET `path`: CHECKs 200 and returns the body.
+inline std::string body_of(HttpClient& api, const std::string& path) {
+  auto response = api.get(path);
+  INFO(response.describe());
+  CHECK(response.status == 200);
+  return response.body;
+}
+
+/// CHECKs that `text`, read from `channel`, is not empty and holds none of
+/// `secrets` (docs/secrets.md: a secret shows in no output channel).
+inline void check_secrets_hidden(const std::string& channel, const std::string& text,
+                                 const std::vector<std::string>& secrets) {
+  INFO("channel: " << channel);
+  CHECK_FALSE(text.empty());
+  for (const auto& secret : secrets) {
+    INFO("secret: " << secret);
+    CHECK(text.find(secret) == std::string::npos);
+  }
+}
+
+/// Starts node `first_id`, then node `second_id` joining it, and REQUIREs
+/// them up on each other (require_mesh).
+inline std::pair<Node, Node> start_joined_pair(const std::string& first_id,
+                                               const std::string& second_id) {
+  auto first = start_node(first_id);
+  auto second = start_node(second_id, {first.node_port});
+  require_mesh({&first, &second});
+  return {std::move(first), std::move(second)};
+}
+
+/// Checks that `systemd-analyze verify` of the unit at `inside` under
+/// `root` exits 0 and says nothing; where it cannot run on this machine,
+/// WARNs "SKIPPED" instead. Whether it ran.
+inline bool check_unit_verifies(const UnitRoot& root, const std::string& inside) {
+  auto verified = verify_unit(root, inside);
+  if (!verified.ran) {
+    WARN("SKIPPED: " << verified.output);
+    return false;
+  }
+  INFO(verified.output);
+  CHECK(verified.code == 0);
+  CHECK(verified.output.empty());
+  return true;
 }
 
 }  // namespace processpype::testing

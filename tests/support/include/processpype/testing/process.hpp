@@ -104,6 +104,11 @@ struct Environment {
   std::vector<std::string> unset;
 };
 
+/// The environment a child starts with, as "NAME=value" strings: the
+/// caller's, less ENABLED_SERVICES and what `env` unsets or sets, plus what
+/// `env` sets.
+std::vector<std::string> environment_strings(const Environment& env);
+
 /// How a child ended. `code` is the exit code, or 128 + signal when it was
 /// killed by a signal, or -1 while it has not ended (timeout).
 struct ExitStatus {
@@ -141,6 +146,9 @@ class ChildProcess {
   ExitStatus wait(std::chrono::milliseconds timeout);
   /// SIGKILL and reap (no-op once it ended).
   void kill();
+  /// Sends `signal` and waits up to `timeout` for the end; kills the child
+  /// when it does not end in time (the status then says timed out).
+  ExitStatus stop(int signal, std::chrono::milliseconds timeout);
 
   /// What the child wrote so far ("" with Output::inherit).
   std::string stdout_text() const { return read_file(stdout_path_); }

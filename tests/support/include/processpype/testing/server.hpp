@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +33,25 @@ struct RunResult {
 /// `timeout` (status.timed_out() is then true).
 RunResult run_to_completion(const std::vector<std::string>& args, const Environment& env = {},
                             std::chrono::milliseconds timeout = 10s);
+
+/// Calls `try_start` with `port`, or with a new free port each time when it
+/// is 0, up to `attempts` times until it returns "" (started); returns the
+/// port it started on. Throws std::runtime_error with the last failure.
+int start_on_a_port(int port, int attempts, const std::function<std::string(int port)>& try_start);
+
+/// What a failed start is reported with (await_ready).
+struct StartFailure {
+  std::string name;  ///< what the message calls the server
+  int port = 0;
+  std::string not_ready;  ///< why, when it neither exits nor becomes ready in time
+  Output output = Output::capture;
+};
+
+/// Polls `ready` every 25 ms until it holds, `process` exits or `timeout`
+/// passes: "" when ready; else kills the process and returns why, with
+/// its stderr when captured.
+std::string await_ready(ChildProcess& process, const std::function<bool()>& ready,
+                        std::chrono::milliseconds timeout, const StartFailure& failure);
 
 struct ServerOptions {
   std::vector<std::string> args;  ///< extra command-line arguments
