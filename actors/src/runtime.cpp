@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -66,18 +67,42 @@ std::unique_ptr<X509, void (*)(X509*)> read_certificate(const std::string& path,
 
 }  // namespace
 
-EventSubscription::EventSubscription(caf::actor subscriber)
-    : subscriber_(std::make_unique<caf::actor>(std::move(subscriber))) {}
+/// The subscriber's exit is asynchronous: without the gate a batch could
+/// still reach the callback after the subscription ended, and the callback
+/// could still be running when its owner freed what it uses. Recursive, so
+/// that a callback can end its own subscription.
+struct EventSubscription::Gate {
+  std::recursive_mutex mutex;
+  bool open = true;
+
+  void deliver(const std::function<void(const EventBatch&)>& on_events, const EventBatch& batch) {
+    std::lock_guard lock{mutex};
+    if (open) on_events(batch);
+  }
+  void close() {
+    std::lock_guard lock{mutex};
+    open = false;
+  }
+};
+
+EventSubscription::EventSubscription(caf::actor subscriber, std::shared_ptr<Gate> gate)
+    : subscriber_(std::make_unique<caf::actor>(std::move(subscriber))), gate_(std::move(gate)) {}
 
 EventSubscription& EventSubscription::operator=(EventSubscription&& other) noexcept {
   if (this != &other) {
-    if (subscriber_) caf::anon_send_exit(*subscriber_, caf::exit_reason::user_shutdown);
+    end();
     subscriber_ = std::move(other.subscriber_);
+    gate_ = std::move(other.gate_);
   }
   return *this;
 }
 
 EventSubscription::~EventSubscription() {
+  end();
+}
+
+void EventSubscription::end() noexcept {
+  if (gate_) gate_->close();
   if (subscriber_) caf::anon_send_exit(*subscriber_, caf::exit_reason::user_shutdown);
 }
 
@@ -176,17 +201,20 @@ std::string Runtime::demangle(const char* mangled) {
 
 EventSubscription Runtime::subscribe(std::function<void(const EventBatch&)> on_events,
                                      std::uint64_t after) {
+  auto gate = std::make_shared<EventSubscription::Gate>();
   auto subscriber =
-      system_.spawn([on_events = std::move(on_events), feed = events_, after](
+      system_.spawn([on_events = std::move(on_events), gate, feed = events_, after](
                         EventSubscriberActor::pointer self) -> EventSubscriberActor::behavior_type {
         self->request(feed, caf::infinite, subscribe_atom::value, after, std::string{},
                       EventSubscriberActor{self})
-            .then([on_events](const EventBatch& replay) {
-              if (!replay.events.empty() || replay.gap) on_events(replay);
+            .then([on_events, gate](const EventBatch& replay) {
+              if (!replay.events.empty() || replay.gap) gate->deliver(on_events, replay);
             });
-        return {[on_events](events_atom, const EventBatch& batch) { on_events(batch); }};
+        return {[on_events, gate](events_atom, const EventBatch& batch) {
+          gate->deliver(on_events, batch);
+        }};
       });
-  return EventSubscription{caf::actor_cast<caf::actor>(subscriber)};
+  return EventSubscription{caf::actor_cast<caf::actor>(subscriber), std::move(gate)};
 }
 
 const std::shared_ptr<StatusReplicas>& Runtime::replicate_peer_status() {

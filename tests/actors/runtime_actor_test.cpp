@@ -2,6 +2,10 @@
 // responsiveness while managers block, timeouts, a failing service actor,
 // concurrent conflicting commands, custom routes and the actor-message API.
 
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <random>
 #include <set>
 #include <vector>
@@ -674,6 +678,50 @@ processpype::StatusEntry status_entry(std::string name, std::string body) {
 }
 
 }  // namespace
+
+TEST_CASE("ending an event subscription waits for its running callback, and no callback follows",
+          "[events]") {
+  Node node;
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool inside = false;
+  bool release = false;
+  std::atomic<bool> ended{false};
+  std::atomic<int> calls_after_end{0};
+  auto subscription = std::make_unique<processpype::EventSubscription>(
+      node->subscribe([&](const processpype::EventBatch&) {
+        if (ended) ++calls_after_end;
+        std::unique_lock lock{mutex};
+        inside = true;
+        changed.notify_all();
+        changed.wait_for(lock, 10s, [&] { return release; });
+      }));
+  add_probe(*node, "watched");
+  {
+    std::unique_lock lock{mutex};
+    REQUIRE(changed.wait_for(lock, 5s, [&] { return inside; }));
+  }
+  auto ending = std::async(std::launch::async, [&] {
+    subscription.reset();
+    ended = true;
+  });
+  CHECK(ending.wait_for(200ms) == std::future_status::timeout);  // the callback still runs
+  {
+    std::lock_guard lock{mutex};
+    release = true;
+  }
+  changed.notify_all();
+  REQUIRE(ending.wait_for(5s) == std::future_status::ready);
+
+  // A later subscriber sees the next event; the ended one is not called.
+  std::atomic<bool> witnessed{false};
+  auto witness = node->subscribe([&](const processpype::EventBatch& batch) {
+    for (const auto& event : batch.events) witnessed = witnessed || event.service == "after";
+  });
+  add_probe(*node, "after");
+  REQUIRE(eventually([&] { return witnessed.load(); }, 5000ms));
+  CHECK(calls_after_end == 0);
+}
 
 TEST_CASE("replicas: a full batch, then changes, nothing before it, nothing of another run",
           "[replica]") {

@@ -123,17 +123,27 @@ struct StartReport {
   std::vector<std::pair<std::string, std::string>> problems;
 };
 
-/// An event subscription of the embedding API; ends when destroyed.
+/// An event subscription of the embedding API; ends when destroyed or
+/// assigned over. Ending waits for a callback that is running (so what the
+/// callback uses may go right after); once it returns no callback runs. A
+/// callback may end its own subscription.
 class EventSubscription {
  public:
   EventSubscription() = default;
-  explicit EventSubscription(caf::actor subscriber);
   EventSubscription(EventSubscription&&) noexcept = default;
   EventSubscription& operator=(EventSubscription&&) noexcept;
   ~EventSubscription();
 
+  /// Shared by the subscription and its callback (runtime.cpp).
+  struct Gate;
+
  private:
+  friend class Runtime;
+  EventSubscription(caf::actor subscriber, std::shared_ptr<Gate> gate);
+  void end() noexcept;
+
   std::unique_ptr<caf::actor> subscriber_;
+  std::shared_ptr<Gate> gate_;
 };
 
 /// ProcessPype embedded in a program that owns its caf::actor_system
@@ -226,7 +236,8 @@ class Runtime : public ServiceClient {
 
   /// Calls `on_events` with this node's events after seq `after` (0: all
   /// that are kept), then with every new batch as it happens, in order, on
-  /// a CAF worker thread (it must not block), until the subscription ends.
+  /// a CAF worker thread (it must not block), until the subscription ends
+  /// (EventSubscription says when that is).
   EventSubscription subscribe(std::function<void(const EventBatch&)> on_events,
                               std::uint64_t after = 0);
 
