@@ -111,9 +111,7 @@ PROCESSPYPE_REGISTER_SERVICE(SupervisedService);  // key "supervised"
 
 // -- events ---------------------------------------------------------------------------
 
-/// Every event of a node, as the embedding API delivers them. The events
-/// are shared with the callback: a batch delivered while the subscription
-/// ends may still arrive after this object is gone (ASan saw it).
+/// Every event of a node, as the embedding API delivers them.
 class EventRecorder {
  public:
   explicit EventRecorder(processpype::Runtime& runtime)
