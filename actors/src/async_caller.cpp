@@ -6,6 +6,8 @@
 #include <caf/actor_companion.hpp>
 #include <caf/all.hpp>
 
+#include "processpype/actors/calling_thread_execution.hpp"
+
 namespace processpype {
 
 namespace {
@@ -58,9 +60,13 @@ void AsyncCaller::send(const caf::strong_actor_ptr& destination, caf::message me
     finish(id, reply);
     return;
   }
+  // On an HTTP handler's thread the receiver runs here, and so does the
+  // reply's callback: no CAF worker to wake, no I/O thread to wake back.
+  auto* unit = CallingThreadExecution::current();
   destination->enqueue(
       caf::make_mailbox_element(companion_, caf::make_message_id(id), {}, std::move(message)),
-      nullptr);
+      unit);
+  if (unit != nullptr) unit->run();
 }
 
 void AsyncCaller::on_enqueue(caf::mailbox_element_ptr element) {

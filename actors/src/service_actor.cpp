@@ -9,6 +9,7 @@
 #include "instance_publisher.hpp"
 #include "manager_gate.hpp"
 #include "pending_writes.hpp"
+#include "processpype/actors/calling_thread_execution.hpp"
 #include "processpype/actors/stray_messages.hpp"
 #include "restart_schedule.hpp"
 #include "service_timers.hpp"
@@ -30,7 +31,7 @@ using StopWaiter = TransitionWaiters::StopWaiter;
 /// on their own timers: Service::every (ServiceTimers), health checks
 /// (HealthChecks) and restarts (RestartSchedule). InstancePublisher tells
 /// the others of every change before a reply goes out.
-class ServiceActorImpl final : public ServiceActor::base {
+class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingThread {
  public:
   ServiceActorImpl(caf::actor_config& config, ServiceActorSetup setup)
       : ServiceActor::base(config),

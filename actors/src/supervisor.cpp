@@ -10,6 +10,7 @@
 #include "dependency_graph.hpp"
 #include "internal_protocol.hpp"
 #include "manager_threads.hpp"
+#include "processpype/actors/calling_thread_execution.hpp"
 #include "processpype/actors/stray_messages.hpp"
 #include "processpype/runtime/instance_registry.hpp"
 #include "service_actor.hpp"
@@ -29,7 +30,7 @@ std::string join(const std::vector<std::string>& names) {
   return fmt::format("{}", fmt::join(names, ", "));
 }
 
-class Supervisor final : public InternalSupervisorActor::base {
+class Supervisor final : public InternalSupervisorActor::base, public RunsOnCallingThread {
  public:
   Supervisor(caf::actor_config& config, SupervisorSetup setup)
       : InternalSupervisorActor::base(config), setup_(std::move(setup)) {

@@ -11,6 +11,7 @@
 
 #include "api_core.hpp"
 #include "authorizer.hpp"
+#include "processpype/actors/calling_thread_execution.hpp"
 #include "processpype/runtime/json_input.hpp"
 #include "processpype/runtime/logging.hpp"
 #include "processpype/runtime/route_table.hpp"
@@ -388,6 +389,8 @@ Api::Api(Runtime& runtime, ApiOptions options)
 Api::~Api() = default;
 
 void Api::handle(const ExchangePtr& exchange) {
+  // The actors a client's request wakes run on this (the HTTP) thread.
+  CallingThreadExecution::Scope actors_run_here{impl_->core.runtime.system()};
   impl_->handle(exchange, Call::Origin::client);
 }
 

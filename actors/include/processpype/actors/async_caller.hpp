@@ -24,7 +24,10 @@ namespace processpype {
 /// thread, when it arrives. Nobody blocks and no actor of its own sits on
 /// the path: the request is enqueued straight into the receiver's mailbox
 /// and the reply is taken from a caf::actor_companion's enqueue hook. That
-/// one-hop path is what keeps a command close to a bare handler.
+/// one-hop path is what keeps a command close to a bare handler. Sent from
+/// a thread with an open CallingThreadExecution::Scope (an HTTP handler's),
+/// the receiver and the callback run on that thread before send returns,
+/// when the receiver was idle.
 ///
 /// The callback gets the reply's content: the values, or a caf::error (a
 /// dead receiver answers sec::request_receiver_down; a request with a
