@@ -1,5 +1,6 @@
 #include "processpype/actors/calling_thread_execution.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 
@@ -62,7 +63,10 @@ void CallingThreadExecution::exec_later(caf::resumable* job) {
 void CallingThreadExecution::run() {
   if (running_) return;
   running_ = true;
-  const auto max_throughput = system().scheduler().max_throughput();
+  // CAF's own workers may drain a whole mailbox per resumption (its default
+  // throughput is unbounded); here the Supervisor's backlog from the other
+  // HTTP thread must not hold this one.
+  const auto max_throughput = std::min(system().scheduler().max_throughput(), messages_per_resume);
   std::size_t resumes = 0;
   // An index, not an iterator: resuming a job may queue more.
   for (std::size_t next = 0; next < queue_.size() && resumes < max_resumes; ++next, ++resumes) {

@@ -1,16 +1,23 @@
 // AsyncCaller's replies and timeouts: one clock message stands for every
 // deadline in flight (actors/src/async_caller.cpp), so these check that each
-// request still gets exactly one answer, at its own deadline.
+// request still gets exactly one answer, at its own deadline. Then the
+// calling thread: which actors a request's own thread runs, and how much.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
+#include <thread>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
 
 #include "processpype/actors/async_caller.hpp"
+#include "processpype/actors/calling_thread_execution.hpp"
 #include "processpype/testing/process.hpp"
 
 using namespace std::chrono_literals;
@@ -119,4 +126,121 @@ TEST_CASE("A thousand requests in flight with one timeout each get exactly one a
   // Once every deadline has passed, still one answer each: no late timeout.
   CHECK_FALSE(wait_until([&] { return fixture.answers.size() > requests; }, 1300ms));
   caf::anon_send_exit(quiet, caf::exit_reason::user_shutdown);
+}
+
+// -- the calling thread (actors/include/processpype/actors/calling_thread_execution.hpp) --
+
+namespace {
+
+using processpype::CallingThreadExecution;
+
+/// Answers every int with the same int; notes the threads it ran on. With
+/// `MayRunHere`, it is an actor a request's own thread may run.
+template <bool MayRunHere>
+class ThreadNotingEcho final
+    : public IntActor::base,
+      public std::conditional_t<MayRunHere, processpype::RunsOnCallingThread, std::monostate> {
+ public:
+  ThreadNotingEcho(caf::actor_config& config, std::thread::id watched, std::atomic<int>* runs_on,
+                   std::atomic<int>* runs_elsewhere)
+      : IntActor::base(config),
+        watched_(watched),
+        runs_on_(runs_on),
+        runs_elsewhere_(runs_elsewhere) {}
+
+  /// Answers 0 once it has passed `n` to itself n times: a cascade of
+  /// messages, each handled in this actor.
+  behavior_type make_behavior() override {
+    return {[this](int n) -> caf::result<int> {
+      ++*(std::this_thread::get_id() == watched_ ? runs_on_ : runs_elsewhere_);
+      if (n <= 0) return n;
+      return delegate(caf::actor_cast<IntActor>(this), n - 1);
+    }};
+  }
+
+ private:
+  std::thread::id watched_;
+  std::atomic<int>* runs_on_;
+  std::atomic<int>* runs_elsewhere_;
+};
+
+/// Where an actor's handlers and a reply's callback ran, seen from the test's thread.
+struct Threads {
+  std::thread::id test = std::this_thread::get_id();
+  std::atomic<int> handled_here{0};
+  std::atomic<int> handled_elsewhere{0};
+  std::atomic<int> replies_here{0};
+  std::atomic<int> replies_elsewhere{0};
+  std::atomic<int> last_value{-1};
+
+  template <bool MayRunHere>
+  IntActor spawn(caf::actor_system& system) {
+    // Lazy: idle (its mailbox blocked) until the first request wakes it.
+    return system.spawn<ThreadNotingEcho<MayRunHere>, caf::lazy_init>(test, &handled_here,
+                                                                      &handled_elsewhere);
+  }
+  AsyncCaller::Callback record() {
+    return [this](caf::message& reply) {
+      if (reply.match_elements<int>()) last_value = reply.get_as<int>(0);
+      ++*(std::this_thread::get_id() == test ? &replies_here : &replies_elsewhere);
+    };
+  }
+  int replies() const { return replies_here + replies_elsewhere; }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "Inside a scope, an idle actor that may run there answers on the caller's thread at once") {
+  CallerFixture fixture;
+  Threads threads;
+  auto actor = threads.spawn<true>(fixture.system);
+  {
+    CallingThreadExecution::Scope scope{fixture.system};
+    fixture.caller.request(actor, std::nullopt, threads.record(), 0);
+    // Before request() returned: the actor ran here, and so did the callback.
+    CHECK(threads.replies_here == 1);
+    CHECK(threads.handled_here == 1);
+    CHECK(threads.last_value == 0);
+  }
+  CHECK(threads.handled_elsewhere == 0);
+  caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("Without a scope, or for an actor not marked, the request goes to CAF's workers") {
+  CallerFixture fixture;
+  Threads threads;
+  bool in_scope = GENERATE(false, true);
+  auto actor =
+      in_scope ? threads.spawn<false>(fixture.system) : threads.spawn<true>(fixture.system);
+  std::optional<CallingThreadExecution::Scope> scope;
+  if (in_scope) scope.emplace(fixture.system);
+  fixture.caller.request(actor, std::nullopt, threads.record(), 0);
+  REQUIRE(wait_until([&] { return threads.replies() == 1; }, 5000ms));
+  CHECK(threads.replies_elsewhere == 1);
+  CHECK(threads.handled_elsewhere == 1);
+  CHECK(threads.handled_here == 0);
+  caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("A cascade longer than a run's budget goes on on CAF's workers, and answers once") {
+  CallerFixture fixture;
+  Threads threads;
+  auto actor = threads.spawn<true>(fixture.system);
+  constexpr int hops = 5000;
+  {
+    CallingThreadExecution::Scope scope{fixture.system};
+    fixture.caller.request(actor, std::nullopt, threads.record(), hops);
+  }
+  REQUIRE(wait_until([&] { return threads.replies() == 1; }, 5000ms));
+  CHECK(threads.last_value == 0);
+  // The calling thread ran at most its budget; the rest ran elsewhere.
+  constexpr auto budget =
+      CallingThreadExecution::max_resumes * CallingThreadExecution::messages_per_resume;
+  CHECK(threads.handled_here > 0);
+  CHECK(threads.handled_here <= static_cast<int>(budget));
+  CHECK(threads.handled_here + threads.handled_elsewhere == hops + 1);
+  CHECK(threads.replies_elsewhere == 1);
+  CHECK_FALSE(wait_until([&] { return threads.replies() > 1; }, 100ms));
+  caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
 }

@@ -29,7 +29,8 @@ class RunsOnCallingThread {
 /// mailbox hands the actor to exactly one execution unit, so an actor still
 /// runs on one thread at a time. What the unit takes is bounded: only
 /// RunsOnCallingThread actors, only on its own thread while a Scope is
-/// open there, and at most `max_resumes` resumptions per run; anything
+/// open there, and at most `max_resumes` resumptions of `messages_per_resume`
+/// messages each per run; anything
 /// else goes to CAF's scheduler as before.
 class CallingThreadExecution final : public caf::execution_unit {
  public:
@@ -52,6 +53,8 @@ class CallingThreadExecution final : public caf::execution_unit {
   /// a cascade (a restart storm, a long dependency chain) must not hold
   /// the HTTP thread.
   static constexpr std::size_t max_resumes = 64;
+  /// Messages one resumption handles at most, for the same reason.
+  static constexpr std::size_t messages_per_resume = 16;
 
   explicit CallingThreadExecution(caf::actor_system& system);
 
