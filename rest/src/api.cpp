@@ -348,8 +348,7 @@ const Route* Api::Impl::route_of(Call& call, const std::vector<std::string>& seg
   if (route) exchange->set_route((under_node ? "/nodes/{id}/" : "/") + route->pattern);
   bool open = route && route->access == Access::open && !under_node;
   if (call.origin == Call::Origin::client && !open)
-    if (auto refusal =
-            authorizer.check(method, exchange->header("Authorization"), exchange->peer())) {
+    if (auto refusal = authorizer.check(*exchange)) {
       core.respond_error(exchange, *refusal);
       return nullptr;
     }

@@ -47,33 +47,33 @@ bool Authorizer::enabled() const {
   return !tokens_->admin.empty();
 }
 
-std::optional<Error> Authorizer::check(std::string_view method,
-                                       std::optional<std::string_view> authorization,
-                                       const std::string& peer) {
+std::optional<Error> Authorizer::check(const HttpExchange& exchange) {
   std::shared_ptr<const Tokens> tokens;
   {
     std::lock_guard lock{mutex_};
     tokens = tokens_;
   }
   if (tokens->admin.empty()) return std::nullopt;
+  auto method = exchange.method();
+  auto authorization = exchange.header("Authorization");
   constexpr std::string_view scheme = "bearer ";
   if (!authorization || authorization->size() <= scheme.size() ||
       !is_scheme(authorization->substr(0, scheme.size()), scheme)) {
-    log_refusal(peer, "no bearer token");
+    log_refusal(exchange, "no bearer token");
     return Error(ErrorCode::unauthorized, "A bearer token is required (Authorization: Bearer ...)");
   }
   auto token = authorization->substr(scheme.size());
   if (same_token(token, tokens->admin)) return std::nullopt;
   if (same_token(token, tokens->read)) {
     if (method == "GET") return std::nullopt;
-    log_refusal(peer, "read token used for " + std::string{method});
+    log_refusal(exchange, "read token used for " + std::string{method});
     return Error(ErrorCode::forbidden, "The read token may only use GET");
   }
-  log_refusal(peer, "unknown token");
+  log_refusal(exchange, "unknown token");
   return Error(ErrorCode::unauthorized, "Unknown token");
 }
 
-void Authorizer::log_refusal(const std::string& peer, std::string_view why) {
+void Authorizer::log_refusal(const HttpExchange& exchange, std::string_view why) {
   // At most one line per rolling second, however many refusals.
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::steady_clock::now().time_since_epoch())
@@ -84,6 +84,7 @@ void Authorizer::log_refusal(const std::string& peer, std::string_view why) {
     return;
   }
   auto skipped = unlogged_.exchange(0, std::memory_order_relaxed);
+  auto peer = exchange.peer();
   if (skipped > 0)
     auth_log().warn("Refused a request from {}: {} ({} more refused in the last second)", peer, why,
                     skipped);
