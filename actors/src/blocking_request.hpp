@@ -5,6 +5,7 @@
 
 #include <caf/all.hpp>
 
+#include "processpype/actors/calling_thread_execution.hpp"
 #include "processpype/actors/protocol.hpp"
 
 namespace processpype {
@@ -15,6 +16,7 @@ namespace processpype {
 template <class Result, class Handle, class... Ts>
 Result blocking_request(caf::actor_system& system, const Handle& destination, caf::duration timeout,
                         Ts&&... message) {
+  CallingThreadExecution::before_blocking();
   caf::scoped_actor self{system};
   std::optional<Error> failure;
   std::optional<Result> result;

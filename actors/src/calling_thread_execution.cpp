@@ -1,8 +1,8 @@
 #include "processpype/actors/calling_thread_execution.hpp"
 
 #include <algorithm>
-#include <memory>
 #include <mutex>
+#include <utility>
 
 #include <caf/actor_system.hpp>
 #include <caf/resumable.hpp>
@@ -12,21 +12,27 @@ namespace processpype {
 
 namespace {
 
-/// This thread's unit, and the one whose Scope is open on it (null: none).
-thread_local CallingThreadExecution* this_thread_unit = nullptr;
+/// The units this thread has made (one per actor system), and the one
+/// whose Scope is open on it (null: none).
+thread_local std::vector<CallingThreadExecution*> this_thread_units;
 thread_local CallingThreadExecution* open_unit = nullptr;
 
-/// An actor keeps the unit it last ran on as its context() after the run:
-/// units therefore live until the process ends, not with their thread.
+/// An actor keeps the unit it last ran on as its context() after the run,
+/// and an embedder's actor system may outlive main(): units are never
+/// freed. The list keeps them reachable (no leak report) and is never
+/// destroyed either, for the same reason.
 CallingThreadExecution& unit_for_this_thread(caf::actor_system& system) {
-  if (this_thread_unit != nullptr && &this_thread_unit->system() == &system)
-    return *this_thread_unit;
+  for (auto* unit : this_thread_units)
+    if (&unit->system() == &system) return *unit;
   static std::mutex mutex;
-  static std::vector<std::unique_ptr<CallingThreadExecution>> units;
-  std::lock_guard lock{mutex};
-  units.push_back(std::make_unique<CallingThreadExecution>(system));
-  this_thread_unit = units.back().get();
-  return *this_thread_unit;
+  static auto* units = new std::vector<CallingThreadExecution*>;
+  auto* unit = new CallingThreadExecution(system);
+  {
+    std::lock_guard lock{mutex};
+    units->push_back(unit);
+  }
+  this_thread_units.push_back(unit);
+  return *unit;
 }
 
 bool runs_on_calling_thread(caf::resumable* job) {
@@ -46,11 +52,23 @@ CallingThreadExecution::Scope::~Scope() {
   if (outer_ != unit_) unit_->hand_over_queued();
 }
 
+CallingThreadExecution::WorkersOnly::WorkersOnly() : outer_(open_unit) {
+  open_unit = nullptr;
+}
+
+CallingThreadExecution::WorkersOnly::~WorkersOnly() {
+  open_unit = outer_;
+}
+
 CallingThreadExecution::CallingThreadExecution(caf::actor_system& system)
     : caf::execution_unit(&system) {}
 
 CallingThreadExecution* CallingThreadExecution::current() noexcept {
   return open_unit;
+}
+
+void CallingThreadExecution::before_blocking() {
+  if (open_unit != nullptr) open_unit->hand_over_queued();
 }
 
 void CallingThreadExecution::exec_later(caf::resumable* job) {
@@ -63,14 +81,25 @@ void CallingThreadExecution::exec_later(caf::resumable* job) {
 void CallingThreadExecution::run() {
   if (running_) return;
   running_ = true;
+  // Whatever happens, nothing stays queued here once the run ends.
+  struct EndOfRun {
+    CallingThreadExecution& unit;
+    ~EndOfRun() {
+      unit.running_ = false;
+      unit.hand_over_queued();
+    }
+  } end_of_run{*this};
   // CAF's own workers may drain a whole mailbox per resumption (its default
   // throughput is unbounded); here the Supervisor's backlog from the other
   // HTTP thread must not hold this one.
   const auto max_throughput = std::min(system().scheduler().max_throughput(), messages_per_resume);
+  const auto deadline = std::chrono::steady_clock::now() + max_run_time;
   std::size_t resumes = 0;
   // An index, not an iterator: resuming a job may queue more.
-  for (std::size_t next = 0; next < queue_.size() && resumes < max_resumes; ++next, ++resumes) {
-    auto* job = queue_[next];
+  for (std::size_t next = 0; next < queue_.size() && resumes < max_resumes; ++next) {
+    auto* job = std::exchange(queue_[next], nullptr);
+    if (job == nullptr) continue;  // handed over already (before_blocking)
+    ++resumes;
     switch (job->resume(this, max_throughput)) {
       case caf::resumable::resume_later:
         queue_.push_back(job);  // its mailbox has more: it stays ours
@@ -81,17 +110,14 @@ void CallingThreadExecution::run() {
         intrusive_ptr_release(job);
         break;
     }
-    queue_[next] = nullptr;
+    if (std::chrono::steady_clock::now() >= deadline) break;
   }
-  running_ = false;
-  hand_over_queued();
 }
 
 void CallingThreadExecution::hand_over_queued() {
-  if (running_) return;
-  for (auto* job : queue_)
-    if (job != nullptr) system().scheduler().enqueue(job);
-  queue_.clear();
+  for (auto*& job : queue_)
+    if (job != nullptr) system().scheduler().enqueue(std::exchange(job, nullptr));
+  if (!running_) queue_.clear();
 }
 
 }  // namespace processpype

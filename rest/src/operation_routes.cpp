@@ -3,6 +3,7 @@
 #include "api_core.hpp"
 #include "openapi.hpp"
 #include "pages.hpp"
+#include "processpype/actors/calling_thread_execution.hpp"
 
 namespace processpype::rest {
 
@@ -18,8 +19,10 @@ class OperationHandlers {
   OperationHandlers(ApiCore& core, const std::vector<Route>& all_routes)
       : core_(core), all_routes_(all_routes) {}
 
-  /// Alive while the Supervisor answers.
+  /// Alive while the Supervisor answers from a CAF worker: run on this
+  /// thread instead, it would answer with every worker stuck.
   void liveness(Call& call) {
+    CallingThreadExecution::WorkersOnly through_the_workers;
     core_.caller.request(
         core_.runtime.supervisor(), caf::timespan{liveness_timeout},
         [this, exchange = call.exchange](caf::message& reply) {

@@ -16,6 +16,7 @@
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
 
+#include "blocking_request.hpp"
 #include "processpype/actors/async_caller.hpp"
 #include "processpype/actors/calling_thread_execution.hpp"
 #include "processpype/testing/process.hpp"
@@ -188,6 +189,26 @@ struct Threads {
   int replies() const { return replies_here + replies_elsewhere; }
 };
 
+/// Wakes `answering` with a message of its own (so that, run on a calling
+/// thread, `answering` waits in that thread's unit), then blocks until
+/// `answering` answers n (>= 0).
+class BlockingAsker final : public IntActor::base, public processpype::RunsOnCallingThread {
+ public:
+  BlockingAsker(caf::actor_config& config, IntActor answering)
+      : IntActor::base(config), answering_(std::move(answering)) {}
+
+  behavior_type make_behavior() override {
+    return {[this](int n) -> caf::result<int> {
+      if (n < 0) return caf::delegated<int>{};  // the wake-up's answer: no reply to it
+      send(answering_, -1);
+      return processpype::blocking_request<int>(system(), answering_, caf::duration{2s}, n);
+    }};
+  }
+
+ private:
+  IntActor answering_;
+};
+
 }  // namespace
 
 TEST_CASE(
@@ -207,14 +228,17 @@ TEST_CASE(
   caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE("Without a scope, or for an actor not marked, the request goes to CAF's workers") {
+TEST_CASE("Without a scope, for an actor not marked, or workers only, CAF's workers run it") {
   CallerFixture fixture;
   Threads threads;
-  bool in_scope = GENERATE(false, true);
-  auto actor =
-      in_scope ? threads.spawn<false>(fixture.system) : threads.spawn<true>(fixture.system);
+  enum Case { no_scope, not_marked, workers_only };
+  auto which = GENERATE(no_scope, not_marked, workers_only);
+  auto actor = which == not_marked ? threads.spawn<false>(fixture.system)
+                                   : threads.spawn<true>(fixture.system);
   std::optional<CallingThreadExecution::Scope> scope;
-  if (in_scope) scope.emplace(fixture.system);
+  if (which != no_scope) scope.emplace(fixture.system);
+  std::optional<CallingThreadExecution::WorkersOnly> workers;
+  if (which == workers_only) workers.emplace();
   fixture.caller.request(actor, std::nullopt, threads.record(), 0);
   REQUIRE(wait_until([&] { return threads.replies() == 1; }, 5000ms));
   CHECK(threads.replies_elsewhere == 1);
@@ -243,4 +267,22 @@ TEST_CASE("A cascade longer than a run's budget goes on on CAF's workers, and an
   CHECK(threads.replies_elsewhere == 1);
   CHECK_FALSE(wait_until([&] { return threads.replies() > 1; }, 100ms));
   caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("An actor that blocks on one this thread holds gets its answer from CAF's workers") {
+  CallerFixture fixture;
+  Threads threads;
+  auto answering = threads.spawn<true>(fixture.system);
+  auto asking = fixture.system.spawn<BlockingAsker, caf::lazy_init>(answering);
+  {
+    CallingThreadExecution::Scope scope{fixture.system};
+    fixture.caller.request(asking, std::nullopt, threads.record(), 0);
+  }
+  // Without the hand-over, `answering` waited in this thread's unit until
+  // the blocking request timed out (2 s), and the reply was an error.
+  REQUIRE(wait_until([&] { return threads.replies() == 1; }, 5000ms));
+  CHECK(threads.last_value == 0);
+  CHECK(threads.handled_elsewhere == 2);  // the wake-up and the request
+  caf::anon_send_exit(asking, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(answering, caf::exit_reason::user_shutdown);
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <vector>
 
@@ -29,8 +30,8 @@ class RunsOnCallingThread {
 /// mailbox hands the actor to exactly one execution unit, so an actor still
 /// runs on one thread at a time. What the unit takes is bounded: only
 /// RunsOnCallingThread actors, only on its own thread while a Scope is
-/// open there, and at most `max_resumes` resumptions of `messages_per_resume`
-/// messages each per run; anything
+/// open there, and per run at most `max_resumes` resumptions of
+/// `messages_per_resume` messages each, or `max_run_time`; anything
 /// else goes to CAF's scheduler as before.
 class CallingThreadExecution final : public caf::execution_unit {
  public:
@@ -49,17 +50,37 @@ class CallingThreadExecution final : public caf::execution_unit {
     CallingThreadExecution* outer_;
   };
 
+  /// Closes this thread's unit for its life: requests sent meanwhile go to
+  /// CAF's workers, as from any thread (a liveness probe must find them).
+  class WorkersOnly {
+   public:
+    WorkersOnly();
+    ~WorkersOnly();
+    WorkersOnly(const WorkersOnly&) = delete;
+    WorkersOnly& operator=(const WorkersOnly&) = delete;
+
+   private:
+    CallingThreadExecution* outer_;
+  };
+
   /// Resumptions one run() does before it hands the rest to CAF's workers:
   /// a cascade (a restart storm, a long dependency chain) must not hold
   /// the HTTP thread.
   static constexpr std::size_t max_resumes = 64;
   /// Messages one resumption handles at most, for the same reason.
   static constexpr std::size_t messages_per_resume = 16;
+  /// After a resumption that ends past this, the rest goes to CAF's workers.
+  static constexpr std::chrono::microseconds max_run_time{200};
 
   explicit CallingThreadExecution(caf::actor_system& system);
 
   /// The unit of this thread while a Scope is open on it; null otherwise.
   static CallingThreadExecution* current() noexcept;
+
+  /// Hands what this thread's open unit holds to CAF's workers: called
+  /// before a thread blocks on an actor's answer (blocking_request), since
+  /// that actor may be one of those waiting here.
+  static void before_blocking();
 
   /// Queues `job` when this thread drives the unit and the job is a
   /// RunsOnCallingThread actor; else CAF's scheduler takes it. (Another
