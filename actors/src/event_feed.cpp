@@ -66,12 +66,17 @@ class EventFeed final : public EventFeedActor::base {
                        const EventSubscriberActor& subscriber) {
     bool other_boot = !boot.empty() && boot != log_->boot();
     bool live_only = after == live;
+    bool added = subscriber && subscribers_.count(subscriber.address()) == 0;
+    // Counted before the log is read: an event appended after the read finds
+    // a subscriber and wakes the feed, one appended before is in the slice.
+    // (Counted after, an event in between was in neither, and reached the
+    // subscriber only with the next event.) The log's mutex orders the two.
+    if (added) wake_up_->subscribers.store(subscribers_.size() + 1, std::memory_order_relaxed);
     auto slice = live_only ? EventSlice{{}, false, 0, log_->last_seq()}
                            : log_->since(other_boot ? 0 : after);
-    if (subscriber && subscribers_.count(subscriber.address()) == 0) {
+    if (added) {
       monitor(subscriber);
       subscribers_.emplace(subscriber.address(), Subscriber{subscriber, slice.last_seq});
-      wake_up_->subscribers.store(subscribers_.size(), std::memory_order_relaxed);
     }
     return batch(std::move(slice), other_boot && after != 0 && !live_only);
   }
