@@ -14,6 +14,7 @@
 #include <restinio/all.hpp>
 #include <restinio/tls.hpp>
 
+#include "client_departures.hpp"
 #include "processpype/rest/json_mapping.hpp"
 #include "processpype/runtime/durations.hpp"
 
@@ -421,9 +422,17 @@ class RestinioStream final : public ResponseStream {
   }
 
   void close() override {
+    std::unique_ptr<ClientDepartures::Watch> watch;
     std::lock_guard lock{mutex_};
+    watch = std::move(watch_);  // ends after the lock: the connection may close
     if (std::exchange(closed_, true)) return;
     builder_.done();
+  }
+
+  /// Keeps `watch` (of this stream's client) while the stream is open.
+  void keep(std::unique_ptr<ClientDepartures::Watch> watch) {
+    std::lock_guard lock{mutex_};
+    if (!closed_) std::swap(watch_, watch);
   }
 
   void on_client_gone(std::function<void()> listener) override {
@@ -439,11 +448,13 @@ class RestinioStream final : public ResponseStream {
   /// The connection closed: nothing more is written, the listener runs.
   void client_gone() {
     std::function<void()> listener;
+    std::unique_ptr<ClientDepartures::Watch> watch;
     {
       std::lock_guard lock{mutex_};
       closed_ = true;
       gone_ = true;
       listener = std::move(on_gone_);
+      watch = std::move(watch_);
     }
     if (listener) listener();
   }
@@ -454,17 +465,37 @@ class RestinioStream final : public ResponseStream {
   bool closed_ = false;
   bool gone_ = false;
   std::function<void()> on_gone_;
+  std::unique_ptr<ClientDepartures::Watch> watch_;
 };
+
+/// The descriptor of the socket of a request's connection; -1 once its
+/// response was created.
+using SocketOf = int (*)(restinio::request_t& request);
 
 /// The streams a listener has open, by connection: RESTinio tells it when a
 /// connection closes (its connection state listener), so that a stream's
 /// writer learns at once that its client left, and the listener closes the
-/// rest before it stops.
+/// rest before it stops. RESTinio reads no connection while its response is
+/// in flight, so the departure of a stream's client is watched for here
+/// (client_departures.hpp): the stream ends, RESTinio reads the end of the
+/// connection and closes it.
 class OpenStreams {
  public:
-  void add(restinio::connection_id_t connection, const std::shared_ptr<RestinioStream>& stream) {
-    std::lock_guard lock{mutex_};
-    streams_[connection] = stream;
+  explicit OpenStreams(SocketOf socket_of) : socket_of_(socket_of) {}
+
+  /// Before the stream's response is created (RESTinio hands the connection
+  /// to it).
+  int socket_of(restinio::request_t& request) const { return socket_of_(request); }
+
+  void add(restinio::connection_id_t connection, const std::shared_ptr<RestinioStream>& stream,
+           int socket) {
+    {
+      std::lock_guard lock{mutex_};
+      streams_[connection] = stream;
+    }
+    stream->keep(departures_.watch(socket, [weak = std::weak_ptr<RestinioStream>(stream)] {
+      if (auto left = weak.lock()) left->close();
+    }));
   }
 
   void state_changed(const restinio::connection_state::notice_t& notice) noexcept {
@@ -493,6 +524,8 @@ class OpenStreams {
  private:
   std::mutex mutex_;
   std::unordered_map<restinio::connection_id_t, std::weak_ptr<RestinioStream>> streams_;
+  SocketOf socket_of_;
+  ClientDepartures departures_;
 };
 
 namespace {
@@ -568,11 +601,12 @@ class RestinioExchange final : public HttpExchange {
   }
 
   std::shared_ptr<ResponseStream> stream(HttpResponse head) override {
+    int socket = streams_ ? streams_->socket_of(*request_) : -1;
     auto builder = request_->create_response<restinio::chunked_output_t>(status_line(head.status));
     add_headers(builder, head);
     builder.flush();
     auto stream = std::make_shared<RestinioStream>(std::move(builder));
-    if (streams_) streams_->add(request_->connection_id(), stream);
+    if (streams_) streams_->add(request_->connection_id(), stream, socket);
     return stream;
   }
 
@@ -580,6 +614,44 @@ class RestinioExchange final : public HttpExchange {
   restinio::request_handle_t request_;
   OpenStreams* streams_;
 };
+
+// -- patch 5: the socket of an event stream's connection ----------------------------
+//
+// Upstream: RESTinio 0.6 keeps a connection's socket private. Here an event
+// stream's socket is watched for its client's departure (OpenStreams),
+// which takes its descriptor: read through the rule that an explicit
+// instantiation may name a private member ([temp.spec.general]). A RESTinio
+// whose connection has no `m_socket` fails to compile here, not at run time.
+
+struct PlainSocketMember {
+  using type = ServerTraits::stream_socket_t restinio::impl::connection_t<ServerTraits>::*;
+  friend type member(PlainSocketMember);
+};
+struct TlsSocketMember {
+  using type = TlsServerTraits::stream_socket_t restinio::impl::connection_t<TlsServerTraits>::*;
+  friend type member(TlsSocketMember);
+};
+
+template <class Tag, typename Tag::type Member>
+struct MemberAccess {
+  friend typename Tag::type member(Tag) { return Member; }
+};
+template struct MemberAccess<PlainSocketMember,
+                             &restinio::impl::connection_t<ServerTraits>::m_socket>;
+template struct MemberAccess<TlsSocketMember,
+                             &restinio::impl::connection_t<TlsServerTraits>::m_socket>;
+
+template <class Traits>
+using SocketMemberOf =
+    std::conditional_t<std::is_same_v<Traits, ServerTraits>, PlainSocketMember, TlsSocketMember>;
+
+template <class Traits>
+int socket_of(restinio::request_t& request) {
+  auto* connection = dynamic_cast<restinio::impl::connection_t<Traits>*>(
+      restinio::impl::access_req_connection(request).get());
+  if (connection == nullptr) return -1;
+  return (connection->*member(SocketMemberOf<Traits>{})).lowest_layer().native_handle();
+}
 
 /// One RESTinio server, plain (ServerTraits) or TLS (TlsServerTraits).
 template <class Traits>
@@ -631,10 +703,11 @@ class RestinioListener final : public HttpListener {
         .incoming_http_msg_limits(limits_)
         .max_parallel_connections(options_.limits.max_connections)
         .connection_state_listener(streams_)
-        // Two: RESTinio reads on while one response is in flight, so that
-        // a client that closes an event stream is noticed at once (with one,
-        // it reads nothing until the stream ends).
-        .max_pipelined_requests(2)
+        // One: reading the next request while a response is in flight cost
+        // every request a failed read and ~10 µs of its answer
+        // (docs/performance.md). Pipelined requests wait in the buffer; an
+        // event stream's client is watched for instead (OpenStreams).
+        .max_pipelined_requests(1)
         .read_next_http_message_timelimit(read_timeout())
         // A start or stop answers when the transition ends, which the
         // service bounds with its own timeouts; streams last long.
@@ -658,7 +731,7 @@ class RestinioListener final : public HttpListener {
   ListenerOptions options_;
   RequestHandler handler_;
   restinio::incoming_http_msg_limits_t limits_;
-  std::shared_ptr<OpenStreams> streams_ = std::make_shared<OpenStreams>();
+  std::shared_ptr<OpenStreams> streams_ = std::make_shared<OpenStreams>(&socket_of<Traits>);
   restinio::http_server_t<Traits> http_;
   restinio::on_pool_runner_t<restinio::http_server_t<Traits>> runner_;
 };

@@ -1,0 +1,61 @@
+// Notices that the client of an open event stream left, while nothing reads
+// its connection.
+//
+// The HTTP server reads a connection only between responses (one request in
+// flight: reading ahead cost every request a failed read and a slower
+// answer, docs/performance.md). An event stream's response never ends by
+// itself, so its connection is not read while it lasts; without this watch,
+// a client that closes its stream would be noticed only at the next writes,
+// up to two heartbeats (30 s) later, and would hold its place among
+// server.limits.max_event_streams until then.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace processpype::rest {
+
+/// One thread and one epoll set for the watched sockets of a listener. A
+/// socket is watched through a duplicate of its descriptor, for its peer's
+/// end of the connection (EPOLLRDHUP) or an error only: the bytes a client
+/// may send meanwhile stay for the server to read.
+class ClientDepartures {
+ public:
+  /// Watching one socket; destroying it stops the watch and closes the
+  /// duplicate, so that the connection closes when its server closes it.
+  class Watch;
+
+  /// Throws std::system_error when the kernel refuses an epoll set.
+  ClientDepartures();
+  /// Ends the thread; watches still alive stay harmless.
+  ~ClientDepartures();
+  ClientDepartures(const ClientDepartures&) = delete;
+  ClientDepartures& operator=(const ClientDepartures&) = delete;
+
+  /// Calls `on_departure` once, on the watch thread, when the peer of the
+  /// connected socket `descriptor` closes its side or the connection fails.
+  /// Null when the socket cannot be watched (the caller loses nothing but
+  /// the early notice). `on_departure` must not block.
+  std::unique_ptr<Watch> watch(int descriptor, std::function<void()> on_departure);
+
+ private:
+  struct Shared;
+  std::shared_ptr<Shared> shared_;
+};
+
+class ClientDepartures::Watch {
+ public:
+  ~Watch();
+  Watch(const Watch&) = delete;
+  Watch& operator=(const Watch&) = delete;
+
+ private:
+  friend class ClientDepartures;
+  Watch(std::shared_ptr<Shared> shared, std::uint64_t key);
+
+  std::shared_ptr<Shared> shared_;
+  std::uint64_t key_;
+};
+
+}  // namespace processpype::rest
