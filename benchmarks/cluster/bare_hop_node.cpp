@@ -220,6 +220,10 @@ int run_front(caf::actor_system& system, const Options& options) {
   HttpServer http{restinio::own_io_context(), [&](auto& settings) {
                     settings.address("127.0.0.1")
                         .port(static_cast<std::uint16_t>(options.http_port))
+                        // As the processpype binary's listener.
+                        .socket_options_setter([](restinio::socket_options_t& socket) {
+                          socket.set_option(restinio::asio_ns::ip::tcp::no_delay(true));
+                        })
                         .request_handler([&](restinio::request_handle_t request) {
                           caller.request(destination, payload, [request] {
                             auto path = request->header().path();

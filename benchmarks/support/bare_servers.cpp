@@ -64,11 +64,15 @@ restinio::request_handling_status_t answer_status(const restinio::request_handle
   return restinio::request_accepted();
 }
 
+/// As the processpype binary's listener: TCP_NODELAY on every connection.
 template <class Settings>
 void listen_on(Settings& settings, std::uint16_t port) {
-  settings.address("127.0.0.1").port(port).request_handler([](restinio::request_handle_t request) {
-    return answer_status(request);
-  });
+  settings.address("127.0.0.1")
+      .port(port)
+      .socket_options_setter([](restinio::socket_options_t& socket) {
+        socket.set_option(restinio::asio_ns::ip::tcp::no_delay(true));
+      })
+      .request_handler([](restinio::request_handle_t request) { return answer_status(request); });
 }
 
 /// An OpenSSL context as the processpype binary's HTTPS prepares one
@@ -253,6 +257,9 @@ BareFanOut::BareFanOut(std::uint16_t port, int events_per_request)
       [port, impl = impl_.get()](auto& settings) {
         settings.address("127.0.0.1")
             .port(port)
+            .socket_options_setter([](restinio::socket_options_t& socket) {
+              socket.set_option(restinio::asio_ns::ip::tcp::no_delay(true));
+            })
             .request_handler(
                 [impl](restinio::request_handle_t request) { return impl->handle(request); });
       });
