@@ -5,6 +5,7 @@
 // a client that never finishes its handshake, SIGHUP with new files, and
 // bad files at startup (exit code 2).
 
+#include <csignal>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -196,6 +197,39 @@ TEST_CASE("a TLS client that never finishes its handshake is cut after read_time
   }
   HttpsClient after(tls.port(), pki.trusting());
   E2E_CHECK_STATUS(after.get("/health/live"), 200);
+}
+
+TEST_CASE("HTTPS: an event stream closed by its client frees its place at once",
+          "[security][tls][limits][streams]") {
+  Pki pki;
+  TlsServer tls(pki, pki.yaml(false, "  limits:\n    max_event_streams: 1\n"));
+  auto url = "https://127.0.0.1:" + std::to_string(tls.port()) + "/events";
+  auto ca = pki.pki.certificate("ca");
+  TempDirectory scratch("https-stream");
+  auto head = (scratch.path() / "head.txt").string();
+  // The status of one stream request that gives up after a second.
+  auto stream_status = [&] {
+    ChildProcess probe("curl", {"-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1",
+                                "--cacert", ca, "-H", "Accept: text/event-stream", url});
+    probe.wait(5s);
+    return probe.stdout_text();
+  };
+
+  ChildProcess follower("curl", {"-sN", "-o", "/dev/null", "-D", head, "--cacert", ca, "-H",
+                                 "Accept: text/event-stream", url});
+  REQUIRE(wait_until([&] { return read_file(head).find(" 200") != std::string::npos; }, 5s, 50ms));
+  CHECK(stream_status() == "503");
+
+  follower.stop(SIGTERM, 5s);  // curl closes its connection
+  std::string last;
+  bool admitted = wait_until(
+      [&] {
+        last = stream_status();
+        return last == "200";
+      },
+      3s, 100ms);
+  INFO("last status: " << last);
+  CHECK(admitted);
 }
 
 TEST_CASE("SIGHUP: new connections get the new certificate, bad files keep the old one",
