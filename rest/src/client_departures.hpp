@@ -16,34 +16,59 @@
 
 namespace processpype::rest {
 
+/// A descriptor of our own, closed with this object.
+class OwnedDescriptor {
+ public:
+  OwnedDescriptor() = default;
+  /// Takes `descriptor` (-1: none).
+  explicit OwnedDescriptor(int descriptor) noexcept : descriptor_(descriptor) {}
+  /// A close-on-exec duplicate of `descriptor`; empty when none can be made.
+  /// Taken while the original is known to be open: a number read earlier may
+  /// name another file by the time it is duplicated.
+  static OwnedDescriptor duplicate(int descriptor) noexcept;
+  ~OwnedDescriptor();
+  OwnedDescriptor(OwnedDescriptor&& other) noexcept;
+  OwnedDescriptor& operator=(OwnedDescriptor&& other) noexcept;
+
+  int get() const noexcept { return descriptor_; }
+  explicit operator bool() const noexcept { return descriptor_ >= 0; }
+
+ private:
+  int descriptor_ = -1;
+};
+
 /// One thread and one epoll set for the watched sockets of a listener. A
 /// socket is watched through a duplicate of its descriptor, for its peer's
 /// end of the connection (EPOLLRDHUP) or an error only: the bytes a client
 /// may send meanwhile stay for the server to read.
 class ClientDepartures {
  public:
-  /// Watching one socket; destroying it stops the watch and closes the
-  /// duplicate, so that the connection closes when its server closes it.
   class Watch;
 
-  /// Throws std::system_error when the kernel refuses an epoll set.
   ClientDepartures();
-  /// Ends the thread; watches still alive stay harmless.
+  /// stop(); watches still alive stay harmless.
   ~ClientDepartures();
   ClientDepartures(const ClientDepartures&) = delete;
   ClientDepartures& operator=(const ClientDepartures&) = delete;
 
   /// Calls `on_departure` once, on the watch thread, when the peer of the
-  /// connected socket `descriptor` closes its side or the connection fails.
-  /// Null when the socket cannot be watched (the caller loses nothing but
-  /// the early notice). `on_departure` must not block.
-  std::unique_ptr<Watch> watch(int descriptor, std::function<void()> on_departure);
+  /// connected socket `duplicate` (a duplicate this watch then owns) closes
+  /// its side or the connection fails. Null when the socket cannot be watched
+  /// (the caller loses nothing but the early notice) or after stop().
+  /// `on_departure` must not block.
+  std::unique_ptr<Watch> watch(OwnedDescriptor duplicate, std::function<void()> on_departure);
+
+  /// Ends the thread: no callback runs once it returns (unless called from
+  /// a callback, which then is the last).
+  void stop();
 
  private:
   struct Shared;
   std::shared_ptr<Shared> shared_;
 };
 
+/// Watching one socket; destroying it stops the watch and closes the
+/// duplicate, so that the connection closes when its server closes it.
 class ClientDepartures::Watch {
  public:
   ~Watch();

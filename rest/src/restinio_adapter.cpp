@@ -468,9 +468,9 @@ class RestinioStream final : public ResponseStream {
   std::unique_ptr<ClientDepartures::Watch> watch_;
 };
 
-/// The descriptor of the socket of a request's connection; -1 once its
+/// A duplicate of the socket of a request's connection; none once its
 /// response was created.
-using SocketOf = int (*)(restinio::request_t& request);
+using SocketOf = OwnedDescriptor (*)(restinio::request_t& request);
 
 /// The streams a listener has open, by connection: RESTinio tells it when a
 /// connection closes (its connection state listener), so that a stream's
@@ -484,18 +484,25 @@ class OpenStreams {
   explicit OpenStreams(SocketOf socket_of) : socket_of_(socket_of) {}
 
   /// Before the stream's response is created (RESTinio hands the connection
-  /// to it).
-  int socket_of(restinio::request_t& request) const { return socket_of_(request); }
+  /// to it), while the request holds the connection open.
+  OwnedDescriptor socket_of(restinio::request_t& request) const { return socket_of_(request); }
 
   void add(restinio::connection_id_t connection, const std::shared_ptr<RestinioStream>& stream,
-           int socket) {
+           OwnedDescriptor socket) {
+    bool stopped = false;
     {
       std::lock_guard lock{mutex_};
-      streams_[connection] = stream;
+      stopped = stopped_;
+      if (!stopped) streams_[connection] = stream;
     }
-    stream->keep(departures_.watch(socket, [weak = std::weak_ptr<RestinioStream>(stream)] {
-      if (auto left = weak.lock()) left->close();
-    }));
+    if (stopped) {
+      stream->close();  // opened while the listener stops: nobody else would
+      return;
+    }
+    stream->keep(
+        departures_.watch(std::move(socket), [weak = std::weak_ptr<RestinioStream>(stream)] {
+          if (auto left = weak.lock()) left->close();
+        }));
   }
 
   void state_changed(const restinio::connection_state::notice_t& notice) noexcept {
@@ -511,19 +518,26 @@ class OpenStreams {
     if (stream) stream->client_gone();
   }
 
+  /// Closes every stream, and each one opened from now on.
   void close_all() {
     std::unordered_map<restinio::connection_id_t, std::weak_ptr<RestinioStream>> streams;
     {
       std::lock_guard lock{mutex_};
+      stopped_ = true;
       streams.swap(streams_);
     }
     for (const auto& [connection, weak] : streams)
       if (auto stream = weak.lock()) stream->close();
   }
 
+  /// Once the listener's I/O threads have ended: no departure reaches a
+  /// stream after that (nor RESTinio, whose io_context ends next).
+  void stop_watching() { departures_.stop(); }
+
  private:
   std::mutex mutex_;
   std::unordered_map<restinio::connection_id_t, std::weak_ptr<RestinioStream>> streams_;
+  bool stopped_ = false;
   SocketOf socket_of_;
   ClientDepartures departures_;
 };
@@ -601,12 +615,12 @@ class RestinioExchange final : public HttpExchange {
   }
 
   std::shared_ptr<ResponseStream> stream(HttpResponse head) override {
-    int socket = streams_ ? streams_->socket_of(*request_) : -1;
+    auto socket = streams_ ? streams_->socket_of(*request_) : OwnedDescriptor{};
     auto builder = request_->create_response<restinio::chunked_output_t>(status_line(head.status));
     add_headers(builder, head);
     builder.flush();
     auto stream = std::make_shared<RestinioStream>(std::move(builder));
-    if (streams_) streams_->add(request_->connection_id(), stream, socket);
+    if (streams_) streams_->add(request_->connection_id(), stream, std::move(socket));
     return stream;
   }
 
@@ -646,11 +660,12 @@ using SocketMemberOf =
     std::conditional_t<std::is_same_v<Traits, ServerTraits>, PlainSocketMember, TlsSocketMember>;
 
 template <class Traits>
-int socket_of(restinio::request_t& request) {
+OwnedDescriptor socket_of(restinio::request_t& request) {
   auto* connection = dynamic_cast<restinio::impl::connection_t<Traits>*>(
       restinio::impl::access_req_connection(request).get());
-  if (connection == nullptr) return -1;
-  return (connection->*member(SocketMemberOf<Traits>{})).lowest_layer().native_handle();
+  if (connection == nullptr) return {};
+  return OwnedDescriptor::duplicate(
+      (connection->*member(SocketMemberOf<Traits>{})).lowest_layer().native_handle());
 }
 
 /// One RESTinio server, plain (ServerTraits) or TLS (TlsServerTraits).
@@ -684,6 +699,7 @@ class RestinioListener final : public HttpListener {
     streams_->close_all();  // while RESTinio still runs
     runner_.stop();
     runner_.wait();
+    streams_->stop_watching();
     // Patch 4. Upstream: connections still open wait in handlers of the
     // io_context; destroyed with it, after RESTinio's acceptor, each would
     // update the acceptor's connection count after it was freed (RESTinio
@@ -706,7 +722,8 @@ class RestinioListener final : public HttpListener {
         // HTTPS connection had a p99 of 2-12 ms (RESTinio's bare TLS
         // handler too), 0.14 ms without (docs/performance.md).
         .socket_options_setter([](restinio::socket_options_t& socket) {
-          socket.set_option(restinio::asio_ns::ip::tcp::no_delay(true));
+          restinio::asio_ns::error_code ignored;  // a peer gone already: no matter
+          socket.set_option(restinio::asio_ns::ip::tcp::no_delay(true), ignored);
         })
         .connection_state_listener(streams_)
         // One: reading the next request while a response is in flight cost

@@ -1,16 +1,19 @@
 // ClientDepartures over Unix socket pairs: the far end stands for a client.
 #include "client_departures.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <future>
+#include <memory>
 #include <thread>
 
 #include <catch2/catch.hpp>
 
 using processpype::rest::ClientDepartures;
+using processpype::rest::OwnedDescriptor;
 using namespace std::chrono_literals;
 
 namespace {
@@ -27,7 +30,17 @@ struct Connection {
     if (server >= 0) ::close(server);
     if (client >= 0) ::close(client);
   }
+  OwnedDescriptor watched() const { return OwnedDescriptor::duplicate(server); }
   void client_leaves() { ::close(std::exchange(client, -1)); }
+  void server_closes() { ::close(std::exchange(server, -1)); }
+
+  /// Whether the client sees the end of the connection within `timeout`.
+  bool client_sees_end(std::chrono::milliseconds timeout) const {
+    pollfd ready{client, POLLIN, 0};
+    if (::poll(&ready, 1, static_cast<int>(timeout.count())) != 1) return false;
+    char byte = 0;
+    return ::read(client, &byte, 1) == 0;
+  }
 
   int server = -1;
   int client = -1;
@@ -40,13 +53,12 @@ TEST_CASE("a watched client that closes its end is reported once", "[departures]
   Connection connection;
   std::promise<void> left;
   int reports = 0;
-  auto watch = departures.watch(connection.server, [&] {
+  auto watch = departures.watch(connection.watched(), [&] {
     if (++reports == 1) left.set_value();
   });
   REQUIRE(watch != nullptr);
   connection.client_leaves();
   REQUIRE(left.get_future().wait_for(5s) == std::future_status::ready);
-  // Level-triggered, the hang-up would be reported again and again.
   std::this_thread::sleep_for(50ms);
   CHECK(reports == 1);
 }
@@ -55,7 +67,7 @@ TEST_CASE("bytes from the client are no departure, and stay to be read", "[depar
   ClientDepartures departures;
   Connection connection;
   std::promise<void> left;
-  auto watch = departures.watch(connection.server, [&] { left.set_value(); });
+  auto watch = departures.watch(connection.watched(), [&] { left.set_value(); });
   REQUIRE(::write(connection.client, "GET", 3) == 3);
   auto reported = left.get_future();
   CHECK(reported.wait_for(200ms) == std::future_status::timeout);
@@ -70,14 +82,13 @@ TEST_CASE("a watch ended before the client leaves reports nothing and keeps no s
   ClientDepartures departures;
   Connection connection;
   bool reported = false;
-  auto watch = departures.watch(connection.server, [&] { reported = true; });
+  auto watch = departures.watch(connection.watched(), [&] { reported = true; });
   REQUIRE(watch != nullptr);
   watch.reset();
   // The server's own descriptor closes: with the watch's duplicate still
   // open, the client would never see the end of the connection.
-  ::close(std::exchange(connection.server, -1));
-  char byte = 0;
-  CHECK(::read(connection.client, &byte, 1) == 0);
+  connection.server_closes();
+  CHECK(connection.client_sees_end(5s));
   CHECK_FALSE(reported);
 }
 
@@ -85,13 +96,60 @@ TEST_CASE("the server may close its descriptor while the watch goes on", "[depar
   ClientDepartures departures;
   Connection connection;
   std::promise<void> left;
-  auto watch = departures.watch(connection.server, [&] { left.set_value(); });
-  ::close(std::exchange(connection.server, -1));
+  auto watch = departures.watch(connection.watched(), [&] { left.set_value(); });
+  connection.server_closes();
   connection.client_leaves();
   CHECK(left.get_future().wait_for(5s) == std::future_status::ready);
 }
 
-TEST_CASE("a descriptor that is no socket is not watched", "[departures]") {
+TEST_CASE("a callback may end its own watch, as a stream that closes does", "[departures]") {
   ClientDepartures departures;
-  CHECK(departures.watch(-1, [] {}) == nullptr);
+  Connection connection;
+  std::promise<void> done;
+  std::unique_ptr<ClientDepartures::Watch> watch;
+  std::mutex guard;
+  {
+    std::lock_guard lock{guard};
+    watch = departures.watch(connection.watched(), [&] {
+      std::unique_ptr<ClientDepartures::Watch> ended;
+      {
+        std::lock_guard lock{guard};
+        ended = std::move(watch);
+      }
+      ended.reset();
+      done.set_value();
+    });
+  }
+  connection.client_leaves();
+  REQUIRE(done.get_future().wait_for(5s) == std::future_status::ready);
+  // The watcher goes on serving others.
+  Connection other;
+  std::promise<void> left;
+  auto next = departures.watch(other.watched(), [&] { left.set_value(); });
+  other.client_leaves();
+  CHECK(left.get_future().wait_for(5s) == std::future_status::ready);
+}
+
+TEST_CASE("after stop nothing is reported, and a watch may outlive its watcher", "[departures]") {
+  Connection connection;
+  bool reported = false;
+  std::unique_ptr<ClientDepartures::Watch> watch;
+  {
+    ClientDepartures departures;
+    watch = departures.watch(connection.watched(), [&] { reported = true; });
+    REQUIRE(watch != nullptr);
+    departures.stop();
+    CHECK(departures.watch(connection.watched(), [] {}) == nullptr);
+    connection.client_leaves();
+  }
+  // The thread has ended: the departure above was never reported, and the
+  // watch still closes its duplicate.
+  CHECK_FALSE(reported);
+  watch.reset();
+}
+
+TEST_CASE("no descriptor, no watch", "[departures]") {
+  ClientDepartures departures;
+  CHECK(departures.watch(OwnedDescriptor{}, [] {}) == nullptr);
+  CHECK_FALSE(OwnedDescriptor::duplicate(-1));
 }

@@ -227,7 +227,7 @@ TEST_CASE("HTTPS: an event stream closed by its client frees its place at once",
         last = stream_status();
         return last == "200";
       },
-      3s, 100ms);
+      10s, 100ms);  // under the 15 s heartbeat that would also free it
   INFO("last status: " << last);
   CHECK(admitted);
 }
