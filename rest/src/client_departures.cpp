@@ -5,10 +5,15 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
@@ -43,9 +48,17 @@ OwnedDescriptor& OwnedDescriptor::operator=(OwnedDescriptor&& other) noexcept {
 
 namespace {
 
-/// The epoll user data of the eventfd that ends the thread; watches count
-/// from 1.
+/// The epoll user data of the eventfds that end the thread and that wake it
+/// for a new deadline; watches count from 2.
 constexpr std::uint64_t stop_key = 0;
+constexpr std::uint64_t wake_key = 1;
+
+bool add_eventfd(int epoll, const OwnedDescriptor& eventfd, std::uint64_t key) {
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = key;
+  return ::epoll_ctl(epoll, EPOLL_CTL_ADD, eventfd.get(), &event) == 0;
+}
 
 }  // namespace
 
@@ -55,13 +68,14 @@ struct ClientDepartures::Shared {
   Shared() {
     OwnedDescriptor made_epoll{::epoll_create1(EPOLL_CLOEXEC)};
     OwnedDescriptor made_stop{::eventfd(0, EFD_CLOEXEC)};
-    if (!made_epoll || !made_stop) return;
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = stop_key;
-    if (::epoll_ctl(made_epoll.get(), EPOLL_CTL_ADD, made_stop.get(), &event) != 0) return;
+    OwnedDescriptor made_wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+    if (!made_epoll || !made_stop || !made_wake) return;
+    if (!add_eventfd(made_epoll.get(), made_stop, stop_key) ||
+        !add_eventfd(made_epoll.get(), made_wake, wake_key))
+      return;
     epoll = std::move(made_epoll);
     stop = std::move(made_stop);
+    wake = std::move(made_wake);
   }
 
   Shared(const Shared&) = delete;
@@ -73,6 +87,8 @@ struct ClientDepartures::Shared {
   struct Entry {
     OwnedDescriptor descriptor;
     std::function<void()> on_departure;
+    /// Lingering: read and dropped until then (only this thread ends it).
+    std::optional<std::chrono::steady_clock::time_point> linger_until;
   };
 
   void forget(std::uint64_t key) {
@@ -83,11 +99,12 @@ struct ClientDepartures::Shared {
     watched.erase(found);  // closes the duplicate
   }
 
-  /// Runs the callbacks of the watches whose peers left; false once asked
-  /// to stop.
+  /// Runs the callbacks of the watches whose peers left, and drains the
+  /// lingering sockets; false once asked to stop.
   bool wait_once() {
     std::array<epoll_event, 16> events{};
-    int ready = ::epoll_wait(epoll.get(), events.data(), static_cast<int>(events.size()), -1);
+    int ready = ::epoll_wait(epoll.get(), events.data(), static_cast<int>(events.size()),
+                             milliseconds_to_next_deadline());
     if (ready < 0) return errno == EINTR;
     std::vector<std::function<void()>> departed;
     {
@@ -95,21 +112,79 @@ struct ClientDepartures::Shared {
       for (int i = 0; i < ready; ++i) {
         auto key = events[static_cast<std::size_t>(i)].data.u64;
         if (key == stop_key) return false;
+        if (key == wake_key) {
+          std::uint64_t count = 0;
+          [[maybe_unused]] auto read = ::read(wake.get(), &count, sizeof count);
+          continue;
+        }
         auto found = watched.find(key);
-        // Forgotten meanwhile, or reported already (EPOLLONESHOT: once).
-        if (found == watched.end() || !found->second.on_departure) continue;
+        if (found == watched.end()) continue;  // forgotten meanwhile
+        if (found->second.linger_until) {
+          if (!drain(found->second.descriptor.get())) end_lingering(found);
+          continue;
+        }
+        // Reported already (EPOLLONESHOT: once).
+        if (!found->second.on_departure) continue;
         departed.push_back(std::exchange(found->second.on_departure, nullptr));
       }
+      end_expired_lingering();
     }
     for (auto& callback : departed) callback();
     return true;
   }
 
+  /// Reads and drops what `descriptor` has, at most 1 MiB a wake-up (the
+  /// rest comes with the next); false once its client closed or the
+  /// connection failed.
+  static bool drain(int descriptor) {
+    std::array<char, 16 * 1024> dropped;
+    for (std::size_t total = 0; total < 1024 * 1024;) {
+      auto got = ::recv(descriptor, dropped.data(), dropped.size(), MSG_DONTWAIT);
+      if (got > 0) {
+        total += static_cast<std::size_t>(got);
+        continue;
+      }
+      return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+    }
+    return true;
+  }
+
+  void end_lingering(std::unordered_map<std::uint64_t, Entry>::iterator found) {
+    ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, found->second.descriptor.get(), nullptr);
+    watched.erase(found);
+    --lingering;
+  }
+
+  void end_expired_lingering() {
+    if (lingering == 0) return;
+    auto now = std::chrono::steady_clock::now();
+    for (auto entry = watched.begin(); entry != watched.end();) {
+      auto current = entry++;
+      if (current->second.linger_until && *current->second.linger_until <= now)
+        end_lingering(current);
+    }
+  }
+
+  /// epoll_wait's timeout: until the first lingering socket is due, or
+  /// none (-1).
+  int milliseconds_to_next_deadline() {
+    std::lock_guard lock{mutex};
+    if (lingering == 0) return -1;
+    auto next = std::chrono::steady_clock::time_point::max();
+    for (const auto& [key, entry] : watched)
+      if (entry.linger_until) next = std::min(next, *entry.linger_until);
+    auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(next - std::chrono::steady_clock::now());
+    return static_cast<int>(std::max<std::chrono::milliseconds::rep>(0, left.count()));
+  }
+
   OwnedDescriptor epoll;
   OwnedDescriptor stop;
+  OwnedDescriptor wake;
   std::mutex mutex;
-  std::uint64_t next_key = stop_key + 1;
+  std::uint64_t next_key = wake_key + 1;
   std::unordered_map<std::uint64_t, Entry> watched;
+  std::size_t lingering = 0;
   std::thread thread;  // started with the first watch
   bool stopped = false;
 };
@@ -145,29 +220,52 @@ void ClientDepartures::stop() {
     thread.join();
 }
 
+bool ClientDepartures::running() {
+  if (shared_->stopped || !shared_->epoll) return false;
+  if (shared_->thread.joinable()) return true;
+  try {
+    // The thread keeps what it reads alive, whoever lets go of it last.
+    shared_->thread = std::thread([shared = shared_] {
+      while (shared->wait_once()) {
+      }
+    });
+  } catch (const std::system_error&) {
+    return false;
+  }
+  return true;
+}
+
+void ClientDepartures::linger(OwnedDescriptor duplicate,
+                              std::chrono::steady_clock::duration at_most) {
+  if (!duplicate) return;
+  std::lock_guard lock{shared_->mutex};
+  if (shared_->lingering >= max_lingering || !running()) return;
+  auto key = shared_->next_key++;
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLRDHUP;
+  event.data.u64 = key;
+  if (::epoll_ctl(shared_->epoll.get(), EPOLL_CTL_ADD, duplicate.get(), &event) != 0) return;
+  shared_->watched.emplace(key, Shared::Entry{std::move(duplicate), nullptr,
+                                              std::chrono::steady_clock::now() + at_most});
+  ++shared_->lingering;
+  // Its deadline may come before the one epoll_wait sleeps towards.
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto written = ::write(shared_->wake.get(), &one, sizeof one);
+}
+
 std::unique_ptr<ClientDepartures::Watch> ClientDepartures::watch(
     OwnedDescriptor duplicate, std::function<void()> on_departure) {
   if (!duplicate) return nullptr;
   std::lock_guard lock{shared_->mutex};
-  if (shared_->stopped || !shared_->epoll) return nullptr;
-  if (!shared_->thread.joinable()) {
-    try {
-      // The thread keeps what it reads alive, whoever lets go of it last.
-      shared_->thread = std::thread([shared = shared_] {
-        while (shared->wait_once()) {
-        }
-      });
-    } catch (const std::system_error&) {
-      return nullptr;
-    }
-  }
+  if (!running()) return nullptr;
   auto key = shared_->next_key++;
   epoll_event event{};
   event.events = EPOLLRDHUP | EPOLLONESHOT;  // EPOLLHUP and EPOLLERR come anyway
   event.data.u64 = key;
   if (::epoll_ctl(shared_->epoll.get(), EPOLL_CTL_ADD, duplicate.get(), &event) != 0)
     return nullptr;
-  shared_->watched.emplace(key, Shared::Entry{std::move(duplicate), std::move(on_departure)});
+  shared_->watched.emplace(
+      key, Shared::Entry{std::move(duplicate), std::move(on_departure), std::nullopt});
   return std::unique_ptr<Watch>(new Watch(shared_, key));
 }
 

@@ -1,5 +1,5 @@
 // Notices that the client of an open event stream left, while nothing reads
-// its connection.
+// its connection; and lets a closed connection's client finish sending.
 //
 // The HTTP server reads a connection only between responses (one request in
 // flight: reading ahead cost every request a failed read and a slower
@@ -10,6 +10,8 @@
 // server.limits.max_event_streams until then.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -58,12 +60,26 @@ class ClientDepartures {
   /// `on_departure` must not block.
   std::unique_ptr<Watch> watch(OwnedDescriptor duplicate, std::function<void()> on_departure);
 
+  /// Keeps a closed connection's socket (`duplicate`) open for up to
+  /// `at_most`, reading and dropping what its client still sends, until the
+  /// client closes too: a lingering close, as nginx's. Closed with unread
+  /// bytes, a socket resets the connection, and a client still sending a
+  /// refused body (413) then fails with "broken pipe" before it reads the
+  /// answer. At most `max_lingering` at once; beyond, `duplicate` just
+  /// closes.
+  void linger(OwnedDescriptor duplicate, std::chrono::steady_clock::duration at_most);
+  static constexpr std::size_t max_lingering = 256;
+
   /// Ends the thread: no callback runs once it returns (unless called from
   /// a callback, which then is the last).
   void stop();
 
  private:
   struct Shared;
+  /// Starts the thread if need be; false when nothing can be watched. With
+  /// Shared's mutex held.
+  bool running();
+
   std::shared_ptr<Shared> shared_;
 };
 

@@ -72,6 +72,25 @@ class HandshakeLimit : public restinio::asio_ns::execution_context::service {
 
 restinio::asio_ns::execution_context::id HandshakeLimit::id;
 
+/// The listener's lingering closes (patch 6), kept as an Asio service of its
+/// io_context, where a connection's close() finds them from its socket.
+class LingeringCloses : public restinio::asio_ns::execution_context::service {
+ public:
+  static restinio::asio_ns::execution_context::id id;
+
+  explicit LingeringCloses(restinio::asio_ns::execution_context& context) : service(context) {}
+
+  /// Null: a connection closes at once.
+  std::shared_ptr<ClientDepartures> departures;
+  /// nginx's lingering_timeout.
+  static constexpr auto at_most = std::chrono::seconds(5);
+
+ private:
+  void shutdown() override {}
+};
+
+restinio::asio_ns::execution_context::id LingeringCloses::id;
+
 // -- patch 1: limits answered, not a closed connection -------------------------------
 //
 // Upstream: a request that breaks one of RESTinio's limits, or that
@@ -316,6 +335,46 @@ PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::ServerTraits)
 PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::TlsServerTraits)
 #undef PROCESSPYPE_ANSWER_MALFORMED_REQUESTS
 
+// -- patch 6: a lingering close --------------------------------------------------------
+//
+// Upstream: connection_t::close() shuts the socket down both ways and closes
+// it. A request refused before its body was read (413 "at once", patch 1)
+// leaves that body on its way: the kernel answers it with a reset, and a
+// client still sending gets "broken pipe" instead of reading the 413 that
+// had arrived. Here the socket is shut down for sending only and a
+// duplicate of it lingers (LingeringCloses, ClientDepartures::linger),
+// reading and dropping what the client still sends, for up to 5 s or until
+// it closes too, as nginx does. The rest is RESTinio's close().
+#define PROCESSPYPE_LINGERING_CLOSE(Traits)                                             \
+  template <>                                                                           \
+  inline void restinio::impl::connection_t<Traits>::close() noexcept {                  \
+    auto& tcp = m_socket.lowest_layer();                                                \
+    restinio::utils::suppress_exceptions(m_logger, "connection.socket.linger", [&] {    \
+      auto& context = asio_ns::query(tcp.get_executor(), asio_ns::execution::context);  \
+      auto& closes = asio_ns::use_service<processpype::rest::LingeringCloses>(context); \
+      if (closes.departures && tcp.is_open())                                           \
+        closes.departures->linger(                                                      \
+            processpype::rest::OwnedDescriptor::duplicate(tcp.native_handle()),         \
+            processpype::rest::LingeringCloses::at_most);                               \
+    });                                                                                 \
+    restinio::utils::suppress_exceptions(m_logger, "connection.socket.shutdown", [&] {  \
+      asio_ns::error_code ignored;                                                      \
+      tcp.shutdown(asio_ns::ip::tcp::socket::shutdown_send, ignored);                   \
+    });                                                                                 \
+    restinio::utils::suppress_exceptions(m_logger, "connection.socket.close",           \
+                                         [this] { m_socket.close(); });                 \
+    RESTINIO_ENSURE_NOEXCEPT_CALL(cancel_timeout_checking());                           \
+    RESTINIO_ENSURE_NOEXCEPT_CALL(m_response_coordinator.reset());                      \
+    m_settings->call_state_listener_suppressing_exceptions([this]() noexcept {          \
+      return connection_state::notice_t{this->connection_id(), this->m_remote_endpoint, \
+                                        connection_state::closed_t{}};                  \
+    });                                                                                 \
+  }
+
+PROCESSPYPE_LINGERING_CLOSE(processpype::rest::ServerTraits)
+PROCESSPYPE_LINGERING_CLOSE(processpype::rest::TlsServerTraits)
+#undef PROCESSPYPE_LINGERING_CLOSE
+
 namespace restinio::impl {
 
 // -- patch 2: a bounded TLS handshake ------------------------------------------------
@@ -481,7 +540,8 @@ using SocketOf = OwnedDescriptor (*)(restinio::request_t& request);
 /// connection and closes it.
 class OpenStreams {
  public:
-  explicit OpenStreams(SocketOf socket_of) : socket_of_(socket_of) {}
+  OpenStreams(SocketOf socket_of, std::shared_ptr<ClientDepartures> departures)
+      : socket_of_(socket_of), departures_(std::move(departures)) {}
 
   /// Before the stream's response is created (RESTinio hands the connection
   /// to it), while the request holds the connection open.
@@ -500,7 +560,7 @@ class OpenStreams {
       return;
     }
     stream->keep(
-        departures_.watch(std::move(socket), [weak = std::weak_ptr<RestinioStream>(stream)] {
+        departures_->watch(std::move(socket), [weak = std::weak_ptr<RestinioStream>(stream)] {
           if (auto left = weak.lock()) left->close();
         }));
   }
@@ -532,14 +592,14 @@ class OpenStreams {
 
   /// Once the listener's I/O threads have ended: no departure reaches a
   /// stream after that (nor RESTinio, whose io_context ends next).
-  void stop_watching() { departures_.stop(); }
+  void stop_watching() { departures_->stop(); }
 
  private:
   std::mutex mutex_;
   std::unordered_map<restinio::connection_id_t, std::weak_ptr<RestinioStream>> streams_;
   bool stopped_ = false;
   SocketOf socket_of_;
-  ClientDepartures departures_;
+  std::shared_ptr<ClientDepartures> departures_;
 };
 
 namespace {
@@ -684,6 +744,7 @@ class RestinioListener final : public HttpListener {
               }),
         runner_(options_.threads, http_) {
     restinio::asio_ns::use_service<HandshakeLimit>(io_).timeout = read_timeout();
+    restinio::asio_ns::use_service<LingeringCloses>(io_).departures = departures_;
   }
 
   void start() override {
@@ -754,7 +815,10 @@ class RestinioListener final : public HttpListener {
   ListenerOptions options_;
   RequestHandler handler_;
   restinio::incoming_http_msg_limits_t limits_;
-  std::shared_ptr<OpenStreams> streams_ = std::make_shared<OpenStreams>(&socket_of<Traits>);
+  /// Event streams' clients, and closed connections' (patch 6).
+  std::shared_ptr<ClientDepartures> departures_ = std::make_shared<ClientDepartures>();
+  std::shared_ptr<OpenStreams> streams_ =
+      std::make_shared<OpenStreams>(&socket_of<Traits>, departures_);
   restinio::http_server_t<Traits> http_;
   restinio::on_pool_runner_t<restinio::http_server_t<Traits>> runner_;
 };

@@ -153,3 +153,29 @@ TEST_CASE("no descriptor, no watch", "[departures]") {
   CHECK(departures.watch(OwnedDescriptor{}, [] {}) == nullptr);
   CHECK_FALSE(OwnedDescriptor::duplicate(-1));
 }
+
+TEST_CASE("a lingering socket drops what its client still sends, then closes", "[departures]") {
+  ClientDepartures departures;
+  Connection connection;
+  departures.linger(connection.watched(), 10s);
+  connection.server_closes();
+  // More than a socket pair buffers: it gets through only if read.
+  const std::string rest(4 * 1024 * 1024, 'x');
+  std::size_t sent = 0;
+  while (sent < rest.size()) {
+    auto wrote = ::send(connection.client, rest.data() + sent, rest.size() - sent, MSG_NOSIGNAL);
+    REQUIRE(wrote > 0);
+    sent += static_cast<std::size_t>(wrote);
+  }
+  ::shutdown(connection.client, SHUT_WR);
+  CHECK(connection.client_sees_end(5s));
+}
+
+TEST_CASE("a lingering socket whose client sends nothing closes at its deadline", "[departures]") {
+  ClientDepartures departures;
+  Connection connection;
+  departures.linger(connection.watched(), 100ms);
+  connection.server_closes();
+  CHECK_FALSE(connection.client_sees_end(20ms));
+  CHECK(connection.client_sees_end(5s));
+}
