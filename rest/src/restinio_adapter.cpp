@@ -292,49 +292,6 @@ restinio::impl::create_parser_settings<processpype::rest::LimitedHttpMethods>() 
   return settings;
 }
 
-/// Upstream: connection_t::consume_data closes the connection on a parser
-/// error. Here (patch 1) the error is answered and the header limit is kept
-/// (`execute`). An explicit specialization of a member of RESTinio's
-/// connection class, for each of our connection types: it has to reach the
-/// connection's internals.
-#define PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(Traits)                                             \
-  template <>                                                                                     \
-  inline void restinio::impl::connection_t<Traits>::consume_data(const char* data,                \
-                                                                 std::size_t length) {            \
-    auto& parser = m_input.m_parser;                                                              \
-    const auto parsed =                                                                           \
-        processpype::rest::parsing::execute(parser, m_settings->m_parser_settings, data, length); \
-    m_input.m_buf.consumed_bytes(parsed);                                                         \
-    if (HPE_OK != parser.http_errno && HPE_PAUSED != parser.http_errno) {                         \
-      /* Nothing after a malformed request is read: parsed again, it would */                     \
-      /* be answered a second time. */                                                            \
-      m_input.m_buf.consumed_bytes(m_input.m_buf.length());                                       \
-      if (m_response_coordinator.is_full() || m_response_coordinator.closed()) {                  \
-        trigger_error_and_close([&] {                                                             \
-          return fmt::format("[connection:{}] parser error {}", connection_id(),                  \
-                             http_errno_name(HTTP_PARSER_ERRNO(&parser)));                        \
-        });                                                                                       \
-        return;                                                                                   \
-      }                                                                                           \
-      writable_items_container_t reply;                                                           \
-      reply.emplace_back(processpype::rest::parsing::malformed_request_response(parser));         \
-      write_response_parts_impl(                                                                  \
-          m_response_coordinator.register_new_request(),                                          \
-          response_output_flags_t{response_parts_attr_t::final_parts,                             \
-                                  response_connection_attr_t::connection_close},                  \
-          write_group_t{std::move(reply)});                                                       \
-      return;                                                                                     \
-    }                                                                                             \
-    if (m_input.m_parser_ctx.m_message_complete)                                                  \
-      on_request_message_complete();                                                              \
-    else                                                                                          \
-      consume_message();                                                                          \
-  }
-
-PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::ServerTraits)
-PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::TlsServerTraits)
-#undef PROCESSPYPE_ANSWER_MALFORMED_REQUESTS
-
 // -- patch 6: a lingering close --------------------------------------------------------
 //
 // Upstream: connection_t::close() shuts the socket down both ways and closes
@@ -374,6 +331,62 @@ PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::TlsServerTraits)
 PROCESSPYPE_LINGERING_CLOSE(processpype::rest::ServerTraits)
 PROCESSPYPE_LINGERING_CLOSE(processpype::rest::TlsServerTraits)
 #undef PROCESSPYPE_LINGERING_CLOSE
+
+/// Upstream: connection_t::consume_data closes the connection on a parser
+/// error. Here (patch 1) the error is answered and the header limit is kept
+/// (`execute`). An explicit specialization of a member of RESTinio's
+/// connection class, for each of our connection types: it has to reach the
+/// connection's internals.
+#define PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(Traits)                                              \
+  template <>                                                                                      \
+  inline void restinio::impl::connection_t<Traits>::consume_data(const char* data,                 \
+                                                                 std::size_t length) {             \
+    auto& parser = m_input.m_parser;                                                               \
+    const auto parsed =                                                                            \
+        processpype::rest::parsing::execute(parser, m_settings->m_parser_settings, data, length);  \
+    m_input.m_buf.consumed_bytes(parsed);                                                          \
+    if (HPE_OK != parser.http_errno && HPE_PAUSED != parser.http_errno) {                          \
+      /* Nothing after a malformed request is read: parsed again, it would */                      \
+      /* be answered a second time. */                                                             \
+      m_input.m_buf.consumed_bytes(m_input.m_buf.length());                                        \
+      if (m_response_coordinator.is_full() || m_response_coordinator.closed()) {                   \
+        trigger_error_and_close([&] {                                                              \
+          return fmt::format("[connection:{}] parser error {}", connection_id(),                   \
+                             http_errno_name(HTTP_PARSER_ERRNO(&parser)));                         \
+        });                                                                                        \
+        return;                                                                                    \
+      }                                                                                            \
+      /* Posted: this may run inside RESTinio's handling of the end of a */                        \
+      /* write (a request that waited in the buffer), which goes on to  */                         \
+      /* start the next write itself and must not find the connection   */                         \
+      /* closed by a write begun here (an assertion in RESTinio).       */                         \
+      asio_ns::post(this->get_executor(),                                                          \
+                    [this, reply = processpype::rest::parsing::malformed_request_response(parser), \
+                     ctx = shared_from_this()]() mutable noexcept {                                \
+                      if (m_response_coordinator.closed()) return; /* closing anyway */            \
+                      try {                                                                        \
+                        writable_items_container_t parts;                                          \
+                        parts.emplace_back(std::move(reply));                                      \
+                        write_response_parts_impl(                                                 \
+                            m_response_coordinator.register_new_request(),                         \
+                            response_output_flags_t{response_parts_attr_t::final_parts,            \
+                                                    response_connection_attr_t::connection_close}, \
+                            write_group_t{std::move(parts)});                                      \
+                      } catch (const std::exception&) {                                            \
+                        close();                                                                   \
+                      }                                                                            \
+                    });                                                                            \
+      return;                                                                                      \
+    }                                                                                              \
+    if (m_input.m_parser_ctx.m_message_complete)                                                   \
+      on_request_message_complete();                                                               \
+    else                                                                                           \
+      consume_message();                                                                           \
+  }
+
+PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::ServerTraits)
+PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::TlsServerTraits)
+#undef PROCESSPYPE_ANSWER_MALFORMED_REQUESTS
 
 namespace restinio::impl {
 
