@@ -301,7 +301,9 @@ restinio::impl::create_parser_settings<processpype::rest::LimitedHttpMethods>() 
 // had arrived. Here the socket is shut down for sending only and a
 // duplicate of it lingers (LingeringCloses, ClientDepartures::linger),
 // reading and dropping what the client still sends, for up to 5 s or until
-// it closes too, as nginx does. The rest is RESTinio's close().
+// it closes too, as nginx does. The rest is RESTinio's close(). Placed
+// before patch 1's consume_data below, which calls close(): a member must be
+// specialized before its first use.
 #define PROCESSPYPE_LINGERING_CLOSE(Traits)                                             \
   template <>                                                                           \
   inline void restinio::impl::connection_t<Traits>::close() noexcept {                  \
