@@ -24,6 +24,8 @@ using Clock = Member::Clock;
 constexpr auto leave_timeout = std::chrono::seconds(1);
 /// The longest wait between two dials of a member that does not answer.
 constexpr Clock::duration max_backoff = std::chrono::seconds(30);
+/// How many hellos of one join may be lost before the join fails.
+constexpr int max_lost_hellos = 3;
 
 using JoinPromise = caf::typed_response_promise<NodeInfo>;
 
@@ -59,6 +61,7 @@ class NodeActorImpl final : public TickingNodeActor::base {
   /// me_ holds a handle to this actor (for hellos); drop it so the actor,
   /// and the Supervisor it references, can be freed.
   void on_exit() override {
+    answer_every_join(make_error(ErrorCode::node_unavailable, "The node stops"));
     me_ = NodeInfo{};
     members_.clear();
   }
@@ -83,9 +86,7 @@ class NodeActorImpl final : public TickingNodeActor::base {
         },
         [this](join_atom, std::string& host, std::uint16_t port) -> caf::result<NodeInfo> {
           if (leaving_) return leaving_error();
-          auto promise = make_response_promise<NodeInfo>();
-          dial(fmt::format("{}:{}", host, port), promise);
-          return promise;
+          return join(fmt::format("{}:{}", host, port));
         },
         [this](leave_atom) -> caf::result<bool> { return leave(); },
         [this](hello_atom, NodeInfo& joiner) -> caf::result<Welcome> { return welcome(joiner); },
@@ -108,39 +109,127 @@ class NodeActorImpl final : public TickingNodeActor::base {
                       fmt::format("Node {} is leaving the cluster", me_.id));
   }
 
+  // -- joining -------------------------------------------------------------------
+
+  /// A join not answered yet. It is answered by its own dial, or by any
+  /// hello that brings the node at its address up: a node this one already
+  /// learned of may dial first, and two dials that meet lose their hellos
+  /// (docs/membership.md, "A simultaneous join").
+  struct PendingJoin {
+    std::string address;
+    JoinPromise promise;
+    Clock::time_point dial_at;  ///< when the tick dials, unless answered by then
+    bool dialling = false;
+    int lost_hellos = 0;
+  };
+
+  caf::result<NodeInfo> join(const std::string& address) {
+    auto known = member_at(address);
+    if (known != members_.end() && known->second.state == MemberState::up)
+      return known->second.info;
+    auto id = next_join_++;
+    auto& pending = joins_[id];
+    pending.address = address;
+    pending.promise = make_response_promise<NodeInfo>();
+    pending.dial_at = Clock::now();
+    // Named by a member and not reached yet: if it dials first (dials_first),
+    // its hello answers this join; the tick dials after the same wait.
+    if (known != members_.end() && known->second.state == MemberState::unreached &&
+        !dials_first(known->first))
+      pending.dial_at += 2 * heartbeat();
+    else if (!dialler_.dialling(address))
+      dial_for_join(id);
+    return pending.promise;
+  }
+
+  /// The member whose node port is at `address`, or members_.end().
+  std::map<std::string, Member>::iterator member_at(const std::string& address) {
+    return std::find_if(members_.begin(), members_.end(),
+                        [&](const auto& entry) { return entry.second.address == address; });
+  }
+
+  void dial_for_join(std::uint64_t id) {
+    auto& pending = joins_.at(id);
+    pending.dialling = true;
+    dial(pending.address, id);
+  }
+
+  /// Dials the joins whose time has come and whose address no dial is
+  /// reaching already.
+  void dial_waiting_joins(Clock::time_point now) {
+    std::vector<std::uint64_t> due;
+    for (const auto& [id, pending] : joins_)
+      if (!pending.dialling && now >= pending.dial_at && !dialler_.dialling(pending.address))
+        due.push_back(id);
+    // A dial may answer at once, and so erase from joins_.
+    for (auto id : due) dial_for_join(id);
+  }
+
+  void answer_join(std::uint64_t id, const NodeInfo& info) {
+    auto found = joins_.find(id);
+    if (found == joins_.end()) return;
+    found->second.promise.deliver(info);
+    joins_.erase(found);
+  }
+
+  void answer_joins_at(const std::string& address, const NodeInfo& info) {
+    for (auto found = joins_.begin(); found != joins_.end();) {
+      if (found->second.address != address) {
+        ++found;
+        continue;
+      }
+      found->second.promise.deliver(info);
+      found = joins_.erase(found);
+    }
+  }
+
+  void answer_every_join(const caf::error& error) {
+    for (auto& [id, pending] : joins_) pending.promise.deliver(error);
+    joins_.clear();
+  }
+
   // -- dialling ------------------------------------------------------------------
 
-  /// Dials the node port at `address` (NodeDialler); with a promise (a
-  /// join) the outcome goes to it, otherwise a failure only waits for the
-  /// next dial of that member.
-  void dial(const std::string& address, std::optional<JoinPromise> promise = std::nullopt) {
-    dialler_.dial(address, [this, address, promise](caf::expected<Welcome> welcome) mutable {
-      if (!welcome) return dial_failed(address, welcome.error(), promise);
-      if (leaving_) return dial_failed(address, leaving_error(), promise);
+  /// Dials the node port at `address` (NodeDialler); for a join, the
+  /// outcome answers it, otherwise a failure only waits for the next dial
+  /// of that member.
+  void dial(const std::string& address, std::optional<std::uint64_t> join = std::nullopt) {
+    dialler_.dial(address, [this, address, join](caf::expected<Welcome> welcome) {
+      if (!welcome) return dial_failed(address, welcome.error(), join);
+      if (leaving_) return dial_failed(address, leaving_error(), join);
       const auto& responder = welcome->responder;
       if (responder.id == me_.id || !responder.node)
-        return dial_failed(address, make_error(ErrorCode::bad_request, "that is this node"),
-                           promise);
+        return dial_failed(address, make_error(ErrorCode::bad_request, "that is this node"), join);
       accept(responder);
       for (const auto& member : welcome->members) learn(member, false);
-      if (promise) promise->deliver(responder);
+      if (join) answer_join(*join, responder);
     });
   }
 
   void dial_failed(const std::string& address, const caf::error& error,
-                   std::optional<JoinPromise> promise) {
+                   std::optional<std::uint64_t> join) {
     auto failure = to_error(error);
     log_->debug("Cannot reach the node at {}: {}", address, failure.detail());
-    if (!promise) return;  // a member: the tick dials it again after its backoff
-    if (failure.code() == ErrorCode::conflict) {
-      promise->deliver(error);
+    auto found = join ? joins_.find(*join) : joins_.end();
+    if (found == joins_.end()) return;  // a member's dial, or a join answered meanwhile
+    auto& pending = found->second;
+    pending.dialling = false;
+    if (NodeDialler::hello_lost(error) && ++pending.lost_hellos < max_lost_hellos) {
+      pending.dial_at = Clock::now() + jittered(heartbeat());
+      log_->info("Joining the node at {}: {}; dialling again", address, failure.detail());
       return;
     }
+    pending.promise.deliver(join_error(address, error));
+    joins_.erase(found);
+  }
+
+  caf::error join_error(const std::string& address, const caf::error& error) const {
+    auto failure = to_error(error);
+    if (failure.code() == ErrorCode::conflict) return error;
     // unreachable stays unreachable: a join may try again later.
     auto code = failure.code() == ErrorCode::unreachable ? ErrorCode::unreachable
                                                          : ErrorCode::node_unavailable;
-    promise->deliver(
-        make_error(code, fmt::format("Cannot join node at {}: {}", address, failure.detail())));
+    return make_error(code, fmt::format("Cannot join node at {}: {}", address, failure.detail()));
   }
 
   /// Dials a member that is down or not reached yet, unless a dial to its
@@ -212,6 +301,7 @@ class NodeActorImpl final : public TickingNodeActor::base {
     directory_->put({info.id, info.address, info.application, info.supervisor, info.events,
                      info.gateway, info.status_feed, true, false});
     if (!was_up) log_->info("Node {} at {} is up", info.id, info.address);
+    answer_joins_at(info.address, info);
   }
 
   /// A member named by another node (`news`: one that just said hello
@@ -319,6 +409,7 @@ class NodeActorImpl final : public TickingNodeActor::base {
     if (!leaving_) {
       send_heartbeats();
       check_members(now);
+      dial_waiting_joins(now);
     }
     delayed_send(this, heartbeat(), tick_atom::value);
   }
@@ -356,6 +447,7 @@ class NodeActorImpl final : public TickingNodeActor::base {
   caf::result<bool> leave() {
     if (leaving_) return true;
     leaving_ = true;
+    answer_every_join(leaving_error());
     auto waiting = std::make_shared<std::size_t>(0);
     for (const auto& [id, member] : members_)
       if (member.state == MemberState::up) ++*waiting;
@@ -380,6 +472,8 @@ class NodeActorImpl final : public TickingNodeActor::base {
   std::unordered_map<caf::actor_addr, std::string> by_node_actor_;
   Clock::time_point last_tick_;
   bool leaving_ = false;
+  std::map<std::uint64_t, PendingJoin> joins_;  ///< by the order they came in
+  std::uint64_t next_join_ = 0;
   std::minstd_rand random_;
   std::shared_ptr<spdlog::logger> log_ = make_logger("processpype.node");
   NodeDialler dialler_;

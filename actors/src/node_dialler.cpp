@@ -49,7 +49,13 @@ void NodeDialler::say_hello(const NodeActor& peer, const std::string& address, R
   self_->request(peer, peer_timeout, hello_atom::value, me_)
       .then([this, address,
              reply](Welcome& welcome) { reply_to(address, reply, std::move(welcome)); },
+            // A refusal is one of ours; CAF's own errors (no answer, the
+            // connection closed) stay as they are for hello_lost.
             [this, address, reply](caf::error& error) { reply_to(address, reply, error); });
+}
+
+bool NodeDialler::hello_lost(const caf::error& failure) {
+  return failure && failure.category() != error_category;
 }
 
 void NodeDialler::reply_to(const std::string& address, const Reply& reply,

@@ -33,6 +33,11 @@ class NodeDialler {
   void dial(const std::string& address, Reply reply);
   /// Whether a dial to `address` is under way.
   bool dialling(const std::string& address) const { return dialling_.count(address) != 0; }
+  /// Whether `failure`, of a dial, is a hello that got no answer once the
+  /// connection stood: the connection closed under it or peer_timeout
+  /// passed, as when two nodes dial each other at the same moment
+  /// (docs/membership.md). A refusal, or a port without a node, is not.
+  static bool hello_lost(const caf::error& failure);
 
  private:
   void say_hello(const NodeActor& peer, const std::string& address, Reply reply);

@@ -93,3 +93,44 @@ TEST_CASE("a node that goes away is down for its peers, and calls to it fail fas
   CHECK(down->code() == ErrorCode::node_unavailable);
   CHECK(find_node(*a.runtime, "stays")->up);  // the local node keeps serving
 }
+
+TEST_CASE("a node that joins two members in turn is welcomed by both", "[nodes]") {
+  // c joins a, whose welcome names b while a tells b about c: b dials c
+  // at the moment c's join of b dials b (docs/membership.md, "A
+  // simultaneous join").
+  for (int formation = 0; formation < 30; ++formation) {
+    INFO("formation " << formation);
+    NetworkNode a{"a"};
+    NetworkNode b{"b"};
+    NetworkNode c{"c"};
+    auto port_a = a.runtime->publish(0);
+    auto port_b = b.runtime->publish(0);
+    c.runtime->publish(0);
+    CHECK(b.runtime->join("127.0.0.1", port_a).id == "a");
+    CHECK(c.runtime->join("127.0.0.1", port_a).id == "a");
+    auto joined = error_of([&] { CHECK(c.runtime->join("127.0.0.1", port_b).id == "b"); });
+    INFO((joined ? joined->detail() : std::string{}));
+    REQUIRE_FALSE(joined);
+  }
+}
+
+TEST_CASE("two nodes that join each other at the same moment are both welcomed", "[nodes]") {
+  // Each lists the other in its --join: both dial at once, and such dials
+  // can lose both hellos (docs/membership.md); a join dials again.
+  for (int round = 0; round < 20; ++round) {
+    INFO("round " << round);
+    NetworkNode a{"a"};
+    NetworkNode b{"b"};
+    auto port_a = a.runtime->publish(0);
+    auto port_b = b.runtime->publish(0);
+    auto a_joins = in_background([&] { a.runtime->join("127.0.0.1", port_b); });
+    auto b_joins = error_of([&] { b.runtime->join("127.0.0.1", port_a); });
+    auto a_joined = a_joins.get();
+    INFO((b_joins ? b_joins->detail() : std::string{}));
+    INFO((a_joined ? a_joined->detail() : std::string{}));
+    REQUIRE_FALSE(b_joins);
+    REQUIRE_FALSE(a_joined);
+    CHECK(find_node(*a.runtime, "b"));
+    CHECK(find_node(*b.runtime, "a"));
+  }
+}
