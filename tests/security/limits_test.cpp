@@ -146,6 +146,34 @@ TEST_CASE("after a 413, 414 or 431 every pipelined request of the connection is 
   }
 }
 
+// Requests pipelined in one write, each answered inside its handler (a
+// command's actors run there, a status read never leaves it): every answer
+// comes, in order, and each sees the ones before it. Two reads of one
+// connection (RESTinio's, when a response is written before its handler
+// returns) lost or garbled the requests behind.
+TEST_CASE("pipelined commands and reads of one connection are all answered in order",
+          "[security][limits]") {
+  YamlServer server("");
+  RawConnection connection(server.port());
+  REQUIRE(connection.send(
+      raw_request("POST", "/services/register", R"({"service_name":"echo","instance_name":"p"})") +
+      raw_get("/services/p") + raw_request("POST", "/services/p/configure", "{}") +
+      raw_request("POST", "/services/p/start", "") + raw_get("/services/p") + live_close));
+  auto registered = connection.read_response();
+  RAW_CHECK_STATUS(registered, 200);
+  auto before = connection.read_response();
+  RAW_CHECK_STATUS(before, 200);
+  CHECK(before.body_json.value("state", "") == "initialized");
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+  auto started = connection.read_response();
+  RAW_CHECK_STATUS(started, 200);
+  auto after = connection.read_response();
+  RAW_CHECK_STATUS(after, 200);
+  CHECK(after.body_json.value("state", "") == "running");
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+  CHECK(connection.read_response(2s).status == 0);  // Connection: close, nothing more
+}
+
 // Was a bug, kept as a regression test: a request that announces a body over max_body_bytes with
 // `Expect: 100-continue` gets neither 100 Continue nor a final status
 // (RFC 9110 15.2.1 / RFC 7231 5.1.1: the server MUST send one of them):
