@@ -390,36 +390,6 @@ PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::ServerTraits)
 PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::TlsServerTraits)
 #undef PROCESSPYPE_ANSWER_MALFORMED_REQUESTS
 
-// -- patch 3: one read after a response written inside the handler ------------------
-//
-// Upstream: RESTinio 0.6 starts reading the next request twice when a
-// response is written before the request handler returns: once as the
-// handler returns (the connection can take a request again) and once as
-// that write ends. Two reads lose or garble pipelined requests. Here the
-// first is left out: with one request in flight (max_pipelined_requests(1))
-// a write still under way as the handler returns is that request's
-// response, and its end starts the read. Writing such a response at once,
-// as a bare handler does, rather than after the handler returns, takes an
-// Asio operation and a strand dispatch off every request's answer.
-#define PROCESSPYPE_ONE_READ_PER_RESPONSE(Traits)                                       \
-  template <>                                                                           \
-  inline void restinio::impl::connection_t<Traits>::wait_for_http_message() {           \
-    if (m_write_output_ctx.transmitting()) return;                                      \
-    m_logger.trace([&] {                                                                \
-      return fmt::format("[connection:{}] start waiting for request", connection_id()); \
-    });                                                                                 \
-    m_input.reset_parser();                                                             \
-    guard_read_operation();                                                             \
-    if (0 != m_input.m_buf.length())                                                    \
-      consume_data(m_input.m_buf.bytes(), m_input.m_buf.length());                      \
-    else                                                                                \
-      consume_message();                                                                \
-  }
-
-PROCESSPYPE_ONE_READ_PER_RESPONSE(processpype::rest::ServerTraits)
-PROCESSPYPE_ONE_READ_PER_RESPONSE(processpype::rest::TlsServerTraits)
-#undef PROCESSPYPE_ONE_READ_PER_RESPONSE
-
 namespace restinio::impl {
 
 // -- patch 2: a bounded TLS handshake ------------------------------------------------
@@ -649,6 +619,26 @@ class OpenStreams {
 
 namespace {
 
+// -- patch 3: responses written inside the handler wait for it -----------------------
+//
+// Upstream: RESTinio 0.6 loses pipelined requests when a response is
+// written before the request handler returns (both the end of that write
+// and the handler's return start reading the next request). Here a
+// response written from inside the handler runs after it returns.
+
+/// The io_context of the listener whose request handler runs on this thread,
+/// null outside a handler.
+thread_local restinio::asio_ns::io_context* running_handler = nullptr;
+
+/// Marks this thread as running a request handler of `context`.
+class HandlerScope {
+ public:
+  explicit HandlerScope(restinio::asio_ns::io_context& context) { running_handler = &context; }
+  ~HandlerScope() { running_handler = nullptr; }
+  HandlerScope(const HandlerScope&) = delete;
+  HandlerScope& operator=(const HandlerScope&) = delete;
+};
+
 /// An HttpExchange over a RESTinio request; respond() may run on any thread.
 class RestinioExchange final : public HttpExchange {
  public:
@@ -689,7 +679,14 @@ class RestinioExchange final : public HttpExchange {
     add_headers(builder, response);
     if (response.close_connection) builder.connection_close();
     builder.set_body(std::move(response.body));
-    builder.done();  // inside the handler too: patch 3
+    if (running_handler == nullptr) {
+      builder.done();
+      return;
+    }
+    // defer, not post: a continuation of this handler stays on this thread
+    // (Asio's thread-private queue) instead of waking the other I/O thread.
+    restinio::asio_ns::defer(running_handler->get_executor(),
+                             [builder = std::move(builder)]() mutable { builder.done(); });
   }
 
   std::shared_ptr<ResponseStream> stream(HttpResponse head) override {
@@ -809,7 +806,6 @@ class RestinioListener final : public HttpListener {
         // every request a failed read and ~10 µs of its answer
         // (docs/performance.md). Pipelined requests wait in the buffer; an
         // event stream's client is watched for instead (OpenStreams).
-        // Patch 3 counts on it.
         .max_pipelined_requests(1)
         .read_next_http_message_timelimit(read_timeout())
         // A start or stop answers when the transition ends, which the
@@ -820,6 +816,7 @@ class RestinioListener final : public HttpListener {
   }
 
   restinio::request_handling_status_t handle(restinio::request_handle_t request) {
+    HandlerScope scope{io_};
     if (auto refusal = parsing::refusal_of(request->header(), limits_)) {
       RestinioExchange{std::move(request)}.respond(HttpResponse{
           refusal->status, "application/json", {}, error_body(refusal->detail), refusal->close});
