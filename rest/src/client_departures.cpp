@@ -60,6 +60,13 @@ bool add_eventfd(int epoll, const OwnedDescriptor& eventfd, std::uint64_t key) {
   return ::epoll_ctl(epoll, EPOLL_CTL_ADD, eventfd.get(), &event) == 0;
 }
 
+/// Whether the peer of the connected `socket` closed its end and nothing
+/// it sent is left unread.
+bool peer_has_left(int socket) {
+  char byte = 0;
+  return ::recv(socket, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 }  // namespace
 
 /// What the thread and the watches share; it lives as long as any of them.
@@ -237,7 +244,7 @@ bool ClientDepartures::running() {
 
 void ClientDepartures::linger(OwnedDescriptor duplicate,
                               std::chrono::steady_clock::duration at_most) {
-  if (!duplicate) return;
+  if (!duplicate || peer_has_left(duplicate.get())) return;
   std::lock_guard lock{shared_->mutex};
   if (shared_->lingering >= max_lingering || !running()) return;
   auto key = shared_->next_key++;
@@ -251,6 +258,11 @@ void ClientDepartures::linger(OwnedDescriptor duplicate,
   // Its deadline may come before the one epoll_wait sleeps towards.
   std::uint64_t one = 1;
   [[maybe_unused]] auto written = ::write(shared_->wake.get(), &one, sizeof one);
+}
+
+std::size_t ClientDepartures::lingering() const {
+  std::lock_guard lock{shared_->mutex};
+  return shared_->lingering;
 }
 
 std::unique_ptr<ClientDepartures::Watch> ClientDepartures::watch(

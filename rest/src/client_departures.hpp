@@ -67,8 +67,12 @@ class ClientDepartures {
   /// refused body (413) then fails with "broken pipe" before it reads the
   /// answer. At most `max_lingering` at once; beyond, `duplicate` just
   /// closes.
+  /// A client that has closed its end already, leaving nothing unread (the
+  /// usual end of a keep-alive connection), is not waited for.
   void linger(OwnedDescriptor duplicate, std::chrono::steady_clock::duration at_most);
   static constexpr std::size_t max_lingering = 256;
+  /// How many closed connections linger now.
+  std::size_t lingering() const;
 
   /// Ends the thread: no callback runs once it returns (unless called from
   /// a callback, which then is the last).

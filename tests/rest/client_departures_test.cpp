@@ -179,3 +179,15 @@ TEST_CASE("a lingering socket whose client sends nothing closes at its deadline"
   CHECK_FALSE(connection.client_sees_end(20ms));
   CHECK(connection.client_sees_end(5s));
 }
+
+TEST_CASE("a closed connection lingers only while its client may still send", "[departures]") {
+  ClientDepartures departures;
+  Connection open;
+  departures.linger(open.watched(), 10s);
+  CHECK(departures.lingering() == 1);
+
+  Connection gone;  // the usual end of a keep-alive connection: nothing to wait for
+  gone.client_leaves();
+  departures.linger(gone.watched(), 10s);
+  CHECK(departures.lingering() == 1);
+}
