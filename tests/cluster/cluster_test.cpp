@@ -443,7 +443,9 @@ TEST_CASE_METHOD(ChainOfThree,
   auto echoed = api.post(c.path() + "/services/new/echo", {{"message", "hi"}});
   E2E_CHECK_STATUS(echoed, 200);
   CHECK(echoed.field("message") == "again: hi");
-  CHECK(remote_state(api_b, c.path(), "new") == "running");
+  // Started through A: B's replica of C has it one status batch later
+  // (docs/architecture.md, "Status replicas").
+  CHECK(wait_until([&] { return remote_state(api_b, c.path(), "new") == "running"; }, 5s));
   CHECK(node_services(api, "C") == 1);
   CHECK(node_services(api_b, "C") == 1);
   // And the restarted node reaches the others.
