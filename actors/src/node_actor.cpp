@@ -128,9 +128,10 @@ class NodeActorImpl final : public TickingNodeActor::base {
     if (known != members_.end() && known->second.state == MemberState::up)
       return known->second.info;
     auto id = next_join_++;
+    auto promise = make_response_promise<NodeInfo>();
     auto& pending = joins_[id];
     pending.address = address;
-    pending.promise = make_response_promise<NodeInfo>();
+    pending.promise = promise;
     pending.dial_at = Clock::now();
     // Named by a member and not reached yet: if it dials first (dials_first),
     // its hello answers this join; the tick dials after the same wait.
@@ -138,8 +139,8 @@ class NodeActorImpl final : public TickingNodeActor::base {
         !dials_first(known->first))
       pending.dial_at += 2 * heartbeat();
     else if (!dialler_.dialling(address))
-      dial_for_join(id);
-    return pending.promise;
+      dial_for_join(id);  // may answer at once (a malformed address), erasing `pending`
+    return promise;
   }
 
   /// The member whose node port is at `address`, or members_.end().

@@ -134,3 +134,13 @@ TEST_CASE("two nodes that join each other at the same moment are both welcomed",
     CHECK(find_node(*b.runtime, "a"));
   }
 }
+
+TEST_CASE("a join of an address that is no node address is refused at once", "[nodes]") {
+  NetworkNode node{"lonely"};
+  node.runtime->publish(0);
+  auto refused = error_of([&] { node.runtime->join("", 4242); });
+  REQUIRE(refused);
+  CHECK(refused->code() == ErrorCode::node_unavailable);
+  CHECK_THAT(refused->detail(), Catch::Contains("not a node address"));
+  CHECK(find_node(*node.runtime, "lonely"));  // the node goes on
+}
