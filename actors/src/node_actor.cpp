@@ -220,13 +220,12 @@ class NodeActorImpl final : public TickingNodeActor::base {
       log_->info("Joining the node at {}: {}; dialling again", address, failure.detail());
       return;
     }
-    pending.promise.deliver(join_error(address, error));
+    pending.promise.deliver(join_error(address, failure));
     joins_.erase(found);
   }
 
-  caf::error join_error(const std::string& address, const caf::error& error) const {
-    auto failure = to_error(error);
-    if (failure.code() == ErrorCode::conflict) return error;
+  static caf::error join_error(const std::string& address, const Error& failure) {
+    if (failure.code() == ErrorCode::conflict) return make_error(failure);
     // unreachable stays unreachable: a join may try again later.
     auto code = failure.code() == ErrorCode::unreachable ? ErrorCode::unreachable
                                                          : ErrorCode::node_unavailable;

@@ -3,9 +3,8 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -97,6 +96,20 @@ struct ClientDepartures::Shared {
     /// Lingering: read and dropped until then (only this thread ends it).
     std::optional<std::chrono::steady_clock::time_point> linger_until;
   };
+
+  /// Adds `entry`'s socket to the epoll set for `events`; its key, or none
+  /// when the kernel refuses it (the socket then closes). With the mutex
+  /// held.
+  std::optional<std::uint64_t> add(Entry entry, std::uint32_t events) {
+    auto key = next_key++;
+    epoll_event event{};
+    event.events = events;
+    event.data.u64 = key;
+    if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, entry.descriptor.get(), &event) != 0)
+      return std::nullopt;
+    watched.emplace(key, std::move(entry));
+    return key;
+  }
 
   void forget(std::uint64_t key) {
     std::lock_guard lock{mutex};
@@ -247,13 +260,8 @@ void ClientDepartures::linger(OwnedDescriptor duplicate,
   if (!duplicate || peer_has_left(duplicate.get())) return;
   std::lock_guard lock{shared_->mutex};
   if (shared_->lingering >= max_lingering || !running()) return;
-  auto key = shared_->next_key++;
-  epoll_event event{};
-  event.events = EPOLLIN | EPOLLRDHUP;
-  event.data.u64 = key;
-  if (::epoll_ctl(shared_->epoll.get(), EPOLL_CTL_ADD, duplicate.get(), &event) != 0) return;
-  shared_->watched.emplace(key, Shared::Entry{std::move(duplicate), nullptr,
-                                              std::chrono::steady_clock::now() + at_most});
+  Shared::Entry entry{std::move(duplicate), nullptr, std::chrono::steady_clock::now() + at_most};
+  if (!shared_->add(std::move(entry), EPOLLIN | EPOLLRDHUP)) return;
   ++shared_->lingering;
   // Its deadline may come before the one epoll_wait sleeps towards.
   std::uint64_t one = 1;
@@ -270,15 +278,11 @@ std::unique_ptr<ClientDepartures::Watch> ClientDepartures::watch(
   if (!duplicate) return nullptr;
   std::lock_guard lock{shared_->mutex};
   if (!running()) return nullptr;
-  auto key = shared_->next_key++;
-  epoll_event event{};
-  event.events = EPOLLRDHUP | EPOLLONESHOT;  // EPOLLHUP and EPOLLERR come anyway
-  event.data.u64 = key;
-  if (::epoll_ctl(shared_->epoll.get(), EPOLL_CTL_ADD, duplicate.get(), &event) != 0)
-    return nullptr;
-  shared_->watched.emplace(
-      key, Shared::Entry{std::move(duplicate), std::move(on_departure), std::nullopt});
-  return std::unique_ptr<Watch>(new Watch(shared_, key));
+  Shared::Entry entry{std::move(duplicate), std::move(on_departure), std::nullopt};
+  // EPOLLHUP and EPOLLERR come anyway.
+  auto key = shared_->add(std::move(entry), EPOLLRDHUP | EPOLLONESHOT);
+  if (!key) return nullptr;
+  return std::unique_ptr<Watch>(new Watch(shared_, *key));
 }
 
 }  // namespace processpype::rest
