@@ -56,8 +56,8 @@ std::optional<cluster::ClusterInstance> Cluster::instance(std::string_view name)
   return coordinator_->instance(name);
 }
 
-bool Cluster::store_reachable() const {
-  return coordinator_->store_reachable().value_or(false);
+std::optional<bool> Cluster::store_reachable() const {
+  return coordinator_->store_reachable();
 }
 
 cluster::CoordinatorMetrics Cluster::metrics() const {

@@ -226,9 +226,9 @@ bool ApiCore::carry_to_owner(const Call& call, const Route& route) {
     return true;
   };
   if (!instance->owner)
-    return unavailable(cluster->store_reachable()
-                           ? "Service " + name + " has no owner: no node that may run it is up"
-                           : "cluster store unreachable");
+    return unavailable(cluster->store_reachable() == false
+                           ? "cluster store unreachable"
+                           : "Service " + name + " has no owner: no node that may run it is up");
   const auto& owner = *instance->owner;
   // Views move on: a call already carried here is not carried again.
   if (owner == runtime.node_id() || call.origin == Call::Origin::peer)

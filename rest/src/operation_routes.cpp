@@ -14,6 +14,15 @@ using nlohmann::json;
 /// How long GET /health/live waits for the Supervisor.
 constexpr auto liveness_timeout = std::chrono::seconds(2);
 
+/// `"cluster_store"` of /health/ready: "connecting" until the store first
+/// answers (or fails to), so that a node just started does not report an
+/// outage it has not seen (docs/cluster.md).
+const char* store_state(const Cluster& cluster) {
+  auto reachable = cluster.store_reachable();
+  if (!reachable) return "connecting";
+  return *reachable ? "reachable" : "unreachable";
+}
+
 class OperationHandlers {
  public:
   OperationHandlers(ApiCore& core, const std::vector<Route>& all_routes)
@@ -46,7 +55,7 @@ class OperationHandlers {
       // An outage of the store must not take every node out of its load
       // balancer at once: it is said, not failed (docs/cluster.md).
       if (const auto* cluster = core_.runtime.cluster())
-        body["cluster_store"] = cluster->store_reachable() ? "reachable" : "unreachable";
+        body["cluster_store"] = store_state(*cluster);
       return core_.respond(call.exchange, json_response(200, dump(body)));
     }
     auto services = json::object();

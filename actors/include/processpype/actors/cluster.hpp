@@ -75,8 +75,9 @@ class Cluster {
   /// The cluster instances of this node's view (GET /cluster/services).
   std::vector<cluster::ClusterInstance> instances() const;
   std::optional<cluster::ClusterInstance> instance(std::string_view name) const;
-  /// Whether the last call to the store succeeded (`/health/ready`).
-  bool store_reachable() const;
+  /// Whether the last call to the store was answered (`/health/ready`);
+  /// empty until the store first answers or fails to, just after the start.
+  std::optional<bool> store_reachable() const;
   cluster::CoordinatorMetrics metrics() const;
   /// `processpype_cluster_instances_owned`, `processpype_cluster_failovers_total`
   /// and `processpype_store_request_seconds` (docs/operations.md).
