@@ -319,13 +319,14 @@ void Api::Impl::handle(const ExchangePtr& exchange, Call::Origin origin) {
                                 Error(ErrorCode::not_found, "Not found: " + std::string{path}));
     path.remove_prefix(prefix.size());
   }
-  std::vector<std::string> segments;
-  for (auto& raw : split_path(path)) {
-    auto decoded = percent_decode(raw);
+  auto segments = split_path(path);
+  for (auto& segment : segments) {
+    if (segment.find('%') == std::string::npos) continue;
+    auto decoded = percent_decode(segment);
     if (!decoded)
       return core.respond_error(
           exchange, Error(ErrorCode::bad_request, "Malformed percent-encoding in path"));
-    segments.push_back(std::move(*decoded));
+    segment = std::move(*decoded);
   }
   Call call{exchange, std::string{path}, {}, {}, origin};
   if (segments.size() >= 2 && segments[0] == "nodes") {

@@ -156,7 +156,7 @@ void ApiCore::command(const Call& call, std::string_view done, Ts&&... message) 
   ask(
       call, runtime.supervisor(),
       [this, exchange = call.exchange, name = call.name(), done](ServiceState) {
-        respond_json(exchange, command_reply(done, name));
+        respond(exchange, json_response(200, command_reply_text(done, name)));
       },
       std::forward<Ts>(message)...);
 }

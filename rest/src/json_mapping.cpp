@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "processpype/runtime/json_input.hpp"
+#include "processpype/runtime/service_registry.hpp"
 
 namespace processpype::rest {
 
@@ -22,6 +23,13 @@ std::string error_body(std::string_view detail) {
 
 json command_reply(std::string_view status, std::string_view service) {
   return {{"status", status}, {"service", service}};
+}
+
+std::string command_reply_text(std::string_view status, std::string_view service) {
+  // An instance name needs no escaping (is_valid_instance_name), nor does a
+  // status of ours; anything else takes the library's escaping.
+  if (!is_valid_instance_name(service)) return dump(command_reply(status, service));
+  return fmt::format(R"({{"service":"{}","status":"{}"}})", service, status);
 }
 
 namespace {

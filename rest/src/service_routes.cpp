@@ -139,8 +139,10 @@ class ServiceHandlers {
     core_.ask(
         call, core_.runtime.supervisor(),
         [this, exchange = call.exchange, name = call.name()](StopResult& result) {
+          if (result.warning.empty())
+            return core_.respond(exchange, json_response(200, command_reply_text("stopped", name)));
           auto body = command_reply("stopped", name);
-          if (!result.warning.empty()) body["warning"] = result.warning;
+          body["warning"] = result.warning;
           core_.respond_json(exchange, body);
         },
         stop_atom::value, call.name(), call.trigger());

@@ -6,6 +6,7 @@ namespace processpype {
 
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> segments;
+  segments.reserve(4);  // /services/{name}/{command}, and /nodes/{id} before it
   while (!path.empty()) {
     auto slash = path.find('/');
     auto segment = path.substr(0, slash);

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "api_harness.hpp"
+#include "processpype/rest/json_mapping.hpp"
 
 using namespace rest_tests;
 using Names = std::vector<std::string>;
@@ -57,6 +58,16 @@ TEST_CASE("configure_and_start answers once the instance runs") {
   auto status = node.get("/services/c1");
   CHECK(status["state"] == "running");
   CHECK(status["metadata"]["initial_value"] == 5);
+}
+
+TEST_CASE("a command's reply is rendered as the JSON library renders it") {
+  using processpype::rest::command_reply;
+  using processpype::rest::command_reply_text;
+  using processpype::rest::dump;
+  CHECK(command_reply_text("started", "e1.a-b_c") == dump(command_reply("started", "e1.a-b_c")));
+  // Not an instance name, so not written as it is: escaped by the library.
+  CHECK(command_reply_text("stopped", "a\"b") == dump(command_reply("stopped", "a\"b")));
+  CHECK(json::parse(command_reply_text("stopped", "a\"b"))["service"] == "a\"b");
 }
 
 TEST_CASE("deleting a running instance stops it first") {

@@ -23,6 +23,9 @@ std::string error_body(std::string_view detail);
 
 /// `{"status": status, "service": name}`, the reply of every command.
 nlohmann::json command_reply(std::string_view status, std::string_view service);
+/// The same as text, `dump(command_reply(status, service))`, without the
+/// tree a command's reply would otherwise build and walk.
+std::string command_reply_text(std::string_view status, std::string_view service);
 
 /// The query of GET /services (docs/rest-api.md): filters, a page, and
 /// whether the node's counts come with it.
