@@ -407,18 +407,26 @@ void prepare_connection_and_start_read(tls_socket_t& socket,
   auto timeout = asio_ns::use_service<processpype::rest::HandshakeLimit>(context).timeout;
   auto timer = std::make_shared<asio_ns::steady_timer>(socket.get_executor());
   timer->expires_after(timeout);
-  timer->async_wait([&socket, keep = connection.shared_from_this()](const asio_ns::error_code& ec) {
-    if (!ec) socket.lowest_layer().close();  // the handshake below fails and ends the connection
-  });
-  socket.async_handshake(asio_ns::ssl::stream_base::server,
-                         [start_read = std::move(start_read), failed = std::move(failed), timer,
-                          keep = connection.shared_from_this()](const asio_ns::error_code& ec) {
-                           timer->cancel();
-                           if (!ec)
-                             start_read();
-                           else
-                             failed(ec);
-                         });
+  // Both handlers run on the connection's strand: a handshake that ends as
+  // the limit expires must not start its first read on one I/O thread while
+  // the other closes the socket.
+  auto& strand = connection.get_executor();
+  timer->async_wait(asio_ns::bind_executor(
+      strand, [&socket, keep = connection.shared_from_this()](const asio_ns::error_code& ec) {
+        if (!ec)
+          socket.lowest_layer().close();  // the handshake below fails and ends the connection
+      }));
+  socket.async_handshake(
+      asio_ns::ssl::stream_base::server,
+      asio_ns::bind_executor(strand,
+                             [start_read = std::move(start_read), failed = std::move(failed), timer,
+                              keep = connection.shared_from_this()](const asio_ns::error_code& ec) {
+                               timer->cancel();
+                               if (!ec)
+                                 start_read();
+                               else
+                                 failed(ec);
+                             }));
 }
 
 }  // namespace restinio::impl
