@@ -167,14 +167,14 @@ TEST_CASE("a TLS client that never finishes its handshake is cut after read_time
   Pki pki;
   TlsServer tls(
       pki, pki.yaml(false, "  limits:\n    max_connections: 1\n    read_timeout_seconds: 1\n"));
-  std::this_thread::sleep_for(300ms);  // the probe's connection is closed and seen
-
   for (const auto& sent : {std::string(), std::string("\x16\x03\x01\x00", 4)}) {
     INFO((sent.empty() ? "a client that sends nothing" : "a client that sends half a hello"));
-    auto started = Clock::now();
     RawConnection idle(tls.port());
     if (!sent.empty()) REQUIRE(idle.send(sent));
-    std::this_thread::sleep_for(200ms);  // it holds the only slot now
+    // It holds the only slot once the server has accepted it: after the
+    // readiness probe's (or the last round's) connection was seen to close.
+    REQUIRE(wait_until([&] { return accept_queue_length(tls.port()) == 0; }, 10s, 5ms));
+    auto started = Clock::now();
 
     // A real client meanwhile waits for the slot, then is served.
     long status = 0;
@@ -185,6 +185,8 @@ TEST_CASE("a TLS client that never finishes its handshake is cut after read_time
       status = client.get("/health/live").status;
       waited = seconds_since(begin);
     });
+    // It waits in the kernel's queue, not in the server.
+    CHECK(wait_until([&] { return accept_queue_length(tls.port()) == 1; }, 5s, 5ms));
     CHECK(idle.wait_closed(6s));
     double cut_after = seconds_since(started);
     other.join();

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -311,6 +313,27 @@ std::string raw_chunked_request(const std::string& method, const std::string& ta
     request += size + "\r\n" + part + "\r\n";
   }
   return request + "0\r\n\r\n";
+}
+
+std::optional<int> accept_queue_length(int port) {
+  // Lines: "sl local_address rem_address st tx_queue:rx_queue ..."; for a
+  // listening socket (st 0A) rx_queue is the accept queue's length.
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the header
+  char wanted[8];             // ":PORT" in hex, whichever IPv4 address it listens on
+  std::snprintf(wanted, sizeof wanted, ":%04X", static_cast<unsigned>(port));
+  while (std::getline(table, line)) {
+    char local[64], remote[64], state[8];
+    unsigned long transmit = 0, receive = 0;
+    if (std::sscanf(line.c_str(), " %*s %63s %63s %7s %lx:%lx", local, remote, state, &transmit,
+                    &receive) != 5)
+      continue;
+    auto address = std::string_view{local};
+    if (address.ends_with(wanted) && std::string_view{state} == "0A")
+      return static_cast<int>(receive);
+  }
+  return std::nullopt;
 }
 
 }  // namespace processpype::testing

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -82,6 +83,13 @@ class RawConnection {
   bool eof_ = false;
   std::string buffer_;
 };
+
+/// Connections to 127.0.0.1:`port` that the kernel has completed and the
+/// server has not accepted yet (the listening socket's accept queue, from
+/// /proc/net/tcp); nullopt when nothing listens there. A server that holds
+/// its connection limit leaves new clients here: 0 after a connect means
+/// the server took that connection.
+std::optional<int> accept_queue_length(int port);
 
 /// "GET <target> HTTP/1.1" with Host and `extra_headers` ("Name: value\r\n"
 /// lines, each ending in CRLF), and Connection: close when `close`.
