@@ -9,6 +9,7 @@
 #include <caf/io/all.hpp>
 
 #include "processpype/actors/node_directory.hpp"
+#include "processpype/actors/quiet_work_stealing.hpp"
 #include "processpype/actors/runtime.hpp"
 #include "processpype/config/validation.hpp"
 #include "processpype/rest/server.hpp"
@@ -216,8 +217,11 @@ int Application::run() {
   // A sleeping worker steals only when its wait times out (CAF's default:
   // 10 ms), and work a busy worker queues for itself wakes nobody: 1 ms
   // keeps one busy actor from holding up the others' messages for long.
+  // That timer runs only while the node is busy: once idle, a worker
+  // sleeps until woken (quiet_work_stealing.hpp).
   actor_config.set("work-stealing.relaxed-sleep-duration",
                    caf::timespan{std::chrono::milliseconds(1)});
+  use_quiet_work_stealing(actor_config);
   actor_config.load<caf::io::middleman>();
   // CAF's own heartbeats only keep idle node connections busy: with
   // middleman.connection-timeout off (its default) CAF acts on no silence.
