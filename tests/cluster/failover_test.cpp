@@ -139,7 +139,19 @@ TEST_CASE("SIGSTOP of the owner past its lease: the copy stops when it wakes, ne
   // The survivor takes the instance over once the frozen node's lease has
   // expired; its starts fail while the frozen copy holds the lock.
   REQUIRE(wait_until([&] { return owner_of(api, "lk") == survivor; }, lease + slack() + 10s, 20ms));
-  CHECK(api.get("/services/lk/holder").field("node") == owner);  // still the frozen one
+  // The store names the new owner a moment before its copy of the instance
+  // is there and configured (the holder route answers 404, then 409). Then
+  // it names the frozen copy, the one that still holds the lock: never the
+  // survivor's own.
+  json holder;
+  wait_until(
+      [&] {
+        holder = api.get("/services/lk/holder").field("node");
+        CHECK(holder != survivor);
+        return holder == owner;
+      },
+      5s, 20ms);
+  CHECK(holder == owner);  // still the frozen one
 
   frozen.signal(SIGCONT);
   // Awake, the old owner finds its lease gone: it stops its copy at once
