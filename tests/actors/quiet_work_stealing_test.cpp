@@ -60,6 +60,17 @@ std::uint64_t idle_sleeps(bool quiet, std::chrono::milliseconds window) {
   return worker_sleeps() - before;
 }
 
+/// Waits (5 s at most) until no worker has woken for 50 ms: every worker
+/// sleeps until woken.
+bool all_quiet() {
+  for (auto deadline = Clock::now() + 5s; Clock::now() < deadline;) {
+    auto before = worker_sleeps();
+    std::this_thread::sleep_for(50ms);
+    if (worker_sleeps() == before) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("an idle actor system's workers sleep until work comes", "[actors][scheduler]") {
@@ -69,17 +80,6 @@ TEST_CASE("an idle actor system's workers sleep until work comes", "[actors][sch
                                                << " with CAF's 1 ms steal timer");
   CHECK(quiet <= 4);      // two workers, each asleep once (twice at a 2 s ceiling)
   CHECK(polling >= 100);  // the measure sees wake-ups: ~1,000 here
-}
-
-/// Waits (5 s at most) until no worker has woken for 50 ms: every worker
-/// sleeps until woken.
-static bool all_quiet() {
-  for (auto deadline = Clock::now() + 5s; Clock::now() < deadline;) {
-    auto before = worker_sleeps();
-    std::this_thread::sleep_for(50ms);
-    if (worker_sleeps() == before) return true;
-  }
-  return false;
 }
 
 TEST_CASE("work a busy actor queues for itself is taken by a quiet worker", "[actors][scheduler]") {
