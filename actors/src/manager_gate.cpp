@@ -77,6 +77,10 @@ void ManagerGate::abandon(const caf::error& error) {
   for (auto& command : std::exchange(deferred_, {})) command.abandon(error);
 }
 
+void ManagerGate::refuse_waiting() {
+  if (auto refused = refusal()) abandon(*refused);
+}
+
 bool ManagerGate::busy_in_background() const {
   return commits_ > 0 || (call_ && (call_->kind == Call::cleanup || call_->kind == Call::health));
 }

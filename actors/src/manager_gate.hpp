@@ -94,6 +94,9 @@ class ManagerGate {
   void run_deferred();
   /// Answers the commands still waiting with `error` (the actor ends).
   void abandon(const caf::error& error);
+  /// Refuses the commands still waiting, as admit() refuses a command while
+  /// a late call runs: a call has just become late.
+  void refuse_waiting();
 
  private:
   /// A command that arrived while a clean-up or a health check had the

@@ -140,6 +140,7 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
   /// instead of leaving them hanging.
   void on_exit() override {
     auto gone = make_error(ErrorCode::service_failure, "Service actor of " + name_of() + " ended");
+    ++restart_cancellations_;  // a restart that waited in the gate is dropped, not failed
     writes_.abandon(gone);
     waiters_.abandon(gone);
     gate_.abandon(gone);
@@ -361,9 +362,22 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
     if (!call) return;
     if (call->late) {  // answered as timed out already: only the manager is free now
       record_->set_manager_overdue(false);
-      return manager_freed();
+      return late_call_returned(*call, outcome);
     }
     complete(*call, std::move(outcome));
+  }
+
+  /// A call answered as timed out has returned. A start that succeeded
+  /// after all left the manager started in a service that is in `error`:
+  /// its clean-up stop runs before anything else may call the manager
+  /// (docs/supervision.md, "Failures").
+  void late_call_returned(const CallInFlight& call, const ServiceLifecycle::Outcome& outcome) {
+    const auto* failure = std::get_if<std::string>(&outcome);
+    if (call.kind == Call::start && failure != nullptr && failure->empty()) {
+      log().warn("Service {} started after its start timed out: stopping it", name_of());
+      return call_manager(Call::cleanup, EventCause::failure, lifecycle_.stop_timeout());
+    }
+    manager_freed();
   }
 
   void on_late(std::uint64_t id) {
@@ -383,6 +397,10 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
         record_health(health_.timed_out());
         break;
     }
+    // The commands that waited for the manager would wait for as long as
+    // the late call runs, perhaps for ever: they get the refusal that a
+    // command arriving now gets.
+    gate_.refuse_waiting();
   }
 
   void complete(const CallInFlight& call, ServiceLifecycle::Outcome outcome) {
@@ -559,21 +577,42 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
     }
   }
 
+  /// A restart may wait in the gate behind a user's change being written;
+  /// that command (a configure, start or stop) cancels restarts when it
+  /// acts, so the restart checks, when its turn comes, that no command has
+  /// cancelled restarts since it came due.
   void restart_now() {
+    publisher_.publish_view();  // no restart pending now: it is being made
+    gate_.admit(
+        [this, cancellations = restart_cancellations_] {
+          if (cancellations != restart_cancellations_) return;
+          count_restart();
+          start(EventCause::restart, std::nullopt);
+        },
+        [this, cancellations = restart_cancellations_](const caf::error&) {
+          if (cancellations == restart_cancellations_) restart_refused();
+        });
+  }
+
+  void count_restart() {
     restarts_.on_restart(RestartSchedule::Clock::now());
     log().info("Restarting service {} (restart {})", name_of(), restarts_.restarts());
-    if (const auto* late = gate_.late_call()) {  // the manager is stuck: this start fails too
-      lifecycle_.fail(
-          fmt::format("Failed to start {} service: still running an earlier {} "
-                      "that timed out",
-                      name_of(), describe(late->kind)));
-      fail_transition(Error(ErrorCode::conflict, lifecycle_.status().error), Supervised::yes);
-      return;
-    }
-    gate_.admit([this] { start(EventCause::restart, std::nullopt); }, [](const caf::error&) {});
+  }
+
+  /// The manager is stuck in a call that timed out: this restart fails too,
+  /// and the policy decides again.
+  void restart_refused() {
+    count_restart();
+    const auto* late = gate_.late_call();
+    lifecycle_.fail(
+        fmt::format("Failed to start {} service: still running an earlier {} "
+                    "that timed out",
+                    name_of(), late != nullptr ? describe(late->kind) : "call"));
+    fail_transition(Error(ErrorCode::conflict, lifecycle_.status().error), Supervised::yes);
   }
 
   void cancel_restart() {
+    ++restart_cancellations_;
     if (restarts_.cancel()) publisher_.publish_view();
   }
 
@@ -598,6 +637,9 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
   std::shared_ptr<ActorServiceContext> context_;
   std::optional<bool> calls_may_block_;
   bool closing_ = false;  ///< being deregistered
+  /// How often restarts were cancelled: a restart that waited in the gate
+  /// runs only if none was since (restart_now).
+  std::uint64_t restart_cancellations_ = 0;
   /// A failure reported while the start ran: it applies once it ends.
   std::optional<std::pair<std::string, EventCause>> pending_failure_;
 

@@ -141,3 +141,22 @@ TEST_CASE("Commands still waiting are answered with the error when the actor end
   gate.run_deferred();
   CHECK(commands.log.size() == 1);
 }
+
+TEST_CASE("Commands that waited for a clean-up are refused once it outlives its timeout",
+          "[manager_gate]") {
+  ManagerGate gate{"db"};
+  Commands commands;
+  auto call = hold(gate, Call::cleanup);
+  commands.admit(gate, "start");
+  CHECK(commands.log.empty());  // waits for the clean-up
+  gate.refuse_waiting();
+  CHECK(commands.log.empty());  // not late yet: it still waits
+  REQUIRE(gate.mark_late(call.id) != nullptr);
+  gate.refuse_waiting();
+  CHECK(commands.log ==
+        std::vector<std::string>{"refused start: Service db is still running an earlier clean-up "
+                                 "stop that timed out"});
+  gate.close(call.id);
+  gate.run_deferred();
+  CHECK(commands.log.size() == 1);  // answered once
+}

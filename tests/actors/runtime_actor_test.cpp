@@ -338,6 +338,25 @@ TEST_CASE("configure never reaches a manager whose abandoned start still runs", 
   REQUIRE(eventually([&] { return p->start_returns == 1 && p->active == 0; }));
 }
 
+TEST_CASE("a start that succeeds after it timed out is stopped before the next start",
+          "[timeout]") {
+  // The service is in error, but its manager started after all: left alone,
+  // the next start would start it a second time (a port bound twice).
+  Node node;
+  auto p = add_probe(*node, "latecomer");
+  node->configure("latecomer", {{"start_timeout_seconds", 0.2}});
+  p->hold(true, false);
+  expect_error(ErrorCode::service_failure, [&] { node->start("latecomer"); });
+  CHECK(state_of(*node, "latecomer") == ServiceState::error);
+  p->release();
+  REQUIRE(eventually([&] { return p->start_returns == 1 && p->stop_returns == 1; }));
+  CHECK_FALSE(p->running);  // the clean-up stop ran
+  node->start("latecomer");
+  CHECK(p->starts == 2);
+  CHECK(state_of(*node, "latecomer") == ServiceState::running);
+  CHECK_FALSE(p->overlapped);
+}
+
 // -- a failing service actor ------------------------------------------------------------------
 
 TEST_CASE("a service actor that dies is marked error and can be started again", "[supervision]") {

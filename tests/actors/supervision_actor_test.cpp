@@ -370,6 +370,33 @@ TEST_CASE_METHOD(RecordedNode,
   CHECK_FALSE(controls->overlapped);
 }
 
+TEST_CASE_METHOD(RecordedNode,
+                 "a command that waits for a health check is refused once the check is late",
+                 "[supervision][health]") {
+  // Left waiting, the stop would wait for as long as the hung check runs.
+  auto controls = add(*node, "svc",
+                      {{"health_interval_seconds", 0.05},
+                       {"health_timeout_seconds", 1.0},
+                       {"health_failures", 100}});
+  {
+    std::lock_guard lock{controls->mutex};
+    controls->hang_checks = true;
+  }
+  node->start("svc");
+  REQUIRE(eventually([&] { return controls->checks == 1; }));
+  auto stop = in_background([&] { node->stop("svc"); });
+  REQUIRE(stop.wait_for(5s) == std::future_status::ready);
+  auto refusal = stop.get();
+  REQUIRE(refusal);
+  CHECK(refusal->code() == ErrorCode::conflict);
+  CHECK_THAT(refusal->detail(), Catch::Contains("health check that timed out"));
+  controls->release_checks();
+  REQUIRE(eventually([&] { return controls->active == 0; }));
+  node->stop("svc");  // the manager is free again
+  CHECK(state_of(*node, "svc") == ServiceState::stopped);
+  CHECK_FALSE(controls->overlapped);
+}
+
 // -- dependencies -------------------------------------------------------------------------
 
 TEST_CASE("a start whose dependency does not run is refused, naming it", "[supervision][deps]") {

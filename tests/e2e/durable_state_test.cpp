@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include <sqlite3.h>
 #include <catch2/catch.hpp>
 
 #include <processpype/testing/checks.hpp>
@@ -47,6 +48,27 @@ bool run_sqlite(const std::string& file, const std::string& sql) {
   ChildProcess sqlite{"sqlite3", {file, sql}};
   return sqlite.wait(10s).code == 0;
 }
+
+/// Another program's write transaction on a state file: the node's writes
+/// wait (its busy timeout) until it ends.
+class HeldWriteLock {
+ public:
+  explicit HeldWriteLock(const std::filesystem::path& file) {
+    REQUIRE(sqlite3_open(file.c_str(), &database_) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(database_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  }
+  ~HeldWriteLock() { release(); }
+  HeldWriteLock(const HeldWriteLock&) = delete;
+  HeldWriteLock& operator=(const HeldWriteLock&) = delete;
+  void release() {
+    if (database_ == nullptr) return;
+    sqlite3_exec(database_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(std::exchange(database_, nullptr));
+  }
+
+ private:
+  sqlite3* database_ = nullptr;
+};
 
 }  // namespace
 
@@ -271,4 +293,44 @@ TEST_CASE("X-Request-Id: taken or made, echoed, in the events the request caused
   CHECK(ids["registered"] == "trace-1234");
   CHECK(ids["starting"] == id);
   CHECK(ids["running"] == id);
+}
+
+TEST_CASE("a restart that came due while a user's stop was being written does not run",
+          "[state][supervision]") {
+  TempDirectory folder{"processpype-state"};
+  auto file = folder.path() / "state.db";
+  StatefulNode node{file};
+  auto api = node.client();
+  REQUIRE(register_service(api, "faulty", "flaky").status == 200);
+  REQUIRE(api.post("/services/flaky/configure", json{{"fail_on", "start"},
+                                                     {"restart", "on-failure"},
+                                                     {"restart_delay_seconds", 1.0},
+                                                     {"restart_max_delay_seconds", 1.0},
+                                                     {"max_restarts", 100}})
+              .status == 200);
+  CHECK(api.post("/services/flaky/start").status != 200);
+  REQUIRE(state_of(api, "flaky") == "error");
+
+  HeldWriteLock lock{file};
+  std::atomic<int> stop_status{0};
+  std::thread stop{[&] {
+    auto client = node.client();
+    stop_status = client.post("/services/flaky/stop").status;
+  }};
+  // The restart comes due while the stop waits for its write: it waits too.
+  bool queued = wait_until(
+      [&] {
+        auto now = status(api, "flaky");
+        return now["state"] == "error" && now["next_restart_in_seconds"].is_null();
+      },
+      4s);
+  lock.release();
+  stop.join();
+  REQUIRE(queued);
+  CHECK(stop_status == 200);
+  // Through the actor again: anything queued behind the first stop has run.
+  CHECK(api.post("/services/flaky/stop").status == 200);
+  auto after = status(api, "flaky");
+  CHECK(after["state"] == "stopped");
+  CHECK(after["restarts"] == 0);
 }
