@@ -27,14 +27,14 @@ Registration ServiceClient::register_service(std::string_view class_key,
   request.auto_name = !instance_name.has_value();
   request.instance_name = instance_name.value_or("");
   request.accept_restored = instance_name.has_value();
-  return blocking_request<Registration>(system_, supervisor_, timeout_, register_atom::value,
-                                        std::move(request));
+  return blocking_request<Registration>(system_, supervisor_, lifecycle_timeout_,
+                                        register_atom::value, std::move(request));
 }
 
 void ServiceClient::configure(const std::string& name, const nlohmann::json& configuration,
                               Trigger trigger) {
-  blocking_request<ServiceState>(system_, supervisor_, timeout_, configure_atom::value, name,
-                                 configuration, std::move(trigger));
+  blocking_request<ServiceState>(system_, supervisor_, lifecycle_timeout_, configure_atom::value,
+                                 name, configuration, std::move(trigger));
 }
 
 void ServiceClient::start(const std::string& name, Trigger trigger) {

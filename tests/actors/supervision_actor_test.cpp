@@ -397,6 +397,30 @@ TEST_CASE_METHOD(RecordedNode,
   CHECK_FALSE(controls->overlapped);
 }
 
+TEST_CASE_METHOD(RecordedNode,
+                 "an embedded configure that waits longer than the call timeout is not "
+                 "reported as timed out",
+                 "[supervision][health]") {
+  // RuntimeOptions::timeout (5 s) bounds reads; a configure that waits for
+  // a hung check must not time out and then apply: it is refused (409).
+  auto controls = add(*node, "svc",
+                      {{"health_interval_seconds", 0.05},
+                       {"health_timeout_seconds", 5.5},
+                       {"health_failures", 1000}});
+  {
+    std::lock_guard lock{controls->mutex};
+    controls->hang_checks = true;
+  }
+  node->start("svc");
+  REQUIRE(eventually([&] { return controls->checks == 1; }));
+  auto refused = error_of([&] { node->configure("svc", {{"health_timeout_seconds", 1.0}}); });
+  controls->release_checks();
+  REQUIRE(refused);
+  CHECK(refused->code() == ErrorCode::conflict);  // waited for the check, then refused
+  CHECK_THAT(refused->detail(), Catch::Contains("health check that timed out"));
+  CHECK(node->status("svc").metadata.at("health_timeout_seconds") == 5.5);
+}
+
 // -- dependencies -------------------------------------------------------------------------
 
 TEST_CASE("a start whose dependency does not run is refused, naming it", "[supervision][deps]") {

@@ -59,9 +59,10 @@ struct CommunicationsOptions {
 };
 
 struct RuntimeOptions {
-  /// Bounds configure, status, list and route calls (and every call to
-  /// another node); start/stop on this node wait for the transition, which
-  /// the service bounds with its own timeouts.
+  /// Bounds status, list and route calls (and every call to another node);
+  /// register, configure, start, stop and deregister on this node wait
+  /// until they acted, which the state file's writes and the service's own
+  /// timeouts bound.
   std::chrono::milliseconds timeout = std::chrono::seconds(5);
   /// The node id; default `<hostname>:<node-port>` once published, else
   /// `<hostname>`.

@@ -19,8 +19,12 @@ namespace processpype {
 /// Get one for the local node from Runtime, for another with Runtime::at.
 class ServiceClient {
  public:
-  /// `timeout` bounds every call; `lifecycle_timeout` bounds start, stop,
-  /// deregister and stop_all, which answer when the transition ends.
+  /// `lifecycle_timeout` bounds the commands: register, configure, start,
+  /// stop, deregister and stop_all, which answer once they acted (after
+  /// their change is written to the state file, and after the clean-up or
+  /// health check they wait for: docs/supervision.md), so that a timeout
+  /// never reports a command that then takes effect; `timeout` bounds the
+  /// other calls.
   ServiceClient(caf::actor_system& system, SupervisorActor supervisor,
                 std::chrono::milliseconds timeout,
                 std::optional<std::chrono::milliseconds> lifecycle_timeout);
