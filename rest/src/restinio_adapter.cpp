@@ -106,6 +106,18 @@ restinio::asio_ns::execution_context::id LingeringCloses::id;
 // per-server incoming_http_msg_limits_t: max_url_size, max_field_value_size
 // (all header bytes), max_body_size.
 
+/// Declared in api_core.hpp (not included: it brings CAF into this file).
+std::string request_id_of(const HttpExchange& exchange);
+
+/// The id of a request the listener refuses itself (docs/operations.md,
+/// "Request ids"): by the Api's rules, from what of its header was read.
+std::string refused_request_id(const restinio::http_request_header_t& header) {
+  RecordedExchange::Request request;
+  if (auto given = header.opt_value_of("X-Request-Id"))
+    request.headers.emplace_back("X-Request-Id", std::string{given->data(), given->size()});
+  return request_id_of(RecordedExchange{std::move(request)});
+}
+
 namespace parsing {
 
 /// The mark of a request that broke a limit; its value is the status.
@@ -269,8 +281,9 @@ std::string malformed_request_response(http_parser& parser) {
       R"("})";
   return std::string{headers_overflow ? "HTTP/1.1 431 Request Header Fields Too Large\r\n"
                                       : "HTTP/1.1 400 Bad Request\r\n"} +
-         "Connection: close\r\nContent-Type: application/json\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n\r\n" + body;
+         "Connection: close\r\nContent-Type: application/json\r\nX-Request-Id: " +
+         refused_request_id(context_of(&parser).m_header) +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 }  // namespace parsing
@@ -826,8 +839,12 @@ class RestinioListener final : public HttpListener {
   restinio::request_handling_status_t handle(restinio::request_handle_t request) {
     HandlerScope scope{io_};
     if (auto refusal = parsing::refusal_of(request->header(), limits_)) {
-      RestinioExchange{std::move(request)}.respond(HttpResponse{
-          refusal->status, "application/json", {}, error_body(refusal->detail), refusal->close});
+      auto id = refused_request_id(request->header());
+      RestinioExchange{std::move(request)}.respond(HttpResponse{refusal->status,
+                                                                "application/json",
+                                                                {{"X-Request-Id", std::move(id)}},
+                                                                error_body(refusal->detail),
+                                                                refusal->close});
     } else {
       handler_(std::make_shared<RestinioExchange>(std::move(request), streams_.get()));
     }

@@ -3,6 +3,7 @@
 // HTTP (400), the read timeout, connections, instances and event streams.
 // Small limits keep the tests fast; a raw socket sends what libcurl would not.
 
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -395,6 +396,63 @@ TEST_CASE("malformed HTTP is 400 with a JSON detail, then the connection closes"
   CHECK(service_names(api) == std::vector<std::string>{"slow"});
   CHECK(state_of(api, "slow") == "running");
   E2E_CHECK_STATUS(api.get("/"), 200);
+}
+
+// Was a bug, kept as a regression test: the refusals the listener makes
+// itself (413, 414, 431, and the 400 of malformed HTTP) carried no
+// X-Request-Id, while every response carries one (docs/operations.md,
+// "Request ids"). Expected: the client's own id when it sent one, else a
+// new one of 32 hex digits. A URL over the limit is refused before its
+// headers are read: it gets a new one.
+TEST_CASE("the listener's own refusals carry X-Request-Id, the client's or a new one",
+          "[security][limits][request-id]") {
+  YamlServer server(
+      "server:\n  limits:\n    max_body_bytes: 1000\n    max_url_bytes: 100\n"
+      "    max_header_bytes: 1024\n    read_timeout_seconds: 5\n");
+  struct Case {
+    std::string what;
+    int status;
+    std::function<std::string(const std::string& id_header)> request;
+    bool id_read = true;  ///< whether the listener reads the client's id
+  };
+  const std::vector<Case> cases = {
+      {"body over the limit", 413,
+       [](const std::string& id) {
+         return raw_request("POST", "/services/register", register_body("r", 1001), id);
+       }},
+      {"body over the limit, Expect 100-continue", 413,
+       [](const std::string& id) {
+         return "POST /services/register HTTP/1.1\r\nHost: 127.0.0.1\r\n" + id +
+                "Content-Length: 1001\r\nExpect: 100-continue\r\n\r\n";
+       }},
+      {"URL over the limit", 414,
+       [](const std::string& id) { return raw_get("/" + std::string(200, 'u'), id); }, false},
+      {"headers over the limit", 431,
+       [](const std::string& id) {
+         return raw_get("/health/live", id + "X-Pad: " + std::string(2000, 'p') + "\r\n");
+       }},
+      {"malformed", 400,
+       [](const std::string& id) {
+         return "GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n" + id +
+                "Broken header line\r\n\r\n";
+       }},
+  };
+  for (const auto& each : cases) {
+    for (bool given : {true, false}) {
+      INFO(each.what << (given ? ", with an id" : ", without"));
+      RawConnection connection(server.port());
+      REQUIRE(connection.send(each.request(given ? "X-Request-Id: client-id-7\r\n" : "")));
+      auto response = connection.read_response(5s);
+      RAW_CHECK_STATUS(response, each.status);
+      auto id = response.header("X-Request-Id");
+      if (given && each.id_read) {
+        CHECK(id == "client-id-7");
+      } else {
+        CHECK(id.size() == 32);
+        CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+      }
+    }
+  }
 }
 
 TEST_CASE("a header named like the parser's old refusal mark is an ordinary header",
