@@ -190,6 +190,55 @@ TEST_CASE("max_body_bytes: Expect 100-continue with a body over the limit is 413
   RAW_CHECK_STATUS(response, 413);
 }
 
+// Was a bug, kept as a regression test: `Expect: 100-continue` within the
+// limit was never answered, so a client that waits for `100 Continue`
+// before it sends its body stalled (curl waits 1 s, and adds the header
+// itself for bodies over 1 MB). Expected: the interim 100 once the head is
+// read, then the final answer, on a connection that goes on serving.
+TEST_CASE("max_body_bytes: Expect 100-continue within the limit is answered 100 Continue",
+          "[security][limits][body][continue]") {
+  YamlServer server("server:\n  limits:\n    max_body_bytes: 1000\n");
+  const std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";
+  RawConnection connection(server.port());
+
+  // Content-Length: nothing but the 100 before the body is sent.
+  auto body = register_body("continued", 1000);
+  REQUIRE(connection.send(
+      "POST /services/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n"));
+  REQUIRE(connection.read_until(interim, 3s));
+  CHECK(connection.buffered().empty());
+  REQUIRE(connection.send(body));
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+
+  // Chunked, with the value in another case, on the same connection.
+  REQUIRE(connection.send(
+      "POST /services/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\nExpect: 100-Continue\r\n\r\n"));
+  REQUIRE(connection.read_until(interim, 3s));
+  auto chunked = raw_chunked_request("POST", "/", register_body("chunked", 500), 100);
+  REQUIRE(connection.send(chunked.substr(chunked.find("\r\n\r\n") + 4)));
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+
+  // Without the header, or with no body, or over HTTP/1.0: no 100.
+  REQUIRE(connection.send(raw_request("POST", "/services/register", register_body("plain", 900))));
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+  REQUIRE(
+      connection.send("GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "Expect: 100-continue\r\n\r\n"));
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+  CHECK(connection.buffered().empty());
+  RawConnection old_client(server.port());
+  REQUIRE(
+      old_client.send("POST /services/register HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                      "Content-Length: 900\r\nExpect: 100-continue\r\n\r\n"));
+  REQUIRE(old_client.send(register_body("old", 900)));  // a 100 would be read first
+  RAW_CHECK_STATUS(old_client.read_response(), 200);
+
+  auto api = server->client();
+  CHECK(service_names(api) == std::vector<std::string>{"continued", "chunked", "plain", "old"});
+}
+
 // A body far over the limit is answered 413 before it is read, and the
 // connection closes. Closed with that body still arriving, the socket reset
 // the connection: a client still sending (curl, before it reads) failed with
