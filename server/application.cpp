@@ -1,6 +1,10 @@
 #include "application.hpp"
 
+#include <atomic>
+#include <condition_variable>
 #include <csignal>
+#include <exception>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -42,6 +46,86 @@ void leave_nodes(Runtime& runtime, spdlog::logger& logger) {
 
 }  // namespace
 
+/// SIGINT, SIGTERM and SIGHUP, read by a thread of its own from the start of
+/// run() (docs/configuration.md, "Signals"), so that a stop is seen during
+/// startup too: the join retries and the wait for the file's services end
+/// at once. A SIGHUP during startup is kept for when the node serves.
+class StopSignals {
+ public:
+  StopSignals() : thread_([this] { read(); }) {}
+  ~StopSignals() {
+    {
+      std::lock_guard lock(mutex_);
+      closing_ = true;
+    }
+    // Wakes the reader's sigwait (the signal is blocked in every thread).
+    pthread_kill(thread_.native_handle(), SIGHUP);
+    thread_.join();
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+  /// The stop signal received (SIGINT or SIGTERM), or 0.
+  int stop() const {
+    std::lock_guard lock(mutex_);
+    return stop_;
+  }
+  /// Waits until a stop or `until`; the stop signal, or 0.
+  int wait_for_stop(std::chrono::steady_clock::time_point until) const {
+    std::unique_lock lock(mutex_);
+    changed_.wait_until(lock, until, [this] { return stop_ != 0; });
+    return stop_;
+  }
+  /// Waits until a stop or `done()` (call wake() when it may have become
+  /// true); the stop signal, or 0 when `done()` holds first.
+  template <class Done>
+  int wait_for_stop_or(Done done) const {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return stop_ != 0 || done(); });
+    return stop_;
+  }
+  /// Like wait_for_stop_or, up to `until`: whether `done()` holds.
+  template <class Done>
+  bool wait_for(Done done, std::chrono::steady_clock::time_point until) const {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_until(lock, until, done);
+  }
+  void wake() {
+    std::lock_guard lock(mutex_);
+    changed_.notify_all();
+  }
+  /// Waits for the next signal once the node serves: the stop signal once
+  /// one came, else SIGHUP (one for any number received since the last).
+  int next() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return stop_ != 0 || reload_; });
+    if (stop_ != 0) return stop_;
+    reload_ = false;
+    return SIGHUP;
+  }
+
+ private:
+  void read() {
+    auto signals = application_signals();
+    for (int received = 0; sigwait(&signals, &received) == 0;) {
+      std::lock_guard lock(mutex_);
+      if (closing_) return;
+      if (received == SIGHUP)
+        reload_ = true;
+      else if (stop_ == 0)
+        stop_ = received;
+      changed_.notify_all();
+    }
+  }
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  int stop_ = 0;
+  bool reload_ = false;
+  bool closing_ = false;
+  std::thread thread_;  // last: starts once the fields above exist
+};
+
 void block_application_signals() {
   auto signals = application_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
@@ -59,13 +143,14 @@ void Application::validate() {
   if (diagnostics.has_errors()) throw ApplicationConfigError(diagnostics.first_error().describe());
 }
 
-NodeInfo Application::join_when_it_answers(Runtime& runtime, const std::string& peer,
-                                           spdlog::logger& logger) const {
+std::optional<NodeInfo> Application::join_when_it_answers(Runtime& runtime, const std::string& peer,
+                                                          spdlog::logger& logger,
+                                                          const StopSignals& signals) const {
   auto [host, port] = *parse_node_address(peer);
   const auto limit = config_.node.join_timeout_seconds;
   const auto deadline = std::chrono::steady_clock::now() + to_duration(limit);
   auto backoff = std::chrono::milliseconds(250);
-  while (true) {
+  while (signals.stop() == 0) {
     try {
       return runtime.join(host, port);
     } catch (const Error& error) {
@@ -75,13 +160,16 @@ NodeInfo Application::join_when_it_answers(Runtime& runtime, const std::string& 
                             : backoff;
       logger.warn("{}: retrying in {} ms (node.join_timeout_seconds: {})", error.detail(),
                   std::chrono::duration_cast<std::chrono::milliseconds>(wait).count(), limit);
-      std::this_thread::sleep_for(wait);
+      // A stop ends the wait at once (docs/configuration.md, "Signals").
+      if (signals.wait_for_stop(now + wait) != 0) break;
     }
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
+  return std::nullopt;
 }
 
-bool Application::join_nodes(Runtime& runtime, spdlog::logger& logger) const {
+bool Application::join_nodes(Runtime& runtime, spdlog::logger& logger,
+                             const StopSignals& signals) const {
   try {
     const auto& node = config_.node;
     if (node.port || config_.cluster.enabled()) {
@@ -90,8 +178,9 @@ bool Application::join_nodes(Runtime& runtime, spdlog::logger& logger) const {
                   node.tls.enabled() ? " (TLS)" : "");
     }
     for (const auto& peer : node.join) {
-      auto joined = join_when_it_answers(runtime, peer, logger);
-      logger.info("Joined node {} at {}", joined.id, peer);
+      auto joined = join_when_it_answers(runtime, peer, logger, signals);
+      if (!joined) return true;  // stopped: run() shuts down
+      logger.info("Joined node {} at {}", joined->id, peer);
     }
   } catch (const Error& error) {
     logger.critical("{}", error.detail());
@@ -203,7 +292,35 @@ void Application::reload(rest::Server& server, spdlog::logger& logger) {
   }
 }
 
+std::vector<std::string> Application::stop_while_starting(Runtime& runtime,
+                                                          const StopSignals& signals,
+                                                          const std::atomic<bool>& started) const {
+  using std::chrono::steady_clock;
+  auto deadline = steady_clock::now() +
+                  to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds);
+  // A manager's start cannot be cut short, and the start of the file's
+  // services goes on with the next instance: each round stops what it has
+  // brought up so far (an instance in `starting` once its start returns),
+  // until it returns or closing_timeout_seconds has passed.
+  while (true) {
+    bool finished = started.load();
+    auto now = steady_clock::now();
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max<steady_clock::duration>(deadline - now, steady_clock::duration::zero()));
+    auto not_stopped = runtime.stop_all(left);
+    if (finished) return not_stopped;
+    if (!not_stopped.empty() || steady_clock::now() >= deadline) {
+      if (not_stopped.empty()) not_stopped.push_back("(the start of the file's services)");
+      return not_stopped;
+    }
+    signals.wait_for([&] { return started.load(); },
+                     std::min(deadline, steady_clock::now() + std::chrono::milliseconds(100)));
+  }
+}
+
 int Application::run() {
+  // Reads the stop signals from here on (blocked in every thread: main.cpp).
+  StopSignals signals;
   auto logger = make_logger("processpype.app");
   caf::actor_system_config actor_config;
   Runtime::add_types(actor_config);
@@ -271,33 +388,58 @@ int Application::run() {
   rest::Server server{runtime, http};  // before joining: peers learn its gateway
   server.api().set_application_state(ServiceState::starting);
 
-  if (!join_nodes(runtime, *logger)) return 2;
-  install_secrets(*logger);
-  start_services(runtime, *logger);
-
-  try {
-    server.start();
-  } catch (const std::exception& error) {
-    logger->critical("{}", error.what());
-    runtime.stop_all(
-        to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds));
-    return 1;
+  if (!join_nodes(runtime, *logger, signals)) return 2;
+  // A stop during startup ends it here, and the node shuts down as it would
+  // once serving (docs/configuration.md, "Signals").
+  int stop = signals.stop();
+  std::atomic<bool> started{false};
+  std::exception_ptr start_failure;
+  std::thread starter;
+  if (stop == 0) {
+    install_secrets(*logger);
+    logger->info("Starting the services of the configuration and the state file");
+    // The file's services start on a thread of their own, so that a stop
+    // need not wait for every start.
+    starter = std::thread([&] {
+      try {
+        start_services(runtime, *logger);
+      } catch (...) {
+        start_failure = std::current_exception();
+      }
+      started = true;
+      signals.wake();
+    });
+    stop = signals.wait_for_stop_or([&] { return started.load(); });
+    if (started) {
+      starter.join();
+      if (start_failure) std::rethrow_exception(start_failure);
+    }
   }
-  if (!join_cluster_store(runtime, *logger)) {
-    runtime.stop_all(
-        to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds));
-    server.stop();
-    return 2;
-  }
-  server.api().set_application_state(ServiceState::running);
-  logger->info("{} {} serving on {}://{}:{}{}", config_.app.title, config_.app.version,
-               http.tls.enabled() ? "https" : "http", http.host, http.port,
-               rest::normalize_prefix(http.api.api_prefix));
-  systemd.ready();
 
-  auto signals = application_signals();
-  for (int received = 0; sigwait(&signals, &received) == 0 && received == SIGHUP;)
-    reload(server, *logger);
+  if (stop == 0) {
+    try {
+      server.start();
+    } catch (const std::exception& error) {
+      logger->critical("{}", error.what());
+      runtime.stop_all(
+          to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds));
+      return 1;
+    }
+    if (!join_cluster_store(runtime, *logger)) {
+      runtime.stop_all(
+          to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds));
+      server.stop();
+      return 2;
+    }
+    server.api().set_application_state(ServiceState::running);
+    logger->info("{} {} serving on {}://{}:{}{}", config_.app.title, config_.app.version,
+                 http.tls.enabled() ? "https" : "http", http.host, http.port,
+                 rest::normalize_prefix(http.api.api_prefix));
+    systemd.ready();
+    while ((stop = signals.next()) == SIGHUP) reload(server, *logger);
+  } else {
+    logger->info("{} during startup: startup abandoned", stop == SIGINT ? "SIGINT" : "SIGTERM");
+  }
   systemd.stopping();
 
   if (runtime.cluster()) hand_over_cluster_instances(runtime, *logger);
@@ -305,15 +447,20 @@ int Application::run() {
   auto closing_timeout = config_.server.closing_timeout_seconds;
   logger->info("Shutting down: stopping services (up to {} s)", closing_timeout);
   server.api().set_application_state(ServiceState::stopping);
-  auto not_stopped = runtime.stop_all(to_duration<std::chrono::milliseconds>(closing_timeout));
+  auto not_stopped =
+      starter.joinable() && !started
+          ? stop_while_starting(runtime, signals, started)
+          : runtime.stop_all(to_duration<std::chrono::milliseconds>(closing_timeout));
   server.stop();
   if (!not_stopped.empty()) {
     logger->error("Services not stopped in time: {}", fmt::join(not_stopped, ", "));
     logger->flush();
-    // A manager may still be stuck in a call on one of its threads: end the
-    // process without running destructors under its feet.
+    // A manager may still be stuck in a call on one of its threads (or the
+    // start of the file's services on its own): end the process without
+    // running destructors under its feet.
     std::_Exit(1);
   }
+  if (starter.joinable()) starter.join();  // returned: stop_while_starting saw it
   logger->info("Stopped");
   return 0;
 }

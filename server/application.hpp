@@ -1,6 +1,8 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,7 @@ namespace processpype {
 
 class Runtime;
 struct NodeInfo;
+class StopSignals;
 
 namespace rest {
 class Server;
@@ -36,18 +39,20 @@ class Application {
   void validate();
 
   /// Runs until SIGINT/SIGTERM (which the caller has blocked in every
-  /// thread, with SIGHUP). Returns the exit code: 0 when every service
-  /// stopped in time, 1 when some did not or the server could not start, 2
-  /// when the node could not publish or join. A cluster node also exits
-  /// with 2 when its id is registered by a live node, and 70 when its lease
-  /// is lost while a cluster instance still runs (docs/cluster.md).
+  /// thread, with SIGHUP; a thread of run() reads them from its start, so a
+  /// stop during startup ends the startup and shuts down). Returns the exit code: 0 when every
+  /// service stopped in time, 1 when some did not or the server could not start, 2 when the node
+  /// could not publish or join. A cluster node also exits with 2 when its id is registered by a
+  /// live node, and 70 when its lease is lost while a cluster instance still runs
+  /// (docs/cluster.md).
   int run();
 
  private:
   /// Publishes the node (on any free port when it has a cluster store but
   /// no node.port: peers carry commands there) and joins the configured
-  /// peers; false (logged) if either fails.
-  bool join_nodes(Runtime& runtime, spdlog::logger& logger) const;
+  /// peers; false (logged) if either fails. A stop signal ends the joins
+  /// (true: run() sees the stop).
+  bool join_nodes(Runtime& runtime, spdlog::logger& logger, const StopSignals& signals) const;
   /// With cluster.store: registers in the store and takes part in the
   /// placement of cluster instances, the file's included (docs/cluster.md).
   /// False (logged) for settings the store cannot take.
@@ -57,9 +62,17 @@ class Application {
   void hand_over_cluster_instances(Runtime& runtime, spdlog::logger& logger) const;
   /// Joins `peer`; one that does not answer yet (nodes of a cluster start in
   /// any order) is retried with backoff for node.join_timeout_seconds (0:
-  /// forever); a refusal is thrown at once.
-  NodeInfo join_when_it_answers(Runtime& runtime, const std::string& peer,
-                                spdlog::logger& logger) const;
+  /// forever); a refusal is thrown at once. Nullopt once a stop signal
+  /// came (it ends the wait between tries at once).
+  std::optional<NodeInfo> join_when_it_answers(Runtime& runtime, const std::string& peer,
+                                               spdlog::logger& logger,
+                                               const StopSignals& signals) const;
+  /// A stop while the file's services start (start_services on its own
+  /// thread; `started` once it returned): stops what it started, round after
+  /// round, until it returns or closing_timeout_seconds has passed. Returns
+  /// the instances not stopped, or a placeholder when the start still runs.
+  std::vector<std::string> stop_while_starting(Runtime& runtime, const StopSignals& signals,
+                                               const std::atomic<bool>& started) const;
   /// Registers the file's instances and the state file's layer, and starts
   /// them by desired state (Runtime::restore), logging what went wrong.
   void start_services(Runtime& runtime, spdlog::logger& logger) const;

@@ -5,10 +5,12 @@
 #include "restinio_adapter.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <climits>
 #include <future>
 #include <mutex>
+#include <string_view>
 #include <unordered_map>
 
 #include <restinio/all.hpp>
@@ -106,12 +108,26 @@ restinio::asio_ns::execution_context::id LingeringCloses::id;
 // per-server incoming_http_msg_limits_t: max_url_size, max_field_value_size
 // (all header bytes), max_body_size.
 
+/// Declared in api_core.hpp (not included: it brings CAF into this file).
+std::string request_id_of(const HttpExchange& exchange);
+
+/// The id of a request the listener refuses itself (docs/operations.md,
+/// "Request ids"): by the Api's rules, from what of its header was read.
+std::string refused_request_id(const restinio::http_request_header_t& header) {
+  RecordedExchange::Request request;
+  if (auto given = header.opt_value_of("X-Request-Id"))
+    request.headers.emplace_back("X-Request-Id", std::string{given->data(), given->size()});
+  return request_id_of(RecordedExchange{std::move(request)});
+}
+
 namespace parsing {
 
 /// The mark of a request that broke a limit; its value is the status.
 constexpr const char* refusal_field = "processpype/refused";
 /// The mark of a refusal after which the connection must close.
 constexpr const char* close_field = "processpype/close";
+/// The mark of a request answered `100 Continue`.
+constexpr const char* continued_field = "processpype/continued";
 
 restinio::impl::http_parser_ctx_t& context_of(http_parser* parser) {
   return *reinterpret_cast<restinio::impl::http_parser_ctx_t*>(parser->data);
@@ -258,6 +274,27 @@ restinio::incoming_http_msg_limits_t message_limits(const ServerLimits& limits) 
       .max_body_size(limits.max_body_bytes);
 }
 
+/// Whether to answer `100 Continue` now, once for each request: its head
+/// is read, it asked `Expect: 100-continue` over HTTP/1.1, a body is to
+/// come and it is within the limits (over them it is refused: 413 at once,
+/// `headers_complete`). Marks the request when it returns true.
+bool continue_now(http_parser& parser) {
+  auto& context = context_of(&parser);
+  if (!context.m_leading_headers_completed || context.m_message_complete || refused(context) ||
+      context.m_header.has_field(continued_field) || parser.http_major != 1 ||
+      parser.http_minor < 1)
+    return false;
+  auto expect = context.m_header.opt_value_of(restinio::http_field::expect);
+  constexpr std::string_view wanted = "100-continue";
+  if (!expect || expect->size() != wanted.size() ||
+      !std::equal(expect->begin(), expect->end(), wanted.begin(), [](char left, char right) {
+        return std::tolower(static_cast<unsigned char>(left)) == right;
+      }))
+    return false;
+  context.m_header.set_field(continued_field, "1");
+  return true;
+}
+
 /// The reply to a request the parser could not read.
 std::string malformed_request_response(http_parser& parser) {
   auto error = HTTP_PARSER_ERRNO(&parser);
@@ -269,8 +306,9 @@ std::string malformed_request_response(http_parser& parser) {
       R"("})";
   return std::string{headers_overflow ? "HTTP/1.1 431 Request Header Fields Too Large\r\n"
                                       : "HTTP/1.1 400 Bad Request\r\n"} +
-         "Connection: close\r\nContent-Type: application/json\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n\r\n" + body;
+         "Connection: close\r\nContent-Type: application/json\r\nX-Request-Id: " +
+         refused_request_id(context_of(&parser).m_header) +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 }  // namespace parsing
@@ -339,6 +377,16 @@ PROCESSPYPE_LINGERING_CLOSE(processpype::rest::TlsServerTraits)
 /// (`execute`). An explicit specialization of a member of RESTinio's
 /// connection class, for each of our connection types: it has to reach the
 /// connection's internals.
+///
+/// Patch 7, here too. Upstream: RESTinio never answers `Expect:
+/// 100-continue`, so a client that waits for `100 Continue` before its body
+/// stalls (curl waits 1 s, and asks for it itself for bodies over 1 MB).
+/// Here a request within the limits that asks for it (`continue_now`) is
+/// answered `100 Continue` as soon as its head is read, through the
+/// connection's own write context: no response is being written then (one
+/// request at a time), and a response that comes before the 100 is written
+/// waits for it. Reading goes on at once; the body has read_timeout_seconds
+/// from the end of that write (docs/security.md).
 #define PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(Traits)                                              \
   template <>                                                                                      \
   inline void restinio::impl::connection_t<Traits>::consume_data(const char* data,                 \
@@ -379,6 +427,15 @@ PROCESSPYPE_LINGERING_CLOSE(processpype::rest::TlsServerTraits)
                       }                                                                            \
                     });                                                                            \
       return;                                                                                      \
+    }                                                                                              \
+    /* Patch 7 (above). */                                                                         \
+    if (processpype::rest::parsing::continue_now(parser) && !m_write_output_ctx.transmitting() &&  \
+        !m_response_coordinator.closed()) {                                                        \
+      writable_items_container_t parts;                                                            \
+      parts.emplace_back(std::string{"HTTP/1.1 100 Continue\r\n\r\n"});                            \
+      m_init_read_after_this_write = false; /* reading goes on below */                            \
+      m_write_output_ctx.start_next_write_group(write_group_t{std::move(parts)});                  \
+      handle_current_write_ctx();                                                                  \
     }                                                                                              \
     if (m_input.m_parser_ctx.m_message_complete)                                                   \
       on_request_message_complete();                                                               \
@@ -826,8 +883,12 @@ class RestinioListener final : public HttpListener {
   restinio::request_handling_status_t handle(restinio::request_handle_t request) {
     HandlerScope scope{io_};
     if (auto refusal = parsing::refusal_of(request->header(), limits_)) {
-      RestinioExchange{std::move(request)}.respond(HttpResponse{
-          refusal->status, "application/json", {}, error_body(refusal->detail), refusal->close});
+      auto id = refused_request_id(request->header());
+      RestinioExchange{std::move(request)}.respond(HttpResponse{refusal->status,
+                                                                "application/json",
+                                                                {{"X-Request-Id", std::move(id)}},
+                                                                error_body(refusal->detail),
+                                                                refusal->close});
     } else {
       handler_(std::make_shared<RestinioExchange>(std::move(request), streams_.get()));
     }

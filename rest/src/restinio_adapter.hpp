@@ -37,7 +37,8 @@ struct ListenerOptions {
 };
 
 /// Called on a listener thread with every request that kept within the
-/// limits (the others are answered 413, 414 or 431 by the listener); it
+/// limits (the others are answered 413, 414 or 431 by the listener, with
+/// an X-Request-Id but neither counted nor logged); it
 /// must not block, and answers through the exchange, from any thread.
 using RequestHandler = std::function<void(const ExchangePtr&)>;
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -553,6 +554,69 @@ TEST_CASE("SIGTERM with no instances exits 0", "[e2e][app][signals]") {
   INFO(exit.describe() << "\nstderr:\n" << server.stderr_text().substr(0, 3000));
   CHECK(exit.exited);
   CHECK(exit.code == 0);
+}
+
+/// The real binary with `args` (after a free HTTP port), not waited for:
+/// these tests signal it before it serves.
+std::unique_ptr<ChildProcess> start_binary(std::vector<std::string> args) {
+  args.insert(args.begin(), {"--host", "127.0.0.1", "--port", std::to_string(free_port())});
+  return std::make_unique<ChildProcess>(server_binary(), args);
+}
+
+// Was a bug, kept as a regression test: SIGINT and SIGTERM were read only
+// once startup had ended, so a node retrying a --join that never answers
+// (node.join_timeout_seconds: 0, forever) went on retrying after either;
+// only SIGKILL ended it (systemd and Kubernetes stops ended that way).
+TEST_CASE("SIGTERM or SIGINT while a join is retried ends startup and exits 0",
+          "[e2e][app][signals][join]") {
+  TempFile config("node:\n  join_timeout_seconds: 0\n");
+  for (int signal : {SIGTERM, SIGINT}) {
+    INFO("signal " << signal);
+    auto closed = free_port();  // nothing listens there
+    auto server = start_binary({"--config", config.path(), "--log-level", "info", "--node-port",
+                                std::to_string(free_port()), "--join",
+                                "127.0.0.1:" + std::to_string(closed)});
+    REQUIRE(wait_until(
+        [&] { return server->stderr_text().find("retrying in") != std::string::npos; }, 10s));
+    auto signalled = Clock::now();
+    auto exit = server->stop(signal, 10s);
+    auto took = elapsed_ms(signalled);
+    auto err = server->stderr_text();
+    INFO("exit after " << took << " ms");
+    check_exit(exit, 0, err);
+    CHECK(took < 3000);
+    CHECK_THAT(err, Catch::Contains("during startup"));
+    CHECK_THAT(err, Catch::Contains("Stopped"));
+  }
+}
+
+// Was a bug, kept as a regression test: a stop while the file's services
+// started waited for every start (here 20 s). A manager's start cannot be
+// cut short: the node stops what started, gives up at
+// closing_timeout_seconds and exits 1 naming the instance, as a shutdown
+// whose services do not stop in time does (docs/configuration.md, "Signals").
+TEST_CASE("SIGTERM while the file's services start exits within closing_timeout_seconds",
+          "[e2e][app][signals]") {
+  TempFile config(R"(server:
+  closing_timeout_seconds: 1
+services:
+  slow:
+    type: faulty
+    start_delay_ms: 20000
+)");
+  auto server = start_binary({"--config", config.path(), "--log-level", "info"});
+  REQUIRE(wait_until(
+      [&] { return server->stderr_text().find("Starting the services") != std::string::npos; },
+      10s));
+  auto signalled = Clock::now();
+  auto exit = server->stop(SIGTERM, 10s);
+  auto took = elapsed_ms(signalled);
+  auto err = server->stderr_text();
+  INFO("exit after " << took << " ms");
+  check_exit(exit, 1, err);
+  CHECK(took < 5000);
+  CHECK_THAT(err, Catch::Contains("during startup"));
+  CHECK_THAT(err, Catch::Contains("Services not stopped in time: slow"));
 }
 
 TEST_CASE("JSON logs carry time, level, logger, message and shutdown stops in reverse start order",

@@ -3,6 +3,7 @@
 // HTTP (400), the read timeout, connections, instances and event streams.
 // Small limits keep the tests fast; a raw socket sends what libcurl would not.
 
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -187,6 +188,55 @@ TEST_CASE("max_body_bytes: Expect 100-continue with a body over the limit is 413
       "Content-Length: 1001\r\nExpect: 100-continue\r\n\r\n"));
   auto response = connection.read_response(3s);
   RAW_CHECK_STATUS(response, 413);
+}
+
+// Was a bug, kept as a regression test: `Expect: 100-continue` within the
+// limit was never answered, so a client that waits for `100 Continue`
+// before it sends its body stalled (curl waits 1 s, and adds the header
+// itself for bodies over 1 MB). Expected: the interim 100 once the head is
+// read, then the final answer, on a connection that goes on serving.
+TEST_CASE("max_body_bytes: Expect 100-continue within the limit is answered 100 Continue",
+          "[security][limits][body][continue]") {
+  YamlServer server("server:\n  limits:\n    max_body_bytes: 1000\n");
+  const std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";
+  RawConnection connection(server.port());
+
+  // Content-Length: nothing but the 100 before the body is sent.
+  auto body = register_body("continued", 1000);
+  REQUIRE(connection.send(
+      "POST /services/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n"));
+  REQUIRE(connection.read_until(interim, 3s));
+  CHECK(connection.buffered().empty());
+  REQUIRE(connection.send(body));
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+
+  // Chunked, with the value in another case, on the same connection.
+  REQUIRE(connection.send(
+      "POST /services/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\nExpect: 100-Continue\r\n\r\n"));
+  REQUIRE(connection.read_until(interim, 3s));
+  auto chunked = raw_chunked_request("POST", "/", register_body("chunked", 500), 100);
+  REQUIRE(connection.send(chunked.substr(chunked.find("\r\n\r\n") + 4)));
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+
+  // Without the header, or with no body, or over HTTP/1.0: no 100.
+  REQUIRE(connection.send(raw_request("POST", "/services/register", register_body("plain", 900))));
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+  REQUIRE(
+      connection.send("GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "Expect: 100-continue\r\n\r\n"));
+  RAW_CHECK_STATUS(connection.read_response(), 200);
+  CHECK(connection.buffered().empty());
+  RawConnection old_client(server.port());
+  REQUIRE(
+      old_client.send("POST /services/register HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                      "Content-Length: 900\r\nExpect: 100-continue\r\n\r\n"));
+  REQUIRE(old_client.send(register_body("old", 900)));  // a 100 would be read first
+  RAW_CHECK_STATUS(old_client.read_response(), 200);
+
+  auto api = server->client();
+  CHECK(service_names(api) == std::vector<std::string>{"continued", "chunked", "plain", "old"});
 }
 
 // A body far over the limit is answered 413 before it is read, and the
@@ -395,6 +445,63 @@ TEST_CASE("malformed HTTP is 400 with a JSON detail, then the connection closes"
   CHECK(service_names(api) == std::vector<std::string>{"slow"});
   CHECK(state_of(api, "slow") == "running");
   E2E_CHECK_STATUS(api.get("/"), 200);
+}
+
+// Was a bug, kept as a regression test: the refusals the listener makes
+// itself (413, 414, 431, and the 400 of malformed HTTP) carried no
+// X-Request-Id, while every response carries one (docs/operations.md,
+// "Request ids"). Expected: the client's own id when it sent one, else a
+// new one of 32 hex digits. A URL over the limit is refused before its
+// headers are read: it gets a new one.
+TEST_CASE("the listener's own refusals carry X-Request-Id, the client's or a new one",
+          "[security][limits][request-id]") {
+  YamlServer server(
+      "server:\n  limits:\n    max_body_bytes: 1000\n    max_url_bytes: 100\n"
+      "    max_header_bytes: 1024\n    read_timeout_seconds: 5\n");
+  struct Case {
+    std::string what;
+    int status;
+    std::function<std::string(const std::string& id_header)> request;
+    bool id_read = true;  ///< whether the listener reads the client's id
+  };
+  const std::vector<Case> cases = {
+      {"body over the limit", 413,
+       [](const std::string& id) {
+         return raw_request("POST", "/services/register", register_body("r", 1001), id);
+       }},
+      {"body over the limit, Expect 100-continue", 413,
+       [](const std::string& id) {
+         return "POST /services/register HTTP/1.1\r\nHost: 127.0.0.1\r\n" + id +
+                "Content-Length: 1001\r\nExpect: 100-continue\r\n\r\n";
+       }},
+      {"URL over the limit", 414,
+       [](const std::string& id) { return raw_get("/" + std::string(200, 'u'), id); }, false},
+      {"headers over the limit", 431,
+       [](const std::string& id) {
+         return raw_get("/health/live", id + "X-Pad: " + std::string(2000, 'p') + "\r\n");
+       }},
+      {"malformed", 400,
+       [](const std::string& id) {
+         return "GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n" + id +
+                "Broken header line\r\n\r\n";
+       }},
+  };
+  for (const auto& each : cases) {
+    for (bool given : {true, false}) {
+      INFO(each.what << (given ? ", with an id" : ", without"));
+      RawConnection connection(server.port());
+      REQUIRE(connection.send(each.request(given ? "X-Request-Id: client-id-7\r\n" : "")));
+      auto response = connection.read_response(5s);
+      RAW_CHECK_STATUS(response, each.status);
+      auto id = response.header("X-Request-Id");
+      if (given && each.id_read) {
+        CHECK(id == "client-id-7");
+      } else {
+        CHECK(id.size() == 32);
+        CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+      }
+    }
+  }
 }
 
 TEST_CASE("a header named like the parser's old refusal mark is an ordinary header",
