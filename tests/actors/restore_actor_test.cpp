@@ -156,3 +156,31 @@ TEST_CASE("the file's instances start by their enabled flag unless a user decide
   CHECK(count(ServiceState::initialized) == 1);
   CHECK(count(ServiceState::configured) == 0);
 }
+
+TEST_CASE("a registration by request takes nothing from a stored row the file no longer uses",
+          "[state]") {
+  StateFolder folder;
+  StartPlan with_db;
+  with_db.file = {{"db", "echo", {{"enabled", false}}}};
+  {
+    StatefulNode node{folder.file()};
+    node->restore(with_db);
+    node->configure("db", {{"prefix", "SECRET-OLD-CONFIG"}});
+    node->start("db");
+  }
+  {
+    StatefulNode node{folder.file()};
+    auto report = node->restore();  // the file no longer lists db: its row is not restored
+    CHECK(report.registered == 0);
+    node->register_service("echo", std::string{"db"});  // neither configured nor started
+  }
+  StatefulNode node{folder.file()};
+  auto report = node->restore();
+  CHECK(report.registered == 1);
+  CHECK(report.started.empty());
+  auto db = node->status("db");
+  CHECK(db.origin == processpype::InstanceOrigin::request);
+  CHECK(db.state == ServiceState::initialized);
+  CHECK_FALSE(db.is_configured);
+  CHECK(db.metadata.dump().find("SECRET-OLD-CONFIG") == std::string::npos);
+}
