@@ -146,6 +146,27 @@ TEST_CASE("a registration by request takes nothing from the row of a file instan
   CHECK(db.dump().find("SECRET-OLD-CONFIG") == std::string::npos);
 }
 
+TEST_CASE("a DELETE of a request instance whose name the file lists outlives a restart",
+          "[state]") {
+  TempDirectory folder{"processpype-state"};
+  auto config =
+      folder.write("app.yaml", "services:\n  db:\n    type: echo\n  counter:\n    step: 2\n");
+  auto file = folder.path() / "state.db";
+  {
+    StatefulNode node{file, {"--config", config}};
+    auto api = node.client();
+    REQUIRE(api.del("/services/db").status == 200);                 // a file instance: a tombstone
+    REQUIRE(register_service(api, "counter", "db").status == 200);  // replaces the tombstone
+    REQUIRE(api.post("/services/db/start").status == 200);
+    REQUIRE(api.del("/services/db").status == 200);
+    CHECK(node.server->stop().code == 0);
+  }
+  StatefulNode node{file, {"--config", config}};
+  auto api = node.client();
+  CHECK(service_names(api) == std::vector<std::string>{"counter"});
+  CHECK(api.get("/services/db").status == 404);
+}
+
 TEST_CASE("no acknowledged registration or configure is lost to kill -9 in a storm",
           "[state][crash]") {
   TempDirectory folder{"processpype-state"};

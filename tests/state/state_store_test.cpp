@@ -154,6 +154,24 @@ TEST_CASE("a registration by request starts a fresh row, whatever row the name h
   CHECK(db.sequence > stale.sequence);
 }
 
+TEST_CASE("a request instance's row becomes a tombstone like a file instance's") {
+  // What the Supervisor writes when it deregisters a request instance whose
+  // name the application file lists (docs/state.md, "What is stored").
+  StateFile file;
+  auto store = open_store(file.path);
+  require_saved(store->commit(std::vector<Change>{request_registration("db", "counter"),
+                                                  Configured{"db", {{"step", 2}}},
+                                                  DesiredChanged{"db", DesiredState::running}}));
+  require_saved(store->commit(
+      std::vector<Change>{Registered{"db", "counter", Origin::file}, Deregistered{"db", true}}));
+  auto instances = store->load();
+  REQUIRE(instances.size() == 1);
+  CHECK(instances[0].deregistered);
+  CHECK(instances[0].origin == Origin::file);
+  CHECK_FALSE(instances[0].configuration.has_value());
+  CHECK_FALSE(instances[0].desired.has_value());
+}
+
 TEST_CASE("a submission is stored whole or not at all, and its failure spares the others") {
   StateFile file;
   auto store = open_store(file.path);
