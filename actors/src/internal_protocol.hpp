@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/fwd.hpp>
@@ -36,7 +37,8 @@ using committed_atom = caf::atom_constant<caf::atom("committed")>;
 /// A callback to run inside a service actor (Service::every).
 using Tick = std::function<void()>;
 
-/// The Supervisor with the messages its service actors send it:
+/// The Supervisor with the messages its service actors and the node's start
+/// send it:
 ///
 /// | message                                         | meaning                          |
 /// | ----------------------------------------------- | -------------------------------- |
@@ -49,10 +51,19 @@ using Tick = std::function<void()>;
 /// | (committed_atom, ticket, failure)               | the state file wrote the change  |
 /// |                                                 | `ticket` (failure none), or      |
 /// |                                                 | could not (StateCommits)         |
+/// | (restore_atom, instances, file_names)           | restore_atom (protocol.hpp) at   |
+/// |                                                 | a node's start, with the names   |
+/// |                                                 | the application file lists: a    |
+/// |                                                 | request instance deregistered    |
+/// |                                                 | under one leaves a tombstone     |
+/// |                                                 | (docs/state.md); replies the     |
+/// |                                                 | count registered                 |
 using InternalSupervisorActor =
     SupervisorActor::extend<caf::reacts_to<changed_atom, ServiceState, EventCause, bool>,
                             caf::reacts_to<waiting_atom>,
-                            caf::reacts_to<committed_atom, std::uint64_t, caf::error>>;
+                            caf::reacts_to<committed_atom, std::uint64_t, caf::error>,
+                            caf::replies_to<restore_atom, std::vector<RestoredInstance>,
+                                            std::vector<std::string>>::with<std::uint64_t>>;
 
 /// One service instance (docs/architecture.md). Commands come from the
 /// Supervisor, which delegates them, so replies go to the original caller.

@@ -11,6 +11,7 @@
 #include <caf/all.hpp>
 
 #include "blocking_request.hpp"
+#include "internal_protocol.hpp"
 #include "missing_class.hpp"
 #include "processpype/actors/runtime.hpp"
 #include "processpype/runtime/dependencies.hpp"
@@ -225,8 +226,15 @@ StartReport Runtime::restore(const StartPlan& plan) {
     }
     instances.push_back(std::move(instance.instance));
   }
-  report.registered = blocking_request<std::uint64_t>(system_, supervisor_, caf::infinite,
-                                                      restore_atom::value, std::move(instances));
+  // The file's names too: a request instance deregistered under one of them
+  // must leave a tombstone, or the file would bring the name back at the
+  // next start (docs/state.md, "What is stored").
+  std::vector<std::string> file_names;
+  file_names.reserve(plan.file.size());
+  for (const auto& file : plan.file) file_names.push_back(file.name);
+  report.registered = blocking_request<std::uint64_t>(
+      system_, caf::actor_cast<InternalSupervisorActor>(supervisor_), caf::infinite,
+      restore_atom::value, std::move(instances), std::move(file_names));
 
   auto order = order_along(roots, [&](const std::string& name) {
     auto found = dependencies.find(name);

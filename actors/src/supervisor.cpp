@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <caf/all.hpp>
@@ -96,6 +97,11 @@ class Supervisor final : public InternalSupervisorActor::base, public RunsOnCall
           if (auto* entry = reporting_entry()) entry->waits_for_dependency = true;
         },
         [this](restore_atom, std::vector<RestoredInstance>& instances) {
+          return restore(std::move(instances));
+        },
+        [this](restore_atom, std::vector<RestoredInstance>& instances,
+               std::vector<std::string>& file_names) {
+          file_names_ = {file_names.begin(), file_names.end()};
           return restore(std::move(instances));
         },
         [this](committed_atom, std::uint64_t ticket, const caf::error& failure) {
@@ -218,12 +224,15 @@ class Supervisor final : public InternalSupervisorActor::base, public RunsOnCall
     // Written ahead; an operator must be able to remove things during an
     // incident: it acts even when the write fails, with a warning. A file
     // instance stays deregistered (a tombstone keeps the file from
-    // bringing it back).
+    // bringing it back); so does a request instance whose name the file
+    // lists, one registered in place of a tombstone (docs/state.md, "What is
+    // stored").
     std::vector<state::Change> changes;
     const auto& record = *entry->record;
-    if (record.origin() == InstanceOrigin::file)
+    bool tombstone = record.origin() == InstanceOrigin::file || file_names_.count(name) != 0;
+    if (tombstone)  // the row to keep: a file instance may have none yet
       changes.push_back(state::Registered{name, record.service_class().key, state::Origin::file});
-    changes.push_back(state::Deregistered{name, record.origin() == InstanceOrigin::file});
+    changes.push_back(state::Deregistered{name, tombstone});
     commits_.submit(caf::actor_cast<InternalSupervisorActor>(this), std::move(changes),
                     [this, name, trigger, promise](const caf::error& failure) mutable {
                       finish_deregistration(name, std::move(trigger),
@@ -542,6 +551,9 @@ class Supervisor final : public InternalSupervisorActor::base, public RunsOnCall
   DependencyGraph graph_{instances_};
   bool shutting_down_ = false;
   std::unordered_map<caf::actor_addr, std::string> by_actor_;
+  /// The names of the application file's instances (the node's start gives
+  /// them): a request instance deregistered under one leaves a tombstone.
+  std::unordered_set<std::string> file_names_;
   std::shared_ptr<ManagerThreads> threads_ = std::make_shared<ManagerThreads>();
 };
 

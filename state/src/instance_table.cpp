@@ -80,10 +80,16 @@ std::optional<std::string> InstanceTable::apply(const Change& change) {
 }
 
 std::optional<std::string> InstanceTable::apply_one(const Registered& change) {
-  // A tombstone gives way to a fresh row (a new sequence): the name is
-  // registered anew, with nothing of the deregistered instance.
-  sqlite::bind_text(delete_tombstone_.get(), 1, change.name);
-  sqlite::run(delete_tombstone_.get());
+  // A registration by request is a new instance: whatever row the name had
+  // (a tombstone, or the kept row of a file instance the application file
+  // no longer lists) gives way to a fresh row, a new sequence with nothing
+  // of the earlier instance (docs/state.md, "What is stored"). A file
+  // instance's registration, submitted with each of its changes, keeps its
+  // live row; only a tombstone gives way.
+  auto* earlier =
+      change.origin == Origin::request ? delete_instance_.get() : delete_tombstone_.get();
+  sqlite::bind_text(earlier, 1, change.name);
+  sqlite::run(earlier);
   auto* statement = upsert_registration_.get();
   sqlite::bind_text(statement, 1, change.name);
   sqlite::bind_text(statement, 2, change.class_key);

@@ -156,3 +156,79 @@ TEST_CASE("the file's instances start by their enabled flag unless a user decide
   CHECK(count(ServiceState::initialized) == 1);
   CHECK(count(ServiceState::configured) == 0);
 }
+
+TEST_CASE("a registration by request takes nothing from a stored row the file no longer uses",
+          "[state]") {
+  StateFolder folder;
+  StartPlan with_db;
+  with_db.file = {{"db", "echo", {{"enabled", false}}}};
+  {
+    StatefulNode node{folder.file()};
+    node->restore(with_db);
+    node->configure("db", {{"prefix", "SECRET-OLD-CONFIG"}});
+    node->start("db");
+  }
+  {
+    StatefulNode node{folder.file()};
+    auto report = node->restore();  // the file no longer lists db: its row is not restored
+    CHECK(report.registered == 0);
+    node->register_service("echo", std::string{"db"});  // neither configured nor started
+  }
+  StatefulNode node{folder.file()};
+  auto report = node->restore();
+  CHECK(report.registered == 1);
+  CHECK(report.started.empty());
+  auto db = node->status("db");
+  CHECK(db.origin == processpype::InstanceOrigin::request);
+  CHECK(db.state == ServiceState::initialized);
+  CHECK_FALSE(db.is_configured);
+  CHECK(db.metadata.dump().find("SECRET-OLD-CONFIG") == std::string::npos);
+}
+
+TEST_CASE("a request instance deregistered under a name the file lists stays deregistered",
+          "[state]") {
+  StateFolder folder;
+  StartPlan plan;
+  plan.file = {{"db", "echo", json::object()}, {"other", "counter", json::object()}};
+  SECTION("registered and deregistered in one run") {
+    StatefulNode node{folder.file()};
+    node->restore(plan);
+    node->deregister("db");                                // a file instance: a tombstone
+    node->register_service("counter", std::string{"db"});  // a request row replaces it
+    node->start("db");
+    node->deregister("db");
+  }
+  SECTION("deregistered after a restart restored it") {
+    {
+      StatefulNode node{folder.file()};
+      node->restore(plan);
+      node->deregister("db");
+      node->register_service("counter", std::string{"db"});
+    }
+    StatefulNode node{folder.file()};
+    node->restore(plan);
+    CHECK(node->status("db").origin == processpype::InstanceOrigin::request);
+    node->deregister("db");
+  }
+  StatefulNode node{folder.file()};
+  auto report = node->restore(plan);
+  CHECK(report.registered == 1);
+  CHECK(report.started == std::vector<std::string>{"other"});
+  expect_error(ErrorCode::not_found, [&] { node->status("db"); });
+  // The name can be taken again by a request.
+  CHECK(node->register_service("echo", std::string{"db"}).name == "db");
+}
+
+TEST_CASE("a request instance the file does not list leaves no row when deregistered", "[state]") {
+  StateFolder folder;
+  StartPlan plan;
+  plan.file = {{"other", "counter", json::object()}};
+  {
+    StatefulNode node{folder.file()};
+    node->restore(plan);
+    node->register_service("counter", std::string{"gone"});
+    node->configure("gone", {{"step", 2}});
+    node->deregister("gone");
+  }
+  CHECK(StateStore::open({folder.file()})->load().empty());
+}

@@ -136,6 +136,59 @@ TEST_CASE("a file instance changed by requests: the request wins, overrides say 
   CHECK(status(api, "greeter")["overrides"] == json::array());
 }
 
+TEST_CASE("a registration by request takes nothing from the row of a file instance gone",
+          "[state]") {
+  TempDirectory folder{"processpype-state"};
+  auto with_db = folder.write("with-db.yaml",
+                              "services:\n  db:\n    type: echo\n    enabled: false\n"
+                              "  counter:\n    step: 2\n");
+  auto without_db = folder.write("without-db.yaml", "services:\n  counter:\n    step: 2\n");
+  auto file = folder.path() / "state.db";
+  {
+    StatefulNode node{file, {"--config", with_db}};
+    auto api = node.client();
+    REQUIRE(api.post("/services/db/configure", json{{"prefix", "SECRET-OLD-CONFIG"}}).status ==
+            200);
+    REQUIRE(api.post("/services/db/start").status == 200);
+    CHECK(node.server->stop().code == 0);
+  }
+  {
+    StatefulNode node{file, {"--config", without_db}};  // db's row is kept, not restored
+    auto api = node.client();
+    CHECK(service_names(api) == std::vector<std::string>{"counter"});
+    REQUIRE(register_service(api, "echo", "db").status == 200);  // not configured, not started
+    CHECK(node.server->stop().code == 0);
+  }
+  StatefulNode node{file, {"--config", without_db}};
+  auto api = node.client();
+  auto db = status(api, "db");
+  CHECK(db["origin"] == "request");
+  CHECK(db["state"] == "initialized");
+  CHECK(db["is_configured"] == false);
+  CHECK(db.dump().find("SECRET-OLD-CONFIG") == std::string::npos);
+}
+
+TEST_CASE("a DELETE of a request instance whose name the file lists outlives a restart",
+          "[state]") {
+  TempDirectory folder{"processpype-state"};
+  auto config =
+      folder.write("app.yaml", "services:\n  db:\n    type: echo\n  counter:\n    step: 2\n");
+  auto file = folder.path() / "state.db";
+  {
+    StatefulNode node{file, {"--config", config}};
+    auto api = node.client();
+    REQUIRE(api.del("/services/db").status == 200);                 // a file instance: a tombstone
+    REQUIRE(register_service(api, "counter", "db").status == 200);  // replaces the tombstone
+    REQUIRE(api.post("/services/db/start").status == 200);
+    REQUIRE(api.del("/services/db").status == 200);
+    CHECK(node.server->stop().code == 0);
+  }
+  StatefulNode node{file, {"--config", config}};
+  auto api = node.client();
+  CHECK(service_names(api) == std::vector<std::string>{"counter"});
+  CHECK(api.get("/services/db").status == 404);
+}
+
 TEST_CASE("no acknowledged registration or configure is lost to kill -9 in a storm",
           "[state][crash]") {
   TempDirectory folder{"processpype-state"};

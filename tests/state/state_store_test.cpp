@@ -119,7 +119,7 @@ TEST_CASE("a file instance deregistered stays a tombstone until a request regist
   }
 }
 
-TEST_CASE("registering a live row again keeps its configuration and desired state") {
+TEST_CASE("a file instance's registration with its changes keeps its row") {
   StateFile file;
   auto store = open_store(file.path);
   require_saved(store->commit(std::vector<Change>{Registered{"web", "echo", Origin::file},
@@ -130,6 +130,46 @@ TEST_CASE("registering a live row again keeps its configuration and desired stat
   REQUIRE(instances.size() == 1);
   CHECK(instances[0].configuration == json{{"port", 80}});
   CHECK(instances[0].desired == DesiredState::stopped);
+}
+
+TEST_CASE("a registration by request starts a fresh row, whatever row the name had") {
+  StateFile file;
+  auto store = open_store(file.path);
+  // The row of a file instance that the application file no longer lists:
+  // kept, not restored (docs/state.md, "At start").
+  require_saved(store->commit(std::vector<Change>{Registered{"db", "echo", Origin::file},
+                                                  Configured{"db", {{"prefix", "OLD"}}},
+                                                  DesiredChanged{"db", DesiredState::running}}));
+  require_saved(store->commit(request_registration("later")));
+  auto stale = store->load().at(0);
+  require_saved(store->commit(request_registration("db", "counter")));
+  auto instances = store->load();
+  REQUIRE(names_of(instances) == std::vector<std::string>{"later", "db"});
+  const auto& db = instances[1];
+  CHECK(db.origin == Origin::request);
+  CHECK(db.class_key == "counter");
+  CHECK_FALSE(db.configuration.has_value());
+  CHECK_FALSE(db.desired.has_value());
+  CHECK_FALSE(db.deregistered);
+  CHECK(db.sequence > stale.sequence);
+}
+
+TEST_CASE("a request instance's row becomes a tombstone like a file instance's") {
+  // What the Supervisor writes when it deregisters a request instance whose
+  // name the application file lists (docs/state.md, "What is stored").
+  StateFile file;
+  auto store = open_store(file.path);
+  require_saved(store->commit(std::vector<Change>{request_registration("db", "counter"),
+                                                  Configured{"db", {{"step", 2}}},
+                                                  DesiredChanged{"db", DesiredState::running}}));
+  require_saved(store->commit(
+      std::vector<Change>{Registered{"db", "counter", Origin::file}, Deregistered{"db", true}}));
+  auto instances = store->load();
+  REQUIRE(instances.size() == 1);
+  CHECK(instances[0].deregistered);
+  CHECK(instances[0].origin == Origin::file);
+  CHECK_FALSE(instances[0].configuration.has_value());
+  CHECK_FALSE(instances[0].desired.has_value());
 }
 
 TEST_CASE("a submission is stored whole or not at all, and its failure spares the others") {

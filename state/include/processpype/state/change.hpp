@@ -9,9 +9,11 @@
 
 namespace processpype::state {
 
-/// An instance was registered. With no row for `name`, or only a tombstone
-/// (a file instance deregistered earlier), a fresh row is written: a new
-/// sequence, no configuration, no desired state. With a live row, the row is
+/// An instance was registered. Origin request (a new instance): a fresh row
+/// is written in place of any row `name` had (a tombstone, or the kept row
+/// of a file instance the application file no longer lists): a new
+/// sequence, no configuration, no desired state. Origin file: with no row,
+/// or only a tombstone, a fresh row is written; with a live row, the row is
 /// kept (its configuration and desired state too) and only `class_key` and
 /// `origin` are updated: a file instance gets its row by a Registered
 /// submitted with its first change, and submitting one with every change of
