@@ -325,8 +325,18 @@ class Placement final : public PlacementActor::base {
     bool run = acquisition.record.desired == cluster::DesiredState::running;
     if (auto existing = setup_.table->find(name)) {
       if (existing->origin() != InstanceOrigin::cluster) {
-        log_->error("Cluster instance {} has the name of a node instance of this node: not run",
-                    name);
+        // It cannot run here, and its owner key must not stay here either:
+        // every command would be carried to this node, which would act on
+        // its unrelated node instance. Declined, another eligible node
+        // takes it (docs/cluster.md, "Placement").
+        log_->error(
+            "Cluster instance {} has the name of a node instance of this node: not run here; "
+            "declined and released for another eligible node",
+            name);
+        coordinator_.decline(name, [log = log_, name](const cluster::WriteResult& result) {
+          if (!result.ok())
+            log->warn("Cluster instance {} not released yet: {}", name, result.detail);
+        });
         return;
       }
       // Still registered here (its lease proved alive): it runs again.

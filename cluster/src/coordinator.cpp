@@ -315,6 +315,16 @@ WriteResult Coordinator::release(std::string name) {
                          [&](WriteDone done) { release(std::move(name), std::move(done)); });
 }
 
+void Coordinator::decline(std::string name, WriteDone done) {
+  impl_->post_operation(std::move(done), [impl = impl_.get(), name = std::move(name)](
+                                             const WriteDone& done) { impl->decline(name, done); });
+}
+
+WriteResult Coordinator::decline(std::string name) {
+  return impl_->wait_for("decline",
+                         [&](WriteDone done) { decline(std::move(name), std::move(done)); });
+}
+
 void Coordinator::drain(WriteDone done) {
   impl_->post_operation(std::move(done),
                         [impl = impl_.get()](const WriteDone& done) { impl->drain(done); });

@@ -120,6 +120,7 @@ class Coordinator::Impl {
   void flush_releases();
   bool release_batch(const std::vector<std::string>& batch, std::int64_t lease_id);
   void released(const std::vector<std::string>& batch, std::int64_t revision, bool by_us);
+  void decline(const std::string& name, const WriteDone& done);
   void drain(const WriteDone& done);
   void uncordon(const WriteDone& done);
   void request_rebalance(const WriteDone& done);

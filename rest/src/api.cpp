@@ -218,7 +218,22 @@ bool ApiCore::carry_to_owner(const Call& call, const Route& route) {
   const auto* cluster = runtime.cluster();
   if (cluster == nullptr || call.remote || !call.parameters.find("name")) return false;
   const auto& name = call.name();
-  if (runtime.table().find(name)) return false;
+  // Carried here by a node that saw this node own the cluster instance: a
+  // peer's call without /nodes/{id} (those under /nodes/{id} are forwards).
+  bool carried = call.origin == Call::Origin::peer && call.node_id.empty();
+  if (auto local = runtime.table().find(name)) {
+    // Only the cluster instance may answer a cluster command: a node
+    // instance of the same name is another instance (docs/cluster.md).
+    if (carried && local->origin() != InstanceOrigin::cluster) {
+      respond_error(call.exchange,
+                    Error(ErrorCode::conflict,
+                          "Service " + name + " on node " + runtime.node_id() +
+                              " is a node instance, not the cluster instance of that name: "
+                              "this node does not run the cluster instance"));
+      return true;
+    }
+    return false;
+  }
   auto instance = cluster->instance(name);
   if (!instance) return false;
   auto unavailable = [&](std::string detail) {
