@@ -25,6 +25,19 @@ using nlohmann::json;
 /// A route as the table holds it: its description and its compiled pattern.
 using CoreRoutes = RouteTable<const Route*>;
 
+/// `path` without its first two segments, `/nodes/<id>` (segments as
+/// split_path counts them: empty ones do not count).
+std::string without_node_prefix(std::string_view path) {
+  for (int segment = 0; segment < 2; ++segment) {
+    auto start = path.find_first_not_of('/');
+    if (start == std::string_view::npos) return "/";
+    auto end = path.find('/', start);
+    if (end == std::string_view::npos) return "/";
+    path.remove_prefix(end);
+  }
+  return std::string{path};
+}
+
 }  // namespace
 
 // -- BackgroundWorker ---------------------------------------------------------------------
@@ -246,14 +259,22 @@ bool ApiCore::carry_to_owner(const Call& call, const Route& route) {
                            : "Service " + name + " has no owner: no node that may run it is up");
   const auto& owner = *instance->owner;
   // Views move on: a call already carried here is not carried again.
-  if (owner == runtime.node_id() || call.origin == Call::Origin::peer)
+  if (owner == runtime.node_id() || carried)
     return unavailable("Service " + name + " is changing owner: try again");
   if (route.remote == Remote::handler)
     if (auto body = replicas->find(owner, name)) {
       respond(call.exchange, json_response(200, std::string{*body}));
       return true;
     }
-  forward(call, owner, route.wait);
+  if (call.node_id.empty()) {
+    forward(call, owner, route.wait);
+    return true;
+  }
+  // Under /nodes/{this node}: the owner gets the path without that prefix,
+  // else it would see a call for this node and send it back.
+  Call relative = call;
+  relative.path = without_node_prefix(call.path);
+  forward(relative, owner, route.wait);
   return true;
 }
 

@@ -140,3 +140,26 @@ TEST_CASE("a command carried to a node that has only a node instance of the name
   }
   check_counter_there(c, "twin");
 }
+
+TEST_CASE(
+    "/nodes/{id}/services/{name} reaches a cluster instance owned by another node, from either "
+    "node",
+    "[cluster][failover][routing]") {
+  StoreCluster cluster({"A", "B"});
+  auto a = cluster.node("A").client();
+  auto b = cluster.node("B").client();
+  register_cluster_instance(a, "echo", "slow", json{"B"});
+  REQUIRE(wait_until([&] { return owner_of(a, "slow") == "B"; }, 10s, 20ms));
+
+  // On A, addressed to A: carried to B without the /nodes/A prefix.
+  E2E_CHECK_STATUS(a.post("/nodes/A/services/slow/start"), 200);
+  auto echoed = a.post("/nodes/A/services/slow/echo", json{{"message", "via A"}});
+  E2E_CHECK_STATUS(echoed, 200);
+  CHECK(echoed.field("message") == "Echo: via A");
+  // On B, addressed to A: forwarded to A, which carries it back to B.
+  auto from_b = b.post("/nodes/A/services/slow/echo", json{{"message", "via B"}});
+  E2E_CHECK_STATUS(from_b, 200);
+  CHECK(from_b.field("message") == "Echo: via B");
+  E2E_CHECK_STATUS(b.post("/nodes/A/services/slow/stop"), 200);
+  CHECK(b.get("/services/slow").field("state") == "stopped");
+}
