@@ -297,6 +297,8 @@ struct Api::Impl {
   Route custom;
   PathPattern custom_pattern{"services/{name}/{path...}"};
   HttpGatewayActor gateway;
+  /// The directory's listener that fails requests to a node that went down.
+  NodeDirectory::ListenerId down_listener = 0;
 };
 
 Api::Impl::Impl(Runtime& runtime, ApiOptions options)
@@ -313,7 +315,8 @@ Api::Impl::Impl(Runtime& runtime, ApiOptions options)
     table.add(route.method, route.pattern, &route, route.doc.summary);
   custom_pattern = PathPattern{custom.pattern};
   // A node that goes down will not answer: fail what is in flight to it now.
-  runtime.directory()->on_down([this](const NodeDirectory::Node& node) {
+  // Removed by ~Impl: the Runtime and its directory may outlive this Api.
+  down_listener = runtime.directory()->on_down([this](const NodeDirectory::Node& node) {
     auto gone = make_error(ErrorCode::node_unavailable,
                            "Node " + node.id + " went down before it answered");
     core.caller.fail_requests_to(node.gateway.address(), gone);
@@ -342,6 +345,7 @@ Api::Impl::Impl(Runtime& runtime, ApiOptions options)
 }
 
 Api::Impl::~Impl() {
+  core.runtime.directory()->remove_listener(down_listener);
   caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
 }
 
