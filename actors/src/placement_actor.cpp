@@ -288,8 +288,11 @@ class Placement final : public PlacementActor::base {
   }
 
   /// As the owner: the tombstone first, then the stop, then the release.
+  /// An instance without owner (no eligible node up) gets its tombstone
+  /// here, without owner (docs/cluster.md, "Records").
   caf::result<Deregistration> deregister(const std::string& name, Trigger trigger) {
     auto record = setup_.table->find(name);
+    if (!record && coordinator_.instance(name)) return remove_unowned(name);
     if (!record || record->origin() != InstanceOrigin::cluster)
       return make_error(ErrorCode::not_found, fmt::format("Service {} not found", name));
     auto promise = make_response_promise<Deregistration>();
@@ -308,6 +311,17 @@ class Placement final : public PlacementActor::base {
                            promise.deliver(error);
                          });
                });
+    return promise;
+  }
+
+  caf::result<Deregistration> remove_unowned(const std::string& name) {
+    auto promise = make_response_promise<Deregistration>();
+    write_then(
+        [this, name](WriteDone done) { coordinator_.remove_unowned_record(name, std::move(done)); },
+        [name, promise](const cluster::WriteResult& result) mutable {
+          if (auto refusal = refusal_of(result, name)) return promise.deliver(refusal), void();
+          promise.deliver(Deregistration{name, {}, {}});
+        });
     return promise;
   }
 

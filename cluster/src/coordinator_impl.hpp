@@ -138,6 +138,7 @@ class Coordinator::Impl {
                       const std::function<void(InstanceRecord&)>& change, const WriteDone& done);
   WriteResult read_back(const std::string& name, const std::string& written,
                         std::int64_t expected_revision);
+  void remove_unowned_record(const std::string& name, const WriteDone& done);
   void purge_record(const std::string& name, const WriteDone& done);
   /// Applies this coordinator's own put to the view.
   void apply_own_put(const std::string& key, const std::string& value, std::int64_t lease,

@@ -253,6 +253,11 @@ bool ApiCore::carry_to_owner(const Call& call, const Route& route) {
     respond_error(call.exchange, Error(ErrorCode::node_unavailable, std::move(detail)));
     return true;
   };
+  // A DELETE needs no owner: its tombstone is written without one (no
+  // eligible node may ever come up; docs/cluster.md, "Records").
+  if (!instance->owner && route.method == "DELETE" && route.pattern == "services/{name}" &&
+      !carried)
+    return false;
   if (!instance->owner)
     return unavailable(cluster->store_reachable() == false
                            ? "cluster store unreachable"

@@ -163,3 +163,21 @@ TEST_CASE(
   E2E_CHECK_STATUS(b.post("/nodes/A/services/slow/stop"), 200);
   CHECK(b.get("/services/slow").field("state") == "stopped");
 }
+
+TEST_CASE("a cluster instance no node may run can be deleted", "[cluster][failover][routing]") {
+  StoreCluster cluster({"A"});
+  auto a = cluster.node("A").client();
+  register_cluster_instance(a, "echo", "ghost", json{"zz"});  // no such node
+  auto configured = a.post("/services/ghost/configure", json{{"prefix", "X"}});
+  E2E_CHECK_STATUS(configured, 503);
+  CHECK_THAT(configured.detail(), Catch::Contains("no owner"));
+
+  auto deleted = a.del("/services/ghost");
+  E2E_REQUIRE_STATUS(deleted, 200);
+  CHECK(deleted.field("status") == "deregistered");
+  CHECK(cluster_entry(a, "ghost").is_null());  // the writer's view has it at once
+  E2E_CHECK_STATUS(a.del("/services/ghost"), 404);
+  // The name is free again (a request replaces a tombstone without owner).
+  register_cluster_instance(a, "echo", "ghost", json{"A"});
+  CHECK(wait_until([&] { return owner_of(a, "ghost") == "A"; }, 10s, 20ms));
+}

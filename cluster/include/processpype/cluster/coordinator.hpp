@@ -293,6 +293,12 @@ class Coordinator {
   /// stops the instance and calls release(name).
   void remove_record(std::string name, WriteDone done);
   WriteResult remove_record(std::string name);
+  /// Writes the tombstone of an instance that has no owner (no eligible
+  /// node is up: nobody else could delete it), if the owner key is still
+  /// absent and the record unchanged in the store. not_owner when it has
+  /// an owner (its owner deletes it).
+  void remove_unowned_record(std::string name, WriteDone done);
+  WriteResult remove_unowned_record(std::string name);
   /// Deletes a tombstone whose instance has no owner (an operator's
   /// cleanup); not_found when there is no tombstone.
   void purge_record(std::string name, WriteDone done);
