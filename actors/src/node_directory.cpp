@@ -37,8 +37,13 @@ std::vector<NodeDirectory::Node> NodeDirectory::nodes() const {
   return result;
 }
 
+void NodeDirectory::call(const Listeners& listeners, const Node& node) {
+  for (const auto& [id, listener] : listeners) listener(node);
+}
+
 void NodeDirectory::put(Node node) {
-  std::vector<std::function<void(const Node&)>> listeners;
+  std::lock_guard calling{calling_};
+  Listeners listeners;
   {
     std::lock_guard lock{mutex_};
     auto found = nodes_.find(node.id);
@@ -48,7 +53,7 @@ void NodeDirectory::put(Node node) {
     auto id = node.id;
     nodes_.insert_or_assign(std::move(id), node);
   }
-  for (auto& listener : listeners) listener(node);
+  call(listeners, node);
 }
 
 void NodeDirectory::erase(const std::string& id) {
@@ -57,8 +62,9 @@ void NodeDirectory::erase(const std::string& id) {
 }
 
 void NodeDirectory::mark_down(const std::string& id, std::string reason, bool left) {
+  std::lock_guard calling{calling_};
   Node node;
-  std::vector<std::function<void(const Node&)>> listeners;
+  Listeners listeners;
   {
     std::lock_guard lock{mutex_};
     auto found = nodes_.find(id);
@@ -69,17 +75,36 @@ void NodeDirectory::mark_down(const std::string& id, std::string reason, bool le
     node = found->second;
     listeners = down_listeners_;
   }
-  for (auto& listener : listeners) listener(node);
+  call(listeners, node);
 }
 
-void NodeDirectory::on_down(std::function<void(const Node&)> listener) {
+NodeDirectory::ListenerId NodeDirectory::on_down(std::function<void(const Node&)> listener) {
   std::lock_guard lock{mutex_};
-  down_listeners_.push_back(std::move(listener));
+  down_listeners_.emplace_back(++last_listener_, std::move(listener));
+  return last_listener_;
 }
 
-void NodeDirectory::on_up(std::function<void(const Node&)> listener) {
+NodeDirectory::ListenerId NodeDirectory::on_up(std::function<void(const Node&)> listener) {
   std::lock_guard lock{mutex_};
-  up_listeners_.push_back(std::move(listener));
+  up_listeners_.emplace_back(++last_listener_, std::move(listener));
+  return last_listener_;
+}
+
+void NodeDirectory::remove_listener(ListenerId id) {
+  {
+    std::lock_guard lock{mutex_};
+    auto same = [id](const auto& entry) { return entry.first == id; };
+    std::erase_if(down_listeners_, same);
+    std::erase_if(up_listeners_, same);
+  }
+  // A call that copied the listeners before the removal has returned once
+  // this lock is ours; later calls copy them without it.
+  std::lock_guard calling{calling_};
+}
+
+std::size_t NodeDirectory::listener_count() const {
+  std::lock_guard lock{mutex_};
+  return down_listeners_.size() + up_listeners_.size();
 }
 
 }  // namespace processpype

@@ -288,8 +288,11 @@ class Placement final : public PlacementActor::base {
   }
 
   /// As the owner: the tombstone first, then the stop, then the release.
+  /// An instance without owner (no eligible node up) gets its tombstone
+  /// here, without owner (docs/cluster.md, "Records").
   caf::result<Deregistration> deregister(const std::string& name, Trigger trigger) {
     auto record = setup_.table->find(name);
+    if (!record && coordinator_.instance(name)) return remove_unowned(name);
     if (!record || record->origin() != InstanceOrigin::cluster)
       return make_error(ErrorCode::not_found, fmt::format("Service {} not found", name));
     auto promise = make_response_promise<Deregistration>();
@@ -311,6 +314,17 @@ class Placement final : public PlacementActor::base {
     return promise;
   }
 
+  caf::result<Deregistration> remove_unowned(const std::string& name) {
+    auto promise = make_response_promise<Deregistration>();
+    write_then(
+        [this, name](WriteDone done) { coordinator_.remove_unowned_record(name, std::move(done)); },
+        [name, promise](const cluster::WriteResult& result) mutable {
+          if (auto refusal = refusal_of(result, name)) return promise.deliver(refusal), void();
+          promise.deliver(Deregistration{name, {}, {}});
+        });
+    return promise;
+  }
+
   // -- what the Coordinator decides --------------------------------------------------------
 
   void acquire(const cluster::Acquisition& acquisition) {
@@ -325,8 +339,18 @@ class Placement final : public PlacementActor::base {
     bool run = acquisition.record.desired == cluster::DesiredState::running;
     if (auto existing = setup_.table->find(name)) {
       if (existing->origin() != InstanceOrigin::cluster) {
-        log_->error("Cluster instance {} has the name of a node instance of this node: not run",
-                    name);
+        // It cannot run here, and its owner key must not stay here either:
+        // every command would be carried to this node, which would act on
+        // its unrelated node instance. Declined, another eligible node
+        // takes it (docs/cluster.md, "Placement").
+        log_->error(
+            "Cluster instance {} has the name of a node instance of this node: not run here; "
+            "declined and released for another eligible node",
+            name);
+        coordinator_.decline(name, [log = log_, name](const cluster::WriteResult& result) {
+          if (!result.ok())
+            log->warn("Cluster instance {} not released yet: {}", name, result.detail);
+        });
         return;
       }
       // Still registered here (its lease proved alive): it runs again.

@@ -261,10 +261,13 @@ const ViewNode* ClusterView::node(const std::string& id) const {
   return found == nodes_.end() ? nullptr : &found->second;
 }
 
-std::vector<std::string> ClusterView::candidates(const InstanceRecord& record) const {
+std::vector<std::string> ClusterView::candidates(const std::string& name,
+                                                 const InstanceRecord& record) const {
   std::vector<std::string> ids;
   for (const auto& [id, node] : nodes_)
-    if (!node.registration.cordoned && record.eligible(node.registration)) ids.push_back(id);
+    if (!node.registration.cordoned && record.eligible(node.registration) &&
+        !node.registration.declines(name))
+      ids.push_back(id);
   return ids;
 }
 
@@ -272,7 +275,7 @@ std::optional<std::string> ClusterView::preferred_owner(const std::string& name)
   auto found = instances_.find(name);
   if (found == instances_.end() || !found->second.record || found->second.record->tombstone)
     return std::nullopt;
-  return preferred_node(name, candidates(*found->second.record));
+  return preferred_node(name, candidates(name, *found->second.record));
 }
 
 ClusterInstance ClusterView::describe(const std::string& name, const ViewInstance& instance) const {
@@ -283,6 +286,8 @@ ClusterInstance ClusterView::describe(const std::string& name, const ViewInstanc
     described.fencing_token = instance.owner->token;
     described.releasing = instance.owner->value.releasing;
   }
+  for (const auto& [id, node] : nodes_)
+    if (node.registration.declines(name)) described.declined_by.push_back(id);
   return described;
 }
 

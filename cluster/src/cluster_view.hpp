@@ -98,8 +98,9 @@ class ClusterView {
   const std::map<std::string, ViewInstance>& instances() const noexcept { return instances_; }
   const ViewInstance* instance(const std::string& name) const;
   const ViewNode* node(const std::string& id) const;
-  /// The live, uncordoned nodes that may own `record`.
-  std::vector<std::string> candidates(const InstanceRecord& record) const;
+  /// The live, uncordoned nodes that may own `record` (of the instance
+  /// `name`) and do not decline it.
+  std::vector<std::string> candidates(const std::string& name, const InstanceRecord& record) const;
   /// The preferred owner of `name` among its candidates.
   std::optional<std::string> preferred_owner(const std::string& name) const;
   ClusterInstance describe(const std::string& name, const ViewInstance& instance) const;

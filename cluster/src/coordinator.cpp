@@ -291,6 +291,19 @@ WriteResult Coordinator::remove_record(std::string name) {
                          [&](WriteDone done) { remove_record(std::move(name), std::move(done)); });
 }
 
+void Coordinator::remove_unowned_record(std::string name, WriteDone done) {
+  impl_->post_operation(std::move(done),
+                        [impl = impl_.get(), name = std::move(name)](const WriteDone& done) {
+                          impl->remove_unowned_record(name, done);
+                        });
+}
+
+WriteResult Coordinator::remove_unowned_record(std::string name) {
+  return impl_->wait_for("remove_unowned_record", [&](WriteDone done) {
+    remove_unowned_record(std::move(name), std::move(done));
+  });
+}
+
 void Coordinator::purge_record(std::string name, WriteDone done) {
   impl_->post_operation(std::move(done),
                         [impl = impl_.get(), name = std::move(name)](const WriteDone& done) {
@@ -313,6 +326,16 @@ void Coordinator::release(std::string name, WriteDone done) {
 WriteResult Coordinator::release(std::string name) {
   return impl_->wait_for("release",
                          [&](WriteDone done) { release(std::move(name), std::move(done)); });
+}
+
+void Coordinator::decline(std::string name, WriteDone done) {
+  impl_->post_operation(std::move(done), [impl = impl_.get(), name = std::move(name)](
+                                             const WriteDone& done) { impl->decline(name, done); });
+}
+
+WriteResult Coordinator::decline(std::string name) {
+  return impl_->wait_for("decline",
+                         [&](WriteDone done) { decline(std::move(name), std::move(done)); });
 }
 
 void Coordinator::drain(WriteDone done) {

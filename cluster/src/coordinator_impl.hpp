@@ -120,6 +120,7 @@ class Coordinator::Impl {
   void flush_releases();
   bool release_batch(const std::vector<std::string>& batch, std::int64_t lease_id);
   void released(const std::vector<std::string>& batch, std::int64_t revision, bool by_us);
+  void decline(const std::string& name, const WriteDone& done);
   void drain(const WriteDone& done);
   void uncordon(const WriteDone& done);
   void request_rebalance(const WriteDone& done);
@@ -137,6 +138,7 @@ class Coordinator::Impl {
                       const std::function<void(InstanceRecord&)>& change, const WriteDone& done);
   WriteResult read_back(const std::string& name, const std::string& written,
                         std::int64_t expected_revision);
+  void remove_unowned_record(const std::string& name, const WriteDone& done);
   void purge_record(const std::string& name, const WriteDone& done);
   /// Applies this coordinator's own put to the view.
   void apply_own_put(const std::string& key, const std::string& value, std::int64_t lease,

@@ -99,7 +99,10 @@ std::vector<Coordinator::Impl::Placement> Coordinator::Impl::placements() const 
     if (instance.owner || !instance.record || instance.record->tombstone || owned_.contains(name) ||
         pending_releases_.contains(name))
       continue;
-    auto preferred = preferred_node(name, view_.candidates(*instance.record));
+    // Declined here: a node instance has its name (docs/cluster.md,
+    // "Placement"), even before the view shows this node's registration.
+    if (registration_.declines(name)) continue;
+    auto preferred = preferred_node(name, view_.candidates(name, *instance.record));
     if (preferred == options_.node.id) plan.push_back({name, instance.record_revision});
   }
   return plan;
@@ -261,6 +264,33 @@ void Coordinator::Impl::release_all_for_leave(const WriteDone& done) {
   }
   flush_releases();
   finish(done, {WriteOutcome::ok});
+}
+
+// ---------------------------------------------------------------------------
+// Declining (docs/cluster.md, "Placement")
+
+void Coordinator::Impl::decline(const std::string& name, const WriteDone& done) {
+  bool added = false;
+  {
+    std::lock_guard lock{mutex_};
+    auto& declined = registration_.declined;
+    auto at = std::lower_bound(declined.begin(), declined.end(), name);
+    if (at == declined.end() || *at != name) {
+      declined.insert(at, name);
+      added = true;
+    }
+  }
+  if (added) {
+    // Written before the owner key goes: every node's watch sees this node
+    // decline the name before it sees the instance without owner, so none
+    // prefers this node for it.
+    auto written = write_registration();
+    if (!written.ok())
+      log_->warn("cluster instance {} declined, but the registration is not written: {}", name,
+                 written.detail);
+    log_->warn("cluster instance {} declined: a node instance of this node has its name", name);
+  }
+  queue_release(name, done);
 }
 
 // ---------------------------------------------------------------------------

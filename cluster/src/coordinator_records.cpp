@@ -219,6 +219,60 @@ WriteResult Coordinator::Impl::read_back(const std::string& name, const std::str
 }
 
 // ---------------------------------------------------------------------------
+// Deleting without owner
+
+void Coordinator::Impl::remove_unowned_record(const std::string& name, const WriteDone& done) {
+  if (fail_fast(done)) return;
+  InstanceRecord record;
+  std::int64_t expected_revision = 0;
+  {
+    std::lock_guard lock{mutex_};
+    const auto* instance = view_.instance(name);
+    if (instance == nullptr || !instance->record || instance->record->tombstone)
+      return finish(done, {WriteOutcome::not_found, 0, "no cluster instance " + name});
+    if (instance->owner)
+      return finish(done, {WriteOutcome::not_owner, instance->record_revision,
+                           "cluster instance " + name + " has an owner: it deletes it"});
+    record = *instance->record;
+    expected_revision = instance->record_revision;
+  }
+  record.tombstone = true;
+  record.desired = DesiredState::stopped;
+  auto key = layout_.instance_key(name);
+  auto owner_key = layout_.owner_key(name);
+  auto value = encode(record);
+  try {
+    // Only while nobody owns it: an owner that came meanwhile deletes it.
+    auto result = call_store([&] {
+      return store_.txn({etcd::Compare::mod_revision(key, etcd::Compare::equal, expected_revision),
+                         etcd::Compare::absent(owner_key)},
+                        {etcd::Operation::put(key, value)},
+                        {etcd::Operation::range(key), etcd::Operation::range(owner_key)});
+    });
+    if (result.succeeded) {
+      apply_own_put(key, value, 0, 0, result.revision);
+      return finish(done, {WriteOutcome::ok, result.revision});
+    }
+    const auto* stored_kv = first_of(result, 0);
+    if (stored_kv != nullptr && stored_kv->value == value && first_of(result, 1) == nullptr) {
+      apply_own_put(key, value, 0, stored_kv->create_revision, stored_kv->mod_revision);
+      return finish(done, {WriteOutcome::ok, stored_kv->mod_revision, "applied (sent twice)"});
+    }
+    auto stored = decoded(stored_kv);
+    if (!stored || stored->tombstone)
+      return finish(done, {WriteOutcome::not_found, 0, "no cluster instance " + name});
+    if (first_of(result, 1) != nullptr)
+      return finish(done, {WriteOutcome::not_owner, stored_kv->mod_revision,
+                           "cluster instance " + name + " was acquired meanwhile"});
+    finish(done, {WriteOutcome::conflict, stored_kv->mod_revision,
+                  "cluster instance " + name + " was written meanwhile"});
+  } catch (const etcd::StoreError& error) {
+    if (!outcome_unknown(error)) return finish(done, store_failure(error));
+    finish(done, read_back(name, value, expected_revision));
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Purging
 
 void Coordinator::Impl::purge_record(const std::string& name, const WriteDone& done) {

@@ -97,18 +97,24 @@ bool NodeRegistration::has_class(std::string_view class_key) const {
   return std::binary_search(classes.begin(), classes.end(), class_key);
 }
 
+bool NodeRegistration::declines(std::string_view name) const {
+  return std::binary_search(declined.begin(), declined.end(), name);
+}
+
 bool InstanceRecord::eligible(const NodeRegistration& node) const {
   if (!nodes.empty() && !std::binary_search(nodes.begin(), nodes.end(), node.id)) return false;
   return node.has_class(class_key);
 }
 
 std::string encode(const NodeRegistration& registration) {
-  return json{{"id", registration.id},
-              {"rest_url", registration.rest_url},
-              {"node_address", registration.node_address},
-              {"classes", sorted_set(registration.classes)},
-              {"cordoned", registration.cordoned}}
-      .dump();
+  json value{{"id", registration.id},
+             {"rest_url", registration.rest_url},
+             {"node_address", registration.node_address},
+             {"classes", sorted_set(registration.classes)},
+             {"cordoned", registration.cordoned}};
+  // Only when there is one: the usual registration stays as it was.
+  if (!registration.declined.empty()) value["declined"] = sorted_set(registration.declined);
+  return value.dump();
 }
 
 std::string encode(const InstanceRecord& record) {
@@ -136,6 +142,7 @@ NodeRegistration decode_registration(std::string_view text) {
   registration.node_address = string_field(value, "node_address", what, false);
   registration.classes = string_list_field(value, "classes", what);
   registration.cordoned = boolean_field(value, "cordoned", what);
+  registration.declined = string_list_field(value, "declined", what);
   return registration;
 }
 

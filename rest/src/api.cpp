@@ -25,6 +25,19 @@ using nlohmann::json;
 /// A route as the table holds it: its description and its compiled pattern.
 using CoreRoutes = RouteTable<const Route*>;
 
+/// `path` without its first two segments, `/nodes/<id>` (segments as
+/// split_path counts them: empty ones do not count).
+std::string without_node_prefix(std::string_view path) {
+  for (int segment = 0; segment < 2; ++segment) {
+    auto start = path.find_first_not_of('/');
+    if (start == std::string_view::npos) return "/";
+    auto end = path.find('/', start);
+    if (end == std::string_view::npos) return "/";
+    path.remove_prefix(end);
+  }
+  return std::string{path};
+}
+
 }  // namespace
 
 // -- BackgroundWorker ---------------------------------------------------------------------
@@ -218,27 +231,55 @@ bool ApiCore::carry_to_owner(const Call& call, const Route& route) {
   const auto* cluster = runtime.cluster();
   if (cluster == nullptr || call.remote || !call.parameters.find("name")) return false;
   const auto& name = call.name();
-  if (runtime.table().find(name)) return false;
+  // Carried here by a node that saw this node own the cluster instance: a
+  // peer's call without /nodes/{id} (those under /nodes/{id} are forwards).
+  bool carried = call.origin == Call::Origin::peer && call.node_id.empty();
+  if (auto local = runtime.table().find(name)) {
+    // Only the cluster instance may answer a cluster command: a node
+    // instance of the same name is another instance (docs/cluster.md).
+    if (carried && local->origin() != InstanceOrigin::cluster) {
+      respond_error(call.exchange,
+                    Error(ErrorCode::conflict,
+                          "Service " + name + " on node " + runtime.node_id() +
+                              " is a node instance, not the cluster instance of that name: "
+                              "this node does not run the cluster instance"));
+      return true;
+    }
+    return false;
+  }
   auto instance = cluster->instance(name);
   if (!instance) return false;
   auto unavailable = [&](std::string detail) {
     respond_error(call.exchange, Error(ErrorCode::node_unavailable, std::move(detail)));
     return true;
   };
+  // A DELETE needs no owner: its tombstone is written without one (no
+  // eligible node may ever come up; docs/cluster.md, "Records").
+  if (!instance->owner && route.method == "DELETE" && route.pattern == "services/{name}" &&
+      !carried)
+    return false;
   if (!instance->owner)
     return unavailable(cluster->store_reachable() == false
                            ? "cluster store unreachable"
                            : "Service " + name + " has no owner: no node that may run it is up");
   const auto& owner = *instance->owner;
   // Views move on: a call already carried here is not carried again.
-  if (owner == runtime.node_id() || call.origin == Call::Origin::peer)
+  if (owner == runtime.node_id() || carried)
     return unavailable("Service " + name + " is changing owner: try again");
   if (route.remote == Remote::handler)
     if (auto body = replicas->find(owner, name)) {
       respond(call.exchange, json_response(200, std::string{*body}));
       return true;
     }
-  forward(call, owner, route.wait);
+  if (call.node_id.empty()) {
+    forward(call, owner, route.wait);
+    return true;
+  }
+  // Under /nodes/{this node}: the owner gets the path without that prefix,
+  // else it would see a call for this node and send it back.
+  Call relative = call;
+  relative.path = without_node_prefix(call.path);
+  forward(relative, owner, route.wait);
   return true;
 }
 
@@ -261,6 +302,8 @@ struct Api::Impl {
   Route custom;
   PathPattern custom_pattern{"services/{name}/{path...}"};
   HttpGatewayActor gateway;
+  /// The directory's listener that fails requests to a node that went down.
+  NodeDirectory::ListenerId down_listener = 0;
 };
 
 Api::Impl::Impl(Runtime& runtime, ApiOptions options)
@@ -277,7 +320,8 @@ Api::Impl::Impl(Runtime& runtime, ApiOptions options)
     table.add(route.method, route.pattern, &route, route.doc.summary);
   custom_pattern = PathPattern{custom.pattern};
   // A node that goes down will not answer: fail what is in flight to it now.
-  runtime.directory()->on_down([this](const NodeDirectory::Node& node) {
+  // Removed by ~Impl: the Runtime and its directory may outlive this Api.
+  down_listener = runtime.directory()->on_down([this](const NodeDirectory::Node& node) {
     auto gone = make_error(ErrorCode::node_unavailable,
                            "Node " + node.id + " went down before it answered");
     core.caller.fail_requests_to(node.gateway.address(), gone);
@@ -306,6 +350,7 @@ Api::Impl::Impl(Runtime& runtime, ApiOptions options)
 }
 
 Api::Impl::~Impl() {
+  core.runtime.directory()->remove_listener(down_listener);
   caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
 }
 

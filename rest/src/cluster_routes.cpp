@@ -25,7 +25,8 @@ class ClusterHandlers {
                         {"nodes", instance.record.nodes},
                         {"owner", instance.owner ? json(*instance.owner) : json(nullptr)},
                         {"state", state_of(instance)},
-                        {"desired", cluster::to_string(instance.record.desired)}});
+                        {"desired", cluster::to_string(instance.record.desired)},
+                        {"declined", instance.declined_by}});
       core_.respond_json(exchange, {{"services", std::move(list)}});
     });
   }

@@ -156,7 +156,13 @@ json core_schemas() {
                 {"nodes", {{"type", "array"}, {"items", {{"type", "string"}}}}},
                 {"owner", nullable_string},
                 {"state", {{"oneOf", {json{{"type", "null"}}, reference("ServiceState")}}}},
-                {"desired", {{"type", "string"}, {"enum", {"running", "stopped"}}}}}}}}}}}}}},
+                {"desired", {{"type", "string"}, {"enum", {"running", "stopped"}}}},
+                {"declined",
+                 {{"type", "array"},
+                  {"items", {{"type", "string"}}},
+                  {"description",
+                   "Nodes that cannot run it: a node instance of theirs has its "
+                   "name"}}}}}}}}}}}}},
   };
 }
 

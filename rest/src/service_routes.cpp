@@ -111,7 +111,12 @@ class ServiceHandlers {
   /// record first (docs/cluster.md, "Records").
   void deregister(Call& call) {
     auto record = core_.runtime.table().find(call.name());
-    if (record && record->origin() == InstanceOrigin::cluster && core_.runtime.cluster())
+    const auto* cluster = core_.runtime.cluster();
+    // Not here and in the cluster: it has no owner (else the call was
+    // carried to it), and gets its tombstone without one.
+    bool cluster_instance = record ? record->origin() == InstanceOrigin::cluster
+                                   : cluster != nullptr && cluster->instance(call.name());
+    if (cluster_instance && cluster)
       return core_.ask(
           call, core_.runtime.cluster()->actor(),
           [this, exchange = call.exchange](Deregistration& result) { answer(exchange, result); },

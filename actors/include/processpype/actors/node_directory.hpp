@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -50,18 +51,37 @@ class NodeDirectory {
   /// tells every down listener about it.
   void mark_down(const std::string& id, std::string reason = {}, bool left = false);
 
+  /// Identifies a listener for remove_listener.
+  using ListenerId = std::uint64_t;
+
   /// Called (on the Node actor's thread) with a node that went down: lets
   /// callers fail requests in flight to it.
-  void on_down(std::function<void(const Node&)> listener);
+  ListenerId on_down(std::function<void(const Node&)> listener);
   /// Called (on the Node actor's thread) with a remote node that is up
   /// again, or new, or another process under a known id.
-  void on_up(std::function<void(const Node&)> listener);
+  ListenerId on_up(std::function<void(const Node&)> listener);
+  /// Removes a listener; once it returns, the listener is not running and
+  /// is never called again, so what it captured may go (an object that
+  /// listens and dies before the directory: the Api of an embedding
+  /// application, docs/embedding.md). Unknown ids are ignored.
+  void remove_listener(ListenerId id);
+  /// How many listeners are registered (up and down).
+  std::size_t listener_count() const;
 
  private:
+  using Listeners = std::vector<std::pair<ListenerId, std::function<void(const Node&)>>>;
+  /// Calls `listeners` with `node` (calling_ held).
+  static void call(const Listeners& listeners, const Node& node);
+
   mutable std::mutex mutex_;
+  /// Held while listeners are called, and taken before mutex_: a removal
+  /// waits until a call that may use the removed listener has returned.
+  /// Recursive: a listener may put, mark down or remove on its thread.
+  std::recursive_mutex calling_;
   std::unordered_map<std::string, Node> nodes_;
-  std::vector<std::function<void(const Node&)>> down_listeners_;
-  std::vector<std::function<void(const Node&)>> up_listeners_;
+  ListenerId last_listener_ = 0;
+  Listeners down_listeners_;
+  Listeners up_listeners_;
 };
 
 }  // namespace processpype

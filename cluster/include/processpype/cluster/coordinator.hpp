@@ -165,6 +165,9 @@ struct ClusterInstance {
   std::int64_t fencing_token = 0;      ///< 0 without owner
   /// Its owner is handing it over for this reason.
   std::optional<Cause> releasing{};
+  /// The live nodes that decline it (a node instance of theirs has its
+  /// name): none of them runs it. By id.
+  std::vector<std::string> declined_by{};
 };
 
 /// A record appeared, changed or was purged (on_record).
@@ -290,6 +293,12 @@ class Coordinator {
   /// stops the instance and calls release(name).
   void remove_record(std::string name, WriteDone done);
   WriteResult remove_record(std::string name);
+  /// Writes the tombstone of an instance that has no owner (no eligible
+  /// node is up: nobody else could delete it), if the owner key is still
+  /// absent and the record unchanged in the store. not_owner when it has
+  /// an owner (its owner deletes it).
+  void remove_unowned_record(std::string name, WriteDone done);
+  WriteResult remove_unowned_record(std::string name);
   /// Deletes a tombstone whose instance has no owner (an operator's
   /// cleanup); not_found when there is no tombstone.
   void purge_record(std::string name, WriteDone done);
@@ -301,6 +310,14 @@ class Coordinator {
   /// (unreachable) is retried by the coordinator. `done` may be empty.
   void release(std::string name, WriteDone done);
   WriteResult release(std::string name);
+  /// This node cannot run `name` (a node instance of its own has the
+  /// name): adds it to the declined names of this node's registration, so
+  /// that no node places it here, then releases its owner key if this node
+  /// holds it (another eligible node acquires it). `done` gets the
+  /// release's outcome; the registration is written again when the node
+  /// registers anew if this write did not reach the store.
+  void decline(std::string name, WriteDone done);
+  WriteResult decline(std::string name);
   /// Cordons this node (nothing is placed on it) and asks the node to hand
   /// over every owned instance (on_must_release, cause handover).
   void drain(WriteDone done);

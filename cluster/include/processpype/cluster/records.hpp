@@ -44,8 +44,13 @@ struct NodeRegistration {
   std::vector<std::string> classes{};
   /// Drained: nothing is placed on it.
   bool cordoned = false;
+  /// Cluster instances this node cannot run because a node instance of its
+  /// own has the name (docs/cluster.md, "Placement"); sorted, unique. No
+  /// node places them here.
+  std::vector<std::string> declined{};
 
   bool has_class(std::string_view class_key) const;
+  bool declines(std::string_view name) const;
   bool operator==(const NodeRegistration&) const = default;
 };
 
