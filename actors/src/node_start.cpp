@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <caf/all.hpp>
@@ -32,8 +33,27 @@ struct Planned {
   bool enabled_service = false;                   ///< named by ENABLED_SERVICES
 };
 
+/// The instances the node's start gives before the state file's layer: the
+/// application file's, in file order, then an instance of each
+/// ENABLED_SERVICES key the file does not list. Both are file instances
+/// (docs/state.md, "At start"): a request's changes are layered over them,
+/// a DELETE leaves a tombstone.
+struct BaseInstances {
+  explicit BaseInstances(const StartPlan& plan) {
+    std::unordered_set<std::string> names;
+    for (const auto& file : plan.file) names.insert(file.name);
+    for (const auto& key : plan.enabled_services)
+      if (names.insert(key).second) enabled_only.push_back({key, key, json::object()});
+    all.reserve(plan.file.size() + enabled_only.size());
+    for (const auto& file : plan.file) all.push_back(&file);
+    for (const auto& enabled : enabled_only) all.push_back(&enabled);
+  }
+  std::vector<FileInstance> enabled_only;  ///< ENABLED_SERVICES keys the file does not list
+  std::vector<const FileInstance*> all;
+};
+
 /// The file's instances, then the state file's layer over them.
-std::vector<Planned> plan_instances(const StartPlan& plan,
+std::vector<Planned> plan_instances(const BaseInstances& base, const StartPlan& plan,
                                     const std::vector<state::StoredInstance>& stored,
                                     std::vector<std::pair<std::string, std::string>>& problems) {
   std::unordered_map<std::string, const state::StoredInstance*> rows;
@@ -44,7 +64,8 @@ std::vector<Planned> plan_instances(const StartPlan& plan,
     index.emplace(instance.name, planned.size());
     planned.push_back(std::move(instance));
   };
-  for (const auto& file : plan.file) {
+  for (const auto* base_instance : base.all) {
+    const auto& file = *base_instance;
     auto row = rows.find(file.name);
     const auto* stored_row = row == rows.end() ? nullptr : row->second;
     if (stored_row && stored_row->deregistered) continue;  // deregistered by a request
@@ -61,16 +82,11 @@ std::vector<Planned> plan_instances(const StartPlan& plan,
     }
     add({row.name, row.class_key, InstanceOrigin::request, nullptr, &row});
   }
-  for (const auto& key : plan.enabled_services) {
-    if (auto found = index.find(key); found != index.end()) {
+  // ENABLED_SERVICES starts the instance of its name, unless a DELETE left
+  // it deregistered.
+  for (const auto& key : plan.enabled_services)
+    if (auto found = index.find(key); found != index.end())
       planned[found->second].enabled_service = true;
-      continue;
-    }
-    static const json empty = json::object();
-    Planned instance{key, key, InstanceOrigin::file, &empty};
-    instance.enabled_service = true;
-    add(std::move(instance));
-  }
   return planned;
 }
 
@@ -208,7 +224,8 @@ StartReport Runtime::restore(const StartPlan& plan) {
   StartReport report;
   std::vector<state::StoredInstance> stored;
   if (state_) stored = state_->load();
-  auto planned = plan_instances(plan, stored, report.problems);
+  BaseInstances base{plan};
+  auto planned = plan_instances(base, plan, stored, report.problems);
   auto prepared = prepare_all(planned);
   check_dependencies(prepared);
 
@@ -226,12 +243,12 @@ StartReport Runtime::restore(const StartPlan& plan) {
     }
     instances.push_back(std::move(instance.instance));
   }
-  // The file's names too: a request instance deregistered under one of them
-  // must leave a tombstone, or the file would bring the name back at the
-  // next start (docs/state.md, "What is stored").
+  // The file's names too, with ENABLED_SERVICES': a request instance
+  // deregistered under one of them must leave a tombstone, or the next start
+  // would bring the name back (docs/state.md, "What is stored").
   std::vector<std::string> file_names;
-  file_names.reserve(plan.file.size());
-  for (const auto& file : plan.file) file_names.push_back(file.name);
+  file_names.reserve(base.all.size());
+  for (const auto* file : base.all) file_names.push_back(file->name);
   report.registered = blocking_request<std::uint64_t>(
       system_, caf::actor_cast<InternalSupervisorActor>(supervisor_), caf::infinite,
       restore_atom::value, std::move(instances), std::move(file_names));

@@ -551,8 +551,9 @@ class Supervisor final : public InternalSupervisorActor::base, public RunsOnCall
   DependencyGraph graph_{instances_};
   bool shutting_down_ = false;
   std::unordered_map<caf::actor_addr, std::string> by_actor_;
-  /// The names of the application file's instances (the node's start gives
-  /// them): a request instance deregistered under one leaves a tombstone.
+  /// The names of the application file's instances and of ENABLED_SERVICES'
+  /// (the node's start gives them): a request instance deregistered under
+  /// one leaves a tombstone.
   std::unordered_set<std::string> file_names_;
   std::shared_ptr<ManagerThreads> threads_ = std::make_shared<ManagerThreads>();
 };

@@ -232,3 +232,65 @@ TEST_CASE("a request instance the file does not list leaves no row when deregist
   }
   CHECK(StateStore::open({folder.file()})->load().empty());
 }
+
+// An ENABLED_SERVICES instance is a file instance (docs/state.md, "At
+// start"): a DELETE keeps it deregistered, its changes are restored.
+
+TEST_CASE("a deregistered ENABLED_SERVICES instance stays deregistered", "[state]") {
+  StateFolder folder;
+  StartPlan plan;
+  plan.file = {{"other", "counter", json::object()}};
+  plan.enabled_services = {"echo"};
+  SECTION("deregistered as it was") {
+    StatefulNode node{folder.file()};
+    CHECK(node->restore(plan).started == std::vector<std::string>{"other", "echo"});
+    node->deregister("echo");
+  }
+  SECTION("deregistered after a request registered it again") {
+    {
+      StatefulNode node{folder.file()};
+      node->restore(plan);
+      node->deregister("echo");                             // a tombstone
+      node->register_service("echo", std::string{"echo"});  // a request row replaces it
+    }
+    StatefulNode node{folder.file()};
+    node->restore(plan);
+    CHECK(node->status("echo").origin == processpype::InstanceOrigin::request);
+    node->deregister("echo");
+  }
+  StatefulNode node{folder.file()};
+  auto report = node->restore(plan);
+  CHECK(report.registered == 1);
+  CHECK(report.started == std::vector<std::string>{"other"});
+  CHECK(report.problems.empty());
+  expect_error(ErrorCode::not_found, [&] { node->status("echo"); });
+}
+
+TEST_CASE("an ENABLED_SERVICES instance gets back its configure and its desired state", "[state]") {
+  StateFolder folder;
+  StartPlan plan;
+  plan.enabled_services = {"counter", "echo"};
+  {
+    StatefulNode node{folder.file()};
+    CHECK(node->restore(plan).started == std::vector<std::string>{"counter", "echo"});
+    node->stop("counter");  // a user's stop: remembered
+    node->configure("counter", {{"step", 3}});
+    node->stop("echo");
+    node->configure("echo", {{"prefix", "Kept"}});
+    node->start("echo");
+  }
+  StatefulNode node{folder.file()};
+  auto report = node->restore(plan);
+  CHECK(report.registered == 2);
+  CHECK(report.started == std::vector<std::string>{"echo"});
+  CHECK(report.problems.empty());
+  auto counter = node->status("counter");
+  CHECK(counter.state == ServiceState::configured);
+  CHECK(counter.origin == processpype::InstanceOrigin::file);
+  CHECK(counter.metadata["step"] == 3);
+  CHECK(counter.overrides == std::vector<std::string>{"step"});
+  auto echo = node->status("echo");
+  CHECK(echo.state == ServiceState::running);
+  CHECK(echo.origin == processpype::InstanceOrigin::file);
+  CHECK(echo.metadata["prefix"] == "Kept");
+}

@@ -29,9 +29,11 @@ namespace {
 
 /// A node on a state file in `folder`, on a port of its own each start.
 struct StatefulNode {
-  explicit StatefulNode(const std::filesystem::path& state, std::vector<std::string> extra = {}) {
+  explicit StatefulNode(const std::filesystem::path& state, std::vector<std::string> extra = {},
+                        Environment env = {}) {
     ServerOptions options;
     options.args = {"--state", state.string()};
+    options.env = std::move(env);
     options.args.insert(options.args.end(), extra.begin(), extra.end());
     server = std::make_unique<ServerProcess>(options);
   }
@@ -187,6 +189,34 @@ TEST_CASE("a DELETE of a request instance whose name the file lists outlives a r
   auto api = node.client();
   CHECK(service_names(api) == std::vector<std::string>{"counter"});
   CHECK(api.get("/services/db").status == 404);
+}
+
+TEST_CASE("an ENABLED_SERVICES instance keeps its DELETE and its configure over a restart",
+          "[state]") {
+  TempDirectory folder{"processpype-state"};
+  auto file = folder.path() / "state.db";
+  Environment env;
+  env.set = {{"ENABLED_SERVICES", "echo,counter"}};
+  {
+    StatefulNode node{file, {}, env};
+    auto api = node.client();
+    REQUIRE(wait_for_state(api, "echo", "running", 10s));
+    REQUIRE(api.del("/services/counter").status == 200);
+    REQUIRE(api.post("/services/echo/stop").status == 200);
+    REQUIRE(api.post("/services/echo/configure", json{{"prefix", "Kept"}}).status == 200);
+    REQUIRE(api.post("/services/echo/start").status == 200);
+    CHECK(node.server->stop().code == 0);
+  }
+  StatefulNode node{file, {}, env};
+  auto api = node.client();
+  CHECK(service_names(api) == std::vector<std::string>{"echo"});
+  CHECK(api.get("/services/counter").status == 404);
+  REQUIRE(wait_for_state(api, "echo", "running", 10s));
+  auto echo = status(api, "echo");
+  CHECK(echo["origin"] == "file");
+  CHECK(echo["metadata"]["prefix"] == "Kept");
+  CHECK(echo["overrides"] == json{"prefix"});
+  CHECK(api.post("/services/echo/echo", json{{"message", "x"}}).field("message") == "Kept: x");
 }
 
 TEST_CASE("no acknowledged registration or configure is lost to kill -9 in a storm",
