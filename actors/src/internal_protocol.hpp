@@ -53,7 +53,8 @@ using Tick = std::function<void()>;
 /// |                                                 | could not (StateCommits)         |
 /// | (restore_atom, instances, file_names)           | restore_atom (protocol.hpp) at   |
 /// |                                                 | a node's start, with the names   |
-/// |                                                 | the application file lists: a    |
+/// |                                                 | the application file and         |
+/// |                                                 | ENABLED_SERVICES give: a         |
 /// |                                                 | request instance deregistered    |
 /// |                                                 | under one leaves a tombstone     |
 /// |                                                 | (docs/state.md); replies the     |
