@@ -127,6 +127,7 @@ TEST_CASE("a command carried to a node that has only a node instance of the name
   register_cluster_instance(a, "echo", "twin", json{"Z"});
   auto& c_node = start_with_counter(cluster, directory, "C", "twin");
   auto c = c_node.client();
+  cluster.require_all_up();  // A can reach C (a slow build joins later)
   // A stale or hand-written owner key names C: A's view says C owns it.
   store_put(cluster, "/processpype/processpype/owners/twin", R"({"node":"C"})");
   REQUIRE(wait_until([&] { return owner_of(a, "twin") == "C"; }, 10s, 20ms));
