@@ -35,6 +35,11 @@ struct Controls {
   std::condition_variable gate;
   bool hang_checks = false;  ///< health checks block until released
 
+  void hold_checks() {
+    std::lock_guard lock{mutex};
+    hang_checks = true;
+  }
+
   void release_checks() {
     {
       std::lock_guard lock{mutex};
@@ -350,10 +355,7 @@ TEST_CASE_METHOD(RecordedNode,
                       {{"health_interval_seconds", 0.05},
                        {"health_timeout_seconds", 0.05},
                        {"health_failures", 3}});
-  {
-    std::lock_guard lock{controls->mutex};
-    controls->hang_checks = true;
-  }
+  controls->hold_checks();
   node->start("svc");
   // Meanwhile the node answers at once.
   Latencies reads;
@@ -378,10 +380,7 @@ TEST_CASE_METHOD(RecordedNode,
                       {{"health_interval_seconds", 0.05},
                        {"health_timeout_seconds", 1.0},
                        {"health_failures", 100}});
-  {
-    std::lock_guard lock{controls->mutex};
-    controls->hang_checks = true;
-  }
+  controls->hold_checks();
   node->start("svc");
   REQUIRE(eventually([&] { return controls->checks == 1; }));
   auto stop = in_background([&] { node->stop("svc"); });
@@ -408,10 +407,7 @@ TEST_CASE_METHOD(RecordedNode,
                       {{"health_interval_seconds", 0.05},
                        {"health_timeout_seconds", 5.5},
                        {"health_failures", 1000}});
-  {
-    std::lock_guard lock{controls->mutex};
-    controls->hang_checks = true;
-  }
+  controls->hold_checks();
   node->start("svc");
   REQUIRE(eventually([&] { return controls->checks == 1; }));
   auto refused = error_of([&] { node->configure("svc", {{"health_timeout_seconds", 1.0}}); });
