@@ -1,6 +1,8 @@
 #include "application.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <exception>
@@ -33,6 +35,13 @@ sigset_t application_signals() {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   return signals;
+}
+
+/// What is left of `deadline`, never negative.
+std::chrono::milliseconds time_left(std::chrono::steady_clock::time_point deadline) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::max<std::chrono::steady_clock::duration>(deadline - std::chrono::steady_clock::now(),
+                                                    std::chrono::steady_clock::duration::zero()));
 }
 
 /// Tells the other nodes that this one leaves (they list it down at once).
@@ -225,10 +234,11 @@ bool Application::join_cluster_store(Runtime& runtime, spdlog::logger& logger) c
   return true;
 }
 
-void Application::hand_over_cluster_instances(Runtime& runtime, spdlog::logger& logger) const {
-  auto timeout = to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds);
+void Application::hand_over_cluster_instances(
+    Runtime& runtime, spdlog::logger& logger,
+    std::chrono::steady_clock::time_point deadline) const {
   logger.info("Handing cluster instances over to other nodes");
-  auto left_behind = runtime.cluster()->leave(timeout);
+  auto left_behind = runtime.cluster()->leave(time_left(deadline));
   if (!left_behind.empty())
     logger.warn("Not handed over in time (they move when this node's lease ends): {}",
                 fmt::join(left_behind, ", "));
@@ -292,22 +302,17 @@ void Application::reload(rest::Server& server, spdlog::logger& logger) {
   }
 }
 
-std::vector<std::string> Application::stop_while_starting(Runtime& runtime,
-                                                          const StopSignals& signals,
-                                                          const std::atomic<bool>& started) const {
+std::vector<std::string> Application::stop_while_starting(
+    Runtime& runtime, const StopSignals& signals, const std::atomic<bool>& started,
+    std::chrono::steady_clock::time_point deadline) const {
   using std::chrono::steady_clock;
-  auto deadline = steady_clock::now() +
-                  to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds);
   // A manager's start cannot be cut short, and the start of the file's
   // services goes on with the next instance: each round stops what it has
   // brought up so far (an instance in `starting` once its start returns),
-  // until it returns or closing_timeout_seconds has passed.
+  // until it returns or the deadline has passed.
   while (true) {
     bool finished = started.load();
-    auto now = steady_clock::now();
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::max<steady_clock::duration>(deadline - now, steady_clock::duration::zero()));
-    auto not_stopped = runtime.stop_all(left);
+    auto not_stopped = runtime.stop_all(time_left(deadline));
     if (finished) return not_stopped;
     if (!not_stopped.empty() || steady_clock::now() >= deadline) {
       if (not_stopped.empty()) not_stopped.push_back("(the start of the file's services)");
@@ -442,15 +447,19 @@ int Application::run() {
   }
   systemd.stopping();
 
-  if (runtime.cluster()) hand_over_cluster_instances(runtime, *logger);
-  if (node.port || !node.join.empty() || config_.cluster.enabled()) leave_nodes(runtime, *logger);
+  // One budget for the whole shutdown, the cluster hand-over included:
+  // systemd's TimeoutStopSec is sized on closing_timeout_seconds
+  // (docs/packaging.md, "Stopping").
   auto closing_timeout = config_.server.closing_timeout_seconds;
+  auto closing_deadline =
+      std::chrono::steady_clock::now() + to_duration<std::chrono::milliseconds>(closing_timeout);
+  if (runtime.cluster()) hand_over_cluster_instances(runtime, *logger, closing_deadline);
+  if (node.port || !node.join.empty() || config_.cluster.enabled()) leave_nodes(runtime, *logger);
   logger->info("Shutting down: stopping services (up to {} s)", closing_timeout);
   server.api().set_application_state(ServiceState::stopping);
-  auto not_stopped =
-      starter.joinable() && !started
-          ? stop_while_starting(runtime, signals, started)
-          : runtime.stop_all(to_duration<std::chrono::milliseconds>(closing_timeout));
+  auto not_stopped = starter.joinable() && !started
+                         ? stop_while_starting(runtime, signals, started, closing_deadline)
+                         : runtime.stop_all(time_left(closing_deadline));
   server.stop();
   if (!not_stopped.empty()) {
     logger->error("Services not stopped in time: {}", fmt::join(not_stopped, ", "));

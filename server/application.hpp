@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -58,8 +59,9 @@ class Application {
   /// False (logged) for settings the store cannot take.
   bool join_cluster_store(Runtime& runtime, spdlog::logger& logger) const;
   /// SIGTERM with a cluster store: hands this node's cluster instances over
-  /// to other nodes, then leaves the store.
-  void hand_over_cluster_instances(Runtime& runtime, spdlog::logger& logger) const;
+  /// to other nodes, then leaves the store, by `deadline` (the shutdown's).
+  void hand_over_cluster_instances(Runtime& runtime, spdlog::logger& logger,
+                                   std::chrono::steady_clock::time_point deadline) const;
   /// Joins `peer`; one that does not answer yet (nodes of a cluster start in
   /// any order) is retried with backoff for node.join_timeout_seconds (0:
   /// forever); a refusal is thrown at once. Nullopt once a stop signal
@@ -69,10 +71,12 @@ class Application {
                                                const StopSignals& signals) const;
   /// A stop while the file's services start (start_services on its own
   /// thread; `started` once it returned): stops what it started, round after
-  /// round, until it returns or closing_timeout_seconds has passed. Returns
-  /// the instances not stopped, or a placeholder when the start still runs.
-  std::vector<std::string> stop_while_starting(Runtime& runtime, const StopSignals& signals,
-                                               const std::atomic<bool>& started) const;
+  /// round, until it returns or `deadline` (the shutdown's) has passed.
+  /// Returns the instances not stopped, or a placeholder when the start
+  /// still runs.
+  std::vector<std::string> stop_while_starting(
+      Runtime& runtime, const StopSignals& signals, const std::atomic<bool>& started,
+      std::chrono::steady_clock::time_point deadline) const;
   /// Registers the file's instances and the state file's layer, and starts
   /// them by desired state (Runtime::restore), logging what went wrong.
   void start_services(Runtime& runtime, spdlog::logger& logger) const;

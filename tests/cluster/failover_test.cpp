@@ -208,6 +208,34 @@ TEST_CASE("drain hands a node's cluster instances over and cordons it, uncordon 
       10s, 50ms));
 }
 
+TEST_CASE("SIGTERM: the cluster hand-over and the services' stop share closing_timeout_seconds",
+          "[cluster][failover][shutdown]") {
+  // systemd's TimeoutStopSec is sized on closing_timeout_seconds
+  // (docs/packaging.md, "Stopping"): a hand-over that hangs must not get a
+  // budget of its own before the node instances get theirs.
+  StoreCluster cluster(std::vector<std::string>{});
+  cluster.config_file = cluster.directory.write(
+      "closing.yaml", "server:\n  closing_timeout_seconds: 4\ncluster:\n  lease_seconds: 2\n");
+  cluster.nodes.emplace("A", cluster.start("A"));
+  cluster.require_all_up();
+  auto api = cluster.node("A").client();
+  json hangs_on_stop{{"stop_delay_ms", 30000}};
+  register_cluster_instance(api, "faulty", "held", json::array({"A"}));
+  E2E_REQUIRE_STATUS(register_service(api, "faulty", "local"), 200);
+  for (const std::string name : {"held", "local"}) {
+    E2E_REQUIRE_STATUS(api.post("/services/" + name + "/configure", hangs_on_stop), 200);
+    E2E_REQUIRE_STATUS(api.post("/services/" + name + "/start"), 200);
+  }
+
+  auto signalled_at = Clock::now();
+  auto status = cluster.node("A").server->stop(SIGTERM, 30s);
+  auto took = Clock::now() - signalled_at;
+  INFO("exited after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                       << " ms");
+  check_exit(status, 1, cluster.node("A").server->stderr_text());  // "local" did not stop
+  CHECK(took < 4s + slack() + 1s);  // one budget, not one for each phase
+}
+
 TEST_CASE("DELETE of a cluster instance from any node stops it and removes its record",
           "[cluster][failover]") {
   StoreCluster cluster({"A", "B"});
