@@ -264,10 +264,15 @@ void require_cluster_placement(Context& context, const std::string& name,
                                        : "deregistering it failed too: " + removed.detail()));
 }
 
-/// Prints "<status> <service>" ("started echo") or the body (--json).
+/// Prints "<status> <service>" ("started echo") or the body (--json). A
+/// stop or deregistration the state file could not record still acted and
+/// answers 200 with a "warning" (docs/state.md): it goes to stderr, also
+/// with --json, since the operator must know it will not last a restart.
 void print_command_reply(Context& context, const Response& response) {
-  if (context.json) return print_body(context, response);
   auto reply = response.json();
+  if (const auto& warning = member(reply, "warning"); warning.is_string())
+    context.err << "processpype ctl: warning: " << printable(display_text(warning)) << '\n';
+  if (context.json) return print_body(context, response);
   context.out << printable(display_text(member(reply, "status"))) << ' '
               << printable(display_text(member(reply, "service"))) << '\n';
 }

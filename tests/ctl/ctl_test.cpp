@@ -7,6 +7,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,7 @@
 #include <processpype/testing/cluster.hpp>
 #include <processpype/testing/probed_server.hpp>
 #include <processpype/testing/silent_listener.hpp>
+#include <processpype/testing/tmpfs.hpp>
 
 #include "ctl_support.hpp"
 
@@ -223,6 +226,41 @@ TEST_CASE("ctl register, start, stop and deregister say what the node did, --jso
   REQUIRE(deregister.code() == 0);
   CHECK(trimmed(deregister.out) == "deregistered echo");
   CHECK(api.get("/services/echo").status == 404);
+}
+
+TEST_CASE(
+    "ctl stop and deregister print the node's warning when the state file did not record them",
+    "[ctl][state]") {
+  // The node acts all the same (docs/state.md): exit 0, but the operator is
+  // told the change will not last a restart.
+  TempDirectory folder{"ctl-state"};
+  std::unique_ptr<TmpfsMount> mount;
+  try {
+    mount = std::make_unique<TmpfsMount>(folder.path() / "small", 2 * 1024 * 1024);
+  } catch (const std::exception& error) {
+    WARN("skipped: cannot mount a tmpfs here (" << error.what() << ")");
+    return;
+  }
+  ServerOptions options;
+  options.args = {"--state", (mount->path() / "state.db").string()};
+  ServerProcess server{options};
+  auto api = server.client();
+  auto url = url_of(server.port());
+  register_ok(api, "echo", "kept");
+  E2E_REQUIRE_STATUS(api.post("/services/kept/start"), 200);
+  auto filler = mount->fill();
+
+  auto stop = run_ctl(url, {"stop", "kept"});
+  INFO(stop.describe());
+  CHECK(stop.code() == 0);
+  CHECK(trimmed(stop.out) == "stopped kept");
+  CHECK_THAT(stop.err, Catch::StartsWith("processpype ctl: warning: State not saved: "));
+  auto deregister = run_ctl(url, {"deregister", "kept", "--json"});
+  INFO(deregister.describe());
+  CHECK(deregister.code() == 0);
+  CHECK(json::parse(deregister.out)["warning"].is_string());
+  CHECK_THAT(deregister.err, Catch::StartsWith("processpype ctl: warning: State not saved: "));
+  std::filesystem::remove(filler);
 }
 
 TEST_CASE("ctl configure merges KEY=VALUE into the current configuration, VALUE read as JSON",
