@@ -49,11 +49,14 @@ void check_http_url(const std::string& url, const char* type, const char* field)
     refuse(field, fmt::format("{} {} must not contain spaces or control characters", type, field));
 }
 
+/// libcurl counts in whole milliseconds and reads 0 as "never time out":
+/// anything shorter than 1 ms would wait for ever on a hung backend.
+constexpr double min_timeout_seconds = 0.001;
+
 void check_timeout(double seconds, const char* type) {
-  if (!std::isfinite(seconds) || seconds <= 0 || seconds > max_timeout_seconds)
-    refuse("timeout_seconds",
-           fmt::format("{} timeout_seconds must be greater than 0 and at most {}", type,
-                       max_timeout_seconds));
+  if (!std::isfinite(seconds) || seconds < min_timeout_seconds || seconds > max_timeout_seconds)
+    refuse("timeout_seconds", fmt::format("{} timeout_seconds must be from {} to {}", type,
+                                          min_timeout_seconds, max_timeout_seconds));
 }
 
 /// RFC 9110's token characters: what a header name may hold.

@@ -108,7 +108,10 @@ TEST_CASE("Invalid settings are refused naming the field and the reason") {
        }),
        "headers.X-Token", "webhook header X-Token has a line break or NUL in its value"},
       {"a zero timeout", webhook([](auto& w) { w.timeout_seconds = 0; }), "timeout_seconds",
-       "webhook timeout_seconds must be greater than 0 and at most 600"},
+       "webhook timeout_seconds must be from 0.001 to 600"},
+      // libcurl would read it as 0 ms: no timeout at all.
+      {"a timeout under a millisecond", webhook([](auto& w) { w.timeout_seconds = 0.0004; }),
+       "timeout_seconds", "webhook timeout_seconds must be from 0.001 to 600"},
       {"no host", email([](auto& e) { e.host = ""; }), "host", "email host must not be empty"},
       {"a host with a slash", email([](auto& e) { e.host = "smtp/x"; }), "host",
        "email host must be a host name or an IP address"},
