@@ -1,5 +1,6 @@
 #include "processpype/communications/dispatcher.hpp"
 
+#include <random>
 #include <stdexcept>
 
 #include "outbox.hpp"
@@ -49,9 +50,11 @@ void Dispatcher::emit(Message message) {
   EnvelopePtr envelope;  // made for the first backend that takes it, shared by the others
   for (auto& outbox : outboxes_) {
     if (!outbox->handles(envelope ? envelope->message.label : message.label)) continue;
-    if (!envelope)
+    if (!envelope) {
+      thread_local std::mt19937_64 random{std::random_device{}()};
       envelope = std::make_shared<const Envelope>(
-          Envelope{std::move(message), std::chrono::system_clock::now(), node()});
+          Envelope{std::move(message), std::chrono::system_clock::now(), node(), random()});
+    }
     outbox->offer(envelope);
   }
 }

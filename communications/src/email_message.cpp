@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <ctime>
-#include <random>
 
 #include <fmt/format.h>
 
@@ -129,11 +128,10 @@ std::string compose_email(const EmailParts& parts) {
 }
 
 std::string make_message_id(std::string_view from_address,
-                            std::chrono::system_clock::time_point time) {
-  thread_local std::mt19937_64 random{std::random_device{}()};
+                            std::chrono::system_clock::time_point time, std::uint64_t identity) {
   auto milliseconds =
       std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-  return fmt::format("<{}.{:016x}@{}>", milliseconds, random(), domain_of(from_address));
+  return fmt::format("<{}.{:016x}@{}>", milliseconds, identity, domain_of(from_address));
 }
 
 std::string rfc5322_date(std::chrono::system_clock::time_point time) {

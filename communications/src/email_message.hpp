@@ -5,6 +5,7 @@
 // processpype_communications.
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,9 +28,10 @@ struct EmailParts {
 /// base64 for a body that is not 7-bit text with short lines.
 std::string compose_email(const EmailParts& parts);
 
-/// `<milliseconds.random@domain of from_address>`: unique per message.
+/// `<milliseconds.identity@domain of from_address>`: unique per message
+/// (the envelope's random identity), the same for each of its attempts.
 std::string make_message_id(std::string_view from_address,
-                            std::chrono::system_clock::time_point time);
+                            std::chrono::system_clock::time_point time, std::uint64_t identity);
 
 /// RFC 5322's date: `Sat, 05 Dec 2026 03:09:45 +0000` (always UTC).
 std::string rfc5322_date(std::chrono::system_clock::time_point time);

@@ -67,7 +67,7 @@ class EmailTransport final : public Transport {
       return Attempt::final(*refusal);
     const auto& addresses = std::get<std::vector<std::string>>(recipients);
 
-    auto message_id = make_message_id(settings_.from_address, envelope.time);
+    auto message_id = make_message_id(settings_.from_address, envelope.time, envelope.identity);
     auto content =
         compose_email({envelope, settings_.from_address, addresses, *envelope.node, message_id});
     std::string_view rest = content;

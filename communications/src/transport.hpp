@@ -23,6 +23,10 @@ struct Envelope {
   Message message;
   std::chrono::system_clock::time_point time;
   std::shared_ptr<const std::string> node;  ///< never null
+  /// Random, made once per message: every attempt at it carries the same
+  /// identity (an email's Message-ID), so that a receiver can drop a resent
+  /// duplicate.
+  std::uint64_t identity = 0;
 };
 
 /// How one attempt at a delivery ended.

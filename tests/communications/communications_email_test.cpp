@@ -224,3 +224,14 @@ TEST_CASE("An SMTP 4xx reply is retried and a 5xx reply is final") {
   CHECK(counters.failed == static_cast<std::uint64_t>(failed));
   CHECK(smtp.messages().size() == delivered);
 }
+
+TEST_CASE("A resent email keeps its Message-ID so that a receiver can drop the duplicate") {
+  // A server may take a message and lose its reply: the retry is the same message.
+  SmtpReceiver smtp({.reject_first = 1, .reject_code = 451});
+  auto counters = send_one(plain_email(smtp.port()), store_error("rejected once")).counters;
+  CHECK(counters.sent == 1);
+  auto attempts = smtp.attempts();
+  REQUIRE(attempts.size() == 2);
+  CHECK(attempts[0]["rejected"] == true);
+  CHECK(attempts[1]["headers"]["Message-ID"] == attempts[0]["headers"]["Message-ID"]);
+}

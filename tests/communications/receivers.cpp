@@ -150,6 +150,17 @@ bool HttpReceiver::wait_for_requests(std::size_t count, std::chrono::millisecond
 SmtpReceiver::SmtpReceiver(SmtpReceiverOptions options)
     : ScriptReceiver(python_with_aiosmtpd(), "smtp_receiver.py", smtp_arguments(options)) {}
 
+std::vector<nlohmann::json> SmtpReceiver::messages() const {
+  std::vector<nlohmann::json> accepted;
+  for (auto& message : records())
+    if (!message.value("rejected", false)) accepted.push_back(std::move(message));
+  return accepted;
+}
+
+bool SmtpReceiver::wait_for_messages(std::size_t count, std::chrono::milliseconds timeout) const {
+  return wait_until([&] { return messages().size() >= count; }, timeout);
+}
+
 // -- RecordingSink ------------------------------------------------------------
 
 std::string RecordingSink::text() {

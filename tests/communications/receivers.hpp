@@ -93,15 +93,17 @@ struct SmtpReceiverOptions {
 };
 
 /// smtp_receiver.py. Each message is a JSON object: mail_from, rcpt_tos,
-/// tls, authenticated, login, headers, subject, body (decoded), raw.
+/// tls, authenticated, login, headers, subject, body (decoded), raw, and
+/// whether its DATA was rejected (reject_first).
 class SmtpReceiver : public ScriptReceiver {
  public:
   explicit SmtpReceiver(SmtpReceiverOptions options = {});
 
-  std::vector<nlohmann::json> messages() const { return records(); }
-  bool wait_for_messages(std::size_t count, std::chrono::milliseconds timeout = 10s) const {
-    return wait_for_records(count, timeout);
-  }
+  /// The messages accepted.
+  std::vector<nlohmann::json> messages() const;
+  /// Every message sent, the rejected ones included.
+  std::vector<nlohmann::json> attempts() const { return records(); }
+  bool wait_for_messages(std::size_t count, std::chrono::milliseconds timeout = 10s) const;
 };
 
 /// A spdlog sink that keeps what it is given, for a logger handed to a

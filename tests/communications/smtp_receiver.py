@@ -46,11 +46,11 @@ class RecordingHandler:
 
     async def handle_DATA(self, server, session, envelope):
         self.messages += 1
-        if self.messages <= self.args.reject_first:
-            return f"{self.args.reject_code} rejected by the test"
+        rejected = self.messages <= self.args.reject_first
         raw = envelope.original_content or envelope.content
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         self.record.write(json.dumps({
+            "rejected": rejected,
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "tls": session.ssl is not None,
@@ -62,7 +62,7 @@ class RecordingHandler:
             "raw": raw.decode("utf-8", "replace"),
         }) + "\n")
         self.record.flush()
-        return "250 OK"
+        return f"{self.args.reject_code} rejected by the test" if rejected else "250 OK"
 
 
 def make_authenticator(user, password):
