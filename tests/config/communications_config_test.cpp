@@ -178,7 +178,7 @@ TEST_CASE("communications refusals name the key and why") {
   check_refused(with_backend("hook", "{type: webhook, url: 'http://x', labels: []}"),
                 "communications.backends.hook.labels", "at least one label");
   check_refused(with_backend("hook", "{type: webhook, url: 'http://x', timeout_seconds: 601}"),
-                "communications.backends.hook.timeout_seconds", "at most 600");
+                "communications.backends.hook.timeout_seconds", "from 0.001 to 600");
   check_refused(with_backend("mail", "{type: email, host: smtp, from_address: a@b.c}"),
                 "communications.backends.mail.default_recipients", "at least one address");
   check_refused(with_backend("mail",
