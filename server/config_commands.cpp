@@ -22,13 +22,15 @@ std::string plural(std::size_t count, const char* noun) {
 
 }  // namespace
 
-int check_config_command(const std::string& file, std::ostream& out) {
+int check_config_command(const std::string& file, std::ostream& out,
+                         const std::function<void(ApplicationConfig&)>& apply_flags) {
   ConfigDiagnostics diagnostics;
   ApplicationConfig config;
   if (auto text = read_config_file(file)) {
     // A key with a problem keeps its default: the checks of a start still
     // apply to the rest, so that one run lists everything to fix.
     read_application_config(*text, config, diagnostics);
+    apply_flags(config);
     validate_application_config(config, parse_comma_list(std::getenv("ENABLED_SERVICES")),
                                 diagnostics);
   } else {

@@ -2,11 +2,13 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -135,6 +137,15 @@ void check_cluster(const ApplicationConfig& config, ConfigDiagnostics& diagnosti
     if (!endpoint.starts_with("http://") && !endpoint.starts_with("https://"))
       diagnostics.error("cluster.store",
                         fmt::format("'{}' must start with http:// or https://", endpoint));
+  // The same checks as the etcd client's at start (docs/cluster.md).
+  if (cluster.store_certificate.empty() != cluster.store_key.empty())
+    diagnostics.error("cluster.store_tls", "the client certificate and its key go together");
+  for (const auto& [path, what] :
+       {std::pair{&cluster.store_ca, "CA"}, std::pair{&cluster.store_certificate, "certificate"},
+        std::pair{&cluster.store_key, "key"}})
+    if (!path->empty() && ::access(path->c_str(), R_OK) != 0)
+      diagnostics.error("cluster.store_tls",
+                        fmt::format("etcd TLS {} {} cannot be read", what, *path));
   if (cluster.enabled() && config.node.id.empty())
     diagnostics.warning("node.id",
                         "unset with cluster.store: the id follows the node port, and "

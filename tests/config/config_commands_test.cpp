@@ -54,6 +54,42 @@ TEST_CASE("check-config exits 0 on a good file, also with warnings only") {
   CHECK(result.out.find("cannot read the file") != std::string::npos);
 }
 
+TEST_CASE("check-config applies the flags a start is given, as the start would") {
+  // docs/packaging.md: a unit that passes --admin-token-file checks its file
+  // with the same flag before a restart.
+  TempFile exposed("server:\n  host: 0.0.0.0\n");
+  TempFile token("s3cret-admin-token\n");
+  auto without = run_to_completion({"check-config", exposed.path()}, {}, 10s);
+  CHECK(without.status.code == 2);
+  CHECK(without.out.find("without server.auth.admin_token") != std::string::npos);
+  auto with_flag = run_to_completion(
+      {"--admin-token-file", token.path(), "check-config", exposed.path()}, {}, 10s);
+  INFO(with_flag.out << with_flag.err);
+  CHECK(with_flag.status.code == 0);
+  CHECK(with_flag.out == exposed.path() + ": ok, 0 warnings\n");
+  // A flag the start would refuse is refused here too.
+  auto missing = run_to_completion(
+      {"--admin-token-file", "/nonexistent/token", "check-config", exposed.path()}, {}, 10s);
+  CHECK(missing.status.code == 2);
+  CHECK(missing.out.find("--admin-token-file") != std::string::npos);
+}
+
+TEST_CASE("check-config refuses etcd TLS files that a start cannot read") {
+  TempFile file(
+      "cluster:\n  store: [\"https://127.0.0.1:2379\"]\n"
+      "  store_tls: {ca: /nonexistent/ca.pem}\nnode:\n  id: a\n");
+  auto checked = run_to_completion({"check-config", file.path()}, {}, 10s);
+  INFO(checked.out << checked.err);
+  CHECK(checked.status.code == 2);
+  CHECK(checked.out.find(
+            "error: cluster.store_tls: etcd TLS CA /nonexistent/ca.pem cannot be read") !=
+        std::string::npos);
+  auto started =
+      run_to_completion({"--config", file.path(), "--port", std::to_string(free_port())}, {}, 10s);
+  CHECK(started.status.code == 2);  // the start refuses it as well
+  CHECK(started.err.find("/nonexistent/ca.pem") != std::string::npos);
+}
+
 TEST_CASE("an unknown section key is refused at start too, exit 2 naming it") {
   TempFile file("server:\n  hots: 0.0.0.0\n");
   auto result =
