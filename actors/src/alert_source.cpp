@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <iterator>
+#include <map>
 #include <optional>
+#include <string>
 #include <unordered_set>
+#include <vector>
 
 #include <fmt/format.h>
 #include <caf/all.hpp>
@@ -176,14 +180,36 @@ class AlertSource final : public AlertSourceActor::base {
   }
 
   /// The up node with the smallest id reports a lost node, so that the
-  /// cluster does once.
+  /// cluster does once. Two nodes lost together (a rack, a zone) may be
+  /// noticed one after the other: the reporter chosen for the first may be
+  /// the second, already dead. So each lost node stays pending for twice
+  /// down_after, and is reported by this node as soon as it is the
+  /// smallest up one.
   void on_node_down(const std::string& id, const std::string& reason) {
+    auto now = std::chrono::steady_clock::now();
+    lost_[id] = LostNode{reason, now};
     auto nodes = setup_.directory->nodes();  // sorted by id
-    auto reporter = std::find_if(nodes.begin(), nodes.end(), [&](const NodeDirectory::Node& node) {
-      return node.up && node.id != id;
+    for (auto lost = lost_.begin(); lost != lost_.end();) {
+      auto reporter = reporter_of(nodes, lost->first);
+      bool settled = now - lost->second.since > 2 * setup_.down_after || !reporter ||
+                     is_up(nodes, lost->first);
+      if (!settled && reporter->local)
+        send(node_down_alert(lost->first, lost->second.reason, reporter->id));
+      lost = settled || reporter->local ? lost_.erase(lost) : std::next(lost);
+    }
+  }
+
+  static const NodeDirectory::Node* reporter_of(const std::vector<NodeDirectory::Node>& nodes,
+                                                const std::string& lost) {
+    auto found = std::find_if(nodes.begin(), nodes.end(), [&](const NodeDirectory::Node& node) {
+      return node.up && node.id != lost;
     });
-    if (reporter == nodes.end() || !reporter->local) return;
-    send(node_down_alert(id, reason, reporter->id));
+    return found == nodes.end() ? nullptr : &*found;
+  }
+
+  static bool is_up(const std::vector<NodeDirectory::Node>& nodes, const std::string& id) {
+    return std::any_of(nodes.begin(), nodes.end(),
+                       [&](const NodeDirectory::Node& node) { return node.id == id && node.up; });
   }
 
   void send(Alert alert) {
@@ -208,6 +234,12 @@ class AlertSource final : public AlertSourceActor::base {
   /// message however many events are appended before the actor reads them.
   std::shared_ptr<std::atomic<bool>> wake_up_pending_;
   std::uint64_t listener_ = 0;
+  /// Lost members another up node was to report, by id: see on_node_down.
+  struct LostNode {
+    std::string reason;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::map<std::string, LostNode> lost_;
   std::shared_ptr<spdlog::logger> log_ = make_logger("processpype.alerts");
 };
 

@@ -41,6 +41,10 @@ struct AlertSourceSetup {
   std::chrono::milliseconds min_interval{std::chrono::seconds(60)};
   /// Events up to this seq happened before alerts were on.
   std::uint64_t after = 0;
+  /// How late a member's death may be noticed (node.down_after_seconds): a
+  /// reporter found down this soon after the node it was to report may
+  /// have died with it, and the report falls to the next up node.
+  std::chrono::milliseconds down_after{std::chrono::seconds(5)};
 };
 
 /// Spawns the node's alert source. It sends, label `alerts` and severity
@@ -48,7 +52,8 @@ struct AlertSourceSetup {
 /// event with Event::gave_up, never throttled), a failover (the first event
 /// of an instance with cause `failover`) and a member lost (down for
 /// another reason than leaving), this last only when this node is the up
-/// node with the smallest id, so that the cluster reports it once. The
+/// node with the smallest id, so that the cluster reports it once (twice at
+/// worst when that reporter is lost within twice down_after). The
 /// EventLog's and the NodeDirectory's listeners only wake it: they run on
 /// the threads that append events and mark nodes down.
 AlertSourceActor spawn_alert_source(caf::actor_system& system, AlertSourceSetup setup);

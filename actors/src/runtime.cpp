@@ -154,10 +154,10 @@ Runtime::Runtime(caf::actor_system& system, RuntimeOptions options)
                            NodeSettings{options_.heartbeat_interval, options_.down_after,
                                         options_.forget_after, options_.node_tls});
   if (dispatcher_ && options_.communications->alerts)
-    alert_source_ = caf::actor_cast<caf::actor>(spawn_alert_source(
-        system,
-        AlertSourceSetup{event_log_, directory_, dispatcher_,
-                         options_.communications->alerts_min_interval, event_log_->last_seq()}));
+    alert_source_ = caf::actor_cast<caf::actor>(
+        spawn_alert_source(system, AlertSourceSetup{event_log_, directory_, dispatcher_,
+                                                    options_.communications->alerts_min_interval,
+                                                    event_log_->last_seq(), options_.down_after}));
 }
 
 Runtime::~Runtime() {
