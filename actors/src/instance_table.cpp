@@ -188,6 +188,11 @@ RecordPtr InstanceTable::find(std::string_view name) const {
   return found == shard.records.end() ? nullptr : found->second;
 }
 
+std::optional<std::uint64_t> InstanceTable::order_of(std::string_view name) const {
+  if (auto record = find(name)) return record->order();
+  return removed_orders_.find(name);
+}
+
 InstanceListing InstanceTable::listing() const {
   std::lock_guard lock{listing_mutex_};
   return listing_;
@@ -249,6 +254,9 @@ void InstanceTable::erase(const std::string& name) {
     auto found = shard.records.find(name);
     if (found == shard.records.end()) return;
     record = std::move(found->second);
+    // Remembered before the name leaves the shard: order_of never misses
+    // it in between.
+    removed_orders_.remember(name, record->order());
     shard.records.erase(found);
   }
   record->removed_.store(true, std::memory_order_release);
@@ -268,6 +276,24 @@ void InstanceTable::compact() {
   count_ = kept;
   removed_ = 0;
   publish_listing();
+}
+
+void RemovedOrders::remember(const std::string& name, std::uint64_t order) {
+  std::lock_guard lock{mutex_};
+  removals_.emplace_back(name, order);
+  orders_.insert_or_assign(name, order);
+  if (removals_.size() <= capacity) return;
+  const auto& [oldest_name, oldest_order] = removals_.front();
+  auto remembered = orders_.find(oldest_name);
+  if (remembered != orders_.end() && remembered->second == oldest_order) orders_.erase(remembered);
+  removals_.pop_front();
+}
+
+std::optional<std::uint64_t> RemovedOrders::find(std::string_view name) const {
+  std::lock_guard lock{mutex_};
+  auto found = orders_.find(name);
+  if (found == orders_.end()) return std::nullopt;
+  return found->second;
 }
 
 void InstanceTable::publish_listing() {

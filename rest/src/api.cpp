@@ -439,6 +439,11 @@ void Api::handle(const ExchangePtr& exchange) {
   impl_->handle(exchange, Call::Origin::client);
 }
 
+void Api::answer_refusal(const ExchangePtr& exchange, HttpResponse response) {
+  exchange->set_request_id(request_id_of(*exchange));
+  impl_->core.respond(exchange, std::move(response));
+}
+
 void Api::set_application_state(ServiceState state) noexcept {
   impl_->core.state.store(state);
 }

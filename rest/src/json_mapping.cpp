@@ -161,11 +161,13 @@ std::string service_list(const InstanceTable& table, const InstanceListing& list
                          const ListQuery& query) {
   std::uint64_t after = 0;
   if (query.after) {
-    auto record = table.find(*query.after);
-    if (!record)
+    // A page may end at an instance removed before the next page is asked
+    // for: it still continues after it (docs/rest-api.md).
+    auto order = table.order_of(*query.after);
+    if (!order)
       throw Error(ErrorCode::bad_request,
                   fmt::format("Query parameter 'after' names no instance: {}", *query.after));
-    after = record->order();
+    after = *order;
   }
   auto list = json::array();
   std::optional<std::string> next;

@@ -93,6 +93,84 @@ class LingeringCloses : public restinio::asio_ns::execution_context::service {
 
 restinio::asio_ns::execution_context::id LingeringCloses::id;
 
+/// The listener's RefusalHandler, kept as an Asio service of its io_context,
+/// where a connection's consume_data (patch 1) finds it from its socket.
+class ListenerRefusals : public restinio::asio_ns::execution_context::service {
+ public:
+  static restinio::asio_ns::execution_context::id id;
+
+  explicit ListenerRefusals(restinio::asio_ns::execution_context& context) : service(context) {}
+
+  RefusalHandler handler;
+
+ private:
+  void shutdown() override {}
+};
+
+restinio::asio_ns::execution_context::id ListenerRefusals::id;
+
+namespace {
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 422:
+      return "Unprocessable Entity";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return status < 400 ? "OK" : "Error";
+  }
+}
+
+/// `response` as the bytes of an HTTP/1.1 response.
+std::string raw_response(const HttpResponse& response) {
+  auto raw = fmt::format("HTTP/1.1 {} {}\r\n", response.status, reason_phrase(response.status));
+  if (response.close_connection) raw += "Connection: close\r\n";
+  raw += "Content-Type: " + response.content_type + "\r\n";
+  for (const auto& [name, value] : response.headers) raw += name + ": " + value + "\r\n";
+  raw += "Content-Length: " + std::to_string(response.body.size()) + "\r\n\r\n";
+  return raw + response.body;
+}
+
+std::string endpoint_text(const restinio::endpoint_t& endpoint) {
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+/// Answers `response` through `refusals`, or as it is when there are none.
+void answer_refusal(const RefusalHandler& refusals, const ExchangePtr& exchange,
+                    HttpResponse response) {
+  if (refusals)
+    refusals(exchange, std::move(response));
+  else
+    exchange->respond(std::move(response));
+}
+
+}  // namespace
+
 // -- patch 1: limits answered, not a closed connection -------------------------------
 //
 // Upstream: a request that breaks one of RESTinio's limits, or that
@@ -104,21 +182,11 @@ restinio::asio_ns::execution_context::id LingeringCloses::id;
 // with 413, 414 or 431 and the connection stays usable. A parser error is
 // answered 400 (431 for a header section over http_parser's own limit),
 // after the responses to the earlier requests of the connection, then the
-// connection closes, as nginx does. The limits travel in RESTinio's own
+// connection closes, as nginx does. Every such refusal goes through the
+// listener's RefusalHandler, which answers it as any response (the Api
+// counts and logs it). The limits travel in RESTinio's own
 // per-server incoming_http_msg_limits_t: max_url_size, max_field_value_size
 // (all header bytes), max_body_size.
-
-/// Declared in api_core.hpp (not included: it brings CAF into this file).
-std::string request_id_of(const HttpExchange& exchange);
-
-/// The id of a request the listener refuses itself (docs/operations.md,
-/// "Request ids"): by the Api's rules, from what of its header was read.
-std::string refused_request_id(const restinio::http_request_header_t& header) {
-  RecordedExchange::Request request;
-  if (auto given = header.opt_value_of("X-Request-Id"))
-    request.headers.emplace_back("X-Request-Id", std::string{given->data(), given->size()});
-  return request_id_of(RecordedExchange{std::move(request)});
-}
 
 namespace parsing {
 
@@ -295,20 +363,44 @@ bool continue_now(http_parser& parser) {
   return true;
 }
 
-/// The reply to a request the parser could not read.
-std::string malformed_request_response(http_parser& parser) {
+/// The refusal of a request the parser could not read.
+HttpResponse malformed_request_response(http_parser& parser) {
   auto error = HTTP_PARSER_ERRNO(&parser);
-  bool headers_overflow = error == HPE_HEADER_OVERFLOW;
-  std::string body =
-      std::string{R"({"detail":")"} +
-      (headers_overflow ? "Request headers are too large"
-                        : std::string{"Malformed HTTP request: "} + http_errno_description(error)) +
-      R"("})";
-  return std::string{headers_overflow ? "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                                      : "HTTP/1.1 400 Bad Request\r\n"} +
-         "Connection: close\r\nContent-Type: application/json\r\nX-Request-Id: " +
-         refused_request_id(context_of(&parser).m_header) +
-         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  if (error == HPE_HEADER_OVERFLOW)
+    return {431, "application/json", {}, error_body("Request headers are too large"), true};
+  return {400,
+          "application/json",
+          {},
+          error_body(std::string{"Malformed HTTP request: "} + http_errno_description(error)),
+          true};
+}
+
+/// What was read of a request the parser could not read: its method when
+/// the parser kept its URL (which comes after the method), else "unknown",
+/// and its X-Request-Id (docs/operations.md, "Request ids").
+RecordedExchange::Request malformed_request(http_parser& parser, std::string peer) {
+  const auto& header = context_of(&parser).m_header;
+  RecordedExchange::Request request;
+  request.method = header.request_target().empty()
+                       ? "unknown"
+                       : http_method_str(static_cast<http_method>(parser.method));
+  request.path.clear();
+  if (auto given = header.opt_value_of("X-Request-Id"))
+    request.headers.emplace_back("X-Request-Id", std::string{given->data(), given->size()});
+  request.peer = std::move(peer);
+  return request;
+}
+
+/// The bytes that answer a request the parser could not read, as `refusals`
+/// answers it (it answers before it returns).
+std::string malformed_request_reply(http_parser& parser, std::string peer,
+                                    const RefusalHandler& refusals) {
+  auto answered = malformed_request_response(parser);
+  auto exchange = std::make_shared<RecordedExchange>(
+      malformed_request(parser, std::move(peer)),
+      [&answered](const HttpResponse& response) { answered = response; });
+  answer_refusal(refusals, exchange, answered);
+  return raw_response(answered);
 }
 
 }  // namespace parsing
@@ -387,60 +479,64 @@ PROCESSPYPE_LINGERING_CLOSE(processpype::rest::TlsServerTraits)
 /// request at a time), and a response that comes before the 100 is written
 /// waits for it. Reading goes on at once; the body has read_timeout_seconds
 /// from the end of that write (docs/security.md).
-#define PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(Traits)                                              \
-  template <>                                                                                      \
-  inline void restinio::impl::connection_t<Traits>::consume_data(const char* data,                 \
-                                                                 std::size_t length) {             \
-    auto& parser = m_input.m_parser;                                                               \
-    const auto parsed =                                                                            \
-        processpype::rest::parsing::execute(parser, m_settings->m_parser_settings, data, length);  \
-    m_input.m_buf.consumed_bytes(parsed);                                                          \
-    if (HPE_OK != parser.http_errno && HPE_PAUSED != parser.http_errno) {                          \
-      /* Nothing after a malformed request is read: parsed again, it would */                      \
-      /* be answered a second time. */                                                             \
-      m_input.m_buf.consumed_bytes(m_input.m_buf.length());                                        \
-      if (m_response_coordinator.is_full() || m_response_coordinator.closed()) {                   \
-        trigger_error_and_close([&] {                                                              \
-          return fmt::format("[connection:{}] parser error {}", connection_id(),                   \
-                             http_errno_name(HTTP_PARSER_ERRNO(&parser)));                         \
-        });                                                                                        \
-        return;                                                                                    \
-      }                                                                                            \
-      /* Posted: this may run inside RESTinio's handling of the end of a */                        \
-      /* write (a request that waited in the buffer), which goes on to  */                         \
-      /* start the next write itself and must not find the connection   */                         \
-      /* closed by a write begun here (an assertion in RESTinio).       */                         \
-      asio_ns::post(this->get_executor(),                                                          \
-                    [this, reply = processpype::rest::parsing::malformed_request_response(parser), \
-                     ctx = shared_from_this()]() mutable noexcept {                                \
-                      if (m_response_coordinator.closed()) return; /* closing anyway */            \
-                      try {                                                                        \
-                        writable_items_container_t parts;                                          \
-                        parts.emplace_back(std::move(reply));                                      \
-                        write_response_parts_impl(                                                 \
-                            m_response_coordinator.register_new_request(),                         \
-                            response_output_flags_t{response_parts_attr_t::final_parts,            \
-                                                    response_connection_attr_t::connection_close}, \
-                            write_group_t{std::move(parts)});                                      \
-                      } catch (const std::exception&) {                                            \
-                        close();                                                                   \
-                      }                                                                            \
-                    });                                                                            \
-      return;                                                                                      \
-    }                                                                                              \
-    /* Patch 7 (above). */                                                                         \
-    if (processpype::rest::parsing::continue_now(parser) && !m_write_output_ctx.transmitting() &&  \
-        !m_response_coordinator.closed()) {                                                        \
-      writable_items_container_t parts;                                                            \
-      parts.emplace_back(std::string{"HTTP/1.1 100 Continue\r\n\r\n"});                            \
-      m_init_read_after_this_write = false; /* reading goes on below */                            \
-      m_write_output_ctx.start_next_write_group(write_group_t{std::move(parts)});                  \
-      handle_current_write_ctx();                                                                  \
-    }                                                                                              \
-    if (m_input.m_parser_ctx.m_message_complete)                                                   \
-      on_request_message_complete();                                                               \
-    else                                                                                           \
-      consume_message();                                                                           \
+#define PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(Traits)                                             \
+  template <>                                                                                     \
+  inline void restinio::impl::connection_t<Traits>::consume_data(const char* data,                \
+                                                                 std::size_t length) {            \
+    auto& parser = m_input.m_parser;                                                              \
+    const auto parsed =                                                                           \
+        processpype::rest::parsing::execute(parser, m_settings->m_parser_settings, data, length); \
+    m_input.m_buf.consumed_bytes(parsed);                                                         \
+    if (HPE_OK != parser.http_errno && HPE_PAUSED != parser.http_errno) {                         \
+      /* Nothing after a malformed request is read: parsed again, it would */                     \
+      /* be answered a second time. */                                                            \
+      m_input.m_buf.consumed_bytes(m_input.m_buf.length());                                       \
+      if (m_response_coordinator.is_full() || m_response_coordinator.closed()) {                  \
+        trigger_error_and_close([&] {                                                             \
+          return fmt::format("[connection:{}] parser error {}", connection_id(),                  \
+                             http_errno_name(HTTP_PARSER_ERRNO(&parser)));                        \
+        });                                                                                       \
+        return;                                                                                   \
+      }                                                                                           \
+      auto& io =                                                                                  \
+          asio_ns::query(m_socket.lowest_layer().get_executor(), asio_ns::execution::context);    \
+      auto reply = processpype::rest::parsing::malformed_request_reply(                           \
+          parser, processpype::rest::endpoint_text(m_remote_endpoint),                            \
+          asio_ns::use_service<processpype::rest::ListenerRefusals>(io).handler);                 \
+      /* Posted: this may run inside RESTinio's handling of the end of a */                       \
+      /* write (a request that waited in the buffer), which goes on to  */                        \
+      /* start the next write itself and must not find the connection   */                        \
+      /* closed by a write begun here (an assertion in RESTinio).       */                        \
+      asio_ns::post(this->get_executor(), [this, reply = std::move(reply),                        \
+                                           ctx = shared_from_this()]() mutable noexcept {         \
+        if (m_response_coordinator.closed()) return; /* closing anyway */                         \
+        try {                                                                                     \
+          writable_items_container_t parts;                                                       \
+          parts.emplace_back(std::move(reply));                                                   \
+          write_response_parts_impl(                                                              \
+              m_response_coordinator.register_new_request(),                                      \
+              response_output_flags_t{response_parts_attr_t::final_parts,                         \
+                                      response_connection_attr_t::connection_close},              \
+              write_group_t{std::move(parts)});                                                   \
+        } catch (const std::exception&) {                                                         \
+          close();                                                                                \
+        }                                                                                         \
+      });                                                                                         \
+      return;                                                                                     \
+    }                                                                                             \
+    /* Patch 7 (above). */                                                                        \
+    if (processpype::rest::parsing::continue_now(parser) && !m_write_output_ctx.transmitting() && \
+        !m_response_coordinator.closed()) {                                                       \
+      writable_items_container_t parts;                                                           \
+      parts.emplace_back(std::string{"HTTP/1.1 100 Continue\r\n\r\n"});                           \
+      m_init_read_after_this_write = false; /* reading goes on below */                           \
+      m_write_output_ctx.start_next_write_group(write_group_t{std::move(parts)});                 \
+      handle_current_write_ctx();                                                                 \
+    }                                                                                             \
+    if (m_input.m_parser_ctx.m_message_complete)                                                  \
+      on_request_message_complete();                                                              \
+    else                                                                                          \
+      consume_message();                                                                          \
   }
 
 PROCESSPYPE_ANSWER_MALFORMED_REQUESTS(processpype::rest::ServerTraits)
@@ -491,41 +587,6 @@ void prepare_connection_and_start_read(tls_socket_t& socket,
 namespace processpype::rest {
 
 namespace {
-
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Payload Too Large";
-    case 414:
-      return "URI Too Long";
-    case 422:
-      return "Unprocessable Entity";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return status < 400 ? "OK" : "Error";
-  }
-}
 
 restinio::http_status_line_t status_line(int status) {
   return restinio::http_status_line_t{
@@ -734,10 +795,7 @@ class RestinioExchange final : public HttpExchange {
     });
     return fields;
   }
-  std::string peer() const override {
-    const auto& endpoint = request_->remote_endpoint();
-    return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-  }
+  std::string peer() const override { return endpoint_text(request_->remote_endpoint()); }
 
   void respond(HttpResponse response) override {
     auto builder = request_->create_response(status_line(response.status));
@@ -812,10 +870,11 @@ OwnedDescriptor socket_of(restinio::request_t& request) {
 template <class Traits>
 class RestinioListener final : public HttpListener {
  public:
-  RestinioListener(ListenerOptions options, RequestHandler handler,
+  RestinioListener(ListenerOptions options, RequestHandler handler, RefusalHandler refusals,
                    std::shared_ptr<restinio::asio_ns::ssl::context> tls)
       : options_(std::move(options)),
         handler_(std::move(handler)),
+        refusals_(std::move(refusals)),
         limits_(parsing::message_limits(options_.limits)),
         http_(restinio::external_io_context(io_),
               [&](auto& settings) {
@@ -825,6 +884,7 @@ class RestinioListener final : public HttpListener {
         runner_(options_.threads, http_) {
     restinio::asio_ns::use_service<HandshakeLimit>(io_).timeout = read_timeout();
     restinio::asio_ns::use_service<LingeringCloses>(io_).departures = departures_;
+    restinio::asio_ns::use_service<ListenerRefusals>(io_).handler = refusals_;
   }
 
   void start() override {
@@ -883,12 +943,12 @@ class RestinioListener final : public HttpListener {
   restinio::request_handling_status_t handle(restinio::request_handle_t request) {
     HandlerScope scope{io_};
     if (auto refusal = parsing::refusal_of(request->header(), limits_)) {
-      auto id = refused_request_id(request->header());
-      RestinioExchange{std::move(request)}.respond(HttpResponse{refusal->status,
-                                                                "application/json",
-                                                                {{"X-Request-Id", std::move(id)}},
-                                                                error_body(refusal->detail),
-                                                                refusal->close});
+      answer_refusal(refusals_, std::make_shared<RestinioExchange>(std::move(request)),
+                     HttpResponse{refusal->status,
+                                  "application/json",
+                                  {},
+                                  error_body(refusal->detail),
+                                  refusal->close});
     } else {
       handler_(std::make_shared<RestinioExchange>(std::move(request), streams_.get()));
     }
@@ -898,6 +958,7 @@ class RestinioListener final : public HttpListener {
   ServerIoContext io_;  // first: outlives the server and its runner
   ListenerOptions options_;
   RequestHandler handler_;
+  RefusalHandler refusals_;
   restinio::incoming_http_msg_limits_t limits_;
   /// Event streams' clients, and closed connections' (patch 6).
   std::shared_ptr<ClientDepartures> departures_ = std::make_shared<ClientDepartures>();
@@ -909,22 +970,25 @@ class RestinioListener final : public HttpListener {
 
 }  // namespace
 
-std::unique_ptr<HttpListener> make_http_listener(ListenerOptions options, RequestHandler handler) {
+std::unique_ptr<HttpListener> make_http_listener(ListenerOptions options, RequestHandler handler,
+                                                 RefusalHandler refusals) {
   if (!options.prepare_tls)
     return std::make_unique<RestinioListener<ServerTraits>>(std::move(options), std::move(handler),
-                                                            nullptr);
+                                                            std::move(refusals), nullptr);
   auto context = std::make_shared<restinio::asio_ns::ssl::context>(
       restinio::asio_ns::ssl::context::tls_server);
   options.prepare_tls(context->native_handle());
   return std::make_unique<RestinioListener<TlsServerTraits>>(std::move(options), std::move(handler),
-                                                             context);
+                                                             std::move(refusals), context);
 }
 
 // -- RequestReader ----------------------------------------------------------------------
 
 struct RequestReader::State {
-  explicit State(const ServerLimits& server_limits)
-      : limits(parsing::message_limits(server_limits)), context(limits) {
+  State(const ServerLimits& server_limits, RefusalHandler refusals)
+      : limits(parsing::message_limits(server_limits)),
+        context(limits),
+        refusals(std::move(refusals)) {
     reset();
   }
 
@@ -939,11 +1003,12 @@ struct RequestReader::State {
   http_parser_settings settings = restinio::impl::create_parser_settings<LimitedHttpMethods>();
   http_parser parser{};
   restinio::impl::http_parser_ctx_t context;
+  RefusalHandler refusals;
   std::optional<std::string> malformed;
 };
 
-RequestReader::RequestReader(const ServerLimits& limits)
-    : state_(std::make_unique<State>(limits)) {}
+RequestReader::RequestReader(const ServerLimits& limits, RefusalHandler refusals)
+    : state_(std::make_unique<State>(limits, std::move(refusals))) {}
 
 RequestReader::~RequestReader() = default;
 
@@ -955,7 +1020,8 @@ std::optional<RequestReader::Request> RequestReader::read(std::string_view& byte
   auto error = HTTP_PARSER_ERRNO(&state.parser);
   if (error != HPE_OK && error != HPE_PAUSED) {
     // As patch 1: every earlier request was answered, so the error is.
-    state.malformed = parsing::malformed_request_response(state.parser);
+    state.malformed = parsing::malformed_request_reply(
+        state.parser, RecordedExchange::Request{}.peer, state.refusals);
     return std::nullopt;
   }
   if (!state.context.m_message_complete) return std::nullopt;

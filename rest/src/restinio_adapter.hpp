@@ -37,10 +37,19 @@ struct ListenerOptions {
 };
 
 /// Called on a listener thread with every request that kept within the
-/// limits (the others are answered 413, 414 or 431 by the listener, with
-/// an X-Request-Id but neither counted nor logged); it
-/// must not block, and answers through the exchange, from any thread.
+/// limits (the others go to the RefusalHandler); it must not block, and
+/// answers through the exchange, from any thread.
 using RequestHandler = std::function<void(const ExchangePtr&)>;
+
+/// Called on a listener thread with each request the listener refuses
+/// itself, never routed (413, 414 or 431 over a limit, 400 for bytes it
+/// cannot parse, 431 over the parser's own header limit), and the response
+/// that refuses it: it answers with that response before it returns, adding
+/// what every response carries (the Api's request id, metrics and access
+/// log: docs/operations.md). Little may be known of such a request: a URL
+/// over the limit keeps neither path nor headers, and malformed HTTP whose
+/// request line could not be read has the method "unknown".
+using RefusalHandler = std::function<void(const ExchangePtr&, HttpResponse)>;
 
 /// A RESTinio server, plain or TLS, with ProcessPype's limits
 /// (rest::Server's documentation says what a client observes).
@@ -55,7 +64,8 @@ class HttpListener {
   virtual void stop() = 0;
 };
 
-std::unique_ptr<HttpListener> make_http_listener(ListenerOptions options, RequestHandler handler);
+std::unique_ptr<HttpListener> make_http_listener(ListenerOptions options, RequestHandler handler,
+                                                 RefusalHandler refusals = {});
 
 /// Reads the requests in the bytes of one connection exactly as a
 /// listener's connections do (the same parser, callbacks and limits), with
@@ -82,7 +92,8 @@ class RequestReader {
     std::optional<Refusal> refusal;
   };
 
-  explicit RequestReader(const ServerLimits& limits);
+  /// `refusals` answers malformed bytes, as a listener's does.
+  explicit RequestReader(const ServerLimits& limits, RefusalHandler refusals = {});
   ~RequestReader();
   RequestReader(const RequestReader&) = delete;
   RequestReader& operator=(const RequestReader&) = delete;

@@ -20,8 +20,11 @@ struct Server::Impl {
         material->install(context);
       };
     }
-    listener = make_http_listener(std::move(listener_options),
-                                  [this](const ExchangePtr& exchange) { api.handle(exchange); });
+    listener = make_http_listener(
+        std::move(listener_options), [this](const ExchangePtr& exchange) { api.handle(exchange); },
+        [this](const ExchangePtr& exchange, HttpResponse response) {
+          api.answer_refusal(exchange, std::move(response));
+        });
   }
 
   ServerOptions options;

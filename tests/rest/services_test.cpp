@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "api_harness.hpp"
+#include "processpype/actors/instance_table.hpp"
 #include "processpype/rest/json_mapping.hpp"
 
 using namespace rest_tests;
@@ -213,6 +214,7 @@ void check_listed(ApiNode& node, const std::vector<std::pair<std::string, Names>
   for (const auto& [query, expected] : table) {
     auto reply = node.get("/services?" + query);
     INFO(reply);
+    CHECK(reply.status == 200);
     CHECK(names_in(reply) == expected);
   }
 }
@@ -272,6 +274,48 @@ TEST_CASE("GET /services refuses a limit outside 1..10000 and an unknown after")
   for (const char* limit : {"0", "10001", "x", "-1", "1.5", ""})
     check_error(node.get(std::string{"/services?limit="} + limit), 400, Catch::Contains("limit"));
   check_error(node.get("/services?after=ghost"), 400, Catch::Contains("ghost"));
+}
+
+TEST_CASE("GET /services continues after a page boundary deleted before the next page") {
+  ApiNode node;
+  add_five(node);
+  check_page(node, "limit=2", {"a1", "a2"}, "a2");
+  require_ok(node.del("/services/a2"));
+  check_page(node, "limit=2&after=a2", {"a3", "a4"}, "a4");
+  require_ok(node.del("/services/a4"));
+  require_ok(node.del("/services/a3"));
+  check_page(node, "limit=2&after=a4", {"a5"}, nullptr);
+  check_listed(node, {{"after=a3", {"a5"}}});
+  check_error(node.get("/services?after=ghost"), 400, Catch::Contains("ghost"));
+}
+
+TEST_CASE("GET /services pages after a registered again name from its new registration") {
+  ApiNode node;
+  add_five(node);
+  require_ok(node.del("/services/a2"));
+  node.add("echo", "a2");
+  check_listed(node, {{"after=a1", {"a3", "a4", "a5", "a2"}}, {"after=a2", {}}});
+  require_ok(node.del("/services/a2"));
+  check_listed(node, {{"after=a2", {}}, {"after=a4", {"a5"}}});
+}
+
+TEST_CASE("GET /services forgets a deleted name once enough later names were deleted") {
+  ApiNode node;
+  add_five(node);
+  require_ok(node.del("/services/a2"));
+  auto& runtime = node.runtime();
+  for (std::size_t i = 1; i < processpype::RemovedOrders::capacity; ++i) {
+    auto name = "gone" + std::to_string(i);
+    runtime.register_service("echo", name);
+    runtime.deregister(name);
+  }
+  check_listed(node, {{"after=a2", {"a3", "a4", "a5"}}});  // the oldest removal remembered
+
+  runtime.register_service("echo", "last");
+  runtime.deregister("last");
+  check_error(node.get("/services?after=a2"), 400, Catch::Contains("a2"));
+  check_status(node.get("/services?after=gone1"), 200);
+  check_status(node.get("/services?after=last"), 200);
 }
 
 namespace {

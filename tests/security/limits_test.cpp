@@ -504,6 +504,83 @@ TEST_CASE("the listener's own refusals carry X-Request-Id, the client's or a new
   }
 }
 
+namespace {
+
+/// processpype_http_requests_total{method, route="unmatched", code} in the
+/// text of GET /metrics; 0 when it has no such series.
+double unmatched_requests(const std::string& metrics, const std::string& method, int code) {
+  const auto series = "processpype_http_requests_total{method=\"" + method +
+                      "\",route=\"unmatched\",code=\"" + std::to_string(code) + "\"} ";
+  for (const auto& line : lines_of(metrics))
+    if (line.rfind(series, 0) == 0) return std::stod(line.substr(series.size()));
+  return 0;
+}
+
+}  // namespace
+
+// Was a bug, kept as a regression test: the refusals the listener makes
+// itself (413, 414, 431, and the 400 of malformed HTTP) were neither counted
+// in processpype_http_requests_total nor written to the access log, so an
+// operator watching 4xx rates never saw them. Expected: counted and logged
+// as every answer, under the route `unmatched`; bytes that are no request
+// have the method `unknown`.
+TEST_CASE("the listener's own refusals are counted in /metrics and written to the access log",
+          "[security][limits][metrics]") {
+  YamlServer server(
+      "logging:\n  level: info\n  access_log: true\n"
+      "server:\n  limits:\n    max_body_bytes: 1000\n    max_url_bytes: 100\n"
+      "    max_header_bytes: 1024\n    read_timeout_seconds: 5\n");
+  struct Case {
+    std::string method;
+    int status;
+    std::string request;
+  };
+  const std::vector<Case> cases = {
+      {"POST", 413, raw_request("POST", "/services/register", register_body("r", 1001))},
+      {"GET", 414, raw_get("/" + std::string(200, 'u'))},
+      {"GET", 431, raw_get("/health/live", "X-Pad: " + std::string(2000, 'p') + "\r\n")},
+      {"GET", 400, "GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nBroken header line\r\n\r\n"},
+      {"unknown", 400, "GARBAGE\r\n\r\n"},
+  };
+  std::vector<std::string> ids;  ///< each refusal's X-Request-Id
+  for (const auto& each : cases) {
+    INFO(each.method << " " << each.status);
+    RawConnection connection(server.port());
+    REQUIRE(connection.send(each.request));
+    auto response = connection.read_response(5s);
+    RAW_REQUIRE_STATUS(response, each.status);
+    ids.push_back(response.header("X-Request-Id"));
+  }
+
+  auto api = server->client();
+  auto metrics = api.get("/metrics");
+  E2E_REQUIRE_STATUS(metrics, 200);
+  for (const auto& each : cases) {
+    INFO(each.method << " " << each.status << "\n" << metrics.body);
+    CHECK(unmatched_requests(metrics.body, each.method, each.status) == 1.0);
+  }
+
+  // "<method> <route> <status> <ms> ms <peer> <request id>", once each.
+  auto logged = [&](const std::string& err, std::size_t i) {
+    auto lines = lines_with(err, "processpype.access: " + cases[i].method + " unmatched " +
+                                     std::to_string(cases[i].status) + " ");
+    return lines.size() == 1 && lines[0].ends_with(" " + ids[i]);
+  };
+  auto all_logged = [&] {
+    auto err = server->stderr_text();
+    for (std::size_t i = 0; i < cases.size(); ++i)
+      if (!logged(err, i)) return false;
+    return true;
+  };
+  wait_until(all_logged, 10s);  // the log reaches the pipe after the answer
+  auto err = server->stderr_text();
+  INFO("stderr:\n" << err.substr(0, 5000));
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    INFO(cases[i].method << " " << cases[i].status << " " << ids[i]);
+    CHECK(logged(err, i));
+  }
+}
+
 TEST_CASE("a header named like the parser's old refusal mark is an ordinary header",
           "[security][limits][malformed]") {
   // Once a client could send it: `$426` as the status closed the connection

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -265,6 +266,31 @@ class InstanceListing {
   std::size_t count_ = 0;
 };
 
+/// The registration orders of the instances removed last, so that a page
+/// of GET /services that ended at one of them can continue after it
+/// (docs/rest-api.md). Keeps at most `capacity` names, the oldest removal
+/// forgotten first; a lookup is one hash lookup under a short lock.
+class RemovedOrders {
+ public:
+  static constexpr std::size_t capacity = 4096;
+
+  void remember(const std::string& name, std::uint64_t order);
+  std::optional<std::uint64_t> find(std::string_view name) const;
+
+ private:
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view name) const noexcept {
+      return std::hash<std::string_view>{}(name);
+    }
+  };
+  mutable std::mutex mutex_;
+  /// Oldest first. A name removed twice appears twice; `orders_` holds its
+  /// last order, so forgetting the older removal leaves it.
+  std::deque<std::pair<std::string, std::uint64_t>> removals_;
+  std::unordered_map<std::string, std::uint64_t, NameHash, std::equal_to<>> orders_;
+};
+
 /// The registered instances of one node, readable from any thread: the
 /// REST layer answers status reads and lists from here with no actor on the
 /// path. A lookup by name is one hash lookup under a short lock of one of
@@ -277,6 +303,10 @@ class InstanceTable {
   InstanceTable& operator=(const InstanceTable&) = delete;
 
   RecordPtr find(std::string_view name) const;
+  /// The registration order of instance `name`, or, once it is removed, of
+  /// its last registration while it is among the last
+  /// RemovedOrders::capacity removed; nothing for a name never registered.
+  std::optional<std::uint64_t> order_of(std::string_view name) const;
   InstanceListing listing() const;
   /// Instances registered now.
   std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
@@ -309,6 +339,7 @@ class InstanceTable {
   std::shared_ptr<TableChanges> changes_ = std::make_shared<TableChanges>();
   std::atomic<std::size_t> size_{0};
   std::uint64_t next_order_ = 1;
+  RemovedOrders removed_orders_;
 
   // The listing: append-only storage shared with the snapshots; a slot is
   // written before the snapshot that counts it is published. Compacted

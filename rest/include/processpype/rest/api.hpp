@@ -58,6 +58,12 @@ class Api {
   /// Routes `exchange` and eventually responds to it exactly once.
   void handle(const ExchangePtr& exchange);
 
+  /// Answers `exchange`, which the HTTP listener refused before routing
+  /// (413, 414, 431, or 400 for malformed HTTP), with `response`: with its
+  /// request id, counted and logged as every answer, under the route
+  /// `unmatched` (docs/operations.md).
+  void answer_refusal(const ExchangePtr& exchange, HttpResponse response);
+
   /// The application's state in GET / and the readiness probe: `starting`
   /// until startup finished, `running` while it serves, `stopping` from
   /// SIGTERM on.

@@ -47,7 +47,8 @@ ListQuery parse_list_query(std::string_view query);
 /// GET /services: `{"services": [{"name","state","is_configured","error"}]}`
 /// in registration order, filtered and paged by `query` (with `limit`, also
 /// `"next"`; with `counts`, also `"counts"`). Throws Error(bad_request) when
-/// `after` names no instance.
+/// `after` names neither an instance nor one removed lately
+/// (InstanceTable::order_of).
 std::string service_list(const InstanceTable& table, const InstanceListing& listing,
                          const ListQuery& query);
 
