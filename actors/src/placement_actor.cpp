@@ -5,9 +5,11 @@
 #include "placement_actor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <functional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -72,8 +74,11 @@ class Placement final : public PlacementActor::base {
 
   const char* name() const override { return "processpype.placement"; }
 
+  void on_exit() override { setup_.events->remove_listener(listener_); }
+
   behavior_type make_behavior() override {
     if (!setup_.file_instances.empty()) send(this, files_atom::value);
+    follow_events();
     return {
         [this](register_atom, RegisterRequest& request) -> caf::result<Registration> {
           return register_instance(request);
@@ -106,6 +111,7 @@ class Placement final : public PlacementActor::base {
           exit_now(2);
         },
         [this](files_atom) { create_file_records(); },
+        [this](logged_atom) { withdraw_declines(); },
     };
   }
 
@@ -338,21 +344,7 @@ class Placement final : public PlacementActor::base {
     }
     bool run = acquisition.record.desired == cluster::DesiredState::running;
     if (auto existing = setup_.table->find(name)) {
-      if (existing->origin() != InstanceOrigin::cluster) {
-        // It cannot run here, and its owner key must not stay here either:
-        // every command would be carried to this node, which would act on
-        // its unrelated node instance. Declined, another eligible node
-        // takes it (docs/cluster.md, "Placement").
-        log_->error(
-            "Cluster instance {} has the name of a node instance of this node: not run here; "
-            "declined and released for another eligible node",
-            name);
-        coordinator_.decline(name, [log = log_, name](const cluster::WriteResult& result) {
-          if (!result.ok())
-            log->warn("Cluster instance {} not released yet: {}", name, result.detail);
-        });
-        return;
-      }
+      if (existing->origin() != InstanceOrigin::cluster) return decline(name);
       // Still registered here (its lease proved alive): it runs again.
       if (run && !is_active(existing->state())) start(name, Trigger{EventCause::startup});
       return;
@@ -447,6 +439,69 @@ class Placement final : public PlacementActor::base {
     if (waiting.empty()) return;
     auto owned = coordinator_.owned();
     if (std::find(owned.begin(), owned.end(), name) != owned.end()) acquire(waiting.mapped());
+  }
+
+  // -- declines (docs/cluster.md, "Placement") ----------------------------------------------
+  // A cluster instance cannot run here while a node instance of this node
+  // has its name, and its owner key must not stay here either: every
+  // command would be carried to this node, which would act on its unrelated
+  // node instance. Declined, another eligible node takes it; the decline
+  // ends when that node instance is deregistered (the event log tells).
+
+  /// What the event log's listener shares with the actor (the listener
+  /// runs on the appending thread).
+  struct DeclineWatch {
+    /// Some name is declined here: a deregistration may end its decline.
+    std::atomic<bool> declining{false};
+    /// A logged_atom is on its way.
+    std::atomic<bool> pending{false};
+  };
+
+  void decline(const std::string& name) {
+    log_->error(
+        "Cluster instance {} has the name of a node instance of this node: not run here; "
+        "declined and released for another eligible node",
+        name);
+    coordinator_.decline(name, [log = log_, name](const cluster::WriteResult& result) {
+      if (!result.ok()) log->warn("Cluster instance {} not released yet: {}", name, result.detail);
+    });
+    declined_.insert(name);
+    decline_watch_->declining.store(true);
+    // The node instance may have gone since acquire() looked, while the
+    // listener did not heed deregistrations yet: one more look.
+    wake_up(caf::actor_cast<caf::weak_actor_ptr>(ctrl()), *decline_watch_);
+  }
+
+  void follow_events() {
+    listener_ = setup_.events->add_listener([self = caf::actor_cast<caf::weak_actor_ptr>(ctrl()),
+                                             watch = decline_watch_](std::uint64_t) {
+      if (watch->declining.load()) wake_up(self, *watch);
+    });
+  }
+
+  static void wake_up(const caf::weak_actor_ptr& self, DeclineWatch& watch) {
+    if (watch.pending.exchange(true)) return;  // one is on its way
+    if (auto placement = caf::actor_cast<PlacementActor>(self.lock()))
+      caf::anon_send(placement, logged_atom::value);
+  }
+
+  /// Withdraws the declines whose node instance is gone. A node instance of
+  /// the name registered again afterwards makes acquire() decline anew.
+  void withdraw_declines() {
+    decline_watch_->pending.store(false);
+    std::erase_if(declined_, [this](const std::string& name) {
+      if (has_node_instance(name)) return false;
+      coordinator_.withdraw_decline(name, [log = log_, name](const cluster::WriteResult& result) {
+        if (!result.ok()) log->warn("Cluster instance {} still declined: {}", name, result.detail);
+      });
+      return true;
+    });
+    decline_watch_->declining.store(!declined_.empty());
+  }
+
+  bool has_node_instance(const std::string& name) const {
+    auto record = setup_.table->find(name);
+    return record && record->origin() != InstanceOrigin::cluster;
   }
 
   // -- the lease (docs/cluster.md, "Leases and timing") ------------------------------------
@@ -601,6 +656,10 @@ class Placement final : public PlacementActor::base {
   /// Acquisitions that came while their instance's drop was in flight.
   std::unordered_map<std::string, cluster::Acquisition> waiting_acquisitions_;
   bool retry_scheduled_ = false;
+  /// Names declined for a node instance of this node.
+  std::unordered_set<std::string> declined_;
+  std::shared_ptr<DeclineWatch> decline_watch_ = std::make_shared<DeclineWatch>();
+  std::uint64_t listener_ = 0;
 };
 
 }  // namespace

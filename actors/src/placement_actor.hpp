@@ -12,6 +12,7 @@
 #include "processpype/actors/node_directory.hpp"
 #include "processpype/actors/protocol.hpp"
 #include "processpype/actors/status_replicas.hpp"
+#include "processpype/runtime/events.hpp"
 
 namespace processpype {
 
@@ -24,6 +25,7 @@ using written_atom = caf::atom_constant<caf::atom("written")>;
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
 using conflict_atom = caf::atom_constant<caf::atom("conflict")>;
 using files_atom = caf::atom_constant<caf::atom("files")>;
+using logged_atom = caf::atom_constant<caf::atom("logged")>;
 
 /// The ClusterActor with what the Coordinator's callbacks and the actor's
 /// own timers send it (local only):
@@ -43,6 +45,9 @@ using files_atom = caf::atom_constant<caf::atom("files")>;
 /// | (conflict_atom, reason)                         | this node's id is taken: exit 2  |
 /// | (files_atom)                                    | create the file's records that   |
 /// |                                                 | are not created yet              |
+/// | (logged_atom)                                   | the event log grew: withdraw the |
+/// |                                                 | declines whose node instance is  |
+/// |                                                 | gone                             |
 using PlacementActor =
     ClusterActor::extend<caf::reacts_to<acquired_atom, cluster::Acquisition>,
                          caf::reacts_to<release_atom, std::string, cluster::Cause>,
@@ -51,7 +56,7 @@ using PlacementActor =
                          caf::reacts_to<joined_atom, std::string, std::string>,
                          caf::reacts_to<written_atom, std::uint64_t, cluster::WriteResult>,
                          caf::reacts_to<poll_atom>, caf::reacts_to<conflict_atom, std::string>,
-                         caf::reacts_to<files_atom>>;
+                         caf::reacts_to<files_atom>, caf::reacts_to<logged_atom>>;
 
 /// What the ClusterActor works with.
 struct PlacementSetup {
@@ -59,6 +64,8 @@ struct PlacementSetup {
   SupervisorActor supervisor;
   NodeActor node;
   std::shared_ptr<const InstanceTable> table;
+  /// The node's events: a deregistration may end a decline.
+  std::shared_ptr<EventLog> events;
   std::shared_ptr<StatusReplicas> replicas;
   std::shared_ptr<NodeDirectory> directory;
   std::string node_id;

@@ -338,6 +338,19 @@ WriteResult Coordinator::decline(std::string name) {
                          [&](WriteDone done) { decline(std::move(name), std::move(done)); });
 }
 
+void Coordinator::withdraw_decline(std::string name, WriteDone done) {
+  impl_->post_operation(std::move(done),
+                        [impl = impl_.get(), name = std::move(name)](const WriteDone& done) {
+                          impl->withdraw_decline(name, done);
+                        });
+}
+
+WriteResult Coordinator::withdraw_decline(std::string name) {
+  return impl_->wait_for("withdraw_decline", [&](WriteDone done) {
+    withdraw_decline(std::move(name), std::move(done));
+  });
+}
+
 void Coordinator::drain(WriteDone done) {
   impl_->post_operation(std::move(done),
                         [impl = impl_.get()](const WriteDone& done) { impl->drain(done); });

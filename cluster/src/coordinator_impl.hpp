@@ -120,7 +120,11 @@ class Coordinator::Impl {
   void flush_releases();
   bool release_batch(const std::vector<std::string>& batch, std::int64_t lease_id);
   void released(const std::vector<std::string>& batch, std::int64_t revision, bool by_us);
+  /// Adds `name` to (or removes it from) registration_.declined; whether
+  /// that changed it.
+  bool set_declined(const std::string& name, bool declined);
   void decline(const std::string& name, const WriteDone& done);
+  void withdraw_decline(const std::string& name, const WriteDone& done);
   void drain(const WriteDone& done);
   void uncordon(const WriteDone& done);
   void request_rebalance(const WriteDone& done);

@@ -269,18 +269,21 @@ void Coordinator::Impl::release_all_for_leave(const WriteDone& done) {
 // ---------------------------------------------------------------------------
 // Declining (docs/cluster.md, "Placement")
 
+bool Coordinator::Impl::set_declined(const std::string& name, bool declined) {
+  std::lock_guard lock{mutex_};
+  auto& names = registration_.declined;
+  auto at = std::lower_bound(names.begin(), names.end(), name);
+  bool present = at != names.end() && *at == name;
+  if (present == declined) return false;
+  if (declined)
+    names.insert(at, name);
+  else
+    names.erase(at);
+  return true;
+}
+
 void Coordinator::Impl::decline(const std::string& name, const WriteDone& done) {
-  bool added = false;
-  {
-    std::lock_guard lock{mutex_};
-    auto& declined = registration_.declined;
-    auto at = std::lower_bound(declined.begin(), declined.end(), name);
-    if (at == declined.end() || *at != name) {
-      declined.insert(at, name);
-      added = true;
-    }
-  }
-  if (added) {
+  if (set_declined(name, true)) {
     // Written before the owner key goes: every node's watch sees this node
     // decline the name before it sees the instance without owner, so none
     // prefers this node for it.
@@ -291,6 +294,23 @@ void Coordinator::Impl::decline(const std::string& name, const WriteDone& done) 
     log_->warn("cluster instance {} declined: a node instance of this node has its name", name);
   }
   queue_release(name, done);
+}
+
+void Coordinator::Impl::withdraw_decline(const std::string& name, const WriteDone& done) {
+  if (!set_declined(name, false)) return finish(done, {WriteOutcome::ok});
+  // Declines and withdrawals run in their order on this worker, and each
+  // write carries the whole current set: the store ends with the last one.
+  auto written = write_registration();
+  if (!written.ok()) {
+    log_->warn("cluster instance {} no longer declined, but the registration is not written: {}",
+               name, written.detail);
+    return finish(done, written);
+  }
+  log_->info("cluster instance {} no longer declined: this node's node instance of it is gone",
+             name);
+  // Without owner, it may be placed here now; an owner keeps it.
+  request_reconcile();
+  finish(done, written);
 }
 
 // ---------------------------------------------------------------------------

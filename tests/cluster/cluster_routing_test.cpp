@@ -1,8 +1,9 @@
 // Where a command on a cluster instance goes (docs/cluster.md, "What a user
 // sees"; docs/rest-api.md, "Cluster"): real `processpype` nodes on one real
 // etcd. A node whose node instance has a cluster instance's name declines
-// the cluster instance (another eligible node runs it) and never answers a
-// carried command with its node instance; /nodes/{id}/services/{name} works
+// the cluster instance (another eligible node runs it) until that node
+// instance is deleted, and never answers a carried command with its node
+// instance; /nodes/{id}/services/{name} works
 // for a cluster instance owned elsewhere; an instance no node may ever run
 // can still be deleted. Every wait is a bounded poll.
 
@@ -72,6 +73,24 @@ void check_counter_there(HttpClient& api, const std::string& name) {
   E2E_CHECK_STATUS(value, 200);
   CHECK(value.field("value") == 0);
   CHECK(api.get("/services/" + name).field("origin") == "file");
+}
+
+/// Waits until `api`'s entry of `name` has `declined` as its "declined",
+/// `owner` as its owner ("": none) and, unless `state` is empty, that state;
+/// fails with the last entry read and `node`'s log.
+void require_entry(HttpClient& api, const std::string& name, const json& declined,
+                   const std::string& owner, const Node& node, const std::string& state = "") {
+  json entry;
+  bool reached = wait_until(
+      [&] {
+        entry = cluster_entry(api, name);
+        return entry.is_object() && entry["declined"] == declined &&
+               (owner.empty() ? entry["owner"].is_null() : entry["owner"] == owner) &&
+               (state.empty() || entry["state"] == state);
+      },
+      30s, 20ms);
+  INFO("entry: " << entry.dump() << "\nnode " << node.id << ": " << node.server->stderr_text());
+  REQUIRE(reached);
 }
 
 }  // namespace
@@ -181,4 +200,57 @@ TEST_CASE("a cluster instance no node may run can be deleted", "[cluster][failov
   // The name is free again (a request replaces a tombstone without owner).
   register_cluster_instance(a, "echo", "ghost", json{"A"});
   CHECK(wait_until([&] { return owner_of(a, "ghost") == "A"; }, 10s, 20ms));
+}
+
+TEST_CASE(
+    "a node whose node instance of a cluster instance's name is deleted stops declining it and "
+    "runs it when it may",
+    "[cluster][failover][routing]") {
+  StoreCluster cluster({"A"});
+  TempDirectory directory{"cluster-routing"};
+  auto a = cluster.node("A").client();
+  register_cluster_instance(a, "echo", "clash", json{"C"});  // only C may run it
+  auto& c_node = start_with_counter(cluster, directory, "C", "clash");
+  auto c = c_node.client();
+  require_entry(a, "clash", json{"C"}, "", c_node);
+
+  // On C the name is its node instance's: the DELETE removes that, and the
+  // decline goes with it.
+  auto deleted = c.del("/services/clash");
+  E2E_REQUIRE_STATUS(deleted, 200);
+  CHECK(deleted.field("status") == "deregistered");
+  require_entry(a, "clash", json::array(), "C", c_node);
+  CHECK(
+      wait_until([&] { return c.get("/services/clash").field("origin") == "cluster"; }, 30s, 20ms));
+  E2E_REQUIRE_STATUS(a.post("/services/clash/start"), 200);
+  auto echoed = a.post("/services/clash/echo", json{{"message", "hi"}});
+  E2E_CHECK_STATUS(echoed, 200);
+  CHECK(echoed.field("message") == "Echo: hi");
+}
+
+TEST_CASE(
+    "a cluster instance a node stopped declining stays with its owner and fails over to that "
+    "node",
+    "[cluster][failover][routing]") {
+  StoreCluster cluster({"A"});
+  TempDirectory directory{"cluster-routing"};
+  auto a = cluster.node("A").client();
+  register_cluster_instance(a, "echo", "clash", json{"B", "C"});
+  auto& c_node = start_with_counter(cluster, directory, "C", "clash");
+  auto c = c_node.client();
+  require_entry(a, "clash", json{"C"}, "", c_node);
+  auto& b_node = cluster.nodes.emplace("B", cluster.start("B")).first->second;
+  require_entry(a, "clash", json{"C"}, "B", b_node);
+  E2E_REQUIRE_STATUS(a.post("/services/clash/start"), 200);
+
+  // C may run it again, but B owns it and keeps it.
+  E2E_REQUIRE_STATUS(c.del("/services/clash"), 200);
+  require_entry(a, "clash", json::array(), "B", c_node, "running");
+
+  // B leaves: C, the only eligible node left, runs it.
+  b_node.server->stop();
+  require_entry(a, "clash", json::array(), "C", c_node, "running");
+  auto echoed = a.post("/services/clash/echo", json{{"message", "after B"}});
+  E2E_CHECK_STATUS(echoed, 200);
+  CHECK(echoed.field("message") == "Echo: after B");
 }

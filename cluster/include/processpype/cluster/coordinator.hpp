@@ -318,6 +318,12 @@ class Coordinator {
   /// registers anew if this write did not reach the store.
   void decline(std::string name, WriteDone done);
   WriteResult decline(std::string name);
+  /// The node instance that made this node decline `name` is gone: removes
+  /// the name from the declined names of this node's registration, so that
+  /// the instance may be placed here again by the usual rules (an owner
+  /// keeps it). ok, without a write, when this node does not decline it.
+  void withdraw_decline(std::string name, WriteDone done);
+  WriteResult withdraw_decline(std::string name);
   /// Cordons this node (nothing is placed on it) and asks the node to hand
   /// over every owned instance (on_must_release, cause handover).
   void drain(WriteDone done);
