@@ -35,8 +35,8 @@ struct Configured {
 
 /// The stored configuration is cleared, as if no configure had been stored:
 /// what a configure written ahead leaves when the service refuses it and
-/// the instance had none stored before (docs/state.md, "How changes are
-/// written"). A file instance gets its file's mapping again. The row must
+/// the instance had none stored before (docs/state.md, "What the API
+/// answers"). A file instance gets its file's mapping again. The row must
 /// exist.
 struct Unconfigured {
   std::string name;
