@@ -244,7 +244,9 @@ StartReport Runtime::restore(const StartPlan& plan) {
   instances.reserve(prepared.size());
   for (std::size_t i = 0; i < prepared.size(); ++i) {
     auto& instance = prepared[i];
-    if (state_)
+    // Without a stored configuration, the writer the Supervisor makes when
+    // the instance first acts knows as much.
+    if (state_ && instance.stored_body)
       instance.instance.writer =
           state_file_writer(state_, instance.instance.name, planned[i].class_key,
                             instance.instance.origin, std::move(instance.stored_body));

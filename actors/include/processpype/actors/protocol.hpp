@@ -259,8 +259,8 @@ struct RestoredInstance {
   /// A cluster instance's placement; null for a node instance.
   std::shared_ptr<const ClusterPlacement> cluster;
   /// Where its users' changes are written: a cluster instance's record, or
-  /// the node's state file for an instance restored from it; null: the
-  /// node's state file, if any.
+  /// the node's state file for an instance restored with a configuration
+  /// stored there; null: the node's state file, if any.
   std::shared_ptr<ChangeWriter> writer;
 };
 
