@@ -6,23 +6,40 @@ namespace processpype {
 
 namespace {
 
-class StateFileWriter final : public ChangeWriter {
+class StateFileWriter final : public ChangeWriter,
+                              public std::enable_shared_from_this<StateFileWriter> {
  public:
-  StateFileWriter(std::shared_ptr<state::StateStore> store, const InstanceRecord& record)
+  StateFileWriter(std::shared_ptr<state::StateStore> store, std::string name, std::string class_key,
+                  InstanceOrigin origin, std::optional<nlohmann::json> stored_configuration)
       : store_(std::move(store)),
-        name_(record.name()),
-        class_key_(record.service_class().key),
-        file_instance_(record.origin() == InstanceOrigin::file) {}
+        name_(std::move(name)),
+        class_key_(std::move(class_key)),
+        file_instance_(origin == InstanceOrigin::file),
+        stored_configuration_(std::move(stored_configuration)) {}
 
   void write(InstanceChange change, Done done) override {
+    auto* configured = std::get_if<ConfigurationChange>(&change);
+    if (configured == nullptr) {
+      store_->submit(to_state_changes(std::move(change)),
+                     [done = std::move(done)](const state::CommitResult& result) {
+                       done(StateCommits::unsaved(result));
+                     });
+      return;
+    }
+    auto written = configured->stored;  // the store takes the change
     store_->submit(to_state_changes(std::move(change)),
-                   [done = std::move(done)](const state::CommitResult& result) {
+                   [self = shared_from_this(), written = std::move(written),
+                    done = std::move(done)](const state::CommitResult& result) {
+                     if (result.saved) self->stored_configuration_.set(written);
                      done(StateCommits::unsaved(result));
                    });
   }
 
   void write_and_notify(InstanceChange change, const ServiceActor& actor,
                         std::uint64_t ticket) override {
+    // A configure goes through write(), which remembers what it stored.
+    if (std::holds_alternative<ConfigurationChange>(change))
+      return ChangeWriter::write_and_notify(std::move(change), actor, ticket);
     store_->submit(
         to_state_changes(std::move(change)), [actor, ticket](const state::CommitResult& result) {
           caf::anon_send(actor, committed_atom::value, ticket, StateCommits::unsaved(result));
@@ -30,6 +47,10 @@ class StateFileWriter final : public ChangeWriter {
   }
 
   bool stop_acts_unwritten() const noexcept override { return true; }
+
+  std::optional<nlohmann::json> stored_configuration() const override {
+    return stored_configuration_.get();
+  }
 
  private:
   std::vector<state::Change> to_state_changes(InstanceChange change) const {
@@ -44,8 +65,10 @@ class StateFileWriter final : public ChangeWriter {
   }
 
   state::Change to_state_change(InstanceChange change) const {
-    if (auto* configured = std::get_if<ConfigurationChange>(&change))
-      return state::Configured{name_, std::move(configured->stored)};
+    if (auto* configured = std::get_if<ConfigurationChange>(&change)) {
+      if (!configured->stored) return state::Unconfigured{name_};
+      return state::Configured{name_, std::move(*configured->stored)};
+    }
     auto running = std::get<DesiredStateChange>(change).running;
     return state::DesiredChanged{
         name_, running ? state::DesiredState::running : state::DesiredState::stopped};
@@ -55,6 +78,7 @@ class StateFileWriter final : public ChangeWriter {
   std::string name_;
   std::string class_key_;
   bool file_instance_;
+  LockedValue<std::optional<nlohmann::json>> stored_configuration_;
 };
 
 }  // namespace
@@ -66,9 +90,17 @@ void ChangeWriter::write_and_notify(InstanceChange change, const ServiceActor& a
   });
 }
 
+std::shared_ptr<ChangeWriter> state_file_writer(
+    std::shared_ptr<state::StateStore> store, std::string name, std::string class_key,
+    InstanceOrigin origin, std::optional<nlohmann::json> stored_configuration) {
+  return std::make_shared<StateFileWriter>(std::move(store), std::move(name), std::move(class_key),
+                                           origin, std::move(stored_configuration));
+}
+
 std::shared_ptr<ChangeWriter> state_file_writer(std::shared_ptr<state::StateStore> store,
                                                 const InstanceRecord& record) {
-  return std::make_shared<StateFileWriter>(std::move(store), record);
+  return state_file_writer(std::move(store), record.name(), record.service_class().key,
+                           record.origin());
 }
 
 }  // namespace processpype

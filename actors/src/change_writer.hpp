@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <variant>
 
 #include <caf/error.hpp>
@@ -15,9 +17,11 @@
 namespace processpype {
 
 /// A user's configure, as written ahead: the stored form of the
-/// configuration (secrets as their references, docs/secrets.md).
+/// configuration (secrets as given or as their references, never as stars:
+/// docs/secrets.md). nullopt: no configuration, what a configure the service
+/// refused writes back for an instance that had none (docs/state.md).
 struct ConfigurationChange {
-  nlohmann::json stored;
+  std::optional<nlohmann::json> stored;
 };
 
 /// A user's start (running) or stop.
@@ -51,9 +55,42 @@ class ChangeWriter {
   /// incident; the reply warns), no for a cluster record (the instance may
   /// belong to another node already).
   virtual bool stop_acts_unwritten() const noexcept = 0;
+  /// What the store holds as the instance's configuration, as far as this
+  /// writer knows: what it wrote last, else what the store held when the
+  /// writer was made; nullopt: none. A configure that the service refuses
+  /// after it was written writes this back (docs/state.md). Read by the
+  /// actor while no write of its own is in flight.
+  virtual std::optional<nlohmann::json> stored_configuration() const = 0;
 };
 
-/// Writes the changes of `record`'s instance to the node's state file.
+/// A value that a writer's completions set on the store's thread while an
+/// actor reads it: a revived actor may read while a write of the actor it
+/// replaces still completes.
+template <class T>
+class LockedValue {
+ public:
+  explicit LockedValue(T value = {}) : value_(std::move(value)) {}
+  T get() const {
+    std::lock_guard lock{mutex_};
+    return value_;
+  }
+  void set(T value) {
+    std::lock_guard lock{mutex_};
+    value_ = std::move(value);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  T value_;
+};
+
+/// Writes the changes of instance `name` (of class `class_key`) to the
+/// node's state file. `stored_configuration`: its row's configuration, for
+/// an instance restored from the file.
+std::shared_ptr<ChangeWriter> state_file_writer(
+    std::shared_ptr<state::StateStore> store, std::string name, std::string class_key,
+    InstanceOrigin origin, std::optional<nlohmann::json> stored_configuration = std::nullopt);
+/// The writer of a registered instance `record`, with no stored configuration.
 std::shared_ptr<ChangeWriter> state_file_writer(std::shared_ptr<state::StateStore> store,
                                                 const InstanceRecord& record);
 

@@ -35,16 +35,33 @@ caf::error refusal_of(const cluster::WriteResult& result, const std::string& nam
 void ClusterRecordWriter::write(InstanceChange change, Done done) {
   cluster::RecordUpdate update;
   if (auto* configured = std::get_if<ConfigurationChange>(&change))
-    update.configuration = std::move(configured->stored);
+    // A record always holds an object: an empty one is no configuration
+    // (docs/cluster.md, "Records").
+    update.configuration = std::move(configured->stored).value_or(nlohmann::json::object());
   else
     update.desired = std::get<DesiredStateChange>(change).running ? cluster::DesiredState::running
                                                                   : cluster::DesiredState::stopped;
-  coordinator_->update_record(
-      name_, std::move(update), revision_.load(),
-      [self = shared_from_this(), done = std::move(done)](const cluster::WriteResult& result) {
-        if (result.ok()) self->revision_.store(result.revision);
-        done(refusal_of(result, self->name_));
-      });
+  std::optional<nlohmann::json> written = update.configuration;  // the coordinator takes it
+  coordinator_->update_record(name_, std::move(update), revision_.load(),
+                              [self = shared_from_this(), written = std::move(written),
+                               done = std::move(done)](const cluster::WriteResult& result) {
+                                if (result.ok()) {
+                                  self->revision_.store(result.revision);
+                                  if (written) self->written_configuration_.set(written);
+                                }
+                                done(refusal_of(result, self->name_));
+                              });
+}
+
+std::optional<nlohmann::json> ClusterRecordWriter::stored_configuration() const {
+  auto configuration = written_configuration_.get();
+  if (!configuration) {
+    auto instance = coordinator_->instance(name_);
+    if (!instance) return std::nullopt;
+    configuration = std::move(instance->record.configuration);
+  }
+  if (configuration->empty()) return std::nullopt;
+  return configuration;
 }
 
 }  // namespace processpype

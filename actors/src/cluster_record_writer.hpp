@@ -28,6 +28,10 @@ class ClusterRecordWriter final : public ChangeWriter,
   /// A stop that cannot be written is refused: another node may own the
   /// instance already, and its record still says running.
   bool stop_acts_unwritten() const noexcept override { return false; }
+  /// What this writer wrote last, else the record's as this node's view
+  /// has it: only the owner writes a record, so until this writer writes a
+  /// configuration, the view's is the one the instance was acquired with.
+  std::optional<nlohmann::json> stored_configuration() const override;
 
  private:
   std::shared_ptr<cluster::Coordinator> coordinator_;
@@ -35,6 +39,9 @@ class ClusterRecordWriter final : public ChangeWriter,
   /// Written on the coordinator's thread, read on the actor's: the actor
   /// writes one change at a time, so they never overlap.
   std::atomic<std::int64_t> revision_;
+  /// The configuration this writer wrote last, as the record holds it ({}:
+  /// none); nullopt until it writes one.
+  LockedValue<std::optional<nlohmann::json>> written_configuration_;
 };
 
 }  // namespace processpype

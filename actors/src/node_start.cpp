@@ -12,6 +12,7 @@
 #include <caf/all.hpp>
 
 #include "blocking_request.hpp"
+#include "change_writer.hpp"
 #include "internal_protocol.hpp"
 #include "missing_class.hpp"
 #include "processpype/actors/runtime.hpp"
@@ -28,9 +29,11 @@ struct Planned {
   std::string name;
   std::string class_key;
   InstanceOrigin origin = InstanceOrigin::file;
-  const json* file_configuration = nullptr;       ///< the file's mapping; null: a request instance
-  const state::StoredInstance* stored = nullptr;  ///< its row, if the state file has one
-  bool enabled_service = false;                   ///< named by ENABLED_SERVICES
+  const json* file_configuration = nullptr;  ///< the file's mapping; null: a request instance
+  /// Its row, if the state file has one: preparing it takes the row's
+  /// configuration over.
+  state::StoredInstance* stored = nullptr;
+  bool enabled_service = false;  ///< named by ENABLED_SERVICES
 };
 
 /// The instances the node's start gives before the state file's layer: the
@@ -54,10 +57,10 @@ struct BaseInstances {
 
 /// The file's instances, then the state file's layer over them.
 std::vector<Planned> plan_instances(const BaseInstances& base, const StartPlan& plan,
-                                    const std::vector<state::StoredInstance>& stored,
+                                    std::vector<state::StoredInstance>& stored,
                                     std::vector<std::pair<std::string, std::string>>& problems) {
-  std::unordered_map<std::string, const state::StoredInstance*> rows;
-  for (const auto& row : stored) rows.emplace(row.name, &row);
+  std::unordered_map<std::string, state::StoredInstance*> rows;
+  for (auto& row : stored) rows.emplace(row.name, &row);
   std::vector<Planned> planned;
   std::unordered_map<std::string, std::size_t> index;
   auto add = [&](Planned instance) {
@@ -67,12 +70,12 @@ std::vector<Planned> plan_instances(const BaseInstances& base, const StartPlan& 
   for (const auto* base_instance : base.all) {
     const auto& file = *base_instance;
     auto row = rows.find(file.name);
-    const auto* stored_row = row == rows.end() ? nullptr : row->second;
+    auto* stored_row = row == rows.end() ? nullptr : row->second;
     if (stored_row && stored_row->deregistered) continue;  // deregistered by a request
     if (stored_row && stored_row->origin == state::Origin::request) continue;  // the row's, below
     add({file.name, file.class_key, InstanceOrigin::file, &file.configuration, stored_row});
   }
-  for (const auto& row : stored) {
+  for (auto& row : stored) {
     if (row.deregistered || index.count(row.name) != 0) continue;
     if (row.origin == state::Origin::file) {
       problems.emplace_back(row.name,
@@ -97,6 +100,9 @@ struct Prepared {
   /// Its configuration came from the state file: its problems are the
   /// stored layer's (error, not exit 2).
   bool stored_configuration = false;
+  /// Its row's configuration, for its writer: what a configure the service
+  /// refuses writes back (docs/state.md).
+  std::optional<json> stored_body;
   std::optional<state::DesiredState> desired;
   bool enabled_service = false;
 };
@@ -120,8 +126,11 @@ Prepared prepare(const Planned& planned) {
   instance.name = planned.name;
   instance.origin = planned.origin;
   prepared.enabled_service = planned.enabled_service;
-  const auto* row = planned.stored;
-  if (row) prepared.desired = row->desired;
+  auto* row = planned.stored;
+  if (row) {
+    prepared.desired = row->desired;
+    prepared.stored_body = std::move(row->configuration);
+  }
   instance.service_class = ServiceClassRegistry::global().find(planned.class_key);
   bool class_missing = !instance.service_class;
   if (class_missing) instance.service_class = missing_class(planned.class_key);
@@ -137,10 +146,10 @@ Prepared prepare(const Planned& planned) {
     lifecycle.fail("The state file's record of it cannot be read: " + row->problem);
     return prepared;
   }
-  prepared.stored_configuration = row && row->configuration;
+  prepared.stored_configuration = prepared.stored_body.has_value();
   const json* configuration = nullptr;
   if (prepared.stored_configuration)
-    configuration = &*row->configuration;
+    configuration = &*prepared.stored_body;
   else if (planned.file_configuration && !planned.file_configuration->empty())
     configuration = planned.file_configuration;
   if (configuration == nullptr) return prepared;
@@ -233,7 +242,14 @@ StartReport Runtime::restore(const StartPlan& plan) {
   std::unordered_map<std::string, std::vector<std::string>> dependencies;
   std::vector<RestoredInstance> instances;
   instances.reserve(prepared.size());
-  for (auto& instance : prepared) {
+  for (std::size_t i = 0; i < prepared.size(); ++i) {
+    auto& instance = prepared[i];
+    // Without a stored configuration, the writer the Supervisor makes when
+    // the instance first acts knows as much.
+    if (state_ && instance.stored_body)
+      instance.instance.writer =
+          state_file_writer(state_, instance.instance.name, planned[i].class_key,
+                            instance.instance.origin, std::move(instance.stored_body));
     const auto& lifecycle = *instance.instance.lifecycle;
     if (lifecycle.state() == ServiceState::error)
       report.problems.emplace_back(instance.instance.name, lifecycle.status().error);

@@ -204,32 +204,54 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
     } catch (const Error& error) {
       return promise.deliver(make_error(error)), void();
     }
-    if (!written_ahead(trigger)) return apply_configuration(std::move(prepared), trigger, promise);
+    if (!written_ahead(trigger)) {
+      if (auto refusal = apply_configuration(std::move(prepared), trigger, promise))
+        promise.deliver(refusal);
+      return;
+    }
     // The stored form: a secret sent back as "***" is kept as it was, never
     // as stars (docs/secrets.md).
     ConfigurationChange change{prepared.stored_body};
+    ConfigurationChange before{writer_->stored_configuration()};
     // Held for the continuation, which must be copyable.
     auto held = std::make_shared<ServiceLifecycle::Candidate>(std::move(prepared));
     write_ahead(std::move(change),
-                [this, held, trigger, promise](const caf::error& failure) mutable {
+                [this, held, before, trigger, promise](const caf::error& failure) mutable {
                   if (failure) return promise.deliver(failure), void();
                   // Nothing acted in between: later commands waited for this one.
-                  apply_configuration(std::move(*held), trigger, promise);
+                  if (auto refusal = apply_configuration(std::move(*held), trigger, promise))
+                    write_back(std::move(before), std::move(refusal), promise);
                 });
   }
 
-  void apply_configuration(ServiceLifecycle::Candidate prepared, const Trigger& trigger,
-                           StatePromise promise) {
+  /// The service refused a configuration written ahead: the store gets back
+  /// what it held before, or a restart would bring the refused one back
+  /// (docs/state.md). The refusal is answered once that write ends, so that
+  /// later commands (which wait for it) see the store as the instance is.
+  void write_back(ConfigurationChange before, caf::error refusal, StatePromise promise) {
+    write_ahead(std::move(before), [this, refusal, promise](const caf::error& failure) mutable {
+      if (failure)
+        log().warn(
+            "Service {} refused a configuration that may stay stored (a restart "
+            "would apply it): {}",
+            name_of(), to_error(failure).detail());
+      promise.deliver(refusal);
+    });
+  }
+
+  /// Makes `prepared` the service's and answers `promise`; when the manager
+  /// refuses it, the configuration stays as it was and the refusal comes
+  /// back unanswered.
+  caf::error apply_configuration(ServiceLifecycle::Candidate prepared, const Trigger& trigger,
+                                 StatePromise promise) {
     cancel_restart();
     bool autostart = false;
     try {
       autostart = lifecycle_.apply_configuration(std::move(prepared));
     } catch (const Error& error) {
-      promise.deliver(make_error(error));
-      return;
+      return make_error(error);
     } catch (const std::exception& error) {
-      promise.deliver(make_error(ErrorCode::service_failure, error.what()));
-      return;
+      return make_error(ErrorCode::service_failure, error.what());
     }
     publisher_.refresh_configuration();
     enter_state(trigger);
@@ -239,6 +261,7 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
     if (autostart)
       caf::anon_send(caf::actor_cast<ServiceActor>(this), start_atom::value,
                      Trigger{EventCause::autostart, trigger.request_id});
+    return caf::none;
   }
 
   /// A start from a command: written ahead when it is a user's and it would

@@ -20,8 +20,9 @@ struct SupervisedInstance {
   ServiceActor actor;
   std::shared_ptr<ServiceLifecycle> idle;
   std::shared_ptr<RestartState> restarts = std::make_shared<RestartState>();
-  /// A cluster instance's record writer (docs/cluster.md); null: the
-  /// node's state file, if any.
+  /// Where users' changes are written: a cluster instance's record
+  /// (docs/cluster.md) or the node's state file (docs/state.md), made with
+  /// the first actor and kept for those that replace it; null: nowhere.
   std::shared_ptr<ChangeWriter> writer;
   std::vector<std::string> depends_on;  ///< as last configured
   bool removing = false;

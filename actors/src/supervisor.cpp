@@ -485,8 +485,11 @@ class Supervisor final : public InternalSupervisorActor::base, public RunsOnCall
   ServiceActor spawn_instance(SupervisedInstance& entry,
                               std::shared_ptr<ServiceLifecycle> lifecycle,
                               std::optional<std::string> inherited_failure) {
+    // Kept for the actors that replace this one: the writer knows what the
+    // store holds of the instance's configuration.
+    if (!entry.writer && setup_.state)
+      entry.writer = state_file_writer(setup_.state, *entry.record);
     auto writer = entry.writer;
-    if (!writer && setup_.state) writer = state_file_writer(setup_.state, *entry.record);
     ServiceActorSetup actor_setup{std::move(lifecycle),
                                   entry.record,
                                   entry.restarts,

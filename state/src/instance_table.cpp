@@ -34,6 +34,9 @@ std::optional<std::string> refusal_of(const Configured& change) {
   return std::nullopt;
 }
 
+std::optional<std::string> refusal_of(const Unconfigured&) {
+  return std::nullopt;
+}
 std::optional<std::string> refusal_of(const DesiredChanged&) {
   return std::nullopt;
 }
@@ -55,6 +58,9 @@ InstanceTable::InstanceTable(sqlite3* connection)
       update_configuration_(sqlite::prepare(
           connection,
           "UPDATE instances SET configuration = ?2 WHERE name = ?1 AND deregistered = 0;")),
+      clear_configuration_(sqlite::prepare(
+          connection,
+          "UPDATE instances SET configuration = NULL WHERE name = ?1 AND deregistered = 0;")),
       update_desired_(sqlite::prepare(
           connection, "UPDATE instances SET desired = ?2 WHERE name = ?1 AND deregistered = 0;")),
       delete_instance_(sqlite::prepare(connection, "DELETE FROM instances WHERE name = ?1;")),
@@ -102,6 +108,13 @@ std::optional<std::string> InstanceTable::apply_one(const Configured& change) {
   auto* statement = update_configuration_.get();
   sqlite::bind_text(statement, 1, change.name);
   sqlite::bind_text(statement, 2, json_text(change.configuration));
+  if (sqlite::run(statement) == 0) return no_row(change.name);
+  return std::nullopt;
+}
+
+std::optional<std::string> InstanceTable::apply_one(const Unconfigured& change) {
+  auto* statement = clear_configuration_.get();
+  sqlite::bind_text(statement, 1, change.name);
   if (sqlite::run(statement) == 0) return no_row(change.name);
   return std::nullopt;
 }

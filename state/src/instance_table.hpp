@@ -43,6 +43,7 @@ class InstanceTable {
  private:
   std::optional<std::string> apply_one(const Registered& change);
   std::optional<std::string> apply_one(const Configured& change);
+  std::optional<std::string> apply_one(const Unconfigured& change);
   std::optional<std::string> apply_one(const DesiredChanged& change);
   std::optional<std::string> apply_one(const Deregistered& change);
 
@@ -50,6 +51,7 @@ class InstanceTable {
   sqlite::Statement delete_tombstone_;
   sqlite::Statement upsert_registration_;
   sqlite::Statement update_configuration_;
+  sqlite::Statement clear_configuration_;
   sqlite::Statement update_desired_;
   sqlite::Statement delete_instance_;
   sqlite::Statement make_tombstone_;

@@ -46,6 +46,54 @@ struct StatefulNode {
   processpype::Runtime* operator->() { return runtime.get(); }
 };
 
+// -- "picky": a service whose manager refuses some configurations ----------------
+
+struct PickyConfiguration : processpype::ServiceConfiguration {
+  std::string mode = "plain";
+  void fields(processpype::Fields& fields) override {
+    fields("mode", mode, "\"refused\": the manager's configure() throws");
+  }
+};
+
+/// Refuses in configure() what the configuration's own checks accept: the
+/// refusal comes after the change was written ahead.
+class PickyManager : public processpype::ConfiguredManager<PickyConfiguration> {
+ public:
+  PickyManager(std::shared_ptr<spdlog::logger> logger, const PickyConfiguration&)
+      : ConfiguredManager(std::move(logger)) {}
+  void configure(const PickyConfiguration& config) override {
+    if (config.mode == "refused") throw std::runtime_error("mode refused by the manager");
+  }
+  void start() override {}
+  void stop() override {}
+  bool may_block() const override { return false; }
+};
+
+class PickyService : public processpype::ConfiguredService<PickyConfiguration, PickyManager> {
+ public:
+  using ConfiguredService::ConfiguredService;
+  bool requires_configuration() const override { return false; }
+};
+
+PROCESSPYPE_REGISTER_SERVICE(PickyService);  // key "picky"
+
+/// Configures `name` with the mode the manager refuses.
+void configure_refused(processpype::Runtime& runtime, const std::string& name) {
+  auto refused = expect_error(ErrorCode::service_failure, [&] {
+    runtime.configure(name, {{"mode", "refused"}});
+  });
+  CHECK_THAT(refused.detail(), Catch::Contains("mode refused by the manager"));
+}
+
+/// The state file's row of `name`.
+processpype::state::StoredInstance stored_row(const std::filesystem::path& file,
+                                              const std::string& name) {
+  for (auto& row : StateStore::open({file})->load())
+    if (row.name == name) return row;
+  FAIL("no stored row of " << name);
+  return {};
+}
+
 }  // namespace
 
 TEST_CASE("a Runtime on a state file brings back what its requests did", "[state]") {
@@ -293,4 +341,55 @@ TEST_CASE("an ENABLED_SERVICES instance gets back its configure and its desired 
   CHECK(echo.state == ServiceState::running);
   CHECK(echo.origin == processpype::InstanceOrigin::file);
   CHECK(echo.metadata["prefix"] == "Kept");
+}
+
+TEST_CASE("a configure the manager refuses leaves the stored configuration as it was", "[state]") {
+  StateFolder folder;
+  {
+    StatefulNode node{folder.file()};
+    node->register_service("picky", std::string{"kept"});
+    node->configure("kept", {{"mode", "first"}});
+    configure_refused(*node.runtime, "kept");
+    CHECK(node->status("kept").metadata["mode"] == "first");
+    node->register_service("picky", std::string{"fresh"});
+    configure_refused(*node.runtime, "fresh");
+    CHECK_FALSE(node->status("fresh").is_configured);
+  }
+  CHECK(stored_row(folder.file(), "kept").configuration == json{{"mode", "first"}});
+  CHECK_FALSE(stored_row(folder.file(), "fresh").configuration.has_value());
+  {
+    StatefulNode node{folder.file()};
+    auto report = node->restore();
+    CHECK(report.problems.empty());
+    auto kept = node->status("kept");
+    CHECK(kept.state == ServiceState::configured);
+    CHECK(kept.metadata["mode"] == "first");
+    auto fresh = node->status("fresh");
+    CHECK(fresh.state == ServiceState::initialized);
+    CHECK_FALSE(fresh.is_configured);
+    // Restored: what is written back is the row's configuration.
+    configure_refused(*node.runtime, "kept");
+  }
+  CHECK(stored_row(folder.file(), "kept").configuration == json{{"mode", "first"}});
+}
+
+TEST_CASE("a file instance whose configure the manager refuses keeps following its file",
+          "[state]") {
+  StateFolder folder;
+  StartPlan plan;
+  plan.file = {{"picky", "picky", {{"mode", "from-file"}, {"enabled", false}}}};
+  {
+    StatefulNode node{folder.file()};
+    node->restore(plan);
+    configure_refused(*node.runtime, "picky");
+    CHECK(node->status("picky").metadata["mode"] == "from-file");
+  }
+  // The file changed meanwhile: with no configure stored, its mapping applies.
+  plan.file = {{"picky", "picky", {{"mode", "edited"}, {"enabled", false}}}};
+  StatefulNode node{folder.file()};
+  auto report = node->restore(plan);
+  CHECK(report.problems.empty());
+  auto picky = node->status("picky");
+  CHECK(picky.metadata["mode"] == "edited");
+  CHECK(picky.overrides.empty());
 }

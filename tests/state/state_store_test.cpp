@@ -87,6 +87,21 @@ TEST_CASE("a configure replaces the stored configuration whole, as given") {
   CHECK(store->load().at(0).configuration == json{{"c", "three"}});
 }
 
+TEST_CASE("an unconfigure clears the stored configuration and keeps the rest of the row") {
+  StateFile file;
+  auto store = open_store(file.path);
+  require_saved(store->commit(request_registration("echo")));
+  require_saved(store->commit(Configured{"echo", {{"a", 1}}}));
+  require_saved(store->commit(DesiredChanged{"echo", DesiredState::stopped}));
+  require_saved(store->commit(Unconfigured{"echo"}));
+  auto instances = store->load();
+  REQUIRE(names_of(instances) == std::vector<std::string>{"echo"});
+  CHECK_FALSE(instances[0].configuration.has_value());
+  CHECK(instances[0].desired == DesiredState::stopped);
+  CHECK(instances[0].problem.empty());
+  CHECK_THAT(store->commit(Unconfigured{"nobody"}).error, Catch::Contains("no stored instance"));
+}
+
 TEST_CASE("a file instance deregistered stays a tombstone until a request registers the name") {
   StateFile file;
   auto store = open_store(file.path);

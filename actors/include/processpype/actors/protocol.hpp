@@ -258,8 +258,9 @@ struct RestoredInstance {
   Trigger trigger = Trigger{EventCause::startup};
   /// A cluster instance's placement; null for a node instance.
   std::shared_ptr<const ClusterPlacement> cluster;
-  /// Where a cluster instance's users' changes are written (its record);
-  /// null: the node's state file, if any.
+  /// Where its users' changes are written: a cluster instance's record, or
+  /// the node's state file for an instance restored with a configuration
+  /// stored there; null: the node's state file, if any.
   std::shared_ptr<ChangeWriter> writer;
 };
 

@@ -24,11 +24,22 @@ struct Registered {
   Origin origin = Origin::request;
 };
 
-/// A configure was accepted: `configuration` replaces the stored one whole
-/// (the body as given, not defaults-filled). The row must exist.
+/// A configure was accepted (or, when the service refused one written
+/// ahead, the configuration stored before it is written back):
+/// `configuration` replaces the stored one whole (the body as given, not
+/// defaults-filled). The row must exist.
 struct Configured {
   std::string name;
   nlohmann::json configuration;
+};
+
+/// The stored configuration is cleared, as if no configure had been stored:
+/// what a configure written ahead leaves when the service refuses it and
+/// the instance had none stored before (docs/state.md, "What the API
+/// answers"). A file instance gets its file's mapping again. The row must
+/// exist.
+struct Unconfigured {
+  std::string name;
 };
 
 /// A user's start (running) or stop (stopped). The row must exist.
@@ -50,7 +61,7 @@ struct Deregistered {
 
 /// One change to one instance. A submission of several changes is atomic:
 /// all of them are stored, or none.
-using Change = std::variant<Registered, Configured, DesiredChanged, Deregistered>;
+using Change = std::variant<Registered, Configured, Unconfigured, DesiredChanged, Deregistered>;
 
 /// The name of the instance `change` is about.
 const std::string& instance_name(const Change& change) noexcept;
