@@ -208,6 +208,23 @@ RecordPtr InstanceTable::make_record(std::string name,
                                           std::move(cluster));
 }
 
+namespace {
+
+/// What `overrides` compares with the file's (node_start.cpp,
+/// file_metadata): the status's metadata, but each secret field as the
+/// instance stores it, since statuses show every set secret as "***" and a
+/// changed secret would look like the file's. Never rendered.
+nlohmann::json overrides_basis(const ServiceLifecycle& lifecycle) {
+  auto metadata = lifecycle.status().metadata;
+  const auto& stored = lifecycle.stored_configuration();
+  for (const auto& name : lifecycle.configuration().secret_field_names())
+    metadata[name] = stored && stored->is_object() ? stored->value(name, nlohmann::json(nullptr))
+                                                   : nlohmann::json(nullptr);
+  return metadata;
+}
+
+}  // namespace
+
 std::shared_ptr<const ConfigurationView> describe_configuration(const ServiceLifecycle& lifecycle,
                                                                 const InstanceRecord& record) {
   const auto& configuration = lifecycle.configuration();
@@ -222,7 +239,7 @@ std::shared_ptr<const ConfigurationView> describe_configuration(const ServiceLif
   // A file instance differs from its file once configured otherwise; one
   // never configured differs from nothing.
   if (record.file_metadata() && status.is_configured)
-    view->overrides = overridden_fields(status.metadata, *record.file_metadata());
+    view->overrides = overridden_fields(overrides_basis(lifecycle), *record.file_metadata());
   return view;
 }
 

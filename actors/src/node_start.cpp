@@ -107,14 +107,20 @@ struct Prepared {
   bool enabled_service = false;
 };
 
-/// The file's configuration with defaults filled in, for `overrides`.
+/// The file's configuration with defaults filled in, for `overrides`, in
+/// the form overrides_basis() gives an instance's: as statuses show it, but
+/// a secret field as the file gives it (in clear or as a reference). Never
+/// rendered.
 std::shared_ptr<const json> file_metadata(const ServiceClass& service_class,
                                           const Planned& planned) {
   if (planned.origin != InstanceOrigin::file) return nullptr;
   try {
     auto configuration = service_class.create(planned.name)->create_configuration();
     if (!planned.file_configuration->empty()) configuration->load(*planned.file_configuration);
-    return std::make_shared<const json>(configuration->to_json());
+    auto metadata = configuration->to_public_json();
+    for (const auto& name : configuration->secret_field_names())
+      metadata[name] = planned.file_configuration->value(name, json(nullptr));
+    return std::make_shared<const json>(std::move(metadata));
   } catch (const std::exception&) {
     return nullptr;  // a configuration the file cannot give (a required field): nothing to compare
   }

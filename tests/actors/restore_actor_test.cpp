@@ -393,3 +393,20 @@ TEST_CASE("a file instance whose configure the manager refuses keeps following i
   CHECK(picky.metadata["mode"] == "edited");
   CHECK(picky.overrides.empty());
 }
+
+TEST_CASE("a file instance's secret field is an override only when a request changed it",
+          "[state][secrets]") {
+  // Statuses show a secret as "***": compared with the file's value in
+  // clear, every secret field looked overridden.
+  StateFolder folder;
+  StartPlan plan;
+  plan.file = {{"st", "store", json{{"capacity", 10}, {"password", "file-password"}}}};
+  StatefulNode node{folder.file()};
+  node->restore(plan);
+  CHECK(node->status("st").overrides.empty());
+  node->stop("st");
+  node->configure("st", {{"capacity", 10}, {"password", "***"}});  // sent back as shown: kept
+  CHECK(node->status("st").overrides.empty());
+  node->configure("st", {{"capacity", 10}, {"password", "another-password"}});
+  CHECK(node->status("st").overrides == std::vector<std::string>{"password"});
+}
