@@ -117,9 +117,12 @@ std::shared_ptr<const json> file_metadata(const ServiceClass& service_class,
   try {
     auto configuration = service_class.create(planned.name)->create_configuration();
     if (!planned.file_configuration->empty()) configuration->load(*planned.file_configuration);
+    // A secret field as the lifecycle stores it: the value given, else its
+    // default (runtime/src/lifecycle.cpp, forms_of).
+    auto clear = configuration->to_json();
     auto metadata = configuration->to_public_json();
     for (const auto& name : configuration->secret_field_names())
-      metadata[name] = planned.file_configuration->value(name, json(nullptr));
+      metadata[name] = planned.file_configuration->value(name, clear[name]);
     return std::make_shared<const json>(std::move(metadata));
   } catch (const std::exception&) {
     return nullptr;  // a configuration the file cannot give (a required field): nothing to compare

@@ -400,10 +400,12 @@ TEST_CASE("a file instance's secret field is an override only when a request cha
   // clear, every secret field looked overridden.
   StateFolder folder;
   StartPlan plan;
-  plan.file = {{"st", "store", json{{"capacity", 10}, {"password", "file-password"}}}};
+  plan.file = {{"st", "store", json{{"capacity", 10}, {"password", "file-password"}}},
+               {"open", "store", json{{"capacity", 10}}}};  // its default: no password
   StatefulNode node{folder.file()};
   node->restore(plan);
   CHECK(node->status("st").overrides.empty());
+  CHECK(node->status("open").overrides.empty());
   node->stop("st");
   node->configure("st", {{"capacity", 10}, {"password", "***"}});  // sent back as shown: kept
   CHECK(node->status("st").overrides.empty());
