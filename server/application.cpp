@@ -449,11 +449,13 @@ int Application::run() {
 
   // One budget for the whole shutdown, the cluster hand-over included:
   // systemd's TimeoutStopSec is sized on closing_timeout_seconds
-  // (docs/packaging.md, "Stopping").
+  // (docs/packaging.md, "Stopping"). The hand-over may take half of it, so
+  // that the node's own services always get a stop, with the rest.
   auto closing_timeout = config_.server.closing_timeout_seconds;
-  auto closing_deadline =
-      std::chrono::steady_clock::now() + to_duration<std::chrono::milliseconds>(closing_timeout);
-  if (runtime.cluster()) hand_over_cluster_instances(runtime, *logger, closing_deadline);
+  auto budget = to_duration<std::chrono::milliseconds>(closing_timeout);
+  auto closing_deadline = std::chrono::steady_clock::now() + budget;
+  if (runtime.cluster())
+    hand_over_cluster_instances(runtime, *logger, closing_deadline - budget / 2);
   if (node.port || !node.join.empty() || config_.cluster.enabled()) leave_nodes(runtime, *logger);
   logger->info("Shutting down: stopping services (up to {} s)", closing_timeout);
   server.api().set_application_state(ServiceState::stopping);
