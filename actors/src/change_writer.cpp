@@ -18,6 +18,8 @@ class StateFileWriter final : public ChangeWriter,
         stored_configuration_(std::move(stored_configuration)) {}
 
   void write(InstanceChange change, Done done) override {
+    std::lock_guard lock{submitting_};
+    if (retired_) return done(being_deregistered()), void();
     auto* configured = std::get_if<ConfigurationChange>(&change);
     if (configured == nullptr) {
       store_->submit(to_state_changes(std::move(change)),
@@ -40,6 +42,9 @@ class StateFileWriter final : public ChangeWriter,
     // A configure goes through write(), which remembers what it stored.
     if (std::holds_alternative<ConfigurationChange>(change))
       return ChangeWriter::write_and_notify(std::move(change), actor, ticket);
+    std::lock_guard lock{submitting_};
+    if (retired_)
+      return caf::anon_send(actor, committed_atom::value, ticket, being_deregistered()), void();
     store_->submit(
         to_state_changes(std::move(change)), [actor, ticket](const state::CommitResult& result) {
           caf::anon_send(actor, committed_atom::value, ticket, StateCommits::unsaved(result));
@@ -48,11 +53,20 @@ class StateFileWriter final : public ChangeWriter,
 
   bool stop_acts_unwritten() const noexcept override { return true; }
 
+  void retire() override {
+    std::lock_guard lock{submitting_};
+    retired_ = true;
+  }
+
   std::optional<nlohmann::json> stored_configuration() const override {
     return stored_configuration_.get();
   }
 
  private:
+  caf::error being_deregistered() const {
+    return make_error(ErrorCode::conflict, "Service " + name_ + " is being deregistered");
+  }
+
   std::vector<state::Change> to_state_changes(InstanceChange change) const {
     std::vector<state::Change> changes;
     // A file instance's first change creates its row.
@@ -79,6 +93,10 @@ class StateFileWriter final : public ChangeWriter,
   std::string class_key_;
   bool file_instance_;
   LockedValue<std::optional<nlohmann::json>> stored_configuration_;
+  /// Held while a change is submitted, and by retire(): the store takes
+  /// submissions in order, so none comes after the deregistration's.
+  std::mutex submitting_;
+  bool retired_ = false;
 };
 
 }  // namespace

@@ -61,6 +61,12 @@ class ChangeWriter {
   /// after it was written writes this back (docs/state.md). Read by the
   /// actor while no write of its own is in flight.
   virtual std::optional<nlohmann::json> stored_configuration() const = 0;
+  /// The instance's deregistration is about to be written: changes from
+  /// now on are refused (409) instead of written, so that none lands after
+  /// its tombstone (a file instance's first change re-creates its row, and
+  /// would bring it back at the next start). Those written before come
+  /// before the tombstone.
+  virtual void retire() {}
 };
 
 /// A value that a writer's completions set on the store's thread while an

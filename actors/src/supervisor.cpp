@@ -230,6 +230,7 @@ class Supervisor final : public InternalSupervisorActor::base, public RunsOnCall
     std::vector<state::Change> changes;
     const auto& record = *entry->record;
     bool tombstone = record.origin() == InstanceOrigin::file || file_names_.count(name) != 0;
+    if (entry->writer) entry->writer->retire();  // its actor's writes come before, or not at all
     if (tombstone)  // the row to keep: a file instance may have none yet
       changes.push_back(state::Registered{name, record.service_class().key, state::Origin::file});
     changes.push_back(state::Deregistered{name, tombstone});
