@@ -11,7 +11,7 @@ namespace processpype::communications {
 namespace {
 
 void check_options(const DispatcherOptions& options) {
-  if (options.queue_capacity == 0)
+  if (options.queue_capacity == 0 || options.queue_bytes == 0)
     throw std::invalid_argument("communications queue capacity must be at least 1");
   if (options.retry.max_attempts < 1)
     throw std::invalid_argument("communications max_attempts must be at least 1");
@@ -52,8 +52,9 @@ void Dispatcher::emit(Message message) {
     if (!outbox->handles(envelope ? envelope->message.label : message.label)) continue;
     if (!envelope) {
       thread_local std::mt19937_64 random{std::random_device{}()};
+      auto bytes = message_size(message);
       envelope = std::make_shared<const Envelope>(
-          Envelope{std::move(message), std::chrono::system_clock::now(), node(), random()});
+          Envelope{std::move(message), std::chrono::system_clock::now(), node(), random(), bytes});
     }
     outbox->offer(envelope);
   }

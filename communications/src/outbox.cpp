@@ -33,6 +33,7 @@ Outbox::Outbox(const BackendSettings& backend, std::unique_ptr<Transport> transp
       transport_(std::move(transport)),
       secrets_(transport_->secrets()),
       capacity_(options.queue_capacity),
+      capacity_bytes_(options.queue_bytes),
       retry_(options.retry),
       log_interval_(options.failure_log_interval),
       logger_(std::move(logger)) {
@@ -58,8 +59,10 @@ void Outbox::offer(const EnvelopePtr& envelope) {
   bool wake = false;
   {
     std::lock_guard lock{mutex_};
-    if (queue_.size() < capacity_ && !stopping_) {
+    if (queue_.size() < capacity_ && queued_bytes_ + envelope->bytes <= capacity_bytes_ &&
+        !stopping_) {
       queue_.push_back(envelope);
+      queued_bytes_ += envelope->bytes;
       queued = true;
       // A busy sender takes the next message by itself: waking it only when
       // it waits keeps a burst of emits free of system calls.
@@ -77,8 +80,9 @@ void Outbox::note_drop() {
   if (now < next || !next_drop_log_.compare_exchange_strong(next, now + log_interval_.count()))
     return;
   logger_->warn(
-      "backend {} ({}): its queue is full ({} messages), messages are dropped ({} so far)", name_,
-      type_, capacity_, dropped);
+      "backend {} ({}): its queue is full ({} messages or {} bytes), messages are dropped ({} so "
+      "far)",
+      name_, type_, capacity_, capacity_bytes_, dropped);
 }
 
 bool Outbox::wait_drained(SteadyClock::time_point deadline) {
@@ -123,6 +127,7 @@ EnvelopePtr Outbox::next() {
   if (stopping_) return nullptr;
   auto envelope = std::move(queue_.front());
   queue_.pop_front();
+  queued_bytes_ -= envelope->bytes;
   in_flight_ = true;
   return envelope;
 }
@@ -206,6 +211,7 @@ void Outbox::abandon_queued() {
     std::lock_guard lock{mutex_};
     left = queue_.size() + (cut_short_ ? 1 : 0);
     queue_.clear();
+    queued_bytes_ = 0;
   }
   drained_.notify_all();
   dropped_.fetch_add(left, std::memory_order_relaxed);

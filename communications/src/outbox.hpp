@@ -74,6 +74,7 @@ class Outbox {
   const std::unique_ptr<Transport> transport_;
   const std::vector<std::string> secrets_;
   const std::size_t capacity_;
+  const std::size_t capacity_bytes_;
   const RetryPolicy retry_;
   const SteadyClock::duration log_interval_;
   const std::shared_ptr<spdlog::logger> logger_;
@@ -83,6 +84,7 @@ class Outbox {
   std::condition_variable work_;     ///< the sender: a message came, or stop
   std::condition_variable drained_;  ///< wait_drained(): nothing left
   std::deque<EnvelopePtr> queue_;
+  std::size_t queued_bytes_ = 0;  ///< the Envelope::bytes of those in queue_
   bool in_flight_ = false;
   bool sender_waiting_ = false;  ///< emit wakes the sender only then
   bool stopping_ = false;

@@ -41,6 +41,27 @@ Attempt transport_failure(CURLcode result, const Transfer& transfer, const std::
                                           : Attempt::transient(std::move(detail));
 }
 
+/// A JSON value's strings and keys, plus a few bytes for every other value.
+std::size_t json_size(const nlohmann::json& value) {
+  constexpr std::size_t per_value = 16;
+  switch (value.type()) {
+    case nlohmann::json::value_t::string:
+      return per_value + value.get_ref<const std::string&>().size();
+    case nlohmann::json::value_t::object: {
+      std::size_t size = per_value;
+      for (const auto& [key, item] : value.items()) size += key.size() + json_size(item);
+      return size;
+    }
+    case nlohmann::json::value_t::array: {
+      std::size_t size = per_value;
+      for (const auto& item : value) size += json_size(item);
+      return size;
+    }
+    default:
+      return per_value;
+  }
+}
+
 }  // namespace
 
 Attempt classify_http(CURLcode result, long status, const Transfer& transfer,
@@ -61,6 +82,11 @@ Attempt classify_smtp(CURLcode result, long reply, const Transfer& transfer,
     return reply < 500 ? Attempt::transient(std::move(detail)) : Attempt::final(std::move(detail));
   }
   return transport_failure(result, transfer, target);
+}
+
+std::size_t message_size(const Message& message) {
+  return message.message.size() + message.label.size() + message.source.size() +
+         message.severity.size() + message.subject.size() + json_size(message.metadata);
 }
 
 CurlList make_curl_list(const std::vector<std::string>& items) {

@@ -27,7 +27,13 @@ struct Envelope {
   /// identity (an email's Message-ID), so that a receiver can drop a resent
   /// duplicate.
   std::uint64_t identity = 0;
+  /// Roughly what it holds, for the queues' bound (message_size).
+  std::size_t bytes = 0;
 };
+
+/// Roughly how many bytes `message` holds: its strings, and its metadata's
+/// strings and values, without rendering it.
+std::size_t message_size(const Message& message);
 
 /// How one attempt at a delivery ended.
 struct Attempt {

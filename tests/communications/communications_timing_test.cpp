@@ -51,9 +51,28 @@ TEST_CASE("A full queue drops messages and counts them while emit stays fast") {
   CHECK(counters.sent == 0);
   CHECK(elapsed < scaled(20));
   auto text = log->text();
-  CHECK_THAT(text, Catch::Contains("backend hanging (webhook): its queue is full (10 messages), "
-                                   "messages are dropped (1 so far)"));
+  CHECK_THAT(text, Catch::Contains("backend hanging (webhook): its queue is full (10 messages or "
+                                   "16777216 bytes), messages are dropped (1 so far)"));
   CHECK(text.find("(2 so far)") == std::string::npos);  // once per interval
+}
+
+TEST_CASE("Large messages for a hung backend are dropped once the queue holds its bytes") {
+  // 1,000 messages of 1 MiB would be a gigabyte held for a server that
+  // never answers: the queue is bounded by size too.
+  HttpReceiver hanging({.hang = true});
+  auto options = test_options();
+  options.queue_bytes = 3 * 1024 * 1024;
+  Dispatcher dispatcher({webhook_with_timeout("hanging", hanging.url(), 60)}, options);
+  dispatcher.emit(store_error("first"));
+  REQUIRE(hanging.wait_for_requests(1));  // in flight now, and stuck there
+
+  auto large = store_error(std::string(1024 * 1024, 'x'));
+  for (int i = 0; i < 10; ++i) dispatcher.emit(large);
+  auto counters = counters_of(dispatcher, "hanging");
+  CHECK(counters.queued == 3);  // two of 1 MiB and the one in flight
+  CHECK(counters.dropped == 8);
+  dispatcher.emit(store_error("small"));  // what is left of the bound still takes small ones
+  CHECK(counters_of(dispatcher, "hanging").queued == 4);
 }
 
 TEST_CASE("A burst of 10000 emits returns within 10 ms on the caller's side") {

@@ -31,6 +31,10 @@ struct RetryPolicy {
 struct DispatcherOptions {
   std::string node{};  ///< the node id that webhook bodies and emails carry (set_node changes it)
   std::size_t queue_capacity = 1000;  ///< per backend; a message beyond it is dropped
+  /// Per backend, the size of the messages queued (text, subject and
+  /// metadata, roughly): a message beyond it is dropped too, so that large
+  /// messages held for a hung backend cannot take the node's memory.
+  std::size_t queue_bytes = 16 * 1024 * 1024;
   RetryPolicy retry{};
   /// A backend logs its send failures (and its drops) at most once per
   /// interval, with the count of those in between.
