@@ -177,8 +177,8 @@ std::optional<NodeInfo> Application::join_when_it_answers(Runtime& runtime, cons
   return std::nullopt;
 }
 
-bool Application::join_nodes(Runtime& runtime, spdlog::logger& logger,
-                             const StopSignals& signals) const {
+int Application::join_nodes(Runtime& runtime, spdlog::logger& logger,
+                            const StopSignals& signals) const {
   try {
     const auto& node = config_.node;
     if (node.port || config_.cluster.enabled()) {
@@ -188,14 +188,16 @@ bool Application::join_nodes(Runtime& runtime, spdlog::logger& logger,
     }
     for (const auto& peer : node.join) {
       auto joined = join_when_it_answers(runtime, peer, logger, signals);
-      if (!joined) return true;  // stopped: run() shuts down
+      if (!joined) return 0;  // stopped: run() shuts down
       logger.info("Joined node {} at {}", joined->id, peer);
     }
   } catch (const Error& error) {
     logger.critical("{}", error.detail());
-    return false;
+    // Only a target that never answered may answer later: systemd restarts
+    // the node for that, and not for a refusal (docs/packaging.md).
+    return error.code() == ErrorCode::unreachable ? exit_unavailable : 2;
   }
-  return true;
+  return 0;
 }
 
 bool Application::join_cluster_store(Runtime& runtime, spdlog::logger& logger) const {
@@ -393,7 +395,7 @@ int Application::run() {
   rest::Server server{runtime, http};  // before joining: peers learn its gateway
   server.api().set_application_state(ServiceState::starting);
 
-  if (!join_nodes(runtime, *logger, signals)) return 2;
+  if (int failed = join_nodes(runtime, *logger, signals)) return failed;
   // A stop during startup ends it here, and the node shuts down as it would
   // once serving (docs/configuration.md, "Signals").
   int stop = signals.stop();

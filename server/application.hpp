@@ -43,17 +43,23 @@ class Application {
   /// thread, with SIGHUP; a thread of run() reads them from its start, so a
   /// stop during startup ends the startup and shuts down). Returns the exit code: 0 when every
   /// service stopped in time, 1 when some did not or the server could not start, 2 when the node
-  /// could not publish or join. A cluster node also exits with 2 when its id is registered by a
-  /// live node, and 70 when its lease is lost while a cluster instance still runs
-  /// (docs/cluster.md).
+  /// could not publish or a join was refused, 75 when a join target did not answer within
+  /// node.join_timeout_seconds (worth a restart, unlike 2: docs/packaging.md). A cluster node
+  /// also exits with 2 when its id is registered by a live node, and 70 when its lease is lost
+  /// while a cluster instance still runs (docs/cluster.md).
   int run();
+
+  /// The exit code of a start that failed for a reason that may pass (a join
+  /// target that never answered): sysexits.h's EX_TEMPFAIL.
+  static constexpr int exit_unavailable = 75;
 
  private:
   /// Publishes the node (on any free port when it has a cluster store but
   /// no node.port: peers carry commands there) and joins the configured
-  /// peers; false (logged) if either fails. A stop signal ends the joins
-  /// (true: run() sees the stop).
-  bool join_nodes(Runtime& runtime, spdlog::logger& logger, const StopSignals& signals) const;
+  /// peers. Returns 0, or the exit code (logged) if either fails: 2 for a
+  /// refusal, exit_unavailable for a target that never answered. A stop
+  /// signal ends the joins (0: run() sees the stop).
+  int join_nodes(Runtime& runtime, spdlog::logger& logger, const StopSignals& signals) const;
   /// With cluster.store: registers in the store and takes part in the
   /// placement of cluster instances, the file's included (docs/cluster.md).
   /// False (logged) for settings the store cannot take.

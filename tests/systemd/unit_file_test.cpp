@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include "processpype/testing/checks.hpp"
+#include "processpype/testing/process.hpp"
+#include "processpype/testing/server.hpp"
 #include "processpype/testing/systemd.hpp"
 
 namespace {
@@ -76,4 +78,24 @@ TEST_CASE("The unit runs the node as Type=notify with a watchdog, and waits for 
   REQUIRE(key != std::string::npos);
   int closing_timeout = std::stoi(text.str().substr(key + 25));
   CHECK(seconds_of(settings["TimeoutStopSec"]) >= closing_timeout + 10);
+}
+
+TEST_CASE("The unit restarts a node that failed, but not one whose configuration it refuses") {
+  auto settings = service_settings();
+  CHECK(settings["Restart"] == "on-failure");
+  REQUIRE(settings["RestartPreventExitStatus"] == "2");
+
+  // The real binary's side of that setting: a key it refuses is exit code 2
+  // (no restart: the file must change first) ...
+  TempFile refused("server:\n  prot: 8000\n");
+  auto bad = run_to_completion({"--config", refused.path()}, {}, 20s);
+  CHECK(bad.status.code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("server.prot: unknown key"));
+
+  // ... while a join target that is not up yet is not exit code 2: the
+  // restart tries it again (docs/packaging.md, "Exit codes and restarts").
+  TempFile waits("node:\n  join_timeout_seconds: 1\n");
+  auto nobody = "127.0.0.1:" + std::to_string(free_port());
+  auto unanswered = run_to_completion({"--config", waits.path(), "--join", nobody}, {}, 20s);
+  CHECK(unanswered.status.code == 75);
 }
