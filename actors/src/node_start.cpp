@@ -86,10 +86,13 @@ std::vector<Planned> plan_instances(const BaseInstances& base, const StartPlan& 
     add({row.name, row.class_key, InstanceOrigin::request, nullptr, &row});
   }
   // ENABLED_SERVICES starts the instance of its name, unless a DELETE left
-  // it deregistered.
+  // it deregistered. A request instance registered under that name since is
+  // a fresh row: its own desired state decides (docs/state.md).
   for (const auto& key : plan.enabled_services)
-    if (auto found = index.find(key); found != index.end())
-      planned[found->second].enabled_service = true;
+    if (auto found = index.find(key); found != index.end()) {
+      auto& instance = planned[found->second];
+      instance.enabled_service = instance.origin == InstanceOrigin::file;
+    }
   return planned;
 }
 

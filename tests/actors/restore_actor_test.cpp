@@ -314,6 +314,30 @@ TEST_CASE("a deregistered ENABLED_SERVICES instance stays deregistered", "[state
   expect_error(ErrorCode::not_found, [&] { node->status("echo"); });
 }
 
+TEST_CASE("a request instance under an ENABLED_SERVICES name starts as its own row says",
+          "[state]") {
+  StateFolder folder;
+  StartPlan plan;
+  plan.enabled_services = {"echo"};
+  {
+    StatefulNode node{folder.file()};
+    node->restore(plan);
+    node->deregister("echo");                             // a tombstone
+    node->register_service("echo", std::string{"echo"});  // a fresh request row, never started
+    node->configure("echo", {{"prefix", "Fresh"}});
+  }
+  {
+    StatefulNode node{folder.file()};
+    auto report = node->restore(plan);
+    CHECK(report.started.empty());  // nothing of the ENABLED_SERVICES instance comes back
+    CHECK(node->status("echo").state == ServiceState::configured);
+    node->start("echo");  // a user's start: the row's desired state
+  }
+  StatefulNode node{folder.file()};
+  CHECK(node->restore(plan).started == std::vector<std::string>{"echo"});
+  CHECK(node->status("echo").origin == processpype::InstanceOrigin::request);
+}
+
 TEST_CASE("an ENABLED_SERVICES instance gets back its configure and its desired state", "[state]") {
   StateFolder folder;
   StartPlan plan;
