@@ -234,13 +234,8 @@ TEST_CASE(
   // The node acts all the same (docs/state.md): exit 0, but the operator is
   // told the change will not last a restart.
   TempDirectory folder{"ctl-state"};
-  std::unique_ptr<TmpfsMount> mount;
-  try {
-    mount = std::make_unique<TmpfsMount>(folder.path() / "small", 2 * 1024 * 1024);
-  } catch (const std::exception& error) {
-    WARN("skipped: cannot mount a tmpfs here (" << error.what() << ")");
-    return;
-  }
+  auto mount = mount_tmpfs_or_skip(folder.path() / "small", 2 * 1024 * 1024);
+  if (!mount) return;
   ServerOptions options;
   options.args = {"--state", (mount->path() / "state.db").string()};
   ServerProcess server{options};

@@ -316,13 +316,8 @@ TEST_CASE("a state file of the first schema is migrated in place at start", "[st
 TEST_CASE("a full disk refuses register, configure and start, and still stops and deletes",
           "[state][disk]") {
   TempDirectory folder{"processpype-state"};
-  std::unique_ptr<TmpfsMount> mount;
-  try {
-    mount = std::make_unique<TmpfsMount>(folder.path() / "small", 2 * 1024 * 1024);
-  } catch (const std::exception& error) {
-    WARN("skipped: cannot mount a tmpfs here (" << error.what() << ")");
-    return;
-  }
+  auto mount = mount_tmpfs_or_skip(folder.path() / "small", 2 * 1024 * 1024);
+  if (!mount) return;
   StatefulNode node{mount->path() / "state.db"};
   auto api = node.client();
   REQUIRE(register_service(api, "counter", "kept").status == 200);

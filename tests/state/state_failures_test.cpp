@@ -18,21 +18,10 @@ using namespace processpype::state;
 using namespace processpype::state::testing;
 using nlohmann::json;
 using processpype::testing::ChildProcess;
+using processpype::testing::mount_tmpfs_or_skip;
 using processpype::testing::TmpfsMount;
 
 namespace {
-
-/// A tmpfs at `at`, or nullptr after a WARN saying why the test is skipped.
-std::unique_ptr<TmpfsMount> mount_or_skip(
-    const std::filesystem::path& at, std::size_t bytes,
-    TmpfsMount::Access access = TmpfsMount::Access::read_write) {
-  try {
-    return std::make_unique<TmpfsMount>(at, bytes, access);
-  } catch (const std::runtime_error& error) {
-    WARN("SKIPPED: this test needs a tmpfs of its own and cannot mount one: " << error.what());
-    return nullptr;
-  }
-}
 
 void write_bytes(const std::filesystem::path& path, const std::string& bytes,
                  std::streamoff offset = 0) {
@@ -241,7 +230,8 @@ TEST_CASE("a folder that cannot be created is refused, naming it") {
 
 TEST_CASE("a folder that cannot be written is refused, naming it") {
   TempDirectory root{"state"};
-  auto mounted = mount_or_skip(root.path() / "read-only", 1 << 20, TmpfsMount::Access::read_only);
+  auto mounted =
+      mount_tmpfs_or_skip(root.path() / "read-only", 1 << 20, TmpfsMount::Access::read_only);
   if (!mounted) return;
   auto path = mounted->path() / "state.db";
   CHECK(refusal_to_open(path) == "State file " + path.string() + ": the folder " +
@@ -251,7 +241,7 @@ TEST_CASE("a folder that cannot be written is refused, naming it") {
 
 TEST_CASE("a full disk fails commits with SQLite's reason, reads go on, freed space heals") {
   TempDirectory root{"state"};
-  auto mounted = mount_or_skip(root.path() / "small", 2 << 20);
+  auto mounted = mount_tmpfs_or_skip(root.path() / "small", 2 << 20);
   if (!mounted) return;
   auto store = open_store(mounted->path() / "state.db");
   require_saved(store->commit(

@@ -7,7 +7,11 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <memory>
+#include <stdexcept>
 #include <string>
+
+#include <catch2/catch.hpp>
 
 namespace processpype::testing {
 
@@ -32,5 +36,17 @@ class TmpfsMount {
  private:
   std::filesystem::path path_;
 };
+
+/// A tmpfs at `at`, or nullptr after a WARN saying why the test is skipped.
+inline std::unique_ptr<TmpfsMount> mount_tmpfs_or_skip(
+    const std::filesystem::path& at, std::size_t size_bytes,
+    TmpfsMount::Access access = TmpfsMount::Access::read_write) {
+  try {
+    return std::make_unique<TmpfsMount>(at, size_bytes, access);
+  } catch (const std::runtime_error& error) {
+    WARN("SKIPPED: this test needs a tmpfs of its own and cannot mount one: " << error.what());
+    return nullptr;
+  }
+}
 
 }  // namespace processpype::testing
