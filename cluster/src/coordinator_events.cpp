@@ -218,6 +218,8 @@ WriteResult Coordinator::Impl::write_registration() {
   {
     std::lock_guard lock{mutex_};
     content = registration_;
+    // A registration to come writes the whole of it.
+    registration_unwritten_.store(false);
     if (!lease_.registered) return {WriteOutcome::ok, 0, "applied when the node registers"};
     lease_id = lease_.id;
   }
@@ -231,8 +233,15 @@ WriteResult Coordinator::Impl::write_registration() {
     apply_own_put(key, encode(content), lease_id, 0, result.revision);
     return {WriteOutcome::ok, result.revision};
   } catch (const etcd::StoreError& error) {
+    registration_unwritten_.store(true);
     return store_failure(error);
   }
+}
+
+void Coordinator::Impl::write_unwritten_registration() {
+  if (!registration_unwritten_.load()) return;
+  if (write_registration().ok())
+    log_->info("cluster node {}: the registration the store missed is written", options_.node.id);
 }
 
 // ---------------------------------------------------------------------------

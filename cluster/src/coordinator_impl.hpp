@@ -91,8 +91,13 @@ class Coordinator::Impl {
   void wait_for_other_registration(std::int64_t lease_id, const etcd::KeyValue& other);
   void registered(std::int64_t lease_id, std::int64_t revision);
   /// Writes this node's registration again (cordon); ok when it is not
-  /// registered yet (the next registration carries the change).
+  /// registered yet (the next registration carries the change). One that
+  /// the store did not take is written again at the next reconcile().
   WriteResult write_registration();
+  /// The last write_registration() failed: writes it again, so that other
+  /// nodes stop seeing a decline withdrawn or a drain not there (their
+  /// placement reads the store's registration, not this node's).
+  void write_unwritten_registration();
   void load_view();
   std::int64_t resynchronize();
   etcd::WatchCallbacks watch_callbacks();
@@ -200,6 +205,7 @@ class Coordinator::Impl {
   /// -1 unknown, 0 unreachable, 1 reachable.
   std::atomic<int> reachable_{-1};
   std::atomic<bool> reconcile_posted_{false};
+  std::atomic<bool> registration_unwritten_{false};
   std::atomic<bool> started_{false};
   std::atomic<bool> leaving_{false};
   std::atomic<std::uint64_t> store_calls_{0};

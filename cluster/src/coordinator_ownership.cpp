@@ -48,6 +48,7 @@ bool Coordinator::Impl::may_place() const {
 
 void Coordinator::Impl::reconcile() {
   reconcile_posted_.store(false);
+  write_unwritten_registration();
   std::vector<Placement> plan;
   std::int64_t lease_id = 0;
   bool releases_waiting = false;

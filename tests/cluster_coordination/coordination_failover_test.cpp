@@ -259,6 +259,33 @@ TEST_CASE_METHOD(
   CHECK(nodes.runs().violations().empty());
 }
 
+TEST_CASE("A registration write the store missed is written again once it answers",
+          "[cluster][placement]") {
+  EtcdCluster etcd;
+  TcpProxy cut(etcd.member(0).client_port());
+  SimulatedCluster nodes(etcd.endpoints());
+  nodes.add("a");
+  nodes.add("b", [&](SimulatedNodeOptions& options) { options.endpoints = {cut.endpoint()}; });
+  REQUIRE(nodes.wait_until_joined());
+  auto& b = nodes.node("b");
+  auto a_sees_b_decline = [&] {
+    for (const auto& node : nodes.node("a").coordinator().nodes())
+      if (node.registration.id == "b") return node.registration.declines("clash");
+    return false;
+  };
+  REQUIRE(b.coordinator().decline("clash").ok());
+  REQUIRE(wait_until(a_sees_b_decline, 5s));
+
+  // The withdrawal's write fails: the store is away for a moment, far
+  // shorter than the lease.
+  cut.set_mode(TcpProxy::Mode::refuse);
+  CHECK_FALSE(b.coordinator().withdraw_decline("clash").ok());
+  cut.set_mode(TcpProxy::Mode::forward);
+  // Other nodes must not go on leaving "clash" out of b's candidates.
+  CHECK(wait_until([&] { return !a_sees_b_decline(); }, 5s));
+  CHECK(b.coordinator().lease_status().health == LeaseHealth::secure);
+}
+
 TEST_CASE("A node that joins takes nothing until a rebalance moves instances to preferred owners",
           "[cluster][rebalance]") {
   EtcdCluster etcd;
