@@ -95,9 +95,13 @@ class Coordinator::Impl {
   /// the store did not take is written again at the next reconcile().
   WriteResult write_registration();
   /// The last write_registration() failed: writes it again, so that other
-  /// nodes stop seeing a decline withdrawn or a drain not there (their
-  /// placement reads the store's registration, not this node's).
+  /// nodes see what this node does (their placement reads the store's
+  /// registration): a decline withdrawn, a refused drain that the store
+  /// took all the same (its answer lost).
   void write_unwritten_registration();
+  /// Sets `cordoned` and writes the registration; puts it back when the
+  /// write fails.
+  WriteResult write_cordoned(bool cordoned);
   void load_view();
   std::int64_t resynchronize();
   etcd::WatchCallbacks watch_callbacks();

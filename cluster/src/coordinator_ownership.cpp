@@ -317,13 +317,25 @@ void Coordinator::Impl::withdraw_decline(const std::string& name, const WriteDon
 // ---------------------------------------------------------------------------
 // Drain, uncordon, rebalance
 
-void Coordinator::Impl::drain(const WriteDone& done) {
-  if (fail_fast(done)) return;
+WriteResult Coordinator::Impl::write_cordoned(bool cordoned) {
+  bool before = false;
   {
     std::lock_guard lock{mutex_};
-    registration_.cordoned = true;
+    before = std::exchange(registration_.cordoned, cordoned);
   }
   auto written = write_registration();
+  if (!written.ok()) {
+    // A refused drain or uncordon changes nothing: the registration written
+    // again at the next reconcile is the one from before.
+    std::lock_guard lock{mutex_};
+    registration_.cordoned = before;
+  }
+  return written;
+}
+
+void Coordinator::Impl::drain(const WriteDone& done) {
+  if (fail_fast(done)) return;
+  auto written = write_cordoned(true);
   if (!written.ok()) return finish(done, written);
   change_and_tell([&](Deliveries& deliveries) {
     for (auto& [name, owned] : owned_) {
@@ -338,11 +350,7 @@ void Coordinator::Impl::drain(const WriteDone& done) {
 
 void Coordinator::Impl::uncordon(const WriteDone& done) {
   if (fail_fast(done)) return;
-  {
-    std::lock_guard lock{mutex_};
-    registration_.cordoned = false;
-  }
-  auto written = write_registration();
+  auto written = write_cordoned(false);
   if (written.ok()) request_reconcile();
   finish(done, written);
 }

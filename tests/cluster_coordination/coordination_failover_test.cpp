@@ -286,6 +286,25 @@ TEST_CASE("A registration write the store missed is written again once it answer
   CHECK(b.coordinator().lease_status().health == LeaseHealth::secure);
 }
 
+TEST_CASE("A drain the store did not take changes nothing", "[cluster][drain]") {
+  EtcdCluster etcd;
+  TcpProxy cut(etcd.member(0).client_port());
+  SimulatedCluster nodes(etcd.endpoints());
+  nodes.add("a");
+  nodes.add("b", [&](SimulatedNodeOptions& options) { options.endpoints = {cut.endpoint()}; });
+  REQUIRE(nodes.wait_until_joined());
+  auto& b = nodes.node("b");
+  cut.set_mode(TcpProxy::Mode::refuse);
+  CHECK_FALSE(b.coordinator().drain().ok());
+  cut.set_mode(TcpProxy::Mode::forward);
+  // b still takes what rendezvous hashing gives it: no instance waits for
+  // a node that cordoned itself only in its own memory.
+  auto names = numbered("svc", 20);
+  REQUIRE(nodes.create_placed("a", names));
+  CHECK_FALSE(b.owned().empty());
+  CHECK(nodes.runs().violations().empty());
+}
+
 TEST_CASE("A node that joins takes nothing until a rebalance moves instances to preferred owners",
           "[cluster][rebalance]") {
   EtcdCluster etcd;
