@@ -64,6 +64,20 @@ void check_lease_timing(const TimedLeaseEvent& at_risk, const TimedLeaseEvent& l
   CHECK(at_risk_late < callback_slack_ms);
 }
 
+/// Nodes a and b, joined, b reaching the store through `cut`: a proxy the
+/// test turns off for a moment, far shorter than the lease.
+struct NodeBehindACut {
+  NodeBehindACut() {
+    nodes.add("a");
+    nodes.add("b", [&](SimulatedNodeOptions& options) { options.endpoints = {cut.endpoint()}; });
+    REQUIRE(nodes.wait_until_joined());
+  }
+
+  EtcdCluster etcd;
+  TcpProxy cut{etcd.member(0).client_port()};
+  SimulatedCluster nodes{etcd.endpoints()};
+};
+
 }  // namespace
 
 TEST_CASE_METHOD(
@@ -259,14 +273,9 @@ TEST_CASE_METHOD(
   CHECK(nodes.runs().violations().empty());
 }
 
-TEST_CASE("A registration write the store missed is written again once it answers",
-          "[cluster][placement]") {
-  EtcdCluster etcd;
-  TcpProxy cut(etcd.member(0).client_port());
-  SimulatedCluster nodes(etcd.endpoints());
-  nodes.add("a");
-  nodes.add("b", [&](SimulatedNodeOptions& options) { options.endpoints = {cut.endpoint()}; });
-  REQUIRE(nodes.wait_until_joined());
+TEST_CASE_METHOD(NodeBehindACut,
+                 "A registration write the store missed is written again once it answers",
+                 "[cluster][placement]") {
   auto& b = nodes.node("b");
   auto a_sees_b_decline = [&] {
     for (const auto& node : nodes.node("a").coordinator().nodes())
@@ -286,13 +295,8 @@ TEST_CASE("A registration write the store missed is written again once it answer
   CHECK(b.coordinator().lease_status().health == LeaseHealth::secure);
 }
 
-TEST_CASE("A drain the store did not take changes nothing", "[cluster][drain]") {
-  EtcdCluster etcd;
-  TcpProxy cut(etcd.member(0).client_port());
-  SimulatedCluster nodes(etcd.endpoints());
-  nodes.add("a");
-  nodes.add("b", [&](SimulatedNodeOptions& options) { options.endpoints = {cut.endpoint()}; });
-  REQUIRE(nodes.wait_until_joined());
+TEST_CASE_METHOD(NodeBehindACut, "A drain the store did not take changes nothing",
+                 "[cluster][drain]") {
   auto& b = nodes.node("b");
   cut.set_mode(TcpProxy::Mode::refuse);
   CHECK_FALSE(b.coordinator().drain().ok());
