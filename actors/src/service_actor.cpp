@@ -168,10 +168,13 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
   // in flight, later commands wait (the gate), so that they act in the
   // order they were written.
 
-  /// Whether `trigger` changes what is written: only a user's command does
-  /// (not startup, restarts, dependencies, failover or shutdown).
+  /// Whether `trigger` changes what is written: only a user's command does,
+  /// and the start that a user's configure with `autostart` asks for (not
+  /// startup, restarts, dependencies, failover or shutdown). Else a restart
+  /// or a failover would not run what autostart ran (docs/state.md).
   bool written_ahead(const Trigger& trigger) const {
-    return writer_ && trigger.cause == EventCause::request;
+    return writer_ &&
+           (trigger.cause == EventCause::request || trigger.cause == EventCause::autostart);
   }
 
   /// Writes `change`, then runs `next` with the outcome, in the actor

@@ -367,6 +367,19 @@ TEST_CASE("an ENABLED_SERVICES instance gets back its configure and its desired 
   CHECK(echo.metadata["prefix"] == "Kept");
 }
 
+TEST_CASE("a start by autostart is restored like a user's start", "[state][autostart]") {
+  StateFolder folder;
+  {
+    StatefulNode node{folder.file()};
+    node->register_service("counter", std::string{"auto"});
+    node->configure("auto", {{"autostart", true}});  // the user's configure starts it
+    REQUIRE(eventually([&] { return state_of(*node.runtime, "auto") == ServiceState::running; }));
+  }
+  CHECK(stored_row(folder.file(), "auto").desired == processpype::state::DesiredState::running);
+  StatefulNode node{folder.file()};
+  CHECK(node->restore({}).started == std::vector<std::string>{"auto"});
+}
+
 TEST_CASE("a configure the manager refuses leaves the stored configuration as it was", "[state]") {
   StateFolder folder;
   {

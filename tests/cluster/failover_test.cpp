@@ -116,6 +116,32 @@ TEST_CASE(
   CHECK_THAT(metrics, Catch::Contains("processpype_store_request_seconds_count"));
 }
 
+TEST_CASE("a cluster instance that autostart started runs again after its owner is killed",
+          "[cluster][failover][autostart]") {
+  StoreCluster cluster;
+  auto api = cluster.node("A").client();
+  register_cluster_instance(api, "lock", "lk");
+  E2E_REQUIRE_STATUS(
+      api.post("/services/lk/configure", json{{"path", cluster.lock_path()}, {"autostart", true}}),
+      200);
+  std::string owner;
+  REQUIRE(wait_until(
+      [&] {
+        auto entry = cluster_entry(api, "lk");
+        if (!entry.is_object() || entry["state"] != "running") return false;
+        owner = entry["owner"].get<std::string>();
+        return true;
+      },
+      10s));
+  // The record asks for it to run, as a user's start would (docs/state.md).
+  CHECK(cluster_entry(api, "lk")["desired"] == "running");
+
+  auto survivor = other_than(cluster, owner);
+  auto survivor_api = cluster.node(survivor).client();
+  cluster.node(owner).server->process().kill();
+  CHECK_FALSE(wait_for_new_owner(survivor_api, "lk", owner, lease + slack() + 10s).empty());
+}
+
 TEST_CASE("SIGSTOP of the owner past its lease: the copy stops when it wakes, never two at once",
           "[cluster][failover]") {
   StoreCluster cluster({"A", "B"});
