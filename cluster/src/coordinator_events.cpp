@@ -265,6 +265,7 @@ void Coordinator::Impl::load_view() {
   options.prefix = true;
   options.start_revision = read.revision + 1;
   options.max_backoff = std::chrono::milliseconds(1000);
+  options.logger = log_;
   watch_ = std::make_unique<etcd::Watch>(store_.watch(options, watch_callbacks()));
   request_reconcile();
 }

@@ -3,7 +3,9 @@
 #include <exception>
 #include <vector>
 
-#include <spdlog/spdlog.h>
+#include <spdlog/logger.h>
+
+#include "processpype/runtime/logging.hpp"
 
 namespace processpype::cluster::internal {
 
@@ -89,7 +91,8 @@ void TaskQueue::run() {
       try {
         task.run();
       } catch (const std::exception& error) {
-        spdlog::error("cluster coordinator: a task failed: {}", error.what());
+        make_logger("processpype.cluster")
+            ->error("cluster coordinator: a task failed: {}", error.what());
       }
       continue;
     }

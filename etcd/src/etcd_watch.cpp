@@ -80,6 +80,7 @@ class Watch::Impl {
   void resync(std::int64_t compact_revision);
   void report_state(bool now_connected);
   void end_stream(std::string reason);
+  spdlog::logger& log() const { return *options_.logger; }
 
   std::shared_ptr<internal::Gateway> gateway_;
   WatchOptions options_;
@@ -109,6 +110,7 @@ Watch::Impl::Impl(std::shared_ptr<internal::Gateway> gateway, WatchOptions optio
       callbacks_(std::move(callbacks)),
       multi_(curl_multi_init()) {
   if (multi_ == nullptr) throw std::runtime_error("curl_multi_init failed");
+  if (!options_.logger) options_.logger = spdlog::default_logger();
   if (options_.min_backoff <= 0ms || options_.max_backoff < options_.min_backoff) {
     curl_multi_cleanup(multi_);
     throw std::invalid_argument("etcd watch backoff: 0 < min_backoff <= max_backoff");
@@ -151,8 +153,8 @@ void Watch::Impl::run() {
     }
     report_state(false);
     gateway_->pass_over(endpoint);
-    spdlog::warn("etcd watch of {} on {}: {}; reconnecting in {} ms", describe(options_),
-                 gateway_->endpoint(endpoint), end.reason, backoff.count());
+    log().warn("etcd watch of {} on {}: {}; reconnecting in {} ms", describe(options_),
+               gateway_->endpoint(endpoint), end.reason, backoff.count());
     // Where the client's calls get through, else the next one.
     auto failed = endpoint;
     endpoint = gateway_->preferred();
@@ -351,8 +353,8 @@ void Watch::Impl::on_canceled(const json& result) {
 }
 
 void Watch::Impl::resync(std::int64_t compact_revision) {
-  spdlog::info("etcd watch of {}: revision {} is compacted (history starts at {}), resynchronizing",
-               describe(options_), next_revision.load(), compact_revision);
+  log().info("etcd watch of {}: revision {} is compacted (history starts at {}), resynchronizing",
+             describe(options_), next_revision.load(), compact_revision);
   if (!callbacks_.on_resync) {
     next_revision.store(compact_revision);
     reconnect_at_once_ = true;
@@ -399,11 +401,11 @@ void Watch::Impl::emit(const std::vector<WatchEvent>& events, std::int64_t revis
   try {
     callbacks_.on_events(events, revision);
   } catch (const std::exception& error) {
-    spdlog::error("etcd watch of {}: the events callback threw at revision {}: {}",
-                  describe(options_), revision, error.what());
+    log().error("etcd watch of {}: the events callback threw at revision {}: {}",
+                describe(options_), revision, error.what());
   } catch (...) {
-    spdlog::error("etcd watch of {}: the events callback threw at revision {}", describe(options_),
-                  revision);
+    log().error("etcd watch of {}: the events callback threw at revision {}", describe(options_),
+                revision);
   }
 }
 
@@ -415,7 +417,7 @@ void Watch::Impl::report_state(bool now_connected) {
   try {
     callbacks_.on_state(now_connected);
   } catch (...) {
-    spdlog::error("etcd watch of {}: the state callback threw", describe(options_));
+    log().error("etcd watch of {}: the state callback threw", describe(options_));
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "processpype/runtime/service_status.hpp"
@@ -103,6 +104,11 @@ void configure_logging(spdlog::level::level_enum level, LogFormat format,
   current.overrides = std::move(logger_levels);
   for (const auto& weak : current.loggers)
     if (auto logger = weak.lock()) logger->set_level(current.level_of(logger->name()));
+  // A line logged through spdlog's default logger (a library that was given
+  // no logger) still comes out in the node's format.
+  auto fallback = std::make_shared<spdlog::logger>("processpype", current.sink);
+  fallback->set_level(current.level_of(fallback->name()));
+  spdlog::set_default_logger(std::move(fallback));
 }
 
 std::shared_ptr<spdlog::logger> make_logger(std::string name) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <catch2/catch.hpp>
 
 #include "etcd_test_support.hpp"
@@ -561,10 +562,19 @@ TEST_CASE("A stream that is not etcd's breaks the watch, which keeps trying", "[
   options.endpoints = {server.endpoint()};
   Client client(options);
   WatchRecorder recorder;
+  // The owner's logger hears why (a node's, in the node's log format).
+  auto lines = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  auto logger = std::make_shared<spdlog::logger>("processpype.test.watch", lines);
   auto watch =
-      client.watch({.key = "/k", .min_backoff = 10ms, .max_backoff = 20ms}, recorder.callbacks());
+      client.watch({.key = "/k", .min_backoff = 10ms, .max_backoff = 20ms, .logger = logger},
+                   recorder.callbacks());
   REQUIRE(wait_until([&] { return watch.streams() >= 3; }, 10s));
   CHECK(recorder.event_count() == 0);
   CHECK(recorder.states().at(0) == true);
   CHECK(recorder.states().at(1) == false);
+  auto logged = lines->last_formatted();
+  REQUIRE_FALSE(logged.empty());
+  CHECK_THAT(logged.front(), Catch::Contains("processpype.test.watch") &&
+                                 Catch::Contains("etcd watch of /k") &&
+                                 Catch::Contains("reconnecting in"));
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -165,6 +166,14 @@ TEST_CASE("JSON lines carry time, logger and message, one object per line") {
   CHECK_THAT(first["time"].get<std::string>(),
              Catch::Matches(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"));
   CHECK(lines[1]["message"] == "second");
+}
+
+TEST_CASE("a line through spdlog's default logger takes the configured format too") {
+  // A library given no logger of its own (the etcd watch's default).
+  auto lines = json_lines([](spdlog::logger&) { spdlog::warn("from a library"); });
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0]["logger"] == "processpype");
+  CHECK(lines[0]["message"] == "from a library");
 }
 
 // Was a bug, kept as a regression test: JsonFormatter (runtime/src/logging.cpp) puts

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/logger.h>
+
 #include "processpype/etcd/etcd_client.hpp"
 
 namespace processpype::etcd {
@@ -46,6 +48,10 @@ struct WatchOptions {
   /// still answers then goes unnoticed, a dead host is found by TCP
   /// keep-alive.
   std::chrono::milliseconds silence_timeout = 0ms;
+  /// Where the watch logs its reconnections and resynchronizations: the
+  /// owner's logger, so the lines take the node's log format and name
+  /// (null: spdlog's default logger).
+  std::shared_ptr<spdlog::logger> logger{};
 };
 
 /// The owner's callbacks, called on the watch's thread, one at a time.
