@@ -108,6 +108,10 @@ struct Prepared {
   std::optional<json> stored_body;
   std::optional<state::DesiredState> desired;
   bool enabled_service = false;
+  /// The application file's `enabled` (a file instance): whether it starts
+  /// when nothing is stored of a user's start or stop. A stored configure
+  /// that leaves `enabled` out does not turn a disabled instance on.
+  bool file_enabled = false;
 };
 
 /// The file's configuration with defaults filled in, for `overrides`, in
@@ -132,12 +136,20 @@ std::shared_ptr<const json> file_metadata(const ServiceClass& service_class,
   }
 }
 
+/// A file mapping's `enabled` (true when it does not say; false without a mapping).
+bool enabled_in(const json* file_configuration) {
+  if (file_configuration == nullptr) return false;
+  auto found = file_configuration->find("enabled");
+  return found == file_configuration->end() || !found->is_boolean() || found->get<bool>();
+}
+
 Prepared prepare(const Planned& planned) {
   Prepared prepared;
   auto& instance = prepared.instance;
   instance.name = planned.name;
   instance.origin = planned.origin;
   prepared.enabled_service = planned.enabled_service;
+  prepared.file_enabled = enabled_in(planned.file_configuration);
   auto* row = planned.stored;
   if (row) {
     prepared.desired = row->desired;
@@ -236,7 +248,7 @@ bool should_run(const Prepared& prepared) {
   if (lifecycle.state() == ServiceState::error) return false;
   if (prepared.desired) return *prepared.desired == state::DesiredState::running;
   if (prepared.enabled_service) return true;
-  return prepared.instance.origin == InstanceOrigin::file && lifecycle.configuration().enabled;
+  return prepared.instance.origin == InstanceOrigin::file && prepared.file_enabled;
 }
 
 }  // namespace

@@ -175,6 +175,23 @@ TEST_CASE("a problem of the stored layer leaves that instance in error, the rest
   CHECK_THAT(refused->detail(), Catch::Contains("not registered on this node"));
 }
 
+TEST_CASE("a configure that leaves enabled out does not start a disabled file instance",
+          "[state]") {
+  StateFolder folder;
+  StartPlan plan;
+  plan.file = {{"disabled", "counter", {{"enabled", false}}}};
+  {
+    StatefulNode node{folder.file()};
+    CHECK(node->restore(plan).started.empty());
+    node->configure("disabled", {{"step", 2}});  // tuning, not a start
+  }
+  StatefulNode node{folder.file()};
+  CHECK(node->restore(plan).started.empty());
+  auto status = node->status("disabled");
+  CHECK(status.state == ServiceState::configured);
+  CHECK(status.metadata["step"] == 2);
+}
+
 TEST_CASE("the file's instances start by their enabled flag unless a user decided otherwise",
           "[state]") {
   StateFolder folder;
