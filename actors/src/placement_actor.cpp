@@ -264,10 +264,15 @@ class Placement final : public PlacementActor::base {
         [this, registration, promise](const cluster::WriteResult& result) mutable {
           if (auto refusal = refusal_of(result, registration.name))
             return promise.deliver(refusal), void();
-          // Commands right after the reply find it at its owner.
-          wait_for([this, name = registration.name] { return registered_at_owner(name); },
-                   setup_.registration_wait,
-                   [registration, promise](bool) mutable { promise.deliver(registration); });
+          // Commands right after the reply find it at its owner; when no
+          // live node may run it (its nodes are not up, or cordoned), there
+          // is no owner to wait for.
+          wait_for(
+              [this, name = registration.name] {
+                return registered_at_owner(name) || !coordinator_.preferred_owner(name);
+              },
+              setup_.registration_wait,
+              [registration, promise](bool) mutable { promise.deliver(registration); });
         });
   }
 

@@ -249,7 +249,10 @@ bool ApiCore::carry_to_owner(const Call& call, const Route& route) {
   }
   auto instance = cluster->instance(name);
   if (!instance) return false;
+  // While the store does not answer, that is the reason, whatever the view
+  // still says of the owner (docs/cluster.md, "Store outage").
   auto unavailable = [&](std::string detail) {
+    if (cluster->store_reachable() == false) detail = "cluster store unreachable";
     respond_error(call.exchange, Error(ErrorCode::node_unavailable, std::move(detail)));
     return true;
   };
@@ -259,9 +262,7 @@ bool ApiCore::carry_to_owner(const Call& call, const Route& route) {
       !carried)
     return false;
   if (!instance->owner)
-    return unavailable(cluster->store_reachable() == false
-                           ? "cluster store unreachable"
-                           : "Service " + name + " has no owner: no node that may run it is up");
+    return unavailable("Service " + name + " has no owner: no node that may run it is up");
   const auto& owner = *instance->owner;
   // Views move on: a call already carried here is not carried again.
   if (owner == runtime.node_id() || carried)

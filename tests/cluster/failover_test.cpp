@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <map>
@@ -74,6 +75,19 @@ TEST_CASE("a cluster instance's name is unique across the cluster", "[cluster][f
       a.post("/services/register",
              json{{"service_name", "echo"}, {"placement", "cluster"}, {"node", "B"}});
   E2E_CHECK_STATUS(placed_on_a_node, 400);
+}
+
+TEST_CASE("a cluster instance that no live node may run is registered at once, without owner",
+          "[cluster][failover]") {
+  StoreCluster cluster({"A"});
+  auto a = cluster.node("A").client();
+  auto begin = Clock::now();
+  register_cluster_instance(a, "echo", "pinned", json::array({"later"}));  // not up (yet)
+  // Nothing to wait for: no owner can register it before a node "later" comes.
+  CHECK(elapsed_ms(begin) < 2000);
+  auto entry = cluster_entry(a, "pinned");
+  REQUIRE(entry.is_object());
+  CHECK(entry["owner"].is_null());
 }
 
 TEST_CASE(
@@ -288,12 +302,35 @@ TEST_CASE("a store outage: commands on cluster instances 503, node instances and
   register_cluster_instance(a, "echo", "shared");
   E2E_REQUIRE_STATUS(register_service(a, "echo", "local"), 200);
 
+  E2E_REQUIRE_STATUS(a.post("/services/shared/start"), 200);
+  auto b = cluster.node("B").client();
+  auto runs_shared = [](HttpClient& node) {
+    auto names = service_names(node);
+    return std::find(names.begin(), names.end(), "shared") != names.end();
+  };
+
   cluster.etcd.member(0).freeze();
-  auto refused = a.post("/services/shared/configure", json{{"prefix", "X"}});
+  auto refused = a.post("/services/shared/stop");
+  // Once both nodes know, and the owner has stopped its copy (its lease at
+  // risk), every command on it still names the outage, from either node.
+  bool known = wait_until(
+      [&] {
+        return a.get("/health/ready").field("cluster_store") == "unreachable" &&
+               b.get("/health/ready").field("cluster_store") == "unreachable" && !runs_shared(a) &&
+               !runs_shared(b);
+      },
+      lease + slack() + 10s);
+  auto later_a = a.post("/services/shared/stop");
+  auto later_b = b.post("/services/shared/stop");
   cluster.etcd.member(0).thaw();  // before any CHECK, so a failure does not leave it frozen
   E2E_CHECK_STATUS(refused, 503);
   CHECK_THAT(refused.detail(),
              Catch::Contains("cluster store unreachable") || Catch::Contains("no owner"));
+  REQUIRE(known);
+  E2E_CHECK_STATUS(later_a, 503);
+  CHECK(later_a.detail() == "cluster store unreachable");
+  E2E_CHECK_STATUS(later_b, 503);
+  CHECK(later_b.detail() == "cluster store unreachable");
   E2E_CHECK_STATUS(a.post("/services/local/start"), 200);
 }
 
