@@ -274,8 +274,12 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
       return start(trigger, promise);
     write_ahead(DesiredStateChange{true},
                 [this, trigger, promise](const caf::error& failure) mutable {
-                  if (failure) return promise.deliver(failure), void();
-                  start(trigger, promise);
+                  if (!failure) return start(trigger, promise);
+                  // Nobody waits for an autostart's answer: say it here.
+                  if (trigger.cause == EventCause::autostart)
+                    log().warn("Service {}: autostart did not start it: {}", name_of(),
+                               to_error(failure).detail());
+                  promise.deliver(failure);
                 });
   }
 
