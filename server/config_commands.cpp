@@ -7,6 +7,7 @@
 
 #include "processpype/config/application_config.hpp"
 #include "processpype/config/validation.hpp"
+#include "processpype/state/state_store.hpp"
 
 namespace processpype {
 
@@ -20,21 +21,31 @@ std::string plural(std::size_t count, const char* noun) {
   return fmt::format("{} {}{}", count, noun, count == 1 ? "" : "s");
 }
 
+/// What a start refuses of the state file before it opens it, probed
+/// without creating or changing anything (docs/state.md).
+void check_state_file(const std::string& path, ConfigDiagnostics& diagnostics) {
+  if (path.empty()) return;
+  try {
+    state::check_state_path(path);
+  } catch (const state::StateError& error) {
+    diagnostics.error("state.path", error.what());
+  }
+}
+
 }  // namespace
 
 int check_config_command(const std::string& file, std::ostream& out,
                          const std::function<void(ApplicationConfig&)>& apply_flags) {
   ConfigDiagnostics diagnostics;
   ApplicationConfig config;
-  if (auto text = read_config_file(file)) {
+  if (auto text = read_config_file(file, diagnostics)) {
     // A key with a problem keeps its default: the checks of a start still
     // apply to the rest, so that one run lists everything to fix.
     read_application_config(*text, config, diagnostics);
     apply_flags(config);
     validate_application_config(config, parse_comma_list(std::getenv("ENABLED_SERVICES")),
                                 diagnostics);
-  } else {
-    diagnostics.error("", "cannot read the file");
+    check_state_file(config.state.path, diagnostics);
   }
   for (const auto& problem : diagnostics.problems())
     fmt::print(out, "{}: {}: {}\n", file, severity_name(problem.severity), problem.describe());

@@ -31,7 +31,13 @@ struct FlagOverrides {
     cli.add_option("--host", host, "HTTP address (default 127.0.0.1)");
     cli.add_option("--port", port, "HTTP port (default 8000)");
     cli.add_option("--api-prefix", api_prefix, "Prefix of every REST path");
-    cli.add_option("--log-level", log_level, "trace, debug, info, warning, error, critical");
+    // Refused as the flags are parsed, so that check-config refuses it as
+    // the start does (docs/configuration.md, "Checking a file").
+    cli.add_option("--log-level", log_level, "trace, debug, info, warning, error, critical")
+        ->check([](const std::string& level) {
+          return processpype::log_level_from_string(level) ? std::string{}
+                                                           : "unknown level '" + level + "'";
+        });
     cli.add_option("--log-format", log_format, "text or json")
         ->check(CLI::IsMember({"text", "json"}));
     cli.add_option("--node-port", node_port, "Publish this node for other nodes on this port");
@@ -121,10 +127,9 @@ int main(int argc, char** argv) {
       if (config.app.version.empty()) config.app.version = PROCESSPYPE_VERSION;
     }
     flags.apply(config);
+    // Every level was checked as it was read: the file's keys by the file's
+    // reader, --log-level by its option.
     auto level = processpype::log_level_from_string(config.logging.level);
-    if (!level)
-      throw processpype::ApplicationConfigError("--log-level: unknown level '" +
-                                                config.logging.level + "'");
     std::vector<processpype::LoggerLevel> logger_levels;
     for (const auto& [name, logger_level] : config.logging.loggers)
       logger_levels.emplace_back(name, *processpype::log_level_from_string(logger_level));
@@ -139,7 +144,10 @@ int main(int argc, char** argv) {
   try {
     application.validate();
   } catch (const processpype::ApplicationConfigError& error) {
-    std::cerr << "processpype: " << error.what() << "\n";
+    // One line naming the file and the key, as a problem of reading it
+    // (docs/configuration.md).
+    std::cerr << "processpype: " << (config_file ? *config_file + ": " : "") << error.what()
+              << "\n";
     return 2;
   }
   processpype::block_application_signals();

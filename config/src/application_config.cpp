@@ -2,10 +2,15 @@
 // the same declarations read a file and describe it as JSON Schema.
 #include "processpype/config/application_config.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <cctype>
-#include <fstream>
-#include <sstream>
+#include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -542,18 +547,54 @@ ApplicationConfig parse_application_config(const std::string& text, const std::s
   return config;
 }
 
-std::optional<std::string> read_config_file(const std::string& path) {
-  std::ifstream file{path, std::ios::binary};
-  if (!file) return std::nullopt;
-  std::ostringstream text;
-  text << file.rdbuf();
-  if (file.bad()) return std::nullopt;
-  return std::move(text).str();
+namespace {
+
+/// Closes a descriptor on every path out of a scope.
+struct DescriptorCloser {
+  int descriptor;
+  ~DescriptorCloser() {
+    if (descriptor >= 0) ::close(descriptor);
+  }
+};
+
+/// Why `status` is not a file to read a configuration from: a directory
+/// reads as nothing, a device or FIFO may never end or block the start.
+std::optional<std::string> not_a_file(const struct stat& status) {
+  if (S_ISREG(status.st_mode)) return std::nullopt;
+  if (S_ISDIR(status.st_mode)) return "it is a directory";
+  return "not a regular file";
+}
+
+}  // namespace
+
+std::optional<std::string> read_config_file(const std::string& path,
+                                            ConfigDiagnostics& diagnostics) {
+  auto refuse = [&](const std::string& reason) {
+    diagnostics.error("", "cannot read the file: " + reason);
+    return std::nullopt;
+  };
+  // Non-blocking: opening a FIFO must not wait for a writer before it is
+  // refused. Reads of a regular file ignore the flag.
+  DescriptorCloser file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
+  if (file.descriptor < 0) return refuse(std::strerror(errno));
+  struct stat status {};
+  if (::fstat(file.descriptor, &status) != 0) return refuse(std::strerror(errno));
+  if (auto reason = not_a_file(status)) return refuse(*reason);
+  std::string text;
+  std::array<char, 65536> chunk{};
+  for (;;) {
+    auto count = ::read(file.descriptor, chunk.data(), chunk.size());
+    if (count == 0) return text;
+    if (count < 0 && errno == EINTR) continue;
+    if (count < 0) return refuse(std::strerror(errno));
+    text.append(chunk.data(), static_cast<std::size_t>(count));
+  }
 }
 
 ApplicationConfig load_application_config(const std::string& path) {
-  auto text = read_config_file(path);
-  if (!text) throw ApplicationConfigError(fmt::format("{}: cannot read the file", path));
+  ConfigDiagnostics diagnostics;
+  auto text = read_config_file(path, diagnostics);
+  if (!text) throw ApplicationConfigError(describe_problem(path, diagnostics.first_error()));
   return parse_application_config(*text, path);
 }
 

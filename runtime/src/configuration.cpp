@@ -130,21 +130,8 @@ void FieldDeclaration::read(const json& value) const {
 }
 
 void FieldDeclaration::check_constraints() const {
-  if (auto number = numeric_value(target_)) {
-    if (minimum_ && maximum_ && (*number < *minimum_ || *number > *maximum_))
-      throw ConfigurationError(name_,
-                               fmt::format("must be between {} and {}", format_bound(*minimum_),
-                                           format_bound(*maximum_)));
-    if (minimum_ && *number < *minimum_)
-      throw ConfigurationError(
-          name_, fmt::format("must be greater than or equal to {}", format_bound(*minimum_)));
-    if (maximum_ && *number > *maximum_)
-      throw ConfigurationError(
-          name_, fmt::format("must be less than or equal to {}", format_bound(*maximum_)));
-    if (exclusive_minimum_ && *number <= *exclusive_minimum_)
-      throw ConfigurationError(
-          name_, fmt::format("must be greater than {}", format_bound(*exclusive_minimum_)));
-  }
+  if (auto number = numeric_value(target_); number && !(zero_allowed_ && *number == 0))
+    check_bounds(*number);
   if (auto* text = std::get_if<std::string*>(&target_); text && !allowed_.empty()) {
     for (const auto& allowed : allowed_)
       if (**text == allowed) return;
@@ -153,6 +140,22 @@ void FieldDeclaration::check_constraints() const {
       listed += fmt::format("{}\"{}\"", listed.empty() ? "" : ", ", allowed);
     throw ConfigurationError(name_, "must be one of " + listed);
   }
+}
+
+void FieldDeclaration::check_bounds(double number) const {
+  const char* or_zero = zero_allowed_ ? "0 or " : "";
+  if (minimum_ && maximum_ && (number < *minimum_ || number > *maximum_))
+    throw ConfigurationError(name_, fmt::format("must be {}between {} and {}", or_zero,
+                                                format_bound(*minimum_), format_bound(*maximum_)));
+  if (minimum_ && number < *minimum_)
+    throw ConfigurationError(name_, fmt::format("must be {}greater than or equal to {}", or_zero,
+                                                format_bound(*minimum_)));
+  if (maximum_ && number > *maximum_)
+    throw ConfigurationError(
+        name_, fmt::format("must be {}less than or equal to {}", or_zero, format_bound(*maximum_)));
+  if (exclusive_minimum_ && number <= *exclusive_minimum_)
+    throw ConfigurationError(name_, fmt::format("must be {}greater than {}", or_zero,
+                                                format_bound(*exclusive_minimum_)));
 }
 
 json FieldDeclaration::value() const {
@@ -174,6 +177,11 @@ json FieldDeclaration::schema() const {
   if (minimum_) schema["minimum"] = *minimum_;
   if (maximum_) schema["maximum"] = *maximum_;
   if (exclusive_minimum_) schema["exclusiveMinimum"] = *exclusive_minimum_;
+  if (zero_allowed_ && minimum_ && *minimum_ > 0) {
+    // 0, or from the minimum: what lies between is refused.
+    schema["minimum"] = 0;
+    schema["not"] = {{"exclusiveMinimum", 0}, {"exclusiveMaximum", *minimum_}};
+  }
   if (!allowed_.empty()) schema["enum"] = allowed_;
   return schema;
 }
@@ -184,6 +192,10 @@ namespace {
 
 /// One year: a longer duration overflows the nanoseconds of a timer.
 constexpr double longest_duration_seconds = 365.0 * 24 * 3600;
+/// One millisecond, as communications' timeout_seconds: a shorter duration
+/// is a mistake, and below a nanosecond it becomes 0 as a timer, which is
+/// "off" for health_interval_seconds (docs/configuration.md).
+constexpr double shortest_duration_seconds = 0.001;
 
 }  // namespace
 
@@ -192,11 +204,11 @@ void ServiceConfiguration::base_fields(Fields& fields) {
   fields("autostart", autostart, "Start by itself right after each configure");
   fields("start_timeout_seconds", start_timeout_seconds,
          "How long the manager's start may take before the service is in error")
-      .greater_than(0)
+      .at_least(shortest_duration_seconds)
       .at_most(longest_duration_seconds);
   fields("stop_timeout_seconds", stop_timeout_seconds,
          "How long the manager's stop may take before the service is in error")
-      .greater_than(0)
+      .at_least(shortest_duration_seconds)
       .at_most(longest_duration_seconds);
   fields("restart", restart, "Whether the supervisor restarts the service after a failure")
       .one_of({"never", "on-failure"});
@@ -212,15 +224,16 @@ void ServiceConfiguration::base_fields(Fields& fields) {
   fields("restart_window_seconds", restart_window_seconds,
          "The sliding window of max_restarts, and how long a service must run for the delay to "
          "reset")
-      .greater_than(0)
+      .at_least(shortest_duration_seconds)
       .at_most(longest_duration_seconds);
   fields("health_interval_seconds", health_interval_seconds,
          "Seconds between health checks while running (0: no checks)")
-      .at_least(0)
-      .at_most(longest_duration_seconds);
+      .at_least(shortest_duration_seconds)
+      .at_most(longest_duration_seconds)
+      .or_zero();
   fields("health_timeout_seconds", health_timeout_seconds,
          "How long a health check may take before it counts as not ok")
-      .greater_than(0)
+      .at_least(shortest_duration_seconds)
       .at_most(longest_duration_seconds);
   fields("health_failures", health_failures, "Consecutive not-ok health checks that make a failure")
       .at_least(1);

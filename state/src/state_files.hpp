@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <stdexcept>
+#include <string>
 
 #include <spdlog/logger.h>
 
@@ -21,6 +22,17 @@ class FileProblem : public std::runtime_error {
 /// Throws when one cannot be created or the folder is not writable (SQLite
 /// writes its -wal and -shm files next to the database).
 void prepare_folder(const std::filesystem::path& database);
+
+/// Throws what prepare_folder would, without creating or changing anything:
+/// the folder, or the nearest existing one a start would create it in, is
+/// not a writable folder.
+void check_folder(const std::filesystem::path& database);
+
+/// Throws "not a SQLite database" when `database` exists, is not empty and
+/// does not start with SQLite's 16-byte header, "not a regular file" for a
+/// folder, device or FIFO; reads it only. Checked before the lock file is
+/// created and the mode narrowed, so that a file refused is left as it was.
+void check_database_header(const std::filesystem::path& database);
 
 /// Creates `database` empty with mode 0600 when it does not exist. An
 /// existing file must be a regular file; a mode that lets the group or
@@ -45,12 +57,20 @@ class StateFileLock {
   /// Throws "locked by another running node" when another process (or
   /// another store in this process) holds it.
   explicit StateFileLock(const std::filesystem::path& database);
+  /// Removes the lock file when this lock created it and keep() was not
+  /// called: a refused open leaves nothing behind (docs/state.md).
   ~StateFileLock();
   StateFileLock(const StateFileLock&) = delete;
   StateFileLock& operator=(const StateFileLock&) = delete;
 
+  /// The store opened: the lock file stays after the lock is released.
+  void keep() noexcept { kept_ = true; }
+
  private:
+  std::string path_;
   int descriptor_ = -1;
+  bool created_ = false;
+  bool kept_ = false;
 };
 
 }  // namespace processpype::state

@@ -74,6 +74,16 @@ std::optional<SyncMode> sync_mode_from_string(std::string_view text) noexcept {
   return std::nullopt;
 }
 
+void check_state_path(const std::filesystem::path& path) {
+  if (path.empty()) throw StateError("", "no path given");
+  try {
+    check_database_header(path);
+    check_folder(path);
+  } catch (const FileProblem& problem) {
+    throw StateError(path.string(), problem.what());
+  }
+}
+
 struct StateStore::Impl {
   struct Submission {
     std::vector<Change> changes;
@@ -139,6 +149,9 @@ StateStore::Impl::Impl(const Options& given)
     : options(given), logger(make_logger("processpype.state")) {
   if (options.path.empty()) throw StateError("", "no path given");
   try {
+    // Before anything is created or its mode narrowed: a file refused is
+    // left as it was (docs/state.md, "Opening: what is refused").
+    check_database_header(options.path);
     prepare_folder(options.path);
     std::error_code ignored;
     file = std::filesystem::weakly_canonical(options.path, ignored);
@@ -160,6 +173,7 @@ StateStore::Impl::Impl(const Options& given)
         "a SQLite database, but not a ProcessPype state file (it has tables and no "
         "schema version)");
   }
+  lock->keep();
   writer = std::thread([this] {
     name_this_thread("pp-state");
     run_writer();

@@ -1,6 +1,11 @@
 // `processpype check-config FILE` and `processpype config-schema`, run as an
 // operator runs them (docs/configuration.md, "Checking a file").
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -96,6 +101,81 @@ TEST_CASE("an unknown section key is refused at start too, exit 2 naming it") {
       run_to_completion({"--config", file.path(), "--port", std::to_string(free_port())}, {}, 10s);
   CHECK(result.status.code == 2);
   CHECK(result.err.find("server.hots: unknown key (did you mean host?)") != std::string::npos);
+}
+
+TEST_CASE("a path that is not a regular file is refused by check-config and by a start") {
+  // A directory or /dev/null would read as an empty file, and the node would
+  // run with no services; a FIFO would block (docs/configuration.md, "Flags").
+  TempDirectory folder{"config-folder"};
+  folder.write("app.yaml", "services:\n  echo: {}\n");
+  auto fifo = folder.path() / "fifo.yaml";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  for (const auto& [path, reason] : std::vector<std::pair<std::string, std::string>>{
+           {folder.path().string(), "it is a directory"},
+           {"/dev/null", "not a regular file"},
+           {fifo.string(), "not a regular file"}}) {
+    INFO(path);
+    auto checked = run_to_completion({"check-config", path}, {}, 10s);
+    INFO(checked.out << checked.err);
+    CHECK(checked.status.code == 2);
+    CHECK(checked.out == path + ": error: cannot read the file: " + reason + "\n" + path +
+                             ": 1 error, 0 warnings\n");
+    auto started =
+        run_to_completion({"--config", path, "--port", std::to_string(free_port())}, {}, 10s);
+    INFO(started.out << started.err);
+    CHECK(started.status.code == 2);
+    CHECK(started.err == "processpype: " + path + ": cannot read the file: " + reason + "\n");
+  }
+}
+
+TEST_CASE("check-config refuses the log level and the state file that a start refuses") {
+  TempDirectory folder{"config-state"};
+  auto good = folder.write("app.yaml", "services:\n  echo: {}\n");
+  auto bogus_level = run_to_completion({"--log-level", "bogus", "check-config", good}, {}, 10s);
+  CHECK(bogus_level.status.code == 2);
+  CHECK(bogus_level.err.find("--log-level: unknown level 'bogus'") != std::string::npos);
+  auto started = run_to_completion(
+      {"--log-level", "bogus", "--config", good, "--port", std::to_string(free_port())}, {}, 10s);
+  CHECK(started.status.code == 2);
+
+  // A file that is not a database, and a folder under a plain file: each
+  // refused without being changed, as the start refuses them.
+  auto not_a_database = folder.write("values.yaml", "x: 1\n");
+  REQUIRE(::chmod(not_a_database.c_str(), 0644) == 0);
+  auto under_a_file = not_a_database + "/sub/state.db";
+  for (const auto& [state_path, reason] : std::vector<std::pair<std::string, std::string>>{
+           {not_a_database, "not a SQLite database"},
+           {under_a_file,
+            "cannot create the folder " + not_a_database + "/sub: Not a directory"}}) {
+    INFO(state_path);
+    auto checked = run_to_completion({"--state", state_path, "check-config", good}, {}, 10s);
+    INFO(checked.out << checked.err);
+    CHECK(checked.status.code == 2);
+    CHECK(checked.out.find(good + ": error: state.path: State file " + state_path + ": " + reason +
+                           "\n") != std::string::npos);
+    auto refused = run_to_completion(
+        {"--state", state_path, "--config", good, "--port", std::to_string(free_port())}, {}, 10s);
+    CHECK(refused.status.code == 2);
+    CHECK(refused.err.find(reason) != std::string::npos);
+    struct stat status {};
+    REQUIRE(::stat(not_a_database.c_str(), &status) == 0);
+    CHECK((status.st_mode & 07777) == 0644);
+    CHECK_FALSE(std::filesystem::exists(not_a_database + ".lock"));
+  }
+  // A state file still to be created passes, and check-config creates nothing.
+  auto to_create = folder.path() / "var" / "state.db";
+  auto fresh = run_to_completion({"--state", to_create.string(), "check-config", good}, {}, 10s);
+  CHECK(fresh.status.code == 0);
+  CHECK_FALSE(std::filesystem::exists(folder.path() / "var"));
+}
+
+TEST_CASE("a start names the file in a problem found by the checks of its services") {
+  TempFile file("services:\n  e:\n    type: echo\n    depends_on: [e]\n");
+  auto result =
+      run_to_completion({"--config", file.path(), "--port", std::to_string(free_port())}, {}, 10s);
+  CHECK(result.status.code == 2);
+  CHECK(result.err.find("processpype: " + file.path() + ": services: dependency cycle e -> e\n") !=
+        std::string::npos);
 }
 
 TEST_CASE("config-schema prints the file format's JSON Schema") {

@@ -91,13 +91,44 @@ services:
     depends_on: [a]
 )");
   // Base fields first, then the class's own, in declaration order.
-  CHECK(lines == std::vector<std::string>{
-                     "error services.greeter.start_timeout_seconds: must be greater than 0",
-                     "error services.greeter.max_length: must be an integer",
-                     "error services.tally.type: unknown service type 'countr' (did you mean "
-                     "counter?)",
-                     "error services: dependency cycle a -> b -> a",
-                 });
+  CHECK(lines ==
+        std::vector<std::string>{
+            "error services.greeter.start_timeout_seconds: must be between 0.001 and 31536000",
+            "error services.greeter.max_length: must be an integer",
+            "error services.tally.type: unknown service type 'countr' (did you mean "
+            "counter?)",
+            "error services: dependency cycle a -> b -> a",
+        });
+}
+
+TEST_CASE("durations shorter than a millisecond are refused: 0 stays off for health checks") {
+  // Below a nanosecond a duration becomes 0 as a timer: health checks as
+  // fast as the CPU goes, or no timeout (docs/configuration.md).
+  auto lines = problems_of(R"(
+services:
+  busy:
+    type: echo
+    health_interval_seconds: 1.0e-9
+    health_timeout_seconds: 1.0e-12
+    start_timeout_seconds: 0.0005
+    stop_timeout_seconds: 1.0e-10
+    restart_window_seconds: 1.0e-10
+  off:
+    type: echo
+    health_interval_seconds: 0
+  fastest:
+    type: echo
+    health_interval_seconds: 0.001
+    health_timeout_seconds: 0.001
+)");
+  CHECK(lines ==
+        std::vector<std::string>{
+            "error services.busy.start_timeout_seconds: must be between 0.001 and 31536000",
+            "error services.busy.stop_timeout_seconds: must be between 0.001 and 31536000",
+            "error services.busy.restart_window_seconds: must be between 0.001 and 31536000",
+            "error services.busy.health_interval_seconds: must be 0 or between 0.001 and 31536000",
+            "error services.busy.health_timeout_seconds: must be between 0.001 and 31536000",
+        });
 }
 
 TEST_CASE("unknown fields of a service configuration are kept, with a warning") {

@@ -39,6 +39,16 @@ std::string random_bytes(std::size_t size) {
   return bytes;
 }
 
+/// The line check_state_path throws for `path`; "" when it passes.
+std::string check_state_path_refusal(const std::filesystem::path& path) {
+  try {
+    check_state_path(path);
+  } catch (const StateError& error) {
+    return error.what();
+  }
+  return "";
+}
+
 }  // namespace
 
 TEST_CASE("a second store on the same file is refused while the first is open") {
@@ -120,11 +130,47 @@ TEST_CASE("a file that is not a SQLite database is refused") {
         "State file " + file.path.string() + ": not a SQLite database");
 }
 
+TEST_CASE("a file that is not a SQLite database is refused before its mode or lock is touched") {
+  // docs/state.md, "Opening: what is refused": the file is left as it was.
+  for (const auto& content : std::vector<std::string>{"x: 1\n", "short", std::string(4096, 'y')}) {
+    StateFile file;
+    write_bytes(file.path, content);
+    REQUIRE(::chmod(file.path.c_str(), 0644) == 0);
+    CHECK(refusal_to_open(file.path) ==
+          "State file " + file.path.string() + ": not a SQLite database");
+    struct stat status {};
+    REQUIRE(::stat(file.path.c_str(), &status) == 0);
+    CHECK((status.st_mode & 07777) == 0644);
+    CHECK_FALSE(std::filesystem::exists(file.path.string() + ".lock"));
+    CHECK(check_state_path_refusal(file.path) ==
+          "State file " + file.path.string() + ": not a SQLite database");
+  }
+}
+
+TEST_CASE("an empty file is a new state file") {
+  StateFile file;
+  write_bytes(file.path, "");
+  CHECK(check_state_path_refusal(file.path).empty());
+  CHECK(refusal_to_open(file.path).empty());
+  CHECK(check_state_path_refusal(file.path).empty());  // now a database, header and all
+}
+
 TEST_CASE("another program's SQLite database is refused, and left as it was") {
   StateFile file;
   raw_sql(file.path, "CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT);");
   CHECK_THAT(refusal_to_open(file.path), Catch::Contains("not a ProcessPype state file"));
   raw_sql(file.path, "SELECT owner FROM accounts;");
+}
+
+TEST_CASE("a database refused after its lock is taken leaves no lock file behind") {
+  StateFile file;
+  raw_sql(file.path, "CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT);");
+  CHECK_THAT(refusal_to_open(file.path), Catch::Contains("not a ProcessPype state file"));
+  CHECK_FALSE(std::filesystem::exists(file.path.string() + ".lock"));
+  // A lock file that was there before is not the refused open's to remove.
+  write_bytes(file.path.string() + ".lock", "");
+  CHECK_THAT(refusal_to_open(file.path), Catch::Contains("not a ProcessPype state file"));
+  CHECK(std::filesystem::exists(file.path.string() + ".lock"));
 }
 
 TEST_CASE("a damaged page is reported as corruption, never a crash") {
@@ -237,6 +283,23 @@ TEST_CASE("a folder that cannot be written is refused, naming it") {
   CHECK(refusal_to_open(path) == "State file " + path.string() + ": the folder " +
                                      mounted->path().string() +
                                      " is not writable: Read-only file system");
+}
+
+TEST_CASE("the read-only probe refuses what open refuses of the folder and creates nothing") {
+  TempDirectory root{"state"};
+  auto blocker = root.write("plain-file", "not a folder");
+  auto under_a_file = std::filesystem::path{blocker} / "sub" / "state.db";
+  CHECK(check_state_path_refusal(under_a_file) == refusal_to_open(under_a_file));
+  CHECK_THAT(check_state_path_refusal(root.path()),
+             Catch::EndsWith(root.path().string() + ": not a regular file"));
+  auto to_create = root.path() / "var" / "lib" / "state.db";
+  CHECK(check_state_path_refusal(to_create).empty());
+  CHECK_FALSE(std::filesystem::exists(root.path() / "var"));
+  auto mounted =
+      mount_tmpfs_or_skip(root.path() / "read-only", 1 << 20, TmpfsMount::Access::read_only);
+  if (!mounted) return;
+  for (const auto& path : {mounted->path() / "state.db", mounted->path() / "sub" / "state.db"})
+    CHECK(check_state_path_refusal(path) == refusal_to_open(path));
 }
 
 TEST_CASE("a full disk fails commits with SQLite's reason, reads go on, freed space heals") {

@@ -160,8 +160,12 @@ struct ApplicationConfig {
 void read_application_config(const std::string& text, ApplicationConfig& config,
                              ConfigDiagnostics& diagnostics);
 
-/// The whole text of `path`; nullopt when it cannot be read.
-std::optional<std::string> read_config_file(const std::string& path);
+/// The whole text of `path`, for a start and for `processpype check-config`
+/// alike. Nullopt, with the reason recorded in `diagnostics` (key ""), when
+/// it cannot be read or is not a regular file: a directory or /dev/null
+/// would read as an empty file, a FIFO could block the start.
+std::optional<std::string> read_config_file(const std::string& path,
+                                            ConfigDiagnostics& diagnostics);
 
 /// Reads `path`. Throws ApplicationConfigError with the first problem.
 ApplicationConfig load_application_config(const std::string& path);

@@ -77,6 +77,12 @@ class FieldDeclaration {
   FieldDeclaration& between(double minimum, double maximum) {
     return at_least(minimum).at_most(maximum);
   }
+  /// Numbers: 0 is accepted as well, outside the bounds (a duration whose 0
+  /// means "off").
+  FieldDeclaration& or_zero() noexcept {
+    zero_allowed_ = true;
+    return *this;
+  }
   /// Strings: the accepted values.
   FieldDeclaration& one_of(std::initializer_list<std::string_view> values);
   /// A secret (docs/secrets.md): answers, events and documents show it as
@@ -103,6 +109,7 @@ class FieldDeclaration {
 
  private:
   void check_constraints() const;
+  void check_bounds(double number) const;
 
   std::string name_;
   FieldRef target_;
@@ -111,6 +118,7 @@ class FieldDeclaration {
   std::optional<double> minimum_;
   std::optional<double> maximum_;
   std::optional<double> exclusive_minimum_;
+  bool zero_allowed_ = false;
   std::vector<std::string> allowed_;
   bool secret_ = false;
 };

@@ -47,6 +47,15 @@ struct StateStoreOptions {
   SyncMode sync = SyncMode::normal;
 };
 
+/// What StateStore::open refuses before it opens the database, found
+/// without creating, locking or changing anything (`processpype
+/// check-config`): the folder cannot be created or written, or the file
+/// exists and is not a regular file or not a SQLite database (by its
+/// header; an empty file is a new one). Throws StateError as open() does.
+/// Only open() finds a database that is not a state file, is damaged, newer
+/// or locked.
+void check_state_path(const std::filesystem::path& path);
+
 /// How a submission ended.
 struct CommitResult {
   bool saved = false;
