@@ -170,6 +170,15 @@ std::optional<json> ApiCore::body_of(const Call& call) {
   }
 }
 
+std::optional<std::unordered_map<std::string, std::string>> ApiCore::query_of(const Call& call) {
+  try {
+    return parse_query(call.exchange->query());
+  } catch (const Error& error) {
+    respond_error(call.exchange, error);
+    return std::nullopt;
+  }
+}
+
 void ApiCore::walk_table(std::function<void()> work) {
   /// Tables longer than this are walked on the background worker.
   constexpr std::size_t inline_walk_limit = 2000;

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -86,6 +87,9 @@ class ApiCore {
 
   /// The body as JSON; answers 400 (and returns nullopt) if it is not.
   std::optional<nlohmann::json> body_of(const Call& call);
+  /// The query's parameters (parse_query); answers 400 (and returns
+  /// nullopt) if an escape is broken.
+  std::optional<std::unordered_map<std::string, std::string>> query_of(const Call& call);
 
   /// Runs `work`, which walks the instance table: now, or on the background
   /// worker when the table is long (a walk never delays other requests of

@@ -3,8 +3,12 @@
 #include <openssl/crypto.h>
 #include <algorithm>
 #include <cctype>
+#include <utility>
+
+#include <fmt/format.h>
 
 #include "processpype/runtime/logging.hpp"
+#include "processpype/runtime/service_status.hpp"
 
 namespace processpype::rest {
 
@@ -47,6 +51,43 @@ bool Authorizer::enabled() const {
   return !tokens_->admin.empty();
 }
 
+namespace {
+
+struct Refusal {
+  Error error;
+  /// What the log says: never the token.
+  std::string why;
+};
+
+std::optional<Refusal> refusal_of(const HttpExchange& exchange, const Tokens& tokens) {
+  auto authorization = exchange.header("Authorization");
+  constexpr std::string_view scheme = "bearer ";
+  if (!authorization || authorization->size() <= scheme.size() ||
+      !is_scheme(authorization->substr(0, scheme.size()), scheme))
+    return Refusal{
+        Error(ErrorCode::unauthorized, "A bearer token is required (Authorization: Bearer ...)"),
+        "no bearer token"};
+  auto token = authorization->substr(scheme.size());
+  if (same_token(token, tokens.admin)) return std::nullopt;
+  if (same_token(token, tokens.read)) {
+    auto method = exchange.method();
+    if (method == "GET") return std::nullopt;
+    return Refusal{Error(ErrorCode::forbidden, "The read token may only use GET"),
+                   "read token used for " + std::string{method}};
+  }
+  return Refusal{Error(ErrorCode::unauthorized, "Unknown token"), "unknown token"};
+}
+
+/// "5 requests from <first> to <last>", in UTC as the JSON log lines: the
+/// refusals a line reports besides its own, never under its reason.
+std::string held_text(std::uint64_t count, std::chrono::system_clock::time_point first,
+                      std::chrono::system_clock::time_point last) {
+  if (count == 1) return fmt::format("1 request at {}", format_utc(first));
+  return fmt::format("{} requests from {} to {}", count, format_utc(first), format_utc(last));
+}
+
+}  // namespace
+
 std::optional<Error> Authorizer::check(const HttpExchange& exchange) {
   std::shared_ptr<const Tokens> tokens;
   {
@@ -54,42 +95,62 @@ std::optional<Error> Authorizer::check(const HttpExchange& exchange) {
     tokens = tokens_;
   }
   if (tokens->admin.empty()) return std::nullopt;
-  auto method = exchange.method();
-  auto authorization = exchange.header("Authorization");
-  constexpr std::string_view scheme = "bearer ";
-  if (!authorization || authorization->size() <= scheme.size() ||
-      !is_scheme(authorization->substr(0, scheme.size()), scheme)) {
-    log_refusal(exchange, "no bearer token");
-    return Error(ErrorCode::unauthorized, "A bearer token is required (Authorization: Bearer ...)");
+  auto refusal = refusal_of(exchange, *tokens);
+  if (!refusal) {
+    refusals_.report_held();
+    return std::nullopt;
   }
-  auto token = authorization->substr(scheme.size());
-  if (same_token(token, tokens->admin)) return std::nullopt;
-  if (same_token(token, tokens->read)) {
-    if (method == "GET") return std::nullopt;
-    log_refusal(exchange, "read token used for " + std::string{method});
-    return Error(ErrorCode::forbidden, "The read token may only use GET");
-  }
-  log_refusal(exchange, "unknown token");
-  return Error(ErrorCode::unauthorized, "Unknown token");
+  refusals_.refused(exchange, refusal->why);
+  return std::move(refusal->error);
 }
 
-void Authorizer::log_refusal(const HttpExchange& exchange, std::string_view why) {
-  // At most one line per rolling second, however many refusals.
-  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::steady_clock::now().time_since_epoch())
-                 .count();
-  auto last = last_log_.load(std::memory_order_relaxed);
-  if ((last != 0 && now - last < 1000) || !last_log_.compare_exchange_strong(last, now)) {
-    unlogged_.fetch_add(1, std::memory_order_relaxed);
-    return;
+// -- RefusalLog -------------------------------------------------------------------------------
+
+bool RefusalLog::line_allowed(Clock::time_point now) const {
+  return last_line_ == Clock::time_point{} || now - last_line_ >= std::chrono::seconds(1);
+}
+
+void RefusalLog::hold() {
+  auto now = std::chrono::system_clock::now();
+  if (held_.count++ == 0) held_.first = now;
+  held_.last = now;
+  holding_.store(true, std::memory_order_relaxed);
+}
+
+RefusalLog::Held RefusalLog::take(Clock::time_point now) {
+  last_line_ = now;
+  holding_.store(false, std::memory_order_relaxed);
+  return std::exchange(held_, Held{});
+}
+
+void RefusalLog::refused(const HttpExchange& exchange, std::string_view why) {
+  Held earlier;
+  {
+    std::lock_guard lock{mutex_};
+    auto now = Clock::now();
+    if (!line_allowed(now)) return hold();
+    earlier = take(now);
   }
-  auto skipped = unlogged_.exchange(0, std::memory_order_relaxed);
+  // The peer's address is formatted only for a line written: most requests
+  // are allowed, and the text costs a few percent of a request's CPU.
   auto peer = exchange.peer();
-  if (skipped > 0)
-    auth_log().warn("Refused a request from {}: {} ({} more refused in the last second)", peer, why,
-                    skipped);
-  else
+  if (earlier.count == 0)
     auth_log().warn("Refused a request from {}: {}", peer, why);
+  else
+    auth_log().warn("Refused a request from {}: {} (also refused, not logged: {})", peer, why,
+                    held_text(earlier.count, earlier.first, earlier.last));
+}
+
+void RefusalLog::report_held() {
+  if (!holding_.load(std::memory_order_relaxed)) return;
+  Held earlier;
+  {
+    std::lock_guard lock{mutex_};
+    auto now = Clock::now();
+    if (held_.count == 0 || !line_allowed(now)) return;
+    earlier = take(now);
+  }
+  auth_log().warn("Refused, not logged: {}", held_text(earlier.count, earlier.first, earlier.last));
 }
 
 }  // namespace processpype::rest

@@ -14,10 +14,41 @@
 
 namespace processpype::rest {
 
+/// The log of refused requests (docs/security.md): at most one line per
+/// second. The refusals in between are counted and reported, with the
+/// time span they fall in, by the next line: the next refusal's, or a line
+/// of their own at the first request checked once the second is over.
+class RefusalLog {
+ public:
+  /// Logs the refusal with the peer's address, or counts it while the last
+  /// line is under a second old.
+  void refused(const HttpExchange& exchange, std::string_view why);
+  /// Logs the refusals counted, once the last line is a second old: a
+  /// relaxed load when none are (every allowed request calls it).
+  void report_held();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  /// Refusals not logged one by one, with the times of the first and last.
+  struct Held {
+    std::uint64_t count = 0;
+    std::chrono::system_clock::time_point first, last;
+  };
+
+  bool line_allowed(Clock::time_point now) const;
+  void hold();
+  /// Starts a line's second and hands over what was held.
+  Held take(Clock::time_point now);
+
+  std::mutex mutex_;
+  Clock::time_point last_line_{};
+  Held held_;
+  std::atomic<bool> holding_{false};
+};
+
 /// Checks bearer tokens (docs/security.md): the admin token may do
 /// everything, the read token only GET. Tokens are compared in constant
-/// time and never logged; refusals are logged with the peer's address, at
-/// most one line per second.
+/// time and never logged; refusals go to the RefusalLog.
 class Authorizer {
  public:
   explicit Authorizer(Tokens tokens);
@@ -30,14 +61,9 @@ class Authorizer {
   std::optional<Error> check(const HttpExchange& exchange);
 
  private:
-  /// Formats the peer's address only for a line it writes: most requests
-  /// are allowed, and the text costs a few percent of a request's CPU.
-  void log_refusal(const HttpExchange& exchange, std::string_view why);
-
   mutable std::mutex mutex_;
   std::shared_ptr<const Tokens> tokens_;
-  std::atomic<std::int64_t> last_log_{0};
-  std::atomic<std::uint64_t> unlogged_{0};
+  RefusalLog refusals_;
 };
 
 }  // namespace processpype::rest

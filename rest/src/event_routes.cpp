@@ -20,9 +20,10 @@ class EventHandlers {
     const auto& exchange = call.exchange;
     if (call.remote && !wants_event_stream(*exchange))
       return core_.forward(call, call.node_id, Wait::reply);
-    auto parameters = parse_query(exchange->query());
+    auto parameters = core_.query_of(call);
+    if (!parameters) return;
     std::uint64_t since = 0;
-    if (auto found = parameters.find("since"); found != parameters.end()) {
+    if (auto found = parameters->find("since"); found != parameters->end()) {
       const auto& text = found->second;
       auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), since);
       if (error != std::errc{} || end != text.data() + text.size())
@@ -31,7 +32,7 @@ class EventHandlers {
             Error(ErrorCode::bad_request, "Query parameter 'since' must be a sequence number"));
     }
     bool cluster = false;
-    if (auto found = parameters.find("scope"); found != parameters.end()) {
+    if (auto found = parameters->find("scope"); found != parameters->end()) {
       if (found->second != "node" && found->second != "cluster")
         return core_.respond_error(
             exchange,

@@ -82,6 +82,13 @@ bool parse_flag(const std::string& name, const std::string& value) {
               fmt::format("Query parameter '{}' must be true or false, not '{}'", name, value));
 }
 
+/// A broken escape in the query is the client's error, as in the path: a
+/// value dropped instead would widen what the request asks for (an
+/// unpaged list, an unfiltered search; docs/rest-api.md, "Errors").
+Error malformed_query_escape(std::string_view where) {
+  return Error(ErrorCode::bad_request, fmt::format("Malformed percent-encoding in {}", where));
+}
+
 }  // namespace
 
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
@@ -107,10 +114,15 @@ std::unordered_map<std::string, std::string> parse_query(std::string_view query)
     auto amp = query.find('&');
     auto pair = query.substr(0, amp);
     auto equals = pair.find('=');
-    auto key = percent_decode(pair.substr(0, equals), true);
-    auto value = equals == std::string_view::npos ? std::optional<std::string>{""}
-                                                  : percent_decode(pair.substr(equals + 1), true);
-    if (key && value && !key->empty()) parameters[*key] = *value;
+    auto raw_name = pair.substr(0, equals);
+    auto name = percent_decode(raw_name, true);
+    if (!name) throw malformed_query_escape(fmt::format("query parameter name '{}'", raw_name));
+    if (!name->empty()) {
+      auto value = equals == std::string_view::npos ? std::optional<std::string>{""}
+                                                    : percent_decode(pair.substr(equals + 1), true);
+      if (!value) throw malformed_query_escape(fmt::format("query parameter '{}'", *name));
+      parameters[*name] = std::move(*value);
+    }
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }

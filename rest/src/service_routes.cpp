@@ -175,11 +175,13 @@ class ServiceHandlers {
   void custom_route(Call& call) {
     auto body = core_.body_of(call);
     if (!body) return;
+    auto query = core_.query_of(call);
+    if (!query) return;
     RouteRequest request;
     request.body = std::move(*body);
     request.method = std::string{call.exchange->method()};
     request.path = "/" + call.parameters.at("path");
-    request.query_parameters = parse_query(call.exchange->query());
+    request.query_parameters = std::move(*query);
     request.headers = carried_headers(*call.exchange);
     core_.ask(
         call, core_.runtime.supervisor(),

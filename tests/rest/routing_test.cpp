@@ -80,6 +80,29 @@ TEST_CASE("a malformed percent-escape in the path is 400") {
     check_error(node.get(path), 400, Catch::Equals("Malformed percent-encoding in path"));
 }
 
+TEST_CASE("a malformed percent-escape in a query parameter is 400 naming it") {
+  ApiNode node;
+  node.add("counter", "c1");
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"/services?limit=%zz", "query parameter 'limit'"},
+      {"/services?search=50%", "query parameter 'search'"},
+      {"/services?state=running&type=%G1", "query parameter 'type'"},
+      {"/services?li%zzmit=2", "query parameter name 'li%zzmit'"},
+      {"/nodes/" + node_id + "/services?after=c%1", "query parameter 'after'"},
+      {"/events?since=%zz", "query parameter 'since'"},
+      {"/events?scope=node&since=1%", "query parameter 'since'"},
+      {"/services/c1/value?x=%", "query parameter 'x'"},  // a custom route
+  };
+  for (const auto& [target, parameter] : refused) {
+    INFO(target);
+    check_error(node.get(target), 400, Catch::Equals("Malformed percent-encoding in " + parameter));
+  }
+  // Whole escapes decode ("C1"), a pair without a name is skipped, '+' is a space.
+  CHECK(names_in(node.get("/services?search=%43%31&=%zz&&limit=1")) ==
+        std::vector<std::string>{"c1"});
+  check_error(node.get("/services?limit=1+"), 400, Catch::Contains("'limit'"));  // "1 "
+}
+
 TEST_CASE("an unknown instance is 404 for reads and commands") {
   ApiNode node;
   for (auto [method, path] : std::vector<std::pair<std::string, std::string>>{

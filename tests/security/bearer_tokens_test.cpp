@@ -5,10 +5,13 @@
 // token files.
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "security_support.hpp"
@@ -68,6 +71,41 @@ long log_time_ms(const std::string& line) {
     return std::strtol(line.substr(at, digits).c_str(), nullptr, 10);
   };
   return ((number(11, 2) * 60 + number(14, 2)) * 60 + number(17, 2)) * 1000 + number(20, 3);
+}
+
+/// `time` as the refusal log writes held refusals' times: ISO 8601 UTC with
+/// milliseconds, so that two such texts compare as their times do.
+std::string utc_text(std::chrono::system_clock::time_point time) {
+  auto seconds = std::chrono::floor<std::chrono::seconds>(time);
+  auto milliseconds = std::chrono::duration_cast<std::chrono::milliseconds>(time - seconds);
+  auto calendar = std::chrono::system_clock::to_time_t(seconds);
+  std::tm utc{};
+  gmtime_r(&calendar, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  char with_milliseconds[40];
+  std::snprintf(with_milliseconds, sizeof with_milliseconds, "%s.%03dZ", text,
+                static_cast<int>(milliseconds.count()));
+  return with_milliseconds;
+}
+
+/// The `<first>` and `<last>` of "N requests from <first> to <last>" in `line`.
+std::pair<std::string, std::string> held_span(const std::string& line) {
+  auto from = line.find(" requests from ");
+  auto to = line.find(" to ", from);
+  if (from == std::string::npos || to == std::string::npos) return {};
+  from += std::string_view{" requests from "}.size();
+  return {line.substr(from, to - from), line.substr(to + 4, 24)};
+}
+
+/// Six requests without a token, well within a second: one line, five held.
+void refuse_six_at_once(HttpClient& api, AuthServer& auth) {
+  auto started = Clock::now();
+  for (int i = 0; i < 6; ++i) check_unauthorized(api.get("/services"));
+  REQUIRE(seconds_since(started) < 0.9);  // else the burst spans two lines' seconds
+  auto auth_lines = [&] { return lines_with(auth.server.stderr_text(), "processpype.auth"); };
+  REQUIRE(wait_until([&] { return !auth_lines().empty(); }, 5s));
+  REQUIRE(auth_lines().size() == 1);
 }
 
 }  // namespace
@@ -353,6 +391,54 @@ TEST_CASE("refusal log lines are at least one second apart", "[security][auth][l
     INFO("gap between refusal lines " << i << " and " << i + 1 << ": " << gap << " ms");
     CHECK(gap >= 995);
   }
+}
+
+// Was a bug: a burst held back by the one-line-per-second limit was reported by the next refusal
+// as "(5 more refused in the last second)" under that refusal's reason, however much later it
+// came; and without a later refusal, never.
+TEST_CASE("a refusal line reports the refusals held back before it with their time span",
+          "[security][auth][logs]") {
+  AuthServer auth;
+  HttpClient api(auth.server.port());
+  auto burst_start = utc_text(std::chrono::system_clock::now());
+  refuse_six_at_once(api, auth);
+  auto burst_end = utc_text(std::chrono::system_clock::now());
+  std::this_thread::sleep_for(3s);  // the held refusals are now 3 s old
+  check_unauthorized(api.request("GET", "/services", std::nullopt, bearer("wrong")));
+  std::vector<std::string> lines;
+  REQUIRE(wait_until(
+      [&] {
+        return (lines = lines_with(auth.server.stderr_text(), "processpype.auth")).size() == 2;
+      },
+      5s));
+  INFO(lines[1]);
+  CHECK_THAT(lines[1],
+             Catch::Contains("unknown token (also refused, not logged: 5 requests from "));
+  auto [first, last] = held_span(lines[1]);
+  CHECK(burst_start <= first);
+  CHECK(first <= last);
+  CHECK(last <= burst_end);
+}
+
+TEST_CASE("refusals held back are logged by the first request checked after their second",
+          "[security][auth][logs]") {
+  AuthServer auth;
+  HttpClient api(auth.server.port());
+  refuse_six_at_once(api, auth);
+  // Allowed requests only: the held refusals are reported once their second is over.
+  std::vector<std::string> lines;
+  auto deadline = Clock::now() + 10s;
+  while (Clock::now() < deadline &&
+         (lines = lines_with(auth.server.stderr_text(), "processpype.auth")).size() < 2) {
+    E2E_REQUIRE_STATUS(api.request("GET", "/services", std::nullopt, bearer(admin_token)), 200);
+    std::this_thread::sleep_for(50ms);  // the polling's pace
+  }
+  REQUIRE(lines.size() == 2);
+  INFO(lines[0] << "\n" << lines[1]);
+  CHECK_THAT(lines[1], Catch::Contains("Refused, not logged: 5 requests from "));
+  auto gap = log_time_ms(lines[1]) - log_time_ms(lines[0]);
+  if (gap < 0) gap += 24 * 3600 * 1000;  // midnight
+  CHECK(gap >= 995);
 }
 
 // ---------------------------------------------------------------------------

@@ -69,8 +69,9 @@ std::optional<std::string> register_node(const nlohmann::json& body);
 /// GET /nodes: `{"nodes": [{"id","address","state","services","version","title"}]}`.
 nlohmann::json node_list(const std::vector<NodeStatus>& nodes);
 
-/// Query parameters: `a=1&b=%20` → {a: "1", b: " "}; broken escapes are
-/// dropped.
+/// Query parameters: `a=1&b=%20` → {a: "1", b: " "}; a pair without a name
+/// is skipped. Throws Error(bad_request) naming the parameter when an escape
+/// of its name or value is broken.
 std::unordered_map<std::string, std::string> parse_query(std::string_view query);
 
 /// Percent-decodes `text` ('+' as space when `plus_is_space`); nullopt when
