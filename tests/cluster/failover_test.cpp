@@ -331,6 +331,30 @@ TEST_CASE("SIGTERM with a stop slower than the hand-over: the next owner starts 
   CHECK(*exited_at < 10s + slack() + 1s);  // within closing_timeout_seconds
 }
 
+TEST_CASE("an owner that wakes past its lease with a copy that cannot stop at once exits 70",
+          "[cluster][failover]") {
+  // docs/cluster.md, "Exit codes": the lease counts as lost while a copy
+  // still runs (its stop blocks for 7 s): the node exits rather than let it
+  // run beside the next owner's.
+  StoreCluster cluster({"A", "B"});
+  auto a = cluster.node("A").client();
+  register_cluster_instance(a, "faulty", "slowstop");
+  E2E_REQUIRE_STATUS(a.post("/services/slowstop/configure", json{{"stop_delay_ms", 7000}}), 200);
+  E2E_REQUIRE_STATUS(a.post("/services/slowstop/start"), 200);
+  auto owner = owner_of(a, "slowstop");
+  REQUIRE_FALSE(owner.empty());
+  auto survivor = other_than(cluster, owner);
+  auto api = cluster.node(survivor).client();
+
+  auto& frozen = cluster.node(owner).server->process();
+  frozen.signal(SIGSTOP);
+  REQUIRE(wait_for_new_owner(api, "slowstop", owner, lease + slack() + 10s) == survivor);
+  frozen.signal(SIGCONT);
+  auto status = frozen.wait(5s);
+  check_exit(status, 70, cluster.node(owner).server->stderr_text());
+  CHECK_THAT(cluster.node(owner).server->stderr_text(), Catch::Contains("slowstop"));
+}
+
 TEST_CASE("DELETE of a cluster instance from any node stops it and removes its record",
           "[cluster][failover]") {
   StoreCluster cluster({"A", "B"});
