@@ -242,8 +242,10 @@ void Application::hand_over_cluster_instances(
   logger.info("Handing cluster instances over to other nodes");
   auto left_behind = runtime.cluster()->leave(time_left(deadline));
   if (!left_behind.empty())
-    logger.warn("Not handed over in time (they move when this node's lease ends): {}",
-                fmt::join(left_behind, ", "));
+    logger.warn(
+        "Not handed over in time (each moves once its copy here stopped, or when this node's "
+        "lease ends after it exits): {}",
+        fmt::join(left_behind, ", "));
 }
 
 void Application::start_services(Runtime& runtime, spdlog::logger& logger) const {

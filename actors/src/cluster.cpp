@@ -87,11 +87,15 @@ std::vector<std::string> Cluster::leave(std::chrono::milliseconds timeout) {
   try {
     blocking_request<bool>(system_, actor_, caf::duration{timeout}, drain_atom::value);
   } catch (const Error&) {
-    // Not all in time (or the store did not answer): their keys expire
-    // with the lease, which leave() revokes.
+    // Not all in time, or the store did not take the drain: seen below.
   }
+  coordinator_->stop_placing();
   auto left_behind = coordinator_->owned();
-  coordinator_->leave();
+  // What is still owned may still run here: its owner key and the lease
+  // stay until its stop finished (the hand-over releases it then) or the
+  // process ended (the lease expires), so that the next owner never starts
+  // it beside this copy (docs/cluster.md, "Drain, uncordon, rebalance").
+  if (left_behind.empty()) coordinator_->leave();
   return left_behind;
 }
 

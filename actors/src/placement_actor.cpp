@@ -39,6 +39,9 @@ constexpr auto file_record_retry = std::chrono::seconds(1);
 constexpr auto drain_wait = std::chrono::minutes(2);
 /// Stops at lease risk end this long before the lease counts as lost.
 constexpr auto stop_margin = std::chrono::milliseconds(50);
+/// How long the node waits, once its lease counts as lost, for the stop
+/// of a copy that still runs before it exits (code 70) all the same.
+constexpr auto lost_stop_wait = std::chrono::seconds(1);
 
 /// What an acquisition's `registered` event (and its start) say caused it.
 Trigger trigger_of(const cluster::Acquisition& acquisition) {
@@ -524,26 +527,38 @@ class Placement final : public PlacementActor::base {
       }
       case cluster::LeaseHealth::lost:
         lease_at_risk_ = true;
-        exit_if_any_runs();
+        stop_or_exit();
         break;
     }
   }
 
-  /// This node's cluster instances, as its table holds them.
-  std::vector<RecordPtr> cluster_records() const {
+  /// This node's cluster instances in its table that `keep` accepts. The
+  /// table, not the coordinator's owned(): once the lease counts as lost,
+  /// the coordinator owns nothing any more while their copies may still run.
+  template <class Keep>
+  std::vector<RecordPtr> cluster_records(Keep keep) const {
+    std::vector<std::string> names;
+    setup_.table->listing().for_each([&](const InstanceRecord& record) {
+      if (record.origin() == InstanceOrigin::cluster && keep(record))
+        names.push_back(record.name());
+      return true;
+    });
     std::vector<RecordPtr> records;
-    for (const auto& name : coordinator_.owned())
-      if (auto record = setup_.table->find(name);
-          record && record->origin() == InstanceOrigin::cluster)
-        records.push_back(std::move(record));
+    for (const auto& name : names)
+      if (auto record = setup_.table->find(name)) records.push_back(std::move(record));
     return records;
+  }
+
+  static bool may_run(const InstanceRecord& record) {
+    return is_active(record.state()) || record.manager_overdue();
   }
 
   /// Stops every cluster instance so that it has stopped by `lost_at`.
   void stop_cluster_instances(cluster::BootClock::time_point lost_at) {
     std::vector<std::string> names;
-    for (const auto& record : cluster_records())
-      if (is_active(record->state())) names.push_back(record->name());
+    for (const auto& record :
+         cluster_records([](const InstanceRecord& record) { return is_active(record.state()); }))
+      names.push_back(record->name());
     if (names.empty()) return;
     auto left = lost_at - cluster::BootClock::now() - stop_margin;
     auto within = std::max<caf::timespan>(caf::timespan::zero(),
@@ -562,28 +577,55 @@ class Placement final : public PlacementActor::base {
   }
 
   void start_owned_instances() {
-    for (const auto& record : cluster_records()) {
-      auto instance = coordinator_.instance(record->name());
+    for (const auto& name : coordinator_.owned()) {
+      auto record = setup_.table->find(name);
+      if (!record || record->origin() != InstanceOrigin::cluster) continue;
+      auto instance = coordinator_.instance(name);
       if (instance && instance->record.desired == cluster::DesiredState::running &&
           !is_active(record->state()))
-        start(record->name(), Trigger{EventCause::startup});
+        start(name, Trigger{EventCause::startup});
     }
   }
 
   /// The lease counts as lost now: another node may start any instance of
-  /// this one's. If one still runs here, the node exits rather than let two
-  /// copies run (docs/cluster.md, "Leases and timing").
-  void exit_if_any_runs() {
-    for (const auto& record : cluster_records()) {
-      if (!is_active(record->state()) && !record->manager_overdue()) continue;
-      log_->critical(
-          "Cluster lease lost while {} is still {}: exiting (code 70) rather than let two "
-          "copies run",
-          record->name(),
-          record->manager_overdue() ? "in its manager" : to_string(record->state()));
-      exit_now(70);
+  /// this one's. A copy that still runs here is stopped at once (the stop
+  /// at risk was capped to end by now; after a freeze it had no time at
+  /// all); one still active after that, or whose manager is still in a
+  /// call, makes the node exit rather than let two copies run
+  /// (docs/cluster.md, "Leases and timing", "Exit codes").
+  void stop_or_exit() {
+    std::vector<std::string> names;
+    for (const auto& record : cluster_records(may_run)) names.push_back(record->name());
+    if (names.empty()) {
+      log_->warn("Cluster lease lost: this node owns no cluster instance any more");
+      return;
     }
-    log_->warn("Cluster lease lost: this node owns no cluster instance any more");
+    request(setup_.supervisor, lost_stop_wait, stop_atom::value, names,
+            Trigger{EventCause::lease_lost}, caf::timespan::zero())
+        .then(
+            [this](std::vector<std::string>& still_running) {
+              if (!still_running.empty()) exit_for_lost_lease(still_running);
+              log_->warn(
+                  "Cluster lease lost: its cluster instances stopped; this node owns none any "
+                  "more");
+            },
+            [this, names](caf::error&) { exit_for_lost_lease(names); });
+  }
+
+  [[noreturn]] void exit_for_lost_lease(const std::vector<std::string>& names) {
+    std::vector<std::string> described;
+    for (const auto& name : names) {
+      auto record = setup_.table->find(name);
+      auto how = !record                     ? std::string{"unknown"}
+                 : record->manager_overdue() ? std::string{"in its manager"}
+                                             : std::string{to_string(record->state())};
+      described.push_back(fmt::format("{} ({})", name, how));
+    }
+    log_->critical(
+        "Cluster lease lost while {} still run(s) here: exiting (code 70) rather than let two "
+        "copies run",
+        fmt::join(described, ", "));
+    exit_now(70);
   }
 
   // -- membership and the file's records -------------------------------------------------

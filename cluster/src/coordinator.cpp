@@ -383,6 +383,10 @@ void Coordinator::leave() {
   impl_->leave();
 }
 
+void Coordinator::stop_placing() {
+  impl_->stop_placing();
+}
+
 std::vector<ClusterInstance> Coordinator::instances(bool with_tombstones) const {
   std::lock_guard lock{impl_->mutex_};
   std::vector<ClusterInstance> instances;

@@ -140,6 +140,7 @@ class Coordinator::Impl {
   void rebalance_owned();
   bool mark_batch(const std::vector<std::string>& batch, std::int64_t lease_id);
   void release_all_for_leave(const WriteDone& done);
+  void stop_placing();
 
   // -- records (coordinator_records.cpp) -----------------------------------------
   void create_record(const std::string& name, const InstanceRecord& record, CreateMode mode,

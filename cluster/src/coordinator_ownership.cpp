@@ -267,6 +267,11 @@ void Coordinator::Impl::release_all_for_leave(const WriteDone& done) {
   finish(done, {WriteOutcome::ok});
 }
 
+void Coordinator::Impl::stop_placing() {
+  std::lock_guard lock{mutex_};
+  left_ = true;
+}
+
 // ---------------------------------------------------------------------------
 // Declining (docs/cluster.md, "Placement")
 

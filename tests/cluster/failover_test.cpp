@@ -276,6 +276,85 @@ TEST_CASE("SIGTERM: the cluster hand-over and the services' stop share closing_t
   CHECK(took < 4s + slack() + 1s);  // one budget, not one for each phase
 }
 
+TEST_CASE("SIGTERM with a stop slower than the hand-over: the next owner starts only after it",
+          "[cluster][failover][shutdown]") {
+  // The hand-over gets half of closing_timeout_seconds (docs/configuration.md,
+  // "Signals"). A copy whose stop outlasts it keeps its owner key and the
+  // node's lease until it stopped, or the process ended (docs/cluster.md,
+  // "Drain, uncordon, rebalance").
+  constexpr auto stop_delay = 8s;
+  StoreCluster cluster(std::vector<std::string>{});
+  cluster.config_file = cluster.directory.write(
+      "closing.yaml", "server:\n  closing_timeout_seconds: 10\ncluster:\n  lease_seconds: 2\n");
+  for (const std::string id : {"A", "B"}) cluster.nodes.emplace(id, cluster.start(id));
+  cluster.require_all_up();
+  auto a = cluster.node("A").client();
+  register_cluster_instance(a, "faulty", "slowstop");
+  E2E_REQUIRE_STATUS(a.post("/services/slowstop/configure", json{{"stop_delay_ms", 8000}}), 200);
+  E2E_REQUIRE_STATUS(a.post("/services/slowstop/start"), 200);
+  auto owner = owner_of(a, "slowstop");
+  REQUIRE_FALSE(owner.empty());
+  auto successor = other_than(cluster, owner);
+  auto api = cluster.node(successor).client();
+  auto& leaving = cluster.node(owner).server->process();
+
+  auto signalled_at = Clock::now();
+  leaving.signal(SIGTERM);
+  auto since_signal = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - signalled_at);
+  };
+  std::optional<std::chrono::milliseconds> both_ran_at;
+  std::optional<std::chrono::milliseconds> exited_at;
+  bool runs_on_successor = false;
+  wait_until(
+      [&] {
+        auto entry = cluster_entry(api, "slowstop");
+        runs_on_successor =
+            entry.is_object() && entry["owner"] == successor && entry["state"] == "running";
+        bool alive = leaving.alive();
+        // The leaving copy blocks in its stop until stop_delay after the
+        // signal at the earliest: seen running elsewhere before, while
+        // the process is still there, two copies ran.
+        if (runs_on_successor && alive && since_signal() < stop_delay && !both_ran_at)
+          both_ran_at = since_signal();
+        if (!alive && !exited_at) exited_at = since_signal();
+        return runs_on_successor && exited_at;
+      },
+      30s, 20ms);
+  INFO("the successor ran it " << (both_ran_at ? both_ran_at->count() : -1)
+                               << " ms after the SIGTERM, while the copy there still stopped");
+  CHECK_FALSE(both_ran_at);
+  CHECK(runs_on_successor);
+  REQUIRE(exited_at);
+  INFO("exited after " << exited_at->count() << " ms\n"
+                       << cluster.node(owner).server->stderr_text().substr(0, 3000));
+  CHECK(*exited_at < 10s + slack() + 1s);  // within closing_timeout_seconds
+}
+
+TEST_CASE("an owner that wakes past its lease with a copy that cannot stop at once exits 70",
+          "[cluster][failover]") {
+  // docs/cluster.md, "Exit codes": the lease counts as lost while a copy
+  // still runs (its stop blocks for 7 s): the node exits rather than let it
+  // run beside the next owner's.
+  StoreCluster cluster({"A", "B"});
+  auto a = cluster.node("A").client();
+  register_cluster_instance(a, "faulty", "slowstop");
+  E2E_REQUIRE_STATUS(a.post("/services/slowstop/configure", json{{"stop_delay_ms", 7000}}), 200);
+  E2E_REQUIRE_STATUS(a.post("/services/slowstop/start"), 200);
+  auto owner = owner_of(a, "slowstop");
+  REQUIRE_FALSE(owner.empty());
+  auto survivor = other_than(cluster, owner);
+  auto api = cluster.node(survivor).client();
+
+  auto& frozen = cluster.node(owner).server->process();
+  frozen.signal(SIGSTOP);
+  REQUIRE(wait_for_new_owner(api, "slowstop", owner, lease + slack() + 10s) == survivor);
+  frozen.signal(SIGCONT);
+  auto status = frozen.wait(5s);
+  check_exit(status, 70, cluster.node(owner).server->stderr_text());
+  CHECK_THAT(cluster.node(owner).server->stderr_text(), Catch::Contains("slowstop"));
+}
+
 TEST_CASE("DELETE of a cluster instance from any node stops it and removes its record",
           "[cluster][failover]") {
   StoreCluster cluster({"A", "B"});

@@ -87,7 +87,9 @@ class Cluster {
   /// The clean exit (SIGTERM): cordons this node, hands every instance it
   /// owns over (stop, release; the next owner starts them), then revokes
   /// its lease. Waits at most `timeout` for the handovers; returns the
-  /// instances not handed over by then (their keys expire with the lease).
+  /// instances not handed over by then: the lease stays, each is released
+  /// once its stop finished, and what is left expires with the lease once
+  /// the process ended.
   std::vector<std::string> leave(std::chrono::milliseconds timeout);
 
  private:

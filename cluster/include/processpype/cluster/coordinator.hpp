@@ -54,7 +54,11 @@
 //  - On a clean exit: drain(), stop what on_must_release names, release,
 //    then leave(). Destroying a coordinator without leave() touches
 //    nothing in the store, as if the process had died: its keys expire
-//    with its lease.
+//    with its lease. While a copy of an owned instance may still run
+//    (its stop did not finish), never leave(): leave() deletes every owner
+//    key and revokes the lease, and the next owner would start its copy
+//    beside this one. Call stop_placing() instead, release each instance
+//    once its stop finished, and let the lease end with the process.
 
 #include <chrono>
 #include <cstdint>
@@ -339,6 +343,12 @@ class Coordinator {
   /// stopped it), stops renewing and revokes the lease (the registration
   /// goes with it). The coordinator does nothing afterwards.
   void leave();
+  /// The exit of a node that still runs a copy of an instance it owns: it
+  /// acquires and adopts nothing any more, and keeps renewing its lease
+  /// and its owner keys; release() still lets an instance go once the node
+  /// stopped it. What it still owns when the process ends moves when the
+  /// lease, no longer renewed, expires. Returns at once.
+  void stop_placing();
 
   // -- the view (no store round trip) -------------------------------------------
   /// Every instance with a live record (not a tombstone), by name;
