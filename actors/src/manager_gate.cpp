@@ -38,8 +38,8 @@ std::optional<caf::error> ManagerGate::refusal() const {
                                 service_, describe(late->kind)));
 }
 
-CallInFlight ManagerGate::open(Call kind, Trigger trigger) {
-  return CallInFlight{++last_call_, kind, std::move(trigger), false};
+CallInFlight ManagerGate::open(Call kind, Trigger trigger, std::chrono::nanoseconds timeout) {
+  return CallInFlight{++last_call_, kind, std::move(trigger), false, timeout};
 }
 
 const CallInFlight* ManagerGate::mark_late(std::uint64_t id) {

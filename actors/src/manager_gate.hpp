@@ -20,6 +20,9 @@ struct CallInFlight {
   ServiceLifecycle::Call kind = ServiceLifecycle::Call::start;
   Trigger trigger;
   bool late = false;
+  /// The bound it was given: its own timeout, or less (a lost lease's
+  /// stop). What a timeout message names.
+  std::chrono::nanoseconds timeout{0};
 };
 
 /// "start", "clean-up stop", ...: a call as messages name it.
@@ -63,7 +66,7 @@ class ManagerGate {
   // -- calls ------------------------------------------------------------------
 
   /// Numbers a new call of `kind`.
-  CallInFlight open(Call kind, Trigger trigger);
+  CallInFlight open(Call kind, Trigger trigger, std::chrono::nanoseconds timeout = {});
   /// `call` runs on a manager thread: it has the manager until it returns,
   /// even past its timeout (a call made inline never holds the gate).
   void hold(const CallInFlight& call) { call_ = call; }

@@ -365,7 +365,7 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
   /// ...), preceded by (late_atom, id) if it outlives `timeout`.
   void call_manager(Call kind, Trigger trigger, std::chrono::nanoseconds timeout) {
     if (!calls_may_block_) calls_may_block_ = lifecycle_.calls_may_block();
-    auto call = gate_.open(kind, std::move(trigger));
+    auto call = gate_.open(kind, std::move(trigger), timeout);
     if (!*calls_may_block_) {
       lifecycle_.hand_out();
       auto outcome = lifecycle_.run(kind);
@@ -417,7 +417,7 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
     switch (call->kind) {
       case Call::start:
       case Call::stop:
-        time_out(call->kind);
+        time_out(call->kind, call->timeout);
         break;
       case Call::cleanup:
         log().error("Clean-up stop of {} timed out after {} s; it still runs", name_of(),
@@ -489,8 +489,8 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
     answer_stop(error);
   }
 
-  void time_out(Call kind) {
-    auto error = lifecycle_.time_out();
+  void time_out(Call kind, std::chrono::nanoseconds bound) {
+    auto error = lifecycle_.time_out(bound);
     bool starting = kind == Call::start;
     fail_transition(error, starting ? Supervised::yes : Supervised::no);
     if (starting)

@@ -208,12 +208,10 @@ std::optional<Error> ServiceLifecycle::finish_stop(const std::string& failure) {
   return std::nullopt;
 }
 
-Error ServiceLifecycle::time_out() {
+Error ServiceLifecycle::time_out(std::chrono::nanoseconds bound) {
   bool starting = state() == ServiceState::starting;
-  auto seconds =
-      starting ? configuration().start_timeout_seconds : configuration().stop_timeout_seconds;
   fail(fmt::format("Timed out {} {} service after {} s", starting ? "starting" : "stopping", name(),
-                   seconds));
+                   std::chrono::duration<double>(bound).count()));
   return Error(ErrorCode::service_failure, mutable_status().error);
 }
 

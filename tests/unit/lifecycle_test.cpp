@@ -240,12 +240,25 @@ TEST_CASE("a timeout leaves error with the timeout text") {
   fixture.lifecycle.configure({{"start_timeout_seconds", 0.5}});
   fixture.lifecycle.begin_start();
   fixture.lifecycle.hand_out();
-  auto error = fixture.lifecycle.time_out();
+  auto error = fixture.lifecycle.time_out(std::chrono::milliseconds(500));
   CHECK(fixture.lifecycle.state() == ServiceState::error);
   CHECK(fixture.lifecycle.status().error == "Timed out starting probe service after 0.5 s");
   CHECK(std::string{error.what()} == fixture.lifecycle.status().error);
   // The abandoned call never returned here: the manager still counts as busy.
   CHECK(fixture.lifecycle.manager_busy());
+}
+
+TEST_CASE("a stop cut short names the bound it was given, not the configured timeout") {
+  Fixture fixture;
+  fixture.lifecycle.configure({{"stop_timeout_seconds", 60}});
+  fixture.lifecycle.begin_start();
+  fixture.lifecycle.hand_out();
+  REQUIRE_FALSE(fixture.lifecycle.finish_start(""));
+  fixture.lifecycle.begin_stop();
+  fixture.lifecycle.hand_out();
+  // A lost lease's stop gets what is left before the lease ends.
+  fixture.lifecycle.time_out(std::chrono::milliseconds(700));
+  CHECK(fixture.lifecycle.status().error == "Timed out stopping probe service after 0.7 s");
 }
 
 TEST_CASE("autostart is reported by configure, never for a disabled instance") {

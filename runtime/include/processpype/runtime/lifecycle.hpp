@@ -95,9 +95,10 @@ class ServiceLifecycle {
   /// Leaves `stopping`: `stopped` or `error` ("Failed to stop ...").
   std::optional<Error> finish_stop(const std::string& failure);
 
-  /// The transition in flight outlasted its timeout: `error`, with
-  /// "Timed out starting|stopping <name> service after <N> s".
-  Error time_out();
+  /// The transition in flight outlasted `bound` (its configured timeout,
+  /// or less when a lost lease cut it short): `error`, with "Timed out
+  /// starting|stopping <name> service after <N> s".
+  Error time_out(std::chrono::nanoseconds bound);
 
   /// Any state to `error` with `reason` (redacted).
   void fail(std::string reason);
