@@ -272,7 +272,7 @@ class Placement final : public PlacementActor::base {
           // is no owner to wait for.
           wait_for(
               [this, name = registration.name] {
-                return registered_at_owner(name) || !coordinator_.preferred_owner(name);
+                return registered_at_owner(name) || no_owner_may_come(name);
               },
               setup_.registration_wait,
               [registration, promise](bool) mutable { promise.deliver(registration); });
@@ -292,6 +292,11 @@ class Placement final : public PlacementActor::base {
     for (const auto& node : setup_.directory->nodes())
       if (!node.local && node.up && setup_.replicas->find(node.id, name)) return node.id;
     return std::nullopt;
+  }
+
+  /// Its record is in the view, and no live node may run it.
+  bool no_owner_may_come(const std::string& name) const {
+    return coordinator_.instance(name) && !coordinator_.preferred_owner(name);
   }
 
   bool registered_at_owner(const std::string& name) const {
