@@ -40,8 +40,11 @@ constexpr auto drain_wait = std::chrono::minutes(2);
 /// Stops at lease risk end this long before the lease counts as lost.
 constexpr auto stop_margin = std::chrono::milliseconds(50);
 /// How long the node waits, once its lease counts as lost, for the stop
-/// of a copy that still runs before it exits (code 70) all the same.
-constexpr auto lost_stop_wait = std::chrono::seconds(1);
+/// of a copy that still runs before it exits (code 70) all the same. Less
+/// than the smallest margin between "lost" and etcd's expiry (0.5 s,
+/// docs/cluster.md, "Leases and timing"), so that the wait never outlasts
+/// the lease; the stop itself gets no time, so this is one round trip.
+constexpr auto lost_stop_wait = std::chrono::milliseconds(400);
 
 /// What an acquisition's `registered` event (and its start) say caused it.
 Trigger trigger_of(const cluster::Acquisition& acquisition) {
