@@ -289,11 +289,7 @@ TEST_CASE("SIGTERM with a stop slower than the hand-over: the next owner starts 
   for (const std::string id : {"A", "B"}) cluster.nodes.emplace(id, cluster.start(id));
   cluster.require_all_up();
   auto a = cluster.node("A").client();
-  register_cluster_instance(a, "faulty", "slowstop");
-  E2E_REQUIRE_STATUS(a.post("/services/slowstop/configure", json{{"stop_delay_ms", 8000}}), 200);
-  E2E_REQUIRE_STATUS(a.post("/services/slowstop/start"), 200);
-  auto owner = owner_of(a, "slowstop");
-  REQUIRE_FALSE(owner.empty());
+  auto owner = start_slow_stop(a, stop_delay);
   auto successor = other_than(cluster, owner);
   auto api = cluster.node(successor).client();
   auto& leaving = cluster.node(owner).server->process();
@@ -338,11 +334,7 @@ TEST_CASE("an owner that wakes past its lease with a copy that cannot stop at on
   // run beside the next owner's.
   StoreCluster cluster({"A", "B"});
   auto a = cluster.node("A").client();
-  register_cluster_instance(a, "faulty", "slowstop");
-  E2E_REQUIRE_STATUS(a.post("/services/slowstop/configure", json{{"stop_delay_ms", 7000}}), 200);
-  E2E_REQUIRE_STATUS(a.post("/services/slowstop/start"), 200);
-  auto owner = owner_of(a, "slowstop");
-  REQUIRE_FALSE(owner.empty());
+  auto owner = start_slow_stop(a, 7s);
   auto survivor = other_than(cluster, owner);
   auto api = cluster.node(survivor).client();
 

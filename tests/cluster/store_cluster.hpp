@@ -146,6 +146,18 @@ inline std::string start_lock(HttpClient& api, const std::string& path) {
   return owner;
 }
 
+/// Registers the cluster instance `slowstop` of the `faulty` example,
+/// whose stop blocks for `stop_delay`, and starts it through `api`; its owner.
+inline std::string start_slow_stop(HttpClient& api, std::chrono::milliseconds stop_delay) {
+  register_cluster_instance(api, "faulty", "slowstop");
+  E2E_REQUIRE_STATUS(
+      api.post("/services/slowstop/configure", json{{"stop_delay_ms", stop_delay.count()}}), 200);
+  E2E_REQUIRE_STATUS(api.post("/services/slowstop/start"), 200);
+  auto owner = owner_of(api, "slowstop");
+  REQUIRE_FALSE(owner.empty());
+  return owner;
+}
+
 /// The events of GET /events on `api` about `name` with `cause`.
 inline std::vector<json> events_with_cause(HttpClient& api, const std::string& name,
                                            const std::string& cause) {
