@@ -71,6 +71,13 @@ struct TwoNodes {
   HttpClient api = a.client();  ///< A's REST API
 };
 
+/// The `state` in GET <prefix>/services/<name> ("" when it cannot be read).
+inline std::string remote_state(HttpClient& api, const std::string& prefix,
+                                const std::string& name) {
+  auto state = api.get(prefix + "/services/" + name).field("state");
+  return state.is_string() ? state.get<std::string>() : "";
+}
+
 /// Registers an instance of `service_name` (named `instance_name`, by
 /// default after the class) on `node`, through `api`; REQUIREs 200.
 inline void register_on(HttpClient& api, const Node& node, const std::string& service_name,

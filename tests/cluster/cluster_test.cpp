@@ -76,12 +76,6 @@ std::vector<std::string> names_at(HttpClient& api, const std::string& path) {
   return names;
 }
 
-/// The `state` in GET <prefix>/services/<name> ("" when it cannot be read).
-std::string remote_state(HttpClient& api, const std::string& prefix, const std::string& name) {
-  auto state = api.get(prefix + "/services/" + name).field("state");
-  return state.is_string() ? state.get<std::string>() : "";
-}
-
 /// Kills `node` with SIGKILL (and reaps it).
 Clock::time_point kill_node(Node& node) {
   node.server->process().kill();
