@@ -118,6 +118,7 @@ class Placement final : public PlacementActor::base {
         },
         [this](files_atom) { create_file_records(); },
         [this](logged_atom) { withdraw_declines(); },
+        [this](returned_atom, const std::string& name) { release_returned(name); },
     };
   }
 
@@ -434,8 +435,30 @@ class Placement final : public PlacementActor::base {
   void hand_over(const std::string& name, Cause cause) {
     Trigger trigger{cause == Cause::rebalance ? EventCause::rebalance : EventCause::handover};
     request(setup_.supervisor, caf::infinite, deregister_atom::value, name, trigger)
-        .then([this, name](Deregistration&) { coordinator_.release(name, {}); },
-              [this, name](caf::error&) { coordinator_.release(name, {}); });
+        .then([this, name](Deregistration&) { release_when_stopped(name); },
+              [this, name](caf::error&) { release_when_stopped(name); });
+  }
+
+  /// A stop that outlived its timeout was answered, and its instance
+  /// deregistered, while the manager is still in it: the copy may still
+  /// run. The owner key stays until that call returned, so that the next
+  /// owner never starts it beside this copy (docs/cluster.md, "Drain,
+  /// uncordon, rebalance"); the exit-70 guard counts it meanwhile.
+  void release_when_stopped(const std::string& name) {
+    if (!setup_.busy_managers->busy(name)) return coordinator_.release(name, {});
+    log_->warn("Cluster instance {} handed over once its manager returns from its call", name);
+    returning_.insert(name);
+    setup_.busy_managers->when_idle(
+        name, [self = caf::actor_cast<caf::weak_actor_ptr>(ctrl()), name] {
+          if (auto placement = caf::actor_cast<PlacementActor>(self.lock()))
+            caf::anon_send(placement, returned_atom::value, name);
+        });
+  }
+
+  void release_returned(const std::string& name) {
+    if (returning_.erase(name) == 0) return;
+    log_->info("Cluster instance {}: its manager returned; released", name);
+    coordinator_.release(name, {});
   }
 
   void drop(const std::string& name, const Trigger& trigger) {
@@ -599,12 +622,12 @@ class Placement final : public PlacementActor::base {
   /// this one's. A copy that still runs here is stopped at once (the stop
   /// at risk was capped to end by now; after a freeze it had no time at
   /// all); one still active after that, or whose manager is still in a
-  /// call, makes the node exit rather than let two copies run
-  /// (docs/cluster.md, "Leases and timing", "Exit codes").
+  /// call (a handed-over one too), makes the node exit rather than let two
+  /// copies run (docs/cluster.md, "Leases and timing", "Exit codes").
   void stop_or_exit() {
     std::vector<std::string> names;
     for (const auto& record : cluster_records(may_run)) names.push_back(record->name());
-    if (names.empty()) {
+    if (names.empty() && returning_.empty()) {
       log_->warn("Cluster lease lost: this node owns no cluster instance any more");
       return;
     }
@@ -612,6 +635,8 @@ class Placement final : public PlacementActor::base {
             Trigger{EventCause::lease_lost}, caf::timespan::zero())
         .then(
             [this](std::vector<std::string>& still_running) {
+              for (const auto& name : returning_)
+                if (setup_.busy_managers->busy(name)) still_running.push_back(name);
               if (!still_running.empty()) exit_for_lost_lease(still_running);
               log_->warn(
                   "Cluster lease lost: its cluster instances stopped; this node owns none any "
@@ -624,7 +649,8 @@ class Placement final : public PlacementActor::base {
     std::vector<std::string> described;
     for (const auto& name : names) {
       auto record = setup_.table->find(name);
-      auto how = !record                     ? std::string{"unknown"}
+      auto how = returning_.contains(name)   ? std::string{"handed over, in its manager"}
+                 : !record                   ? std::string{"unknown"}
                  : record->manager_overdue() ? std::string{"in its manager"}
                                              : std::string{to_string(record->state())};
       described.push_back(fmt::format("{} ({})", name, how));
@@ -705,6 +731,9 @@ class Placement final : public PlacementActor::base {
   std::vector<Waiting> waiting_;
   bool poll_scheduled_ = false;
   bool lease_at_risk_ = false;
+  /// Handed over, deregistered, but its manager is still in a call: not
+  /// released yet.
+  std::unordered_set<std::string> returning_;
   std::unordered_map<std::string, bool> file_records_pending_;
   /// Instances whose drop (deregistration) has not finished, and how many.
   std::unordered_map<std::string, int> drops_in_flight_;

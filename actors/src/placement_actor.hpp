@@ -8,6 +8,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/fwd.hpp>
 
+#include "processpype/actors/busy_managers.hpp"
 #include "processpype/actors/cluster.hpp"
 #include "processpype/actors/node_directory.hpp"
 #include "processpype/actors/protocol.hpp"
@@ -26,6 +27,7 @@ using poll_atom = caf::atom_constant<caf::atom("poll")>;
 using conflict_atom = caf::atom_constant<caf::atom("conflict")>;
 using files_atom = caf::atom_constant<caf::atom("files")>;
 using logged_atom = caf::atom_constant<caf::atom("logged")>;
+using returned_atom = caf::atom_constant<caf::atom("returned")>;
 
 /// The ClusterActor with what the Coordinator's callbacks and the actor's
 /// own timers send it (local only):
@@ -48,6 +50,8 @@ using logged_atom = caf::atom_constant<caf::atom("logged")>;
 /// | (logged_atom)                                   | the event log grew: withdraw the |
 /// |                                                 | declines whose node instance is  |
 /// |                                                 | gone                             |
+/// | (returned_atom, name)                           | the manager of a handed-over     |
+/// |                                                 | instance returned: release it    |
 using PlacementActor =
     ClusterActor::extend<caf::reacts_to<acquired_atom, cluster::Acquisition>,
                          caf::reacts_to<release_atom, std::string, cluster::Cause>,
@@ -56,7 +60,8 @@ using PlacementActor =
                          caf::reacts_to<joined_atom, std::string, std::string>,
                          caf::reacts_to<written_atom, std::uint64_t, cluster::WriteResult>,
                          caf::reacts_to<poll_atom>, caf::reacts_to<conflict_atom, std::string>,
-                         caf::reacts_to<files_atom>, caf::reacts_to<logged_atom>>;
+                         caf::reacts_to<files_atom>, caf::reacts_to<logged_atom>,
+                         caf::reacts_to<returned_atom, std::string>>;
 
 /// What the ClusterActor works with.
 struct PlacementSetup {
@@ -68,6 +73,8 @@ struct PlacementSetup {
   std::shared_ptr<EventLog> events;
   std::shared_ptr<StatusReplicas> replicas;
   std::shared_ptr<NodeDirectory> directory;
+  /// A handed-over instance is released once its manager's call returned.
+  std::shared_ptr<BusyManagers> busy_managers;
   std::string node_id;
   /// How long a registration waits for the instance's owner to register it.
   std::chrono::milliseconds registration_wait{5000};

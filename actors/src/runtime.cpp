@@ -141,7 +141,7 @@ Runtime::Runtime(caf::actor_system& system, RuntimeOptions options)
       dispatcher_(start_communications(options_, node_id_)) {
   supervisor_ = spawn_supervisor(
       system, SupervisorSetup{table_, event_log_, options_.application, options_.max_instances,
-                              state_, reserved_names_, dispatcher_});
+                              state_, reserved_names_, dispatcher_, busy_managers_});
   events_ = spawn_event_feed(system, event_log_);
   status_feed_ = spawn_status_feed(system, node_id_, table_);
   NodeInfo me;
@@ -339,6 +339,7 @@ Cluster& Runtime::join_cluster(ClusterOptions options,
                        event_log_,
                        replicate_peer_status(),
                        directory_,
+                       busy_managers_,
                        node_id_,
                        options_.timeout + std::chrono::duration_cast<std::chrono::milliseconds>(
                                               options.coordinator.lease_seconds),

@@ -38,6 +38,7 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
         shared_lifecycle_(std::move(setup.lifecycle)),
         lifecycle_(*shared_lifecycle_),
         threads_(std::move(setup.threads)),
+        busy_managers_(std::move(setup.busy_managers)),
         inherited_failure_(std::move(setup.inherited_failure)),
         messages_(std::move(setup.messages)),
         gate_(lifecycle_.name()),
@@ -375,9 +376,13 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
     lifecycle_.hand_out();
     auto self = caf::actor_cast<ServiceActor>(this);
     auto id = call.id;
+    // Counted until it returns, even after this actor is gone: a copy
+    // deregistered in a late stop may still run (docs/cluster.md).
+    busy_managers_->enter(lifecycle_.name());
     threads_->run(
-        [self, lifecycle = shared_lifecycle_, kind, id] {
+        [self, lifecycle = shared_lifecycle_, busy = busy_managers_, kind, id] {
           auto outcome = lifecycle->run(kind);
+          busy->leave(lifecycle->name());
           if (auto* health = std::get_if<Health>(&outcome))
             caf::anon_send(self, checked_atom::value, id, health->ok, std::move(health->detail));
           else
@@ -662,6 +667,7 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
   std::shared_ptr<ServiceLifecycle> shared_lifecycle_;  ///< with the manager threads
   ServiceLifecycle& lifecycle_;
   std::shared_ptr<ManagerThreads> threads_;
+  std::shared_ptr<BusyManagers> busy_managers_;
   std::optional<std::string> inherited_failure_;
   std::weak_ptr<communications::Dispatcher> messages_;  ///< for context_
   std::shared_ptr<ActorServiceContext> context_;

@@ -9,6 +9,7 @@
 #include "change_writer.hpp"
 #include "internal_protocol.hpp"
 #include "manager_threads.hpp"
+#include "processpype/actors/busy_managers.hpp"
 #include "processpype/actors/instance_table.hpp"
 #include "processpype/communications/dispatcher.hpp"
 #include "processpype/runtime/events.hpp"
@@ -26,6 +27,8 @@ struct ServiceActorSetup {
   std::shared_ptr<EventLog> events;
   InternalSupervisorActor supervisor;
   std::shared_ptr<ManagerThreads> threads;
+  /// Where its manager's calls on `threads` are counted while they run.
+  std::shared_ptr<BusyManagers> busy_managers;
   /// Set when the actor replaces one that died: the failure it inherits
   /// (the lifecycle is in `error` already); it is supervised like any.
   std::optional<std::string> inherited_failure;

@@ -498,6 +498,7 @@ class Supervisor final : public InternalSupervisorActor::base, public RunsOnCall
                                   setup_.events,
                                   caf::actor_cast<InternalSupervisorActor>(this),
                                   threads_,
+                                  busy_managers_,
                                   std::move(inherited_failure),
                                   std::move(writer),
                                   setup_.messages};
@@ -560,6 +561,8 @@ class Supervisor final : public InternalSupervisorActor::base, public RunsOnCall
   /// one leaves a tombstone.
   std::unordered_set<std::string> file_names_;
   std::shared_ptr<ManagerThreads> threads_ = std::make_shared<ManagerThreads>();
+  std::shared_ptr<BusyManagers> busy_managers_ =
+      setup_.busy_managers ? setup_.busy_managers : std::make_shared<BusyManagers>();
 };
 
 }  // namespace

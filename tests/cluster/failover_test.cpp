@@ -248,6 +248,37 @@ TEST_CASE("drain hands a node's cluster instances over and cordons it, uncordon 
       10s, 50ms));
 }
 
+TEST_CASE("drain with a stop that outlives its timeout: the next owner starts it only after",
+          "[cluster][failover]") {
+  // The stop is answered as timed out, and the instance deregistered, while
+  // the manager is still in it: its owner key stays until the call returned
+  // (docs/cluster.md, "Drain, uncordon, rebalance").
+  constexpr auto stop_delay = 4s;  // stop_delay_ms below
+  StoreCluster cluster({"A", "B"});
+  auto a = cluster.node("A").client();
+  register_cluster_instance(a, "faulty", "slowstop");
+  E2E_REQUIRE_STATUS(a.post("/services/slowstop/configure",
+                            json{{"stop_delay_ms", 4000}, {"stop_timeout_seconds", 1}}),
+                     200);
+  E2E_REQUIRE_STATUS(a.post("/services/slowstop/start"), 200);
+  auto owner = owner_of(a, "slowstop");
+  REQUIRE_FALSE(owner.empty());
+  auto successor = other_than(cluster, owner);
+  auto api = cluster.node(successor).client();
+
+  auto drained_at = Clock::now();
+  auto drained = api.post(cluster.node(owner).path() + "/drain");
+  E2E_CHECK_STATUS(drained, 200);
+  REQUIRE(wait_for_new_owner(api, "slowstop", owner, 20s) == successor);
+  auto runs_after = Clock::now() - drained_at;
+  INFO("the successor ran it "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(runs_after).count()
+       << " ms after the drain");
+  CHECK(runs_after >= stop_delay);
+  CHECK_THAT(cluster.node(owner).server->stderr_text(),
+             Catch::Contains("handed over once its manager returns"));
+}
+
 TEST_CASE("SIGTERM: the cluster hand-over and the services' stop share closing_timeout_seconds",
           "[cluster][failover][shutdown]") {
   // systemd's TimeoutStopSec is sized on closing_timeout_seconds

@@ -318,6 +318,8 @@ class Runtime : public ServiceClient {
   /// host:port where other nodes reach this one; "" until published.
   std::string node_address_;
   std::shared_ptr<ReservedNames> reserved_names_ = std::make_shared<ReservedNames>();
+  /// The Supervisor's and the cluster actor's: a hand-over waits for them.
+  std::shared_ptr<BusyManagers> busy_managers_ = std::make_shared<BusyManagers>();
   std::unique_ptr<Cluster> cluster_;
 };
 

@@ -8,6 +8,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "processpype/actors/busy_managers.hpp"
 #include "processpype/actors/instance_table.hpp"
 #include "processpype/actors/protocol.hpp"
 #include "processpype/communications/dispatcher.hpp"
@@ -45,6 +46,9 @@ struct SupervisorSetup {
   std::shared_ptr<const ReservedNames> reserved_names;
   /// Where services' emit() sends (docs/communications.md); empty: nowhere.
   std::weak_ptr<communications::Dispatcher> messages{};
+  /// Whose manager is in a call; shared with the node's cluster actor
+  /// (null: the Supervisor keeps its own).
+  std::shared_ptr<BusyManagers> busy_managers{};
 };
 
 /// Spawns a node's Supervisor (protocol.hpp has its interface).
