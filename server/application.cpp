@@ -14,6 +14,7 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
+#include "listen_probe.hpp"
 #include "processpype/actors/node_directory.hpp"
 #include "processpype/actors/quiet_work_stealing.hpp"
 #include "processpype/actors/runtime.hpp"
@@ -177,6 +178,13 @@ std::optional<NodeInfo> Application::join_when_it_answers(Runtime& runtime, cons
   return std::nullopt;
 }
 
+bool Application::can_listen(spdlog::logger& logger) const {
+  const auto& http = config_.server.http;
+  auto problem = listen_problem(http.host, http.port);
+  if (problem) logger.critical("Cannot listen on {}:{}: {}", http.host, http.port, *problem);
+  return !problem;
+}
+
 int Application::join_nodes(Runtime& runtime, spdlog::logger& logger,
                             const StopSignals& signals) const {
   try {
@@ -331,6 +339,9 @@ int Application::run() {
   // Reads the stop signals from here on (blocked in every thread: main.cpp).
   StopSignals signals;
   auto logger = make_logger("processpype.app");
+  // Exit code 1 as when the listener itself fails: systemd restarts the
+  // node, and the port may be free by then (docs/packaging.md).
+  if (!can_listen(*logger)) return 1;
   caf::actor_system_config actor_config;
   Runtime::add_types(actor_config);
   actor_config.set("scheduler.max-threads",
@@ -428,7 +439,7 @@ int Application::run() {
   if (stop == 0) {
     try {
       server.start();
-    } catch (const std::exception& error) {
+    } catch (const std::exception& error) {  // taken since can_listen: rare
       logger->critical("{}", error.what());
       runtime.stop_all(
           to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds));

@@ -42,7 +42,8 @@ class Application {
   /// Runs until SIGINT/SIGTERM (which the caller has blocked in every
   /// thread, with SIGHUP; a thread of run() reads them from its start, so a
   /// stop during startup ends the startup and shuts down). Returns the exit code: 0 when every
-  /// service stopped in time, 1 when some did not or the server could not start, 2 when the node
+  /// service stopped in time, 1 when some did not or the server cannot listen (checked before
+  /// any service starts), 2 when the node
   /// could not publish or a join was refused, 75 when a join target did not answer within
   /// node.join_timeout_seconds (worth a restart, unlike 2: docs/packaging.md). A cluster node
   /// also exits with 2 when its id is registered by a live node, and 70 when its lease is lost
@@ -54,6 +55,12 @@ class Application {
   static constexpr int exit_unavailable = 75;
 
  private:
+  /// Whether the HTTP listener can bind server.host:server.port, probed
+  /// before anything starts: a node that cannot serve then starts no
+  /// service at all, instead of starting and stopping every one at each of
+  /// systemd's restarts (docs/configuration.md). Logs why not. The port
+  /// may still be taken before the listener binds it.
+  bool can_listen(spdlog::logger& logger) const;
   /// Publishes the node (on any free port when it has a cluster store but
   /// no node.port: peers carry commands there) and joins the configured
   /// peers. Returns 0, or the exit code (logged) if either fails: 2 for a

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include "listen_probe.hpp"
 #include "processpype/config/application_config.hpp"
 #include "processpype/config/validation.hpp"
 #include "processpype/state/state_store.hpp"
@@ -32,6 +33,14 @@ void check_state_file(const std::string& path, ConfigDiagnostics& diagnostics) {
   }
 }
 
+/// Whether a start could bind server.host, on any port: the port itself is
+/// not checked, as the running node holds it when a restart is checked
+/// (docs/packaging.md).
+void check_listen_address(const std::string& host, ConfigDiagnostics& diagnostics) {
+  if (auto problem = listen_problem(host, 0))
+    diagnostics.error("server.host", fmt::format("cannot listen on {}: {}", host, *problem));
+}
+
 }  // namespace
 
 int check_config_command(const std::string& file, std::ostream& out,
@@ -46,6 +55,7 @@ int check_config_command(const std::string& file, std::ostream& out,
     validate_application_config(config, parse_comma_list(std::getenv("ENABLED_SERVICES")),
                                 diagnostics);
     check_state_file(config.state.path, diagnostics);
+    check_listen_address(config.server.http.host, diagnostics);
   }
   for (const auto& problem : diagnostics.problems())
     fmt::print(out, "{}: {}: {}\n", file, severity_name(problem.severity), problem.describe());

@@ -12,6 +12,7 @@
 
 #include <processpype/testing/process.hpp>
 #include <processpype/testing/server.hpp>
+#include <processpype/testing/silent_listener.hpp>
 
 using namespace processpype::testing;
 
@@ -93,6 +94,60 @@ TEST_CASE("check-config refuses etcd TLS files that a start cannot read") {
       run_to_completion({"--config", file.path(), "--port", std::to_string(free_port())}, {}, 10s);
   CHECK(started.status.code == 2);  // the start refuses it as well
   CHECK(started.err.find("/nonexistent/ca.pem") != std::string::npos);
+}
+
+TEST_CASE("check-config refuses a server.host that a start cannot listen on") {
+  // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine,
+  // unless the kernel binds any address (net.ipv4.ip_nonlocal_bind), as the
+  // listener then would too.
+  if (read_file("/proc/sys/net/ipv4/ip_nonlocal_bind").starts_with("1")) {
+    WARN("net.ipv4.ip_nonlocal_bind is on: any address binds");
+    return;
+  }
+  TempFile foreign("server:\n  host: 192.0.2.1\n  auth:\n    allow_anonymous: true\n");
+  {
+    auto checked = run_to_completion({"check-config", foreign.path()}, {}, 10s);
+    INFO(checked.out << checked.err);
+    CHECK(checked.status.code == 2);
+    CHECK(checked.out.find(foreign.path() +
+                           ": error: server.host: cannot listen on 192.0.2.1: not an address of "
+                           "this machine") != std::string::npos);
+    CHECK(lines_of(checked.out).back() == foreign.path() + ": 1 error, 0 warnings");
+  }
+  {
+    // The start refuses it before any service starts (exit 1: docs/packaging.md).
+    auto started = run_to_completion(
+        {"--config", foreign.path(), "--port", std::to_string(free_port())}, {}, 10s);
+    INFO(started.err);
+    CHECK(started.status.code == 1);
+    CHECK(started.err.find("Cannot listen on 192.0.2.1:") != std::string::npos);
+  }
+  {
+    // The listener looks up no name but localhost and ip6-localhost.
+    TempFile named("server:\n  host: db.example\n  auth:\n    allow_anonymous: true\n");
+    auto checked = run_to_completion({"check-config", named.path()}, {}, 10s);
+    INFO(checked.out << checked.err);
+    CHECK(checked.status.code == 2);
+    CHECK(checked.out.find("error: server.host: cannot listen on db.example: not an IP address") !=
+          std::string::npos);
+  }
+  TempFile loopback("server:\n  host: localhost\n");
+  auto checked = run_to_completion({"check-config", loopback.path()}, {}, 10s);
+  INFO(checked.out << checked.err);
+  CHECK(checked.status.code == 0);
+  CHECK(checked.out == loopback.path() + ": ok, 0 warnings\n");
+}
+
+TEST_CASE("check-config accepts a file whose HTTP port the running node holds") {
+  // docs/packaging.md: the file is checked before a restart, while the node
+  // to restart still listens on its port.
+  SilentListener running_node;
+  TempFile file("server:\n  host: 127.0.0.1\n  port: " + std::to_string(running_node.port()) +
+                "\n");
+  auto checked = run_to_completion({"check-config", file.path()}, {}, 10s);
+  INFO(checked.out << checked.err);
+  CHECK(checked.status.code == 0);
+  CHECK(checked.out == file.path() + ": ok, 0 warnings\n");
 }
 
 TEST_CASE("an unknown section key is refused at start too, exit 2 naming it") {

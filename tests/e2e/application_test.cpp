@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <processpype/testing/checks.hpp>
+#include <processpype/testing/silent_listener.hpp>
 
 using namespace processpype::testing;
 
@@ -489,6 +490,34 @@ TEST_CASE("an unknown key in ENABLED_SERVICES is exit code 2 naming it", "[e2e][
   Environment env;
   env.set = {{"ENABLED_SERVICES", "echo,bogusclass"}};
   check_startup_error({}, {{"bogusclass"}}, env);
+}
+
+// ---------------------------------------------------------------------------
+// Startup errors that may pass (systemd restarts the node): exit code 1
+
+// Was a bug, kept as a regression test: a node whose HTTP port was taken
+// started every service of its file, then failed to listen, stopped them
+// all and exited 1; systemd's restarts started and stopped every service
+// every few seconds. The port is now checked before any service starts.
+TEST_CASE("a node whose HTTP port is taken exits 1 before starting any service",
+          "[e2e][app][errors]") {
+  SilentListener taken;
+  auto port = std::to_string(taken.port());
+  TempDirectory folder{"port-taken"};
+  // The lock service creates its file as it starts: a side effect to look for.
+  auto lock_file = folder.path() / "holder.lock";
+  TempFile config("services:\n  holder:\n    type: lock\n    path: " + lock_file.string() +
+                  "\n  echo:\n    prefix: x\n");
+  auto result = run_to_completion(
+      {"--config", config.path(), "--host", "127.0.0.1", "--port", port, "--log-level", "info"}, {},
+      10s);
+  check_exit(result.status, 1, result.err);
+  CHECK(one_line_names(
+      result.err,
+      {{"critical"}, {"Cannot listen on 127.0.0.1:" + port + ": Address already in use"}}));
+  CHECK(result.err.find("Started service") == std::string::npos);
+  CHECK(result.err.find("Starting the services") == std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(lock_file));
 }
 
 // ---------------------------------------------------------------------------
