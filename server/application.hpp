@@ -41,13 +41,14 @@ class Application {
 
   /// Runs until SIGINT/SIGTERM (which the caller has blocked in every
   /// thread, with SIGHUP; a thread of run() reads them from its start, so a
-  /// stop during startup ends the startup and shuts down). Returns the exit code: 0 when every
-  /// service stopped in time, 1 when some did not or the server cannot listen (checked before
-  /// any service starts), 2 when the node
-  /// could not publish or a join was refused, 75 when a join target did not answer within
-  /// node.join_timeout_seconds (worth a restart, unlike 2: docs/packaging.md). A cluster node
-  /// also exits with 2 when its id is registered by a live node, and 70 when its lease is lost
-  /// while a cluster instance still runs (docs/cluster.md).
+  /// stop during startup ends the startup and shuts down). Returns the exit
+  /// code: 0 when every service stopped in time; 1 when some did not, or the
+  /// server cannot listen (checked before any service starts); 2 when the
+  /// node could not publish or a join was refused; 75 when a join target did
+  /// not answer within node.join_timeout_seconds (worth a restart, unlike 2:
+  /// docs/packaging.md). A cluster node also exits with 2 when its id is
+  /// registered by a live node, and 70 when its lease is lost while a
+  /// cluster instance still runs (docs/cluster.md).
   int run();
 
   /// The exit code of a start that failed for a reason that may pass (a join
