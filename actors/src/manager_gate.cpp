@@ -23,11 +23,26 @@ const char* describe(ServiceLifecycle::Call kind) {
 
 void ManagerGate::admit(Command command, Refusal refuse) {
   if (auto refused = refusal()) return refuse(*refused);
-  if (busy_in_background()) {
-    deferred_.push_back({std::move(command), std::move(refuse)});
-    return;
-  }
-  command();
+  DeferredCommand admitted{std::move(command), std::move(refuse)};
+  if (waits(admitted)) return deferred_.push_back(std::move(admitted));
+  admitted.run();
+}
+
+void ManagerGate::admit_ahead(Command command, Refusal refuse) {
+  if (auto refused = refusal()) return refuse(*refused);
+  overtaken_ = commits_;
+  DeferredCommand admitted{std::move(command), std::move(refuse), false};
+  if (waits(admitted)) return deferred_.push_front(std::move(admitted));
+  admitted.run();
+}
+
+caf::error ManagerGate::end_commit() {
+  --commits_;
+  if (overtaken_ == 0) return caf::none;
+  --overtaken_;
+  // The lease was at risk because the store did not answer: what a command
+  // on a cluster instance answers during an outage (docs/cluster.md).
+  return make_error(ErrorCode::node_unavailable, "cluster store unreachable");
 }
 
 std::optional<caf::error> ManagerGate::refusal() const {
@@ -66,7 +81,7 @@ bool ManagerGate::take_cleanup() {
 }
 
 void ManagerGate::run_deferred() {
-  while (!deferred_.empty() && !busy_in_background() && !late_call()) {
+  while (!deferred_.empty() && !waits(deferred_.front()) && !late_call()) {
     auto command = std::move(deferred_.front());
     deferred_.pop_front();
     command.run();
@@ -81,8 +96,12 @@ void ManagerGate::refuse_waiting() {
   if (auto refused = refusal()) abandon(*refused);
 }
 
-bool ManagerGate::busy_in_background() const {
-  return commits_ > 0 || (call_ && (call_->kind == Call::cleanup || call_->kind == Call::health));
+bool ManagerGate::manager_busy_in_background() const {
+  return call_ && (call_->kind == Call::cleanup || call_->kind == Call::health);
+}
+
+bool ManagerGate::waits(const DeferredCommand& command) const {
+  return manager_busy_in_background() || (command.waits_for_commits && commits_ > 0);
 }
 
 }  // namespace processpype

@@ -33,9 +33,10 @@ const char* describe(ServiceLifecycle::Call kind);
 /// needs the manager waits while a clean-up stop or a health check has it,
 /// and is refused while a call that outlived its timeout still runs; the
 /// clean-up after a failure waits for the call that has the manager. A
-/// command also waits while the state file writes an earlier command's
-/// change (docs/state.md), so that commands act in the order they are
-/// written.
+/// command also waits while an earlier command's change is written (to the
+/// state file, docs/state.md, or to a cluster record, docs/cluster.md), so
+/// that commands act in the order they are written; only the stop of a
+/// lease at risk does not wait for a write (admit_ahead).
 ///
 /// Only the rules: the actor makes the calls and runs the commands, the
 /// gate says when.
@@ -55,10 +56,21 @@ class ManagerGate {
   /// late call runs.
   void admit(Command command, Refusal refuse);
 
-  /// A command's change is being written to the state file: later commands
-  /// wait until end_commit().
+  /// A stop with a deadline that a write to a store that does not answer
+  /// must not hold back: the stop of a lease at risk or lost
+  /// (docs/cluster.md, "Store outages"). It runs now, or first once the
+  /// clean-up or health check that has the manager returns; refused as
+  /// admit() refuses. The commands whose change is being written now are
+  /// overtaken: they act no more (end_commit).
+  void admit_ahead(Command command, Refusal refuse);
+
+  /// A command's change is being written: later commands wait until
+  /// end_commit().
   void begin_commit() { ++commits_; }
-  void end_commit() { --commits_; }
+  /// The earliest write in flight ended (writes end in the order they
+  /// began). None: its command acts now; else the refusal it answers with
+  /// instead, for a stop overtook it: the store did not answer in time.
+  caf::error end_commit();
 
   /// The refusal while a call that outlived its timeout still runs.
   std::optional<caf::error> refusal() const;
@@ -103,15 +115,18 @@ class ManagerGate {
 
  private:
   /// A command that arrived while a clean-up or a health check had the
-  /// manager.
+  /// manager, or while a commit was in flight.
   struct DeferredCommand {
     Command run;
     Refusal abandon;
+    bool waits_for_commits = true;  ///< false: admitted ahead
   };
 
-  /// Whether commands wait: a clean-up or health check has the manager, or
-  /// a commit is in flight.
-  bool busy_in_background() const;
+  /// Whether a clean-up or health check has the manager.
+  bool manager_busy_in_background() const;
+  /// Whether `command` waits: the manager is busy in the background, or
+  /// (unless it was admitted ahead) a commit is in flight.
+  bool waits(const DeferredCommand& command) const;
 
   std::string service_;
   std::uint64_t last_call_ = 0;
@@ -119,6 +134,9 @@ class ManagerGate {
   std::deque<DeferredCommand> deferred_;
   bool cleanup_pending_ = false;
   int commits_ = 0;
+  /// How many of the commits in flight, the earliest ones, a stop admitted
+  /// ahead overtook.
+  int overtaken_ = 0;
 };
 
 }  // namespace processpype

@@ -24,6 +24,8 @@ using StatePromise = TransitionWaiters::StatePromise;
 using StopPromise = TransitionWaiters::StopPromise;
 using TextPromise = TransitionWaiters::TextPromise;
 using StopWaiter = TransitionWaiters::StopWaiter;
+/// How a command passes the gate: ManagerGate::admit or admit_ahead.
+using Admission = void (ManagerGate::*)(ManagerGate::Command, ManagerGate::Refusal);
 
 /// One service instance (internal_protocol.hpp: ServiceActor). It carries
 /// out the commands through its ServiceLifecycle and runs the manager's
@@ -83,11 +85,14 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
             user_stop(trigger, promise);
           });
         },
+        // The stop of a lease at risk or lost: it must end by `within`, so
+        // it does not wait for a write to a store that may not answer.
         [this](stop_atom, Trigger& trigger, caf::timespan within) {
           return admit<StopResult>(
               [this, trigger = std::move(trigger), within](StopPromise promise) {
                 stop(trigger, StopWaiter{promise, {}}, within);
-              });
+              },
+              &ManagerGate::admit_ahead);
         },
         [this](shutdown_atom, Trigger& trigger) {
           closing_ = true;  // nothing starts it again: it is about to be removed
@@ -155,10 +160,10 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
   /// A command through the manager's gate: `run` answers the caller with
   /// its promise, or the gate refuses it.
   template <class Reply, class Run>
-  caf::result<Reply> admit(Run run) {
+  caf::result<Reply> admit(Run run, Admission admission = &ManagerGate::admit) {
     auto promise = make_response_promise<Reply>();
-    gate_.admit([run = std::move(run), promise]() mutable { run(promise); },
-                [promise](const caf::error& error) mutable { promise.deliver(error); });
+    (gate_.*admission)([run = std::move(run), promise]() mutable { run(promise); },
+                       [promise](const caf::error& error) mutable { promise.deliver(error); });
     return promise;
   }
 
@@ -167,7 +172,8 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
   // A user's configure, start and stop write their change before they act:
   // to the state file, or to a cluster instance's record. While a write is
   // in flight, later commands wait (the gate), so that they act in the
-  // order they were written.
+  // order they were written. Only a lease's stop does not wait: the command
+  // whose write it overtook acts no more (docs/cluster.md, "Store outages").
 
   /// Whether `trigger` changes what is written: only a user's command does,
   /// and the start that a user's configure with `autostart` asks for (not
@@ -186,14 +192,15 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
     writer_->write_and_notify(std::move(change), caf::actor_cast<ServiceActor>(this), ticket);
   }
 
-  /// The writer answered `ticket`: its command acts (or is refused), then
-  /// the commands that waited for it run. An actor that ends answers its
-  /// write's caller instead (on_exit), and runs nothing more.
+  /// The writer answered `ticket`: its command acts (or is refused, also
+  /// when a lease's stop overtook it), then the commands that waited for it
+  /// run. An actor that ends answers its write's caller instead (on_exit),
+  /// and runs nothing more.
   void on_written(std::uint64_t ticket, const caf::error& failure) {
     auto next = writes_.take(ticket);
     if (!next) return;
-    gate_.end_commit();
-    (*next)(failure);
+    auto overtaken = gate_.end_commit();
+    (*next)(failure ? failure : overtaken);
     gate_.run_deferred();
   }
 
@@ -221,11 +228,19 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
     auto held = std::make_shared<ServiceLifecycle::Candidate>(std::move(prepared));
     write_ahead(std::move(change),
                 [this, held, before, trigger, promise](const caf::error& failure) mutable {
-                  if (failure) return promise.deliver(failure), void();
+                  if (failure) return refuse_configuration(std::move(before), failure, promise);
                   // Nothing acted in between: later commands waited for this one.
                   if (auto refusal = apply_configuration(std::move(*held), trigger, promise))
                     write_back(std::move(before), std::move(refusal), promise);
                 });
+  }
+
+  /// A configure that does not act: its write failed, or a lease's stop
+  /// overtook it. One overtaken after its write went through gets the
+  /// store's configuration back, as a refused one does (write_back).
+  void refuse_configuration(ConfigurationChange before, caf::error refusal, StatePromise promise) {
+    if (writer_->stored_configuration() == before.stored) return promise.deliver(refusal), void();
+    write_back(std::move(before), std::move(refusal), promise);
   }
 
   /// The service refused a configuration written ahead: the store gets back

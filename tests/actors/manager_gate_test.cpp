@@ -20,11 +20,19 @@ namespace {
 struct Commands {
   std::vector<std::string> log;
 
-  void admit(ManagerGate& gate, const std::string& name) {
-    gate.admit([this, name] { log.push_back("ran " + name); },
-               [this, name](const caf::error& error) {
-                 log.push_back("refused " + name + ": " + processpype::to_error(error).detail());
-               });
+  void admit(ManagerGate& gate, const std::string& name) { gate.admit(ran(name), refused(name)); }
+  void admit_ahead(ManagerGate& gate, const std::string& name) {
+    gate.admit_ahead(ran(name), refused(name));
+  }
+
+ private:
+  ManagerGate::Command ran(const std::string& name) {
+    return [this, name] { log.push_back("ran " + name); };
+  }
+  ManagerGate::Refusal refused(const std::string& name) {
+    return [this, name](const caf::error& error) {
+      log.push_back("refused " + name + ": " + processpype::to_error(error).detail());
+    };
   }
 };
 
@@ -159,4 +167,67 @@ TEST_CASE("Commands that waited for a clean-up are refused once it outlives its 
   gate.close(call.id);
   gate.run_deferred();
   CHECK(commands.log.size() == 1);  // answered once
+}
+
+TEST_CASE("A command waits while an earlier command's change is written", "[manager_gate]") {
+  ManagerGate gate{"db"};
+  Commands commands;
+  gate.begin_commit();
+  commands.admit(gate, "first");
+  commands.admit(gate, "second");
+  CHECK(commands.log.empty());
+  CHECK_FALSE(gate.end_commit());  // written in time: its command acts
+  gate.run_deferred();
+  CHECK(commands.log == std::vector<std::string>{"ran first", "ran second"});
+}
+
+TEST_CASE("A lease's stop does not wait for a write: the command written acts no more",
+          "[manager_gate]") {
+  ManagerGate gate{"db"};
+  Commands commands;
+  gate.begin_commit();
+  commands.admit(gate, "start");
+  commands.admit_ahead(gate, "lease stop");
+  CHECK(commands.log == std::vector<std::string>{"ran lease stop"});
+
+  auto overtaken = gate.end_commit();
+  REQUIRE(overtaken);
+  CHECK(processpype::to_error(overtaken).code() == processpype::ErrorCode::node_unavailable);
+  CHECK(processpype::to_error(overtaken).detail() == "cluster store unreachable");
+  gate.run_deferred();  // what waited behind the write comes after the stop
+  CHECK(commands.log == std::vector<std::string>{"ran lease stop", "ran start"});
+
+  gate.begin_commit();  // a write after the stop is not overtaken
+  CHECK_FALSE(gate.end_commit());
+}
+
+TEST_CASE("A lease's stop waits for a health check only: then it runs first", "[manager_gate]") {
+  ManagerGate gate{"db"};
+  Commands commands;
+  auto health = hold(gate, Call::health);
+  gate.begin_commit();
+  commands.admit(gate, "configure");
+  commands.admit_ahead(gate, "lease stop");
+  CHECK(commands.log.empty());
+
+  gate.close(health.id);
+  gate.run_deferred();
+  CHECK(commands.log == std::vector<std::string>{"ran lease stop"});  // the write still runs
+  CHECK(gate.end_commit());
+  gate.run_deferred();
+  CHECK(commands.log == std::vector<std::string>{"ran lease stop", "ran configure"});
+}
+
+TEST_CASE("A lease's stop is refused while a late call runs and overtakes no write",
+          "[manager_gate]") {
+  ManagerGate gate{"db"};
+  Commands commands;
+  auto call = hold(gate, Call::start);
+  REQUIRE(gate.mark_late(call.id) != nullptr);
+  gate.begin_commit();
+  commands.admit_ahead(gate, "lease stop");
+  CHECK(commands.log ==
+        std::vector<std::string>{"refused lease stop: Service db is still running an earlier start "
+                                 "that timed out"});
+  CHECK_FALSE(gate.end_commit());
 }

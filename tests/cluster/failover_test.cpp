@@ -433,6 +433,58 @@ TEST_CASE("a store outage: commands on cluster instances 503, node instances and
   E2E_CHECK_STATUS(a.post("/services/local/start"), 200);
 }
 
+TEST_CASE("a store outage: the lease's stop does not wait for a command's write in flight",
+          "[cluster][failover]") {
+  // docs/cluster.md, "Store outages": a user's stop, sent to the owner as
+  // the store freezes, waits for its write (a timeout, then a read back)
+  // past the lease. The stop the lease at risk asks for runs at once all
+  // the same: the copy has stopped when the lease counts as lost, and the
+  // node goes on (no exit 70) with its node instances.
+  StoreCluster cluster({"A", "B"});
+  auto a = cluster.node("A").client();
+  register_cluster_instance(a, "echo", "shared");
+  E2E_REQUIRE_STATUS(a.post("/services/shared/start"), 200);
+  auto owner_id = owner_of(a, "shared");
+  REQUIRE_FALSE(owner_id.empty());
+  auto& owner = cluster.node(owner_id);
+  auto api = owner.client();
+  E2E_REQUIRE_STATUS(register_service(api, "echo", "local"), 200);
+  auto state_here = [&](const std::string& name) {
+    auto services = api.get("/services").field("services");
+    if (services.is_array())
+      for (const auto& entry : services)
+        if (entry.value("name", "") == name) return entry.value("state", "");
+    return std::string{};
+  };
+
+  cluster.etcd.member(0).freeze();
+  AsyncRequest pending(owner.http_port(), "", "POST", "/services/shared/stop");
+  bool answered = wait_until([&] { return pending.done(); }, 30s, 50ms);
+  // The lease counts as lost within `lease` of the freeze; an exit follows
+  // at once.
+  bool exited = wait_until([&] { return !owner.server->process().alive(); }, lease + slack(), 50ms);
+  auto local = exited ? HttpResponse{} : api.post("/services/local/start");
+  auto shared_state = exited ? std::string{} : state_here("shared");
+  cluster.etcd.member(0).thaw();  // before any CHECK, so a failure does not leave it frozen
+
+  INFO(owner.server->stderr_text().substr(0, 3000));
+  REQUIRE(answered);
+  REQUIRE_FALSE(exited);
+  E2E_CHECK_STATUS(pending.response(), 503);
+  CHECK(pending.response().detail() == "cluster store unreachable");
+  E2E_CHECK_STATUS(local, 200);
+  CHECK(shared_state != "running");
+  // Once the store answers, the instance runs again (its record still
+  // says running: the stop was not written) or can be started again.
+  CHECK(wait_until(
+      [&] {
+        if (cluster_entry(api, "shared")["state"] == "running") return true;
+        api.post("/services/shared/start");  // 503 while its owner settles
+        return false;
+      },
+      lease + slack() + 20s, 200ms));
+}
+
 TEST_CASE("the store's state shows on /health/ready without taking the node out",
           "[cluster][failover]") {
   StoreCluster cluster({"A"});
