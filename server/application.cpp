@@ -437,19 +437,24 @@ int Application::run() {
   }
 
   if (stop == 0) {
+    // The store first: a request that the server takes must find the
+    // cluster (docs/configuration.md), not "cluster placement needs
+    // cluster.store" for the moments between the two.
+    if (!join_cluster_store(runtime, *logger)) {
+      runtime.stop_all(
+          to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds));
+      return 2;
+    }
     try {
       server.start();
     } catch (const std::exception& error) {  // taken since can_listen: rare
       logger->critical("{}", error.what());
-      runtime.stop_all(
-          to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds));
+      auto budget = to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds);
+      auto closing_deadline = std::chrono::steady_clock::now() + budget;
+      if (runtime.cluster())
+        hand_over_cluster_instances(runtime, *logger, closing_deadline - budget / 2);
+      runtime.stop_all(time_left(closing_deadline));
       return 1;
-    }
-    if (!join_cluster_store(runtime, *logger)) {
-      runtime.stop_all(
-          to_duration<std::chrono::milliseconds>(config_.server.closing_timeout_seconds));
-      server.stop();
-      return 2;
     }
     server.api().set_application_state(ServiceState::running);
     logger->info("{} {} serving on {}://{}:{}{}", config_.app.title, config_.app.version,
