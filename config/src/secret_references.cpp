@@ -16,6 +16,15 @@ std::string child(const std::string& key, std::string_view name) {
   return key + "." + std::string{name};
 }
 
+/// The keys of a `services` entry that name a class, nodes or instances
+/// (docs/secrets.md): lists, statuses and error messages quote them, so a
+/// secret there would be shown. Their references are refused, not resolved.
+constexpr std::string_view naming_keys[] = {"type", "placement", "nodes", "depends_on"};
+
+bool is_naming_key(std::string_view field) {
+  return std::find(std::begin(naming_keys), std::end(naming_keys), field) != std::end(naming_keys);
+}
+
 class ReferenceResolver {
  public:
   ReferenceResolver(const SecretBackends& backends, ConfigDiagnostics& diagnostics)
@@ -53,15 +62,30 @@ class ReferenceResolver {
     }
   }
 
-  /// One entry of `services`: secret fields keep their references.
+  /// Reports each reference below `value` as written, leaving it as text.
+  void refuse(const json& value, const std::string& key) {
+    if (value.is_string() && mentions_secret(value.get_ref<const std::string&>())) {
+      diagnostics_.error(key, fmt::format("'{}': secret references cannot name a class, a node "
+                                          "or an instance (lists and statuses show them)",
+                                          value.get_ref<const std::string&>()));
+    } else if (value.is_array()) {
+      for (std::size_t i = 0; i < value.size(); ++i)
+        refuse(value[i], child(key, std::to_string(i)));
+    }
+  }
+
+  /// One entry of `services`: secret fields keep their references, naming
+  /// keys refuse them.
   void resolve_instance(const std::string& name, json& body, const std::string& key) {
     if (!body.is_object()) return resolve(body, key), void();
     auto secret_fields = secret_fields_of(name, body);
     for (auto& [field, value] : body.items()) {
       auto field_key = child(key, field);
-      if (std::find(secret_fields.begin(), secret_fields.end(), field) != secret_fields.end())
+      if (is_naming_key(field))
+        refuse(value, field_key);
+      else if (std::find(secret_fields.begin(), secret_fields.end(), field) != secret_fields.end())
         check(value, field_key);
-      else if (resolve(value, field_key) && field != "type")
+      else if (resolve(value, field_key))
         diagnostics_.warning(field_key,
                              "holds a secret reference but is not a secret field: statuses "
                              "show its value");

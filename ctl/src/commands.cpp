@@ -60,6 +60,13 @@ void print_body(Context& context, const Response& response) {
                                context.client.url_of(request)));
 }
 
+/// Whether `reply` has the fields of an instance's status
+/// (docs/rest-api.md): the node's own status has a `state` too, but no
+/// `is_configured`.
+bool is_instance_status(const json& reply) {
+  return member(reply, "state").is_string() && member(reply, "is_configured").is_boolean();
+}
+
 Cell state_cell(const json& state) {
   auto text = display_text(state);
   return {text, state_colour(text)};
@@ -149,7 +156,7 @@ void show_instance_status(Context& context, const std::string& name) {
   auto response = context.client.send_expecting_success(request);
   if (context.json) return print_body(context, response);
   auto status = response.json();
-  if (!status.is_object() || !status.contains("state")) unexpected_reply(context, request);
+  if (!is_instance_status(status)) unexpected_reply(context, request);
 
   Table fields(2);
   fields.add_row({{"name"}, {name}});
@@ -335,7 +342,7 @@ void configure_instance(Context& context, const ConfigureOptions& options) {
     auto request = get(instance_path(options.name));
     auto status = context.client.send_expecting_success(request).json();
     const auto& metadata = member(status, "metadata");
-    if (!metadata.is_object()) unexpected_reply(context, request);
+    if (!is_instance_status(status) || !metadata.is_object()) unexpected_reply(context, request);
     configuration = metadata;
   }
   configuration = apply_assignments(std::move(configuration), assignments);

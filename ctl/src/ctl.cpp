@@ -1,6 +1,7 @@
 #include "processpype/ctl/ctl.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -81,6 +82,35 @@ Connection connection_of(const GlobalOptions& options) {
   return connection;
 }
 
+/// Names go into the request's path as they are: `.` and `..` would move
+/// it (`/services/..` is `/`, the node's status), so they are refused
+/// before any request, as the node refuses them (docs/rest-api.md: 1-64
+/// characters of [A-Za-z0-9_.-], not `.` or `..`).
+bool is_dot_segment(const std::string& text) {
+  return text == "." || text == "..";
+}
+
+std::string instance_name_problem(const std::string& name) {
+  bool allowed_characters = std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '_' || c == '.' || c == '-';
+  });
+  if (name.empty() || name.size() > 64 || !allowed_characters || is_dot_segment(name))
+    return "'" + printable(name) +
+           "' is not an instance name: 1-64 characters of [A-Za-z0-9_.-], not . or ..";
+  return "";
+}
+
+/// A node id may hold any character (percent-encoded); only `.` and `..`
+/// would move the path.
+std::string node_id_problem(const std::string& id) {
+  if (is_dot_segment(id)) return "'" + id + "' is not a node id";
+  return "";
+}
+
+const CLI::Validator instance_name{[](std::string& name) { return instance_name_problem(name); },
+                                   "", "INSTANCE_NAME"};
+const CLI::Validator node_id{[](std::string& id) { return node_id_problem(id); }, "", "NODE_ID"};
+
 /// What runs once the command line is parsed: the command's work.
 using Action = std::function<void(Context&)>;
 
@@ -95,7 +125,10 @@ void add_instance_command(CLI::App& ctl, Commands& commands, const std::string& 
                           const std::string& description, std::string& instance,
                           void (*action)(Context&, const std::string&)) {
   auto* command = ctl.add_subcommand(name, description);
-  command->add_option("name", instance, "The instance")->required()->type_name("NAME");
+  command->add_option("name", instance, "The instance")
+      ->required()
+      ->type_name("NAME")
+      ->check(instance_name);
   commands.actions[command] = [&instance, action](Context& context) { action(context, instance); };
 }
 
@@ -124,7 +157,8 @@ void declare_global_options(CLI::App& ctl, GlobalOptions& global) {
       ->type_name("FILE");
   ctl.add_option("--node", global.node,
                  "Act on node ID of the cluster: requests go under /nodes/ID")
-      ->type_name("ID");
+      ->type_name("ID")
+      ->check(node_id);
   ctl.add_option("--ca-file", global.ca_file, "PEM file of the CA of an HTTPS node")
       ->envname("PROCESSPYPE_CA_FILE")
       ->type_name("FILE");
@@ -138,7 +172,9 @@ void declare_global_options(CLI::App& ctl, GlobalOptions& global) {
 
 void declare_commands(CLI::App& ctl, CommandLine& line, Commands& commands) {
   auto* status = ctl.add_subcommand("status", "The node's status, or one instance's in detail");
-  status->add_option("name", line.status_name, "An instance")->type_name("NAME");
+  status->add_option("name", line.status_name, "An instance")
+      ->type_name("NAME")
+      ->check(instance_name);
   commands.actions[status] = [&line](Context& context) {
     line.status_name ? show_instance_status(context, *line.status_name) : show_node_status(context);
   };
@@ -160,9 +196,11 @@ void declare_commands(CLI::App& ctl, CommandLine& line, Commands& commands) {
   registration
       ->add_option("name", line.registration.name,
                    "The instance's name (default: chosen by the node)")
-      ->type_name("NAME");
+      ->type_name("NAME")
+      ->check(instance_name);
   registration->add_option("--node", line.registration.node, "Create it on node ID of the cluster")
-      ->type_name("ID");
+      ->type_name("ID")
+      ->check(node_id);
   registration->add_flag(
       "--cluster", line.registration.cluster,
       "A cluster instance (\"placement\": \"cluster\"): one node runs it at a time");
@@ -179,7 +217,10 @@ void declare_commands(CLI::App& ctl, CommandLine& line, Commands& commands) {
 
   auto* configure = ctl.add_subcommand(
       "configure", "Merges KEY=VALUE into an instance's configuration, or replaces it");
-  configure->add_option("name", line.configure.name, "The instance")->required()->type_name("NAME");
+  configure->add_option("name", line.configure.name, "The instance")
+      ->required()
+      ->type_name("NAME")
+      ->check(instance_name);
   configure
       ->add_option("assignments", line.configure.assignments,
                    "Fields to set; VALUE is read as JSON where it is valid JSON")
@@ -208,7 +249,7 @@ void declare_commands(CLI::App& ctl, CommandLine& line, Commands& commands) {
 
   auto* drain =
       ctl.add_subcommand("drain", "Hands node ID's cluster instances over and cordons it");
-  drain->add_option("id", line.drain_node, "The node")->required()->type_name("ID");
+  drain->add_option("id", line.drain_node, "The node")->required()->type_name("ID")->check(node_id);
   commands.actions[drain] = [&line](Context& context) { drain_node(context, line.drain_node); };
 
   commands.completion = ctl.add_subcommand("completion", "Prints a shell completion script");

@@ -121,6 +121,11 @@ HttpClient::HttpClient(Connection connection) : connection_(std::move(connection
   bool https = starts_with_ignoring_case(connection_.url, "https://");
   if (!https && !starts_with_ignoring_case(connection_.url, "http://"))
     throw UsageError(fmt::format("--url {}: must start with http:// or https://", connection_.url));
+  // Paths are appended to the URL: after a query or a fragment they would
+  // not be paths any more (`/api?x=1/services/echo` asks for `/api`).
+  if (connection_.url.find_first_of("?#") != std::string::npos)
+    throw UsageError(
+        fmt::format("--url {}: must not hold a query (?) or a fragment (#)", connection_.url));
   while (!connection_.url.empty() && connection_.url.back() == '/') connection_.url.pop_back();
   initialize_curl(https);
   curl_ = curl_easy_init();

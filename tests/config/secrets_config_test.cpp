@@ -219,6 +219,28 @@ TEST_CASE("a missing secret, backend or malformed reference is an error naming i
         std::string::npos);
 }
 
+TEST_CASE("a reference in type or depends_on or nodes is refused quoting it and never resolved") {
+  // Lists, statuses and "unknown service type '...'" quote these keys.
+  TempDirectory directory;
+  auto dotenv = directory.write(".env", "STORE_PASSWORD=rotated-pass-2\n");
+  auto file = read(with_backend("dot", "dotenv", dotenv, R"(
+services:
+  a:
+    type: "${secret:dot:STORE_PASSWORD}"
+    depends_on: ["${secret:dot:STORE_PASSWORD}"]
+  b:
+    type: echo
+    placement: "${secret:dot:STORE_PASSWORD}"
+    nodes: ["${secret:dot:STORE_PASSWORD}"]
+)"));
+  INFO(file.all());
+  CHECK_FALSE(file.mentions("rotated-pass-2"));
+  for (const auto* key :
+       {"services.a.type", "services.a.depends_on.0", "services.b.placement", "services.b.nodes.0"})
+    CHECK(file.mentions(std::string{key} +
+                        ": '${secret:dot:STORE_PASSWORD}': secret references cannot name"));
+}
+
 TEST_CASE("a secret reference is an error without a secrets section and inside it") {
   auto without = read("app: {title: '${secret:env:HOME}'}\n");
   REQUIRE(without.errors.size() == 1);

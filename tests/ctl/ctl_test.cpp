@@ -7,10 +7,15 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <poll.h>
+#include <unistd.h>
 
 #include <processpype/testing/checks.hpp>
 #include <processpype/testing/cluster.hpp>
@@ -62,6 +67,50 @@ struct DemoServer {
   ServerProcess server;
   HttpClient api;
   std::string url;
+};
+
+/// A listener on 127.0.0.1 that answers every request with 200 and `body`
+/// (what another program, or a node answering another path, may reply).
+class CannedReplyServer : public SilentListener {
+ public:
+  explicit CannedReplyServer(std::string body)
+      : body_(std::move(body)), thread_([this] { serve(); }) {}
+  ~CannedReplyServer() {
+    stopping_ = true;
+    thread_.join();
+  }
+
+ private:
+  void serve() {
+    while (!stopping_) {
+      pollfd waiting{fd_, POLLIN, 0};
+      if (::poll(&waiting, 1, 50) <= 0) continue;
+      int connection = ::accept(fd_, nullptr, nullptr);
+      if (connection < 0) continue;
+      answer(connection);
+      ::close(connection);
+    }
+  }
+
+  /// Reads the request's head (ctl sends no body on a GET), then replies.
+  void answer(int connection) const {
+    std::string head;
+    char buffer[4096];
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      pollfd readable{connection, POLLIN, 0};
+      if (::poll(&readable, 1, 5000) <= 0) return;
+      auto count = ::read(connection, buffer, sizeof buffer);
+      if (count <= 0) return;
+      head.append(buffer, static_cast<std::size_t>(count));
+    }
+    auto reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                 std::to_string(body_.size()) + "\r\nConnection: close\r\n\r\n" + body_;
+    [[maybe_unused]] auto written = ::write(connection, reply.data(), reply.size());
+  }
+
+  std::string body_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
 };
 
 }  // namespace
@@ -404,6 +453,58 @@ TEST_CASE("an unreachable node exits 3: connection refused, no answer in time", 
   auto unknown_host = run_ctl("http://unknown-host.invalid:8000", {"--timeout", "3", "status"});
   INFO(unknown_host.describe());
   CHECK(unknown_host.code() == 3);
+}
+
+TEST_CASE("names that are not instance names and a --url with a query exit 2 before any request",
+          "[ctl]") {
+  // `/services/..` is `/`: `status ..` printed the node as an instance.
+  DemoServer demo;
+  auto events_before = demo.api.get("/events").body;
+  const std::vector<std::vector<std::string>> mistakes = {
+      {"status", ".."},
+      {"status", "."},
+      {"status", "a/b"},
+      {"status", std::string(65, 'a')},
+      {"start", ".."},
+      {"stop", "."},
+      {"deregister", ".."},
+      {"configure", "..", "prefix=x"},
+      {"register", "echo", ".."},
+      {"--node", "..", "status"},
+      {"drain", ".."},
+      {"--url", demo.url + "?x=1", "status", "greeter"},
+      {"--url", demo.url + "/#part", "status"},
+  };
+  for (const auto& args : mistakes) {
+    auto run = run_ctl(demo.url, args);
+    std::string command_line;
+    for (const auto& arg : args) command_line += arg + " ";
+    INFO("ctl " << command_line << "\n" << run.describe());
+    CHECK(run.code() == 2);
+    CHECK(run.out.empty());
+    CHECK_FALSE(run.err.empty());
+  }
+  CHECK(demo.api.get("/events").body == events_before);       // nothing was changed
+  auto dotted = run_ctl(demo.url, {"status", "greeter.v1"});  // dots inside a name are fine
+  CHECK(dotted.code() == 1);
+  CHECK(has_words(dotted.err, {"(HTTP 404)"}));
+}
+
+TEST_CASE("status NAME and configure NAME refuse a reply that is not an instance's status",
+          "[ctl]") {
+  // What GET / answers: a `state` too, but the node's.
+  CannedReplyServer node_status{R"({"name": "app", "version": "0.1.0", "state": "running", )"
+                                R"("services": {}, "metadata": {}})"};
+  auto status = run_ctl(node_status.endpoint(), {"status", "echo"});
+  INFO(status.describe());
+  CHECK(status.code() == 1);
+  CHECK(status.out.empty());
+  CHECK(has_words(status.err, {"unexpected reply", "/services/echo"}));
+
+  auto configure = run_ctl(node_status.endpoint(), {"configure", "echo", "prefix=x"});
+  INFO(configure.describe());
+  CHECK(configure.code() == 1);
+  CHECK(has_words(configure.err, {"unexpected reply"}));
 }
 
 // ---------------------------------------------------------------------------

@@ -65,7 +65,8 @@ struct StreamEnd {
 
 class HttpClient {
  public:
-  /// UsageError when the URL is not http:// or https://.
+  /// UsageError when the URL is not http:// or https://, or holds a query
+  /// or a fragment.
   explicit HttpClient(Connection connection);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
