@@ -117,7 +117,8 @@ ApiCore::ApiCore(Runtime& runtime_, ApiOptions options_)
     : runtime(runtime_),
       options(std::move(options_)),
       access_log(options.access_log ? make_logger("processpype.access") : nullptr),
-      streams(runtime.system(), runtime.directory(), options.max_event_streams),
+      streams(runtime.system(), runtime.directory(), options.max_event_streams,
+              [this](const ExchangePtr& exchange, HttpResponse& head) { account(exchange, head); }),
       replicas(runtime.replicate_peer_status()),
       caller(runtime.system()) {
   options.api_prefix = normalize_prefix(options.api_prefix);
@@ -128,6 +129,11 @@ ApiCore::~ApiCore() {
 }
 
 void ApiCore::respond(const ExchangePtr& exchange, HttpResponse response) {
+  account(exchange, response);
+  exchange->respond(std::move(response));
+}
+
+void ApiCore::account(const ExchangePtr& exchange, HttpResponse& response) {
   auto elapsed = HttpExchange::Clock::now() - exchange->received_at();
   if (options.collect_metrics)
     http_metrics.observe(exchange->method(), exchange->route(), response.status, elapsed);
@@ -147,7 +153,6 @@ void ApiCore::respond(const ExchangePtr& exchange, HttpResponse response) {
     });
     response.headers.emplace_back(request_id_header, exchange->request_id());
   }
-  exchange->respond(std::move(response));
 }
 
 void ApiCore::respond_error(const ExchangePtr& exchange, const Error& error) {
@@ -459,7 +464,11 @@ void Api::set_application_state(ServiceState state) noexcept {
 }
 
 void Api::set_tokens(Tokens tokens) {
+  auto current = std::make_shared<const Tokens>(tokens);
   impl_->authorizer.set_tokens(std::move(tokens));
+  // A revoked token loses its open event streams too (docs/security.md).
+  impl_->core.streams.restrict_access(
+      [current](const std::optional<TokenDigest>& token) { return allows_get(*current, token); });
 }
 
 const HttpGatewayActor& Api::gateway() const noexcept {

@@ -80,6 +80,9 @@ class ApiCore {
   /// Counts and logs the response, then sends it: every answer of the Api
   /// goes through here.
   void respond(const ExchangePtr& exchange, HttpResponse response);
+  /// What respond() does before it sends: counts and logs `response` and
+  /// adds the request id. An event stream's head goes through here alone.
+  void account(const ExchangePtr& exchange, HttpResponse& response);
   /// The one mapping from errors to HTTP: status, `{"detail"}`, and
   /// `WWW-Authenticate` for a 401.
   void respond_error(const ExchangePtr& exchange, const Error& error);

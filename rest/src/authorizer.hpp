@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -45,6 +46,18 @@ class RefusalLog {
   Held held_;
   std::atomic<bool> holding_{false};
 };
+
+/// A SHA-256 of a bearer token: what an open event stream keeps, instead of
+/// the token, to be checked again when the tokens change (docs/security.md).
+using TokenDigest = std::array<unsigned char, 32>;
+
+/// The digest of the bearer token of `exchange`'s Authorization header;
+/// nothing without one.
+std::optional<TokenDigest> bearer_digest(const HttpExchange& exchange);
+
+/// Whether `tokens` let the bearer of `token` (nothing: no token) GET, in
+/// constant time as Authorizer::check.
+bool allows_get(const Tokens& tokens, const std::optional<TokenDigest>& token);
 
 /// Checks bearer tokens (docs/security.md): the admin token may do
 /// everything, the read token only GET. Tokens are compared in constant

@@ -193,6 +193,7 @@ class EventStream final : public StreamActor::base {
   void write(std::string text, std::uint64_t events) {
     if (!setup_.out) return;
     if (waiting_events_ + in_flight_events_ + events > EventStreams::max_events_behind) {
+      setup_.out->abort();
       quit();
       return;
     }
@@ -234,10 +235,11 @@ std::string format_event(const Event& event) {
 }
 
 EventStreams::EventStreams(caf::actor_system& system, std::shared_ptr<NodeDirectory> directory,
-                           std::size_t limit)
+                           std::size_t limit, Opening opening)
     : system_(system),
       directory_(std::move(directory)),
       limit_(limit),
+      opening_(std::move(opening)),
       rendered_(std::make_shared<RenderedEvents>()) {}
 
 EventStreams::~EventStreams() {
@@ -253,21 +255,41 @@ bool EventStreams::open(const ExchangePtr& exchange, const std::optional<StreamS
   HttpResponse head;
   head.content_type = "text/event-stream";
   head.headers = {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
+  if (opening_) opening_(exchange, head);
   auto out = exchange->stream(std::move(head));
   auto stream = system_.spawn<EventStream>(
       StreamSetup{out, source, after, boot, directory_, open_, rendered_});
+  OpenStream opened{caf::actor_cast<caf::weak_actor_ptr>(stream), bearer_digest(*exchange)};
   std::lock_guard lock{mutex_};
-  std::erase_if(streams_, [](const caf::weak_actor_ptr& weak) { return !weak.lock(); });
-  streams_.push_back(caf::actor_cast<caf::weak_actor_ptr>(stream));
+  // Checked against the tokens before a reload that came since: refused by it.
+  if (allows_ && !allows_(opened.token)) {
+    caf::anon_send_exit(stream, caf::exit_reason::user_shutdown);
+    return true;
+  }
+  std::erase_if(streams_, [](const OpenStream& open) { return !open.actor.lock(); });
+  streams_.push_back(std::move(opened));
   return true;
+}
+
+void EventStreams::restrict_access(Access allows) {
+  std::lock_guard lock{mutex_};
+  allows_ = std::move(allows);
+  std::erase_if(streams_, [&](const OpenStream& open) {
+    if (allows_(open.token)) return false;
+    end(open);
+    return true;
+  });
 }
 
 void EventStreams::close_all() {
   std::lock_guard lock{mutex_};
-  for (const auto& weak : streams_)
-    if (auto stream = caf::actor_cast<caf::actor>(weak.lock()))
-      caf::anon_send_exit(stream, caf::exit_reason::user_shutdown);
+  for (const auto& open : streams_) end(open);
   streams_.clear();
+}
+
+void EventStreams::end(const OpenStream& stream) {
+  if (auto actor = caf::actor_cast<caf::actor>(stream.actor.lock()))
+    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
 }
 
 }  // namespace processpype::rest

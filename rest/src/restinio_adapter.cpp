@@ -13,6 +13,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include <sys/socket.h>
+
 #include <restinio/all.hpp>
 #include <restinio/tls.hpp>
 
@@ -593,6 +595,36 @@ restinio::http_status_line_t status_line(int status) {
       restinio::http_status_code_t{static_cast<std::uint16_t>(status)}, reason_phrase(status)};
 }
 
+/// The most an event stream's socket holds unsent (the kernel doubles it).
+/// Autotuning grows a send buffer to megabytes for a client that reads
+/// nothing, and the kernel keeps it all until the stream is cut for being
+/// behind (docs/supervision.md, "Events"); a reader that keeps up on a
+/// busy node needs far less.
+constexpr int stream_send_buffer_bytes = 128 * 1024;
+
+void limit_send_buffer(const OwnedDescriptor& socket) {
+  if (!socket) return;
+  ::setsockopt(socket.get(), SOL_SOCKET, SO_SNDBUF, &stream_send_buffer_bytes,
+               sizeof stream_send_buffer_bytes);
+}
+
+/// Resets the connection of `socket` now: the kernel drops what it still
+/// holds for the client. A plain close would leave it queued, orphaned,
+/// for as long as a client that reads nothing keeps the connection open,
+/// while its place among the streams is free for the next one.
+void reset_connection(const OwnedDescriptor& socket) {
+  if (!socket) return;
+  // Whoever closes the socket last (RESTinio, a lingering close) resets...
+  ::linger abortive{1, 0};
+  ::setsockopt(socket.get(), SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+  // ...and a disconnect (connect to AF_UNSPEC) resets at once, whoever
+  // still holds a descriptor of it; RESTinio's pending write then fails and
+  // it closes the connection.
+  ::sockaddr unspecified{};
+  unspecified.sa_family = AF_UNSPEC;
+  ::connect(socket.get(), &unspecified, sizeof unspecified);
+}
+
 template <class Builder>
 void add_headers(Builder& builder, const HttpResponse& response) {
   builder.append_header(restinio::http_field::content_type, response.content_type);
@@ -606,8 +638,10 @@ void add_headers(Builder& builder, const HttpResponse& response) {
 /// it stops: a stream must not touch RESTinio once it is gone.
 class RestinioStream final : public ResponseStream {
  public:
-  explicit RestinioStream(restinio::response_builder_t<restinio::chunked_output_t> builder)
-      : builder_(std::move(builder)) {}
+  /// `socket`: a duplicate of the connection's socket, for abort().
+  RestinioStream(restinio::response_builder_t<restinio::chunked_output_t> builder,
+                 OwnedDescriptor socket)
+      : builder_(std::move(builder)), socket_(std::move(socket)) {}
 
   void write(std::string chunk, std::function<void(bool)> on_written) override {
     std::lock_guard lock{mutex_};
@@ -623,10 +657,23 @@ class RestinioStream final : public ResponseStream {
 
   void close() override {
     std::unique_ptr<ClientDepartures::Watch> watch;
+    OwnedDescriptor socket;
     std::lock_guard lock{mutex_};
-    watch = std::move(watch_);  // ends after the lock: the connection may close
+    // Both end after the lock: the connection may close.
+    watch = std::move(watch_);
+    socket = std::move(socket_);
     if (std::exchange(closed_, true)) return;
     builder_.done();
+  }
+
+  void abort() override {
+    OwnedDescriptor socket;
+    {
+      std::lock_guard lock{mutex_};
+      socket = std::move(socket_);
+    }
+    reset_connection(socket);
+    close();
   }
 
   /// Keeps `watch` (of this stream's client) while the stream is open.
@@ -649,12 +696,14 @@ class RestinioStream final : public ResponseStream {
   void client_gone() {
     std::function<void()> listener;
     std::unique_ptr<ClientDepartures::Watch> watch;
+    OwnedDescriptor socket;
     {
       std::lock_guard lock{mutex_};
       closed_ = true;
       gone_ = true;
       listener = std::move(on_gone_);
       watch = std::move(watch_);
+      socket = std::move(socket_);
     }
     if (listener) listener();
   }
@@ -666,6 +715,7 @@ class RestinioStream final : public ResponseStream {
   bool gone_ = false;
   std::function<void()> on_gone_;
   std::unique_ptr<ClientDepartures::Watch> watch_;
+  OwnedDescriptor socket_;
 };
 
 /// A duplicate of the socket of a request's connection; none once its
@@ -814,10 +864,12 @@ class RestinioExchange final : public HttpExchange {
 
   std::shared_ptr<ResponseStream> stream(HttpResponse head) override {
     auto socket = streams_ ? streams_->socket_of(*request_) : OwnedDescriptor{};
+    limit_send_buffer(socket);
     auto builder = request_->create_response<restinio::chunked_output_t>(status_line(head.status));
     add_headers(builder, head);
     builder.flush();
-    auto stream = std::make_shared<RestinioStream>(std::move(builder));
+    auto stream = std::make_shared<RestinioStream>(std::move(builder),
+                                                   OwnedDescriptor::duplicate(socket.get()));
     if (streams_) streams_->add(request_->connection_id(), stream, std::move(socket));
     return stream;
   }

@@ -703,3 +703,39 @@ TEST_CASE("SIGHUP re-reads the token files: the new tokens work, the old ones ar
   for (const auto* token : {"admin-one", "admin-two", "read-one", "read-two"})
     CHECK(log.find(token) == std::string::npos);
 }
+
+TEST_CASE("SIGHUP closes the open event streams of a revoked token and keeps the others",
+          "[security][auth][sighup][sse]") {
+  TempDirectory files("processpype-tokens");
+  auto admin_file = files.write("admin.token", "admin-kept\n");
+  auto read_file_path = files.write("read.token", "read-revoked\n");
+  ProbedServerOptions options;
+  options.args = {"--admin-token-file", admin_file, "--read-token-file", read_file_path};
+  ProbedServer server(options);
+  auto open_stream = [&](const std::string& token) {
+    RawConnection stream(server.port());
+    REQUIRE(stream.send(raw_get(
+        "/events", "Accept: text/event-stream\r\nAuthorization: Bearer " + token + "\r\n")));
+    RAW_REQUIRE_STATUS(stream.read_head(), 200);
+    return stream;
+  };
+  auto revoked = open_stream("read-revoked");
+  auto kept = open_stream("admin-kept");
+
+  files.write("read.token", "read-new\n");
+  server.signal(SIGHUP);
+  HttpClient api(server.port());
+  REQUIRE(wait_until(
+      [&] {
+        return api.request("GET", "/services", std::nullopt, bearer("read-new")).status == 200;
+      },
+      5s));
+  // Its response ends (the last chunk); the connection may serve more requests, each checked.
+  CHECK(revoked.read_until("0\r\n\r\n", 10s));
+  // The admin token is the same: its stream goes on and gets new events.
+  CHECK_FALSE(kept.closed());
+  E2E_REQUIRE_STATUS(
+      api.request("POST", "/services/register", R"({"service_name":"echo"})", bearer("admin-kept")),
+      200);
+  CHECK(kept.read_until("event: registered", 10s));
+}

@@ -3,7 +3,13 @@
 // HTTP (400), the read timeout, connections, instances and event streams.
 // Small limits keep the tests fast; a raw socket sends what libcurl would not.
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <fstream>
 #include <functional>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,6 +58,33 @@ std::string head_of_size_many_headers(std::size_t size) {
 }
 
 const std::string live_close = raw_get("/health/live", "", true);
+
+/// The local port of the connected socket `fd`.
+int local_port_of(int fd) {
+  sockaddr_in address{};
+  socklen_t size = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+  return ntohs(address.sin_port);
+}
+
+/// The /proc/net/tcp line of the IPv4 socket from `local_port` to
+/// `remote_port` (state and send queue, for the failure message); nothing
+/// when the kernel holds no such socket.
+std::optional<std::string> tcp_socket_line(int local_port, int remote_port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the column names
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote;
+    fields >> slot >> local >> remote;
+    auto port_of = [](const std::string& address) {
+      return std::stoi(address.substr(address.find(':') + 1), nullptr, 16);
+    };
+    if (port_of(local) == local_port && port_of(remote) == remote_port) return line;
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -581,6 +614,47 @@ TEST_CASE("the listener's own refusals are counted in /metrics and written to th
   }
 }
 
+// Was a bug, kept as a regression test: an event stream (GET /events with Accept:
+// text/event-stream) went around what every other answer goes through: its head had no
+// X-Request-Id, the access log had no line for it and processpype_http_requests_total did not
+// count it. Expected: the client's id (or a new one) in its head, one access log line and one
+// count when it opens (docs/operations.md).
+TEST_CASE("an event stream carries X-Request-Id and is logged and counted once when it opens",
+          "[security][limits][metrics][streams]") {
+  YamlServer server("logging:\n  level: info\n  access_log: true\n");
+  auto api = server->client();
+  REQUIRE_FALSE(wait_for_node_id(api).empty());
+  RawConnection stream(server.port());
+  REQUIRE(stream.send(
+      raw_get("/events", "Accept: text/event-stream\r\nX-Request-Id: stream-id-42\r\n")));
+  auto head = stream.read_head();
+  RAW_REQUIRE_STATUS(head, 200);
+  CHECK(head.header("X-Request-Id") == "stream-id-42");
+  RawConnection unnamed(server.port());
+  REQUIRE(unnamed.send(raw_get("/events", "Accept: text/event-stream\r\n")));
+  auto unnamed_head = unnamed.read_head();
+  RAW_REQUIRE_STATUS(unnamed_head, 200);
+  CHECK(unnamed_head.header("X-Request-Id").size() == 32);
+
+  const std::string series =
+      "processpype_http_requests_total{method=\"GET\",route=\"/events\",code=\"200\"} ";
+  auto counted = [&] {
+    for (const auto& line : lines_of(api.get("/metrics").body))
+      if (line.rfind(series, 0) == 0) return std::stod(line.substr(series.size()));
+    return 0.0;
+  };
+  CHECK(counted() == 2.0);
+  // "<method> <route> <status> <ms> ms <peer> <request id>", once each.
+  const std::string access_line = "processpype.access: GET /events 200 ";
+  wait_until([&] { return lines_with(server->stderr_text(), access_line).size() >= 2; },
+             10s);  // the log reaches the pipe after the answer
+  auto lines = lines_with(server->stderr_text(), access_line);
+  INFO("stderr:\n" << server->stderr_text().substr(0, 5000));
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].ends_with(" stream-id-42"));
+  CHECK(lines[1].ends_with(" " + unnamed_head.header("X-Request-Id")));
+}
+
 TEST_CASE("a header named like the parser's old refusal mark is an ordinary header",
           "[security][limits][malformed]") {
   // Once a client could send it: `$426` as the status closed the connection
@@ -794,6 +868,43 @@ TEST_CASE("max_event_streams: 64 streams are served, the 65th is 503, the 64 kee
   int got = 0;
   for (auto& stream : streams) got += stream.read_until("event: ", 5s) ? 1 : 0;
   CHECK(got == 64);
+}
+
+// Was a bug, kept as a regression test: a client that sends GET /events (text/event-stream) and
+// never reads is cut once it is 1,000 events behind, but its server socket stays, in FIN-WAIT-1,
+// with megabytes of send queue as an orphan, while its place among max_event_streams is free:
+// round after round of such clients pinned hundreds of MB of kernel memory. Expected: the
+// connection is reset, and the server side's socket is gone.
+TEST_CASE("max_event_streams: a stream cut for being behind resets its connection at once",
+          "[security][limits][streams]") {
+  YamlServer server("server:\n  limits:\n    read_timeout_seconds: 30\n");
+  auto api = server->client();
+  REQUIRE_FALSE(wait_for_node_id(api).empty());
+  RawConnection stalled(server.port());
+  const int small = 4096;
+  ::setsockopt(stalled.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  REQUIRE(stalled.send(raw_get("/events", "Accept: text/event-stream\r\n")));
+  const int client_port = local_port_of(stalled.fd());
+  REQUIRE(wait_until([&] { return tcp_socket_line(server.port(), client_port).has_value(); }, 5s));
+
+  // A restart storm of about 5,000 events, which the stalled client never reads.
+  register_ok(api, "faulty", "storm");
+  E2E_REQUIRE_STATUS(api.post("/services/storm/configure", {{"fail_on", "start"},
+                                                            {"restart", "on-failure"},
+                                                            {"restart_delay_seconds", 0},
+                                                            {"restart_max_delay_seconds", 0},
+                                                            {"max_restarts", 2500},
+                                                            {"restart_window_seconds", 3600}}),
+                     200);
+  E2E_CHECK_STATUS(api.post("/services/storm/start"), 500);
+  bool gone = wait_until([&] { return !tcp_socket_line(server.port(), client_port); }, 60s);
+  INFO("the server's socket: " << tcp_socket_line(server.port(), client_port).value_or("gone"));
+  CHECK(gone);
+  CHECK(stalled.wait_closed(5s));
+  // The server serves streams as before.
+  RawConnection next(server.port());
+  REQUIRE(next.send(raw_get("/events", "Accept: text/event-stream\r\n")));
+  RAW_CHECK_STATUS(next.read_head(), 200);
 }
 
 // Was a bug, kept as a regression test: an event stream whose client went away keeps its place

@@ -30,6 +30,10 @@ class ResponseStream {
   virtual void write(std::string chunk, std::function<void(bool written)> on_written) = 0;
   /// Ends the response (and the connection).
   virtual void close() = 0;
+  /// Ends the connection at once, dropping what the client was not sent
+  /// yet (a client too far behind: docs/supervision.md, "Events"). A stream
+  /// that cannot just closes.
+  virtual void abort() { close(); }
   /// `listener` runs once, on any thread, when the client closes the
   /// connection. A stream that cannot tell never runs it: its writer learns
   /// from the next write.
