@@ -154,19 +154,7 @@ void check_database_header(const std::filesystem::path& database) {
     throw FileProblem("not a SQLite database");
 }
 
-void prepare_database_file(const std::filesystem::path& database, spdlog::logger& logger) {
-  Descriptor created{::open(database.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, file_mode)};
-  if (created.get() >= 0) {
-    // The umask may have taken bits from 0600; SQLite needs both.
-    if (::fchmod(created.get(), file_mode) != 0)
-      throw FileProblem("cannot set its mode to 0600: " + system_error());
-    return;
-  }
-  if (errno != EEXIST) throw FileProblem("cannot create it: " + system_error());
-  struct stat status {};
-  if (::stat(database.c_str(), &status) != 0)
-    throw FileProblem("cannot open it: " + system_error());
-  if (!S_ISREG(status.st_mode)) throw FileProblem("not a regular file");
+void narrow_database_modes(const std::filesystem::path& database, spdlog::logger& logger) {
   // SQLite gives journal files it creates the database's mode, but keeps
   // the mode of ones a crash left behind.
   for (const auto* suffix : {"", "-wal", "-shm"}) narrow_mode(database.string() + suffix, logger);
@@ -192,52 +180,69 @@ void sync_file(const std::filesystem::path& path) {
 
 namespace {
 
-/// Opens the lock file, creating it when missing; `created` says which.
-int open_lock_file(const std::string& path, bool& created) {
-  int descriptor = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, file_mode);
-  created = descriptor >= 0;
-  if (descriptor < 0 && errno == EEXIST) descriptor = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  return descriptor;
-}
-
-/// Whether `path` still names the file open as `descriptor`.
-bool still_named(int descriptor, const std::string& path) {
-  struct stat opened {};
-  struct stat named {};
-  return ::fstat(descriptor, &opened) == 0 && ::stat(path.c_str(), &named) == 0 &&
-         opened.st_dev == named.st_dev && opened.st_ino == named.st_ino;
+/// Opens `database` for the lock, creating it empty with mode 0600 when
+/// missing. Non-blocking and without a controlling terminal: a device or
+/// FIFO put there since check_database_header is refused, not waited on.
+int open_database_file(const std::filesystem::path& database) {
+  // Read-only is enough for flock, and leaves a file it may not write to
+  // SQLite, which names that problem.
+  constexpr int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  Descriptor created{::open(database.c_str(), flags | O_CREAT | O_EXCL, file_mode)};
+  if (created.get() >= 0) {
+    // The umask may have taken bits from 0600; SQLite needs both.
+    if (::fchmod(created.get(), file_mode) != 0)
+      throw FileProblem("cannot set its mode to 0600: " + system_error());
+    return created.release();
+  }
+  if (errno != EEXIST) throw FileProblem("cannot create it: " + system_error());
+  int existing = ::open(database.c_str(), flags);
+  // Removed since: the caller opens it again, creating it.
+  if (existing < 0 && errno != ENOENT) throw FileProblem("cannot open it: " + system_error());
+  return existing;
 }
 
 }  // namespace
 
-StateFileLock::StateFileLock(const std::filesystem::path& database)
-    : path_(database.string() + ".lock") {
-  // A refused open removes the lock file it created: a lock taken on a file
-  // removed meanwhile holds nothing, and is taken again on the new file.
+StateFileLock::StateFileLock(const std::filesystem::path& database) : database_(database) {
+  // A lock taken on a file removed meanwhile holds nothing: taken again on
+  // the file the path names now.
   constexpr int attempts = 5;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
-    Descriptor lock{open_lock_file(path_, created_)};
-    if (lock.get() < 0 && errno == ENOENT) continue;
-    if (lock.get() < 0)
-      throw FileProblem(fmt::format("cannot open its lock file {}: {}", path_, system_error()));
-    if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-      if (errno == EWOULDBLOCK)
-        throw FileProblem(fmt::format("locked by another running node (it holds {})", path_));
-      throw FileProblem(fmt::format("cannot lock {}: {}", path_, system_error()));
+    Descriptor file{open_database_file(database_)};
+    if (file.get() < 0) continue;
+    struct stat status {};
+    if (::fstat(file.get(), &status) != 0) throw FileProblem("cannot open it: " + system_error());
+    if (!S_ISREG(status.st_mode)) throw FileProblem("not a regular file");
+    if (::flock(file.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK) throw FileProblem("locked by another running node");
+      throw FileProblem("cannot lock it: " + system_error());
     }
-    if (still_named(lock.get(), path_)) {
-      descriptor_ = lock.release();
+    device_ = status.st_dev;
+    inode_ = status.st_ino;
+    if (!displaced()) {
+      descriptor_ = file.release();
       return;
     }
   }
-  throw FileProblem(fmt::format("cannot lock {}: it keeps being removed", path_));
+  throw FileProblem("cannot lock it: it keeps being removed");
 }
 
 StateFileLock::~StateFileLock() {
-  // Removed while still locked, so that no other open locks it in between.
-  if (created_ && !kept_) ::unlink(path_.c_str());
   // Closing the only descriptor releases the flock.
   if (descriptor_ >= 0) ::close(descriptor_);
+}
+
+std::optional<std::string> StateFileLock::displaced() const {
+  // The locked file stays open, so its inode cannot be reused: a path that
+  // names the same device and inode names this file.
+  struct stat named {};
+  if (::stat(database_.c_str(), &named) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return "was removed while the node runs";
+    return "cannot be checked: " + system_error();
+  }
+  if (named.st_dev != device_ || named.st_ino != inode_)
+    return "was replaced by another file while the node runs";
+  return std::nullopt;
 }
 
 }  // namespace processpype::state

@@ -105,6 +105,8 @@ struct StateStore::Impl {
   void run_writer();
   void process(std::deque<Work>& taken);
   void write(std::vector<Submission>& batch);
+  std::optional<std::string> file_displaced() const;
+  void fail(std::vector<Submission>& batch, const std::string& reason);
   CommitResult store(const std::vector<Change>& changes);
   void roll_back() noexcept;
   void deliver(const CommitCallback& done, const CommitResult& result) noexcept;
@@ -128,7 +130,8 @@ struct StateStore::Impl {
   int opened_version = 0;
   StateMetrics metrics;
 
-  // Declared in the order they are opened: destroyed in reverse, the lock last.
+  // Declared in the order they are opened: destroyed in reverse, the lock
+  // last (closing it before SQLite would drop SQLite's locks).
   std::unique_ptr<StateFileLock> lock;
   sqlite::Connection connection;
   std::unique_ptr<InstanceTable> table;
@@ -156,10 +159,10 @@ StateStore::Impl::Impl(const Options& given)
     std::error_code ignored;
     file = std::filesystem::weakly_canonical(options.path, ignored);
     if (file.empty()) file = options.path;
-    // The lock first: a second node never touches the file, not even to
-    // migrate it.
+    // The lock first: a second node never changes the file, not even its
+    // mode, nor migrates it.
     lock = std::make_unique<StateFileLock>(file);
-    prepare_database_file(file, *logger);
+    narrow_database_modes(file, *logger);
   } catch (const FileProblem& problem) {
     throw failure(problem.what());
   }
@@ -173,7 +176,6 @@ StateStore::Impl::Impl(const Options& given)
         "a SQLite database, but not a ProcessPype state file (it has tables and no "
         "schema version)");
   }
-  lock->keep();
   writer = std::thread([this] {
     name_this_thread("pp-state");
     run_writer();
@@ -258,6 +260,9 @@ void StateStore::Impl::process(std::deque<Work>& taken) {
 
 void StateStore::Impl::write(std::vector<Submission>& batch) {
   if (batch.empty()) return;
+  // SQLite would go on writing into a file no path names any more, and the
+  // next start would not find what it acknowledged (docs/state.md).
+  if (auto displaced = file_displaced()) return fail(batch, *displaced);
   std::vector<CommitResult> results(batch.size());
   auto started = Clock::now();
   try {
@@ -271,12 +276,22 @@ void StateStore::Impl::write(std::vector<Submission>& batch) {
     metrics.record_commit(Clock::now() - started, stored);
   } catch (const sqlite::SqliteError& error) {
     roll_back();
-    metrics.record_error();
-    logger->error("State file {}: a write failed, {} submission(s) not saved: {}",
-                  options.path.string(), batch.size(), error.what());
-    for (auto& result : results) result = {false, error.what()};
+    return fail(batch, error.what());
   }
   for (std::size_t i = 0; i < batch.size(); ++i) deliver(batch[i].done, results[i]);
+}
+
+std::optional<std::string> StateStore::Impl::file_displaced() const {
+  auto displaced = lock->displaced();
+  if (!displaced) return std::nullopt;
+  return fmt::format("the state file {} {}", options.path.string(), *displaced);
+}
+
+void StateStore::Impl::fail(std::vector<Submission>& batch, const std::string& reason) {
+  metrics.record_error();
+  logger->error("State file {}: a write failed, {} submission(s) not saved: {}",
+                options.path.string(), batch.size(), reason);
+  for (auto& submission : batch) deliver(submission.done, {false, reason});
 }
 
 CommitResult StateStore::Impl::store(const std::vector<Change>& changes) {

@@ -348,6 +348,25 @@ TEST_CASE("a full disk refuses register, configure and start, and still stops an
   CHECK(register_service(api, "counter", "later").status == 200);
 }
 
+TEST_CASE("a state file removed while the node runs refuses register with 503 saying so",
+          "[state][errors]") {
+  TempDirectory folder{"processpype-state"};
+  auto file = folder.path() / "state.db";
+  StatefulNode node{file};
+  auto api = node.client();
+  REQUIRE(register_service(api, "counter", "kept").status == 200);
+  for (const auto* suffix : {"", "-wal", "-shm"})
+    REQUIRE(std::filesystem::remove(file.string() + suffix));
+
+  auto refused = register_service(api, "counter", "lost");
+  CHECK(refused.status == 503);
+  CHECK(refused.detail() ==
+        "State not saved: the state file " + file.string() + " was removed while the node runs");
+  CHECK(api.get("/services/lost").status == 404);
+  CHECK_THAT(body_of(api, "/metrics"), Catch::Contains("processpype_state_errors_total 1\n"));
+  CHECK_FALSE(std::filesystem::exists(file));
+}
+
 TEST_CASE("X-Request-Id: taken or made, echoed, in the events the request caused",
           "[state][request-id]") {
   ServerProcess node;

@@ -1,7 +1,11 @@
 // The state store when things go wrong (docs/state.md): a file another node
-// holds, a newer or an older schema, a file that is not a database or is
+// holds (by its name or a hard link), a file removed or replaced while the
+// store is open, a newer or an older schema, a file that is not a database or is
 // damaged, folders that cannot be created or written, and a full disk.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <random>
@@ -30,6 +34,15 @@ void write_bytes(const std::filesystem::path& path, const std::string& bytes,
   out.seekp(offset);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   REQUIRE(out.good());
+}
+
+/// Whether an exclusive flock on `path` can be taken now (and released).
+bool lockable(const std::filesystem::path& path) {
+  int descriptor = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(descriptor >= 0);
+  bool locked = ::flock(descriptor, LOCK_EX | LOCK_NB) == 0;
+  ::close(descriptor);
+  return locked;
 }
 
 std::string random_bytes(std::size_t size) {
@@ -74,9 +87,7 @@ TEST_CASE("another process on the same file is refused, and may open it once the
     CHECK(status.code == 2);
     auto lines = processpype::testing::lines_of(second.stderr_text());
     REQUIRE(lines.size() == 1);
-    CHECK(lines[0] == "State file " + file.path.string() +
-                          ": locked by another running node (it holds " + file.path.string() +
-                          ".lock)");
+    CHECK(lines[0] == "State file " + file.path.string() + ": locked by another running node");
   }
   ChildProcess later{PROCESSPYPE_STATE_CHILD, {"open", file.path.string()}};
   auto status = later.wait(std::chrono::seconds(20));
@@ -162,15 +173,73 @@ TEST_CASE("another program's SQLite database is refused, and left as it was") {
   raw_sql(file.path, "SELECT owner FROM accounts;");
 }
 
-TEST_CASE("a database refused after its lock is taken leaves no lock file behind") {
+TEST_CASE("a database refused after its lock is taken is left unlocked") {
   StateFile file;
   raw_sql(file.path, "CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT);");
   CHECK_THAT(refusal_to_open(file.path), Catch::Contains("not a ProcessPype state file"));
+  CHECK(lockable(file.path));
   CHECK_FALSE(std::filesystem::exists(file.path.string() + ".lock"));
-  // A lock file that was there before is not the refused open's to remove.
-  write_bytes(file.path.string() + ".lock", "");
-  CHECK_THAT(refusal_to_open(file.path), Catch::Contains("not a ProcessPype state file"));
-  CHECK(std::filesystem::exists(file.path.string() + ".lock"));
+}
+
+TEST_CASE("a second store through a hard link to the file is refused") {
+  // The lock is on the file, not on the name it was opened by (docs/state.md).
+  StateFile file;
+  auto node = open_store(file.path);
+  auto link = file.folder.path() / "hard.db";
+  std::filesystem::create_hard_link(file.path, link);
+  ChildProcess second{PROCESSPYPE_STATE_CHILD, {"open", link.string()}};
+  auto status = second.wait(std::chrono::seconds(20));
+  INFO(status.describe() << "; stderr: " << second.stderr_text());
+  CHECK(status.code == 2);
+  CHECK_THAT(second.stderr_text(), Catch::Contains("locked by another running node"));
+  CHECK_THAT(refusal_to_open(link), Catch::Contains("locked by another running node"));
+  require_saved(node->commit(request_registration("echo")));
+}
+
+TEST_CASE("a second store is refused after the files beside the database are removed") {
+  // Earlier releases locked <path>.lock: removing it let a second node in.
+  StateFile file;
+  auto node = open_store(file.path);
+  require_saved(node->commit(request_registration("echo")));
+  for (const auto* suffix : {".lock", "-shm"}) std::filesystem::remove(file.path.string() + suffix);
+  CHECK_THAT(refusal_to_open(file.path), Catch::Contains("locked by another running node"));
+}
+
+TEST_CASE("every commit fails once the state file is removed while the store is open") {
+  StateFile file;
+  auto store = open_store(file.path);
+  require_saved(store->commit(request_registration("before")));
+  for (const auto* suffix : {"", "-wal", "-shm"})
+    REQUIRE(std::filesystem::remove(file.path.string() + suffix));
+  auto reason = "the state file " + file.path.string() + " was removed while the node runs";
+  for (const auto* name : {"after", "later"}) {
+    auto result = store->commit(request_registration(name));
+    CHECK_FALSE(result.saved);
+    CHECK(result.error == reason);
+  }
+  CHECK(store->metrics().errors() == 2);
+  // No new, empty file takes its place.
+  CHECK_FALSE(std::filesystem::exists(file.path));
+}
+
+TEST_CASE("every commit fails once the state file is replaced by another database") {
+  StateFile file;
+  auto store = open_store(file.path);
+  require_saved(store->commit(request_registration("before")));
+  auto other = file.folder.path() / "other.db";
+  open_and_close(other);
+  // As a restore from a backup does (docs/state.md), though with the node
+  // still running: the journal files of the old file go too.
+  for (const auto* suffix : {"-wal", "-shm"}) std::filesystem::remove(file.path.string() + suffix);
+  std::filesystem::rename(other, file.path);
+  auto result = store->commit(request_registration("after"));
+  CHECK_FALSE(result.saved);
+  CHECK(result.error == "the state file " + file.path.string() +
+                            " was replaced by another file while the node runs");
+  CHECK(store->metrics().errors() == 1);
+  store.reset();
+  // What the replacement holds is left as it was.
+  CHECK(open_store(file.path)->load().empty());
 }
 
 TEST_CASE("a damaged page is reported as corruption, never a crash") {

@@ -251,7 +251,6 @@ TEST_CASE("the file is created with mode 0600, its missing folders with mode 070
   require_saved(store->commit(request_registration("echo")));
   // SQLite gives its journal files the database's mode.
   CHECK(mode_of(path.string() + "-wal") == 0600);
-  CHECK(mode_of(path.string() + ".lock") == 0600);
 }
 
 TEST_CASE("an existing file that others may read is narrowed to its owner, never widened") {

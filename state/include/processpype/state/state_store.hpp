@@ -87,7 +87,8 @@ class StateStore {
  public:
   using Options = StateStoreOptions;
 
-  /// Opens (or creates) the state file and takes its lock. Creates the
+  /// Opens (or creates) the state file and locks the file itself (not its
+  /// name: a hard link to a locked file is refused too). Creates the
   /// folder (mode 0700) and the file (mode 0600) when missing, narrows the
   /// mode of an existing file that others may read, sets the WAL journal
   /// and `sync`, creates the schema or migrates an older one in place.
@@ -107,9 +108,10 @@ class StateStore {
   /// Queues `changes` (stored atomically: all or none) and returns at once;
   /// `done` is called on the writer thread once they are committed, or with
   /// the reason they are not. A write that fails rolls back its whole
-  /// transaction: every submission in it fails with SQLite's message. A
-  /// change that does not fit (invalid name, configuration not a JSON
-  /// object, a row that does not exist) fails its own submission only.
+  /// transaction: every submission in it fails with SQLite's message. While
+  /// the path no longer names the file the store opened (removed or
+  /// replaced), every write fails, saying so. A change that does not fit (invalid name,
+  /// configuration not a JSON object, a row that does not exist) fails its own submission only.
   /// Once the store is being destroyed, `done` is called at once, on the
   /// caller's thread, with "the state store is closing".
   void submit(std::vector<Change> changes, CommitCallback done);
