@@ -396,6 +396,28 @@ TEST_CASE("a refusal exits 1 with the server's detail on stderr and nothing on s
   CHECK(has_words(unknown_class.err, {"nosuchclass", "(HTTP 404)"}));
 }
 
+namespace {
+
+enum class Stdout { any, empty };
+
+/// Each of `mistakes` (ctl's arguments) is a usage error: exit 2 with a
+/// message on stderr (and nothing on stdout, with Stdout::empty).
+void check_usage_errors(const std::string& url,
+                        const std::vector<std::vector<std::string>>& mistakes,
+                        Stdout out = Stdout::any) {
+  for (const auto& args : mistakes) {
+    auto run = run_ctl(url, args);
+    std::string command_line;
+    for (const auto& arg : args) command_line += arg + " ";
+    INFO("ctl " << command_line << "\n" << run.describe());
+    CHECK(run.code() == 2);
+    if (out == Stdout::empty) CHECK(run.out.empty());
+    CHECK_FALSE(run.err.empty());
+  }
+}
+
+}  // namespace
+
 TEST_CASE("usage errors exit 2 before any request", "[ctl]") {
   DemoServer demo;
   auto events_before = demo.api.get("/events").body;
@@ -417,14 +439,7 @@ TEST_CASE("usage errors exit 2 before any request", "[ctl]") {
       {"--timeout", "1e30", "status"},
       {"completion", "zsh"},
   };
-  for (const auto& args : mistakes) {
-    auto run = run_ctl(demo.url, args);
-    std::string command_line;
-    for (const auto& arg : args) command_line += arg + " ";
-    INFO("ctl " << command_line << "\n" << run.describe());
-    CHECK(run.code() == 2);
-    CHECK_FALSE(run.err.empty());
-  }
+  check_usage_errors(demo.url, mistakes);
   auto broken_token =
       run_ctl(demo.url, {"start", "greeter"}, {{{"PROCESSPYPE_TOKEN", "abc\ndef"}}, {}});
   CHECK(broken_token.code() == 2);
@@ -475,15 +490,7 @@ TEST_CASE("names that are not instance names and a --url with a query exit 2 bef
       {"--url", demo.url + "?x=1", "status", "greeter"},
       {"--url", demo.url + "/#part", "status"},
   };
-  for (const auto& args : mistakes) {
-    auto run = run_ctl(demo.url, args);
-    std::string command_line;
-    for (const auto& arg : args) command_line += arg + " ";
-    INFO("ctl " << command_line << "\n" << run.describe());
-    CHECK(run.code() == 2);
-    CHECK(run.out.empty());
-    CHECK_FALSE(run.err.empty());
-  }
+  check_usage_errors(demo.url, mistakes, Stdout::empty);
   CHECK(demo.api.get("/events").body == events_before);       // nothing was changed
   auto dotted = run_ctl(demo.url, {"status", "greeter.v1"});  // dots inside a name are fine
   CHECK(dotted.code() == 1);
