@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <functional>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -310,9 +311,10 @@ class Placement final : public PlacementActor::base {
     return setup_.replicas->find(*instance->owner, name) != nullptr;
   }
 
-  /// As the owner: the tombstone first, then the stop, then the release.
-  /// An instance without owner (no eligible node up) gets its tombstone
-  /// here, without owner (docs/cluster.md, "Records").
+  /// As the owner: the tombstone first, then the stop, then the release,
+  /// once its manager returned (a registration of the name is refused while
+  /// the owner key stays). An instance without owner (no eligible node up)
+  /// gets its tombstone here, without owner (docs/cluster.md, "Records").
   caf::result<Deregistration> deregister(const std::string& name, Trigger trigger) {
     auto record = setup_.table->find(name);
     if (!record && coordinator_.instance(name)) return remove_unowned(name);
@@ -326,11 +328,11 @@ class Placement final : public PlacementActor::base {
                  request(setup_.supervisor, caf::infinite, deregister_atom::value, name, trigger)
                      .then(
                          [this, name, promise](Deregistration& done) mutable {
-                           coordinator_.release(name, {});
+                           release_when_stopped(name, deleted_note);
                            promise.deliver(std::move(done));
                          },
                          [this, name, promise](caf::error& error) mutable {
-                           coordinator_.release(name, {});
+                           release_when_stopped(name, deleted_note);
                            promise.deliver(error);
                          });
                });
@@ -435,18 +437,25 @@ class Placement final : public PlacementActor::base {
   void hand_over(const std::string& name, Cause cause) {
     Trigger trigger{cause == Cause::rebalance ? EventCause::rebalance : EventCause::handover};
     request(setup_.supervisor, caf::infinite, deregister_atom::value, name, trigger)
-        .then([this, name](Deregistration&) { release_when_stopped(name); },
-              [this, name](caf::error&) { release_when_stopped(name); });
+        .then([this, name](Deregistration&) { release_when_stopped(name, handed_over_note); },
+              [this, name](caf::error&) { release_when_stopped(name, handed_over_note); });
   }
+
+  /// What the log says of an instance released once its manager returns.
+  static constexpr std::string_view handed_over_note =
+      "handed over once its manager returns from its call";
+  static constexpr std::string_view deleted_note =
+      "deleted; its name stays taken until its manager returns from its call";
 
   /// A stop that outlived its timeout was answered, and its instance
   /// deregistered, while the manager is still in it: the copy may still
-  /// run. The owner key stays until that call returned, so that the next
-  /// owner never starts it beside this copy (docs/cluster.md, "Drain,
-  /// uncordon, rebalance"); the exit-70 guard counts it meanwhile.
-  void release_when_stopped(const std::string& name) {
+  /// run. The owner key stays until that call returned, so that neither a
+  /// next owner nor a new instance of the name (after a DELETE) starts
+  /// beside this copy (docs/cluster.md, "Records", "Drain, uncordon,
+  /// rebalance"); the exit-70 guard counts it meanwhile.
+  void release_when_stopped(const std::string& name, std::string_view note) {
     if (!setup_.busy_managers->busy(name)) return coordinator_.release(name, {});
-    log_->warn("Cluster instance {} handed over once its manager returns from its call", name);
+    log_->warn("Cluster instance {} {}", name, note);
     returning_.insert(name);
     setup_.busy_managers->when_idle(
         name, [self = caf::actor_cast<caf::weak_actor_ptr>(ctrl()), name] {
@@ -649,7 +658,7 @@ class Placement final : public PlacementActor::base {
     std::vector<std::string> described;
     for (const auto& name : names) {
       auto record = setup_.table->find(name);
-      auto how = returning_.contains(name)   ? std::string{"handed over, in its manager"}
+      auto how = returning_.contains(name)   ? std::string{"deregistered, in its manager"}
                  : !record                   ? std::string{"unknown"}
                  : record->manager_overdue() ? std::string{"in its manager"}
                                              : std::string{to_string(record->state())};
@@ -731,8 +740,8 @@ class Placement final : public PlacementActor::base {
   std::vector<Waiting> waiting_;
   bool poll_scheduled_ = false;
   bool lease_at_risk_ = false;
-  /// Handed over, deregistered, but its manager is still in a call: not
-  /// released yet.
+  /// Handed over or deleted, deregistered, but its manager is still in a
+  /// call: not released yet.
   std::unordered_set<std::string> returning_;
   std::unordered_map<std::string, bool> file_records_pending_;
   /// Instances whose drop (deregistration) has not finished, and how many.

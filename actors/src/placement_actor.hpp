@@ -50,8 +50,9 @@ using returned_atom = caf::atom_constant<caf::atom("returned")>;
 /// | (logged_atom)                                   | the event log grew: withdraw the |
 /// |                                                 | declines whose node instance is  |
 /// |                                                 | gone                             |
-/// | (returned_atom, name)                           | the manager of a handed-over     |
-/// |                                                 | instance returned: release it    |
+/// | (returned_atom, name)                           | the manager of a handed-over or  |
+/// |                                                 | deleted instance returned:       |
+/// |                                                 | release it                       |
 using PlacementActor =
     ClusterActor::extend<caf::reacts_to<acquired_atom, cluster::Acquisition>,
                          caf::reacts_to<release_atom, std::string, cluster::Cause>,
@@ -73,7 +74,8 @@ struct PlacementSetup {
   std::shared_ptr<EventLog> events;
   std::shared_ptr<StatusReplicas> replicas;
   std::shared_ptr<NodeDirectory> directory;
-  /// A handed-over instance is released once its manager's call returned.
+  /// A handed-over or deleted instance is released once its manager's call
+  /// returned.
   std::shared_ptr<BusyManagers> busy_managers;
   std::string node_id;
   /// How long a registration waits for the instance's owner to register it.

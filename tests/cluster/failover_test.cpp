@@ -397,6 +397,66 @@ TEST_CASE("DELETE of a cluster instance from any node stops it and removes its r
   E2E_CHECK_STATUS(register_service(a, "echo", "lk"), 200);
 }
 
+TEST_CASE("DELETE with a stop that outlives its timeout: the name is free only once it returned",
+          "[cluster][failover]") {
+  // The DELETE is answered as timed out, and the instance deregistered,
+  // while the manager is still in its stop: the owner key stays until that
+  // call returned, so a new instance of the name is refused (409) until
+  // then and never runs beside the copy still stopping (docs/cluster.md,
+  // "Records").
+  constexpr auto stop_delay = 4s;  // stop_delay_ms below
+  StoreCluster cluster({"A", "B"});
+  auto a = cluster.node("A").client();
+  register_cluster_instance(a, "faulty", "slowstop");
+  E2E_REQUIRE_STATUS(a.post("/services/slowstop/configure",
+                            json{{"stop_delay_ms", 4000}, {"stop_timeout_seconds", 1}}),
+                     200);
+  E2E_REQUIRE_STATUS(a.post("/services/slowstop/start"), 200);
+  auto owner = owner_of(a, "slowstop");
+  REQUIRE_FALSE(owner.empty());
+  auto api = cluster.node(other_than(cluster, owner)).client();
+
+  auto deleted_at = Clock::now();
+  auto since_delete = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - deleted_at);
+  };
+  auto deleted = api.del("/services/slowstop");
+  auto answered_after = since_delete();
+  E2E_CHECK_STATUS(deleted, 200);
+  CHECK(deleted.body_json.contains("error"));  // the stop timed out
+  CHECK(answered_after < stop_delay);
+
+  // Registered again at once, from the node that does not own it, until
+  // the store takes it.
+  json again{{"service_name", "faulty"}, {"instance_name", "slowstop"}, {"placement", "cluster"}};
+  std::optional<std::chrono::milliseconds> registered_after;
+  std::set<int> refusals;
+  wait_until(
+      [&] {
+        auto registered = api.post("/services/register", again);
+        if (registered.status == 200)
+          registered_after = since_delete();
+        else
+          refusals.insert(registered.status);
+        return registered_after.has_value();
+      },
+      20s, 20ms);
+  REQUIRE(registered_after);
+  INFO("registered again " << registered_after->count() << " ms after the DELETE, answered after "
+                           << answered_after.count() << " ms");
+  CHECK(*registered_after >= stop_delay);
+  CHECK(refusals == std::set<int>{409});
+  E2E_CHECK_STATUS(api.post("/services/slowstop/start"), 200);
+  CHECK(wait_until(
+      [&] {
+        auto entry = cluster_entry(api, "slowstop");
+        return entry.is_object() && entry["state"] == "running";
+      },
+      5s));
+  CHECK_THAT(cluster.node(owner).server->stderr_text(),
+             Catch::Contains("deleted; its name stays taken until its manager returns"));
+}
+
 TEST_CASE("a store outage: commands on cluster instances 503, node instances and readiness go on",
           "[cluster][failover]") {
   StoreCluster cluster({"A", "B"});
