@@ -63,6 +63,9 @@ Trigger trigger_of(const cluster::Acquisition& acquisition) {
     case Cause::rebalance:
       return {EventCause::rebalance, {}, std::move(from)};
     default:
+      // A record a request created while this node ran: that request
+      // registers it here (docs/cluster.md, "What a user sees").
+      if (acquisition.request_id) return {EventCause::request, *acquisition.request_id};
       return {EventCause::startup};
   }
 }
@@ -221,6 +224,7 @@ class Placement final : public PlacementActor::base {
     cluster::InstanceRecord record;
     record.class_key = request.class_key;
     record.nodes = cluster::sorted_set(request.nodes);
+    record.request_id = request.request_id;
     Registration registration{name, service_class ? service_class->type_name : request.class_key};
     auto promise = make_response_promise<Registration>();
     // The replicas may lag behind a registration that just happened on a
