@@ -90,6 +90,61 @@ TEST_CASE("a cluster instance that no live node may run is registered at once, w
   CHECK(entry["owner"].is_null());
 }
 
+TEST_CASE("a cluster instance's registered event on its owner names the request that made it",
+          "[cluster][failover][events]") {
+  // docs/supervision.md, "Events": a registration is caused by its request
+  // on whichever node registers it; what a node finds in the store at its
+  // start is registered with the cause `startup`.
+  StoreCluster cluster({"A", "B"});
+  auto a = cluster.node("A").client();
+  auto b = cluster.node("B").client();
+  auto register_through_a = [&](const std::string& name, const std::string& node,
+                                const std::string& request_id) {
+    json body{{"service_name", "echo"},
+              {"instance_name", name},
+              {"placement", "cluster"},
+              {"nodes", json::array({node})}};
+    // Again after a DELETE: refused until the last owner released the name.
+    REQUIRE(wait_until(
+        [&] {
+          return a.request("POST", "/services/register", body.dump(),
+                           {"X-Request-Id: " + request_id})
+                     .status == 200;
+        },
+        10s, 50ms));
+  };
+  auto last_registered = [](HttpClient& api, const std::string& name) {
+    json found = nullptr;
+    for (const auto& event : events_of(api, name))
+      if (event.value("state", "") == "registered") found = event;
+    return found;
+  };
+
+  register_through_a("cx", "B", "register-cx");  // carried to B by its record
+  auto registered = last_registered(b, "cx");
+  REQUIRE(registered.is_object());
+  CHECK(registered["cause"] == "request");
+  CHECK(registered["request_id"] == "register-cx");
+
+  // Deleted, then registered anew: not a hand-over from its last owner.
+  E2E_REQUIRE_STATUS(a.del("/services/cx"), 200);
+  register_through_a("cx", "B", "register-cx-again");
+  registered = last_registered(b, "cx");
+  REQUIRE(registered.is_object());
+  CHECK(registered["cause"] == "request");
+  CHECK(registered["request_id"] == "register-cx-again");
+  CHECK(registered["from_node"].is_null());
+
+  register_through_a("found", "C", "register-found");  // C is not up yet
+  cluster.nodes.emplace("C", cluster.start("C"));
+  cluster.require_all_up();
+  auto c = cluster.node("C").client();
+  REQUIRE(wait_until([&] { return last_registered(c, "found").is_object(); }, 10s));
+  registered = last_registered(c, "found");
+  CHECK(registered["cause"] == "startup");
+  CHECK(registered["request_id"].is_null());
+}
+
 TEST_CASE(
     "kill -9 of the owner: another node runs the instance within lease + 1 s, with its "
     "configuration",
