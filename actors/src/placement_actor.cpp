@@ -44,8 +44,13 @@ constexpr auto stop_margin = std::chrono::milliseconds(50);
 /// of a copy that still runs before it exits (code 70) all the same. Less
 /// than the smallest margin between "lost" and etcd's expiry (0.5 s,
 /// docs/cluster.md, "Leases and timing"), so that the wait never outlasts
-/// the lease; the stop itself gets no time, so this is one round trip.
+/// the lease.
 constexpr auto lost_stop_wait = std::chrono::milliseconds(400);
+/// The least time a stop of a lease at risk or lost gets to return: a node
+/// that wakes from a freeze past its lease has no time left before "lost",
+/// yet a stop that returns within this is a normal stop, not a timeout (and
+/// no exit 70). Shorter than lost_stop_wait by the time its answer takes.
+constexpr auto stop_grace = std::chrono::milliseconds(350);
 
 /// What an acquisition's `registered` event (and its start) say caused it.
 Trigger trigger_of(const cluster::Acquisition& acquisition) {
@@ -58,6 +63,9 @@ Trigger trigger_of(const cluster::Acquisition& acquisition) {
     case Cause::rebalance:
       return {EventCause::rebalance, {}, std::move(from)};
     default:
+      // A record a request created while this node ran: that request
+      // registers it here (docs/cluster.md, "What a user sees").
+      if (acquisition.request_id) return {EventCause::request, *acquisition.request_id};
       return {EventCause::startup};
   }
 }
@@ -216,6 +224,7 @@ class Placement final : public PlacementActor::base {
     cluster::InstanceRecord record;
     record.class_key = request.class_key;
     record.nodes = cluster::sorted_set(request.nodes);
+    record.request_id = request.request_id;
     Registration registration{name, service_class ? service_class->type_name : request.class_key};
     auto promise = make_response_promise<Registration>();
     // The replicas may lag behind a registration that just happened on a
@@ -593,7 +602,9 @@ class Placement final : public PlacementActor::base {
     return is_active(record.state()) || record.manager_overdue();
   }
 
-  /// Stops every cluster instance so that it has stopped by `lost_at`.
+  /// Stops every cluster instance so that it has stopped by `lost_at`, or
+  /// within stop_grace when less time is left: then the wait at "lost"
+  /// (stop_or_exit) sees the stop end or exits.
   void stop_cluster_instances(cluster::BootClock::time_point lost_at) {
     std::vector<std::string> names;
     for (const auto& record :
@@ -601,8 +612,8 @@ class Placement final : public PlacementActor::base {
       names.push_back(record->name());
     if (names.empty()) return;
     auto left = lost_at - cluster::BootClock::now() - stop_margin;
-    auto within = std::max<caf::timespan>(caf::timespan::zero(),
-                                          std::chrono::duration_cast<caf::timespan>(left));
+    auto within =
+        std::max<caf::timespan>(stop_grace, std::chrono::duration_cast<caf::timespan>(left));
     log_->warn("Cluster lease at risk: stopping {} cluster instance(s) within {} ms", names.size(),
                std::chrono::duration_cast<std::chrono::milliseconds>(within).count());
     request(setup_.supervisor, within + std::chrono::seconds(2), stop_atom::value, names,
@@ -628,11 +639,12 @@ class Placement final : public PlacementActor::base {
   }
 
   /// The lease counts as lost now: another node may start any instance of
-  /// this one's. A copy that still runs here is stopped at once (the stop
-  /// at risk was capped to end by now; after a freeze it had no time at
-  /// all); one still active after that, or whose manager is still in a
-  /// call (a handed-over one too), makes the node exit rather than let two
-  /// copies run (docs/cluster.md, "Leases and timing", "Exit codes").
+  /// this one's. A copy that still runs here is stopped at once, within
+  /// stop_grace (the stop at risk was capped to end by now, or to the grace
+  /// when it came later: after a freeze); one still active after that, or
+  /// whose manager is still in a call (a handed-over one too), makes the
+  /// node exit rather than let two copies run (docs/cluster.md, "Leases and
+  /// timing", "Exit codes").
   void stop_or_exit() {
     std::vector<std::string> names;
     for (const auto& record : cluster_records(may_run)) names.push_back(record->name());
@@ -641,7 +653,7 @@ class Placement final : public PlacementActor::base {
       return;
     }
     request(setup_.supervisor, lost_stop_wait, stop_atom::value, names,
-            Trigger{EventCause::lease_lost}, caf::timespan::zero())
+            Trigger{EventCause::lease_lost}, caf::timespan{stop_grace})
         .then(
             [this](std::vector<std::string>& still_running) {
               for (const auto& name : returning_)

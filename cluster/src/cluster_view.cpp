@@ -177,6 +177,12 @@ void ClusterView::put_record(const std::string& name, const etcd::KeyValue& kv,
   auto record = decode_record(kv.value);
   auto& instance = instances_[name];
   bool placement_matters = !instance.record || instance.record->tombstone != record.tombstone;
+  if (!record.tombstone && (!instance.record || instance.record->tombstone)) {
+    // A new instance of the name: how the last one's owner left says
+    // nothing of it.
+    instance.vacancy.reset();
+    instance.created_while_watching = loaded_;
+  }
   instance.record = record;
   instance.record_revision = kv.mod_revision;
   changes.records.push_back({name, std::move(record), kv.mod_revision});

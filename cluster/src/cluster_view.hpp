@@ -50,6 +50,9 @@ struct ViewInstance {
   std::optional<ViewOwner> owner{};
   /// How the last owner left (kept after a new one came: its cause).
   std::optional<Vacancy> vacancy{};
+  /// Its record was created (or a tombstone replaced) while this view was
+  /// watching, not found by its first full read.
+  bool created_while_watching = false;
 };
 
 /// An owner key that disappeared.

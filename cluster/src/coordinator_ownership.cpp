@@ -118,6 +118,8 @@ Acquisition Coordinator::Impl::acquisition_of(const std::string& name, std::int6
   } else if (instance->vacancy) {
     acquisition.cause = instance->vacancy->cause;
     acquisition.from_node = instance->vacancy->from_node;
+  } else if (instance->created_while_watching) {
+    acquisition.request_id = instance->record->request_id;
   }
   return acquisition;
 }

@@ -118,12 +118,14 @@ std::string encode(const NodeRegistration& registration) {
 }
 
 std::string encode(const InstanceRecord& record) {
-  return json{{"class", record.class_key},
-              {"nodes", sorted_set(record.nodes)},
-              {"configuration", record.configuration},
-              {"desired", to_string(record.desired)},
-              {"tombstone", record.tombstone}}
-      .dump();
+  json value{{"class", record.class_key},
+             {"nodes", sorted_set(record.nodes)},
+             {"configuration", record.configuration},
+             {"desired", to_string(record.desired)},
+             {"tombstone", record.tombstone}};
+  // Only for a request's record: a file's stays as it was.
+  if (record.request_id) value["request_id"] = *record.request_id;
+  return value.dump();
 }
 
 std::string encode(const OwnerValue& owner) {
@@ -164,6 +166,7 @@ InstanceRecord decode_record(std::string_view text) {
     throw RecordError("an instance record: \"desired\" is neither \"running\" nor \"stopped\"");
   record.desired = *desired;
   record.tombstone = boolean_field(value, "tombstone", what);
+  if (value.contains("request_id")) record.request_id = string_field(value, "request_id", what);
   return record;
 }
 

@@ -90,6 +90,61 @@ TEST_CASE("a cluster instance that no live node may run is registered at once, w
   CHECK(entry["owner"].is_null());
 }
 
+TEST_CASE("a cluster instance's registered event on its owner names the request that made it",
+          "[cluster][failover][events]") {
+  // docs/supervision.md, "Events": a registration is caused by its request
+  // on whichever node registers it; what a node finds in the store at its
+  // start is registered with the cause `startup`.
+  StoreCluster cluster({"A", "B"});
+  auto a = cluster.node("A").client();
+  auto b = cluster.node("B").client();
+  auto register_through_a = [&](const std::string& name, const std::string& node,
+                                const std::string& request_id) {
+    json body{{"service_name", "echo"},
+              {"instance_name", name},
+              {"placement", "cluster"},
+              {"nodes", json::array({node})}};
+    // Again after a DELETE: refused until the last owner released the name.
+    REQUIRE(wait_until(
+        [&] {
+          return a.request("POST", "/services/register", body.dump(),
+                           {"X-Request-Id: " + request_id})
+                     .status == 200;
+        },
+        10s, 50ms));
+  };
+  auto last_registered = [](HttpClient& api, const std::string& name) {
+    json found = nullptr;
+    for (const auto& event : events_of(api, name))
+      if (event.value("state", "") == "registered") found = event;
+    return found;
+  };
+
+  register_through_a("cx", "B", "register-cx");  // carried to B by its record
+  auto registered = last_registered(b, "cx");
+  REQUIRE(registered.is_object());
+  CHECK(registered["cause"] == "request");
+  CHECK(registered["request_id"] == "register-cx");
+
+  // Deleted, then registered anew: not a hand-over from its last owner.
+  E2E_REQUIRE_STATUS(a.del("/services/cx"), 200);
+  register_through_a("cx", "B", "register-cx-again");
+  registered = last_registered(b, "cx");
+  REQUIRE(registered.is_object());
+  CHECK(registered["cause"] == "request");
+  CHECK(registered["request_id"] == "register-cx-again");
+  CHECK(registered["from_node"].is_null());
+
+  register_through_a("found", "C", "register-found");  // C is not up yet
+  cluster.nodes.emplace("C", cluster.start("C"));
+  cluster.require_all_up();
+  auto c = cluster.node("C").client();
+  REQUIRE(wait_until([&] { return last_registered(c, "found").is_object(); }, 10s));
+  registered = last_registered(c, "found");
+  CHECK(registered["cause"] == "startup");
+  CHECK(registered["request_id"].is_null());
+}
+
 TEST_CASE(
     "kill -9 of the owner: another node runs the instance within lease + 1 s, with its "
     "configuration",
@@ -376,6 +431,62 @@ TEST_CASE("an owner that wakes past its lease with a copy that cannot stop at on
   auto status = frozen.wait(5s);
   check_exit(status, 70, cluster.node(owner).server->stderr_text());
   CHECK_THAT(cluster.node(owner).server->stderr_text(), Catch::Contains("slowstop"));
+}
+
+TEST_CASE("an owner that wakes past its lease stops its fast cluster instances as a normal stop",
+          "[cluster][failover]") {
+  // docs/cluster.md, "Leases and timing": awake past its lease, the node has
+  // no stop budget left, yet each stop gets the grace to return; the `lock`
+  // example's stop returns at once, so each is a normal stop: `stopped`, no
+  // timeout, no exit 70. Several instances, so that a stop answered as
+  // timed out a hair before it returned is all but sure to show.
+  constexpr int instance_count = 12;
+  StoreCluster cluster({"A"});
+  auto a = cluster.node("A").client();
+  std::vector<std::string> names;
+  for (int index = 1; index <= instance_count; ++index) {
+    auto name = "lk" + std::to_string(index);
+    register_cluster_instance(a, "lock", name);
+    auto path = (cluster.directory.path() / (name + ".lock")).string();
+    E2E_REQUIRE_STATUS(a.post("/services/" + name + "/configure", json{{"path", path}}), 200);
+    E2E_REQUIRE_STATUS(a.post("/services/" + name + "/start"), 200);
+    names.push_back(name);
+  }
+  E2E_REQUIRE_STATUS(register_service(a, "echo", "local"), 200);
+  E2E_REQUIRE_STATUS(a.post("/services/local/start"), 200);
+  // B comes once A owns them all: they stay on A until it freezes.
+  cluster.nodes.emplace("B", cluster.start("B"));
+  cluster.require_all_up();
+  auto b = cluster.node("B").client();
+
+  auto& frozen = cluster.node("A").server->process();
+  frozen.signal(SIGSTOP);
+  for (const auto& name : names)
+    REQUIRE(wait_until([&] { return owner_of(b, name) == "B"; }, lease + slack() + 10s, 20ms));
+  frozen.signal(SIGCONT);
+
+  auto listed_on_a = [&] {
+    auto listed = service_names(a);
+    return std::any_of(names.begin(), names.end(), [&](const std::string& name) {
+      return std::find(listed.begin(), listed.end(), name) != listed.end();
+    });
+  };
+  wait_until([&] { return !frozen.alive() || !listed_on_a(); }, 15s, 50ms);
+  auto log = cluster.node("A").server->stderr_text();
+  INFO(log.substr(log.size() > 6000 ? log.size() - 6000 : 0));
+  REQUIRE(frozen.alive());
+  CHECK_FALSE(listed_on_a());
+  CHECK(a.get("/services/local").field("state") == "running");
+  for (const auto& name : names) {
+    INFO(name);
+    auto events = events_of(a, name);
+    CHECK(std::none_of(events.begin(), events.end(),
+                       [](const json& event) { return event.value("state", "") == "error"; }));
+    CHECK(std::any_of(events.begin(), events.end(),
+                      [](const json& event) { return event.value("state", "") == "stopped"; }));
+  }
+  CHECK_THAT(log, !Catch::Contains("Timed out stopping"));
+  CHECK(frozen.alive());  // an exit 70 may come a moment after the stops
 }
 
 TEST_CASE("DELETE of a cluster instance from any node stops it and removes its record",

@@ -144,6 +144,10 @@ struct Acquisition {
   Cause cause = Cause::initial;
   /// The previous owner (failover, handover, rebalance).
   std::optional<std::string> from_node{};
+  /// initial, of a record that a registration request created while this
+  /// node watched the store: that request's id ("" when it had none). None
+  /// for a record this node found at its start, or a file's.
+  std::optional<std::string> request_id{};
 };
 
 /// A node of the cluster as registered (nodes()).

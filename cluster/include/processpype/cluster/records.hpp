@@ -65,6 +65,10 @@ struct InstanceRecord {
   DesiredState desired = DesiredState::stopped;
   /// Deleted: nobody runs it; a file does not create it again.
   bool tombstone = false;
+  /// Created by a registration request: that request's id ("" when it had
+  /// none), the cause of the registration at its first owner. None for the
+  /// record of a file's instance.
+  std::optional<std::string> request_id{};
 
   /// Whether `node` may own it: listed (or no list), has the class.
   bool eligible(const NodeRegistration& node) const;
