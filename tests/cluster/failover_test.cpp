@@ -565,8 +565,9 @@ TEST_CASE("the store's state shows on /health/ready without taking the node out"
   E2E_CHECK_STATUS(a.get("/services"), 200);
 }
 
-TEST_CASE("a node started while the store is down answers 503 for cluster names until its view loads",
-          "[cluster][failover]") {
+TEST_CASE(
+    "a node started while the store is down answers 503 for cluster names until its view loads",
+    "[cluster][failover]") {
   // docs/cluster.md, "Store outages": a node that has never read the
   // cluster's view knows no cluster instance. It must not say one is
   // absent (404, an empty list): a script would take that for the truth
@@ -584,9 +585,9 @@ TEST_CASE("a node started while the store is down answers 503 for cluster names 
   auto deleted = c.del("/services/shared");
   auto listed = c.get("/cluster/services");
   auto nodes = c.get("/nodes");
-  auto new_cluster_instance = c.post(
-      "/services/register",
-      json{{"service_name", "echo"}, {"instance_name", "fresh"}, {"placement", "cluster"}});
+  auto new_cluster_instance =
+      c.post("/services/register",
+             json{{"service_name", "echo"}, {"instance_name", "fresh"}, {"placement", "cluster"}});
   auto local_status = c.get("/services/local");
   cluster.etcd.member(0).start();  // before any CHECK, so a failure does not leave it stopped
   REQUIRE(cluster.etcd.wait_until_healthy(20s).empty());
