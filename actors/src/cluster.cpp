@@ -56,6 +56,11 @@ std::optional<cluster::ClusterInstance> Cluster::instance(std::string_view name)
   return coordinator_->instance(name);
 }
 
+bool Cluster::view_loaded() const {
+  // The view takes the store's revision (never 0) with its first full read.
+  return coordinator_->view_revision() > 0;
+}
+
 std::optional<bool> Cluster::store_reachable() const {
   return coordinator_->store_reachable();
 }

@@ -93,6 +93,11 @@ std::string request_id_of(const HttpExchange& exchange) {
   return fmt::format("{:016x}{:016x}", bits(), bits());
 }
 
+Error view_not_loaded() {
+  return Error(ErrorCode::node_unavailable,
+               "cluster store unreachable: this node has not loaded the cluster view yet");
+}
+
 bool wants_event_stream(const HttpExchange& exchange) {
   auto accept = exchange.header("Accept");
   return accept && accept->find("text/event-stream") != std::string_view::npos;
@@ -260,6 +265,10 @@ bool ApiCore::carry_to_owner(const Call& call, const Route& route) {
       return true;
     }
     return false;
+  }
+  if (!cluster->view_loaded()) {
+    respond_error(call.exchange, view_not_loaded());
+    return true;
   }
   auto instance = cluster->instance(name);
   if (!instance) return false;

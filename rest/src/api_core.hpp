@@ -62,6 +62,11 @@ inline constexpr const char* request_id_header = "X-Request-Id";
 /// `X-Request-Id` when that is 1-128 printable characters, else a new one.
 std::string request_id_of(const HttpExchange& exchange);
 
+/// The 503 of a request that needs the cluster's view before this node has
+/// read it once (docs/cluster.md, "Store outages"): an instance missing from
+/// that view may well exist.
+Error view_not_loaded();
+
 /// Whether the client asked for Server-Sent Events.
 bool wants_event_stream(const HttpExchange& exchange);
 

@@ -17,6 +17,7 @@ class ClusterHandlers {
   void services(Call& call) {
     auto* cluster = member(call);
     if (!cluster) return;
+    if (!cluster->view_loaded()) return core_.respond_error(call.exchange, view_not_loaded());
     core_.background.post([this, cluster, exchange = call.exchange] {
       auto list = json::array();
       for (const auto& instance : cluster->instances())
@@ -101,7 +102,10 @@ std::vector<Route> cluster_routes(ApiCore& core) {
        .doc = {.summary = "The cluster instances, from this node's view",
                .responses = {json_reply(200, "Every cluster instance, by name",
                                         schema_ref("ClusterServices")),
-                             no_store}}},
+                             no_store,
+                             error_reply(503,
+                                         "cluster store unreachable: this node has not "
+                                         "loaded the cluster view yet")}}},
       {.method = "POST",
        .pattern = "cluster/rebalance",
        .handle = handler_of(handlers, &ClusterHandlers::rebalance),

@@ -8,7 +8,13 @@ std::vector<Route> node_routes(ApiCore& core) {
     core.ask(
         call, core.runtime.node(),
         [&core, exchange = call.exchange](std::vector<NodeStatus>& nodes) {
-          core.respond_json(exchange, node_list(nodes));
+          auto body = node_list(nodes);
+          // The nodes of a store cluster meet through the view: until this
+          // node has read it, the list lacks them (docs/cluster.md, "Store
+          // outages").
+          if (const auto* cluster = core.runtime.cluster())
+            body["cluster_view"] = cluster->view_loaded() ? "loaded" : "not_loaded";
+          core.respond_json(exchange, body);
         },
         nodes_atom::value);
   };

@@ -675,3 +675,48 @@ TEST_CASE("the store's state shows on /health/ready without taking the node out"
   E2E_CHECK_STATUS(a.get("/health/ready"), 200);
   E2E_CHECK_STATUS(a.get("/services"), 200);
 }
+
+TEST_CASE(
+    "a node started while the store is down answers 503 for cluster names until its view loads",
+    "[cluster][failover]") {
+  // docs/cluster.md, "Store outages": a node that has never read the
+  // cluster's view knows no cluster instance. It must not say one is
+  // absent (404, an empty list): a script would take that for the truth
+  // and create it again elsewhere.
+  StoreCluster cluster({"A"});
+  auto a = cluster.node("A").client();
+  register_cluster_instance(a, "echo", "shared");
+
+  REQUIRE(cluster.etcd.member(0).stop());
+  auto late = cluster.start("C");
+  auto c = late.client();
+  auto local_registered = register_service(c, "echo", "local");
+  auto status = c.get("/services/shared");
+  auto started = c.post("/services/shared/start");
+  auto deleted = c.del("/services/shared");
+  auto listed = c.get("/cluster/services");
+  auto nodes = c.get("/nodes");
+  auto new_cluster_instance =
+      c.post("/services/register",
+             json{{"service_name", "echo"}, {"instance_name", "fresh"}, {"placement", "cluster"}});
+  auto local_status = c.get("/services/local");
+  cluster.etcd.member(0).start();  // before any CHECK, so a failure does not leave it stopped
+  REQUIRE(cluster.etcd.wait_until_healthy(20s).empty());
+
+  for (const auto* refused : {&status, &started, &deleted, &listed}) {
+    E2E_CHECK_STATUS(*refused, 503);
+    CHECK_THAT(refused->detail(), Catch::StartsWith("cluster store unreachable") &&
+                                      Catch::Contains("not loaded the cluster view"));
+  }
+  E2E_CHECK_STATUS(nodes, 200);
+  CHECK(nodes.field("cluster_view") == "not_loaded");
+  E2E_CHECK_STATUS(new_cluster_instance, 503);
+  E2E_CHECK_STATUS(local_registered, 200);
+  E2E_CHECK_STATUS(local_status, 200);
+
+  // Once the store answers, the node reads the view and the name resolves.
+  CHECK(wait_until([&] { return c.get("/services/shared").status == 200; }, lease + slack() + 20s,
+                   100ms));
+  CHECK(cluster_entry(c, "shared").is_object());
+  CHECK(c.get("/nodes").field("cluster_view") == "loaded");
+}

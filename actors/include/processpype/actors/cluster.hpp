@@ -75,6 +75,11 @@ class Cluster {
   /// The cluster instances of this node's view (GET /cluster/services).
   std::vector<cluster::ClusterInstance> instances() const;
   std::optional<cluster::ClusterInstance> instance(std::string_view name) const;
+  /// Whether this node has read the cluster's view from the store once:
+  /// until then (a node started during a store outage) it knows no cluster
+  /// instance and no node it would find through the store, and absence
+  /// from its view proves nothing.
+  bool view_loaded() const;
   /// Whether the last call to the store was answered (`/health/ready`);
   /// empty until the store first answers or fails to, just after the start.
   std::optional<bool> store_reachable() const;
