@@ -56,6 +56,10 @@ std::optional<cluster::ClusterInstance> Cluster::instance(std::string_view name)
   return coordinator_->instance(name);
 }
 
+std::vector<cluster::NodeInfo> Cluster::nodes() const {
+  return coordinator_->nodes();
+}
+
 std::optional<bool> Cluster::store_reachable() const {
   return coordinator_->store_reachable();
 }

@@ -75,6 +75,8 @@ class Cluster {
   /// The cluster instances of this node's view (GET /cluster/services).
   std::vector<cluster::ClusterInstance> instances() const;
   std::optional<cluster::ClusterInstance> instance(std::string_view name) const;
+  /// The live nodes of this node's view, by id (GET /nodes: which are cordoned).
+  std::vector<cluster::NodeInfo> nodes() const;
   /// Whether the last call to the store was answered (`/health/ready`);
   /// empty until the store first answers or fails to, just after the start.
   std::optional<bool> store_reachable() const;
