@@ -61,6 +61,10 @@ bool Cluster::view_loaded() const {
   return coordinator_->view_revision() > 0;
 }
 
+std::vector<cluster::NodeInfo> Cluster::nodes() const {
+  return coordinator_->nodes();
+}
+
 std::optional<bool> Cluster::store_reachable() const {
   return coordinator_->store_reachable();
 }

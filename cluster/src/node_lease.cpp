@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace processpype::cluster::internal {
@@ -18,6 +19,12 @@ double milliseconds_between(BootClock::time_point from, BootClock::time_point to
 /// Whether the store answered (refusing), as opposed to not answering.
 bool answered(const etcd::StoreError& error) {
   return error.kind() != etcd::StoreError::Kind::unreachable;
+}
+
+/// " after N failed attempts", or nothing.
+std::string failed_attempts_note(std::uint64_t failures) {
+  if (failures == 0) return {};
+  return fmt::format(" after {} failed attempt{}", failures, failures == 1 ? "" : "s");
 }
 
 }  // namespace
@@ -144,10 +151,10 @@ void NodeLease::renew() {
     signals_.call_outcome(answered(error));
     std::lock_guard lock{state_mutex_};
     next_renewal_ = std::max(BootClock::now(), sent + timing_.retry_interval());
-    log_->warn("cluster lease {:x} not renewed ({}); it counts as lost in {:.0f} ms", id,
-               error.what(), milliseconds_between(BootClock::now(), state_.lost_at));
+    log_renewal_failure(id, error);
     return;
   }
+  auto failures = renewal_failure_log_.success();
   {
     std::lock_guard order{signal_mutex_};
     LeaseState now;
@@ -167,8 +174,9 @@ void NodeLease::renew() {
     }
     if (ttl) {
       renewals_.fetch_add(1);
-      if (previous != LeaseHealth::secure)
-        log_->info("cluster lease {:x} renewed again: it is alive ({} s)", id, *ttl);
+      if (previous != LeaseHealth::secure || failures > 1)
+        log_->info("cluster lease {:x} renewed again{}: it is alive ({} s)", id,
+                   failed_attempts_note(failures), *ttl);
       signals_.renewed(now, previous);
     } else {
       log_->warn("cluster lease {:x} is gone (etcd answered without a TTL)", id);
@@ -176,6 +184,20 @@ void NodeLease::renew() {
     }
   }
   deadline_alarm_.wake();
+}
+
+void NodeLease::log_renewal_failure(std::int64_t id, const etcd::StoreError& error) {
+  auto unlogged = renewal_failure_log_.failure(BootClock::now());
+  if (!unlogged) return;
+  // Once lost, the lease was said to be lost (pass_deadlines): no countdown.
+  if (state_.health == LeaseHealth::lost) {
+    log_->warn("cluster lease {:x} still not renewed ({}); it counts as lost{}", id, error.what(),
+               etcd::unlogged_failures_note(*unlogged));
+    return;
+  }
+  auto left = std::max(0.0, milliseconds_between(BootClock::now(), state_.lost_at));
+  log_->warn("cluster lease {:x} not renewed ({}); it counts as lost in {:.0f} ms{}", id,
+             error.what(), left, etcd::unlogged_failures_note(*unlogged));
 }
 
 BootClock::time_point NodeLease::next_deadline() const {

@@ -23,6 +23,7 @@
 #include "processpype/cluster/coordinator.hpp"
 #include "processpype/cluster/lease_timing.hpp"
 #include "processpype/etcd/etcd_client.hpp"
+#include "processpype/etcd/failure_log_limiter.hpp"
 
 namespace processpype::cluster::internal {
 
@@ -83,6 +84,8 @@ class NodeLease {
   /// Moves to at_risk / lost when their time has come.
   void pass_deadlines();
   void set_confirmed(LeaseState& state, BootClock::time_point sent, std::int64_t ttl) const;
+  /// Under state_mutex_.
+  void log_renewal_failure(std::int64_t id, const etcd::StoreError& error);
   bool stopping() const noexcept { return stopping_.load(); }
 
   etcd::Client client_;
@@ -96,6 +99,9 @@ class NodeLease {
   mutable std::mutex state_mutex_;
   LeaseState state_;
   BootClock::time_point next_renewal_{};
+  /// The renewing thread's own: an outage fails a renewal every
+  /// retry_interval until the store answers again.
+  etcd::FailureLogLimiter<BootClock> renewal_failure_log_;
 
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> renewals_{0};

@@ -72,6 +72,14 @@ Cell state_cell(const json& state) {
   return {text, state_colour(text)};
 }
 
+/// A node's state, with ",cordoned" after a drain (docs/cluster.md): one
+/// word, so that the columns still split on spaces.
+Cell node_state_cell(const json& node) {
+  auto cell = state_cell(member(node, "state"));
+  if (member(node, "cordoned") == true) cell.text += ",cordoned";
+  return cell;
+}
+
 Cell error_cell(const json& error) {
   return error.is_null() ? Cell{"-"} : Cell{display_text(error), Colour::red};
 }
@@ -370,7 +378,7 @@ void list_nodes(Context& context, bool ids_only) {
     auto address = display_text(member(node, "address"));  // "" without a node port
     table.add_row({{display_text(member(node, "id"))},
                    {address.empty() ? "-" : address},
-                   state_cell(member(node, "state")),
+                   node_state_cell(node),
                    {display_text(member(node, "services"))},
                    {display_text(member(node, "version"))},
                    {display_text(member(node, "title"))}});

@@ -13,6 +13,7 @@
 #include "gateway.hpp"
 #include "gateway_json.hpp"
 #include "processpype/etcd/base64.hpp"
+#include "processpype/etcd/failure_log_limiter.hpp"
 
 namespace processpype::etcd {
 
@@ -99,6 +100,8 @@ class Watch::Impl {
   bool reconnect_at_once_ = false;
   Clock::time_point last_data_;
   int reported_state_ = -1;  ///< -1: none yet
+  /// The watch thread's own: a store outage fails a reconnection a second.
+  FailureLogLimiter<Clock> reconnect_log_;
 
   std::thread thread_;
 };
@@ -153,8 +156,10 @@ void Watch::Impl::run() {
     }
     report_state(false);
     gateway_->pass_over(endpoint);
-    log().warn("etcd watch of {} on {}: {}; reconnecting in {} ms", describe(options_),
-               gateway_->endpoint(endpoint), end.reason, backoff.count());
+    if (auto unlogged = reconnect_log_.failure(Clock::now()))
+      log().warn("etcd watch of {} on {}: {}; reconnecting in {} ms{}", describe(options_),
+                 gateway_->endpoint(endpoint), end.reason, backoff.count(),
+                 unlogged_failures_note(*unlogged));
     // Where the client's calls get through, else the next one.
     auto failed = endpoint;
     endpoint = gateway_->preferred();
@@ -339,6 +344,10 @@ void Watch::Impl::on_created(const json& result) {
   // Started "from now": the watch sees the changes after the header's
   // revision; from here on, a reconnection resumes after what it delivered.
   if (next_revision.load() == 0) next_revision.store(internal::header_revision(result) + 1);
+  // After an outage (not a single reconnection), its warnings get an end.
+  if (auto failures = reconnect_log_.success(); failures > 1)
+    log().info("etcd watch of {} on {}: watching again after {} failed attempts",
+               describe(options_), gateway_->endpoint(endpoint_), failures);
   report_state(true);
 }
 

@@ -254,7 +254,7 @@ std::optional<std::string> register_node(const json& body) {
   return node->get<std::string>();
 }
 
-json node_list(const std::vector<NodeStatus>& nodes) {
+json node_list(const std::vector<NodeStatus>& nodes, const std::set<std::string>& cordoned) {
   auto list = json::array();
   for (const auto& node : nodes)
     list.push_back({{"id", node.id},
@@ -262,7 +262,8 @@ json node_list(const std::vector<NodeStatus>& nodes) {
                     {"state", node.up ? "up" : "down"},
                     {"services", node.services},
                     {"version", node.application.version},
-                    {"title", node.application.title}});
+                    {"title", node.application.title},
+                    {"cordoned", cordoned.contains(node.id)}});
   return {{"nodes", std::move(list)}};
 }
 

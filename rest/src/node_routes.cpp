@@ -3,12 +3,28 @@
 
 namespace processpype::rest {
 
+namespace {
+
+/// The nodes cordoned in this node's view of the store (docs/cluster.md,
+/// "Drain, uncordon, rebalance"): the cordon lives in each node's
+/// registration, so every node of the cluster knows every node's. None
+/// without a store, where nothing can be drained.
+std::set<std::string> cordoned_nodes(Runtime& runtime) {
+  std::set<std::string> cordoned;
+  if (auto* cluster = runtime.cluster())
+    for (const auto& node : cluster->nodes())
+      if (node.registration.cordoned) cordoned.insert(node.registration.id);
+  return cordoned;
+}
+
+}  // namespace
+
 std::vector<Route> node_routes(ApiCore& core) {
   auto list = [&core](Call& call) {
     core.ask(
         call, core.runtime.node(),
         [&core, exchange = call.exchange](std::vector<NodeStatus>& nodes) {
-          auto body = node_list(nodes);
+          auto body = node_list(nodes, cordoned_nodes(core.runtime));
           // The nodes of a store cluster meet through the view: until this
           // node has read it, the list lacks them (docs/cluster.md, "Store
           // outages").

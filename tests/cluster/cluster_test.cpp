@@ -128,6 +128,7 @@ TEST_CASE_METHOD(FreshServer, "cluster: without --node-port, /nodes lists the lo
   REQUIRE(nodes.size() == 1);
   CHECK(nodes[0].value("state", "") == "up");
   CHECK(nodes[0]["services"] == 0);
+  CHECK(nodes[0]["cordoned"] == false);  // without a store nothing is ever drained
   REQUIRE(nodes[0]["id"].is_string());
   auto id = nodes[0]["id"].get<std::string>();
   // The local node is addressable by its id too.

@@ -20,6 +20,20 @@
 
 using namespace cluster_tests;
 
+namespace {
+
+/// Which nodes GET /nodes on `api` says are cordoned, by id.
+std::map<std::string, bool> cordoned_by_id(HttpClient& api) {
+  std::map<std::string, bool> cordoned;
+  auto reply = api.get("/nodes");
+  if (!reply.body_json.is_object() || !reply.body_json["nodes"].is_array()) return cordoned;
+  for (const auto& node : reply.body_json["nodes"])
+    cordoned[node.value("id", "")] = node.value("cordoned", false);
+  return cordoned;
+}
+
+}  // namespace
+
 TEST_CASE("a cluster instance runs on one node and answers from every node",
           "[cluster][failover]") {
   StoreCluster cluster;
@@ -284,6 +298,10 @@ TEST_CASE("drain hands a node's cluster instances over and cordons it, uncordon 
   CHECK(a.get("/services/lk/holder").field("node") == other);
   auto drained_api = cluster.node(owner).client();
   CHECK_FALSE(events_with_cause(drained_api, "lk", "handover").empty());
+  // GET /nodes on either node shows the cordon (each node's view of the store).
+  std::map<std::string, bool> drained_view{{owner, true}, {other, false}};
+  CHECK(cordoned_by_id(drained_api) == drained_view);
+  CHECK(wait_until([&] { return cordoned_by_id(a) == drained_view; }, 10s, 50ms));
 
   // Cordoned: new instances all go to the other node, even those that
   // prefer the drained one (of 12, all but one in 4096 cases).
@@ -292,6 +310,9 @@ TEST_CASE("drain hands a node's cluster instances over and cordons it, uncordon 
   for (int i = 0; i < instances; ++i) CHECK(owner_of(a, "e" + std::to_string(i)) == other);
 
   E2E_REQUIRE_STATUS(a.post(cluster.node(owner).path() + "/uncordon"), 200);
+  std::map<std::string, bool> uncordoned_view{{owner, false}, {other, false}};
+  CHECK(cordoned_by_id(drained_api) == uncordoned_view);
+  CHECK(wait_until([&] { return cordoned_by_id(a) == uncordoned_view; }, 10s, 50ms));
   E2E_REQUIRE_STATUS(a.post("/cluster/rebalance"), 200);
   // Rebalanced: those that prefer it move back to their preferred owner.
   CHECK(wait_until(

@@ -5,7 +5,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
+#include <thread>
 
 #include "coordination_test_support.hpp"
 #include "processpype/etcd/etcd_client.hpp"
@@ -76,6 +83,50 @@ struct NodeBehindACut {
   EtcdCluster etcd;
   TcpProxy cut{etcd.member(0).client_port()};
   SimulatedCluster nodes{etcd.endpoints()};
+};
+
+/// Points fd 2, where the nodes log, at a file while alive.
+class CapturedStderr {
+ public:
+  CapturedStderr()
+      : path_(std::filesystem::temp_directory_path() /
+              ("processpype-coordination-stderr-" + std::to_string(::getpid()) + ".log")) {
+    std::fflush(stderr);
+    saved_ = ::dup(STDERR_FILENO);
+    std::FILE* file = std::fopen(path_.c_str(), "w");
+    REQUIRE(file != nullptr);
+    ::dup2(::fileno(file), STDERR_FILENO);
+    std::fclose(file);
+  }
+  ~CapturedStderr() {
+    std::fflush(stderr);
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+    std::filesystem::remove(path_);
+  }
+  CapturedStderr(const CapturedStderr&) = delete;
+  CapturedStderr& operator=(const CapturedStderr&) = delete;
+
+  /// What was written so far.
+  std::string text() const {
+    std::fflush(stderr);
+    std::ifstream file{path_};
+    std::stringstream content;
+    content << file.rdbuf();
+    return content.str();
+  }
+  /// The lines written so far that contain `words`.
+  std::size_t lines_with(const std::string& words) const {
+    std::istringstream lines{text()};
+    std::size_t count = 0;
+    for (std::string line; std::getline(lines, line);)
+      if (line.find(words) != std::string::npos) ++count;
+    return count;
+  }
+
+ private:
+  std::filesystem::path path_;
+  int saved_ = -1;
 };
 
 }  // namespace
@@ -393,6 +444,42 @@ TEST_CASE_METHOD(
               .ok());
   }
   CHECK(nodes.runs().violations().empty());
+}
+
+TEST_CASE("A store outage of several leases logs the lost lease once and not every failed retry",
+          "[cluster][outage]") {
+  EtcdCluster etcd;
+  SimulatedCluster nodes(etcd.endpoints());
+  REQUIRE(nodes.join({"a"}));
+  auto& node = nodes.node("a");
+  CapturedStderr log;
+
+  etcd.member(0).kill();
+  REQUIRE(wait_until([&] { return node.last_lease_event(LeaseHealth::lost).has_value(); }, 5s));
+  // The outage goes on for three leases: a renewal fails every 167 ms, a
+  // watch reconnection every second, each a line without a limit.
+  std::this_thread::sleep_for(6s);
+  etcd.member(0).start();
+  REQUIRE(etcd.wait_until_healthy(20s).empty());
+  REQUIRE(wait_until(
+      [&] {
+        auto secure = node.last_lease_event(LeaseHealth::secure);
+        return secure && secure->at > node.last_lease_event(LeaseHealth::lost)->at;
+      },
+      10s));
+  auto watching_again =
+      wait_until([&] { return log.lines_with("watching again after") == 1; }, 10s);
+
+  INFO(log.text());
+  CHECK(watching_again);
+  // docs/operations.md, "Store outages": the first failure, then one line
+  // per 30 s (a second one on a machine so slow that the outage outlasts
+  // 30 s); the loss once; the end of the outage once.
+  CHECK(log.lines_with("not renewed (") <= 2);
+  CHECK(log.lines_with("reconnecting in") <= 2);
+  CHECK(log.lines_with("counts as lost in -") == 0);
+  CHECK(log.lines_with("counts as lost:") == 1);
+  CHECK(log.lines_with("renewed again after") == 1);
 }
 
 TEST_CASE("etcd restarted within the lease: the owners keep their instances and run them again",

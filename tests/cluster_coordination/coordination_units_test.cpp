@@ -11,6 +11,7 @@
 #include "processpype/cluster/lease_timing.hpp"
 #include "processpype/cluster/records.hpp"
 #include "processpype/cluster/rendezvous.hpp"
+#include "processpype/etcd/failure_log_limiter.hpp"
 
 using namespace processpype::cluster;
 using namespace std::chrono_literals;
@@ -126,6 +127,32 @@ TEST_CASE("Lease timing refuses a lease under 2 s and a stop allowance that leav
   CHECK_NOTHROW(LeaseTiming(2s, 834ms));
   CHECK_THROWS_WITH(LeaseTiming(2s, 900ms), Catch::Contains("between 0 and 834 ms"));
   CHECK_THROWS_AS(LeaseTiming(5s, -1ms), std::invalid_argument);
+}
+
+TEST_CASE("Repeated store failures get their first line at once and then one per interval",
+          "[cluster][lease]") {
+  // docs/operations.md, "Store outages": a renewal fails every 250 ms.
+  processpype::etcd::FailureLogLimiter<BootClock> limiter(30s);
+  auto start = BootClock::time_point(100s);
+  CHECK(limiter.failure(start) == std::uint64_t{0});
+  std::size_t lines = 0;
+  std::optional<std::uint64_t> said;
+  for (auto at = start + 250ms; at <= start + 60s; at += 250ms)
+    if (auto unlogged = limiter.failure(at)) {
+      ++lines;
+      said = unlogged;
+    }
+  CHECK(lines == 2);                  // at 30 s and at 60 s
+  CHECK(said == std::uint64_t{119});  // those of the 30 s before the line
+  CHECK(limiter.success() == 241);    // the whole run
+
+  // A success ends the run: the next failure is said at once, and a lone
+  // one leaves nothing unsaid.
+  CHECK(limiter.failure(start + 61s) == std::uint64_t{0});
+  CHECK(limiter.success() == 1);
+  CHECK(processpype::etcd::unlogged_failures_note(0).empty());
+  CHECK(processpype::etcd::unlogged_failures_note(119) ==
+        " (119 more failed since the last report)");
 }
 
 TEST_CASE("The keys of a cluster live under /processpype/<name>/ and parse back",

@@ -623,6 +623,20 @@ TEST_CASE(
   CHECK(has_words(events.out, {" a ", " b ", "on_a", "on_b"}));
 }
 
+TEST_CASE("ctl nodes marks a drained node cordoned in its state column", "[ctl][cluster]") {
+  CannedReplyServer nodes_reply{
+      R"({"nodes": [{"id": "a", "address": "127.0.0.1:7001", "state": "up", "services": 0, )"
+      R"("version": "0.1.0", "title": "t", "cordoned": true}, )"
+      R"({"id": "b", "address": "127.0.0.1:7002", "state": "up", "services": 3, )"
+      R"("version": "0.1.0", "title": "t", "cordoned": false}]})"};
+  auto nodes = run_ctl(nodes_reply.endpoint(), {"nodes"});
+  INFO(nodes.describe());
+  REQUIRE(nodes.code() == 0);
+  CHECK(has_words(line_starting(nodes.out, "a "), {"up,cordoned", "0"}));
+  CHECK(has_words(line_starting(nodes.out, "b "), {"up", "3"}));
+  CHECK(line_starting(nodes.out, "b ").find("cordoned") == std::string::npos);
+}
+
 TEST_CASE("register --cluster asks for a cluster instance and never leaves a node instance instead",
           "[ctl][cluster]") {
   ServerProcess server;

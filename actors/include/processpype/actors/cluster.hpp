@@ -80,6 +80,8 @@ class Cluster {
   /// instance and no node it would find through the store, and absence
   /// from its view proves nothing.
   bool view_loaded() const;
+  /// The live nodes of this node's view, by id (GET /nodes: which are cordoned).
+  std::vector<cluster::NodeInfo> nodes() const;
   /// Whether the last call to the store was answered (`/health/ready`);
   /// empty until the store first answers or fails to, just after the start.
   std::optional<bool> store_reachable() const;

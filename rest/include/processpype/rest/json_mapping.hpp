@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -66,8 +67,10 @@ RegisterRequest parse_register_request(const nlohmann::json& body);
 /// The optional `"node"` of a register body. Throws Error(bad_request).
 std::optional<std::string> register_node(const nlohmann::json& body);
 
-/// GET /nodes: `{"nodes": [{"id","address","state","services","version","title"}]}`.
-nlohmann::json node_list(const std::vector<NodeStatus>& nodes);
+/// GET /nodes: `{"nodes": [{"id","address","state","services","version","title",
+/// "cordoned"}]}`; `cordoned`: the ids of the nodes drained and not uncordoned.
+nlohmann::json node_list(const std::vector<NodeStatus>& nodes,
+                         const std::set<std::string>& cordoned);
 
 /// Query parameters: `a=1&b=%20` → {a: "1", b: " "}; a pair without a name
 /// is skipped. Throws Error(bad_request) naming the parameter when an escape
