@@ -324,21 +324,36 @@ TEST_CASE("drain hands a node's cluster instances over and cordons it, uncordon 
       10s, 50ms));
 }
 
+namespace {
+
+/// How long the stop of start_slow_stopping_instance's instance takes.
+constexpr auto stop_delay = 4s;
+
+/// Starts `slowstop`, a `faulty` cluster instance whose stop takes
+/// stop_delay against a stop_timeout_seconds of 1 (answered as timed out
+/// while the manager is still in it), through node A; returns its owner.
+std::string start_slow_stopping_instance(StoreCluster& cluster) {
+  auto api = cluster.node("A").client();
+  register_cluster_instance(api, "faulty", "slowstop");
+  auto delay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(stop_delay).count();
+  E2E_REQUIRE_STATUS(api.post("/services/slowstop/configure",
+                              json{{"stop_delay_ms", delay_ms}, {"stop_timeout_seconds", 1}}),
+                     200);
+  E2E_REQUIRE_STATUS(api.post("/services/slowstop/start"), 200);
+  auto owner = owner_of(api, "slowstop");
+  REQUIRE_FALSE(owner.empty());
+  return owner;
+}
+
+}  // namespace
+
 TEST_CASE("drain with a stop that outlives its timeout: the next owner starts it only after",
           "[cluster][failover]") {
   // The stop is answered as timed out, and the instance deregistered, while
   // the manager is still in it: its owner key stays until the call returned
   // (docs/cluster.md, "Drain, uncordon, rebalance").
-  constexpr auto stop_delay = 4s;  // stop_delay_ms below
   StoreCluster cluster({"A", "B"});
-  auto a = cluster.node("A").client();
-  register_cluster_instance(a, "faulty", "slowstop");
-  E2E_REQUIRE_STATUS(a.post("/services/slowstop/configure",
-                            json{{"stop_delay_ms", 4000}, {"stop_timeout_seconds", 1}}),
-                     200);
-  E2E_REQUIRE_STATUS(a.post("/services/slowstop/start"), 200);
-  auto owner = owner_of(a, "slowstop");
-  REQUIRE_FALSE(owner.empty());
+  auto owner = start_slow_stopping_instance(cluster);
   auto successor = other_than(cluster, owner);
   auto api = cluster.node(successor).client();
 
@@ -536,16 +551,8 @@ TEST_CASE("DELETE with a stop that outlives its timeout: the name is free only o
   // call returned, so a new instance of the name is refused (409) until
   // then and never runs beside the copy still stopping (docs/cluster.md,
   // "Records").
-  constexpr auto stop_delay = 4s;  // stop_delay_ms below
   StoreCluster cluster({"A", "B"});
-  auto a = cluster.node("A").client();
-  register_cluster_instance(a, "faulty", "slowstop");
-  E2E_REQUIRE_STATUS(a.post("/services/slowstop/configure",
-                            json{{"stop_delay_ms", 4000}, {"stop_timeout_seconds", 1}}),
-                     200);
-  E2E_REQUIRE_STATUS(a.post("/services/slowstop/start"), 200);
-  auto owner = owner_of(a, "slowstop");
-  REQUIRE_FALSE(owner.empty());
+  auto owner = start_slow_stopping_instance(cluster);
   auto api = cluster.node(other_than(cluster, owner)).client();
 
   auto deleted_at = Clock::now();

@@ -16,10 +16,12 @@
 
 #include "coordination_test_support.hpp"
 #include "processpype/etcd/etcd_client.hpp"
+#include "processpype/testing/captured_stderr.hpp"
 #include "processpype/testing/tcp_proxy.hpp"
 
 using namespace processpype::cluster;
 using namespace processpype::cluster::test;
+using processpype::testing::CapturedStderr;
 using processpype::testing::Clock;
 using processpype::testing::elapsed_ms;
 using processpype::testing::EtcdClusterOptions;
@@ -83,50 +85,6 @@ struct NodeBehindACut {
   EtcdCluster etcd;
   TcpProxy cut{etcd.member(0).client_port()};
   SimulatedCluster nodes{etcd.endpoints()};
-};
-
-/// Points fd 2, where the nodes log, at a file while alive.
-class CapturedStderr {
- public:
-  CapturedStderr()
-      : path_(std::filesystem::temp_directory_path() /
-              ("processpype-coordination-stderr-" + std::to_string(::getpid()) + ".log")) {
-    std::fflush(stderr);
-    saved_ = ::dup(STDERR_FILENO);
-    std::FILE* file = std::fopen(path_.c_str(), "w");
-    REQUIRE(file != nullptr);
-    ::dup2(::fileno(file), STDERR_FILENO);
-    std::fclose(file);
-  }
-  ~CapturedStderr() {
-    std::fflush(stderr);
-    ::dup2(saved_, STDERR_FILENO);
-    ::close(saved_);
-    std::filesystem::remove(path_);
-  }
-  CapturedStderr(const CapturedStderr&) = delete;
-  CapturedStderr& operator=(const CapturedStderr&) = delete;
-
-  /// What was written so far.
-  std::string text() const {
-    std::fflush(stderr);
-    std::ifstream file{path_};
-    std::stringstream content;
-    content << file.rdbuf();
-    return content.str();
-  }
-  /// The lines written so far that contain `words`.
-  std::size_t lines_with(const std::string& words) const {
-    std::istringstream lines{text()};
-    std::size_t count = 0;
-    for (std::string line; std::getline(lines, line);)
-      if (line.find(words) != std::string::npos) ++count;
-    return count;
-  }
-
- private:
-  std::filesystem::path path_;
-  int saved_ = -1;
 };
 
 }  // namespace

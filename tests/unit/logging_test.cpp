@@ -15,10 +15,12 @@
 #include <nlohmann/json.hpp>
 
 #include "processpype/runtime/logging.hpp"
+#include "processpype/testing/captured_stderr.hpp"
 
 using processpype::configure_logging;
 using processpype::LogFormat;
 using processpype::make_logger;
+using processpype::testing::CapturedStderr;
 namespace level = spdlog::level;
 
 namespace {
@@ -27,48 +29,6 @@ namespace {
 /// when a test ends, however it ends.
 struct DefaultLoggingAfterwards {
   ~DefaultLoggingAfterwards() { configure_logging(level::info, LogFormat::text); }
-};
-
-/// Points fd 2 at a temporary file while alive; text() reads what was written.
-class CapturedStderr {
- public:
-  CapturedStderr()
-      : path_(std::filesystem::temp_directory_path() /
-              ("processpype-stderr-" + std::to_string(::getpid()) + ".log")) {
-    std::fflush(stderr);
-    saved_ = ::dup(STDERR_FILENO);
-    std::FILE* file = std::fopen(path_.c_str(), "w");
-    REQUIRE(file != nullptr);
-    ::dup2(::fileno(file), STDERR_FILENO);
-    std::fclose(file);
-  }
-  ~CapturedStderr() {
-    restore();
-    std::filesystem::remove(path_);
-  }
-  CapturedStderr(const CapturedStderr&) = delete;
-  CapturedStderr& operator=(const CapturedStderr&) = delete;
-
-  /// Restores stderr, then returns what was written meanwhile.
-  std::string text() {
-    restore();
-    std::ifstream file{path_};
-    std::stringstream content;
-    content << file.rdbuf();
-    return content.str();
-  }
-
- private:
-  void restore() {
-    if (saved_ < 0) return;
-    std::fflush(stderr);
-    ::dup2(saved_, STDERR_FILENO);
-    ::close(saved_);
-    saved_ = -1;
-  }
-
-  std::filesystem::path path_;
-  int saved_ = -1;
 };
 
 std::vector<std::string> lines_of(const std::string& text) {
