@@ -105,6 +105,7 @@ def failure_and_restart_show_live(driver, http, node):
     dialog.find_element(By.CSS_SELECTOR, 'button[value="start"]').click()
     wait_state(driver, node, "f1", "running")
     record_row_changes(driver, node, "f1")
+    slow_status_reads(driver, "f1")
     http.ok("POST", f"/nodes/{node}/services/f1/fail", {"reason": "boom"})
     wait_for(driver, "f1 running again with 1 restart",
              lambda d: cell(d, node, "f1", "state") == "running" and cell(d, node, "f1", "restarts") == "1")
@@ -132,6 +133,27 @@ def register_and_deregister_from_the_page(driver, node):
 def set_text(element, text):
     element.clear()
     element.send_keys(text)
+
+
+def slow_status_reads(driver, name, delay_ms=400):
+    """From now on the page's status reads of `name` answer `delay_ms` late
+    (a slow link, or a busy node): its list reads, sent later, then come
+    back first. The row must still end up with what the last status says."""
+    driver.execute_script(
+        """
+        const [name, delay] = arguments;
+        const fetchNow = window.fetch;
+        window.fetch = async (url, options) => {
+          const response = await fetchNow(url, options);
+          const path = new URL(url, location.href).pathname;
+          if ((options?.method ?? "GET") === "GET" && path.endsWith(`/services/${name}`))
+            await new Promise((resolve) => setTimeout(resolve, delay));
+          return response;
+        };
+        """,
+        name,
+        delay_ms,
+    )
 
 
 def record_row_changes(driver, node, name):

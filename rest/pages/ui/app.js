@@ -256,17 +256,20 @@ async function classLists(instance, key) {
 // -- the model -------------------------------------------------------------------------
 
 /// Shows a status (GET /services/{name}) read by request number `asked`.
+/// Its state is shown unless an event or a list read since said newer; what
+/// only a status says (restarts, health, ...) is shown in any case: status
+/// reads of one instance go one at a time, so this is the newest, and one
+/// asked for after an event follows (refreshInstance). A list read that
+/// overtook this one must not leave the row with the restarts of before.
 function applyStatus(instance, status, asked) {
-  if (asked < instance.change) return;
+  if (asked >= instance.change)
+    Object.assign(instance, { change: asked, state: status.state, error: status.error, isConfigured: status.is_configured });
+  // The restart countdown belongs to the state it was read with.
+  if (status.state === instance.state) instance.nextRestart = status.next_restart_in_seconds ?? null;
   Object.assign(instance, {
-    change: asked,
-    state: status.state,
-    error: status.error,
     restarts: status.restarts ?? 0,
     health: status.health ?? null,
-    nextRestart: status.next_restart_in_seconds ?? null,
     configuration: status.metadata ?? {},
-    isConfigured: status.is_configured,
     placement: status.placement ?? "node",
   });
   renderRow(instance);
