@@ -337,8 +337,7 @@ class Placement final : public PlacementActor::base {
                  request(setup_.supervisor, caf::infinite, deregister_atom::value, name, trigger)
                      .then(
                          [this, name, promise](Deregistration& done) mutable {
-                           release_when_stopped(name, deleted_note);
-                           promise.deliver(std::move(done));
+                           answer_once_released(name, std::move(done), std::move(promise));
                          },
                          [this, name, promise](caf::error& error) mutable {
                            release_when_stopped(name, deleted_note);
@@ -464,6 +463,39 @@ class Placement final : public PlacementActor::base {
   /// rebalance"); the exit-70 guard counts it meanwhile.
   void release_when_stopped(const std::string& name, std::string_view note) {
     if (!setup_.busy_managers->busy(name)) return coordinator_.release(name, {});
+    release_once_returned(name, note);
+  }
+
+  /// A deletion is answered once its owner key is deleted in the store (and
+  /// in this node's view): a registration of the name right after the 200
+  /// is not refused as "being deleted" (docs/cluster.md, "Records"). A stop
+  /// that outlived its timeout is answered at once: its key stays until the
+  /// manager returns.
+  void answer_once_released(const std::string& name, Deregistration deregistration,
+                            caf::typed_response_promise<Deregistration> promise) {
+    if (setup_.busy_managers->busy(name)) {
+      release_once_returned(name, deleted_note);
+      return promise.deliver(std::move(deregistration)), void();
+    }
+    write_then([this, name](WriteDone done) { coordinator_.release(name, std::move(done)); },
+               [name, deregistration, promise](const cluster::WriteResult& result) mutable {
+                 if (result.ok()) return promise.deliver(deregistration), void();
+                 promise.deliver(release_refusal(result, name));
+               });
+  }
+
+  /// The instance is stopped and its tombstone written, but its name stays
+  /// taken until the coordinator's retry of the release gets through.
+  static caf::error release_refusal(const cluster::WriteResult& result, const std::string& name) {
+    if (result.outcome != cluster::WriteOutcome::unreachable) return refusal_of(result, name);
+    return make_error(ErrorCode::node_unavailable,
+                      fmt::format("cluster store unreachable: Service {} is stopped and deleted, "
+                                  "but its name stays taken until the store takes its release "
+                                  "(retried)",
+                                  name));
+  }
+
+  void release_once_returned(const std::string& name, std::string_view note) {
     log_->warn("Cluster instance {} {}", name, note);
     returning_.insert(name);
     setup_.busy_managers->when_idle(

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -479,6 +480,62 @@ TEST_CASE(
   auto echoed = owner_api.post("/services/raced/echo", json{{"message", "hi"}});
   E2E_REQUIRE_STATUS(echoed, 200);
   CHECK(echoed.body_json["message"] == stored + ": hi");
+}
+
+TEST_CASE(
+    "a DELETE answers once its owner key is gone from the store: another node may register "
+    "the name at once",
+    "[cluster][failover][faults]") {
+  // The owner A talks to an etcd follower that freezes after the tombstone
+  // is written, while the instance stops: A's release of the owner key
+  // waits for the thaw. B talks to the other members. The DELETE is
+  // answered only once the release is written (docs/cluster.md,
+  // "Records"), so B's registration right after the 200 is never refused
+  // as "being deleted". The freeze stays well within A's lease.
+  StoreCluster cluster(std::vector<std::string>{}, EtcdClusterOptions{.members = 3});
+  auto follower = member_by_role(cluster.etcd, false);
+  std::string others;
+  for (std::size_t member = 0; member < cluster.etcd.size(); ++member)
+    if (member != follower)
+      others += (others.empty() ? "" : ",") + cluster.etcd.member(member).endpoint();
+  cluster.nodes.emplace(
+      "A", cluster.start("A", node_options(), cluster.etcd.member(follower).endpoint()));
+  cluster.nodes.emplace("B", cluster.start("B", node_options(), others));
+  cluster.require_all_up();
+  auto a = cluster.node("A").client();
+  auto b = cluster.node("B").client();
+  constexpr auto stop_delay = 200ms;
+  register_cluster_instance(a, "faulty", "freed", json::array({"A"}));
+  E2E_REQUIRE_STATUS(
+      a.post("/services/freed/configure", json{{"stop_delay_ms", stop_delay.count()}}), 200);
+  E2E_REQUIRE_STATUS(a.post("/services/freed/start"), 200);
+
+  auto deleted = std::async(std::launch::async, [port = cluster.node("A").http_port()] {
+    return HttpClient(port).del("/services/freed");
+  });
+  REQUIRE(
+      wait_until([&] { return a.get("/services/freed").field("state") == "stopping"; }, 5s, 5ms));
+  auto& store_of_a = cluster.etcd.member(follower);
+  store_of_a.freeze();
+  // Unfixed, the DELETE is answered right after the stop, its release
+  // still waiting for the frozen member.
+  bool answered_while_frozen = deleted.wait_for(stop_delay + 250ms) == std::future_status::ready;
+  std::optional<HttpResponse> registered_while_frozen;
+  if (answered_while_frozen)
+    registered_while_frozen = b.post(
+        "/services/register",
+        json{{"service_name", "echo"}, {"instance_name", "freed"}, {"placement", "cluster"}});
+  store_of_a.thaw();  // before any CHECK, so a failure does not leave it frozen
+
+  auto answer = deleted.get();
+  E2E_REQUIRE_STATUS(answer, 200);
+  auto registered = registered_while_frozen
+                        ? *registered_while_frozen
+                        : b.post("/services/register", json{{"service_name", "echo"},
+                                                            {"instance_name", "freed"},
+                                                            {"placement", "cluster"}});
+  INFO("answered while A's store was frozen: " << answered_while_frozen);
+  E2E_CHECK_STATUS(registered, 200);
 }
 
 TEST_CASE("a command sent to a node that does not own the instance carries its X-Request-Id",

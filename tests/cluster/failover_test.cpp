@@ -544,6 +544,48 @@ TEST_CASE("DELETE of a cluster instance from any node stops it and removes its r
   E2E_CHECK_STATUS(register_service(a, "echo", "lk"), 200);
 }
 
+TEST_CASE("after a DELETE of a cluster instance its name is free at once on the node that answered",
+          "[cluster][failover]") {
+  // A script's "delete, then register again": the DELETE is answered once
+  // the owner key is deleted in the store (docs/cluster.md, "Records"), so
+  // the node that answered it takes the name at once, whether it owned the
+  // instance or carried the DELETE to its owner. The other node takes it
+  // once its view caught up, and the store never refuses it as "being
+  // deleted" any more.
+  StoreCluster cluster({"A", "B"});
+  const json again{{"service_name", "echo"}, {"instance_name", "again"}, {"placement", "cluster"}};
+  std::string registrar = "A";
+  E2E_REQUIRE_STATUS(cluster.node(registrar).client().post("/services/register", again), 200);
+  for (int round = 0; round < 20; ++round) {
+    INFO("round " << round << ", registered on " << registrar);
+    auto registered_on = cluster.node(registrar).client();
+    E2E_REQUIRE_STATUS(registered_on.post("/services/again/start"), 200);
+    auto owner = owner_of(registered_on, "again");
+    REQUIRE_FALSE(owner.empty());
+    // Every other round the DELETE is carried from the other node to the owner.
+    auto answering_id = round % 2 == 0 ? other_than(cluster, owner) : owner;
+    INFO("owner " << owner << ", DELETE on " << answering_id);
+    auto answering = cluster.node(answering_id).client();
+    E2E_REQUIRE_STATUS(answering.del("/services/again"), 200);
+    auto at_once = answering.post("/services/register", again);
+    E2E_REQUIRE_STATUS(at_once, 200);
+
+    E2E_REQUIRE_STATUS(answering.post("/services/again/start"), 200);
+    E2E_REQUIRE_STATUS(answering.del("/services/again"), 200);
+    registrar = other_than(cluster, answering_id);
+    auto other = cluster.node(registrar).client();
+    std::set<std::string> refusals;
+    CHECK(wait_until(
+        [&] {
+          auto registered = other.post("/services/register", again);
+          if (registered.status != 200) refusals.insert(registered.detail());
+          return registered.status == 200;
+        },
+        10s, 20ms));
+    for (const auto& refusal : refusals) CHECK_THAT(refusal, !Catch::Contains("being deleted"));
+  }
+}
+
 TEST_CASE("DELETE with a stop that outlives its timeout: the name is free only once it returned",
           "[cluster][failover]") {
   // The DELETE is answered as timed out, and the instance deregistered,
