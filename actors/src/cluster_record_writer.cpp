@@ -15,6 +15,11 @@ caf::error refusal_of(const cluster::WriteResult& result, const std::string& nam
       return make_error(
           ErrorCode::conflict,
           fmt::format("Service {} was changed meanwhile: read it and try again", name));
+    case WriteOutcome::being_deleted:
+      return make_error(ErrorCode::conflict,
+                        fmt::format("Service {} is being deleted (its owner is stopping it): "
+                                    "register it again once it has stopped",
+                                    name));
     case WriteOutcome::not_found:
       return make_error(ErrorCode::not_found, fmt::format("Service {} not found", name));
     case WriteOutcome::not_owner:

@@ -69,6 +69,8 @@ std::string_view to_string(WriteOutcome outcome) noexcept {
       return "exists";
     case WriteOutcome::conflict:
       return "conflict";
+    case WriteOutcome::being_deleted:
+      return "being_deleted";
     case WriteOutcome::not_found:
       return "not_found";
     case WriteOutcome::not_owner:

@@ -89,7 +89,7 @@ void Coordinator::Impl::create_record(const std::string& name, const InstanceRec
     bool tombstone = stored && stored->tombstone;
     if (mode == CreateMode::request && tombstone) {
       if (first_of(result, 1) != nullptr)
-        return finish(done, {WriteOutcome::conflict, existing->mod_revision,
+        return finish(done, {WriteOutcome::being_deleted, existing->mod_revision,
                              "cluster instance " + name +
                                  " is being deleted (its owner is "
                                  "stopping it)"});

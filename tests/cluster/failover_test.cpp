@@ -611,14 +611,14 @@ TEST_CASE("DELETE with a stop that outlives its timeout: the name is free only o
   // the store takes it.
   json again{{"service_name", "faulty"}, {"instance_name", "slowstop"}, {"placement", "cluster"}};
   std::optional<std::chrono::milliseconds> registered_after;
-  std::set<int> refusals;
+  std::set<std::pair<int, std::string>> refusals;
   wait_until(
       [&] {
         auto registered = api.post("/services/register", again);
         if (registered.status == 200)
           registered_after = since_delete();
         else
-          refusals.insert(registered.status);
+          refusals.emplace(registered.status, registered.body_json.value("detail", ""));
         return registered_after.has_value();
       },
       20s, 20ms);
@@ -626,7 +626,13 @@ TEST_CASE("DELETE with a stop that outlives its timeout: the name is free only o
   INFO("registered again " << registered_after->count() << " ms after the DELETE, answered after "
                            << answered_after.count() << " ms");
   CHECK(*registered_after >= stop_delay);
-  CHECK(refusals == std::set<int>{409});
+  for (const auto& [status, detail] : refusals)
+    UNSCOPED_INFO("refused: " << status << " " << detail);
+  // Each refusal says why, as docs/cluster.md ("Records") documents.
+  CHECK(refusals == std::set<std::pair<int, std::string>>{
+                        {409,
+                         "Service slowstop is being deleted (its owner is stopping it): "
+                         "register it again once it has stopped"}});
   E2E_CHECK_STATUS(api.post("/services/slowstop/start"), 200);
   CHECK(wait_until(
       [&] {

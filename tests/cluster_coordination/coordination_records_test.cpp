@@ -223,7 +223,7 @@ TEST_CASE_METHOD(
   CHECK(nodes.node("b")
             .coordinator()
             .create_record("doomed", echo_record(), CreateMode::request)
-            .outcome == WriteOutcome::conflict);
+            .outcome == WriteOutcome::being_deleted);
   REQUIRE(owner.release("doomed").ok());
   for (auto id : {"a", "b", "c"})
     CHECK(wait_until(

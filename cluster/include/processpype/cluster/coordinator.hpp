@@ -218,14 +218,15 @@ struct CoordinatorCallbacks {
 
 enum class WriteOutcome {
   ok,
-  exists,       ///< create: the record exists (file mode: also a tombstone); nothing written
-  conflict,     ///< another write came first (a revision that moved on): 409
-  not_found,    ///< no record, or a tombstone: 404
-  not_owner,    ///< this node does not own the instance (any more)
-  invalid,      ///< a name, record or update that cannot be written: 400
-  unreachable,  ///< the store did not answer: 503 "cluster store unreachable"
-  rejected,     ///< etcd refused the call (detail says why): 500
-  stopping,     ///< the coordinator is being destroyed
+  exists,         ///< create: the record exists (file mode: also a tombstone); nothing written
+  conflict,       ///< another write came first (a revision that moved on): 409
+  being_deleted,  ///< create: the name's tombstone still has an owner stopping the copy: 409
+  not_found,      ///< no record, or a tombstone: 404
+  not_owner,      ///< this node does not own the instance (any more)
+  invalid,        ///< a name, record or update that cannot be written: 400
+  unreachable,    ///< the store did not answer: 503 "cluster store unreachable"
+  rejected,       ///< etcd refused the call (detail says why): 500
+  stopping,       ///< the coordinator is being destroyed
 };
 
 std::string_view to_string(WriteOutcome outcome) noexcept;
