@@ -687,9 +687,19 @@ class Placement final : public PlacementActor::base {
     request(setup_.supervisor, lost_stop_wait, stop_atom::value, names,
             Trigger{EventCause::lease_lost}, caf::timespan{stop_grace})
         .then(
-            [this](std::vector<std::string>& still_running) {
-              for (const auto& name : returning_)
-                if (setup_.busy_managers->busy(name)) still_running.push_back(name);
+            [this, names](std::vector<std::string>& still_running) {
+              // A stop that was already running when the lease counted as
+              // lost (awake past the lease, "at risk" and "lost" come
+              // together) may have timed out meanwhile: its instance is no
+              // longer active, but its manager is still in stop().
+              auto add_if_busy = [&](const std::string& name) {
+                if (setup_.busy_managers->busy(name) &&
+                    std::find(still_running.begin(), still_running.end(), name) ==
+                        still_running.end())
+                  still_running.push_back(name);
+              };
+              std::for_each(names.begin(), names.end(), add_if_busy);
+              std::for_each(returning_.begin(), returning_.end(), add_if_busy);
               if (!still_running.empty()) exit_for_lost_lease(still_running);
               log_->warn(
                   "Cluster lease lost: its cluster instances stopped; this node owns none any "
