@@ -4,8 +4,6 @@
 #include <functional>
 #include <random>
 
-#include "processpype/runtime/json_input.hpp"
-
 namespace processpype {
 
 namespace {
@@ -136,7 +134,7 @@ std::shared_ptr<const std::string> InstanceRecord::rendered(
   if (!cached || cached->view != view) {
     // Two readers may both render a new view: the same text, either kept.
     cached = std::make_shared<const RenderedStatus>(
-        RenderedStatus{view, json_text(to_json(status_of(*view, cluster_.get(), {})))});
+        RenderedStatus{view, status_text(status_of(*view, cluster_.get(), {}))});
     rendered_.store(cached, std::memory_order_release);
   }
   return {cached, &cached->body};
@@ -147,7 +145,7 @@ std::shared_ptr<const std::string> InstanceRecord::status_body(
   auto current = view();
   if (current->next_restart_at)
     return std::make_shared<const std::string>(
-        json_text(to_json(status_of(*current, cluster_.get(), now))));
+        status_text(status_of(*current, cluster_.get(), now)));
   return rendered(current);
 }
 

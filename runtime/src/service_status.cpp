@@ -3,7 +3,11 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
+
+#include "processpype/runtime/json_input.hpp"
 
 namespace processpype {
 
@@ -71,6 +75,77 @@ nlohmann::json to_json(ServiceStatus status) {
     body["owner"] = std::move(status.cluster->owner);
   }
   return body;
+}
+
+namespace {
+
+/// Appends `text` as a JSON string. Printable ASCII is copied; anything
+/// else (escapes, UTF-8, invalid bytes) goes through nlohmann, so the text
+/// stays exactly what json_text writes.
+void append_string(std::string& out, std::string_view text) {
+  bool plain = std::all_of(text.begin(), text.end(),
+                           [](char c) { return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'; });
+  if (!plain) {
+    out += json_text(nlohmann::json(text));
+    return;
+  }
+  out += '"';
+  out += text;
+  out += '"';
+}
+
+void append_strings(std::string& out, const std::vector<std::string>& values) {
+  out += '[';
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    append_string(out, values[i]);
+  }
+  out += ']';
+}
+
+}  // namespace
+
+std::string status_text(const ServiceStatus& status) {
+  // Keys in the order nlohmann's objects keep them (sorted), so that both
+  // renderings are the same text.
+  std::string out;
+  out.reserve(256);
+  out += "{\"error\":";
+  if (status.error.empty())
+    out += "null";
+  else
+    append_string(out, status.error);
+  out += ",\"health\":";
+  if (status.health) {
+    out += "{\"checked_at\":";
+    append_string(out, format_utc(status.health->checked_at));
+    out += ",\"detail\":";
+    append_string(out, status.health->detail);
+    out += status.health->ok ? ",\"ok\":true}" : ",\"ok\":false}";
+  } else {
+    out += "null";
+  }
+  out += status.is_configured ? ",\"is_configured\":true" : ",\"is_configured\":false";
+  out += ",\"metadata\":";
+  out += json_text(status.metadata);
+  out += ",\"next_restart_in_seconds\":";
+  out += status.next_restart_in_seconds ? json_text(*status.next_restart_in_seconds) : "null";
+  if (status.cluster) {
+    out += ",\"nodes\":";
+    append_strings(out, status.cluster->nodes);
+  }
+  out += ",\"origin\":\"";
+  out += to_string(status.origin);
+  out += "\",\"overrides\":";
+  append_strings(out, status.overrides);
+  if (status.cluster) {
+    out += ",\"owner\":";
+    append_string(out, status.cluster->owner);
+  }
+  out += status.cluster ? ",\"placement\":\"cluster\"" : ",\"placement\":\"node\"";
+  fmt::format_to(std::back_inserter(out), ",\"restarts\":{},\"state\":\"{}\"}}", status.restarts,
+                 to_string(status.state));
+  return out;
 }
 
 }  // namespace processpype

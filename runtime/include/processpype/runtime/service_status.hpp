@@ -76,6 +76,12 @@ struct ServiceStatus {
 /// By value: a status made for it gives up its metadata instead of a copy.
 nlohmann::json to_json(ServiceStatus status);
 
+/// The same body as compact text, exactly what `json_text(to_json(status))`
+/// gives, written without building the tree: a body is rendered for every
+/// view an instance publishes that someone reads or another node follows
+/// (docs/performance.md, "Remote calls").
+std::string status_text(const ServiceStatus& status);
+
 /// The top-level fields whose values differ between `metadata` and
 /// `file_metadata` (present in one only counts), sorted.
 std::vector<std::string> overridden_fields(const nlohmann::json& metadata,
