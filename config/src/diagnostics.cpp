@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "processpype/runtime/secrets.hpp"
+
 namespace processpype {
 
 std::string ConfigProblem::describe() const {
@@ -10,12 +12,25 @@ std::string ConfigProblem::describe() const {
 }
 
 void ConfigDiagnostics::error(std::string key, std::string message) {
-  problems_.push_back({ConfigProblem::Severity::error, std::move(key), std::move(message)});
+  add(ConfigProblem::Severity::error, std::move(key), std::move(message));
   ++errors_;
 }
 
 void ConfigDiagnostics::warning(std::string key, std::string message) {
-  problems_.push_back({ConfigProblem::Severity::warning, std::move(key), std::move(message)});
+  add(ConfigProblem::Severity::warning, std::move(key), std::move(message));
+}
+
+void ConfigDiagnostics::add(ConfigProblem::Severity severity, std::string key,
+                            std::string message) {
+  problems_.push_back({severity, std::move(key), redact_values(std::move(message), hidden_)});
+}
+
+void ConfigDiagnostics::hide(std::string value) {
+  if (value.size() < shortest_redacted_secret ||
+      std::find(hidden_.begin(), hidden_.end(), value) != hidden_.end())
+    return;
+  auto longer = [](const std::string& a, const std::string& b) { return a.size() > b.size(); };
+  hidden_.insert(std::upper_bound(hidden_.begin(), hidden_.end(), value, longer), std::move(value));
 }
 
 const ConfigProblem& ConfigDiagnostics::first_error() const {

@@ -36,7 +36,9 @@ class ReferenceResolver {
       const auto& text = value.get_ref<const std::string&>();
       if (!mentions_secret(text)) return false;
       try {
-        value = backends_.substitute(text);
+        std::vector<std::string> secrets;
+        value = backends_.substitute(text, &secrets);
+        for (auto& secret : secrets) diagnostics_.hide(std::move(secret));
       } catch (const SecretError& error) {
         diagnostics_.error(key, error.detail());
         value = nullptr;

@@ -11,17 +11,6 @@ namespace processpype {
 
 namespace {
 
-/// Shorter secrets are not hidden in failure texts: they would garble them.
-constexpr std::size_t shortest_redacted_secret = 4;
-
-std::string redact_values(std::string text, const std::vector<std::string>& values) {
-  for (const auto& value : values)
-    for (auto found = text.find(value); found != std::string::npos;
-         found = text.find(value, found + masked_secret.size()))
-      text.replace(found, value.size(), masked_secret);
-  return text;
-}
-
 /// What the lifecycle keeps of an accepted configuration, from one
 /// to_json(): the metadata statuses show, the stored configuration, and
 /// the clear values redact() hides.

@@ -24,6 +24,14 @@ bool mentions_secret(std::string_view text) noexcept {
   return text.find(reference_start) != std::string_view::npos;
 }
 
+std::string redact_values(std::string text, const std::vector<std::string>& values) {
+  for (const auto& value : values)
+    for (auto found = text.find(value); found != std::string::npos;
+         found = text.find(value, found + masked_secret.size()))
+      text.replace(found, value.size(), masked_secret);
+  return text;
+}
+
 // -- SecretValues ------------------------------------------------------------------
 
 std::shared_ptr<const SecretValues> SecretValues::environment() {
@@ -111,7 +119,8 @@ std::vector<std::string> SecretBackends::matching(std::string_view backend,
   return keys;
 }
 
-std::string SecretBackends::substitute(std::string_view text) const {
+std::string SecretBackends::substitute(std::string_view text,
+                                       std::vector<std::string>* values) const {
   std::string result;
   std::size_t position = 0;
   while (true) {
@@ -128,7 +137,9 @@ std::string SecretBackends::substitute(std::string_view text) const {
     if (colon == std::string_view::npos || colon == 0 || colon + 1 == body.size())
       throw SecretError(
           fmt::format("malformed secret reference '{}': write ${{secret:backend:key}}", reference));
-    result += get(body.substr(0, colon), body.substr(colon + 1));
+    auto value = get(body.substr(0, colon), body.substr(colon + 1));
+    result += value;
+    if (values) values->push_back(std::move(value));
     position = end + 1;
   }
   result.append(text.substr(position));

@@ -241,6 +241,27 @@ services:
                         ": '${secret:dot:STORE_PASSWORD}': secret references cannot name"));
 }
 
+TEST_CASE("an error about a value taken from a secret shows stars instead of the value") {
+  // Keys such as cluster.store or node.join may hold credentials (a URL
+  // with a token): their errors quote what they hold.
+  TempDirectory directory;
+  auto dotenv = directory.write(
+      ".env", "ETCD=etcd.internal:2379/?token=hunter22-abc\nPEER=peer-secret-9\nPIN=ab\n");
+  auto file = read(with_backend("dot", "dotenv", dotenv, R"(
+cluster:
+  store: ["${secret:dot:ETCD}"]
+node:
+  join: ["${secret:dot:PEER}", "${secret:dot:PIN}"]
+)"));
+  INFO(file.all());
+  CHECK_FALSE(file.mentions("hunter22-abc"));
+  CHECK_FALSE(file.mentions("peer-secret-9"));
+  CHECK(file.mentions("cluster.store: '***' must start with http:// or https://"));
+  CHECK(file.mentions("node.join: '***' is not a node address"));
+  // Shorter values are not searched for, as in failure texts.
+  CHECK(file.mentions("node.join: 'ab' is not a node address"));
+}
+
 TEST_CASE("a secret reference is an error without a secrets section and inside it") {
   auto without = read("app: {title: '${secret:env:HOME}'}\n");
   REQUIRE(without.errors.size() == 1);

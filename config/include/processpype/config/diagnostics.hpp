@@ -25,6 +25,10 @@ class ConfigDiagnostics {
  public:
   void error(std::string key, std::string message);
   void warning(std::string key, std::string message);
+  /// A value the file took from a secret reference: from now on every
+  /// message shows `***` in its place (docs/secrets.md), as failure texts
+  /// do; values shorter than shortest_redacted_secret are not searched for.
+  void hide(std::string value);
 
   const std::vector<ConfigProblem>& problems() const noexcept { return problems_; }
   bool has_errors() const noexcept { return errors_ > 0; }
@@ -33,8 +37,12 @@ class ConfigDiagnostics {
   const ConfigProblem& first_error() const;
 
  private:
+  void add(ConfigProblem::Severity severity, std::string key, std::string message);
+
   std::vector<ConfigProblem> problems_;
   std::size_t errors_ = 0;
+  /// Longest first (redact_values).
+  std::vector<std::string> hidden_;
 };
 
 /// The known name closest to `name` when it is a likely misspelling (a few

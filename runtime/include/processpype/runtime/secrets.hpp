@@ -28,6 +28,14 @@ class SecretError : public Error {
 /// Whether `text` holds a `${secret:` reference (well-formed or not).
 bool mentions_secret(std::string_view text) noexcept;
 
+/// Shorter secret values are not hidden in texts: they would garble them
+/// (docs/secrets.md, "failure texts are redacted").
+inline constexpr std::size_t shortest_redacted_secret = 4;
+
+/// `text` with every occurrence of each value replaced by `***`. `values`
+/// longest first, so that a secret containing another is replaced whole.
+std::string redact_values(std::string text, const std::vector<std::string>& values);
+
 /// Where secrets come from: one backend of the file's `secrets.backends`, or
 /// one an embedding program adds. Immutable once made (a reload makes new
 /// ones), so any thread may read it.
@@ -81,8 +89,9 @@ class SecretBackends {
 
   /// `text` with every `${secret:backend:key}` replaced by its value, in one
   /// pass (a value is never scanned again). SecretError for a malformed,
-  /// unknown or missing reference, naming the reference.
-  std::string substitute(std::string_view text) const;
+  /// unknown or missing reference, naming the reference. `values`, when
+  /// given, gets each value put in, to keep out of messages.
+  std::string substitute(std::string_view text, std::vector<std::string>* values = nullptr) const;
 
   /// `secrets.load`: remembers the keys of `backend` matching `pattern` as
   /// preloaded (`backend:key`). Returns how many matched. SecretError when
