@@ -20,6 +20,23 @@ namespace processpype::rest {
 
 namespace {
 
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+
+/// The refusal log's timer: an actor per burst of refusals (at most one a
+/// second), so that a burst's count is logged when no request follows it.
+RefusalLog::Timer refusal_timer(caf::actor_system& system) {
+  return [&system](std::chrono::steady_clock::duration delay, std::function<void()> then) {
+    system.spawn<caf::hidden>(
+        [delay, then = std::move(then)](caf::event_based_actor* self) -> caf::behavior {
+          self->delayed_send(self, delay, flush_atom::value);
+          return {[self, then](flush_atom) {
+            then();
+            self->quit();
+          }};
+        });
+  };
+}
+
 using nlohmann::json;
 
 /// A route as the table holds it: its description and its compiled pattern.
@@ -332,7 +349,7 @@ struct Api::Impl {
 
 Api::Impl::Impl(Runtime& runtime, ApiOptions options)
     : core(runtime, std::move(options)),
-      authorizer(core.options.tokens),
+      authorizer(core.options.tokens, refusal_timer(runtime.system())),
       custom(custom_route(core)) {
   // Literal routes before placeholders, within each resource.
   for (auto&& resource :

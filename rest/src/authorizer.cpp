@@ -39,8 +39,9 @@ spdlog::logger& auth_log() {
 
 }  // namespace
 
-Authorizer::Authorizer(Tokens tokens)
-    : tokens_(std::make_shared<const Tokens>(std::move(tokens))) {}
+Authorizer::Authorizer(Tokens tokens, RefusalLog::Timer timer)
+    : tokens_(std::make_shared<const Tokens>(std::move(tokens))),
+      refusals_(std::make_shared<RefusalLog>(std::move(timer))) {}
 
 void Authorizer::set_tokens(Tokens tokens) {
   auto replacement = std::make_shared<const Tokens>(std::move(tokens));
@@ -132,10 +133,10 @@ std::optional<Error> Authorizer::check(const HttpExchange& exchange) {
   if (tokens->admin.empty()) return std::nullopt;
   auto refusal = refusal_of(exchange, *tokens);
   if (!refusal) {
-    refusals_.report_held();
+    refusals_->report_held();
     return std::nullopt;
   }
-  refusals_.refused(exchange, refusal->why);
+  refusals_->refused(exchange, refusal->why);
   return std::move(refusal->error);
 }
 
@@ -145,11 +146,23 @@ bool RefusalLog::line_allowed(Clock::time_point now) const {
   return last_line_ == Clock::time_point{} || now - last_line_ >= std::chrono::seconds(1);
 }
 
-void RefusalLog::hold() {
+bool RefusalLog::hold() {
   auto now = std::chrono::system_clock::now();
-  if (held_.count++ == 0) held_.first = now;
+  bool first = held_.count++ == 0;
+  if (first) held_.first = now;
   held_.last = now;
   holding_.store(true, std::memory_order_relaxed);
+  return first;
+}
+
+void RefusalLog::report_when_allowed(Clock::time_point now, Clock::time_point last_line) {
+  if (!timer_) return;
+  // A timer that fires a little early finds the line not allowed yet: the
+  // margin keeps the count from waiting for the next request then.
+  auto delay = last_line + std::chrono::seconds(1) - now + std::chrono::milliseconds(5);
+  timer_(delay, [log = weak_from_this()] {
+    if (auto alive = log.lock()) alive->report_held();
+  });
 }
 
 RefusalLog::Held RefusalLog::take(Clock::time_point now) {
@@ -161,9 +174,15 @@ RefusalLog::Held RefusalLog::take(Clock::time_point now) {
 void RefusalLog::refused(const HttpExchange& exchange, std::string_view why) {
   Held earlier;
   {
-    std::lock_guard lock{mutex_};
+    std::unique_lock lock{mutex_};
     auto now = Clock::now();
-    if (!line_allowed(now)) return hold();
+    if (!line_allowed(now)) {
+      auto first = hold();
+      auto last_line = last_line_;
+      lock.unlock();
+      if (first) report_when_allowed(now, last_line);
+      return;
+    }
     earlier = take(now);
   }
   // The peer's address is formatted only for a line written: most requests
@@ -180,7 +199,7 @@ void RefusalLog::report_held() {
   if (!holding_.load(std::memory_order_relaxed)) return;
   Held earlier;
   {
-    std::lock_guard lock{mutex_};
+    std::unique_lock lock{mutex_};
     auto now = Clock::now();
     if (held_.count == 0 || !line_allowed(now)) return;
     earlier = take(now);

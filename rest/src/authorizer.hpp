@@ -3,6 +3,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,9 +19,17 @@ namespace processpype::rest {
 /// The log of refused requests (docs/security.md): at most one line per
 /// second. The refusals in between are counted and reported, with the
 /// time span they fall in, by the next line: the next refusal's, or a line
-/// of their own at the first request checked once the second is over.
-class RefusalLog {
+/// of their own once the second is over (at the first request checked
+/// then, or by the timer, whichever comes first).
+class RefusalLog : public std::enable_shared_from_this<RefusalLog> {
  public:
+  /// Runs `then` after `delay`, on another thread, without blocking.
+  using Timer =
+      std::function<void(std::chrono::steady_clock::duration delay, std::function<void()> then)>;
+
+  /// Without a timer, held refusals wait for the next request checked.
+  explicit RefusalLog(Timer timer = {}) : timer_(std::move(timer)) {}
+
   /// Logs the refusal with the peer's address, or counts it while the last
   /// line is under a second old.
   void refused(const HttpExchange& exchange, std::string_view why);
@@ -37,10 +46,14 @@ class RefusalLog {
   };
 
   bool line_allowed(Clock::time_point now) const;
-  void hold();
+  /// Counts a refusal; true for the first of a burst.
+  bool hold();
   /// Starts a line's second and hands over what was held.
   Held take(Clock::time_point now);
+  /// Asks the timer for report_held() once the last line is a second old.
+  void report_when_allowed(Clock::time_point now, Clock::time_point last_line);
 
+  Timer timer_;
   std::mutex mutex_;
   Clock::time_point last_line_{};
   Held held_;
@@ -64,7 +77,7 @@ bool allows_get(const Tokens& tokens, const std::optional<TokenDigest>& token);
 /// time and never logged; refusals go to the RefusalLog.
 class Authorizer {
  public:
-  explicit Authorizer(Tokens tokens);
+  explicit Authorizer(Tokens tokens, RefusalLog::Timer timer = {});
 
   void set_tokens(Tokens tokens);
   bool enabled() const;
@@ -76,7 +89,8 @@ class Authorizer {
  private:
   mutable std::mutex mutex_;
   std::shared_ptr<const Tokens> tokens_;
-  RefusalLog refusals_;
+  /// Shared with the timer's callbacks, which may outlive this.
+  std::shared_ptr<RefusalLog> refusals_;
 };
 
 }  // namespace processpype::rest
