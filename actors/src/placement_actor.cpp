@@ -219,8 +219,9 @@ class Placement final : public PlacementActor::base {
     if (auto holder = node_instance_holder(name))
       return make_error(ErrorCode::conflict,
                         fmt::format("Service {} already exists on node {}", name, *holder));
-    if (coordinator_.instance(name))
-      return make_error(ErrorCode::conflict, fmt::format("Service {} already exists", name));
+    // Not refused for what the view says: it may not have seen yet the
+    // release of a DELETE that another node answered. The store's create
+    // decides (docs/cluster.md, "Records").
     cluster::InstanceRecord record;
     record.class_key = request.class_key;
     record.nodes = cluster::sorted_set(request.nodes);
@@ -283,10 +284,13 @@ class Placement final : public PlacementActor::base {
             return promise.deliver(refusal), void();
           // Commands right after the reply find it at its owner; when no
           // live node may run it (its nodes are not up, or cordoned), there
-          // is no owner to wait for.
+          // is no owner to wait for. The view must have reached the create:
+          // before it, it may still name the owner of a deleted instance of
+          // the name.
           wait_for(
-              [this, name = registration.name] {
-                return registered_at_owner(name) || no_owner_may_come(name);
+              [this, name = registration.name, created = result.revision] {
+                return coordinator_.view_revision() >= created &&
+                       (registered_at_owner(name) || no_owner_may_come(name));
               },
               setup_.registration_wait,
               [registration, promise](bool) mutable { promise.deliver(registration); });
@@ -301,11 +305,20 @@ class Placement final : public PlacementActor::base {
   }
 
   /// The node that has a node instance called `name`, if any live one does.
+  /// A cluster instance of that name is not one: the store decides on it,
+  /// and a replica may still list one that was just deleted.
   std::optional<std::string> node_instance_holder(const std::string& name) const {
-    if (setup_.table->find(name)) return setup_.node_id;
+    if (has_node_instance(name)) return setup_.node_id;
     for (const auto& node : setup_.directory->nodes())
-      if (!node.local && node.up && setup_.replicas->find(node.id, name)) return node.id;
+      if (!node.local && node.up && replica_has_node_instance(node.id, name)) return node.id;
     return std::nullopt;
+  }
+
+  bool replica_has_node_instance(const std::string& node, const std::string& name) const {
+    auto body = setup_.replicas->find(node, name);
+    if (!body) return false;
+    auto status = nlohmann::json::parse(*body, nullptr, false);
+    return !status.is_object() || status.value("placement", "") != "cluster";
   }
 
   /// Its record is in the view, and no live node may run it.
