@@ -231,7 +231,7 @@ class EventStream final : public StreamActor::base {
 
 std::string format_event(const Event& event) {
   return fmt::format("id: {}:{}\nevent: {}\ndata: {}\n\n", event.boot, event.seq, event.state,
-                     dump(to_json(event)));
+                     event_text(event));
 }
 
 EventStreams::EventStreams(caf::actor_system& system, std::shared_ptr<NodeDirectory> directory,

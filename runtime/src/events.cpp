@@ -2,10 +2,12 @@
 #include <algorithm>
 
 #include <array>
+#include <iterator>
 #include <random>
 
 #include <fmt/format.h>
 
+#include "processpype/runtime/json_input.hpp"
 #include "processpype/runtime/service_status.hpp"
 
 namespace processpype {
@@ -47,6 +49,43 @@ nlohmann::json to_json(const Event& event) {
           {"cause", to_string(event.cause)},
           {"request_id", event.request_id.empty() ? json(nullptr) : json(event.request_id)},
           {"from_node", event.from_node.empty() ? json(nullptr) : json(event.from_node)}};
+}
+
+namespace {
+
+void append_text_or_null(std::string& out, std::string_view text) {
+  if (text.empty())
+    out += "null";
+  else
+    append_json_string(out, text);
+}
+
+}  // namespace
+
+std::string event_text(const Event& event) {
+  // Keys in the order nlohmann's objects keep them (sorted).
+  std::string out;
+  out.reserve(192);
+  out += "{\"boot\":";
+  append_json_string(out, event.boot);
+  out += ",\"cause\":\"";
+  out += to_string(event.cause);
+  out += "\",\"error\":";
+  append_text_or_null(out, event.error);
+  out += ",\"from_node\":";
+  append_text_or_null(out, event.from_node);
+  out += ",\"node\":";
+  append_json_string(out, event.node);
+  out += ",\"request_id\":";
+  append_text_or_null(out, event.request_id);
+  fmt::format_to(std::back_inserter(out), ",\"seq\":{},\"service\":", event.seq);
+  append_json_string(out, event.service);
+  out += ",\"state\":";
+  append_json_string(out, event.state);
+  out += ",\"time\":";
+  append_json_string(out, format_utc(event.time));
+  out += '}';
+  return out;
 }
 
 EventLog::EventLog(std::string node, std::string boot, std::size_t capacity)

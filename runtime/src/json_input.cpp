@@ -1,5 +1,6 @@
 #include "processpype/runtime/json_input.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -66,6 +67,20 @@ class CheckedBuilder {
 
 std::string json_text(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  // Printable ASCII is copied; anything else (escapes, UTF-8, invalid
+  // bytes) goes through nlohmann, so the text stays what json_text writes.
+  bool plain = std::all_of(text.begin(), text.end(),
+                           [](char c) { return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'; });
+  if (!plain) {
+    out += json_text(json(text));
+    return;
+  }
+  out += '"';
+  out += text;
+  out += '"';
 }
 
 json parse_json(std::string_view text) {

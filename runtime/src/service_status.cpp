@@ -3,7 +3,6 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <iterator>
 #include <utility>
 
@@ -79,26 +78,11 @@ nlohmann::json to_json(ServiceStatus status) {
 
 namespace {
 
-/// Appends `text` as a JSON string. Printable ASCII is copied; anything
-/// else (escapes, UTF-8, invalid bytes) goes through nlohmann, so the text
-/// stays exactly what json_text writes.
-void append_string(std::string& out, std::string_view text) {
-  bool plain = std::all_of(text.begin(), text.end(),
-                           [](char c) { return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'; });
-  if (!plain) {
-    out += json_text(nlohmann::json(text));
-    return;
-  }
-  out += '"';
-  out += text;
-  out += '"';
-}
-
 void append_strings(std::string& out, const std::vector<std::string>& values) {
   out += '[';
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (i) out += ',';
-    append_string(out, values[i]);
+    append_json_string(out, values[i]);
   }
   out += ']';
 }
@@ -114,13 +98,13 @@ std::string status_text(const ServiceStatus& status) {
   if (status.error.empty())
     out += "null";
   else
-    append_string(out, status.error);
+    append_json_string(out, status.error);
   out += ",\"health\":";
   if (status.health) {
     out += "{\"checked_at\":";
-    append_string(out, format_utc(status.health->checked_at));
+    append_json_string(out, format_utc(status.health->checked_at));
     out += ",\"detail\":";
-    append_string(out, status.health->detail);
+    append_json_string(out, status.health->detail);
     out += status.health->ok ? ",\"ok\":true}" : ",\"ok\":false}";
   } else {
     out += "null";
@@ -140,7 +124,7 @@ std::string status_text(const ServiceStatus& status) {
   append_strings(out, status.overrides);
   if (status.cluster) {
     out += ",\"owner\":";
-    append_string(out, status.cluster->owner);
+    append_json_string(out, status.cluster->owner);
   }
   out += status.cluster ? ",\"placement\":\"cluster\"" : ",\"placement\":\"node\"";
   fmt::format_to(std::back_inserter(out), ",\"restarts\":{},\"state\":\"{}\"}}", status.restarts,

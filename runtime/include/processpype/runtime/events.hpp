@@ -76,6 +76,11 @@ struct Event {
 /// "request_id", "from_node"}`.
 nlohmann::json to_json(const Event& event);
 
+/// The same as compact text, exactly what `json_text(to_json(event))`
+/// gives, written without building the tree: `GET /events` lists up to
+/// 1,000 of them, and every stream sends each one.
+std::string event_text(const Event& event);
+
 /// A read of the log: the events after some seq, oldest first. `gap` says
 /// that events were lost in between (the seq asked for is older than the
 /// buffer, or of another boot); `oldest_seq` is the first one kept.

@@ -23,6 +23,10 @@ nlohmann::json parse_json(std::string_view text);
 /// every JSON body leaves a node.
 std::string json_text(const nlohmann::json& value);
 
+/// Appends `text` as a JSON string, exactly as json_text writes it: for
+/// bodies written without building a tree (status_text, event_text).
+void append_json_string(std::string& out, std::string_view text);
+
 /// Whether `value` nests at most `limit` levels (for JSON built from other
 /// sources, such as YAML). Iterative: safe on any depth.
 bool json_depth_within(const nlohmann::json& value, std::size_t limit = max_json_depth);
