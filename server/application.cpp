@@ -149,6 +149,7 @@ Application::Application(ApplicationConfig config, std::vector<std::string> enab
 
 void Application::validate() {
   ConfigDiagnostics diagnostics;
+  for (const auto& value : config_.resolved_secrets) diagnostics.hide(value);
   validate_application_config(config_, enabled_services_, diagnostics);
   if (diagnostics.has_errors()) throw ApplicationConfigError(diagnostics.first_error().describe());
 }
@@ -236,11 +237,13 @@ bool Application::join_cluster_store(Runtime& runtime, spdlog::logger& logger) c
   try {
     runtime.join_cluster(std::move(options), std::move(file_instances));
   } catch (const Error& error) {
-    logger.critical("cluster: {}", error.detail());
+    logger.critical("cluster: {}", redact_values(error.detail(), config_.resolved_secrets));
     return false;
   }
-  logger.info("Cluster {} on {} (lease {} s)", settings.name, fmt::join(settings.store, ","),
-              settings.lease_seconds);
+  logger.info(
+      "Cluster {} on {} (lease {} s)", settings.name,
+      redact_values(fmt::format("{}", fmt::join(settings.store, ",")), config_.resolved_secrets),
+      settings.lease_seconds);
   return true;
 }
 

@@ -205,6 +205,7 @@ void resolve_file_secrets(YamlTree& tree, ApplicationConfig& config,
   auto backends = std::make_shared<SecretBackends>(read_secret_backends(settings, diagnostics));
   resolve_secret_references(tree.root, *backends, diagnostics);
   config.secret_backends = std::move(backends);
+  config.resolved_secrets = diagnostics.hidden();
 }
 
 // -- communications (docs/communications.md) -----------------------------------------

@@ -233,6 +233,25 @@ TEST_CASE("a start names the file in a problem found by the checks of its servic
         std::string::npos);
 }
 
+TEST_CASE("a start and check-config show stars for a secret value that a check refuses") {
+  // docs/secrets.md: an error about a key whose value a reference brought in
+  // shows *** in its place. The start checks the file again after reading it.
+  TempFile file(
+      "secrets:\n  backends:\n    env: {type: env, prefix: PP_TEST_}\n"
+      "node:\n  join: ['${secret:env:JOIN}']\n");
+  Environment env{{{"PP_TEST_JOIN", "user:hunter2secret"}}, {}};
+  auto checked = run_to_completion({"check-config", file.path()}, env, 10s);
+  auto started =
+      run_to_completion({"--config", file.path(), "--port", std::to_string(free_port())}, env, 10s);
+  for (const auto* result : {&checked, &started}) {
+    auto printed = result->out + result->err;
+    INFO(printed);
+    CHECK(result->status.code == 2);
+    CHECK(printed.find("node.join: '***' is not a node address") != std::string::npos);
+    CHECK(printed.find("hunter2secret") == std::string::npos);
+  }
+}
+
 TEST_CASE("config-schema prints the file format's JSON Schema") {
   auto result = run_to_completion({"config-schema"}, {}, 10s);
   REQUIRE(result.status.code == 0);

@@ -143,6 +143,10 @@ struct ApplicationConfig {
   /// references were resolved against them, and the application installs
   /// them at start (SecretStore). Null when `secrets` had a problem.
   std::shared_ptr<const SecretBackends> secret_backends;
+  /// The values that the file's references brought in outside secret
+  /// fields: messages about the file show `***` for them
+  /// (ConfigDiagnostics::hide), the start's checks included.
+  std::vector<std::string> resolved_secrets;
   /// In file order. Secret fields keep their `${secret:...}` references,
   /// resolved at each configure (docs/secrets.md).
   std::vector<ServiceInstanceConfig> services;

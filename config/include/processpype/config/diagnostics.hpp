@@ -29,6 +29,8 @@ class ConfigDiagnostics {
   /// message shows `***` in its place (docs/secrets.md), as failure texts
   /// do; values shorter than shortest_redacted_secret are not searched for.
   void hide(std::string value);
+  /// What hide() was given (and kept), longest first.
+  const std::vector<std::string>& hidden() const noexcept { return hidden_; }
 
   const std::vector<ConfigProblem>& problems() const noexcept { return problems_; }
   bool has_errors() const noexcept { return errors_ > 0; }
