@@ -195,6 +195,11 @@ void RefusalLog::refused(const HttpExchange& exchange, std::string_view why) {
                     held_text(earlier.count, earlier.first, earlier.last));
 }
 
+RefusalLog::~RefusalLog() {
+  if (held_.count > 0)
+    auth_log().warn("Refused, not logged: {}", held_text(held_.count, held_.first, held_.last));
+}
+
 void RefusalLog::report_held() {
   if (!holding_.load(std::memory_order_relaxed)) return;
   Held earlier;

@@ -29,6 +29,11 @@ class RefusalLog : public std::enable_shared_from_this<RefusalLog> {
 
   /// Without a timer, held refusals wait for the next request checked.
   explicit RefusalLog(Timer timer = {}) : timer_(std::move(timer)) {}
+  /// Logs what is held at once: a node that stops within a burst's second
+  /// still reports it.
+  ~RefusalLog();
+  RefusalLog(const RefusalLog&) = delete;
+  RefusalLog& operator=(const RefusalLog&) = delete;
 
   /// Logs the refusal with the peer's address, or counts it while the last
   /// line is under a second old.

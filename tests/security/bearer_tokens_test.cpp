@@ -433,6 +433,17 @@ TEST_CASE("refusals held back are logged with their time span a second later wit
              Catch::Contains("unknown token") || Catch::Contains("not logged: 1 request"));
 }
 
+TEST_CASE("refusals held back are logged when the node stops within their second",
+          "[security][auth][logs]") {
+  AuthServer auth;
+  HttpClient api(auth.server.port());
+  refuse_six_at_once(api, auth);
+  REQUIRE(auth.server.stop().code == 0);
+  auto lines = lines_with(auth.server.stderr_text(), "processpype.auth");
+  REQUIRE(lines.size() == 2);
+  CHECK_THAT(lines[1], Catch::Contains("Refused, not logged: 5 requests from "));
+}
+
 TEST_CASE("refusals held back are logged by the first request checked after their second",
           "[security][auth][logs]") {
   AuthServer auth;
