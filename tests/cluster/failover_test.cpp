@@ -80,10 +80,18 @@ TEST_CASE("a cluster instance's name is unique across the cluster", "[cluster][f
   E2E_CHECK_STATUS(clash, 409);
   CHECK_THAT(clash.detail(), Catch::Contains("taken"));
 
-  register_cluster_instance(a, "echo", "shared");
+  const json shared{
+      {"service_name", "echo"}, {"instance_name", "shared"}, {"placement", "cluster"}};
+  auto first = a.request("POST", "/services/register", shared.dump(), {"X-Request-Id: deploy-42"});
+  E2E_REQUIRE_STATUS(first, 200);
   for (auto* api : {&a, &b}) {
     auto again = register_service(*api, "echo", "shared");  // a node instance of that name
     E2E_CHECK_STATUS(again, 409);
+    E2E_CHECK_STATUS(api->post("/services/register", shared), 409);
+    // The same request again (a client that lost the answer): the record it made stands.
+    auto retry =
+        api->request("POST", "/services/register", shared.dump(), {"X-Request-Id: deploy-42"});
+    E2E_CHECK_STATUS(retry, 200);
   }
   auto placed_on_a_node =
       a.post("/services/register",
