@@ -32,9 +32,9 @@ bool same_digest(const TokenDigest& given, const std::string& expected) {
   return CRYPTO_memcmp(given.data(), digest.data(), digest.size()) == 0;
 }
 
-spdlog::logger& auth_log() {
+std::shared_ptr<spdlog::logger> auth_log() {
   static auto logger = make_logger("processpype.auth");
-  return *logger;
+  return logger;
 }
 
 }  // namespace
@@ -189,15 +189,17 @@ void RefusalLog::refused(const HttpExchange& exchange, std::string_view why) {
   // are allowed, and the text costs a few percent of a request's CPU.
   auto peer = exchange.peer();
   if (earlier.count == 0)
-    auth_log().warn("Refused a request from {}: {}", peer, why);
+    log_->warn("Refused a request from {}: {}", peer, why);
   else
-    auth_log().warn("Refused a request from {}: {} (also refused, not logged: {})", peer, why,
-                    held_text(earlier.count, earlier.first, earlier.last));
+    log_->warn("Refused a request from {}: {} (also refused, not logged: {})", peer, why,
+               held_text(earlier.count, earlier.first, earlier.last));
 }
+
+RefusalLog::RefusalLog(Timer timer) : timer_(std::move(timer)), log_(auth_log()) {}
 
 RefusalLog::~RefusalLog() {
   if (held_.count > 0)
-    auth_log().warn("Refused, not logged: {}", held_text(held_.count, held_.first, held_.last));
+    log_->warn("Refused, not logged: {}", held_text(held_.count, held_.first, held_.last));
 }
 
 void RefusalLog::report_held() {
@@ -209,7 +211,7 @@ void RefusalLog::report_held() {
     if (held_.count == 0 || !line_allowed(now)) return;
     earlier = take(now);
   }
-  auth_log().warn("Refused, not logged: {}", held_text(earlier.count, earlier.first, earlier.last));
+  log_->warn("Refused, not logged: {}", held_text(earlier.count, earlier.first, earlier.last));
 }
 
 }  // namespace processpype::rest

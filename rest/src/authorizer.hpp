@@ -14,6 +14,10 @@
 #include "processpype/rest/tokens.hpp"
 #include "processpype/runtime/errors.hpp"
 
+namespace spdlog {
+class logger;
+}
+
 namespace processpype::rest {
 
 /// The log of refused requests (docs/security.md): at most one line per
@@ -28,7 +32,7 @@ class RefusalLog : public std::enable_shared_from_this<RefusalLog> {
       std::function<void(std::chrono::steady_clock::duration delay, std::function<void()> then)>;
 
   /// Without a timer, held refusals wait for the next request checked.
-  explicit RefusalLog(Timer timer = {}) : timer_(std::move(timer)) {}
+  explicit RefusalLog(Timer timer = {});
   /// Logs what is held at once: a node that stops within a burst's second
   /// still reports it.
   ~RefusalLog();
@@ -59,6 +63,9 @@ class RefusalLog : public std::enable_shared_from_this<RefusalLog> {
   void report_when_allowed(Clock::time_point now, Clock::time_point last_line);
 
   Timer timer_;
+  /// Its own reference: a log destroyed at exit, after the logger's static
+  /// (the fuzzing harness is a static), still writes what it holds.
+  std::shared_ptr<spdlog::logger> log_;
   std::mutex mutex_;
   Clock::time_point last_line_{};
   Held held_;
