@@ -20,8 +20,12 @@ namespace {
 
 /// Bounds on the caller's side are looser under the sanitizers, which slow
 /// every allocation and lock several times over.
+bool sanitized() {
+  return std::getenv("PROCESSPYPE_TEST_SANITIZED") != nullptr;
+}
+
 double scaled(double milliseconds) {
-  return std::getenv("PROCESSPYPE_TEST_SANITIZED") != nullptr ? milliseconds * 10 : milliseconds;
+  return sanitized() ? milliseconds * 10 : milliseconds;
 }
 
 BackendSettings webhook_with_timeout(std::string name, std::string url, double timeout_seconds) {
@@ -105,7 +109,11 @@ TEST_CASE("A burst of 10000 emits returns within 10 ms on the caller's side") {
     CHECK(counters.dropped == 0);
   }
   INFO("10,000 emits took " << best_emits << " ms; the vector baseline " << best_baseline << " ms");
-  CHECK(best_emits <= std::max(scaled(10), 3 * best_baseline));
+  // An emit copies the message for each backend, takes a lock and wakes a
+  // sender: about three copies. The sanitizers slow the lock and the wake-up
+  // more than a copy (a CI run under them measured 3.3x).
+  double copies = sanitized() ? 6 : 3;
+  CHECK(best_emits <= std::max(scaled(10), copies * best_baseline));
 }
 
 TEST_CASE("A hanging receiver delays neither emit nor another backend, and shutdown is bounded") {
