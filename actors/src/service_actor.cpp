@@ -274,12 +274,13 @@ class ServiceActorImpl final : public ServiceActor::base, public RunsOnCallingTh
     }
     publisher_.refresh_configuration();
     enter_state(trigger);
-    promise.deliver(ServiceState::configured);
-    // Anonymous: nobody waits for this start's reply. It runs after this
-    // reply; its events carry the request that configured.
+    // Anonymous: nobody waits for this start's reply; its events carry the
+    // request that configured. Queued before the reply goes out, so that a
+    // command the client sends once it has the reply comes after it.
     if (autostart)
       caf::anon_send(caf::actor_cast<ServiceActor>(this), start_atom::value,
                      Trigger{EventCause::autostart, trigger.request_id});
+    promise.deliver(ServiceState::configured);
     return caf::none;
   }
 
