@@ -71,6 +71,53 @@ TEST_CASE("a command's reply is rendered as the JSON library renders it") {
   CHECK(json::parse(command_reply_text("stopped", "a\"b"))["service"] == "a\"b");
 }
 
+TEST_CASE("GET / is rendered as the JSON library renders the tree of every status") {
+  using processpype::rest::application_status;
+  using processpype::rest::dump;
+  ApiNode node;
+  // Registered out of name order, in several states, one with a restart
+  // pending (its body depends on the time) and one with metadata.
+  node.add("echo", "zeta");
+  node.add("counter", "alpha");
+  node.add("echo", "Mid.1-x_y");
+  node.add("faulty", "flaky");
+  require_ok(node.post("/services/alpha/configure_and_start", json{{"initial_value", 7}}));
+  require_ok(node.post("/services/flaky/configure", json{{"fail_on", "start"},
+                                                         {"restart", "on-failure"},
+                                                         {"restart_delay_seconds", 30.0},
+                                                         {"max_restarts", 5}}));
+  CHECK(node.post("/services/flaky/start").status != 200);
+  REQUIRE(node.get("/services/flaky")["next_restart_in_seconds"].is_number());
+
+  auto listing = node.runtime().table().listing();
+  auto now = std::chrono::steady_clock::now();
+  auto tree_of = [&](std::string_view version, processpype::ServiceState state) {
+    auto statuses = json::object();
+    listing.for_each([&](const processpype::InstanceRecord& record) {
+      statuses[record.name()] = record.status_json(now);
+      return true;
+    });
+    return dump({{"version", version}, {"state", to_string(state)}, {"services", statuses}});
+  };
+  for (std::string version :
+       {"1.2.3", "a \"quoted\" \\ version", "caf\xc3\xa9 \x01", "bad \xff\xfe"}) {
+    INFO(version);
+    CHECK(application_status(version, processpype::ServiceState::running, listing, now) ==
+          tree_of(version, processpype::ServiceState::running));
+  }
+  CHECK(application_status("1", processpype::ServiceState::stopping, listing, now) ==
+        tree_of("1", processpype::ServiceState::stopping));
+  auto root = node.get("/");
+  REQUIRE(root.status == 200);
+  CHECK(root["services"].size() == 4);
+  CHECK(root["services"]["alpha"]["metadata"]["initial_value"] == 7);
+
+  processpype::InstanceTable no_instances;
+  auto empty = no_instances.listing();
+  CHECK(application_status("1", processpype::ServiceState::running, empty, now) ==
+        dump({{"version", "1"}, {"state", "running"}, {"services", json::object()}}));
+}
+
 TEST_CASE("deleting a running instance stops it first") {
   ApiNode node;
   node.add_running("echo", "e1");

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -57,9 +58,11 @@ std::string service_list(const InstanceTable& table, const InstanceListing& list
 /// read without walking its instances.
 nlohmann::json instance_counts(const InstanceTable& table);
 
-/// GET /: `{"version","state","services": {name: status}}`.
-std::string application_status(std::string_view version, ServiceState state,
-                               const InstanceListing& listing);
+/// GET /: `{"version","state","services": {name: status}}`, `now` giving
+/// each pending restart's next_restart_in_seconds.
+std::string application_status(
+    std::string_view version, ServiceState state, const InstanceListing& listing,
+    std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
 
 /// POST /services/register body → request. Throws Error(bad_request).
 RegisterRequest parse_register_request(const nlohmann::json& body);
