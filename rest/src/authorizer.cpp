@@ -206,7 +206,7 @@ void RefusalLog::report_held() {
   if (!holding_.load(std::memory_order_relaxed)) return;
   Held earlier;
   {
-    std::unique_lock lock{mutex_};
+    std::lock_guard lock{mutex_};
     auto now = Clock::now();
     if (held_.count == 0 || !line_allowed(now)) return;
     earlier = take(now);
