@@ -290,6 +290,40 @@ TEST_CASE("GET /services lists every instance in registration order") {
         json{{"name", "a1"}, {"state", "running"}, {"is_configured", true}, {"error", nullptr}});
 }
 
+TEST_CASE("GET /services is written as the JSON library writes the list, every entry current") {
+  using processpype::rest::dump;
+  ApiNode node;
+  node.add("echo", "zeta");
+  node.add("counter", "alpha");
+  node.add("faulty", "flaky");
+  node.add("echo", "mid");
+  require_ok(node.post("/services/alpha/configure_and_start", json{{"initial_value", 1}}));
+  require_ok(node.post("/services/flaky/configure", json{{"fail_on", "start"}}));
+  CHECK(node.post("/services/flaky/start").status != 200);
+  REQUIRE(node.state_of("flaky") == "error");
+  for (std::string target :
+       {"/services", "/services?limit=2", "/services?limit=2&after=alpha", "/services?limit=4",
+        "/services?limit=10&counts=true", "/services?state=error", "/services?search=A&counts=true",
+        "/services?state=stopped&limit=1"}) {
+    INFO(target);
+    auto reply = node.get(target);
+    REQUIRE(reply.status == 200);
+    // The library's own bytes: keys in order, its escaping, no spaces.
+    CHECK(reply.body == dump(json::parse(reply.body)));
+    for (const auto& entry : reply["services"]) {
+      auto status = node.get("/services/" + entry["name"].get<std::string>());
+      CHECK(entry == json{{"name", entry["name"]},
+                          {"state", status["state"]},
+                          {"is_configured", status["is_configured"]},
+                          {"error", status["error"]}});
+    }
+  }
+  CHECK(names_in(node.get("/services?limit=2")) == Names{"zeta", "alpha"});
+  CHECK(node.get("/services?limit=2")["next"] == "alpha");
+  CHECK(node.get("/services?limit=4")["next"].is_null());
+  CHECK(node.get("/services?state=error")["services"][0]["error"].is_string());
+}
+
 TEST_CASE("GET /services filters by state and by type") {
   ApiNode node;
   add_five(node);
