@@ -18,7 +18,11 @@ std::string dump(const json& body) {
 }
 
 std::string error_body(std::string_view detail) {
-  return dump({{"detail", detail}});
+  // Every refusal has one; the same text as dump({{"detail", detail}}).
+  std::string body = R"({"detail":)";
+  append_json_string(body, detail);
+  body += '}';
+  return body;
 }
 
 json command_reply(std::string_view status, std::string_view service) {

@@ -1,5 +1,6 @@
 // Commands and reads of instances through the Api: the lifecycle round trip,
 // configuration errors, custom routes and GET /services.
+#include <random>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,27 @@ TEST_CASE("a command's reply is rendered as the JSON library renders it") {
   // Not an instance name, so not written as it is: escaped by the library.
   CHECK(command_reply_text("stopped", "a\"b") == dump(command_reply("stopped", "a\"b")));
   CHECK(json::parse(command_reply_text("stopped", "a\"b"))["service"] == "a\"b");
+}
+
+TEST_CASE("an error body is rendered as the JSON library renders it, for any bytes") {
+  using processpype::rest::dump;
+  using processpype::rest::error_body;
+  const std::vector<std::string> details{"",
+                                         "Service x not found",
+                                         "a \"quote\" and \\ and \n\t",
+                                         "caf\xc3\xa9",
+                                         "bad \xff\xfe \xc3",
+                                         std::string{"nul \0 inside", 13}};
+  for (const auto& detail : details) CHECK(error_body(detail) == dump({{"detail", detail}}));
+  std::mt19937 random{20261208};
+  std::uniform_int_distribution<int> length(0, 16);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (int round = 0; round < 2000; ++round) {
+    std::string detail(static_cast<std::size_t>(length(random)), ' ');
+    for (auto& c : detail) c = static_cast<char>(byte(random));
+    INFO(json(detail).dump(-1, ' ', true, json::error_handler_t::replace));
+    REQUIRE(error_body(detail) == dump({{"detail", detail}}));
+  }
 }
 
 TEST_CASE("GET / is rendered as the JSON library renders the tree of every status") {
