@@ -72,6 +72,27 @@ TEST_CASE("a command's reply is rendered as the JSON library renders it") {
   CHECK(json::parse(command_reply_text("stopped", "a\"b"))["service"] == "a\"b");
 }
 
+namespace {
+
+/// Four instances registered out of name order, in several states: one
+/// running with metadata, one failed with a restart pending (its status
+/// depends on the time), two initialized.
+void add_instances_in_several_states(ApiNode& node) {
+  node.add("echo", "zeta");
+  node.add("counter", "alpha");
+  node.add("echo", "Mid.1-x_y");
+  node.add("faulty", "flaky");
+  require_ok(node.post("/services/alpha/configure_and_start", json{{"initial_value", 7}}));
+  require_ok(node.post("/services/flaky/configure", json{{"fail_on", "start"},
+                                                         {"restart", "on-failure"},
+                                                         {"restart_delay_seconds", 30.0},
+                                                         {"max_restarts", 5}}));
+  CHECK(node.post("/services/flaky/start").status != 200);
+  REQUIRE(node.get("/services/flaky")["next_restart_in_seconds"].is_number());
+}
+
+}  // namespace
+
 TEST_CASE("an error body is rendered as the JSON library renders it, for any bytes") {
   using processpype::rest::dump;
   using processpype::rest::error_body;
@@ -97,20 +118,7 @@ TEST_CASE("GET / is rendered as the JSON library renders the tree of every statu
   using processpype::rest::application_status;
   using processpype::rest::dump;
   ApiNode node;
-  // Registered out of name order, in several states, one with a restart
-  // pending (its body depends on the time) and one with metadata.
-  node.add("echo", "zeta");
-  node.add("counter", "alpha");
-  node.add("echo", "Mid.1-x_y");
-  node.add("faulty", "flaky");
-  require_ok(node.post("/services/alpha/configure_and_start", json{{"initial_value", 7}}));
-  require_ok(node.post("/services/flaky/configure", json{{"fail_on", "start"},
-                                                         {"restart", "on-failure"},
-                                                         {"restart_delay_seconds", 30.0},
-                                                         {"max_restarts", 5}}));
-  CHECK(node.post("/services/flaky/start").status != 200);
-  REQUIRE(node.get("/services/flaky")["next_restart_in_seconds"].is_number());
-
+  add_instances_in_several_states(node);
   auto listing = node.runtime().table().listing();
   auto now = std::chrono::steady_clock::now();
   auto tree_of = [&](std::string_view version, processpype::ServiceState state) {
@@ -315,14 +323,7 @@ TEST_CASE("GET /services lists every instance in registration order") {
 TEST_CASE("GET /services is written as the JSON library writes the list, every entry current") {
   using processpype::rest::dump;
   ApiNode node;
-  node.add("echo", "zeta");
-  node.add("counter", "alpha");
-  node.add("faulty", "flaky");
-  node.add("echo", "mid");
-  require_ok(node.post("/services/alpha/configure_and_start", json{{"initial_value", 1}}));
-  require_ok(node.post("/services/flaky/configure", json{{"fail_on", "start"}}));
-  CHECK(node.post("/services/flaky/start").status != 200);
-  REQUIRE(node.state_of("flaky") == "error");
+  add_instances_in_several_states(node);
   for (std::string target :
        {"/services", "/services?limit=2", "/services?limit=2&after=alpha", "/services?limit=4",
         "/services?limit=10&counts=true", "/services?state=error", "/services?search=A&counts=true",
