@@ -88,10 +88,10 @@ inline std::optional<std::string> reply_problem(const HttpReply& reply) {
   if (reply.content_type.rfind("application/json", 0) != 0) return std::nullopt;
   bool success = reply.status >= 200 && reply.status < 300;
   // A success is only checked for being JSON, by accept(), which builds no
-  // tree. Bodies longer than GET / of the harness's 32 instances (the event
-  // lists, the OpenAPI document) are not: checking each would cost more
-  // than the rest of the input, and json_bodies_test compares the writers
-  // of events and statuses with the JSON library's dump.
+  // tree. Bodies longer than 16 KiB (the event lists, the OpenAPI document,
+  // GET / of many configured instances) are not: checking each would cost
+  // more than the rest of the input, and unit tests compare the writers of
+  // events, statuses, GET / and lists with the JSON library's dump.
   if (success) {
     if (reply.body.size() > 16384 || nlohmann::json::accept(reply.body)) return std::nullopt;
     return "a JSON reply whose body is not JSON: " + reply.body;
