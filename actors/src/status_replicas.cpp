@@ -162,8 +162,12 @@ class StatusFeed final : public StatusFeedActor::base {
     std::vector<StatusEntry> entries;
     entries.reserve(changes.names.size());
     for (auto& name : changes.names) entries.push_back(entry_of(*table_, std::move(name)));
-    for (auto& batch : split(std::move(entries), changes.version, false))
-      for (const auto& subscriber : subscribers_) send(subscriber, status_atom::value, batch);
+    for (auto& batch : split(std::move(entries), changes.version, false)) {
+      // Copies for all but the last follower; usually there is one.
+      for (std::size_t i = 0; i + 1 < subscribers_.size(); ++i)
+        send(subscribers_[i], status_atom::value, batch);
+      send(subscribers_.back(), status_atom::value, std::move(batch));
+    }
   }
 
   /// `entries` in batches of at most batch_entries (at least one batch).
