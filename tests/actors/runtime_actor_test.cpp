@@ -182,6 +182,35 @@ TEST_CASE("deregister: a failing stop is reported and the instance removed anywa
   add_probe(*node, "sticky");  // the name is free again
 }
 
+TEST_CASE("deregister: the name stays taken while a stop that timed out still runs",
+          "[deregister]") {
+  // The DELETE answers once the stop timed out, but the manager is still in
+  // stop(): a new instance of the name would run beside the old copy.
+  Node node;
+  auto old = add_probe(*node, "lingering");
+  node->configure("lingering", {{"stop_timeout_seconds", 0.2}});
+  node->start("lingering");
+  old->hold(false, true);
+  auto gone = node->deregister("lingering");
+  CHECK(gone.stop_error == "Timed out stopping lingering service after 0.2 s");
+  CHECK(names_of(*node).empty());
+  REQUIRE(old->active == 1);  // still inside stop()
+
+  auto refused = expect_error(ErrorCode::conflict,
+                              [&] { node->register_service("probe", std::string{"lingering"}); });
+  CHECK(std::string{refused.what()} ==
+        "Service lingering was deleted, but its manager is still in a call that outlived its "
+        "timeout: the name is free once it returns");
+  CHECK(names_of(*node).empty());
+
+  old->release();
+  REQUIRE(eventually([&] { return old->stop_returns == 1 && old->active == 0; }));
+  auto fresh = add_probe(*node, "lingering");  // free once stop() returned
+  node->start("lingering");
+  CHECK(fresh->starts == 1);
+  CHECK(state_of(*node, "lingering") == ServiceState::running);
+}
+
 // -- a blocking manager must not stall the node ------------------------------------------
 
 TEST_CASE("a manager blocking 2 s in start does not stall status reads", "[blocking]") {
