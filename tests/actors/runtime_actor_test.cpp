@@ -204,8 +204,13 @@ TEST_CASE("deregister: the name stays taken while a stop that timed out still ru
   CHECK(names_of(*node).empty());
 
   old->release();
-  REQUIRE(eventually([&] { return old->stop_returns == 1 && old->active == 0; }));
-  auto fresh = add_probe(*node, "lingering");  // free once stop() returned
+  // Free once stop() returned: the manager's thread says so right after.
+  std::shared_ptr<Probe> fresh;
+  REQUIRE(eventually([&] {
+    fresh = fresh_probe("lingering");
+    return !error_of([&] { node->register_service("probe", std::string{"lingering"}); });
+  }));
+  CHECK(old->stop_returns == 1);
   node->start("lingering");
   CHECK(fresh->starts == 1);
   CHECK(state_of(*node, "lingering") == ServiceState::running);
