@@ -138,6 +138,9 @@ class Supervisor final : public InternalSupervisorActor::base, public RunsOnCall
                                     name));
     if (const auto* existing = instances_.find(name))
       return registered_already(*existing, request, *service_class);
+    if (setup_.reserved_names && setup_.reserved_names->reserved(name))
+      return make_error(ErrorCode::conflict,
+                        fmt::format("Service {} already exists as a cluster instance", name));
     // A deleted instance whose manager is still in a call that outlived its
     // timeout may still run: a new instance of its name would run beside it
     // (docs/supervision.md).
@@ -146,9 +149,6 @@ class Supervisor final : public InternalSupervisorActor::base, public RunsOnCall
                         fmt::format("Service {} was deleted, but its manager is still in a call "
                                     "that outlived its timeout: the name is free once it returns",
                                     name));
-    if (setup_.reserved_names && setup_.reserved_names->reserved(name))
-      return make_error(ErrorCode::conflict,
-                        fmt::format("Service {} already exists as a cluster instance", name));
     if (instances_.size() >= setup_.max_instances)
       return make_error(ErrorCode::conflict,
                         fmt::format("Instance limit of {} reached", setup_.max_instances));

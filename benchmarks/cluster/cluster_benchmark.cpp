@@ -422,9 +422,8 @@ void print_remote_table(const Options& options, const std::vector<Comparison>& c
     if (auto text = run_notes(remote); !text.empty())
       notes += (notes.empty() ? "" : "; ") + ("remote: " + text);
     std::cout << fmt::format(
-        "{:<34} {:>11.0f} {:>12.0f} {:>7.2f}x {:>11} {:>7} {:>12} {:>9} {:>10} {:>9} {:>10} {:>10} "
-        " "
-        "{}\n",
+        "{:<34} {:>11.0f} {:>12.0f} {:>7.2f}x {:>11} {:>7} {:>12} {:>9} {:>10} {:>9} {:>10} "
+        "{:>10}  {}\n",
         comparison.operation, local.requests_per_second, remote.requests_per_second,
         comparison.remote.ratio, limit_rate(comparison), limit_ratio(comparison),
         comparison.limit ? fmt::format("{:.2f}x", comparison.limit_to_local) : "-",
